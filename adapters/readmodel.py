@@ -1,0 +1,296 @@
+"""Read models: the courses and fractions tables, pulled from the event log.
+
+The projector reads notifications after its stored position and applies them in one
+SQLite transaction together with the new position, so a crash never half-applies a
+batch. The tables are disposable: `rebuild` drops them and replays the whole log, which
+must give the same rows. Lists, worklists and reports read these tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import sqlite_utils
+
+from ledger.service import FractionLedger
+
+BATCH = 500
+COURSE_TOPIC = "ledger.course:Course."
+
+COURSE_COLUMNS = {
+    "id": str, "patient_id": str, "patient_name": str, "birth_date": str, "sex": str,
+    "home_centre": str, "plan_uid": str, "plan_label": str, "triage": int, "status": str,
+    "status_reason": str, "assigned_centres": str, "plans": str, "fractions_planned": int,
+    "fractions_delivered": int, "awaiting_verification": int, "fractions_with_warnings": int,
+    "last_fraction_at": str, "last_fraction_centre": str, "registered_at": str, "version": int,
+}
+FRACTION_COLUMNS = {
+    "record_id": str, "course_id": str, "grp": int, "number": int, "centre": str, "machine": str,
+    "plan_uid": str, "delivered_at": str, "delivery_type": str, "operator": str, "note": str,
+    "beams": str, "warnings": str, "recorded_at": str, "recorded_by": str, "verified_by": str,
+    "verified_at": str, "voided": int, "void_reason": str, "voided_by": str, "voided_at": str,
+    "position": int,
+}
+JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings"}
+
+
+def dumps(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class ReadModel:
+    def __init__(self, path: Path | str, source: str):
+        """`source` names the event log; a read model built from another log is rebuilt."""
+        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        self.db = sqlite_utils.Database(conn)
+        self.source = source
+        self.create_tables()
+
+    def create_tables(self) -> None:
+        self.db["courses"].create(COURSE_COLUMNS, pk="id", if_not_exists=True)
+        self.db["fractions"].create(FRACTION_COLUMNS, pk="record_id", if_not_exists=True)
+        self.db["position"].create({"name": str, "position": int, "source": str}, pk="name", if_not_exists=True)
+        self.db["fractions"].create_index(["course_id", "grp", "number"], if_not_exists=True)
+        self.db["courses"].create_index(["patient_id"], if_not_exists=True)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---- projection -------------------------------------------------------------------------
+
+    def position(self) -> int:
+        row = self.db.execute("SELECT position, source FROM position WHERE name='main'").fetchone()
+        if row is None or row[1] != self.source:
+            return 0
+        return row[0]
+
+    def catch_up(self, app: FractionLedger) -> int:
+        """Apply every event recorded since the stored position; returns how many."""
+        applied = 0
+        while True:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self.db.execute("SELECT position, source FROM position WHERE name='main'").fetchone()
+                if row is not None and row[1] != self.source:
+                    self.clear()
+                    row = None
+                start = row[0] if row else 0
+                if start and start > (app.recorder.max_notification_id() or 0):
+                    self.clear()  # the log was replaced (a restore): start again
+                    start = 0
+                notifications = app.recorder.select_notifications(start, BATCH, inclusive_of_start=False)
+                for n in notifications:
+                    self.apply(app, n)
+                if notifications:
+                    self.db["position"].upsert(
+                        {"name": "main", "position": notifications[-1].id, "source": self.source}, pk="name"
+                    )
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            applied += len(notifications)
+            if len(notifications) < BATCH:
+                return applied
+
+    def rebuild(self, app: FractionLedger) -> int:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.clear()
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return self.catch_up(app)
+
+    def clear(self) -> None:
+        for table in ("courses", "fractions", "position"):
+            self.db.execute(f"DELETE FROM {table}")
+
+    def apply(self, app: FractionLedger, notification: Any) -> None:
+        if not notification.topic.startswith(COURSE_TOPIC):
+            return
+        event = app.mapper.to_domain_event(notification)
+        kind = notification.topic[len(COURSE_TOPIC):]
+        handler = getattr(self, "on_" + kind, None)
+        if handler is None:
+            return
+        course_id = str(notification.originator_id)
+        handler(course_id, event, notification.id)
+        self.db.execute("UPDATE courses SET version=? WHERE id=?", [notification.originator_version, course_id])
+
+    def on_Registered(self, course_id: str, e: Any, position: int) -> None:
+        plan = e.plan
+        self.db["courses"].insert(
+            {
+                "id": course_id,
+                "patient_id": e.patient["id"],
+                "patient_name": e.patient["name"],
+                "birth_date": iso(e.patient.get("birth_date")),
+                "sex": e.patient.get("sex"),
+                "home_centre": e.home_centre,
+                "plan_uid": plan["uid"],
+                "plan_label": plan["label"],
+                "triage": e.triage,
+                "status": "active",
+                "status_reason": None,
+                "assigned_centres": dumps(e.assigned_centres),
+                "plans": dumps([plan]),
+                "fractions_planned": sum(g["fractions_planned"] for g in plan["fraction_groups"]),
+                "fractions_delivered": 0,
+                "awaiting_verification": 0,
+                "fractions_with_warnings": 0,
+                "last_fraction_at": None,
+                "last_fraction_centre": None,
+                "registered_at": iso(e.meta["recorded_at"]),
+                "version": 1,
+            }
+        )
+
+    def on_FractionDelivered(self, course_id: str, e: Any, position: int) -> None:
+        r = e.record
+        self.db["fractions"].insert(
+            {
+                "record_id": r["record_id"], "course_id": course_id, "grp": r["group"], "number": r["number"],
+                "centre": r["centre"], "machine": r["machine"], "plan_uid": r["plan_uid"],
+                "delivered_at": iso(r["delivered_at"]), "delivery_type": r["delivery_type"],
+                "operator": r["operator"], "note": r["note"], "beams": dumps(r["beams"]),
+                "warnings": dumps(r["warnings"]), "recorded_at": iso(r["recorded_at"]),
+                "recorded_by": r["recorded_by"], "verified_by": None, "verified_at": None, "voided": 0,
+                "void_reason": None, "voided_by": None, "voided_at": None, "position": position,
+            }
+        )
+        self.recount(course_id)
+
+    def on_FractionVerified(self, course_id: str, e: Any, position: int) -> None:
+        for record_id in e.record_ids:
+            self.db["fractions"].update(record_id, {"verified_by": e.by, "verified_at": iso(e.meta["recorded_at"])})
+        self.recount(course_id)
+
+    def on_FractionVoided(self, course_id: str, e: Any, position: int) -> None:
+        for record_id in e.record_ids:
+            self.db["fractions"].update(
+                record_id,
+                {"voided": 1, "void_reason": e.reason, "voided_by": e.by, "voided_at": iso(e.meta["recorded_at"])},
+            )
+        self.recount(course_id)
+
+    def on_CentreAssigned(self, course_id: str, e: Any, position: int) -> None:
+        centres = self.course_json(course_id, "assigned_centres")
+        self.db["courses"].update(course_id, {"assigned_centres": dumps(centres + [e.centre])})
+
+    def on_CentreUnassigned(self, course_id: str, e: Any, position: int) -> None:
+        centres = [c for c in self.course_json(course_id, "assigned_centres") if c != e.centre]
+        self.db["courses"].update(course_id, {"assigned_centres": dumps(centres)})
+
+    def on_TriageSet(self, course_id: str, e: Any, position: int) -> None:
+        self.db["courses"].update(course_id, {"triage": e.code})
+
+    def on_FallbackPlanAdded(self, course_id: str, e: Any, position: int) -> None:
+        plans = self.course_json(course_id, "plans")
+        self.db["courses"].update(course_id, {"plans": dumps(plans + [e.plan])})
+
+    def on_StatusChanged(self, course_id: str, e: Any, position: int) -> None:
+        self.db["courses"].update(course_id, {"status": e.status, "status_reason": e.reason or None})
+
+    def course_json(self, course_id: str, column: str) -> list:
+        row = self.db.execute(f"SELECT {column} FROM courses WHERE id=?", [course_id]).fetchone()
+        return json.loads(row[0])
+
+    def recount(self, course_id: str) -> None:
+        delivered, pending, warned = self.db.execute(
+            "SELECT COUNT(DISTINCT grp || '/' || number), "
+            "COALESCE(SUM(verified_by IS NULL), 0), COALESCE(SUM(warnings != '[]'), 0) "
+            "FROM fractions WHERE course_id=? AND voided=0",
+            [course_id],
+        ).fetchone()
+        last = self.db.execute(
+            "SELECT delivered_at, centre FROM fractions WHERE course_id=? AND voided=0 "
+            "ORDER BY delivered_at DESC LIMIT 1",
+            [course_id],
+        ).fetchone()
+        self.db["courses"].update(
+            course_id,
+            {
+                "fractions_delivered": delivered,
+                "awaiting_verification": pending,
+                "fractions_with_warnings": warned,
+                "last_fraction_at": last[0] if last else None,
+                "last_fraction_centre": last[1] if last else None,
+            },
+        )
+
+    # ---- queries ----------------------------------------------------------------------------
+
+    def courses(self, centre: str | None = None, status: str | None = None) -> list[dict]:
+        """All courses, or those a centre may see (home centre or assigned to it)."""
+        where, params = [], []
+        if centre is not None:
+            where.append("(home_centre = ? OR EXISTS (SELECT 1 FROM json_each(assigned_centres) WHERE value = ?))")
+            params += [centre, centre]
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        rows = self.db["courses"].rows_where(
+            " AND ".join(where) or None, params, order_by="patient_id, registered_at, id"
+        )
+        return [decode(row) for row in rows]
+
+    def course(self, course_id: str) -> dict | None:
+        rows = list(self.db["courses"].rows_where("id = ?", [course_id]))
+        if not rows:
+            return None
+        course = decode(rows[0])
+        course["fractions"] = self.fractions(course_id)
+        return course
+
+    def fractions(self, course_id: str) -> list[dict]:
+        rows = self.db["fractions"].rows_where("course_id = ?", [course_id], order_by="grp, number, delivered_at, position")
+        return [decode(row) for row in rows]
+
+    def dump(self) -> dict[str, list[dict]]:
+        """Every row of every table, in key order (to compare a rebuild with the incremental model)."""
+        return {
+            "courses": list(self.db["courses"].rows_where(order_by="id")),
+            "fractions": list(self.db["fractions"].rows_where(order_by="record_id")),
+        }
+
+
+def decode(row: dict) -> dict:
+    out = {k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in row.items()}
+    if "grp" in out:
+        out["group"] = out.pop("grp")
+    if "voided" in out:
+        out["voided"] = bool(out["voided"])
+    out.pop("position", None)
+    return out
+
+
+def iter_events(app: FractionLedger, start: int = 0, batch: int = BATCH) -> Iterator[dict]:
+    """The whole log in order, as plain dicts (for `fraction-ledger events`)."""
+    while True:
+        notifications = app.recorder.select_notifications(start, batch, inclusive_of_start=False)
+        for n in notifications:
+            event = app.mapper.to_domain_event(n)
+            payload = {k: v for k, v in event.__dict__.items() if k not in ("originator_id", "originator_version", "timestamp")}
+            yield {
+                "position": n.id,
+                "stream": str(n.originator_id),
+                "version": n.originator_version,
+                "type": n.topic.split(":", 1)[1],
+                "timestamp": event.timestamp,
+                **payload,
+            }
+        if len(notifications) < batch:
+            return
+        start = notifications[-1].id

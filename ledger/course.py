@@ -1,0 +1,434 @@
+"""The course: one prescription for one patient, and every fraction delivered against it.
+
+This is where a fraction is checked. `Course.deliver` runs the `check_*` rules below and
+only then records `FractionDelivered`; the other public methods follow the same pattern.
+The `@event` methods only apply facts: they run again on every replay and never refuse.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from eventsourcing.domain import Aggregate, event
+
+from ledger import errors
+from schemas.course import (
+    BeamDelivery,
+    FractionGroup,
+    FractionRecord,
+    LogFraction,
+    Plan,
+    RegisterCourse,
+    from_event,
+    to_event,
+)
+
+NAMESPACE = uuid.UUID("6f1c7f0e-3c55-5b8e-9a57-0d1b7c1e2f40")
+# A delivered beam within this many MU of its meterset counts as delivered in full.
+MU_TOLERANCE = Decimal("0.5")
+MIN_HOURS_BETWEEN_FRACTIONS = 6
+
+ACTIVE, SUSPENDED, COMPLETED = "active", "suspended", "completed"
+
+
+def course_id_for(home_centre: str, patient_id: str, plan_uid: str) -> uuid.UUID:
+    """Two centres importing the same backed-up plan get the same course."""
+    return uuid.uuid5(NAMESPACE, f"{home_centre}/{patient_id}/{plan_uid}")
+
+
+def describe(record: FractionRecord) -> str:
+    when = record.delivered_at.isoformat(timespec="minutes")
+    return f"{record.centre} on {record.machine} at {when} by {record.operator}"
+
+
+def conflict_of(record: FractionRecord) -> dict[str, Any]:
+    return {
+        "record_id": record.record_id,
+        "group": record.group,
+        "number": record.number,
+        "centre": record.centre,
+        "machine": record.machine,
+        "delivered_at": record.delivered_at.isoformat(),
+        "operator": record.operator,
+        "recorded_by": record.recorded_by,
+        "recorded_at": record.recorded_at.isoformat() if record.recorded_at else None,
+        "delivery_type": record.delivery_type,
+    }
+
+
+class Course(Aggregate):
+    """Invariants (each a `check_` method): a fraction number lies within the prescription,
+    is delivered once (a continuation completes an interrupted one), the total never
+    exceeds the plan, and nothing is delivered on a suspended or completed course."""
+
+    @staticmethod
+    def create_id(patient: dict, home_centre: str, plan: dict, **_: Any) -> uuid.UUID:
+        return course_id_for(home_centre, patient["id"], plan["uid"])
+
+    @event("Registered")
+    def __init__(
+        self,
+        *,
+        patient: dict,
+        home_centre: str,
+        plan: dict,
+        triage: int | None,
+        assigned_centres: list[str],
+        meta: dict,
+    ):
+        self.patient = patient
+        self.home_centre = home_centre
+        self.plans: list[Plan] = [from_event(plan, Plan)]
+        self.triage = triage
+        self.assigned_centres: list[str] = list(assigned_centres)
+        self.status = ACTIVE
+        self.status_note: dict | None = None
+        self.records: list[FractionRecord] = []
+        self.registered_at: datetime = meta["recorded_at"]
+
+    # ---- reading the state --------------------------------------------------------------
+
+    @property
+    def plan(self) -> Plan:
+        """The prescription: the plan the course was registered from."""
+        return self.plans[0]
+
+    def group(self, number: int) -> FractionGroup:
+        for group in self.plan.fraction_groups:
+            if group.number == number:
+                return group
+        known = ", ".join(str(g.number) for g in self.plan.fraction_groups)
+        raise errors.InvalidCommand("group", f"fraction group {number} is not in plan {self.plan.label} (groups: {known})")
+
+    def find_plan(self, uid: str) -> Plan | None:
+        return next((p for p in self.plans if p.uid == uid), None)
+
+    def active_records(self, group: int | None = None, number: int | None = None) -> list[FractionRecord]:
+        return [
+            r
+            for r in self.records
+            if not r.voided
+            and (group is None or r.group == group)
+            and (number is None or r.number == number)
+        ]
+
+    def delivered_numbers(self, group: int) -> set[int]:
+        return {r.number for r in self.active_records(group)}
+
+    def fractions_planned(self) -> int:
+        return sum(g.fractions_planned for g in self.plan.fraction_groups)
+
+    def fractions_delivered(self) -> int:
+        return len({(r.group, r.number) for r in self.active_records()})
+
+    def is_complete_fraction(self, group: int, number: int) -> bool:
+        """Every beam of the plan used has received its meterset over the fraction's sessions."""
+        sessions = self.active_records(group, number)
+        if not sessions:
+            return False
+        plan = self.find_plan(sessions[0].plan_uid) or self.plan
+        beams = next((g.beams for g in plan.fraction_groups if g.number == group), [])
+        for beam in beams:
+            given = sum((b.delivered_mu for s in sessions for b in s.beams if b.number == beam.number), Decimal(0))
+            if given < beam.meterset - MU_TOLERANCE:
+                return False
+        return all(b.termination == "NORMAL" for b in sessions[-1].beams)
+
+    # ---- rules ---------------------------------------------------------------------------
+
+    def check_active(self, doing: str) -> None:
+        if self.status != ACTIVE:
+            note = self.status_note or {}
+            raise errors.CourseNotActive(
+                f"Cannot {doing}: course {self.plan.label} of patient {self.patient['id']} is {self.status}"
+                f" (by {note.get('user', '?')} at {note.get('centre', '?')} on {note.get('at', '?')}"
+                + (f", reason: {note['reason']}" if note.get("reason") else "")
+                + ").",
+                conflict={"status": self.status, **note},
+            )
+
+    def check_number_in_prescription(self, group: FractionGroup, number: int) -> None:
+        if not 1 <= number <= group.fractions_planned:
+            delivered = len(self.delivered_numbers(group.number))
+            raise errors.FractionOutOfRange(
+                f"Fraction {number} is outside the prescription: course {self.plan.label} of patient "
+                f"{self.patient['id']} has {group.fractions_planned} fractions planned in group {group.number} "
+                f"({delivered} delivered). Do not treat.",
+                conflict={"fractions_planned": group.fractions_planned, "fractions_delivered": delivered},
+            )
+
+    def check_not_delivered(self, group: int, number: int) -> None:
+        existing = self.active_records(group, number)
+        if existing:
+            first = existing[0]
+            raise errors.FractionAlreadyDelivered(
+                f"Fraction {number} of course {self.plan.label} (patient {self.patient['id']}) was already "
+                f"delivered at {describe(first)}. Do not treat; if that record is wrong, void it first.",
+                conflict=conflict_of(first),
+            )
+
+    def check_total_within_plan(self, group: FractionGroup) -> None:
+        delivered = len(self.delivered_numbers(group.number))
+        if delivered >= group.fractions_planned:
+            last = self.active_records(group.number)[-1]
+            raise errors.PrescriptionExceeded(
+                f"All {group.fractions_planned} fractions of group {group.number} of course {self.plan.label} "
+                f"(patient {self.patient['id']}) are delivered; the last at {describe(last)}. Do not treat.",
+                conflict=conflict_of(last),
+            )
+
+    def check_can_continue(self, group: int, number: int) -> None:
+        if not self.active_records(group, number):
+            raise errors.NothingToContinue(
+                f"Fraction {number} of course {self.plan.label} has no delivered session to continue; "
+                f"log it as TREATMENT."
+            )
+        if self.is_complete_fraction(group, number):
+            last = self.active_records(group, number)[-1]
+            raise errors.FractionAlreadyDelivered(
+                f"Fraction {number} of course {self.plan.label} (patient {self.patient['id']}) was delivered in "
+                f"full at {describe(last)}; there is nothing to continue. Do not treat.",
+                conflict=conflict_of(last),
+            )
+
+    def warnings_for(self, cmd: LogFraction, group: int) -> list[str]:
+        """What is accepted but must be seen: stored with the fraction and shown."""
+        found = []
+        gap = timedelta(hours=MIN_HOURS_BETWEEN_FRACTIONS)
+        for other in self.active_records():
+            if (other.group, other.number) != (group, cmd.number) and abs(other.delivered_at - cmd.delivered_at) < gap:
+                found.append(
+                    f"Less than {MIN_HOURS_BETWEEN_FRACTIONS} hours after fraction {other.number} "
+                    f"({describe(other)})."
+                )
+                break
+        if cmd.centre != self.home_centre and cmd.centre not in self.assigned_centres:
+            found.append(f"Centre {cmd.centre} is not assigned to this course (home {self.home_centre}).")
+        if cmd.delivery_type == "TREATMENT":
+            missing = sorted(set(range(1, cmd.number)) - self.delivered_numbers(group))
+            if missing:
+                shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
+                found.append(f"Earlier fractions are not recorded: {shown}.")
+        return found
+
+    # ---- commands --------------------------------------------------------------------------
+
+    def deliver(self, cmd: LogFraction, meta: dict) -> FractionRecord:
+        """Check every rule, then record the session. Returns the stored record."""
+        self.check_active("log a fraction")
+        group = self.group(cmd.group) if cmd.group is not None else self.only_group()
+        self.check_number_in_prescription(group, cmd.number)
+        if cmd.delivery_type == "CONTINUATION":
+            self.check_can_continue(group.number, cmd.number)
+        else:
+            self.check_not_delivered(group.number, cmd.number)
+            self.check_total_within_plan(group)
+        plan = self.plan_for(cmd, group.number)
+        beams = self.beams_for(cmd, plan, group.number)
+        record = FractionRecord(
+            record_id=str(uuid.uuid5(self.id, f"fraction/{self.version + 1}")),
+            group=group.number,
+            number=cmd.number,
+            centre=cmd.centre,
+            machine=cmd.machine,
+            plan_uid=plan.uid,
+            delivered_at=cmd.delivered_at,
+            beams=beams,
+            delivery_type=cmd.delivery_type,
+            operator=cmd.operator,
+            note=cmd.note,
+            warnings=self.warnings_for(cmd, group.number),
+            recorded_at=meta["recorded_at"],
+            recorded_by=meta["user"],
+        )
+        self._delivered(record=to_event(record), meta=meta)
+        return self.records[-1]
+
+    def only_group(self) -> FractionGroup:
+        if len(self.plan.fraction_groups) != 1:
+            raise errors.InvalidCommand("group", "this plan has several fraction groups: say which one")
+        return self.plan.fraction_groups[0]
+
+    def plan_for(self, cmd: LogFraction, group: int) -> Plan:
+        """The plan named, else the newest fallback plan of the delivering centre, else the original."""
+        if cmd.plan_uid is not None:
+            plan = self.find_plan(cmd.plan_uid)
+            if plan is None:
+                raise errors.UnknownPlan(
+                    f"Plan {cmd.plan_uid} is not a plan of course {self.plan.label}: "
+                    f"known plans are {', '.join(p.uid for p in self.plans)}."
+                )
+            return plan
+        if cmd.delivery_type == "CONTINUATION":
+            return self.find_plan(self.active_records(group, cmd.number)[0].plan_uid) or self.plan
+        own = [p for p in self.plans[1:] if p.centre == cmd.centre]
+        return own[-1] if own else self.plan
+
+    def beams_for(self, cmd: LogFraction, plan: Plan, group: int) -> list[BeamDelivery]:
+        """The beams as delivered; a beam's specified MU defaults to its meterset, or for a
+        continuation to what the earlier sessions of the fraction left undelivered."""
+        planned = {b.number: b.meterset for g in plan.fraction_groups if g.number == group for b in g.beams}
+        if cmd.delivery_type == "CONTINUATION":
+            for s in self.active_records(group, cmd.number):
+                for b in s.beams:
+                    if b.number in planned:
+                        planned[b.number] = max(planned[b.number] - b.delivered_mu, Decimal(0))
+        if cmd.beams is None:
+            if cmd.delivery_type == "CONTINUATION":
+                raise errors.InvalidCommand("beams", "a continuation must say which beams were delivered and their MU")
+            return [BeamDelivery(number=n, specified_mu=mu, delivered_mu=mu) for n, mu in planned.items()]
+        out: list[BeamDelivery] = []
+        for b in cmd.beams:
+            if b.number not in planned:
+                raise errors.UnknownBeam(
+                    f"Beam {b.number} is not in plan {plan.label} (beams: {', '.join(map(str, planned)) or 'none'})."
+                )
+            if any(o.number == b.number for o in out):
+                raise errors.InvalidCommand("beams", f"beam {b.number} is listed twice")
+            specified = b.specified_mu if b.specified_mu is not None else planned[b.number]
+            out.append(BeamDelivery(number=b.number, specified_mu=specified, delivered_mu=b.delivered_mu, termination=b.termination))
+        return out
+
+    def verify(self, group: int | None, number: int, by: str, meta: dict) -> list[FractionRecord]:
+        """A second person confirms every unverified session of the fraction; never its operator."""
+        grp = self.group(group) if group is not None else self.only_group()
+        sessions = self.active_records(grp.number, number)
+        if not sessions:
+            raise errors.FractionNotFound(f"Fraction {number} of course {self.plan.label} is not recorded.")
+        pending = [s for s in sessions if s.verified_by is None]
+        if not pending:
+            raise errors.AlreadyVerified(
+                f"Fraction {number} was already verified by {sessions[-1].verified_by}.",
+                conflict=conflict_of(sessions[-1]),
+            )
+        for s in pending:
+            if by == s.operator:
+                raise errors.VerifierIsOperator(
+                    f"{by} delivered fraction {number} and cannot verify it: a colleague must double-check.",
+                    conflict=conflict_of(s),
+                )
+        self._verified(record_ids=[s.record_id for s in pending], by=by, meta=meta)
+        return [r for r in self.records if r.record_id in {s.record_id for s in pending}]
+
+    def void(self, group: int | None, number: int, reason: str, by: str, meta: dict) -> list[FractionRecord]:
+        grp = self.group(group) if group is not None else self.only_group()
+        if not reason.strip():
+            raise errors.InvalidCommand("reason", "a void needs a reason")
+        sessions = self.active_records(grp.number, number)
+        if not sessions:
+            voided = [r for r in self.records if r.group == grp.number and r.number == number]
+            if voided:
+                raise errors.AlreadyVoided(
+                    f"Fraction {number} was already voided by {voided[-1].voided_by}: {voided[-1].void_reason}."
+                )
+            raise errors.FractionNotFound(f"Fraction {number} of course {self.plan.label} is not recorded.")
+        self._voided(record_ids=[s.record_id for s in sessions], reason=reason, by=by, meta=meta)
+        return [r for r in self.records if r.record_id in {s.record_id for s in sessions}]
+
+    def assign(self, centre: str, meta: dict) -> bool:
+        if centre in self.assigned_centres:
+            return False
+        self._assigned(centre=centre, meta=meta)
+        return True
+
+    def unassign(self, centre: str, meta: dict) -> bool:
+        if centre not in self.assigned_centres:
+            return False
+        self._unassigned(centre=centre, meta=meta)
+        return True
+
+    def set_triage(self, code: int, meta: dict) -> bool:
+        if code == self.triage:
+            return False
+        self._triaged(code=code, meta=meta)
+        return True
+
+    def add_fallback_plan(self, plan: Plan, meta: dict) -> bool:
+        """A partner's re-plan: its fractions keep counting against the original prescription."""
+        known = self.find_plan(plan.uid)
+        if known is not None:
+            if known != plan:
+                raise errors.CourseConflict(f"Plan {plan.uid} is already on this course with other content.")
+            return False
+        original = {g.number for g in self.plan.fraction_groups}
+        for g in plan.fraction_groups:
+            if g.number not in original:
+                raise errors.InvalidCommand(
+                    "plan.fraction_groups", f"fallback group {g.number} matches no group of the original plan"
+                )
+        self._fallback_added(plan=to_event(plan), meta=meta)
+        return True
+
+    def suspend(self, reason: str, meta: dict) -> None:
+        if self.status != ACTIVE:
+            raise errors.LifecycleConflict(f"Course {self.plan.label} is {self.status}; only an active course can be suspended.")
+        self._status_changed(status=SUSPENDED, reason=reason, meta=meta)
+
+    def resume(self, meta: dict) -> None:
+        if self.status != SUSPENDED:
+            raise errors.LifecycleConflict(f"Course {self.plan.label} is {self.status}; only a suspended course can be resumed.")
+        self._status_changed(status=ACTIVE, reason="", meta=meta)
+
+    def complete(self, reason: str, meta: dict) -> None:
+        if self.status == COMPLETED:
+            raise errors.LifecycleConflict(f"Course {self.plan.label} is already completed.")
+        self._status_changed(status=COMPLETED, reason=reason, meta=meta)
+
+    # ---- facts (applied on every replay) ---------------------------------------------------
+
+    @event("FractionDelivered")
+    def _delivered(self, record: dict, meta: dict) -> None:
+        self.records.append(from_event(record, FractionRecord))
+
+    @event("FractionVerified")
+    def _verified(self, record_ids: list[str], by: str, meta: dict) -> None:
+        self._update(record_ids, verified_by=by, verified_at=meta["recorded_at"])
+
+    @event("FractionVoided")
+    def _voided(self, record_ids: list[str], reason: str, by: str, meta: dict) -> None:
+        self._update(record_ids, voided=True, void_reason=reason, voided_by=by, voided_at=meta["recorded_at"])
+
+    @event("CentreAssigned")
+    def _assigned(self, centre: str, meta: dict) -> None:
+        self.assigned_centres.append(centre)
+
+    @event("CentreUnassigned")
+    def _unassigned(self, centre: str, meta: dict) -> None:
+        self.assigned_centres.remove(centre)
+
+    @event("TriageSet")
+    def _triaged(self, code: int, meta: dict) -> None:
+        self.triage = code
+
+    @event("FallbackPlanAdded")
+    def _fallback_added(self, plan: dict, meta: dict) -> None:
+        self.plans.append(from_event(plan, Plan))
+
+    @event("StatusChanged")
+    def _status_changed(self, status: str, reason: str, meta: dict) -> None:
+        self.status = status
+        self.status_note = {
+            "user": meta["user"],
+            "centre": meta["centre"],
+            "at": meta["recorded_at"].isoformat(timespec="minutes"),
+            "reason": reason,
+        }
+
+    def _update(self, record_ids: list[str], **changes: Any) -> None:
+        ids = set(record_ids)
+        self.records = [msgspec.structs.replace(r, **changes) if r.record_id in ids else r for r in self.records]
+
+
+def registration(cmd: RegisterCourse) -> dict:
+    """The Registered event's arguments for a command (also used to compare a re-registration)."""
+    return {
+        "patient": to_event(cmd.patient),
+        "home_centre": cmd.home_centre,
+        "plan": to_event(cmd.plan),
+        "triage": cmd.triage,
+        "assigned_centres": sorted(set(cmd.assigned_centres)),
+    }

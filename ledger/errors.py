@@ -1,0 +1,120 @@
+"""Every refusal the ledger can give, by name.
+
+A refusal means nothing was written. The message is for a tired RTT at a linac: it says
+which fraction, which course, and who/where/when of the record that is in the way.
+`conflict` carries that record for programs (the API answers it with a 409).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LedgerError(Exception):
+    """Base of all refusals. `code` is stable for programs, the message is for people."""
+
+    code = "refused"
+
+    def __init__(self, message: str, *, conflict: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.conflict = conflict
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.conflict is not None:
+            out["conflict"] = self.conflict
+        return out
+
+
+class InvalidCommand(LedgerError):
+    """Bad input: names the field and the reason."""
+
+    code = "invalid"
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotFound(LedgerError):
+    code = "not_found"
+
+
+class CourseNotFound(NotFound):
+    code = "course_not_found"
+
+
+class FractionNotFound(NotFound):
+    code = "fraction_not_found"
+
+
+class RuleViolation(LedgerError):
+    """A refusal by a clinical safety rule (issue 8 records these as near-misses)."""
+
+    code = "rule_violation"
+
+
+class FractionOutOfRange(RuleViolation):
+    code = "fraction_out_of_range"
+
+
+class FractionAlreadyDelivered(RuleViolation):
+    code = "fraction_already_delivered"
+
+
+class PrescriptionExceeded(RuleViolation):
+    code = "prescription_exceeded"
+
+
+class CourseNotActive(RuleViolation):
+    code = "course_not_active"
+
+
+class NothingToContinue(RuleViolation):
+    code = "nothing_to_continue"
+
+
+class Conflict(LedgerError):
+    """The request contradicts the current state (not a clinical rule)."""
+
+    code = "conflict"
+
+
+class CourseConflict(Conflict):
+    code = "course_conflict"
+
+
+class UnknownPlan(Conflict):
+    code = "unknown_plan"
+
+
+class UnknownBeam(Conflict):
+    code = "unknown_beam"
+
+
+class VerifierIsOperator(Conflict):
+    code = "verifier_is_operator"
+
+
+class AlreadyVerified(Conflict):
+    code = "already_verified"
+
+
+class AlreadyVoided(Conflict):
+    code = "already_voided"
+
+
+class LifecycleConflict(Conflict):
+    code = "lifecycle_conflict"
+
+
+class RequestIdReused(Conflict):
+    code = "request_id_reused"
+
+
+class StillContended(Conflict):
+    """Other writers kept changing the course; nothing was written, try again."""
+
+    code = "contended"

@@ -1,0 +1,249 @@
+"""The application service: a thin list of commands on courses.
+
+Every command loads the course, lets the aggregate check its rules and record events,
+and saves in one transaction. A concurrent append to the same course (another centre
+logging at the same moment) makes the save fail; we then reload and decide again, so
+the second writer is refused with the winner's record, or succeeds if it was another
+fraction. Commands with a request id are answered once (see `ledger.requests`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, timezone
+from typing import Any, TypeVar
+
+import msgspec
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from ledger import errors
+from ledger.course import Course, course_id_for, registration
+from ledger.requests import Request, fingerprint, request_aggregate_id
+from schemas.course import CentreArg, LogFraction, Plan, RegisterCourse, TriageArg, to_event
+
+T = TypeVar("T", bound=msgspec.Struct)
+MAX_ATTEMPTS = 30
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class Actor(msgspec.Struct, frozen=True):
+    """Who is doing it, and from which centre: recorded on every event."""
+
+    user: str
+    centre: str
+
+
+SYSTEM = Actor(user="system", centre="-")
+
+
+def parse(kind: type[T], data: Any) -> T:
+    """Validate raw input into a command; the error names the field and the reason."""
+    if isinstance(data, kind):
+        return data
+    try:
+        return msgspec.convert(data, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        text = str(exc)
+        field = "body"
+        if " - at `$." in text:
+            text, _, path = text.rpartition(" - at `$.")
+            field = path.rstrip("`")
+        raise errors.InvalidCommand(field, text) from None
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class FractionLedger(Application):
+    name = "FractionLedger"
+
+    def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now):
+        super().__init__(env)
+        self.clock = clock
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # ---- plumbing --------------------------------------------------------------------------
+
+    def meta(self, actor: Actor, request_id: str | None) -> dict:
+        return {"user": actor.user, "centre": actor.centre, "recorded_at": self.clock(), "request_id": request_id}
+
+    def get_course(self, course_id: uuid.UUID | str) -> Course:
+        try:
+            course = self.repository.get(uuid.UUID(str(course_id)))
+        except (AggregateNotFoundError, ValueError):
+            raise errors.CourseNotFound(f"No course with id {course_id}.") from None
+        if not isinstance(course, Course):
+            raise errors.CourseNotFound(f"No course with id {course_id}.")
+        return course
+
+    def previous_answer(self, request_id: str | None, command: str, fp: str) -> Any:
+        """The first result of this request, or None when it is new."""
+        if request_id is None:
+            return None
+        try:
+            request = self.repository.get(request_aggregate_id(request_id))
+        except AggregateNotFoundError:
+            return None
+        if request.fingerprint != fp:
+            raise errors.RequestIdReused(
+                f"Request id {request_id!r} was already used for a different {request.command}; nothing was written."
+            )
+        return request.result
+
+    def run(
+        self,
+        command: str,
+        payload: Any,
+        actor: Actor,
+        request_id: str | None,
+        act: Callable[[dict], tuple[list[Any], Any]],
+    ) -> Any:
+        """Run `act(meta)` -> (aggregates to save, result) until it saves without a conflict."""
+        fp = fingerprint(command, {"payload": payload, "actor": actor})
+        for attempt in range(MAX_ATTEMPTS):
+            answered = self.previous_answer(request_id, command, fp)
+            if answered is not None:
+                return answered
+            meta = self.meta(actor, request_id)
+            aggregates, result = act(meta)
+            if request_id is not None:
+                aggregates.append(Request(request_id=request_id, command=command, fingerprint=fp, result=result, meta=meta))
+            try:
+                self.save(*aggregates)
+                return result
+            except IntegrityError:
+                # Someone appended first: decide again on the state they left.
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+        raise errors.StillContended("The course kept changing while this was being recorded; nothing was written. Try again.")
+
+    def on_course(
+        self,
+        command: str,
+        course_id: uuid.UUID | str,
+        payload: Any,
+        actor: Actor,
+        request_id: str | None,
+        change: Callable[[Course, dict], Any],
+    ) -> Any:
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            course = self.get_course(course_id)
+            return [course], change(course, meta)
+
+        return self.run(command, {"course": str(course_id), **payload}, actor, request_id, act)
+
+    # ---- commands ----------------------------------------------------------------------------
+
+    def register_course(self, data: Any, actor: Actor, request_id: str | None = None) -> dict:
+        """Register a course from its plan; the same course registered again changes nothing."""
+        cmd = parse(RegisterCourse, data)
+        args = registration(cmd)
+        course_id = course_id_for(cmd.home_centre, cmd.patient.id, cmd.plan.uid)
+
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            try:
+                existing = self.get_course(course_id)
+            except errors.CourseNotFound:
+                return [Course(**args, meta=meta)], {"id": str(course_id), "status": "registered"}
+            differs = [
+                name
+                for name, value in (("patient", existing.patient), ("plan", to_event(existing.plan)))
+                if msgspec.json.encode(value, order="sorted") != msgspec.json.encode(args[name], order="sorted")
+            ]
+            if differs:
+                raise errors.CourseConflict(
+                    f"Course {course_id} is already registered for patient {cmd.patient.id} and plan {cmd.plan.uid} "
+                    f"with a different {' and '.join(differs)}; nothing was changed.",
+                    conflict={"id": str(course_id), "fields": differs},
+                )
+            return [], {"id": str(course_id), "status": "unchanged"}
+
+        return self.run("register_course", args, actor, request_id, act)
+
+    def log_fraction(self, course_id: uuid.UUID | str, data: Any, actor: Actor, request_id: str | None = None) -> dict:
+        cmd = parse(LogFraction, data)
+        return self.on_course(
+            "log_fraction", course_id, to_event(cmd), actor, request_id,
+            lambda course, meta: to_event(course.deliver(cmd, meta)),
+        )
+
+    def verify_fraction(
+        self, course_id: uuid.UUID | str, number: int, by: str, actor: Actor,
+        group: int | None = None, request_id: str | None = None,
+    ) -> list[dict]:
+        return self.on_course(
+            "verify_fraction", course_id, {"number": number, "group": group, "by": by}, actor, request_id,
+            lambda course, meta: [to_event(r) for r in course.verify(group, number, by, meta)],
+        )
+
+    def void_fraction(
+        self, course_id: uuid.UUID | str, number: int, reason: str, by: str, actor: Actor,
+        group: int | None = None, request_id: str | None = None,
+    ) -> list[dict]:
+        return self.on_course(
+            "void_fraction", course_id, {"number": number, "group": group, "reason": reason, "by": by}, actor, request_id,
+            lambda course, meta: [to_event(r) for r in course.void(group, number, reason, by, meta)],
+        )
+
+    def assign_centre(self, course_id: uuid.UUID | str, centre: str, actor: Actor, request_id: str | None = None) -> dict:
+        centre = parse(CentreArg, {"centre": centre}).centre
+        return self.on_course(
+            "assign_centre", course_id, {"centre": centre}, actor, request_id,
+            lambda course, meta: {"id": str(course.id), "centre": centre, "changed": course.assign(centre, meta)},
+        )
+
+    def unassign_centre(self, course_id: uuid.UUID | str, centre: str, actor: Actor, request_id: str | None = None) -> dict:
+        return self.on_course(
+            "unassign_centre", course_id, {"centre": centre}, actor, request_id,
+            lambda course, meta: {"id": str(course.id), "centre": centre, "changed": course.unassign(centre, meta)},
+        )
+
+    def set_triage(self, course_id: uuid.UUID | str, code: int, actor: Actor, request_id: str | None = None) -> dict:
+        code = parse(TriageArg, {"triage": code}).triage
+        return self.on_course(
+            "set_triage", course_id, {"triage": code}, actor, request_id,
+            lambda course, meta: {"id": str(course.id), "triage": code, "changed": course.set_triage(code, meta)},
+        )
+
+    def add_fallback_plan(self, course_id: uuid.UUID | str, data: Any, actor: Actor, request_id: str | None = None) -> dict:
+        plan = parse(Plan, data)
+        return self.on_course(
+            "add_fallback_plan", course_id, to_event(plan), actor, request_id,
+            lambda course, meta: {"id": str(course.id), "plan_uid": plan.uid, "changed": course.add_fallback_plan(plan, meta)},
+        )
+
+    def suspend_course(self, course_id: uuid.UUID | str, reason: str, actor: Actor, request_id: str | None = None) -> dict:
+        return self.on_course(
+            "suspend_course", course_id, {"reason": reason}, actor, request_id,
+            lambda course, meta: (course.suspend(reason, meta), {"id": str(course.id), "status": course.status})[1],
+        )
+
+    def resume_course(self, course_id: uuid.UUID | str, actor: Actor, request_id: str | None = None) -> dict:
+        return self.on_course(
+            "resume_course", course_id, {}, actor, request_id,
+            lambda course, meta: (course.resume(meta), {"id": str(course.id), "status": course.status})[1],
+        )
+
+    def complete_course(self, course_id: uuid.UUID | str, reason: str, actor: Actor, request_id: str | None = None) -> dict:
+        return self.on_course(
+            "complete_course", course_id, {"reason": reason}, actor, request_id,
+            lambda course, meta: (course.complete(reason, meta), {"id": str(course.id), "status": course.status})[1],
+        )
+

@@ -1,0 +1,377 @@
+"""The `fraction-ledger` command: every capability of the ledger from a terminal or a script.
+
+A refusal exits with status 1 and the reason on stderr; nothing is written then.
+`--json` prints machine-readable output on every command that prints.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import click
+import msgspec
+
+from adapters.runtime import Ledger
+from ledger import errors
+from ledger.service import Actor
+
+
+class Context:
+    def __init__(self, db: str | None, user: str, centre: str):
+        self.db = db
+        self.user = user
+        self.centre = centre
+        self._ledger: Ledger | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.db)
+        return self._ledger
+
+    def actor(self, centre: str | None = None) -> Actor:
+        return Actor(user=self.user, centre=centre or self.centre)
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+
+
+def emit(value: Any, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        click.echo(msgspec.json.encode(value).decode())
+    elif text is not None:
+        click.echo(text)
+
+
+def refuse(exc: Exception) -> None:
+    click.echo(f"refused: {exc}", err=True)
+    sys.exit(1)
+
+
+class LedgerGroup(click.Group):
+    """Turns a ledger refusal into a message on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except errors.LedgerError as exc:
+            refuse(exc)
+        except ValueError as exc:  # configuration (e.g. a --db folder that does not exist)
+            refuse(exc)
+
+
+@click.group(cls=LedgerGroup)
+@click.option("--db", envvar="FRACTION_LEDGER_DB", help="SQLite file or postgresql:// URL [default: ./fraction-ledger.sqlite3]")
+@click.option("--user", envvar="FRACTION_LEDGER_USER", default=lambda: getpass.getuser(), show_default="login name",
+              help="Who is acting (recorded on every event).")
+@click.option("--centre", "actor_centre", envvar="FRACTION_LEDGER_CENTRE", default="-",
+              help="The centre acting, where a command does not name one.")
+@click.version_option(package_name="fraction-ledger")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, user: str, actor_centre: str) -> None:
+    """fraction-ledger: the append-only ledger of radiotherapy fractions during an IT outage."""
+    ctx.obj = Context(db, user, actor_centre)
+    ctx.call_on_close(ctx.obj.close)
+
+
+# ---- parsing helpers -----------------------------------------------------------------------
+
+
+def parse_planned_beam(text: str) -> dict:
+    """NUMBER=MU, e.g. 1=120.5"""
+    number, sep, mu = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return {"number": int(number), "meterset": str(Decimal(mu))}
+    except (ValueError, InvalidOperation):
+        raise click.BadParameter(f"{text!r}: expected NUMBER=MU, e.g. 1=120.5", param_hint="--beam") from None
+
+
+def parse_delivered_beam(text: str) -> dict:
+    """NUMBER=MU[:STATUS], e.g. 2=80:MACHINE"""
+    head, _, status = text.partition(":")
+    number, sep, mu = head.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        beam = {"number": int(number), "delivered_mu": str(Decimal(mu))}
+    except (ValueError, InvalidOperation):
+        raise click.BadParameter(f"{text!r}: expected NUMBER=MU[:STATUS], e.g. 2=80.5:OPERATOR", param_hint="--beam") from None
+    if status:
+        beam["termination"] = status.upper()
+    return beam
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO-8601 date and time", param_hint="--at") from None
+    if value.tzinfo is None:
+        raise click.BadParameter(f"{text!r} has no timezone offset (e.g. 2026-11-23T09:30+01:00)", param_hint="--at")
+    return value
+
+
+# ---- course --------------------------------------------------------------------------------
+
+
+@main.group()
+def course() -> None:
+    """Courses: register, list, show, assign, lifecycle."""
+
+
+@course.command("register")
+@click.option("--patient-id", required=True)
+@click.option("--patient-name", required=True, help="DICOM style: FAMILY^GIVEN")
+@click.option("--birth-date", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--sex", type=click.Choice(["M", "F", "O"]), default=None)
+@click.option("--plan-uid", required=True)
+@click.option("--plan-label", required=True)
+@click.option("--fractions", type=int, required=True, help="Fractions planned (one fraction group).")
+@click.option("--home-centre", required=True)
+@click.option("--machine", default="", help="Treatment machine the plan was made for.")
+@click.option("--beam", "beams", multiple=True, help="NUMBER=MU per fraction; repeat per beam.")
+@click.option("--triage", type=int, default=None, help="Triage code 1 (urgent) .. 5.")
+@click.option("--assign", "assigned", multiple=True, help="Centre the course is assigned to; repeatable.")
+@click.option("--request-id", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def course_register(obj: Context, patient_id, patient_name, birth_date, sex, plan_uid, plan_label, fractions,
+                    home_centre, machine, beams, triage, assigned, request_id, as_json) -> None:
+    """Register a course (registering the same course again changes nothing)."""
+    data = {
+        "patient": {"id": patient_id, "name": patient_name, "sex": sex,
+                    "birth_date": birth_date.date() if birth_date else None},
+        "home_centre": home_centre,
+        "plan": {
+            "uid": plan_uid, "label": plan_label, "machine": machine, "centre": home_centre,
+            "fraction_groups": [{"number": 1, "fractions_planned": fractions,
+                                 "beams": [parse_planned_beam(b) | {"machine": machine} for b in beams]}],
+        },
+        "triage": triage,
+        "assigned_centres": list(assigned),
+    }
+    result = obj.ledger.app.register_course(data, obj.actor(home_centre), request_id=request_id)
+    emit(result, as_json, f"{result['status']}: course {result['id']}")
+
+
+@course.command("list")
+@click.option("--for-centre", "for_centre", default=None, help="Only courses this centre may see.")
+@click.option("--status", type=click.Choice(["active", "suspended", "completed"]), default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def course_list(obj: Context, for_centre, status, as_json) -> None:
+    """List courses."""
+    rows = obj.ledger.fresh().courses(centre=for_centre, status=status)
+    if as_json:
+        emit(rows, True)
+        return
+    for c in rows:
+        click.echo(
+            f"{c['id']}  {c['patient_id']:<12} {c['patient_name']:<24} {c['plan_label']:<16} "
+            f"{c['fractions_delivered']:>3}/{c['fractions_planned']:<3} {c['status']:<9} "
+            f"triage {c['triage'] or '-'}  home {c['home_centre']}"
+        )
+
+
+@course.command("show")
+@click.argument("course_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def course_show(obj: Context, course_id, as_json) -> None:
+    """A course with its whole fraction history across centres."""
+    c = obj.ledger.fresh().course(course_id)
+    if c is None:
+        raise errors.CourseNotFound(f"No course with id {course_id}.")
+    if as_json:
+        emit(c, True)
+        return
+    click.echo(f"Course {c['id']}\n  patient {c['patient_id']} {c['patient_name']}, home {c['home_centre']}")
+    click.echo(f"  plan {c['plan_label']} ({c['plan_uid']}), {c['status']}, triage {c['triage'] or '-'}, "
+               f"assigned {', '.join(c['assigned_centres']) or '-'}")
+    click.echo(f"  fractions {c['fractions_delivered']}/{c['fractions_planned']}, awaiting verification {c['awaiting_verification']}")
+    for f in c["fractions"]:
+        flags = " VOIDED (" + (f["void_reason"] or "") + ")" if f["voided"] else ""
+        check = f"verified by {f['verified_by']}" if f["verified_by"] else "NOT VERIFIED"
+        click.echo(f"  #{f['number']:<3} {f['delivered_at']}  {f['centre']:<10} {f['machine']:<10} "
+                   f"{f['delivery_type']:<12} by {f['operator']}, {check}{flags}")
+        for w in f["warnings"]:
+            click.echo(f"        warning: {w}")
+
+
+def course_change(name: str, method: str, doc: str, reason: bool = False):
+    @click.argument("course_id")
+    @click.option("--request-id", default=None)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    def command(obj: Context, course_id, request_id, as_json, **kw) -> None:
+        result = getattr(obj.ledger.app, method)(course_id, *kw.values(), obj.actor(), request_id=request_id)
+        emit(result, as_json, f"course {result['id']}: {result['status']}")
+
+    command.__doc__ = doc
+    if reason:
+        command = click.option("--reason", default="", help="Why (recorded).")(command)
+    return course.command(name)(command)
+
+
+course_change("suspend", "suspend_course", "Suspend a course: no fraction is accepted until it resumes.", reason=True)
+course_change("resume", "resume_course", "Resume a suspended course.")
+course_change("complete", "complete_course", "Complete a course: no further fraction is accepted.", reason=True)
+
+
+@course.command("assign")
+@click.argument("course_id")
+@click.option("--centre", required=True)
+@click.option("--remove", is_flag=True, help="Take the assignment away instead.")
+@click.option("--request-id", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def course_assign(obj: Context, course_id, centre, remove, request_id, as_json) -> None:
+    """Assign a course to a (partner) centre."""
+    app = obj.ledger.app
+    change = app.unassign_centre if remove else app.assign_centre
+    result = change(course_id, centre, obj.actor(), request_id=request_id)
+    emit(result, as_json, f"course {result['id']}: {'un' if remove else ''}assigned {centre}"
+         + ("" if result["changed"] else " (already so)"))
+
+
+@course.command("triage")
+@click.argument("course_id")
+@click.option("--code", type=int, required=True, help="1 (urgent) .. 5 (alternatives available)")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def course_triage(obj: Context, course_id, code, as_json) -> None:
+    """Set a course's triage code."""
+    result = obj.ledger.app.set_triage(course_id, code, obj.actor())
+    emit(result, as_json, f"course {result['id']}: triage {code}")
+
+
+# ---- fraction ------------------------------------------------------------------------------
+
+
+@main.group()
+def fraction() -> None:
+    """Fractions: log, verify, void."""
+
+
+@fraction.command("log")
+@click.argument("course_id")
+@click.option("--number", type=int, required=True)
+@click.option("--group", type=int, default=None, help="Fraction group (needed when the plan has several).")
+@click.option("--centre", required=True, help="Centre where it was delivered.")
+@click.option("--machine", required=True)
+@click.option("--operator", required=True)
+@click.option("--at", "at", required=True, help="Delivered at, ISO-8601 with offset.")
+@click.option("--plan-uid", default=None, help="Plan used [default: the centre's fallback plan, else the original].")
+@click.option("--beam", "beams", multiple=True, help="NUMBER=MU[:STATUS] as delivered; repeat per beam. "
+              "Without --beam every planned beam is taken as delivered in full (NORMAL).")
+@click.option("--type", "delivery_type", type=click.Choice(["TREATMENT", "CONTINUATION"]), default="TREATMENT")
+@click.option("--note", default="")
+@click.option("--request-id", default=None, help="Retrying with the same id writes nothing new.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def fraction_log(obj: Context, course_id, number, group, centre, machine, operator, at, plan_uid, beams,
+                 delivery_type, note, request_id, as_json) -> None:
+    """Log a delivered fraction (or a continuation of an interrupted one)."""
+    data = {
+        "number": number, "group": group, "centre": centre, "machine": machine, "operator": operator,
+        "delivered_at": parse_time(at), "plan_uid": plan_uid, "delivery_type": delivery_type, "note": note,
+        "beams": [parse_delivered_beam(b) for b in beams] if beams else None,
+    }
+    record = obj.ledger.app.log_fraction(course_id, data, obj.actor(centre), request_id=request_id)
+    text = f"accepted: fraction {record['number']} at {record['centre']} ({record['record_id']})"
+    for w in record["warnings"]:
+        text += f"\nwarning: {w}"
+    emit(record, as_json, text)
+
+
+@fraction.command("verify")
+@click.argument("course_id")
+@click.option("--number", type=int, required=True)
+@click.option("--group", type=int, default=None)
+@click.option("--by", required=True, help="The second person (never the operator).")
+@click.option("--request-id", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def fraction_verify(obj: Context, course_id, number, group, by, request_id, as_json) -> None:
+    """Double-check a fraction."""
+    records = obj.ledger.app.verify_fraction(course_id, number, by, obj.actor(), group=group, request_id=request_id)
+    emit(records, as_json, f"verified: fraction {number} by {by}")
+
+
+@fraction.command("void")
+@click.argument("course_id")
+@click.option("--number", type=int, required=True)
+@click.option("--group", type=int, default=None)
+@click.option("--reason", required=True)
+@click.option("--by", required=True)
+@click.option("--request-id", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def fraction_void(obj: Context, course_id, number, group, reason, by, request_id, as_json) -> None:
+    """Void a fraction record (it stays in the log, marked void with the reason)."""
+    records = obj.ledger.app.void_fraction(course_id, number, reason, by, obj.actor(), group=group, request_id=request_id)
+    emit(records, as_json, f"voided: fraction {number} ({reason})")
+
+
+# ---- log and read models -----------------------------------------------------------------
+
+
+@main.command("events")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def events(obj: Context, as_json) -> None:
+    """The whole event log, in order."""
+    from adapters.readmodel import iter_events
+
+    items = iter_events(obj.ledger.app)
+    if as_json:
+        # Stream a JSON array so that memory stays flat on a long log.
+        click.echo("[", nl=False)
+        for i, item in enumerate(items):
+            click.echo(("," if i else "") + msgspec.json.encode(item).decode(), nl=False)
+        click.echo("]")
+        return
+    for item in items:
+        click.echo(f"{item['position']:>7} {item['timestamp'].isoformat(timespec='seconds')} {item['type']:<28} {item['stream']}")
+
+
+@main.command("rebuild")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def rebuild(obj: Context, as_json) -> None:
+    """Drop the read models and rebuild them from the event log."""
+    n = obj.ledger.read.rebuild(obj.ledger.app)
+    emit({"events": n}, as_json, f"rebuilt read models from {n} events")
+
+
+@main.command("demo")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def demo(obj: Context, as_json) -> None:
+    """Register a sample course and log fractions at home and at a partner, showing a refusal."""
+    from tools.demo import run_demo
+
+    run_demo(obj.ledger, echo=(lambda s: None) if as_json else click.echo)
+    if as_json:
+        emit(obj.ledger.fresh().courses(), True)
+
+
+@main.command("bench")
+@click.option("--fractions", "n", type=int, default=2000, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench(n, as_json) -> None:
+    """Fractions logged per second, durable, next to bare eventsourcing appends."""
+    from tools.bench import run_bench
+
+    run_bench(n, as_json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Demo data: three patients of a home centre whose OIS is down, treated at home and at a partner.
+
+Every write carries a fixed request id, so running the demo again changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+
+from adapters.runtime import Ledger
+from ledger import errors
+from ledger.service import Actor
+
+HOME, PARTNER = "AZ-HOME", "PARTNER-RT"
+START = datetime(2026, 11, 2, 8, 30, tzinfo=timezone(timedelta(hours=1)))
+
+PATIENTS = [
+    # id, name, birth date, sex, plan uid, label, fractions, beams (number, name, MU), triage, delivered at home, at partner
+    ("DEMO-001", "PEETERS^AN", "1961-03-14", "F", "1.2.826.0.1.3680043.10.1000.1", "Breast L 50Gy/25",
+     25, [(1, "TANG MED", "112.4"), (2, "TANG LAT", "109.8")], 3, 12, 4),
+    ("DEMO-002", "JANSSENS^MARC", "1954-07-02", "M", "1.2.826.0.1.3680043.10.1000.2", "Prostate VMAT 60Gy/20",
+     20, [(1, "ARC CW", "268.0"), (2, "ARC CCW", "271.5")], 2, 8, 3),
+    ("DEMO-003", "MÜLLER-LEFÈVRE^ZOË", "1979-11-30", "F", "1.2.826.0.1.3680043.10.1000.3", "Rectum 25Gy/5",
+     5, [(1, "AP", "95.1"), (2, "PA", "96.3"), (3, "LAT", "120.7")], 1, 2, 0),
+]
+
+
+def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
+    app = ledger.app
+    ids = []
+    for pid, name, born, sex, uid, label, n, beams, triage, at_home, at_partner in PATIENTS:
+        physicist = Actor("physicist.demo", HOME)
+        course = app.register_course(
+            {
+                "patient": {"id": pid, "name": name, "birth_date": born, "sex": sex},
+                "home_centre": HOME,
+                "plan": {"uid": uid, "label": label, "machine": "HOME-LINAC-1", "centre": HOME,
+                         "fraction_groups": [{"number": 1, "fractions_planned": n, "beams": [
+                             {"number": b, "name": bname, "meterset": mu, "machine": "HOME-LINAC-1"}
+                             for b, bname, mu in beams]}]},
+                "triage": triage,
+                "assigned_centres": [PARTNER] if at_partner else [],
+            },
+            physicist,
+        )
+        ids.append(course["id"])
+        echo(f"{course['status']}: {pid} {name} — {label} ({n} fractions), course {course['id']}")
+        for k in range(1, at_home + at_partner + 1):
+            centre, machine, rtt, checker = (
+                (HOME, "HOME-LINAC-1", "rtt.home.a", "rtt.home.b") if k <= at_home
+                else (PARTNER, "PARTNER-TB2", "rtt.partner.a", "rtt.partner.b")
+            )
+            day = START + timedelta(days=k - 1 + 2 * ((k - 1) // 5))
+            app.log_fraction(
+                course["id"],
+                {"number": k, "centre": centre, "machine": machine, "operator": rtt, "delivered_at": day},
+                Actor(rtt, centre),
+                request_id=f"demo-fraction-{pid}-{k}",
+            )
+            if k < at_home + at_partner:  # the last one waits for its double check
+                app.verify_fraction(course["id"], k, checker, Actor(checker, centre), request_id=f"demo-verify-{pid}-{k}")
+        if at_home + at_partner:
+            echo(f"  {at_home} fractions at {HOME}, {at_partner} at {PARTNER}")
+    # The REX 3 lesson: re-registering a fraction that is already there is refused.
+    try:
+        app.log_fraction(
+            ids[0],
+            {"number": 12, "centre": HOME, "machine": "HOME-LINAC-1", "operator": "rtt.home.c",
+             "delivered_at": START + timedelta(days=20)},
+            Actor("rtt.home.c", HOME),
+        )
+    except errors.RuleViolation as exc:
+        echo(f"refused, as it should be: {exc}")
+    ledger.fresh()
+    return ids
