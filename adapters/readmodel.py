@@ -32,7 +32,7 @@ COURSE_COLUMNS = {
 FRACTION_COLUMNS = {
     "record_id": str, "course_id": str, "grp": int, "number": int, "centre": str, "machine": str,
     "plan_uid": str, "delivered_at": str, "delivery_type": str, "operator": str, "note": str,
-    "beams": str, "warnings": str, "recorded_at": str, "recorded_by": str, "verified_by": str,
+    "beams": str, "warnings": str, "source": str, "source_uid": str, "recorded_at": str, "recorded_by": str, "verified_by": str,
     "verified_at": str, "voided": int, "void_reason": str, "voided_by": str, "voided_at": str,
     "position": int,
 }
@@ -165,7 +165,8 @@ class ReadModel:
                 "centre": r["centre"], "machine": r["machine"], "plan_uid": r["plan_uid"],
                 "delivered_at": iso(r["delivered_at"]), "delivery_type": r["delivery_type"],
                 "operator": r["operator"], "note": r["note"], "beams": dumps(r["beams"]),
-                "warnings": dumps(r["warnings"]), "recorded_at": iso(r["recorded_at"]),
+                "warnings": dumps(r["warnings"]), "source": r["source"], "source_uid": r["source_uid"],
+                "recorded_at": iso(r["recorded_at"]),
                 "recorded_by": r["recorded_by"], "verified_by": None, "verified_at": None, "voided": 0,
                 "void_reason": None, "voided_by": None, "voided_at": None, "position": position,
             }

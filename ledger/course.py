@@ -241,6 +241,8 @@ class Course(Aggregate):
             delivery_type=cmd.delivery_type,
             operator=cmd.operator,
             note=cmd.note,
+            source=cmd.source,
+            source_uid=cmd.source_uid,
             warnings=self.warnings_for(cmd, group.number),
             recorded_at=meta["recorded_at"],
             recorded_by=meta["user"],

@@ -115,6 +115,8 @@ class FractionRecord(Struct, frozen=True, kw_only=True):
     delivery_type: DeliveryType
     operator: str
     note: str = ""
+    source: str = "ledger"
+    source_uid: str | None = None
     warnings: list[str] = []
     recorded_at: datetime | None = None
     recorded_by: str = ""
@@ -148,6 +150,10 @@ class LogFraction(Struct, frozen=True, kw_only=True):
     beams: list[BeamInput] | None = None
     delivery_type: DeliveryType = "TREATMENT"
     note: Annotated[str, Meta(max_length=2000)] = ""
+    # Where the record comes from: "ledger" (logged live), "baseline" (imported from the
+    # OIS's records of before the outage), "bundle" (another centre's ledger).
+    source: Literal["ledger", "baseline", "bundle"] = "ledger"
+    source_uid: Annotated[str, Meta(max_length=128)] | None = None
 
 
 class CentreArg(Struct, frozen=True):

@@ -1,0 +1,148 @@
+"""Shared fixtures: a ledger on each real backend, real peers, and the rule for missing tools.
+
+A test that needs a real peer (PostgreSQL, storescp, dciodvfy, chromium, ...) skips on a
+developer's machine that lacks it, but under CI (`CI=true`) a missing peer is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def missing_peer(what: str) -> None:
+    """Skip (laptop) or fail (CI) for a peer that is not installed."""
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI but is not installed")
+    pytest.skip(f"{what} not installed")
+
+
+def require_tool(name: str, *fallbacks: str) -> str:
+    """The path of a command-line peer, e.g. require_tool('storescp')."""
+    for candidate in (name, *fallbacks):
+        found = shutil.which(candidate)
+        if found:
+            return found
+    missing_peer(name)
+    raise AssertionError("unreachable")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli(*args: str, db: str | Path | None = None, env: dict | None = None, check: bool = False,
+        input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `fraction-ledger ARGS` as a user would, in a fresh process."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    cmd = [sys.executable, "-m", "tools.cli"]
+    if db is not None:
+        cmd += ["--db", str(db)]
+    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, env=full_env, input=input,
+                          timeout=timeout, cwd=str(ROOT))
+    if check and proc.returncode != 0:
+        raise AssertionError(f"fraction-ledger {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+# ---- PostgreSQL, started for real -------------------------------------------------------
+
+
+def _pg_bindir() -> Path | None:
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).resolve().parent
+    candidates = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    return candidates[-1].parent if candidates else None
+
+
+class PostgresServer:
+    def __init__(self, tmp: Path):
+        bindir = _pg_bindir()
+        if bindir is None:
+            missing_peer("PostgreSQL (pg_ctl)")
+        self.bindir = bindir
+        self.data = tmp / "pgdata"
+        self.port = free_port()
+        self.as_root = os.geteuid() == 0
+        tmp.chmod(0o777)
+        self.run("initdb", "-D", str(self.data), "-U", "ledger", "--auth=trust", "-E", "UTF8", "--no-sync")
+        self.run("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "-l", str(tmp / "pg.log"), "-o",
+                 f"-h 127.0.0.1 -p {self.port} -k {tmp} -c fsync=on -c max_connections=200", "start")
+
+    def run(self, tool: str, *args: str) -> None:
+        cmd = [str(self.bindir / tool), *args]
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+
+    def stop(self) -> None:
+        try:
+            self.run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
+        except subprocess.SubprocessError:
+            pass
+
+    def new_database(self) -> str:
+        import psycopg
+
+        name = "l" + uuid.uuid4().hex[:12]
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=ledger dbname=postgres", autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql://ledger@127.0.0.1:{self.port}/{name}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request, tmp_path) -> str:
+    """A fresh event store on each backend the ledger supports."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite3")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def ledger(db_url, tmp_path, monkeypatch):
+    """A `Ledger` (application + read model) on a fresh store, with a clock tests can move."""
+    from adapters.runtime import Ledger
+
+    monkeypatch.setenv("FRACTION_LEDGER_READ_DB", str(tmp_path / "read.sqlite3"))
+    clock = Clock()
+    with Ledger(db_url, clock=clock) as opened:
+        opened.clock = clock
+        yield opened
+
+
+class Clock:
+    """Server time as a value the tests control."""
+
+    def __init__(self, start: datetime = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
