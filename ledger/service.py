@@ -62,6 +62,8 @@ def parse(kind: type[T], data: Any) -> T:
         if " - at `$." in text:
             text, _, path = text.rpartition(" - at `$.")
             field = path.rstrip("`")
+        if "datetime" in text:
+            text += " (ISO-8601 with a timezone offset, e.g. 2026-11-23T09:30:00+01:00)"
         raise errors.InvalidCommand(field, text) from None
 
 

@@ -11,7 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
+import tempfile
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -106,10 +106,13 @@ class PostgresServer:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory):
-    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+def postgres_server():
+    # Not under pytest's tmp dir: that is private to root, and the server runs as `postgres`.
+    tmp = Path(tempfile.mkdtemp(prefix="fraction-ledger-pg-"))
+    server = PostgresServer(tmp)
     yield server
     server.stop()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture

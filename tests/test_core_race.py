@@ -1,0 +1,84 @@
+"""Centres racing for one fraction, as real processes on one database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ledger.service import Actor
+from tests.conftest import ROOT
+
+WORKER = r"""
+import json, sys, time
+from datetime import datetime, timezone
+from adapters.runtime import Ledger
+from ledger import errors
+from ledger.service import Actor
+db, course, number, centre, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+with Ledger(db) as ledger:
+    ledger.app.get_course(course)  # connected and warm before the start signal
+    while time.time() < start:
+        time.sleep(0.0005)
+    try:
+        r = ledger.app.log_fraction(course, {"number": number, "centre": centre, "machine": centre + "-L1",
+            "operator": "rtt." + centre, "delivered_at": datetime(2026, 11, 2, 9, tzinfo=timezone.utc)},
+            Actor("rtt." + centre, centre))
+        print(json.dumps({"accepted": True, "centre": r["centre"]}))
+    except errors.LedgerError as e:
+        print(json.dumps({"accepted": False, "error": e.code, "message": str(e), "conflict": e.conflict}))
+"""
+
+RACERS = 8
+
+
+@pytest.mark.slow
+def test_racing_processes_on_one_fraction_get_one_acceptance(ledger, tmp_path):
+    course = ledger.app.register_course(
+        {"patient": {"id": "P-RACE", "name": "RACE^ONE"}, "home_centre": "HOME",
+         "plan": {"uid": "1.2.3.99", "label": "race", "fraction_groups": [{"number": 1, "fractions_planned": 30}]}},
+        Actor("physicist", "HOME"))["id"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FRACTION_LEDGER_READ_DB": str(tmp_path / "read.sqlite3")}
+    start = time.time() + 4.0
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, ledger.storage.url, course, "7", f"C{i}", str(start)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for i in range(RACERS)
+    ]
+    outcomes = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        outcomes.append(json.loads(out))
+    winners = [o for o in outcomes if o["accepted"]]
+    losers = [o for o in outcomes if not o["accepted"]]
+    assert len(winners) == 1, outcomes
+    assert len(losers) == RACERS - 1
+    for lost in losers:
+        assert lost["error"] == "fraction_already_delivered"
+        assert lost["conflict"]["centre"] == winners[0]["centre"], "the refusal names the winner"
+        assert winners[0]["centre"] in lost["message"]
+    view = ledger.fresh().course(course)
+    assert view["fractions_delivered"] == 1 and len(view["fractions"]) == 1
+
+
+@pytest.mark.slow
+def test_racing_processes_on_different_fractions_all_succeed(ledger, tmp_path):
+    course = ledger.app.register_course(
+        {"patient": {"id": "P-RACE2", "name": "RACE^TWO"}, "home_centre": "HOME",
+         "plan": {"uid": "1.2.3.98", "label": "race", "fraction_groups": [{"number": 1, "fractions_planned": 30}]}},
+        Actor("physicist", "HOME"))["id"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FRACTION_LEDGER_READ_DB": str(tmp_path / "read.sqlite3")}
+    start = time.time() + 4.0
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, ledger.storage.url, course, str(i + 1), f"C{i}", str(start)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for i in range(RACERS)
+    ]
+    outcomes = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(o["accepted"] for o in outcomes), outcomes
+    assert ledger.fresh().course(course)["fractions_delivered"] == RACERS
