@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from eventsourcing.persistence import IntegrityError, InternalError, OperationalError
+
 from adapters.readmodel import ReadModel
 from adapters.storage import Storage
 from ledger.service import FractionLedger, utc_now
+
+
+def open_application(storage: Storage, clock: Callable[[], datetime]) -> FractionLedger:
+    """The application on its storage. PostgreSQL refuses concurrent `CREATE TABLE IF NOT
+    EXISTS` from processes starting together ("tuple concurrently updated"): try again."""
+    for attempt in range(10):
+        try:
+            return FractionLedger(env=storage.event_store_env(), clock=clock)
+        except (InternalError, OperationalError, IntegrityError):
+            if attempt == 9:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 class Ledger:
@@ -16,7 +32,7 @@ class Ledger:
 
     def __init__(self, db: str | None = None, clock: Callable[[], datetime] = utc_now):
         self.storage = Storage.from_option(db)
-        self.app = FractionLedger(env=self.storage.event_store_env(), clock=clock)
+        self.app = open_application(self.storage, clock)
         source = self.storage.url if self.storage.is_postgres else str(Path(self.storage.url).resolve())
         self.read = ReadModel(self.storage.read_model_path(), source=source)
 

@@ -29,7 +29,7 @@ class Storage:
 
     def event_store_env(self) -> dict[str, str]:
         """The `eventsourcing` environment for this storage."""
-        env = {"AGGREGATE_CACHE_MAXSIZE": "0"}
+        env: dict[str, str] = {}
         if not self.is_postgres:
             path = Path(self.url)
             if path.parent and not path.parent.exists():

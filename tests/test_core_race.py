@@ -79,6 +79,10 @@ def test_racing_processes_on_different_fractions_all_succeed(ledger, tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         for i in range(RACERS)
     ]
-    outcomes = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    outcomes = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        outcomes.append(json.loads(out))
     assert all(o["accepted"] for o in outcomes), outcomes
     assert ledger.fresh().course(course)["fractions_delivered"] == RACERS
