@@ -1,0 +1,198 @@
+"""Reconciliation: what the restored OIS lacks, what it has that the ledger lacks, and
+where the two disagree, per course and per fraction.
+
+This is the step where the FANC REX 3 incident went wrong (a restore erased a day of records,
+re-entry from a screenshot was incomplete, a patient got an extra fraction), so the rules of
+what counts as "the same fraction" and "a conflict" live here, in the domain, not in the
+DICOM adapter that reads the OIS's files.
+
+Both sides are reduced to one `Fraction` per (course, group, number): the sessions of an
+interrupted fraction and its continuation are summed per beam.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+DEFAULT_MU_TOLERANCE = Decimal("0.5")
+
+
+class Session(msgspec.Struct, frozen=True, kw_only=True):
+    """One treatment session as either side records it."""
+
+    patient_id: str
+    plan_uid: str
+    group: int
+    number: int
+    delivered_at: datetime
+    machine: str
+    mu: dict[int, Decimal]  # delivered MU per beam number
+    ref: str = ""  # record id (ledger) or SOP Instance UID / file (OIS)
+    centre: str = ""
+    voided: bool = False
+
+
+class CourseKey(msgspec.Struct, frozen=True, kw_only=True):
+    course_id: str
+    patient_id: str
+    plan_uids: list[str]  # the prescription's plan first, then fallback plans
+    label: str = ""
+
+
+class Fraction(msgspec.Struct, kw_only=True):
+    group: int
+    number: int
+    first_at: datetime
+    machines: list[str]
+    mu: dict[int, Decimal]
+    refs: list[str]
+    centre: str = ""
+    voided: bool = False
+
+
+def merge(sessions: Iterable[Session]) -> dict[tuple[int, int], Fraction]:
+    """One Fraction per (group, number); voided sessions only where nothing else is active."""
+    out: dict[tuple[int, int], Fraction] = {}
+    voided: dict[tuple[int, int], Fraction] = {}
+    for s in sorted(sessions, key=lambda s: s.delivered_at):
+        target = voided if s.voided else out
+        key = (s.group, s.number)
+        f = target.get(key)
+        if f is None:
+            target[key] = Fraction(group=s.group, number=s.number, first_at=s.delivered_at, machines=[s.machine],
+                                   mu=dict(s.mu), refs=[s.ref], centre=s.centre, voided=s.voided)
+            continue
+        if s.machine not in f.machines:
+            f.machines.append(s.machine)
+        for beam, mu in s.mu.items():
+            f.mu[beam] = f.mu.get(beam, Decimal(0)) + mu
+        f.refs.append(s.ref)
+    for key, f in voided.items():
+        out.setdefault(key, f)
+    return out
+
+
+def differences(ledger: Fraction, ois: Fraction, tolerance: Decimal) -> list[str]:
+    found = []
+    if ledger.voided:
+        found.append("the ledger voided this fraction but the OIS holds it as delivered")
+    if ledger.first_at.date() != ois.first_at.date():
+        found.append(f"date: ledger {ledger.first_at.date().isoformat()}, OIS {ois.first_at.date().isoformat()}")
+    # A treatment summary record names neither machine nor MU: compare only what the OIS states.
+    theirs = {m.strip().upper() for m in ois.machines if m.strip()}
+    if theirs and not theirs & {m.strip().upper() for m in ledger.machines}:
+        found.append(f"machine: ledger {', '.join(ledger.machines)}, OIS {', '.join(ois.machines)}")
+    for beam in sorted(set(ledger.mu) | set(ois.mu)) if ois.mu else ():
+        a, b = ledger.mu.get(beam, Decimal(0)), ois.mu.get(beam, Decimal(0))
+        if abs(a - b) > tolerance:
+            found.append(f"beam {beam} MU: ledger {a}, OIS {b} (tolerance {tolerance})")
+    return found
+
+
+def describe(course: CourseKey, f: Fraction, side: str) -> dict[str, Any]:
+    return {
+        "course_id": course.course_id,
+        "patient_id": course.patient_id,
+        "plan_label": course.label,
+        "group": f.group,
+        "fraction_number": f.number,
+        "centre": f.centre,
+        "delivered_at": f.first_at.isoformat(),
+        "machine": ", ".join(f.machines),
+        "mu": {str(k): str(v) for k, v in sorted(f.mu.items())},
+        "refs": f.refs,
+        "side": side,
+    }
+
+
+def reconcile(
+    courses: Iterable[CourseKey],
+    ledger_sessions: Iterable[Session],
+    ois_sessions: Iterable[Session],
+    *,
+    restore_point: datetime | None = None,
+    tolerance: Decimal = DEFAULT_MU_TOLERANCE,
+) -> dict[str, Any]:
+    """Compare; every list is in the order a physicist works: by patient, course, fraction."""
+    courses = list(courses)
+    by_plan = {(c.patient_id, uid): c for c in courses for uid in c.plan_uids}
+    ledger_by_course: dict[str, list[Session]] = defaultdict(list)
+    ois_by_course: dict[str, list[Session]] = defaultdict(list)
+    ois_only: dict[tuple[str, str], list[Session]] = defaultdict(list)
+    for s in ledger_sessions:
+        course = by_plan.get((s.patient_id, s.plan_uid))
+        if course is not None:
+            ledger_by_course[course.course_id].append(s)
+    for s in ois_sessions:
+        course = by_plan.get((s.patient_id, s.plan_uid))
+        if course is None:
+            ois_only[(s.patient_id, s.plan_uid)].append(s)
+        else:
+            ois_by_course[course.course_id].append(s)
+
+    missing, unknown, conflicts, per_course, only_ledger = [], [], [], [], []
+    for course in sorted(courses, key=lambda c: (c.patient_id, c.label, c.course_id)):
+        ours = merge(ledger_by_course.get(course.course_id, []))
+        theirs = merge(ois_by_course.get(course.course_id, []))
+        active = {k: f for k, f in ours.items() if not f.voided}
+        if not theirs and active:
+            only_ledger.append({"course_id": course.course_id, "patient_id": course.patient_id,
+                                "plan_label": course.label, "ledger_fractions": len(active)})
+        row = {"course_id": course.course_id, "patient_id": course.patient_id, "plan_label": course.label,
+               "ledger_fractions": len(active), "ois_fractions": len(theirs), "missing": 0, "unknown": 0,
+               "conflicts": 0}
+        for key in sorted(set(ours) | set(theirs)):
+            mine, other = ours.get(key), theirs.get(key)
+            if mine is not None and other is None:
+                if mine.voided:
+                    continue
+                item = describe(course, mine, "ledger")
+                item["after_restore_point"] = bool(restore_point and mine.first_at > restore_point)
+                missing.append(item)
+                row["missing"] += 1
+            elif mine is None and other is not None:
+                unknown.append(describe(course, other, "ois"))
+                row["unknown"] += 1
+            elif mine is not None and other is not None:
+                found = differences(mine, other, tolerance)
+                if found:
+                    conflicts.append({**describe(course, mine, "ledger"), "ois": describe(course, other, "ois"),
+                                      "differences": found})
+                    row["conflicts"] += 1
+        per_course.append(row)
+
+    only_ois = [
+        {"patient_id": pid, "plan_uid": uid, "ois_fractions": len(merge(sessions))}
+        for (pid, uid), sessions in sorted(ois_only.items())
+    ]
+    return {
+        "totals": {
+            "courses": len(per_course),
+            "ledger_fractions": sum(r["ledger_fractions"] for r in per_course),
+            "ois_fractions": sum(r["ois_fractions"] for r in per_course),
+            "missing_in_ois": len(missing),
+            "unknown_to_ledger": len(unknown),
+            "conflicts": len(conflicts),
+            "courses_only_in_ledger": len(only_ledger),
+            "courses_only_in_ois": len(only_ois),
+        },
+        "restore_point": restore_point.isoformat() if restore_point else None,
+        "mu_tolerance": str(tolerance),
+        "missing_in_ois": missing,
+        "unknown_to_ledger": unknown,
+        "conflicts": conflicts,
+        "courses": per_course,
+        "courses_only_in_ledger": only_ledger,
+        "courses_only_in_ois": only_ois,
+    }
+
+
+def is_clean(result: dict[str, Any]) -> bool:
+    t = result["totals"]
+    return not (t["missing_in_ois"] or t["unknown_to_ledger"] or t["conflicts"] or t["courses_only_in_ois"])
