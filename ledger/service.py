@@ -22,6 +22,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 
 from ledger import errors
 from ledger.course import Course, course_id_for, registration
+from ledger.delivery import Destination, destination_id
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from schemas.course import CentreArg, LogFraction, Plan, RegisterCourse, TriageArg, to_event
 
@@ -249,3 +250,37 @@ class FractionLedger(Application):
             lambda course, meta: (course.complete(reason, meta), {"id": str(course.id), "status": course.status})[1],
         )
 
+
+    # ---- deliveries to destinations (HL7 receivers, file drops) ------------------------------
+
+    def destination(self, name: str) -> Destination | None:
+        """What a destination was given and answered, or None if nothing was ever sent there."""
+        try:
+            found = self.repository.get(destination_id(name))
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, Destination) else None
+
+    def on_destination(self, command: str, name: str, payload: Any, actor: Actor, change: Callable[[Destination, dict], Any]) -> Any:
+        if not name.strip():
+            raise errors.InvalidCommand("destination", "a destination needs a name")
+
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            found = self.destination(name) or Destination(name=name, meta=meta)
+            return [found], change(found, meta)
+
+        return self.run(command, {"destination": name, **payload}, actor, None, act)
+
+    def record_export(self, name: str, message_ids: list[str], where: str, actor: Actor) -> int:
+        """Messages written for a destination; returns how many were new."""
+        return self.on_destination(
+            "record_export", name, {"ids": message_ids, "where": where}, actor,
+            lambda d, meta: d.record_export(message_ids, where, meta),
+        )
+
+    def record_answers(self, name: str, accepted: list[str], refused: list[dict], actor: Actor) -> None:
+        """A receiver's acknowledgements: accepted ids, refusals as {id, code, text}."""
+        self.on_destination(
+            "record_answers", name, {"accepted": accepted, "refused": refused}, actor,
+            lambda d, meta: d.record_answers(accepted, refused, meta),
+        )
