@@ -373,5 +373,9 @@ def bench(n, as_json) -> None:
     run_bench(n, as_json)
 
 
+from tools.cli_hl7 import register as register_hl7  # noqa: E402
+
+register_hl7(main)
+
 if __name__ == "__main__":
     main()

@@ -31,7 +31,10 @@ SLOT = re.compile(r"\{([a-z_0-9]+)\}")
 TEXT_TYPES = {"ST", "IS", "ID", "TX", "FT", "GTS"}
 NUMBER_TYPES = {"NM", "SI"}
 TIME_TYPES = {"DTM", "DT"}
-DTM_FORMAT = re.compile(r"^\d{14}[+-]\d{4}$")
+# Empty trailing components and fields are left out (2.5, 2.5.5.3); escaped text never holds
+# a raw ^ or &, so these only ever match delimiters (MSH-2's "\&" is kept by the lookbehind).
+TRAILING_COMPONENTS = re.compile(r"(?<!\\)[\^&]+(?=[|\r])")
+TRAILING_FIELDS = re.compile(r"\|+\r")
 
 
 class Hl7ValueError(ValueError):
@@ -151,7 +154,8 @@ class Template:
     def fill(self, **values: Any) -> str:
         if not self.checked:
             self.check()
-        return self.text.format_map({name: self.value(name, values.get(name)) for name in self.slots})
+        text = self.text.format_map({name: self.value(name, values.get(name)) for name in self.slots})
+        return TRAILING_FIELDS.sub("\r", TRAILING_COMPONENTS.sub("", text))
 
     def value(self, name: str, raw: Any) -> str:
         where, datatype, _ = self.slots[name]

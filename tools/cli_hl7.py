@@ -1,0 +1,167 @@
+"""`fraction-ledger export hl7`, `send hl7` and `deliveries`: the HL7 side of recovery.
+
+    fraction-ledger export hl7 --out DIR [--course ID] [--since 2026-11-02T00:00+01:00]
+    fraction-ledger send hl7 --host billing.local --port 2575 [--destination billing]
+    fraction-ledger deliveries
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from typing import Any
+
+import click
+import msgspec
+
+Context = Any  # tools.cli.Context; not imported, because tools.cli imports this module
+
+
+def emit(value: Any, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        click.echo(msgspec.json.encode(value).decode())
+    elif text is not None:
+        click.echo(text)
+
+
+def parse_since(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO-8601 date or time", param_hint="--since") from None
+    if len(text) == 10:  # a bare date: from its start, in UTC
+        return value.replace(tzinfo=timezone.utc)
+    if value.tzinfo is None:
+        raise click.BadParameter(f"{text!r} has no timezone offset (e.g. 2026-11-02T00:00+01:00)", param_hint="--since")
+    return value
+
+
+def builder_for(config_path: str | None, codes_path: str | None):
+    from adapters.hl7.codes import ProcedureCodes
+    from adapters.hl7.config import Hl7Config
+    from adapters.hl7.messages import MessageBuilder
+
+    config = Hl7Config.load(config_path)
+    return MessageBuilder(config, ProcedureCodes.load(codes_path or config.procedure_codes))
+
+
+def group_named(main: click.Group, name: str, help_text: str) -> click.Group:
+    """The `export`/`send` group, shared with other areas (DICOM...) that add their own subcommands."""
+    found = main.commands.get(name)
+    if isinstance(found, click.Group):
+        return found
+    group = click.Group(name, help=help_text)
+    main.add_command(group)
+    return group
+
+
+config_option = click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+                             help="HL7 configuration (TOML/JSON): sender, destinations, centre codes.")
+codes_option = click.option("--codes", "codes_path", default=None, type=click.Path(dir_okay=False),
+                            help="Procedure code mapping (TOML/JSON) [default: adapters/hl7/procedure_codes.toml].")
+
+
+@click.command("hl7")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write the messages to.")
+@click.option("--course", "course_id", default=None, help="Only this course.")
+@click.option("--since", default=None, help="Only facts recorded at or after this ISO-8601 time.")
+@config_option
+@codes_option
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def export_hl7(obj: Context, out, course_id, since, config_path, codes_path, as_json) -> None:
+    """Write HL7 v2.5 messages: DFT^P03 charges (and credits), MDM^T02 summaries, ADT^A23 purges.
+
+    Each message goes to OUT/<destination>/<control id>.hl7 and is recorded as exported, so
+    that a fraction voided later gets a credit."""
+    from adapters.hl7.replay import course_messages, export_to
+
+    builder = builder_for(config_path, codes_path)
+    messages = course_messages(obj.ledger, builder, course_id, parse_since(since))
+    counts = export_to(obj.ledger, messages, Path(out), obj.actor())
+    total = sum(counts.values())
+    emit({"out": str(out), "messages": total, "by_kind": counts}, as_json,
+         f"exported {total} messages to {out}: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"))
+
+
+@click.command("hl7")
+@click.option("--host", required=True)
+@click.option("--port", required=True, type=click.IntRange(1, 65535))
+@click.option("--destination", "destinations", multiple=True,
+              help="Only the messages of this destination (billing, his, pacs, or as configured); repeatable "
+                   "[default: all, over this one connection].")
+@click.option("--course", "course_id", default=None)
+@click.option("--since", default=None)
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to wait for each ACK.")
+@click.option("--attempts", type=click.IntRange(1, 20), default=5, show_default=True,
+              help="Tries per message (reconnecting, with a growing pause) before giving up.")
+@config_option
+@codes_option
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def send_hl7(obj: Context, host, port, destinations, course_id, since, timeout, attempts, config_path, codes_path,
+             as_json) -> None:
+    """Send over MLLP every message its destination has not accepted yet; record each ACK."""
+    from adapters.hl7.mllp import MllpSender, SendFailed
+    from adapters.hl7.replay import send_pending
+
+    builder = builder_for(config_path, codes_path)
+    unknown = set(destinations) - set(builder.config.destinations)
+    if unknown:
+        raise click.BadParameter(f"unknown destination {', '.join(sorted(unknown))} (known: "
+                                 f"{', '.join(builder.config.destinations)})", param_hint="--destination")
+    sender = MllpSender(host, port, timeout=timeout, attempts=attempts)
+    failure = None
+    report: dict = {}
+    try:
+        report = send_pending(obj.ledger, builder, sender, obj.actor(), set(destinations) or None, course_id,
+                              parse_since(since))
+    except SendFailed as exc:
+        failure = str(exc)
+    if failure:
+        click.echo(f"failed: {failure}; every answer before it is recorded, send again to resume", err=True)
+        sys.exit(1)
+    report["connections"] = sender.connections
+    lines = [f"sent {report['sent']} messages to {host}:{port} ({report['accepted']} accepted, "
+             f"{len(report['refused'])} refused, {report['skipped']} already accepted before)"]
+    lines += [f"refused {r['code']}: {r['kind']} {r['control_id']} (course {r['course']}): {r['text'] or 'no reason given'}"
+              for r in report["refused"]]
+    emit(report, as_json, "\n".join(lines))
+
+
+@click.command("deliveries")
+@click.option("--destination", "destinations", multiple=True, help="Only these destinations.")
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def deliveries(obj: Context, destinations, config_path, as_json) -> None:
+    """What each destination accepted, refused (with its reason) or was given in a file."""
+    from adapters.hl7.config import Hl7Config
+
+    names = list(destinations) or list(Hl7Config.load(config_path).destinations)
+    rows = []
+    for name in names:
+        d = obj.ledger.app.destination(name)
+        rows.append({
+            "destination": name,
+            "accepted": len(d.accepted) if d else 0,
+            "exported": len(d.exported) if d else 0,
+            "refused": [{"control_id": k, **v} for k, v in sorted(d.refused.items())] if d else [],
+        })
+    if as_json:
+        emit(rows, True)
+        return
+    for r in rows:
+        click.echo(f"{r['destination']}: {r['accepted']} accepted, {len(r['refused'])} refused, {r['exported']} exported to files")
+        for x in r["refused"]:
+            click.echo(f"  refused {x['code']} {x['control_id']} at {x['at']}: {x['text'] or 'no reason given'}")
+
+
+def register(main: click.Group) -> None:
+    group_named(main, "export", "Replay the log into the formats the home systems import.").add_command(export_hl7)
+    group_named(main, "send", "Deliver replayed records to the home systems.").add_command(send_hl7)
+    main.add_command(deliveries)
