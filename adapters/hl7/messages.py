@@ -137,25 +137,30 @@ class MessageBuilder:
             charge_id = stable_id("CG", f["record_id"], "charge")
             if f["voided"] and not may_hold(charge_id):
                 continue  # never charged: nothing to undo
-            code = self.codes.code_for(technique(plans.get(f["plan_uid"]), f["group"]), f["centre"])
-            values = {
-                "transaction_id": stable_id("", f["record_id"], "charge", length=12),
-                "delivered_at": when(f["delivered_at"]),
-                "code": code.code, "code_text": code.text, "coding_system": self.codes.coding_system,
-                "centre": self.config.centre_code(f["centre"]), "machine": f["machine"], "operator": f["operator"],
-            }
-            recorded = when(f["recorded_at"])
-            yield Hl7Message(charge_id, "DFT-CG", destination, course["id"], recorded, CHARGE.fill(
-                **self.header(course, "DFT", charge_id, recorded), **values, posted_at=recorded))
+            values = self.charge_values(course, f, plans)
+            recorded = values["posted_at"]
+            yield Hl7Message(charge_id, "DFT-CG", destination, course["id"], recorded,
+                             CHARGE.fill(**self.header(course, "DFT", charge_id, recorded), **values))
             if f["voided"]:
                 credit_id = stable_id("CD", f["record_id"], "credit")
                 voided = when(f["voided_at"])
                 comment = (f"Credit for charge {values['transaction_id']}: fraction {f['number']} delivered "
                            f"{values['delivered_at'].date().isoformat()} at {f['centre']} was voided by "
                            f"{f['voided_by']}: {f['void_reason']}")
-                credit = values | {"transaction_id": stable_id("", f["record_id"], "credit", length=12)}
+                credit = values | {"transaction_id": stable_id("", f["record_id"], "credit", length=12), "posted_at": voided}
                 yield Hl7Message(credit_id, "DFT-CD", destination, course["id"], voided, CREDIT.fill(
-                    **self.header(course, "DFT", credit_id, voided), **credit, posted_at=voided, comment=comment))
+                    **self.header(course, "DFT", credit_id, voided), **credit, comment=comment))
+
+    def charge_values(self, course: dict, f: dict, plans: dict[str, dict]) -> dict[str, Any]:
+        """The FT1 values of a fraction's charge: what was done, where, by whom, and its code."""
+        code = self.codes.code_for(technique(plans.get(f["plan_uid"]), f["group"]), f["centre"])
+        return {
+            "transaction_id": stable_id("", f["record_id"], "charge", length=12),
+            "delivered_at": when(f["delivered_at"]),
+            "posted_at": when(f["recorded_at"]),
+            "code": code.code, "code_text": code.text, "coding_system": self.codes.coding_system,
+            "centre": self.config.centre_code(f["centre"]), "machine": f["machine"], "operator": f["operator"],
+        }
 
     def summary(self, course: dict, completed_at: datetime, pdf: bytes) -> Hl7Message:
         control_id = stable_id("MD", course["id"], "summary")
