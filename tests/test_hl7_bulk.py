@@ -9,8 +9,8 @@ import hl7
 from adapters.hl7.messages import MessageBuilder
 from adapters.hl7.replay import course_messages, export_to
 from adapters.runtime import Ledger
-from conftest import Clock
-from hl7_scenario import HARD_NAMES, HOME, PARTNER, PHYSICIST, deliver, hl7apy_verdict, read_folder, register
+from tests.conftest import Clock
+from tests.hl7_scenario import HARD_NAMES, HOME, PARTNER, PHYSICIST, deliver, hl7apy_verdict, read_folder, register
 
 
 def test_every_message_of_a_bulk_export_is_valid_for_both_parsers(tmp_path, monkeypatch):

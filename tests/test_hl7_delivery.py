@@ -7,7 +7,7 @@ import pytest
 from adapters.readmodel import iter_events
 from adapters.runtime import Ledger
 from ledger import errors
-from hl7_scenario import PHYSICIST
+from tests.hl7_scenario import PHYSICIST
 
 
 def test_answers_survive_a_restart_and_an_acceptance_clears_an_earlier_refusal(ledger, db_url):

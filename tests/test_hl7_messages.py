@@ -18,8 +18,8 @@ from adapters.hl7.messages import MessageBuilder
 from adapters.hl7.reference import charge_with_hl7apy
 from adapters.hl7.replay import course_messages, export_to
 from adapters.runtime import Ledger
-from hl7_scenario import HARD_NAMES, HOME, PARTNER, PHYSICIST, T0, check_everywhere, deliver, read_folder, register
-from conftest import Clock
+from tests.hl7_scenario import HARD_NAMES, HOME, PARTNER, PHYSICIST, T0, check_everywhere, deliver, read_folder, register
+from tests.conftest import Clock
 
 
 @pytest.fixture

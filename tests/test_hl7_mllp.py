@@ -13,9 +13,9 @@ from adapters.hl7.messages import MessageBuilder
 from adapters.hl7.mllp import MllpSender, SendFailed
 from adapters.hl7.replay import send_pending
 from adapters.runtime import Ledger
-from conftest import Clock, cli
-from hl7_receiver import Receiver
-from hl7_scenario import HOME, PARTNER, PHYSICIST, check_everywhere, deliver, register
+from tests.conftest import Clock, cli
+from tests.hl7_receiver import Receiver
+from tests.hl7_scenario import HOME, PARTNER, PHYSICIST, check_everywhere, deliver, register
 
 
 
@@ -152,7 +152,7 @@ def test_cli_send_reports_refusals_and_the_log_shows_them(tmp_path):
 
 
 def test_nobody_listening_fails_clearly_and_quickly(book):
-    from conftest import free_port
+    from tests.conftest import free_port
 
     port = free_port()
     started = time.monotonic()

@@ -10,8 +10,8 @@ from pypdf import PdfReader
 
 from adapters.hl7.pdf import treatment_summary
 from adapters.runtime import Ledger
-from conftest import Clock
-from hl7_scenario import HOME, PARTNER, PHYSICIST, deliver, register
+from tests.conftest import Clock
+from tests.hl7_scenario import HOME, PARTNER, PHYSICIST, deliver, register
 
 DONE = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
 
