@@ -1,0 +1,3 @@
+from litestar import Router
+
+router = Router("/", route_handlers=[])
