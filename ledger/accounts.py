@@ -85,6 +85,13 @@ class Roster(Aggregate):
         self._revoked(name=name, meta=meta)
         return self.accounts[name]
 
+    def rotate(self, name: str, token_hash: str, meta: dict) -> Account:
+        """A new token for an active account (a lost token); the old one stops working."""
+        if not self.account(name).active:
+            raise errors.AccountConflict(f"Account {name} is revoked; make a new account instead.")
+        self._rotated(name=name, token_hash=token_hash, meta=meta)
+        return self.accounts[name]
+
     def principal_for(self, token_hash: str) -> Principal | None:
         for name, known in self.token_hashes.items():
             if known == token_hash:
@@ -96,6 +103,10 @@ class Roster(Aggregate):
     def _added(self, name: str, role: str, centre: str, token_hash: str, meta: dict) -> None:
         self.accounts[name] = Account(name=name, role=role, centre=centre, created_by=meta["user"],
                                       created_at=meta["recorded_at"].isoformat())
+        self.token_hashes[name] = token_hash
+
+    @event("TokenRotated")
+    def _rotated(self, name: str, token_hash: str, meta: dict) -> None:
         self.token_hashes[name] = token_hash
 
     @event("AccountRevoked")
@@ -131,6 +142,16 @@ def revoke_account(app: FractionLedger, name: str, actor: Actor, request_id: str
         return [book], msgspec.to_builtins(book.revoke(name, meta))
 
     return app.run("revoke_account", {"name": name}, actor, request_id, act)
+
+
+def rotate_token(app: FractionLedger, name: str, token_hash: str, actor: Actor, request_id: str | None = None) -> dict:
+    def act(meta: dict) -> tuple[list[Any], Any]:
+        book = roster(app)
+        if book is None:
+            raise errors.AccountNotFound(f"No account named {name}.")
+        return [book], msgspec.to_builtins(book.rotate(name, token_hash, meta))
+
+    return app.run("rotate_token", {"name": name, "token_hash": token_hash}, actor, request_id, act)
 
 
 def list_accounts(app: FractionLedger) -> list[Account]:

@@ -373,5 +373,9 @@ def bench(n, as_json) -> None:
     run_bench(n, as_json)
 
 
+from tools.cli_serve import register as _register_serve  # noqa: E402
+
+_register_serve(main)
+
 if __name__ == "__main__":
     main()

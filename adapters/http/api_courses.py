@@ -4,7 +4,7 @@
 from typing import Annotated, Literal
 
 from litestar import Request, Router, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of, request_id_for
@@ -16,7 +16,7 @@ from schemas.course import Plan, RegisterCourse
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(header="Idempotency-Key", required=False, max_length=200,
+    HeaderParameter(name="Idempotency-Key", required=False, max_length=200,
               description="Retrying with the same key returns the first answer; the same key with another body is 422."),
 ]
 Status = Literal["active", "suspended", "completed"]
@@ -28,19 +28,19 @@ def backend(request: Request) -> Backend:
 
 @get("/", opt={"action": "courses.list"}, sync_to_thread=True, responses=documented(*READ),
      summary="The courses the caller may see")
-def list_courses(request: Request, status: Status | None = None) -> list[CourseOut]:
+def list_courses(request: Request, status: FromQuery[Status | None] = None) -> list[CourseOut]:
     return [as_(CourseOut, row) for row in backend(request).courses_view(current(request), status)]
 
 
 @get("/{course_id:str}", opt={"action": "courses.read"}, sync_to_thread=True, responses=documented(*READ),
      summary="A course with its whole fraction history across centres")
-def read_course(request: Request, course_id: str) -> CourseDetailOut:
+def read_course(request: Request, course_id: FromPath[str]) -> CourseDetailOut:
     return as_(CourseDetailOut, backend(request).course_view(current(request), course_id))
 
 
 @get("/{course_id:str}/events", opt={"action": "courses.read"}, sync_to_thread=True, responses=documented(*READ),
      summary="Every event of a course: what, who, from which centre, when")
-def course_events(request: Request, course_id: str) -> list[EventOut]:
+def course_events(request: Request, course_id: FromPath[str]) -> list[EventOut]:
     b = backend(request)
     course = b.course_for(current(request), "courses.read", course_id)
     out = []
@@ -52,7 +52,7 @@ def course_events(request: Request, course_id: str) -> list[EventOut]:
 
 @post("/", opt={"action": "courses.register", "body": RegisterCourse}, sync_to_thread=True,
       responses=documented(*WRITE), summary="Register a course from its plan (the same course again changes nothing)")
-def register_course(request: Request, data: RegisterCourse, idempotency_key: IdempotencyKey = None) -> CourseChangeOut:
+def register_course(request: Request, data: JSONBody[RegisterCourse], idempotency_key: IdempotencyKey = None) -> CourseChangeOut:
     who = current(request)
     access.check(who, "courses.register", home_centre=data.home_centre)
     result = backend(request).app.register_course(data, actor_of(who), request_id_for(who, idempotency_key))
@@ -62,12 +62,12 @@ def register_course(request: Request, data: RegisterCourse, idempotency_key: Ide
 def course_command(path: str, action: str, body: type | None, summary: str, run):
     """A POST on one course: load it, check the caller's centre, run the command."""
     if body is None:
-        def handler(request: Request, course_id: str, idempotency_key: IdempotencyKey = None) -> CourseChangeOut:
+        def handler(request: Request, course_id: FromPath[str], idempotency_key: IdempotencyKey = None) -> CourseChangeOut:
             b, who = backend(request), current(request)
             b.course_for(who, action, course_id)
             return as_(CourseChangeOut, run(b.app, course_id, None, who, request_id_for(who, idempotency_key)))
     else:
-        def handler(request: Request, course_id: str, data: body,  # type: ignore[valid-type]
+        def handler(request: Request, course_id: FromPath[str], data: JSONBody[body],  # type: ignore[valid-type]
                     idempotency_key: IdempotencyKey = None) -> CourseChangeOut:
             b, who = backend(request), current(request)
             b.course_for(who, action, course_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Request, Router, post
+from litestar.params import FromPath, JSONBody
 
 from adapters.http.api_courses import IdempotencyKey, backend
 from adapters.http.auth import current
@@ -14,7 +15,7 @@ from schemas.api import FractionIn, FractionOut, VerifyIn, VoidIn
 
 @post("/", opt={"action": "fractions.log", "body": FractionIn}, sync_to_thread=True, status_code=201,
       responses=documented(*WRITE), summary="Log a delivered fraction; 201 with the stored fraction")
-def log_fraction(request: Request, course_id: str, data: FractionIn, idempotency_key: IdempotencyKey = None) -> FractionOut:
+def log_fraction(request: Request, course_id: FromPath[str], data: JSONBody[FractionIn], idempotency_key: IdempotencyKey = None) -> FractionOut:
     b, who = backend(request), current(request)
     b.course_for(who, "fractions.log", course_id)
     command = {
@@ -28,7 +29,7 @@ def log_fraction(request: Request, course_id: str, data: FractionIn, idempotency
 
 @post("/{number:int}/verify", opt={"action": "fractions.verify", "body": VerifyIn}, sync_to_thread=True,
       status_code=200, responses=documented(*WRITE), summary="Double-check a fraction (a colleague, never its operator)")
-def verify_fraction(request: Request, course_id: str, number: int, data: VerifyIn | None = None,
+def verify_fraction(request: Request, course_id: FromPath[str], number: FromPath[int], data: JSONBody[VerifyIn | None] = None,
                     idempotency_key: IdempotencyKey = None) -> list[FractionOut]:
     b, who = backend(request), current(request)
     b.course_for(who, "fractions.verify", course_id)
@@ -39,7 +40,7 @@ def verify_fraction(request: Request, course_id: str, number: int, data: VerifyI
 
 @post("/{number:int}/void", opt={"action": "fractions.void", "body": VoidIn}, sync_to_thread=True, status_code=200,
       responses=documented(*WRITE), summary="Void a fraction record with a reason (it stays in the log)")
-def void_fraction(request: Request, course_id: str, number: int, data: VoidIn,
+def void_fraction(request: Request, course_id: FromPath[str], number: FromPath[int], data: JSONBody[VoidIn],
                   idempotency_key: IdempotencyKey = None) -> list[FractionOut]:
     b, who = backend(request), current(request)
     b.course_for(who, "fractions.void", course_id)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from litestar import Request, Response, Router, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from adapters.http.api_courses import IdempotencyKey, backend
 from adapters.http.auth import PUBLIC, current
@@ -40,7 +40,7 @@ def accounts(request: Request) -> list[AccountOut]:
 
 @post("/api/accounts", opt={"action": "accounts.manage", "body": AccountIn}, sync_to_thread=True, status_code=201,
       responses=documented(*WRITE), tags=["accounts"], summary="Create an account; its token is in this answer only")
-def create_account(request: Request, data: AccountIn, idempotency_key: IdempotencyKey = None) -> NewAccountOut:
+def create_account(request: Request, data: JSONBody[AccountIn], idempotency_key: IdempotencyKey = None) -> NewAccountOut:
     who = current(request)
     token = new_token()
     # A retried request must not hand out a second token for one account: idempotent creation is refused (422/409).
@@ -51,7 +51,7 @@ def create_account(request: Request, data: AccountIn, idempotency_key: Idempoten
 
 @post("/api/accounts/{name:str}/revoke", opt={"action": "accounts.manage"}, sync_to_thread=True, status_code=200,
       responses=documented(*WRITE), tags=["accounts"], summary="Revoke an account: its token stops working at once")
-def revoke(request: Request, name: str, idempotency_key: IdempotencyKey = None) -> AccountOut:
+def revoke(request: Request, name: FromPath[str], idempotency_key: IdempotencyKey = None) -> AccountOut:
     who = current(request)
     return as_(AccountOut, revoke_account(backend(request).app, name, actor_of(who), request_id_for(who, idempotency_key)))
 
@@ -59,8 +59,8 @@ def revoke(request: Request, name: str, idempotency_key: IdempotencyKey = None) 
 @get("/api/events", opt={"action": "events.read"}, sync_to_thread=True, responses=documented(*READ), tags=["events"],
      summary="The course events of the log in order, after a position")
 def events(request: Request,
-           after: Annotated[int, Parameter(ge=0, le=2**62)] = 0,
-           limit: Annotated[int, Parameter(ge=1, le=1000)] = 100) -> list[EventOut]:
+           after: Annotated[int, QueryParameter(ge=0, le=2**62)] = 0,
+           limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100) -> list[EventOut]:
     app = backend(request).app
     out: list[EventOut] = []
     start = after
