@@ -73,11 +73,34 @@ def body_of(exc: errors.LedgerError) -> ErrorOut:
 
 
 def ledger_error(request: Request, exc: errors.LedgerError) -> Response:
+    if not request.url.path.startswith("/api"):
+        return error_page(request, status_of(exc), exc.message)
     return Response(body_of(exc), status_code=status_of(exc))
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    """Errors on the pages are pages: sign in again on 401, else say what happened."""
+    from litestar.response import Redirect
+
+    from adapters.http.i18n import language_of, translator
+    from adapters.http.pages import HOME_OF_ROLE
+
+    if status == 401:
+        return Redirect("/")
+    lang = language_of(request)
+    t = translator(lang)
+    who = request.scope.get("user")
+    heading = {403: t("forbidden"), 404: t("not_found")}.get(status, t("err_other"))
+    html = request.app.template_engine.get_template("error.html").render(
+        t=t, lang=lang, languages=("en", "nl", "fr"), who=who, path=request.url.path, flash=None,
+        home=HOME_OF_ROLE.get(who.role, "/") if who else "/", heading=heading, message=message)
+    return Response(html, status_code=status, media_type="text/html")
 
 
 def http_error(request: Request, exc: HTTPException) -> Response:
     """litestar's own refusals (routing, headers, path parameters, size) in our shape."""
+    if not request.url.path.startswith(("/api", "/schema")):
+        return error_page(request, exc.status_code, str(exc.detail))
     fields = None
     if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         fields = [FieldError(str(e.get("key", "request")), str(e.get("message", ""))) for e in exc.extra
