@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from pathlib import Path
 
 from typing import Any
@@ -86,6 +87,7 @@ def register(main: click.Group) -> None:
         app = create_app(ledger, session_dir=read_db.with_name(read_db.name + ".sessions"),
                          secret=os.environ.get("FRACTION_LEDGER_SECRET") or server_secret(read_db))
         click.echo(f"serving on http://{host}:{port}/ (API docs: http://{host}:{port}/schema)")
+        sys.stdout.flush()  # the tokens must be readable now, not when a buffer fills
         # One process: the read model is a local SQLite file kept current by this server.
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=True,
                     limit_concurrency=512, timeout_graceful_shutdown=5)
