@@ -267,7 +267,11 @@ class Course(Aggregate):
             return plan
         if cmd.delivery_type == "CONTINUATION":
             return self.find_plan(self.active_records(group, cmd.number)[0].plan_uid) or self.plan
-        own = [p for p in self.plans[1:] if p.centre == cmd.centre]
+        return self.plan_in_use(cmd.centre)
+
+    def plan_in_use(self, centre: str) -> Plan:
+        """The plan a centre treats with: its newest fallback plan, else the original."""
+        own = [p for p in self.plans[1:] if p.centre == centre]
         return own[-1] if own else self.plan
 
     def beams_for(self, cmd: LogFraction, plan: Plan, group: int) -> list[BeamDelivery]:

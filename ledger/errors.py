@@ -118,3 +118,17 @@ class StillContended(Conflict):
     """Other writers kept changing the course; nothing was written, try again."""
 
     code = "contended"
+
+
+class AccessDenied(LedgerError):
+    """The account's role or centre does not allow this (see `ledger.access`)."""
+
+    code = "forbidden"
+
+
+class AccountConflict(Conflict):
+    code = "account_conflict"
+
+
+class AccountNotFound(NotFound):
+    code = "account_not_found"

@@ -376,6 +376,9 @@ def bench(n, as_json) -> None:
 from tools.cli_hl7 import register as register_hl7  # noqa: E402
 
 register_hl7(main)
+from tools.cli_serve import register as register_serve  # noqa: E402
+
+register_serve(main)
 
 if __name__ == "__main__":
     main()

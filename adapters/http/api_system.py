@@ -1,0 +1,97 @@
+"""Accounts, the whole event log, who-am-I, health and readiness."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from litestar import Request, Response, Router, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from adapters.http.api_courses import IdempotencyKey, backend
+from adapters.http.auth import PUBLIC, current
+from adapters.http.backend import actor_of, request_id_for
+from adapters.http.errors import READ, WRITE, documented
+from adapters.http.views import as_, event_out
+from adapters.readmodel import COURSE_TOPIC
+from ledger.accounts import add_account, hash_token, list_accounts, revoke_account
+from schemas.api import AccountIn, AccountOut, EventOut, Health, Me, NewAccountOut
+
+TOKEN_BYTES = 32
+
+
+def new_token() -> str:
+    return "fl_" + secrets.token_urlsafe(TOKEN_BYTES)
+
+
+@get("/api/me", opt={"action": "me"}, sync_to_thread=True, responses=documented(401), tags=["accounts"],
+     summary="The calling account")
+def me(request: Request) -> Me:
+    who = current(request)
+    return Me(who.user, who.role, who.centre)
+
+
+@get("/api/accounts", opt={"action": "accounts.manage"}, sync_to_thread=True, responses=documented(*READ),
+     tags=["accounts"], summary="Every account (never a token)")
+def accounts(request: Request) -> list[AccountOut]:
+    return [as_(AccountOut, a) for a in list_accounts(backend(request).app)]
+
+
+@post("/api/accounts", opt={"action": "accounts.manage", "body": AccountIn}, sync_to_thread=True, status_code=201,
+      responses=documented(*WRITE), tags=["accounts"], summary="Create an account; its token is in this answer only")
+def create_account(request: Request, data: JSONBody[AccountIn], idempotency_key: IdempotencyKey = None) -> NewAccountOut:
+    who = current(request)
+    token = new_token()
+    # A retried request must not hand out a second token for one account: idempotent creation is refused (422/409).
+    account = add_account(backend(request).app, {"name": data.name, "role": data.role, "centre": data.centre},
+                          hash_token(token), actor_of(who), request_id_for(who, idempotency_key))
+    return as_(NewAccountOut, {**account, "token": token})
+
+
+@post("/api/accounts/{name:str}/revoke", opt={"action": "accounts.manage"}, sync_to_thread=True, status_code=200,
+      responses=documented(*WRITE), tags=["accounts"], summary="Revoke an account: its token stops working at once")
+def revoke(request: Request, name: FromPath[str], idempotency_key: IdempotencyKey = None) -> AccountOut:
+    who = current(request)
+    return as_(AccountOut, revoke_account(backend(request).app, name, actor_of(who), request_id_for(who, idempotency_key)))
+
+
+@get("/api/events", opt={"action": "events.read"}, sync_to_thread=True, responses=documented(*READ), tags=["events"],
+     summary="The course events of the log in order, after a position")
+def events(request: Request,
+           after: Annotated[int, QueryParameter(ge=0, le=2**62)] = 0,
+           limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100) -> list[EventOut]:
+    app = backend(request).app
+    out: list[EventOut] = []
+    start = after
+    # Accounts and idempotency records share the log; only course events are shown here.
+    while len(out) < limit:
+        batch = app.recorder.select_notifications(start, 500, inclusive_of_start=False)
+        for n in batch:
+            if n.topic.startswith(COURSE_TOPIC) and len(out) < limit:
+                out.append(event_out(app.mapper.to_domain_event(n), n.id, n.topic))
+        if len(batch) < 500:
+            break
+        start = batch[-1].id
+    return out
+
+
+@get("/health", opt={"action": PUBLIC}, tags=["system"], summary="The process is up")
+async def health() -> Health:
+    return Health("ok")
+
+
+@get("/ready", opt={"action": PUBLIC}, sync_to_thread=True, tags=["system"],
+     responses={503: ResponseSpec(data_container=Health, description="The event store is unreachable")},
+     summary="The event store answers and the read model is current")
+def ready(request: Request) -> Response[Health]:
+    b = backend(request)
+    try:
+        b.read(lambda r: r.position())
+        b.app.recorder.max_notification_id()
+    except Exception as exc:  # any failure of a store means not ready
+        return Response(Health("unavailable", type(exc).__name__), status_code=503)
+    return Response(Health("ready"), status_code=200)
+
+
+router = Router("/", route_handlers=[me, accounts, create_account, revoke, events, health, ready])

@@ -1,0 +1,60 @@
+"""Who is calling: a Bearer token on the API, a session cookie on the pages.
+
+The guard runs before anything else of a route: it finds the account (401 when none),
+checks that its role may take the route's action at all (403), and leaves the
+`Principal` on the connection. Which course a centre may touch is checked by the route,
+once it has loaded the course (`Backend.course_for`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from ledger import access
+from ledger.access import Principal
+from ledger.accounts import principal_for_token, principal_named
+
+PUBLIC = "public"
+SESSION_USER, SESSION_TOKEN = "user", "token_hash"
+
+
+def is_page(connection: ASGIConnection) -> bool:
+    return not connection.url.path.startswith("/api")
+
+
+def principal_of(connection: ASGIConnection) -> Principal | None:
+    app = connection.app.state.backend.app
+    if is_page(connection):
+        session: dict[str, Any] = connection.scope.get("session") or {}
+        if SESSION_USER in session:
+            return principal_named(app, session[SESSION_USER], session.get(SESSION_TOKEN, ""))
+        return None
+    scheme, _, token = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return principal_for_token(app, token.strip())
+
+
+def guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    action = handler.opt.get("action")
+    if action == PUBLIC:
+        return
+    principal = principal_of(connection)
+    if principal is None:
+        raise NotAuthorizedException(
+            "Sign in first." if is_page(connection) else "A valid token is required: Authorization: Bearer TOKEN",
+            headers={} if is_page(connection) else {"WWW-Authenticate": 'Bearer realm="fraction-ledger"'},
+        )
+    if access.scope_of(principal, action) is None:
+        raise PermissionDeniedException(
+            f"{principal.user} ({principal.role} at {principal.centre}) may not {action.replace('.', ' ')}."
+        )
+    connection.scope["user"] = principal
+
+
+def current(connection: ASGIConnection) -> Principal:
+    return connection.scope["user"]

@@ -1,0 +1,174 @@
+"""Refusals as HTTP answers: one JSON shape (`ErrorOut`) for every error of the API.
+
+400 bad input (each bad field and why), 401 no or bad token, 403 wrong role or centre,
+404 unknown id, 409 a rule or the current state refuses (with the record in the way),
+422 an Idempotency-Key reused for another request. Nothing is written on any of them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from ledger import errors
+from schemas.api import ErrorOut, FieldError
+
+log = logging.getLogger("fraction_ledger.http")
+
+DESCRIPTIONS = {
+    400: "Invalid input: each bad field and why; nothing was written.",
+    401: "No token, or a token that is unknown or revoked.",
+    403: "The account's role or centre does not allow this.",
+    404: "No such course, fraction or account.",
+    409: "Refused by a rule or by the current state; `conflict` holds the record in the way.",
+    413: "The request body is too large.",
+    422: "This Idempotency-Key was already used for a different request.",
+}
+
+
+def documented(*codes: int) -> dict[int, ResponseSpec]:
+    return {code: ResponseSpec(data_container=ErrorOut, description=DESCRIPTIONS[code], generate_examples=False)
+            for code in codes}
+
+
+READ = (400, 401, 403, 404)
+WRITE = (400, 401, 403, 404, 409, 413, 422)
+
+
+class InvalidBody(errors.InvalidCommand):
+    """Several bad fields at once."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        super().__init__(problems[0][0], problems[0][1])
+        self.problems = problems
+        self.message = "; ".join(f"{f}: {r}" for f, r in problems)
+
+
+def status_of(exc: errors.LedgerError) -> int:
+    if isinstance(exc, errors.InvalidCommand):
+        return 400
+    if isinstance(exc, errors.AccessDenied):
+        return 403
+    if isinstance(exc, errors.NotFound):
+        return 404
+    if isinstance(exc, errors.RequestIdReused):
+        return 422
+    return 409
+
+
+def body_of(exc: errors.LedgerError) -> ErrorOut:
+    fields = None
+    if isinstance(exc, InvalidBody):
+        fields = [FieldError(f, r) for f, r in exc.problems]
+    elif isinstance(exc, errors.InvalidCommand):
+        fields = [FieldError(exc.field, exc.reason)]
+    conflict = msgspec.to_builtins(exc.conflict) if exc.conflict is not None else None
+    return ErrorOut(error=exc.code, message=exc.message, fields=fields, conflict=conflict)
+
+
+def ledger_error(request: Request, exc: errors.LedgerError) -> Response:
+    if not request.url.path.startswith("/api"):
+        return error_page(request, status_of(exc), exc.message)
+    return Response(body_of(exc), status_code=status_of(exc))
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    """Errors on the pages are pages: sign in again on 401, else say what happened."""
+    from litestar.response import Redirect
+
+    from adapters.http.i18n import language_of, translator
+    from adapters.http.pages import HOME_OF_ROLE
+
+    if status == 401:
+        return Redirect("/")
+    lang = language_of(request)
+    t = translator(lang)
+    who = request.scope.get("user")
+    heading = {403: t("forbidden"), 404: t("not_found")}.get(status, t("err_other"))
+    html = request.app.template_engine.get_template("error.html").render(
+        t=t, lang=lang, languages=("en", "nl", "fr"), who=who, path=request.url.path, flash=None,
+        home=HOME_OF_ROLE.get(who.role, "/") if who else "/", heading=heading, message=message)
+    return Response(html, status_code=status, media_type="text/html")
+
+
+def http_error(request: Request, exc: HTTPException) -> Response:
+    """litestar's own refusals (routing, headers, path parameters, size) in our shape."""
+    if not request.url.path.startswith(("/api", "/schema")):
+        return error_page(request, exc.status_code, str(exc.detail))
+    fields = None
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        fields = [FieldError(str(e.get("key", "request")), str(e.get("message", ""))) for e in exc.extra
+                  if isinstance(e, dict)]
+    code = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+            413: "too_large"}.get(exc.status_code, "error")
+    message = exc.detail
+    if fields:
+        message = "; ".join(f"{f.field}: {f.reason}" for f in fields)
+    return Response(ErrorOut(error=code, message=message, fields=fields), status_code=exc.status_code,
+                    headers=getattr(exc, "headers", None))
+
+
+def unexpected(request: Request, exc: Exception) -> Response:
+    # Log the type and route, not the message: a message may carry a patient's name.
+    log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+    return Response(ErrorOut(error="internal", message="Internal error; nothing is known to be written."),
+                    status_code=HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+def field_problems(exc: msgspec.ValidationError, prefix: str) -> tuple[str, str]:
+    text = str(exc)
+    field = prefix
+    if " - at `$" in text:
+        text, _, path = text.rpartition(" - at `$")
+        field = prefix + path.rstrip("`")
+    if "RFC3339" in text or "Expected `datetime`" in text:
+        text += " (expected a date and time with a timezone offset, e.g. 2026-11-23T09:30:00+01:00)"
+    elif "Expected `datetime` with a timezone" in text or "timezone" in text:
+        text += " (add the offset, e.g. +01:00)"
+    return field, text
+
+
+def validate_body(kind: type[msgspec.Struct], raw: Any) -> None:
+    """Check every field of a JSON body and name every bad one (msgspec stops at the first)."""
+    if not isinstance(raw, dict):
+        raise InvalidBody([("body", "expected a JSON object")])
+    try:
+        msgspec.convert(raw, kind, strict=False)
+        return
+    except msgspec.ValidationError as whole:
+        first = field_problems(whole, "body")
+    problems: list[tuple[str, str]] = []
+    fields = msgspec.structs.fields(kind)
+    known = {f.encode_name for f in fields}
+    forbid = getattr(kind, "__struct_config__").forbid_unknown_fields
+    for key in raw:
+        if key not in known and forbid:
+            hint = HINTS.get(key, f"unknown field (expected: {', '.join(sorted(known))})")
+            problems.append((key, hint))
+    for f in fields:
+        if f.encode_name not in raw:
+            if f.required:
+                problems.append((f.encode_name, "required field is missing"))
+            continue
+        try:
+            msgspec.convert(raw[f.encode_name], f.type, strict=False)
+        except msgspec.ValidationError as exc:
+            problems.append(field_problems(exc, f.encode_name))
+    raise InvalidBody(problems or [first])
+
+
+HINTS = {
+    "centre": "not accepted: the centre comes from your account",
+    "operator": "not accepted: the operator is the account that sends the fraction",
+    "by": "not accepted: the verifier is the account that sends the request",
+}
+
+
+def handlers() -> dict[Any, Any]:
+    return {errors.LedgerError: ledger_error, HTTPException: http_error, Exception: unexpected}

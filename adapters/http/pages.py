@@ -1,0 +1,197 @@
+"""Pages for RTTs: sign-in, the worklist of their centre, and the course page where a
+fraction is logged, verified by a colleague or voided. Refusals are shown in plain words,
+in the user's language, with the ledger's own explanation of the record in the way."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from litestar import Request, Response, Router, get, post
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath
+from litestar.response import Redirect, Template
+
+from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, current
+from adapters.http.backend import Backend, actor_of
+from adapters.http.i18n import COOKIE, LANGUAGES, language_of, translator
+from ledger import errors
+from ledger.accounts import hash_token, principal_for_token
+
+Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
+HOME_OF_ROLE = {"rtt": "/worklist", "physicist": "/physicist", "finance": "/finance", "admin": "/admin"}
+TERMINATIONS = ("NORMAL", "OPERATOR", "MACHINE", "UNKNOWN")
+
+
+def zone() -> ZoneInfo:
+    return ZoneInfo(os.environ.get("FRACTION_LEDGER_TZ", "Europe/Brussels"))
+
+
+def backend(request: Request) -> Backend:
+    return request.app.state.backend
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> Template:
+    lang = language_of(request)
+    flash = None
+    if request.scope.get("session") and "flash" in request.session:
+        flash = request.session.pop("flash")
+        request.set_session(dict(request.session))
+    who = request.scope.get("user")
+    return Template(template_name=name, status_code=status_code, context={
+        "t": translator(lang), "lang": lang, "languages": LANGUAGES, "who": who, "path": request.url.path,
+        "flash": flash, "home": HOME_OF_ROLE.get(who.role, "/") if who else "/", **context,
+    })
+
+
+def flash(request: Request, text: str) -> None:
+    request.set_session({**(request.session or {}), "flash": text})
+
+
+def refusal(t, exc: errors.LedgerError) -> dict:
+    """A refusal for people: a headline in their language, then the ledger's exact words."""
+    return {"headline": t("err_" + exc.code) if t("err_" + exc.code) != "err_" + exc.code else t("err_other"),
+            "detail": exc.message, "conflict": exc.conflict, "code": exc.code,
+            "rule": isinstance(exc, errors.RuleViolation)}
+
+
+# ---- sign-in and language ------------------------------------------------------------------
+
+
+@get("/", opt={"action": PUBLIC}, sync_to_thread=False, include_in_schema=False)
+def sign_in_page(request: Request) -> Template:
+    return page(request, "sign_in.html")
+
+
+@post("/", opt={"action": PUBLIC}, sync_to_thread=True, include_in_schema=False, status_code=200)
+def sign_in(request: Request, data: Form) -> Template | Redirect:
+    token = str(data.get("token", "")).strip()
+    who = principal_for_token(backend(request).app, token) if token else None
+    if who is None:
+        return page(request, "sign_in.html", status_code=401, error=translator(language_of(request))("bad_token"))
+    request.set_session({SESSION_USER: who.user, SESSION_TOKEN: hash_token(token)})
+    return Redirect(HOME_OF_ROLE[who.role])
+
+
+@post("/sign-out", opt={"action": "me"}, sync_to_thread=False, include_in_schema=False, status_code=200)
+def sign_out(request: Request) -> Redirect:
+    request.clear_session()
+    return Redirect("/")
+
+
+@get("/lang/{code:str}", opt={"action": PUBLIC}, sync_to_thread=False, include_in_schema=False)
+def switch_language(request: Request, code: FromPath[str], next: str = "/") -> Response:
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    response = Redirect(target)
+    if code in LANGUAGES:
+        response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="strict", httponly=True)
+    return response
+
+
+# ---- RTT pages ------------------------------------------------------------------------------
+
+
+@get("/worklist", opt={"action": "courses.list"}, sync_to_thread=True, include_in_schema=False)
+def worklist(request: Request) -> Template:
+    courses = backend(request).courses_view(current(request))
+    courses.sort(key=lambda c: (c["status"] != "active", c["triage"] or 9, c["patient_id"]))
+    return page(request, "worklist.html", courses=courses)
+
+
+def course_context(request: Request, course_id: str, form: dict | None = None) -> dict:
+    b, who = backend(request), current(request)
+    view = b.course_view(who, course_id)
+    aggregate = b.app.get_course(course_id)
+    plan = aggregate.plan_in_use(who.centre)
+    group = next((g for g in plan.fraction_groups
+                  if len(aggregate.delivered_numbers(g.number)) < g.fractions_planned), plan.fraction_groups[0])
+    done = aggregate.delivered_numbers(group.number)
+    here = [f for f in view["fractions"] if f["centre"] == who.centre and not f["voided"]]
+    defaults = {
+        "number": max(done) + 1 if done else 1,
+        "group": group.number,
+        "machine": here[-1]["machine"] if here else "",
+        "delivered_at": datetime.now(zone()).strftime("%Y-%m-%dT%H:%M"),
+        "beams": [{"number": b.number, "name": b.name, "planned": b.meterset, "delivered": b.meterset,
+                   "termination": "NORMAL"} for b in group.beams],
+    }
+    return {"course": view, "plan": plan, "form": form or defaults, "zone": zone().key, "terminations": TERMINATIONS,
+            "may_log": who.role == "rtt"}
+
+
+@get("/courses/{course_id:str}", opt={"action": "courses.read"}, sync_to_thread=True, include_in_schema=False)
+def course_page(request: Request, course_id: FromPath[str]) -> Template:
+    return page(request, "course.html", **course_context(request, course_id))
+
+
+def form_to_fraction(data: dict) -> tuple[dict, dict]:
+    """The log form as a LogFraction command (and the form back, to show it again on refusal)."""
+    beams, shown = [], []
+    for key in sorted(k for k in data if k.startswith("beam_") and k.endswith("_mu")):
+        number = key[len("beam_"):-len("_mu")]
+        termination = str(data.get(f"beam_{number}_termination", "NORMAL"))
+        beams.append({"number": number, "delivered_mu": str(data[key]).strip().replace(",", "."),
+                      "termination": termination})
+        shown.append({"number": number, "name": data.get(f"beam_{number}_name", ""),
+                      "planned": data.get(f"beam_{number}_planned", ""), "delivered": data[key],
+                      "termination": termination})
+    local = str(data.get("delivered_at", ""))
+    try:
+        at: Any = datetime.fromisoformat(local).replace(tzinfo=zone()) if local else None
+    except ValueError:
+        at = local  # the ledger names the field and the reason
+    command = {"number": data.get("number"), "group": data.get("group") or None, "machine": data.get("machine", ""),
+               "delivered_at": at, "delivery_type": data.get("delivery_type", "TREATMENT"),
+               "note": data.get("note", ""), "beams": beams or None}
+    return command, {**data, "beams": shown}
+
+
+@post("/courses/{course_id:str}/log", opt={"action": "fractions.log"}, sync_to_thread=True, include_in_schema=False,
+      status_code=200)
+def log_from_form(request: Request, course_id: FromPath[str], data: Form) -> Template | Redirect:
+    b, who = backend(request), current(request)
+    b.course_for(who, "fractions.log", course_id)
+    command, shown = form_to_fraction(data)
+    t = translator(language_of(request))
+    try:
+        record = b.app.log_fraction(course_id, {**command, "centre": who.centre, "operator": who.user}, actor_of(who))
+    except errors.LedgerError as exc:
+        return page(request, "course.html", status_code=400 if isinstance(exc, errors.InvalidCommand) else 409,
+                    refusal=refusal(t, exc), **course_context(request, course_id, form=shown))
+    text = t("accepted", number=record["number"])
+    if record["warnings"]:
+        text += " " + t("warnings") + ": " + " ".join(record["warnings"])
+    flash(request, text)
+    return Redirect(f"/courses/{course_id}")
+
+
+def fraction_action(path: str, action: str, run, ok_key: str):
+    def handler(request: Request, course_id: FromPath[str], number: FromPath[int], data: Form) -> Template | Redirect:
+        b, who = backend(request), current(request)
+        b.course_for(who, action, course_id)
+        t = translator(language_of(request))
+        try:
+            run(b.app, course_id, number, data, who)
+        except errors.LedgerError as exc:
+            return page(request, "course.html", status_code=400 if isinstance(exc, errors.InvalidCommand) else 409,
+                        refusal=refusal(t, exc), **course_context(request, course_id))
+        flash(request, t(ok_key, number=number))
+        return Redirect(f"/courses/{course_id}")
+
+    handler.__name__ = action.replace(".", "_") + "_form"
+    return post("/courses/{course_id:str}/fractions/{number:int}/" + path, opt={"action": action}, sync_to_thread=True,
+                include_in_schema=False, status_code=200)(handler)
+
+
+verify_from_form = fraction_action(
+    "verify", "fractions.verify",
+    lambda app, cid, n, data, who: app.verify_fraction(cid, n, who.user, actor_of(who)), "verified_ok")
+void_from_form = fraction_action(
+    "void", "fractions.void",
+    lambda app, cid, n, data, who: app.void_fraction(cid, n, str(data.get("reason", "")), who.user, actor_of(who)),
+    "voided_ok")
+
+router = Router("/", route_handlers=[sign_in_page, sign_in, sign_out, switch_language, worklist, course_page,
+                                     log_from_form, verify_from_form, void_from_form])

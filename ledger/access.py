@@ -1,0 +1,88 @@
+"""Who may do what, on which course: the access policy (authorization, not a clinical rule).
+
+Every HTTP route names one action; this table says which roles may take it and on which
+courses. A course's centres are its home centre and the centres it is assigned to.
+A route whose action is not in the table cannot be served (the app refuses to start).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import msgspec
+
+from ledger import errors
+
+ROLES: tuple[str, ...] = ("rtt", "physicist", "finance", "admin")
+
+# Scopes: on which courses a role may take an action.
+ANY = "any"            # every course (or no course involved)
+HOME = "home"          # courses whose home centre is the user's centre
+ASSIGNED = "assigned"  # courses of the user's centre: home, or assigned to it
+
+RULES: dict[str, dict[str, str]] = {
+    # reading
+    "me": {"rtt": ANY, "physicist": ANY, "finance": ANY, "admin": ANY},
+    "courses.list": {"rtt": ASSIGNED, "physicist": ANY, "finance": ANY},
+    "courses.read": {"rtt": ASSIGNED, "physicist": ANY, "finance": ANY},
+    "events.read": {"physicist": ANY, "finance": ANY},
+    # RTTs at the linac
+    "fractions.log": {"rtt": ASSIGNED},
+    "fractions.verify": {"rtt": ASSIGNED},
+    "fractions.void": {"rtt": ASSIGNED, "physicist": HOME},
+    # the home physicists
+    "courses.register": {"physicist": HOME},
+    "courses.assign": {"physicist": HOME},
+    "courses.triage": {"physicist": HOME},
+    "courses.lifecycle": {"physicist": HOME},
+    # a partner re-plans on its own linac, so its physicists add fallback plans too
+    "courses.fallback_plan": {"physicist": ASSIGNED},
+    "exports": {"physicist": HOME},
+    # finance
+    "billing": {"finance": ANY},
+    # the administrator
+    "accounts.manage": {"admin": ANY},
+}
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """A signed-in account: its name, role and centre."""
+
+    user: str
+    role: str
+    centre: str
+
+
+def scope_of(principal: Principal, action: str) -> str | None:
+    """The scope in which `principal` may take `action`, or None when never."""
+    if action not in RULES:
+        raise KeyError(f"no access rule for action {action!r}")
+    return RULES[action].get(principal.role)
+
+
+def may(principal: Principal, action: str, home_centre: str | None = None,
+        assigned_centres: Iterable[str] = ()) -> bool:
+    """Whether `principal` may take `action` (on the course with these centres, if any)."""
+    scope = scope_of(principal, action)
+    if scope is None:
+        return False
+    if scope == ANY or home_centre is None:
+        return True
+    if scope == HOME:
+        return principal.centre == home_centre
+    return principal.centre == home_centre or principal.centre in set(assigned_centres)
+
+
+def check(principal: Principal, action: str, home_centre: str | None = None,
+          assigned_centres: Iterable[str] = ()) -> None:
+    if not may(principal, action, home_centre, assigned_centres):
+        where = f" on a course of {home_centre}" if home_centre is not None else ""
+        raise errors.AccessDenied(
+            f"{principal.user} ({principal.role} at {principal.centre}) may not {action.replace('.', ' ')}{where}.",
+            conflict={"user": principal.user, "role": principal.role, "centre": principal.centre, "action": action},
+        )
+
+
+def centre_filter(principal: Principal, action: str = "courses.list") -> str | None:
+    """For a list: None = every course, else only the courses of this centre."""
+    return None if scope_of(principal, action) == ANY else principal.centre

@@ -1,0 +1,184 @@
+"""Bodies and answers of the HTTP API: what clients send and get back.
+
+The centre and the operator of a fraction are never in a body: they come from the
+account that sends it. Unknown fields are refused so that a client that believes it can
+set them learns at once that it cannot.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from msgspec import Meta, Struct
+
+from schemas.course import (
+    AwareDatetime,
+    BeamDelivery,
+    BeamInput,
+    DeliveryType,
+    NonEmpty,
+    Plan,
+    PositiveInt,
+    Uid,
+)
+
+Reason = Annotated[str, Meta(min_length=1, max_length=2000)]
+
+
+class FractionIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    number: PositiveInt
+    machine: NonEmpty
+    delivered_at: AwareDatetime
+    beams: list[BeamInput] | None = None
+    type: DeliveryType = "TREATMENT"
+    note: Annotated[str, Meta(max_length=2000)] = ""
+    group: PositiveInt | None = None
+    plan_uid: Uid | None = None
+
+
+class VerifyIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    group: PositiveInt | None = None
+
+
+class VoidIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    reason: Reason
+    group: PositiveInt | None = None
+
+
+class AssignIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    centre: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")]
+    remove: bool = False
+
+
+class TriageIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    triage: Annotated[int, Meta(ge=1, le=5)]
+
+
+class ReasonIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    reason: Annotated[str, Meta(max_length=2000)] = ""
+
+
+class AccountIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")]
+    role: Literal["rtt", "physicist", "finance", "admin"]
+    centre: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")]
+
+
+# ---- answers ---------------------------------------------------------------------------
+
+
+class FieldError(Struct, frozen=True):
+    field: str
+    reason: str
+
+
+class ErrorOut(Struct, frozen=True, kw_only=True):
+    """Every error answer: a stable code, a message for people, and what is in the way."""
+
+    error: str
+    message: str
+    fields: list[FieldError] | None = None
+    conflict: dict[str, Any] | None = None
+
+
+class FractionOut(Struct, frozen=True, kw_only=True):
+    """One session at a linac, as stored."""
+
+    record_id: str
+    group: int
+    number: int
+    centre: str
+    machine: str
+    plan_uid: str
+    delivered_at: datetime
+    beams: list[BeamDelivery]
+    delivery_type: DeliveryType
+    operator: str
+    note: str = ""
+    source: str = "ledger"
+    source_uid: str | None = None
+    warnings: list[str] = []
+    recorded_at: datetime | None = None
+    recorded_by: str = ""
+    verified_by: str | None = None
+    verified_at: datetime | None = None
+    voided: bool = False
+    void_reason: str | None = None
+    voided_by: str | None = None
+    voided_at: datetime | None = None
+    course_id: str | None = None
+
+
+class CourseOut(Struct, frozen=True, kw_only=True):
+    id: str
+    patient_id: str
+    patient_name: str
+    home_centre: str
+    plan_uid: str
+    plan_label: str
+    status: str
+    assigned_centres: list[str]
+    fractions_planned: int
+    fractions_delivered: int
+    awaiting_verification: int
+    fractions_with_warnings: int
+    version: int
+    plans: list[Plan] = []
+    birth_date: str | None = None
+    sex: str | None = None
+    triage: int | None = None
+    status_reason: str | None = None
+    last_fraction_at: datetime | None = None
+    last_fraction_centre: str | None = None
+    registered_at: datetime | None = None
+
+
+class CourseDetailOut(CourseOut, frozen=True, kw_only=True):
+    fractions: list[FractionOut] = []
+
+
+class CourseChangeOut(Struct, frozen=True, kw_only=True):
+    id: str
+    status: str | None = None
+    centre: str | None = None
+    triage: int | None = None
+    plan_uid: str | None = None
+    changed: bool | None = None
+
+
+class EventOut(Struct, frozen=True, kw_only=True):
+    position: int
+    stream: str
+    version: int
+    type: str
+    timestamp: datetime
+    user: str | None = None
+    centre: str | None = None
+    data: dict[str, Any] = {}
+
+
+class AccountOut(Struct, frozen=True, kw_only=True):
+    name: str
+    role: str
+    centre: str
+    active: bool
+    created_by: str = ""
+    created_at: str = ""
+    revoked_by: str | None = None
+    revoked_at: str | None = None
+
+
+class NewAccountOut(AccountOut, frozen=True, kw_only=True):
+    token: str
+
+
+class Me(Struct, frozen=True):
+    user: str
+    role: str
+    centre: str
+
+
+class Health(Struct, frozen=True):
+    status: str
+    detail: str = ""

@@ -1,0 +1,105 @@
+"""Helpers for the HTTP tests: a seeded ledger with accounts, and a real server process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+
+from ledger.accounts import add_account, hash_token
+from ledger.service import Actor
+
+ROOT = Path(__file__).resolve().parent.parent
+HOME, PARTNER, OTHER = "HOME", "PARTNER", "OTHER"
+CENTRES = (HOME, PARTNER, OTHER)
+ROLES = ("rtt", "physicist", "finance", "admin")
+PATIENT_NAME = "VANDENBROECK^JOZEFIEN"
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone(timedelta(hours=1)))
+
+
+def token_of(name: str) -> str:
+    return f"test-token-{name}"
+
+
+def auth(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token_of(name)}"}
+
+
+def account_name(role: str, centre: str, n: int = 1) -> str:
+    return f"{role}{n}.{centre.lower()}"
+
+
+def seed_accounts(app) -> None:
+    """One account per role and centre, plus a second RTT per centre (the colleague)."""
+    admin = Actor("setup", "-")
+    for centre in CENTRES:
+        for role in ROLES:
+            name = account_name(role, centre)
+            add_account(app, {"name": name, "role": role, "centre": centre}, hash_token(token_of(name)), admin)
+        name = account_name("rtt", centre, 2)
+        add_account(app, {"name": name, "role": "rtt", "centre": centre}, hash_token(token_of(name)), admin)
+
+
+def course_body(patient_id: str = "P-001", uid: str = "1.2.3.4.1", fractions: int = 30, assigned=(PARTNER,),
+                home: str = HOME) -> dict:
+    return {
+        "patient": {"id": patient_id, "name": PATIENT_NAME, "birth_date": "1960-01-02", "sex": "F"},
+        "home_centre": home,
+        "plan": {"uid": uid, "label": "Breast 50Gy/25", "machine": "LINAC-1", "centre": home,
+                 "fraction_groups": [{"number": 1, "fractions_planned": fractions, "beams": [
+                     {"number": 1, "name": "TANG MED", "meterset": "112.4"},
+                     {"number": 2, "name": "TANG LAT", "meterset": "109.8"}]}]},
+        "triage": 3,
+        "assigned_centres": list(assigned),
+    }
+
+
+def seed_course(app, **kw) -> str:
+    return app.register_course(course_body(**kw), Actor("setup", HOME))["id"]
+
+
+def fraction_body(number: int, days: int | None = None, **extra) -> dict:
+    at = T0 + timedelta(days=number if days is None else days)
+    return {"number": number, "machine": "PARTNER-TB2", "delivered_at": at.isoformat(), **extra}
+
+
+@contextlib.contextmanager
+def running_server(db: str, port: int, env: dict | None = None, log: Path | None = None,
+                   extra: tuple[str, ...] = ()) -> Iterator[str]:
+    """`fraction-ledger serve` in its own process on 127.0.0.1; stopped at the end, whatever happens."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    out = open(log, "w") if log else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "--db", db, "serve", "--host", "127.0.0.1",
+                             "--port", str(port), *extra], env=full_env, stdout=out, stderr=subprocess.STDOUT,
+                            cwd=str(ROOT))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}" + (f": {log.read_text()}" if log else ""))
+            try:
+                if httpx.get(base + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not come up within 60 s")
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+        if log:
+            out.close()

@@ -1,0 +1,153 @@
+"""Roles x routes x centres, exhaustively, with the routes taken from the OpenAPI document.
+
+EXPECTED is the specification written out by hand: for every operation, which centres of
+each role may use it on a course whose home is HOME and which is assigned to PARTNER.
+An operation in the OpenAPI document that is missing here fails the test, so a new route
+cannot land without its rule.
+"""
+
+from __future__ import annotations
+
+import pytest
+from litestar import Router, get
+from litestar.testing import TestClient
+
+from adapters.http import create_app
+from tests.http_support import (
+    CENTRES, HOME, PARTNER, ROLES, account_name, auth, course_body, fraction_body, seed_accounts, seed_course,
+)
+
+ALL = {HOME, PARTNER, "OTHER"}
+COURSE = {HOME, PARTNER}  # the course's home and assigned centres
+ONLY_HOME = {HOME}
+NONE: set[str] = set()
+
+
+def rule(rtt=NONE, physicist=NONE, finance=NONE, admin=NONE) -> dict[str, set[str]]:
+    return {"rtt": rtt, "physicist": physicist, "finance": finance, "admin": admin}
+
+
+EXPECTED: dict[tuple[str, str], dict[str, set[str]]] = {
+    ("GET", "/api/me"): rule(ALL, ALL, ALL, ALL),
+    ("GET", "/api/courses"): rule(rtt=ALL, physicist=ALL, finance=ALL),
+    ("POST", "/api/courses"): rule(physicist=ONLY_HOME),
+    ("GET", "/api/courses/{course_id}"): rule(rtt=COURSE, physicist=ALL, finance=ALL),
+    ("GET", "/api/courses/{course_id}/events"): rule(rtt=COURSE, physicist=ALL, finance=ALL),
+    ("POST", "/api/courses/{course_id}/fractions"): rule(rtt=COURSE),
+    ("POST", "/api/courses/{course_id}/fractions/{number}/verify"): rule(rtt=COURSE),
+    ("POST", "/api/courses/{course_id}/fractions/{number}/void"): rule(rtt=COURSE, physicist=ONLY_HOME),
+    ("POST", "/api/courses/{course_id}/assign"): rule(physicist=ONLY_HOME),
+    ("POST", "/api/courses/{course_id}/triage"): rule(physicist=ONLY_HOME),
+    ("POST", "/api/courses/{course_id}/plans"): rule(physicist=COURSE),
+    ("POST", "/api/courses/{course_id}/suspend"): rule(physicist=ONLY_HOME),
+    ("POST", "/api/courses/{course_id}/resume"): rule(physicist=ONLY_HOME),
+    ("POST", "/api/courses/{course_id}/complete"): rule(physicist=ONLY_HOME),
+    ("GET", "/api/events"): rule(physicist=ALL, finance=ALL),
+    ("GET", "/api/accounts"): rule(admin=ALL),
+    ("POST", "/api/accounts"): rule(admin=ALL),
+    ("POST", "/api/accounts/{name}/revoke"): rule(admin=ALL),
+}
+PUBLIC = {("GET", "/health"), ("GET", "/ready")}
+
+BODIES = {
+    "/api/courses": course_body(patient_id="P-777", uid="1.2.3.7.7"),
+    "/api/courses/{course_id}/fractions": fraction_body(3),
+    "/api/courses/{course_id}/fractions/{number}/void": {"reason": "entered twice"},
+    "/api/courses/{course_id}/assign": {"centre": "EXTRA"},
+    "/api/courses/{course_id}/triage": {"triage": 2},
+    "/api/courses/{course_id}/plans": {"uid": "1.2.3.8", "label": "Fallback", "centre": PARTNER,
+                                       "fraction_groups": [{"number": 1, "fractions_planned": 30}]},
+    "/api/courses/{course_id}/suspend": {"reason": "review"},
+    "/api/courses/{course_id}/complete": {"reason": "done"},
+    "/api/accounts": {"name": "someone.new", "role": "rtt", "centre": PARTNER},
+}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One SQLite ledger for the whole table (policy does not depend on the backend)."""
+    import os
+
+    from adapters.runtime import Ledger
+
+    tmp = tmp_path_factory.mktemp("roles")
+    os.environ["FRACTION_LEDGER_READ_DB"] = str(tmp / "read.sqlite3")
+    try:
+        with Ledger(str(tmp / "ledger.sqlite3")) as ledger:
+            seed_accounts(ledger.app)
+            course_id = seed_course(ledger.app)
+            with TestClient(create_app(ledger)) as client:
+                yield client, ledger, course_id
+    finally:
+        os.environ.pop("FRACTION_LEDGER_READ_DB", None)
+
+
+def operations(client) -> set[tuple[str, str]]:
+    doc = client.get("/schema/openapi.json").json()
+    return {(method.upper(), path) for path, item in doc["paths"].items() for method in item
+            if method in ("get", "post", "put", "patch", "delete")}
+
+
+def test_every_documented_route_has_a_rule(world):
+    client, _, _ = world
+    found = operations(client)
+    assert found - set(EXPECTED) - PUBLIC == set(), "routes without an expected rule in this table"
+    assert set(EXPECTED) - found == set(), "rules for routes that no longer exist"
+
+
+def url_of(path: str, course_id: str) -> str:
+    return path.replace("{course_id}", course_id).replace("{number}", "1").replace("{name}", "victim")
+
+
+def test_roles_routes_centres(world):
+    client, ledger, course_id = world
+    # fraction 1 exists (logged by a home RTT) so that verify and void have something to act on
+    client.post(f"/api/courses/{course_id}/fractions", headers=auth(account_name("rtt", HOME, 2)),
+                json=fraction_body(1))
+    from ledger.accounts import add_account, hash_token
+    from ledger.service import Actor
+
+    add_account(ledger.app, {"name": "victim", "role": "rtt", "centre": PARTNER}, hash_token("v"), Actor("t", "-"))
+    checked = 0
+    for method, path in sorted(operations(client)):
+        if (method, path) in PUBLIC:
+            assert client.request(method, url_of(path, course_id)).status_code == 200
+            continue
+        url = url_of(path, course_id)
+        body = BODIES.get(path)
+        no_token = client.request(method, url, json=body)
+        assert no_token.status_code == 401, (method, path)
+        for role in ROLES:
+            for centre in CENTRES:
+                name = account_name(role, centre)
+                before = ledger.app.recorder.max_notification_id()
+                r = client.request(method, url, json=body, headers=auth(name))
+                allowed = centre in EXPECTED[(method, path)][role]
+                if allowed:
+                    assert r.status_code not in (401, 403) and r.status_code < 500, (method, path, name, r.text)
+                else:
+                    assert r.status_code == 403, (method, path, name, r.status_code, r.text)
+                    assert r.json()["error"] == "forbidden"
+                    assert ledger.app.recorder.max_notification_id() == before, (method, path, name)
+                checked += 1
+    assert checked == len(EXPECTED) * len(ROLES) * len(CENTRES)
+
+
+def test_a_route_without_a_rule_stops_the_app(world):
+    from adapters.http import app as app_module
+
+    @get("/api/unguarded", sync_to_thread=False)
+    def unguarded() -> str:
+        return "oops"
+
+    stray = type("Area", (), {"router": Router("/", route_handlers=[unguarded])})
+    import sys
+
+    sys.modules["tests._stray_area"] = stray
+    app_module.AREAS.append("tests._stray_area")
+    try:
+        with pytest.raises(RuntimeError, match="no access rule"):
+            create_app(world[1])
+    finally:
+        app_module.AREAS.remove("tests._stray_area")
+        del sys.modules["tests._stray_area"]

@@ -1,0 +1,149 @@
+"""`fraction-ledger serve` and `fraction-ledger user ...`: the HTTP server and its accounts."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from typing import Any
+
+import click
+import msgspec
+
+Context = Any  # tools.cli.Context (not imported: tools.cli imports this module)
+
+
+def emit(value: Any, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        click.echo(msgspec.json.encode(value).decode())
+    elif text is not None:
+        click.echo(text)
+
+DEMO_ACCOUNTS = [
+    # name, role, centre: the people of tools/demo.py
+    ("rtt.partner.a", "rtt", "PARTNER-RT"),
+    ("rtt.partner.b", "rtt", "PARTNER-RT"),
+    ("rtt.home.a", "rtt", "AZ-HOME"),
+    ("physicist.home", "physicist", "AZ-HOME"),
+    ("finance.home", "finance", "AZ-HOME"),
+    ("admin", "admin", "AZ-HOME"),
+]
+
+
+def new_token() -> str:
+    from adapters.http.api_system import new_token as make
+
+    return make()
+
+
+def server_secret(read_db: Path) -> str:
+    """A secret for CSRF tokens that survives restarts (a form open in a browser keeps working)."""
+    path = read_db.with_name(read_db.name + ".secret")
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def demo_accounts(obj: Context) -> list[tuple[str, str, str, str]]:
+    """Create (or give a new token to) the demo accounts; returns (name, role, centre, token)."""
+    from ledger import errors
+    from ledger.accounts import add_account, hash_token, rotate_token
+
+    out = []
+    for name, role, centre in DEMO_ACCOUNTS:
+        token = new_token()
+        try:
+            add_account(obj.ledger.app, {"name": name, "role": role, "centre": centre}, hash_token(token), obj.actor())
+        except errors.AccountConflict:
+            rotate_token(obj.ledger.app, name, hash_token(token), obj.actor())
+        out.append((name, role, centre, token))
+    return out
+
+
+def register(main: click.Group) -> None:
+    @main.command("serve")
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", type=int, default=8000, show_default=True)
+    @click.option("--demo", is_flag=True, help="Seed centres, accounts (tokens printed) and courses first.")
+    @click.option("--log-level", default="info", show_default=True)
+    @click.pass_obj
+    def serve(obj: Context, host: str, port: int, demo: bool, log_level: str) -> None:
+        """Serve the JSON API (OpenAPI at /schema) and the pages for RTTs, physicists and finance."""
+        import uvicorn
+
+        from adapters.http import create_app
+        from tools.demo import run_demo
+
+        ledger = obj.ledger
+        if demo:
+            run_demo(ledger, echo=click.echo)
+            click.echo("demo accounts (sign in on the first page with a token):")
+            for name, role, centre, token in demo_accounts(obj):
+                click.echo(f"  {name:<16} {role:<10} {centre:<11} {token}")
+        read_db = ledger.storage.read_model_path().resolve()
+        app = create_app(ledger, session_dir=read_db.with_name(read_db.name + ".sessions"),
+                         secret=os.environ.get("FRACTION_LEDGER_SECRET") or server_secret(read_db))
+        click.echo(f"serving on http://{host}:{port}/ (API docs: http://{host}:{port}/schema)")
+        sys.stdout.flush()  # the tokens must be readable now, not when a buffer fills
+        # One process: the read model is a local SQLite file kept current by this server.
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=True,
+                    limit_concurrency=512, timeout_graceful_shutdown=5)
+
+    @main.group("user")
+    def user() -> None:
+        """Accounts: add (prints the token once), list, revoke, rotate."""
+
+    @user.command("add")
+    @click.argument("name")
+    @click.option("--role", type=click.Choice(["rtt", "physicist", "finance", "admin"]), required=True)
+    @click.option("--centre", required=True)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    def user_add(obj: Context, name: str, role: str, centre: str, as_json: bool) -> None:
+        """Create an account and print its token (only a hash is kept: it cannot be shown again)."""
+        from ledger.accounts import add_account, hash_token
+
+        token = new_token()
+        account = add_account(obj.ledger.app, {"name": name, "role": role, "centre": centre}, hash_token(token),
+                              obj.actor())
+        emit({"token": token, "name": account["name"], "role": account["role"], "centre": account["centre"]},
+             as_json, f"account {name} ({role} at {centre}); token (shown once):\n{token}")
+
+    @user.command("list")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    def user_list(obj: Context, as_json: bool) -> None:
+        """Every account, active and revoked."""
+        from ledger.accounts import list_accounts
+
+        accounts = list_accounts(obj.ledger.app)
+        if as_json:
+            emit(msgspec.to_builtins(accounts), True)
+            return
+        for a in accounts:
+            click.echo(f"{a.name:<20} {a.role:<10} {a.centre:<12} {'active' if a.active else 'revoked ' + (a.revoked_at or '')}")
+
+    @user.command("revoke")
+    @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    def user_revoke(obj: Context, name: str, as_json: bool) -> None:
+        """Revoke an account: its token and sessions stop working at once."""
+        from ledger.accounts import revoke_account
+
+        emit(revoke_account(obj.ledger.app, name, obj.actor()), as_json, f"revoked: {name}")
+
+    @user.command("rotate")
+    @click.argument("name")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    def user_rotate(obj: Context, name: str, as_json: bool) -> None:
+        """Give an account a new token (the old one stops working); printed once."""
+        from ledger.accounts import hash_token, rotate_token
+
+        token = new_token()
+        rotate_token(obj.ledger.app, name, hash_token(token), obj.actor())
+        emit({"token": token, "name": name}, as_json, f"new token for {name} (shown once):\n{token}")
