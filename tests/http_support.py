@@ -70,36 +70,5 @@ def fraction_body(number: int, days: int | None = None, **extra) -> dict:
     return {"number": number, "machine": "PARTNER-TB2", "delivered_at": at.isoformat(), **extra}
 
 
-@contextlib.contextmanager
-def running_server(db: str, port: int, env: dict | None = None, log: Path | None = None,
-                   extra: tuple[str, ...] = ()) -> Iterator[str]:
-    """`fraction-ledger serve` in its own process on 127.0.0.1; stopped at the end, whatever happens."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    out = open(log, "w") if log else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "--db", db, "serve", "--host", "127.0.0.1",
-                             "--port", str(port), *extra], env=full_env, stdout=out, stderr=subprocess.STDOUT,
-                            cwd=str(ROOT))
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}" + (f": {log.read_text()}" if log else ""))
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not come up within 60 s")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        if log:
-            out.close()
+
+from tools.serverproc import running_server  # noqa: E402,F401

@@ -61,8 +61,7 @@ def in_process_rate(folder: Path, n: int) -> float:
 
 
 def http_run(folder: Path, n: int, clients: int) -> dict:
-    from tests.conftest import free_port  # the suite's loopback port finder
-    from tests.http_support import running_server
+    from tools.serverproc import free_port, running_server
 
     db = str(folder / "http.sqlite3")
     per_client = -(-n // clients)
@@ -116,7 +115,7 @@ def http_run(folder: Path, n: int, clients: int) -> dict:
     }
 
 
-@click.command()
+@click.command("http")
 @click.option("--fractions", "n", type=int, default=1600, show_default=True)
 @click.option("--clients", type=int, default=16, show_default=True)
 @click.option("--json", "as_json", is_flag=True)

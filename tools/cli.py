@@ -363,14 +363,35 @@ def demo(obj: Context, as_json) -> None:
         emit(obj.ledger.fresh().courses(), True)
 
 
-@main.command("bench")
+@main.group("bench")
+def bench() -> None:
+    """Benchmarks: each prints its figures next to a baseline measured in the same run."""
+
+
+@bench.command("core")
 @click.option("--fractions", "n", type=int, default=2000, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def bench(n, as_json) -> None:
+def bench_core(n, as_json) -> None:
     """Fractions logged per second, durable, next to bare eventsourcing appends."""
     from tools.bench import run_bench
 
     run_bench(n, as_json)
+
+
+def lazy_benchmark(name: str, module: str, doc: str) -> None:
+    """A benchmark whose module (and its heavy imports) loads only when it runs."""
+
+    @bench.command(name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                           "help_option_names": []}, help=doc)
+    @click.pass_context
+    def command(ctx: click.Context) -> None:
+        import importlib
+
+        importlib.import_module(module).main.main(args=ctx.args, prog_name=f"fraction-ledger bench {name}")
+
+
+lazy_benchmark("hl7", "tools.bench_hl7", "HL7 export rate next to hl7apy per-message build+validate (--help for options).")
+lazy_benchmark("http", "tools.bench_http", "Fractions over HTTP with concurrent clients next to in-process (--help for options).")
 
 
 from tools.cli_hl7 import register as register_hl7  # noqa: E402
