@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
+from adapters.readmodel_billing import BILLING_TABLES, BillingTables
 from ledger.service import FractionLedger
 
 BATCH = 500
@@ -47,7 +48,7 @@ def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class ReadModel:
+class ReadModel(BillingTables):
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
         conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
@@ -62,6 +63,7 @@ class ReadModel:
         self.db["position"].create({"name": str, "position": int, "source": str}, pk="name", if_not_exists=True)
         self.db["fractions"].create_index(["course_id", "grp", "number"], if_not_exists=True)
         self.db["courses"].create_index(["patient_id"], if_not_exists=True)
+        self.create_billing_tables()
 
     def close(self) -> None:
         self.db.close()
@@ -114,12 +116,12 @@ class ReadModel:
         return self.catch_up(app)
 
     def clear(self) -> None:
-        for table in ("courses", "fractions", "position"):
+        for table in ("courses", "fractions", "position", *BILLING_TABLES):
             self.db.execute(f"DELETE FROM {table}")
 
     def apply(self, app: FractionLedger, notification: Any) -> None:
         if not notification.topic.startswith(COURSE_TOPIC):
-            return
+            return self.apply_billing(app, notification)
         event = app.mapper.to_domain_event(notification)
         kind = notification.topic[len(COURSE_TOPIC):]
         handler = getattr(self, "on_" + kind, None)
@@ -253,6 +255,7 @@ class ReadModel:
             return None
         course = decode(rows[0])
         course["fractions"] = self.fractions(course_id)
+        course["incidents"] = self.incidents_for_course(course_id)
         return course
 
     def fractions(self, course_id: str) -> list[dict]:
@@ -264,6 +267,7 @@ class ReadModel:
         return {
             "courses": list(self.db["courses"].rows_where(order_by="id")),
             "fractions": list(self.db["fractions"].rows_where(order_by="record_id")),
+            **self.dump_billing(),
         }
 
 

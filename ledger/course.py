@@ -89,6 +89,7 @@ class Course(Aggregate):
         self.status_note: dict | None = None
         self.records: list[FractionRecord] = []
         self.registered_at: datetime = meta["recorded_at"]
+        self.category: str | None = None  # treatment category: picks the billing tariff
 
     # ---- reading the state --------------------------------------------------------------
 
@@ -353,6 +354,12 @@ class Course(Aggregate):
         self._triaged(code=code, meta=meta)
         return True
 
+    def set_category(self, category: str, meta: dict) -> bool:
+        if category == self.category:
+            return False
+        self._categorised(category=category, meta=meta)
+        return True
+
     def add_fallback_plan(self, plan: Plan, meta: dict) -> bool:
         """A partner's re-plan: its fractions keep counting against the original prescription."""
         known = self.find_plan(plan.uid)
@@ -409,6 +416,10 @@ class Course(Aggregate):
     @event("TriageSet")
     def _triaged(self, code: int, meta: dict) -> None:
         self.triage = code
+
+    @event("CategorySet")
+    def _categorised(self, category: str, meta: dict) -> None:
+        self.category = category
 
     @event("FallbackPlanAdded")
     def _fallback_added(self, plan: dict, meta: dict) -> None:

@@ -132,3 +132,11 @@ class AccountConflict(Conflict):
 
 class AccountNotFound(NotFound):
     code = "account_not_found"
+
+
+class IncidentNotFound(NotFound):
+    code = "incident_not_found"
+
+
+class IncidentClosed(Conflict):
+    code = "incident_closed"

@@ -24,6 +24,7 @@ from ledger import errors
 from ledger.course import Course, course_id_for, registration
 from ledger.delivery import Destination, destination_id
 from ledger.requests import Request, fingerprint, request_aggregate_id
+from ledger.service_billing import BillingCommands
 from schemas.course import CentreArg, LogFraction, Plan, RegisterCourse, TriageArg, to_event
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -72,7 +73,7 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class FractionLedger(Application):
+class FractionLedger(BillingCommands, Application):
     name = "FractionLedger"
 
     def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now):
@@ -148,7 +149,14 @@ class FractionLedger(Application):
     ) -> Any:
         def act(meta: dict) -> tuple[list[Any], Any]:
             course = self.get_course(course_id)
-            return [course], change(course, meta)
+            try:
+                result = change(course, meta)
+            except errors.RuleViolation as refusal:
+                # A safety rule stopped it: the home centre learns of it as a near-miss (issue 8).
+                self.record_near_miss(course, command, payload, refusal, actor, request_id, meta)
+                raise
+            # A completed course's split follows every change to it (completion, void, category).
+            return [course, *self.settle(course, meta, command)[0]], result
 
         return self.run(command, {"course": str(course_id), **payload}, actor, request_id, act)
 

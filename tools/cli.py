@@ -401,5 +401,9 @@ from tools.cli_serve import register as register_serve  # noqa: E402
 
 register_serve(main)
 
+from tools.cli_billing import register as register_billing  # noqa: E402
+
+register_billing(main)
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,144 @@
+"""An incident: something that went wrong (or nearly) around a course, registered at any centre.
+
+The agreement between centres asks the partner to return its incident registrations, so
+every incident names the course's home centre. A refusal by a safety rule is itself an
+incident (a near-miss): the ledger stopped something that would have harmed a patient,
+and the home centre must learn who tried, where and when.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger import errors
+from ledger.course import NAMESPACE
+from schemas.billing import HIGH, LOW, MEDIUM, NEAR_MISS, RegisterIncident
+
+OPEN, CLOSED = "open", "closed"
+
+# A near-miss is rated by the harm it would have done had it not been refused.
+NEAR_MISS_SEVERITY = {
+    "prescription_exceeded": HIGH,  # an extra fraction (FANC REX 3)
+    "fraction_already_delivered": HIGH,
+    "fraction_out_of_range": HIGH,
+    "course_not_active": MEDIUM,
+    "nothing_to_continue": LOW,
+}
+
+
+def incident_id_for(request_id: str | None) -> uuid.UUID:
+    """A retried registration (same request id) names the same incident, so it is recorded once."""
+    return uuid.uuid5(NAMESPACE, f"incident/{request_id}") if request_id else uuid.uuid4()
+
+
+def near_miss_id_for(request_id: str | None) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"near-miss/{request_id}") if request_id else uuid.uuid4()
+
+
+class Incident(Aggregate):
+    """Registered once, followed up any number of times, closed once; nothing after closing."""
+
+    @staticmethod
+    def create_id(incident_id: str, **_: Any) -> uuid.UUID:
+        return uuid.UUID(incident_id)
+
+    @event("Registered")
+    def __init__(
+        self,
+        *,
+        incident_id: str,
+        centre: str,
+        home_centre: str | None,
+        course_id: str | None,
+        fraction: int | None,
+        category: str,
+        severity: str,
+        description: str,
+        by: str,
+        occurred_at: Any,
+        attempt: dict | None,
+        meta: dict,
+    ):
+        self.centre = centre
+        self.home_centre = home_centre
+        self.course_id = course_id
+        self.fraction = fraction
+        self.category = category
+        self.severity = severity
+        self.description = description
+        self.by = by
+        self.attempt = attempt
+        self.status = OPEN
+        self.resolution: str | None = None
+        self.follow_ups: list[dict] = []
+
+    def check_open(self, doing: str) -> None:
+        if self.status != OPEN:
+            raise errors.IncidentClosed(f"Cannot {doing}: incident {self.id} is closed ({self.resolution or 'no resolution given'}).")
+
+    def follow_up(self, text: str, by: str, meta: dict) -> None:
+        self.check_open("add a follow-up")
+        if not text.strip():
+            raise errors.InvalidCommand("text", "a follow-up needs text")
+        self._followed_up(text=text, by=by, meta=meta)
+
+    def close(self, resolution: str, by: str, meta: dict) -> None:
+        self.check_open("close it")
+        self._closed(resolution=resolution, by=by, meta=meta)
+
+    @event("FollowUpAdded")
+    def _followed_up(self, text: str, by: str, meta: dict) -> None:
+        self.follow_ups.append({"text": text, "by": by, "at": meta["recorded_at"], "centre": meta["centre"]})
+
+    @event("Closed")
+    def _closed(self, resolution: str, by: str, meta: dict) -> None:
+        self.status = CLOSED
+        self.resolution = resolution
+
+
+def registration(cmd: RegisterIncident, home_centre: str | None, by: str) -> dict:
+    return {
+        "centre": cmd.centre,
+        "home_centre": home_centre,
+        "course_id": cmd.course_id,
+        "fraction": cmd.fraction,
+        "category": cmd.category,
+        "severity": cmd.severity,
+        "description": cmd.description,
+        "by": by,
+        "occurred_at": cmd.occurred_at,
+        "attempt": None,
+    }
+
+
+def near_miss(course: Any, command: str, payload: dict, refusal: errors.RuleViolation, actor: Any) -> dict:
+    """The Registered arguments for a refused command: who tried, where, when, and what stopped it."""
+    centre = payload.get("centre") or actor.centre
+    who = payload.get("operator") or actor.user
+    return {
+        "centre": centre,
+        "home_centre": course.home_centre,
+        "course_id": str(course.id),
+        "fraction": payload.get("number"),
+        "category": NEAR_MISS,
+        "severity": NEAR_MISS_SEVERITY.get(refusal.code, MEDIUM),
+        "description": f"Refused {command.replace('_', ' ')} by {who} at {centre}: {refusal.message}",
+        "by": who,
+        "occurred_at": payload.get("delivered_at"),
+        "attempt": {
+            "command": command,
+            "refusal": refusal.code,
+            "message": refusal.message,
+            "user": actor.user,
+            "operator": payload.get("operator"),
+            "centre": centre,
+            "machine": payload.get("machine"),
+            "group": payload.get("group"),
+            "number": payload.get("number"),
+            "delivery_type": payload.get("delivery_type"),
+            "conflict": refusal.conflict,
+        },
+    }

@@ -1,0 +1,188 @@
+"""Commands on incidents, agreements and course splits, mixed into `FractionLedger`.
+
+They reuse its `run` loop (idempotency, retry on a concurrent append). Two hooks are
+called from `FractionLedger.on_course`: `record_near_miss` when a safety rule refuses a
+command, and `settle` after every accepted change to a completed course, so that the
+completion or a later correction records the course's (superseding) split in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
+
+from ledger import errors
+from ledger.billing import Agreement, Settlement, agreement_id_for, check_terms, compute_split, deliveries_of, settlement_id_for
+from ledger.course import COMPLETED, Course
+from ledger.incident import Incident, incident_id_for, near_miss, near_miss_id_for, registration
+from schemas.billing import AgreementTerms, CourseCategoryArg, RegisterIncident, Split
+from schemas.course import to_event
+
+if TYPE_CHECKING:
+    from ledger.service import Actor
+
+
+def parse(kind: Any, data: Any) -> Any:
+    from ledger.service import parse as core_parse  # here, because ledger.service imports this module
+
+    return core_parse(kind, data)
+
+
+class BillingCommands:
+    # ---- incidents -------------------------------------------------------------------------
+
+    def get_incident(self, incident_id: uuid.UUID | str) -> Incident:
+        try:
+            incident = self.repository.get(uuid.UUID(str(incident_id)))
+        except (AggregateNotFoundError, ValueError):
+            raise errors.IncidentNotFound(f"No incident with id {incident_id}.") from None
+        if not isinstance(incident, Incident):
+            raise errors.IncidentNotFound(f"No incident with id {incident_id}.")
+        return incident
+
+    def register_incident(self, data: Any, actor: Actor, request_id: str | None = None) -> dict:
+        cmd = parse(RegisterIncident, data)
+        if cmd.fraction is not None and cmd.course_id is None:
+            raise errors.InvalidCommand("fraction", "a fraction is named within a course: give the course too")
+        incident_id = str(incident_id_for(request_id))
+
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            course = self.get_course(cmd.course_id) if cmd.course_id is not None else None
+            args = registration(cmd, course.home_centre if course else None, cmd.by or actor.user)
+            if course is not None:
+                args["course_id"] = str(course.id)
+            incident = Incident(incident_id=incident_id, **args, meta=meta)
+            return [incident], {"id": incident_id, "status": incident.status, "category": cmd.category}
+
+        return self.run("register_incident", to_event(cmd), actor, request_id, act)
+
+    def add_follow_up(
+        self, incident_id: str, text: str, actor: Actor, by: str | None = None, request_id: str | None = None
+    ) -> dict:
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            incident = self.get_incident(incident_id)
+            incident.follow_up(text, by or actor.user, meta)
+            return [incident], {"id": str(incident.id), "status": incident.status, "follow_ups": len(incident.follow_ups)}
+
+        return self.run("add_follow_up", {"incident": str(incident_id), "text": text, "by": by}, actor, request_id, act)
+
+    def close_incident(
+        self, incident_id: str, resolution: str, actor: Actor, by: str | None = None, request_id: str | None = None
+    ) -> dict:
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            incident = self.get_incident(incident_id)
+            incident.close(resolution, by or actor.user, meta)
+            return [incident], {"id": str(incident.id), "status": incident.status}
+
+        return self.run("close_incident", {"incident": str(incident_id), "resolution": resolution, "by": by},
+                        actor, request_id, act)
+
+    def record_near_miss(
+        self, course: Course, command: str, payload: dict, refusal: errors.RuleViolation, actor: Actor,
+        request_id: str | None, meta: dict,
+    ) -> None:
+        """Save the refusal as a near-miss incident in its own transaction; the course is untouched.
+        A refused request retried with the same request id is the same attempt: recorded once."""
+        incident = Incident(
+            incident_id=str(near_miss_id_for(request_id)),
+            **near_miss(course, command, payload, refusal, actor),
+            meta=meta,
+        )
+        try:
+            self.save(incident)
+        except IntegrityError:
+            pass  # this very request was refused (and recorded) before
+
+    # ---- agreements --------------------------------------------------------------------------
+
+    def agree(self, data: Any, actor: Actor, request_id: str | None = None) -> dict:
+        """Record a version of the agreement between a billing centre and a partner."""
+        terms = parse(AgreementTerms, data)
+        if terms.version:
+            raise errors.InvalidCommand("version", "versions are numbered by the ledger")
+        check_terms(terms)
+
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            try:
+                agreement = self.repository.get(agreement_id_for(terms.billing_centre, terms.partner))
+            except AggregateNotFoundError:
+                agreement = Agreement(billing_centre=terms.billing_centre, partner=terms.partner, meta=meta)
+            version, changed = agreement.amend(terms, meta)
+            return [agreement], {"id": str(agreement.id), "changed": changed, "terms": to_event(version)}
+
+        return self.run("agree", to_event(terms), actor, request_id, act)
+
+    def agreement_versions(self, billing_centre: str, partner: str) -> list[dict]:
+        try:
+            agreement = self.repository.get(agreement_id_for(billing_centre, partner))
+        except AggregateNotFoundError:
+            return []
+        return [to_event(v) for v in agreement.versions]
+
+    # ---- course category and splits ------------------------------------------------------------
+
+    def set_course_category(self, course_id: uuid.UUID | str, category: str, actor: Actor, request_id: str | None = None) -> dict:
+        category = parse(CourseCategoryArg, {"category": category}).category
+        return self.on_course(
+            "set_course_category", course_id, {"category": category}, actor, request_id,
+            lambda course, meta: {"id": str(course.id), "category": category, "changed": course.set_category(category, meta)},
+        )
+
+    def split_of(self, course: Course) -> Split:
+        @cache
+        def find_terms(billing_centre: str, partner: str, on: date) -> AgreementTerms | None:
+            try:
+                agreement = self.repository.get(agreement_id_for(billing_centre, partner))
+            except AggregateNotFoundError:
+                return None
+            return agreement.in_force(on)
+
+        return compute_split(
+            course_id=str(course.id),
+            home_centre=course.home_centre,
+            category=course.category,
+            deliveries=deliveries_of(course),
+            completed_on=date.fromisoformat(course.status_note["at"][:10]),
+            find_terms=find_terms,
+        )
+
+    def settle(self, course: Course, meta: dict, cause: str) -> tuple[list[Any], Split | None, bool]:
+        """For a completed course: (aggregates to save, its split, whether a new split was recorded)."""
+        if course.status != COMPLETED:
+            return [], None, False
+        try:
+            settlement = self.repository.get(settlement_id_for(course.id))
+        except AggregateNotFoundError:
+            settlement = Settlement(course_id=str(course.id), meta=meta)
+        split = self.split_of(course)
+        changed = settlement.record(split, cause, meta)
+        return ([settlement] if changed else []), split, changed
+
+    def settle_course(self, course_id: uuid.UUID | str, actor: Actor, request_id: str | None = None) -> dict:
+        """Recompute a completed course's split (e.g. after an agreement was recorded late);
+        a different result supersedes the split in force, the same result records nothing."""
+
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            course = self.get_course(course_id)
+            if course.status != COMPLETED:
+                raise errors.LifecycleConflict(
+                    f"Course {course.plan.label} is {course.status}; its split is recorded when it completes."
+                )
+            aggregates, split, changed = self.settle(course, meta, "settle_course")
+            return aggregates, {"id": str(course.id), "changed": changed, "split": to_event(split)}
+
+        return self.run("settle_course", {"course": str(course_id)}, actor, request_id, act)
+
+    def splits_of(self, course_id: uuid.UUID | str) -> list[dict]:
+        """Every split of a course, oldest first (the last is in force)."""
+        try:
+            settlement = self.repository.get(settlement_id_for(course_id))
+        except AggregateNotFoundError:
+            return []
+        return [to_event(s) for s in settlement.splits]

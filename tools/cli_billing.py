@@ -1,0 +1,317 @@
+"""`fraction-ledger incident ...` and `fraction-ledger billing ...`: incidents returned to the home
+centre, agreements between centres, course splits and settlement statements.
+
+Amounts are printed as exact decimal strings (JSON and CSV), never as floats.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import click
+import msgspec
+
+from schemas.billing import CATEGORIES, NEAR_MISS, SEVERITIES
+
+if TYPE_CHECKING:  # not imported at run time: tools.cli imports this module at its bottom
+    from tools.cli import Context
+
+INCIDENT_CSV = [
+    "id", "registered_at", "occurred_at", "centre", "home_centre", "course_id", "fraction", "category",
+    "severity", "status", "description", "registered_by", "follow_ups", "resolution", "closed_by", "closed_at",
+    "refusal",
+]
+STATEMENT_CSV = ["record", "course_id", "patient_id", "completed_on", "billing_centre", "centre", "fractions",
+                 "amount", "debtor", "creditor", "agreement"]
+
+
+def emit(value: Any, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        click.echo(msgspec.json.encode(value).decode())
+    elif text is not None:
+        click.echo(text)
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO-8601 date and time", param_hint="--at") from None
+    if value.tzinfo is None:
+        raise click.BadParameter(f"{text!r} has no timezone offset (e.g. 2026-11-23T09:30+01:00)", param_hint="--at")
+    return value
+
+
+def parse_date(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+
+
+def one_format(as_json: bool, as_csv: bool) -> None:
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+
+
+def write_csv(columns: list[str], rows: list[dict]) -> None:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    click.echo(out.getvalue(), nl=False)
+
+
+# ---- incidents -------------------------------------------------------------------------------
+
+
+@click.group()
+def incident() -> None:
+    """Incidents: register, follow up, close, list, export for the home centre."""
+
+
+@incident.command("register")
+@click.option("--centre", required=True, help="Centre where it happened.")
+@click.option("--course", "course_id", default=None, help="Course it concerns.")
+@click.option("--fraction", type=int, default=None, help="Fraction number within the course.")
+@click.option("--category", required=True, type=click.Choice([c for c in CATEGORIES if c != NEAR_MISS]))
+@click.option("--severity", required=True, type=click.Choice(SEVERITIES))
+@click.option("--description", required=True)
+@click.option("--by", default=None, help="Who registers it [default: --user].")
+@click.option("--at", "at", default=None, help="When it happened, ISO-8601 with offset.")
+@click.option("--request-id", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def incident_register(obj: Context, centre, course_id, fraction, category, severity, description, by, at,
+                      request_id, as_json) -> None:
+    """Register an incident at any centre."""
+    data = {"centre": centre, "course_id": course_id, "fraction": fraction, "category": category,
+            "severity": severity, "description": description, "by": by,
+            "occurred_at": parse_time(at) if at else None}
+    result = obj.ledger.app.register_incident(data, obj.actor(centre), request_id=request_id)
+    emit(result, as_json, f"registered: incident {result['id']} ({category}, {severity})")
+
+
+@incident.command("follow-up")
+@click.argument("incident_id")
+@click.option("--text", required=True)
+@click.option("--by", default=None)
+@click.option("--request-id", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def incident_follow_up(obj: Context, incident_id, text, by, request_id, as_json) -> None:
+    """Add a follow-up to an open incident."""
+    result = obj.ledger.app.add_follow_up(incident_id, text, obj.actor(), by=by, request_id=request_id)
+    emit(result, as_json, f"incident {result['id']}: follow-up {result['follow_ups']} added")
+
+
+@incident.command("close")
+@click.argument("incident_id")
+@click.option("--resolution", default="", help="How it was resolved (recorded).")
+@click.option("--by", default=None)
+@click.option("--request-id", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def incident_close(obj: Context, incident_id, resolution, by, request_id, as_json) -> None:
+    """Close an incident; nothing can be added after."""
+    result = obj.ledger.app.close_incident(incident_id, resolution, obj.actor(), by=by, request_id=request_id)
+    emit(result, as_json, f"incident {result['id']}: closed")
+
+
+@incident.command("list")
+@click.option("--centre", default=None, help="Registered at this centre.")
+@click.option("--course", "course_id", default=None)
+@click.option("--status", type=click.Choice(["open", "closed"]), default=None)
+@click.option("--category", type=click.Choice(CATEGORIES), default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def incident_list(obj: Context, centre, course_id, status, category, as_json) -> None:
+    """List incidents, oldest first (near-misses included)."""
+    rows = obj.ledger.fresh().incidents(centre=centre, course_id=course_id, status=status, category=category)
+    if as_json:
+        emit(rows, True)
+        return
+    for i in rows:
+        where = f"course {i['course_id']}" + (f" fraction {i['fraction']}" if i["fraction"] else "") if i["course_id"] else "-"
+        click.echo(f"{i['id']}  {i['registered_at'][:16]}  {i['centre']:<10} {i['category']:<24} {i['severity']:<6} "
+                   f"{i['status']:<6} {where}\n    {i['description']}")
+
+
+@incident.command("export")
+@click.option("--centre", required=True, help="The home centre: every incident about its patients, and its own.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True)
+@click.pass_obj
+def incident_export(obj: Context, centre, as_json, as_csv) -> None:
+    """Incidents to return to a home centre, as JSON or CSV."""
+    one_format(as_json, as_csv)
+    if not (as_json or as_csv):
+        raise click.UsageError("choose --json or --csv")
+    rows = obj.ledger.fresh().incidents(home_centre=centre)
+    if as_json:
+        emit(rows, True)
+        return
+    write_csv(INCIDENT_CSV, [
+        i | {
+            "follow_ups": " | ".join(f"{f['at'][:16]} {f['by']}: {f['text']}" for f in i["follow_ups"]),
+            "refusal": (i["attempt"] or {}).get("refusal"),
+        }
+        for i in rows
+    ])
+
+
+# ---- billing -----------------------------------------------------------------------------
+
+
+@click.group()
+def billing() -> None:
+    """Agreements between centres, course splits and settlement statements."""
+
+
+def parse_tariff(text: str) -> tuple[str, str]:
+    category, sep, amount = text.partition("=")
+    if not sep or not category or not amount:
+        raise click.BadParameter(f"{text!r}: expected CATEGORY=EUR, e.g. complex=4200.00", param_hint="--tariff")
+    return category, amount
+
+
+@billing.command("agree")
+@click.option("--billing-centre", required=True, help="The centre that bills the payer.")
+@click.option("--partner", required=True)
+@click.option("--rule", required=True, type=click.Choice(["pro-rata", "per-fraction"]))
+@click.option("--course-amount", default=None, help="EUR billed per course (default when no tariff matches).")
+@click.option("--fee-per-fraction", default=None, help="EUR owed to the partner per fraction (per-fraction rule).")
+@click.option("--tariff", "tariffs", multiple=True, help="CATEGORY=EUR course amount by treatment category; repeatable.")
+@click.option("--valid-from", required=True, help="YYYY-MM-DD")
+@click.option("--valid-to", default=None, help="YYYY-MM-DD (inclusive)")
+@click.option("--request-id", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def billing_agree(obj: Context, billing_centre, partner, rule, course_amount, fee_per_fraction, tariffs,
+                  valid_from, valid_to, request_id, as_json) -> None:
+    """Record the agreement with a partner, or amend it (a new version valid from a date)."""
+    data = {"billing_centre": billing_centre, "partner": partner, "rule": rule, "course_amount": course_amount,
+            "fee_per_fraction": fee_per_fraction, "tariffs": dict(parse_tariff(t) for t in tariffs),
+            "valid_from": valid_from, "valid_to": valid_to}
+    result = obj.ledger.app.agree(data, obj.actor(billing_centre), request_id=request_id)
+    t = result["terms"]
+    emit(result, as_json, f"agreement {billing_centre}/{partner} version {t['version']} ({t['rule']}, from {t['valid_from']})"
+         + ("" if result["changed"] else ": unchanged"))
+
+
+@billing.command("agreements")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def billing_agreements(obj: Context, as_json) -> None:
+    """Every version of every agreement."""
+    rows = obj.ledger.fresh().agreements()
+    if as_json:
+        emit(rows, True)
+        return
+    for a in rows:
+        tariffs = ", ".join(f"{k}={v}" for k, v in a["tariffs"].items())
+        click.echo(f"{a['billing_centre']}/{a['partner']} v{a['version']}  {a['rule']:<12} from {a['valid_from']}"
+                   f" to {a['valid_to'] or '-'}  course {a['course_amount'] or '-'}  fee {a['fee_per_fraction'] or '-'}"
+                   + (f"  tariffs {tariffs}" if tariffs else ""))
+
+
+@billing.command("settle")
+@click.argument("course_id")
+@click.option("--request-id", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def billing_settle(obj: Context, course_id, request_id, as_json) -> None:
+    """Recompute a completed course's split (e.g. after an agreement was recorded late)."""
+    result = obj.ledger.app.settle_course(course_id, obj.actor(), request_id=request_id)
+    s = result["split"]
+    emit(result, as_json, f"course {result['id']}: {s['status']}" + (f" ({s['reason']})" if s["reason"] else "")
+         + ("" if result["changed"] else ", unchanged"))
+
+
+@billing.command("splits")
+@click.argument("course_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def billing_splits(obj: Context, course_id, as_json) -> None:
+    """A course's splits, oldest first; the last one is in force."""
+    rows = obj.ledger.fresh().splits(course_id)
+    if as_json:
+        emit(rows, True)
+        return
+    for s in rows:
+        shares = ", ".join(f"{x['centre']} {x['fractions']} fr {x['amount'] or '-'}" for x in s["shares"])
+        click.echo(f"#{s['sequence']} {'in force ' if s['current'] else 'superseded'} {s['status']:<9} "
+                   f"bills {s['billing_centre'] or '-'} {s['course_amount'] or ''}  {shares}  ({s['cause']})"
+                   + (f"\n    {s['reason']}" if s["reason"] else ""))
+
+
+@billing.command("statement")
+@click.option("--from", "start", required=True, help="YYYY-MM-DD: courses completed from this day...")
+@click.option("--to", "end", required=True, help="YYYY-MM-DD: ...to this day, inclusive.")
+@click.option("--pair", default=None, help="C:P: only what is between these two centres.")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True)
+@click.pass_obj
+def billing_statement(obj: Context, start, end, pair, as_json, as_csv) -> None:
+    """Settlement statement: lines per course and centre, who owes whom (netted per pair), totals."""
+    one_format(as_json, as_csv)
+    start, end = parse_date(start, "--from"), parse_date(end, "--to")
+    if end < start:
+        raise click.BadParameter(f"{end} is before --from {start}", param_hint="--to")
+    centres = None
+    if pair is not None:
+        first, sep, second = pair.partition(":")
+        if not sep or not first or not second or first == second:
+            raise click.BadParameter(f"{pair!r}: expected two centres as C:P", param_hint="--pair")
+        centres = (first, second)
+    result = obj.ledger.fresh().statement(start, end, centres)
+    if as_json:
+        emit(result, True)
+    elif as_csv:
+        totals = result["totals"]
+        write_csv(STATEMENT_CSV, [
+            *({"record": "line", **line} for line in result["lines"]),
+            *({"record": "balance", **b} for b in result["balances"]),
+            {"record": "total", "fractions": totals["fractions"], "amount": totals["amount"]},
+        ])
+    else:
+        print_statement(result)
+
+
+def print_statement(result: dict) -> None:
+    period = result["period"]
+    click.echo(f"Settlement {period['from']} .. {period['to']}" + (f", {' / '.join(result['pair'])}" if result["pair"] else ""))
+    for line in result["lines"]:
+        click.echo(f"  {line['completed_on']}  {line['patient_id'] or '':<12} {line['course_id']}  bills {line['billing_centre']:<10}"
+                   f" {line['centre']:<10} {line['fractions']:>3} fr  {line['amount']:>12}")
+    for b in result["balances"]:
+        click.echo(f"  {b['debtor']} owes {b['creditor']} EUR {b['amount']}")
+    t = result["totals"]
+    click.echo(f"  total: {t['courses']} courses, {t['fractions']} fractions, EUR {t['amount']}")
+    for u in result["unsettled"]:
+        click.echo(f"  UNSETTLED {u['course_id']} ({u['patient_id']}): {u['reason']}")
+
+
+def course_category(obj: Context, course_id: str, category: str, request_id: str | None, as_json: bool) -> None:
+    result = obj.ledger.app.set_course_category(course_id, category, obj.actor(), request_id=request_id)
+    emit(result, as_json, f"course {result['id']}: category {category}" + ("" if result["changed"] else " (already so)"))
+
+
+def register(main: click.Group) -> None:
+    main.add_command(incident)
+    main.add_command(billing)
+    course_group = main.commands["course"]
+
+    @course_group.command("category")
+    @click.argument("course_id")
+    @click.option("--category", required=True, help="Treatment category (picks the billing tariff).")
+    @click.option("--request-id", default=None)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_obj
+    def category(obj: Context, course_id, category, request_id, as_json) -> None:
+        """Set a course's treatment category (a completed course's split follows)."""
+        course_category(obj, course_id, category, request_id, as_json)
+
