@@ -181,7 +181,8 @@ def compute_split(
     find_terms: TermsLookup,
 ) -> Split:
     """The split of a course: the home centre bills when it has an agreement in force with every
-    other delivering centre; else the partner with most fractions that has one with all the others."""
+    other delivering centre; else the partner with most fractions that has one with all the others
+    (the home centre included)."""
     deliveries = list(deliveries)
     counts = Counter(centre for centre, _ in deliveries)
     base = {"course_id": course_id, "home_centre": home_centre, "category": category, "completed_on": completed_on}
@@ -194,7 +195,8 @@ def compute_split(
     partners = sorted((c for c in counts if c != home_centre), key=lambda c: (-counts[c], c))
     unsettled: list[str] = []
     for billing in [home_centre, *partners]:
-        others = sorted(c for c in counts if c != billing)
+        # The home centre is always a party (its patient), even when it delivered nothing.
+        others = sorted({*counts, home_centre} - {billing})
         terms = {c: find_terms(billing, c, first) for c in others}
         missing = [c for c, t in terms.items() if t is None]
         if missing:

@@ -6,7 +6,7 @@ live in `ledger.billing` so that the refusal names the field.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -93,12 +93,3 @@ class Split(Struct, frozen=True, kw_only=True):
     first_fraction_on: date | None = None
     agreements: list[dict] = []  # {"billing_centre", "partner", "version", "rule"} of each version used
     reason: str = ""
-
-
-class SplitEvent(Struct, frozen=True, kw_only=True):
-    """A recorded split as the read model stores it (the split plus its place in the history)."""
-
-    split: Split
-    sequence: int
-    cause: str
-    recorded_at: datetime
