@@ -37,7 +37,7 @@ SPLIT_COLUMNS = {
     "billing_centre": str, "course_amount": str, "category": str, "first_fraction_on": str,
     "completed_on": str, "agreements": str, "reason": str, "cause": str, "recorded_at": str, "recorded_by": str,
 }
-SHARE_COLUMNS = {"course_id": str, "sequence": int, "centre": str, "fractions": int, "amount": str, "current": int}
+SHARE_COLUMNS = {"course_id": str, "sequence": int, "centre": str, "fractions": int, "amount": str}
 JSON_COLUMNS = {"follow_ups", "attempt", "tariffs", "agreements"}
 
 
@@ -118,7 +118,6 @@ class BillingTables:
         sequence = (e.supersedes or 0) + 1
         # The split in force is the newest: the one it supersedes stops counting.
         self.db.execute("UPDATE splits SET current=0 WHERE course_id=?", [s["course_id"]])
-        self.db.execute("UPDATE split_shares SET current=0 WHERE course_id=?", [s["course_id"]])
         self.db["splits"].insert({
             "course_id": s["course_id"], "sequence": sequence, "current": 1, "status": s["status"],
             "home_centre": s["home_centre"], "billing_centre": s["billing_centre"],
@@ -129,7 +128,7 @@ class BillingTables:
         })
         self.db["split_shares"].insert_all(
             {"course_id": s["course_id"], "sequence": sequence, "centre": share["centre"],
-             "fractions": share["fractions"], "amount": text(share["amount"]), "current": 1}
+             "fractions": share["fractions"], "amount": text(share["amount"])}
             for share in s["shares"]
         )
 

@@ -338,3 +338,135 @@ def test_cli_agrees_and_prints_the_statement_as_json_and_csv(tmp_path):
     wrong = cli("billing", "statement", "--from", "2026-11-31", "--to", today, db=db)
     assert wrong.returncode == 2 and "--from" in wrong.stderr
     assert json.loads(run("billing", "splits", course, "--json"))[0]["current"] is True
+
+
+# ---- properties ------------------------------------------------------------------------------
+
+from itertools import count  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from ledger.billing import balances, compute_split  # noqa: E402
+from schemas.billing import AgreementTerms  # noqa: E402
+
+NETWORK = [HOME, PARTNER, THIRD, "FOURTH-RT"]
+CENTS = st.integers(min_value=0, max_value=2_000_000).map(lambda c: Decimal(c).scaleb(-2))
+FEES = st.integers(min_value=0, max_value=50_000).map(lambda c: Decimal(c).scaleb(-2))
+
+
+@st.composite
+def network_course(draw) -> tuple[list[str], dict]:
+    """Random deliveries across the network and random agreements between (some of) its centres.
+    A billing centre mostly names one course amount in all its agreements, sometimes not."""
+    deliveries = draw(st.lists(st.sampled_from(NETWORK), min_size=1, max_size=40))
+    amount_of = {c: draw(CENTS) for c in NETWORK}
+    table = {}
+    for billing in NETWORK:
+        for partner in NETWORK:
+            if billing == partner or not draw(st.booleans()):
+                continue
+            rule = draw(st.sampled_from(["pro-rata", "per-fraction"]))
+            amount = amount_of[billing] if draw(st.integers(0, 9)) else draw(CENTS)
+            table[(billing, partner)] = AgreementTerms(
+                billing_centre=billing, partner=partner, rule=rule, valid_from=date(2026, 1, 1),
+                course_amount=amount, fee_per_fraction=draw(FEES) if rule == "per-fraction" else None, version=1,
+            )
+    return deliveries, table
+
+
+def split_for(deliveries: list[str], table: dict, home: str = HOME):
+    return compute_split(
+        course_id="c", home_centre=home, category=None, completed_on=date(2026, 11, 23),
+        deliveries=[(c, date(2026, 11, 2) + timedelta(days=k)) for k, c in enumerate(deliveries)],
+        find_terms=lambda billing, partner, on: table.get((billing, partner)),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(network_course())
+def test_property_shares_sum_to_the_course_amount_to_the_cent(case):
+    deliveries, table = case
+    split = split_for(deliveries, table)
+    assert sum(s.fractions for s in split.shares) == len(deliveries)
+    if split.status != "settled":
+        assert all(s.amount is None for s in split.shares)
+        return
+    assert sum(s.amount for s in split.shares) == split.course_amount
+    assert all(s.amount.as_tuple().exponent == -2 for s in split.shares)
+    for share in split.shares:
+        if share.centre == split.billing_centre:
+            continue
+        terms = table[(split.billing_centre, share.centre)]
+        if terms.rule == "per-fraction":
+            assert share.amount == terms.fee_per_fraction * share.fractions
+        else:
+            exact = split.course_amount * share.fractions / len(deliveries)
+            assert abs(share.amount - exact) <= Decimal("0.005")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(network_course(), st.sampled_from(NETWORK)), min_size=1, max_size=8))
+def test_property_balances_net_to_zero_across_the_network(courses):
+    lines, owed_directly = [], {}
+    for (deliveries, table), home in courses:
+        split = split_for(deliveries, table, home)
+        if split.status != "settled":
+            continue
+        for s in split.shares:
+            lines.append({"billing_centre": split.billing_centre, "centre": s.centre, "amount": s.amount})
+            if s.centre != split.billing_centre:
+                key = (split.billing_centre, s.centre)
+                owed_directly[key] = owed_directly.get(key, Decimal(0)) + s.amount
+    net = {c: Decimal(0) for c in NETWORK}
+    pairs = set()
+    for b in balances(lines):
+        assert b["amount"] > 0 and b["debtor"] != b["creditor"]
+        pair = frozenset((b["debtor"], b["creditor"]))
+        assert pair not in pairs, "one balance per centre pair"
+        pairs.add(pair)
+        net[b["debtor"]] -= b["amount"]
+        net[b["creditor"]] += b["amount"]
+        forward = owed_directly.get((b["debtor"], b["creditor"]), Decimal(0))
+        backward = owed_directly.get((b["creditor"], b["debtor"]), Decimal(0))
+        assert b["amount"] == forward - backward
+    assert sum(net.values()) == 0
+
+
+PATIENTS = count(1)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    deliveries=st.lists(st.sampled_from([HOME, PARTNER, THIRD]), min_size=1, max_size=6),
+    rules=st.tuples(st.sampled_from(["pro-rata", "per-fraction"]), st.sampled_from(["pro-rata", "per-fraction"])),
+    amount=CENTS,
+    fee=FEES,
+    voids=st.lists(st.integers(1, 6), max_size=4, unique=True),
+)
+def test_property_a_superseded_split_never_counts_twice(ledger, deliveries, rules, amount, fee, voids):
+    """One ledger across examples (each a new patient): every completed course is counted
+    once, by its split in force, however many corrections superseded earlier splits."""
+    for partner, rule in zip((PARTNER, THIRD), rules):
+        agree(ledger, HOME, partner, rule=rule, course_amount=str(amount),
+              fee_per_fraction=str(fee) if rule == "per-fraction" else None)
+    course = register(ledger, f"PROP-{next(PATIENTS)}", len(deliveries))
+    deliver(ledger, course, deliveries)
+    complete(ledger, course)
+    for number in voids:
+        if number <= len(deliveries):
+            ledger.app.void_fraction(course, number, "correction", "physicist", Actor("physicist", HOME))
+
+    history = ledger.fresh().splits(course)
+    assert [s["current"] for s in history] == [False] * (len(history) - 1) + [True]
+    in_force = ledger.app.splits_of(course)[-1]
+    result = statement(ledger)
+    mine = [line for line in result["lines"] if line["course_id"] == course]
+    if in_force["status"] == "settled":
+        assert sum(line["amount"] for line in mine) == amount == in_force["course_amount"]
+        assert {(line["centre"], line["amount"]) for line in mine} == {(s["centre"], s["amount"]) for s in in_force["shares"]}
+    else:
+        assert mine == []
+    settled = [ledger.app.splits_of(c["id"])[-1] for c in ledger.fresh().courses(status="completed")]
+    assert result["totals"]["amount"] == sum(s["course_amount"] for s in settled if s["status"] == "settled")
+    assert sum(c["net"] for c in result["totals"]["centres"]) == 0
