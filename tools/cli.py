@@ -203,6 +203,8 @@ def course_show(obj: Context, course_id, as_json) -> None:
                    f"{f['delivery_type']:<12} by {f['operator']}, {check}{flags}")
         for w in f["warnings"]:
             click.echo(f"        warning: {w}")
+    for i in c.get("incidents", []):
+        click.echo(f"  incident {i['registered_at'][:16]} {i['category']} ({i['severity']}, {i['status']}) at {i['centre']}: {i['description']}")
 
 
 def course_change(name: str, method: str, doc: str, reason: bool = False):
