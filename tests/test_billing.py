@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import cli
+from tests.conftest import cli
 from ledger import errors
 from ledger.service import Actor
 

@@ -57,14 +57,17 @@ def test_rex3_re_registered_fraction_and_fraction_beyond_prescription_are_refuse
     for n in range(13, 21):
         log(ledger, course, n, PARTNER)
 
-    before = event_count(ledger)
+    before, course_version = event_count(ledger), ledger.app.get_course(course).version
     with pytest.raises(errors.FractionAlreadyDelivered) as refused:
         log(ledger, course, 20, HOME, day=25, operator="rtt.late")
     message = str(refused.value)
     assert "Fraction 20" in message and PARTNER in message and "rtt.partner" in message
     assert refused.value.conflict["centre"] == PARTNER
     assert refused.value.conflict["delivered_at"] == (DAY1 + timedelta(days=19)).isoformat()
-    assert event_count(ledger) == before, "a refusal writes nothing"
+    # The refusal leaves the course untouched; what it writes is the near-miss incident (issue 8).
+    assert ledger.app.get_course(course).version == course_version
+    assert event_count(ledger) == before + 1
+    assert [(i["category"], i["registered_by"]) for i in ledger.fresh().incidents()] == [("near-miss", "rtt.late")]
 
     for n in range(21, 31):
         log(ledger, course, n, HOME)

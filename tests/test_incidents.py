@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from conftest import cli
+from tests.conftest import cli
 from ledger import errors
 from ledger.service import Actor
 
@@ -230,3 +230,30 @@ def test_cli_registers_lists_and_exports_incidents_for_the_home_centre(tmp_path)
     assert "physicist.p: Checked against the linac log" in rows[1]["follow_ups"]
     nothing = cli("incident", "export", "--centre", PARTNER, "--json", db=db, check=True)
     assert [i["centre"] for i in json.loads(nothing.stdout)] == [PARTNER, PARTNER]  # what it registered itself
+
+
+def test_the_summary_document_sent_home_lists_the_course_incidents(ledger):
+    import base64
+
+    import hl7
+    from pypdf import PdfReader
+
+    from adapters.hl7.messages import MessageBuilder
+    from adapters.hl7.replay import course_messages
+
+    course = register(ledger, fractions=2)
+    log(ledger, course, 1)
+    log(ledger, course, 2)
+    with pytest.raises(errors.FractionOutOfRange):
+        log(ledger, course, 3, operator="rtt.partner.c")
+    ledger.app.register_incident({"centre": PARTNER, "course_id": course, "fraction": 2, "category": "positioning",
+                                  "severity": "medium", "description": "Couch shift of 6 mm corrected"},
+                                 Actor("rtt.partner.a", PARTNER))
+    ledger.app.complete_course(course, "all fractions given", Actor("dr.home", HOME))
+
+    [mdm] = [m for m in course_messages(ledger, MessageBuilder(), course_id=course) if m.kind == "MDM"]
+    pdf = base64.b64decode(str(hl7.parse(mdm.er7).segment("OBX")[5][0][4]))
+    text = " ".join(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).split())
+    assert "positioning: Couch shift of 6 mm corrected (open)" in text
+    assert "near-miss: Refused log fraction by rtt.partner.c" in text
+    assert "No incident recorded" not in text

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from adapters.hl7.messages import Hl7Message, MessageBuilder
 from adapters.hl7.pdf import treatment_summary
@@ -28,6 +29,19 @@ def no_incidents(course_id: str) -> list[dict]:
     return []
 
 
+def ledger_incidents(read: Any) -> IncidentSource:
+    """The course's incidents from the read model (near-misses included), as the summary lists them."""
+
+    def source(course_id: str) -> list[dict]:
+        return [
+            {"at": i["occurred_at"] or i["registered_at"], "centre": i["centre"], "severity": i["severity"],
+             "summary": f"{i['category']}: {i['description']} ({i['status']})"}
+            for i in read.incidents_for_course(course_id)
+        ]
+
+    return source
+
+
 def completed_at(ledger: Ledger, course_id: str) -> datetime | None:
     """When the course was completed, as recorded by its StatusChanged event."""
     for e in ledger.app.repository.event_store.get(uuid.UUID(course_id), desc=True):
@@ -42,10 +56,12 @@ def course_messages(
     course_id: str | None = None,
     since: datetime | None = None,
     destinations: set[str] | None = None,
-    incidents: IncidentSource = no_incidents,
+    incidents: IncidentSource | None = None,
 ) -> Iterator[Hl7Message]:
-    """Every message the log yields, course by course, in a stable order."""
+    """Every message the log yields, course by course, in a stable order. The summary lists the
+    course's incidents from the ledger unless `incidents` gives another source."""
     read = ledger.fresh()
+    incidents = incidents or ledger_incidents(read)
     if course_id is not None:
         if read.course(course_id) is None:
             raise errors.CourseNotFound(f"No course with id {course_id}.")
