@@ -69,6 +69,7 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
             {"number": 12, "centre": HOME, "machine": "HOME-LINAC-1", "operator": "rtt.home.c",
              "delivered_at": START + timedelta(days=20)},
             Actor("rtt.home.c", HOME),
+            request_id="demo-refused-12",  # its near-miss incident is recorded once, however often the demo runs
         )
     except errors.RuleViolation as exc:
         echo(f"refused, as it should be: {exc}")
