@@ -1,19 +1,21 @@
 """Benchmark: a settlement statement read from the read-model tables, next to the same statement
 built by loading every course's settlement stream (what it would cost without the read model).
 
-    PYTHONPATH=. python tools/bench_billing.py [--courses 200]
+    fraction-ledger bench billing [--courses 200] [--json]
 
 Both are timed in the same run on the same log; the ratio is the figure to compare between machines.
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+
+import click
+import msgspec
 
 from adapters.runtime import Ledger
 from ledger.billing import settlement_id_for, statement
@@ -63,14 +65,15 @@ def timed(fn, rounds: int) -> float:
     return statistics.median(samples)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--courses", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+@click.command("billing")
+@click.option("--courses", type=int, default=200, show_default=True)
+@click.option("--rounds", type=int, default=5, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def main(courses: int, rounds: int, as_json: bool) -> None:
+    """A statement from the read-model tables next to one built from every settlement stream."""
     with tempfile.TemporaryDirectory() as tmp, Ledger(str(Path(tmp) / "bench.sqlite3")) as ledger:
         t0 = time.perf_counter()
-        build(ledger, args.courses)
+        build(ledger, courses)
         built = time.perf_counter() - t0
         today = ledger.read.splits(ledger.read.courses()[0]["id"])[0]["completed_on"]
         period = (date.fromisoformat(today), date.fromisoformat(today))
@@ -78,12 +81,16 @@ def main() -> None:
         streams = from_streams(ledger)
         assert tables["totals"]["amount"] == streams["totals"]["amount"]
         assert tables["balances"] == streams["balances"]
-        t_tables = timed(lambda: ledger.read.statement(*period), args.rounds)
-        t_streams = timed(lambda: from_streams(ledger), args.rounds)
-    print(f"courses completed        {args.courses} ({FRACTIONS} fractions each, 2 centres), built in {built:.1f} s")
-    print(f"statement from tables    {t_tables * 1000:8.1f} ms  (median of {args.rounds})")
-    print(f"statement from streams   {t_streams * 1000:8.1f} ms  (every settlement aggregate loaded)")
-    print(f"ratio streams/tables     {t_streams / t_tables:8.1f}")
+        t_tables = timed(lambda: ledger.read.statement(*period), rounds)
+        t_streams = timed(lambda: from_streams(ledger), rounds)
+    if as_json:
+        click.echo(msgspec.json.encode({"courses": courses, "build_s": built, "statement_tables_ms": t_tables * 1000,
+                                        "statement_streams_ms": t_streams * 1000, "ratio": t_streams / t_tables}))
+        return
+    click.echo(f"courses completed        {courses} ({FRACTIONS} fractions each, 2 centres), built in {built:.1f} s")
+    click.echo(f"statement from tables    {t_tables * 1000:8.1f} ms  (median of {rounds})")
+    click.echo(f"statement from streams   {t_streams * 1000:8.1f} ms  (every settlement aggregate loaded)")
+    click.echo(f"ratio streams/tables     {t_streams / t_tables:8.1f}")
 
 
 if __name__ == "__main__":
