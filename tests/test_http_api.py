@@ -91,7 +91,9 @@ def test_refusal_is_409_with_the_conflicting_record(api):
     assert (conflict["record_id"], conflict["number"], conflict["centre"], conflict["operator"]) == (
         first["record_id"], 1, PARTNER, RTT)
     assert conflict["delivered_at"] == first["delivered_at"]
-    assert log_position(api) == before
+    # The course is untouched; the one event written is the near-miss incident (issue 8).
+    assert log_position(api) == before + 1
+    assert [i["category"] for i in api.ledger.fresh().incidents()] == ["near-miss"]
 
 
 def test_31st_fraction_of_30_is_refused(api):
