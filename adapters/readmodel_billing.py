@@ -189,7 +189,9 @@ class BillingTables:
         for course_id, shares in courses.items():
             _, patient_id, completed_on, status, billing, agreements, reason = shares[0][:7]
             centres = {r[7] for r in shares}
-            if pair is not None and not (billing in pair and set(pair) <= centres):
+            # A pair's statement: courses billed by one of the two on which the other has a share
+            # (an unsettled course has no billing centre yet: both delivered).
+            if pair is not None and not (set(pair) <= centres and (billing in pair or status != "settled")):
                 continue
             if status != "settled":
                 unsettled.append({"course_id": course_id, "patient_id": patient_id, "completed_on": completed_on,

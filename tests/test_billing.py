@@ -206,6 +206,8 @@ def test_without_an_agreement_the_split_is_unsettled_until_finance_records_one(l
     assert f"{HOME} has no agreement with {PARTNER} in force on 2026-11-02" in split["reason"]
     result = statement(ledger)
     assert result["lines"] == [] and [u["course_id"] for u in result["unsettled"]] == [course]
+    assert [u["course_id"] for u in statement(ledger, (PARTNER, HOME))["unsettled"]] == [course]
+    assert statement(ledger, (PARTNER, THIRD))["unsettled"] == []
 
     agree(ledger, HOME, PARTNER, course_amount="900.00")
     settled = ledger.app.settle_course(course, FINANCE)
