@@ -80,6 +80,12 @@ class PostgresServer:
         self.port = free_port()
         self.as_root = os.geteuid() == 0
         tmp.chmod(0o777)
+        if self.as_root:
+            # pytest makes its temp folders 0700; the postgres user must be able to pass through them.
+            for parent in tmp.parents:
+                if parent == Path("/") or parent.stat().st_uid != 0 or parent.stat().st_mode & 0o001:
+                    break
+                parent.chmod(parent.stat().st_mode | 0o011)
         self.run("initdb", "-D", str(self.data), "-U", "ledger", "--auth=trust", "-E", "UTF8", "--no-sync")
         self.run("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "-l", str(tmp / "pg.log"), "-o",
                  f"-h 127.0.0.1 -p {self.port} -k {tmp} -c fsync=on -c max_connections=200", "start")
