@@ -27,12 +27,32 @@ def open_application(storage: Storage, clock: Callable[[], datetime]) -> Fractio
     raise AssertionError("unreachable")
 
 
+def check_encryption(app: FractionLedger, storage: Storage) -> None:
+    """Refuse a key that does not fit the log (or a missing one) before anything is written:
+    a log must be encrypted from its first event or not at all."""
+    first = app.recorder.select_notifications(None, 1)
+    if not first:
+        return
+    try:
+        app.mapper.to_domain_event(first[0])
+    except Exception:  # the cipher, compressor or JSON decoder each fail in their own way
+        app.close()
+        if storage.encrypted:
+            raise ValueError(
+                "the cipher key does not decrypt this ledger (wrong key, or a ledger created without encryption)"
+            ) from None
+        raise ValueError(
+            "this ledger is encrypted: give its key (--cipher-key-file or FRACTION_LEDGER_CIPHER_KEY)"
+        ) from None
+
+
 class Ledger:
     """What every entry point (CLI, server, bench) works with."""
 
-    def __init__(self, db: str | None = None, clock: Callable[[], datetime] = utc_now):
-        self.storage = Storage.from_option(db)
+    def __init__(self, db: str | None = None, clock: Callable[[], datetime] = utc_now, cipher_key_file: str | None = None):
+        self.storage = Storage.from_option(db, cipher_key_file)
         self.app = open_application(self.storage, clock)
+        check_encryption(self.app, self.storage)
         source = self.storage.url if self.storage.is_postgres else str(Path(self.storage.url).resolve())
         self.read = ReadModel(self.storage.read_model_path(), source=source)
 

@@ -2,26 +2,51 @@
 
 `--db PATH` (or `FRACTION_LEDGER_DB`) names either a file path or a
 `postgresql://user:pass@host:port/dbname` URL; the same code runs on both. The read
-models always live in a local SQLite file beside the log (they are disposable).
+models live in a local SQLite file beside the log (they are disposable); with encryption at
+rest on they live in memory instead, so that no patient name reaches the disk in clear.
+
+Every event is hash-chained by the recorders of `adapters.chain`. Encryption at rest
+(opt-in): `FRACTION_LEDGER_CIPHER_KEY` (base64 AES key) or a key file named by
+`--cipher-key-file` / `FRACTION_LEDGER_CIPHER_KEY_FILE` (see `adapters.keys`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 DEFAULT_DB = "fraction-ledger.sqlite3"
 
 
+CHAINED_RECORDERS = {"sqlite": "adapters.chain:ChainedSQLiteRecorder", "postgres": "adapters.chain:ChainedPostgresRecorder"}
+
+
 @dataclass(frozen=True)
 class Storage:
     url: str
+    cipher_key: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_option(cls, db: str | None) -> Storage:
-        return cls(db or os.environ.get("FRACTION_LEDGER_DB") or DEFAULT_DB)
+    def from_option(cls, db: str | None, cipher_key_file: str | None = None) -> Storage:
+        from adapters.keys import cipher_key_from_env
+
+        return cls(db or os.environ.get("FRACTION_LEDGER_DB") or DEFAULT_DB, cipher_key_from_env(cipher_key_file))
+
+    @property
+    def encrypted(self) -> bool:
+        return self.cipher_key is not None
+
+    def cipher_env(self) -> dict[str, str]:
+        """eventsourcing's AES-GCM cipher (after zlib compression) when a key is configured."""
+        if self.cipher_key is None:
+            return {}
+        return {
+            "CIPHER_TOPIC": "eventsourcing.cipher:AESCipher",
+            "CIPHER_KEY": self.cipher_key,
+            "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
+        }
 
     @property
     def is_postgres(self) -> bool:
@@ -29,7 +54,7 @@ class Storage:
 
     def event_store_env(self) -> dict[str, str]:
         """The `eventsourcing` environment for this storage."""
-        env: dict[str, str] = {}
+        env: dict[str, str] = self.cipher_env()
         if not self.is_postgres:
             path = Path(self.url)
             if path.parent and not path.parent.exists():
@@ -38,6 +63,7 @@ class Storage:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_LOCK_TIMEOUT": "30",
+                "APPLICATION_RECORDER_TOPIC": CHAINED_RECORDERS["sqlite"],
             }
         u = urlparse(self.url)
         dbname = u.path.lstrip("/")
@@ -52,11 +78,15 @@ class Storage:
             "POSTGRES_PASSWORD": unquote(u.password or ""),
             "POSTGRES_LOCK_TIMEOUT": "30",
             "POSTGRES_POOL_SIZE": "4",
+            "APPLICATION_RECORDER_TOPIC": CHAINED_RECORDERS["postgres"],
         }
 
     def read_model_path(self) -> Path:
         """A local SQLite file for the read models: beside the log file, or named by
-        `FRACTION_LEDGER_READ_DB` (default ./fraction-ledger-read.sqlite3 for PostgreSQL)."""
+        `FRACTION_LEDGER_READ_DB` (default ./fraction-ledger-read.sqlite3 for PostgreSQL).
+        Encrypted ledgers keep it in memory (rebuilt on open): it holds patient names in clear."""
+        if self.encrypted:
+            return Path(":memory:")
         named = os.environ.get("FRACTION_LEDGER_READ_DB")
         if named:
             return Path(named)

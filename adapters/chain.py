@@ -1,0 +1,270 @@
+"""The hash chain over the ordered event log: anyone with file access can edit rows, not undetected.
+
+Each stored event gets a chain entry `(notification id, previous hash, hash)` written by the
+recorders below in the SAME transaction as the event rows, while the writer holds the log's
+write lock (SQLite's write lock, PostgreSQL's EXCLUSIVE table lock), so entries follow the
+commit order and no two writers read the same previous head.
+
+hash = sha256("fraction-ledger chain v1\\0" + previous hash + length-prefixed parts of
+(notification id, originator id, version, topic, stored state bytes)). The state is the
+STORED bytes: with encryption at rest on, the chain covers the ciphertext, so `verify` needs
+no key (an auditor can run it) and the key never has to be on the machine that checks.
+
+The first entry's previous hash is 64 zeros. The head (newest hash) is what reports print:
+a printed or remote copy of it anchors the log, because truncating or rewriting the tail
+changes the head, and `verify --head H` then says that H is no longer on the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.sql import SQL, Identifier
+
+GENESIS = "0" * 64
+PREFIX = b"fraction-ledger chain v1\0"
+BATCH = 1000
+
+
+def link_hash(prev: str, notification_id: int, originator_id: UUID | str, version: int, topic: str, state: bytes) -> str:
+    """The hash of one event given the hash before it (length prefixes make the encoding unambiguous)."""
+    h = hashlib.sha256(PREFIX)
+    h.update(bytes.fromhex(prev))
+    for part in (str(notification_id).encode(), str(originator_id).encode(), str(version).encode(), topic.encode(), state):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def links(prev: str, ids: Sequence[int], events: Sequence[StoredEvent]) -> list[tuple[int, str, str]]:
+    """Chain entries (id, prev, hash) for events just inserted with these notification ids."""
+    rows = []
+    for nid, e in zip(ids, events, strict=True):
+        h = link_hash(prev, nid, e.originator_id, e.originator_version, e.topic, e.state)
+        rows.append((nid, prev, h))
+        prev = h
+    return rows
+
+
+@dataclass(frozen=True)
+class ChainEntry:
+    id: int
+    prev: str
+    hash: str
+
+
+class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+    """The SQLite application recorder, plus a chain entry per event in the same transaction."""
+
+    @property
+    def chain_table(self) -> str:
+        return self.events_table_name + "_chain"
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [
+            *super().construct_create_table_statements(),
+            f"CREATE TABLE IF NOT EXISTS {self.chain_table} "
+            "(notification_id INTEGER PRIMARY KEY, prev TEXT NOT NULL, hash TEXT NOT NULL)",
+        ]
+
+    def _insert_events(self, c: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._insert_events(c, stored_events, **kwargs)
+        if stored_events:
+            # The inserts above took SQLite's write lock: nobody else can move the head now.
+            c.execute(f"SELECT hash FROM {self.chain_table} ORDER BY notification_id DESC LIMIT 1")
+            row = c.fetchone()
+            c.executemany(
+                f"INSERT INTO {self.chain_table} (notification_id, prev, hash) VALUES (?,?,?)",
+                links(row[0] if row else GENESIS, ids, stored_events),
+            )
+        return ids
+
+    def select_chain(self, after: int, limit: int) -> list[ChainEntry]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT notification_id, prev, hash FROM {self.chain_table} "
+                "WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
+                (after, limit),
+            )
+            return [ChainEntry(r[0], r[1], r[2]) for r in c.fetchall()]
+
+    def chain_head(self) -> ChainEntry | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(f"SELECT notification_id, prev, hash FROM {self.chain_table} ORDER BY notification_id DESC LIMIT 1")
+            r = c.fetchone()
+            return ChainEntry(r[0], r[1], r[2]) if r else None
+
+
+class ChainedPostgresRecorder(PostgresApplicationRecorder):
+    """The PostgreSQL application recorder, plus a chain entry per event in the same transaction."""
+
+    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.chain_table = Identifier(events_table_name + "_chain")
+        schema = Identifier(self.datastore.schema)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{chain} "
+                "(notification_id bigint PRIMARY KEY, prev text NOT NULL, hash text NOT NULL)"
+            ).format(schema=schema, chain=self.chain_table)
+        )
+        self.select_head_statement = SQL(
+            "SELECT notification_id, prev, hash FROM {schema}.{chain} ORDER BY notification_id DESC LIMIT 1"
+        ).format(schema=schema, chain=self.chain_table)
+        self.insert_chain_statement = SQL(
+            "INSERT INTO {schema}.{chain} (notification_id, prev, hash) VALUES (%s, %s, %s)"
+        ).format(schema=schema, chain=self.chain_table)
+        self.select_chain_statement = SQL(
+            "SELECT notification_id, prev, hash FROM {schema}.{chain} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(schema=schema, chain=self.chain_table)
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if ids:
+            # Still inside the transaction that holds the EXCLUSIVE lock on the events table.
+            curs.execute(self.select_head_statement)
+            row = curs.fetchone()
+            curs.executemany(self.insert_chain_statement, links(row["hash"] if row else GENESIS, ids, stored_events))
+        return ids
+
+    def select_chain(self, after: int, limit: int) -> list[ChainEntry]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_chain_statement, (after, limit))
+            return [ChainEntry(r["notification_id"], r["prev"], r["hash"]) for r in curs.fetchall()]
+
+    def chain_head(self) -> ChainEntry | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self.select_head_statement)
+            r = curs.fetchone()
+            return ChainEntry(r["notification_id"], r["prev"], r["hash"]) if r else None
+
+
+# ---- reading and checking the chain -------------------------------------------------------
+
+
+def chained_recorder(app: Any) -> ChainedSQLiteRecorder | ChainedPostgresRecorder:
+    recorder = app.recorder
+    if not isinstance(recorder, (ChainedSQLiteRecorder, ChainedPostgresRecorder)):
+        raise TypeError(f"{type(recorder).__name__} keeps no hash chain: open the ledger through adapters.storage")
+    return recorder
+
+
+def head(app: Any) -> ChainEntry:
+    """The newest chain entry (id 0 with the genesis hash on an empty log)."""
+    return chained_recorder(app).chain_head() or ChainEntry(0, GENESIS, GENESIS)
+
+
+def head_hash(app: Any) -> str:
+    """The hash every report and summary document prints, so that a copy anchors the log."""
+    return head(app).hash
+
+
+def describe_head(app: Any) -> str:
+    """One line for the foot of a report: `log head <hash> (event <n>)`."""
+    h = head(app)
+    return f"log head {h.hash} (event {h.id})"
+
+
+@dataclass
+class Verdict:
+    ok: bool
+    events: int
+    head: str
+    head_event: int
+    problem: dict | None = None
+    anchor: dict | None = field(default=None)
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "events": self.events, "head": self.head, "head_event": self.head_event,
+                "problem": self.problem, "anchor": self.anchor}
+
+
+def _events(app: Any, batch: int) -> Iterator[Notification]:
+    start = 0
+    while True:
+        page = app.recorder.select_notifications(start, batch, inclusive_of_start=False)
+        yield from page
+        if len(page) < batch:
+            return
+        start = page[-1].id
+
+
+def _entries(recorder: Any, batch: int) -> Iterator[ChainEntry]:
+    after = 0
+    while True:
+        page = recorder.select_chain(after, batch)
+        yield from page
+        if len(page) < batch:
+            return
+        after = page[-1].id
+
+
+def _pairs(app: Any, batch: int) -> Iterator[tuple[int, Notification | None, ChainEntry | None]]:
+    """The log and the chain side by side in id order (a merge: memory stays flat)."""
+    events, entries = _events(app, batch), _entries(chained_recorder(app), batch)
+    e, c = next(events, None), next(entries, None)
+    while e is not None or c is not None:
+        if c is None or (e is not None and e.id < c.id):
+            yield e.id, e, None
+            e = next(events, None)
+        elif e is None or c.id < e.id:
+            yield c.id, None, c
+            c = next(entries, None)
+        else:
+            yield e.id, e, c
+            e, c = next(events, None), next(entries, None)
+
+
+def what(n: Notification) -> str:
+    return f"{n.topic.split(':', 1)[-1]} of stream {n.originator_id} version {n.originator_version}"
+
+
+def verify(app: Any, anchor: str | None = None, batch: int = BATCH) -> Verdict:
+    """Recompute the chain from the first event; stop at the first event that does not match.
+
+    Kinds of problem: `altered` (content or position changed), `missing` (an event row is
+    gone but its chain entry remains), `unchained` (an event row nobody chained: written
+    outside the ledger), `broken` (the chain entry does not follow the one before: entries
+    were deleted, inserted or rewritten there). A tail cut off with its chain entries leaves
+    a consistent shorter chain: only an anchor (`anchor=` a head printed earlier) finds that.
+    """
+    prev, count, last_id = GENESIS, 0, 0
+    found: dict | None = None
+    problem: dict | None = None
+    for nid, event, entry in _pairs(app, batch):
+        if event is None:
+            problem = {"kind": "missing", "event": nid,
+                       "message": f"event {nid} is in the hash chain but missing from the log (deleted)"}
+        elif entry is None:
+            problem = {"kind": "unchained", "event": nid,
+                       "message": f"event {nid} ({what(event)}) has no hash-chain entry: it was written outside the ledger"}
+        elif entry.prev != prev:
+            problem = {"kind": "broken", "event": nid,
+                       "message": f"event {nid} ({what(event)}) does not follow the event before it in the chain: "
+                                  "events before it were deleted, inserted or rewritten"}
+        elif link_hash(prev, nid, event.originator_id, event.originator_version, event.topic, event.state) != entry.hash:
+            problem = {"kind": "altered", "event": nid,
+                       "message": f"event {nid} ({what(event)}) does not match its hash: it was edited or moved"}
+        if problem is not None:
+            break
+        assert entry is not None
+        prev, count, last_id = entry.hash, count + 1, nid
+        if anchor is not None and found is None and entry.hash == anchor:
+            found = {"hash": anchor, "event": nid, "on_chain": True}
+    anchor_result = None
+    if anchor is not None:
+        anchor_result = found or {
+            "hash": anchor, "event": None, "on_chain": False,
+            "message": f"head {anchor} is not on the verified chain: the log was cut or rewritten after it was printed"
+            if problem is None else f"head {anchor} was not reached before the first problem",
+        }
+    ok = problem is None and (anchor_result is None or anchor_result["on_chain"])
+    return Verdict(ok=ok, events=count, head=prev, head_event=last_id, problem=problem, anchor=anchor_result)
