@@ -16,6 +16,7 @@ import msgspec
 from eventsourcing.domain import Aggregate, event
 
 from ledger import errors
+from ledger.received import ReceivedFractions
 from schemas.course import (
     BeamDelivery,
     FractionGroup,
@@ -60,7 +61,7 @@ def conflict_of(record: FractionRecord) -> dict[str, Any]:
     }
 
 
-class Course(Aggregate):
+class Course(ReceivedFractions, Aggregate):
     """Invariants (each a `check_` method): a fraction number lies within the prescription,
     is delivered once (a continuation completes an interrupted one), the total never
     exceeds the plan, and nothing is delivered on a suspended or completed course."""
@@ -90,6 +91,7 @@ class Course(Aggregate):
         self.records: list[FractionRecord] = []
         self.registered_at: datetime = meta["recorded_at"]
         self.category: str | None = None  # treatment category: picks the billing tariff
+        self.flags: list[dict] = []  # what a physicist must review (e.g. a bundle collision)
 
     # ---- reading the state --------------------------------------------------------------
 
@@ -214,6 +216,8 @@ class Course(Aggregate):
             if missing:
                 shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
                 found.append(f"Earlier fractions are not recorded: {shown}.")
+        if self.flags:
+            found.append(f"Course is flagged for review: {self.flags[-1]['reason']}")
         return found
 
     # ---- commands --------------------------------------------------------------------------
@@ -228,8 +232,14 @@ class Course(Aggregate):
         else:
             self.check_not_delivered(group.number, cmd.number)
             self.check_total_within_plan(group)
+        return self.record_session(cmd, group, meta)
+
+    def record_session(self, cmd: LogFraction, group: FractionGroup, meta: dict, recorded: dict | None = None) -> FractionRecord:
+        """Record a session whose rules were checked. `recorded` keeps the original
+        `recorded_at`/`recorded_by` of a session that another centre's ledger recorded."""
         plan = self.plan_for(cmd, group.number)
         beams = self.beams_for(cmd, plan, group.number)
+        recorded = recorded or {"recorded_at": meta["recorded_at"], "recorded_by": meta["user"]}
         record = FractionRecord(
             record_id=str(uuid.uuid5(self.id, f"fraction/{self.version + 1}")),
             group=group.number,
@@ -245,8 +255,8 @@ class Course(Aggregate):
             source=cmd.source,
             source_uid=cmd.source_uid,
             warnings=self.warnings_for(cmd, group.number),
-            recorded_at=meta["recorded_at"],
-            recorded_by=meta["user"],
+            recorded_at=recorded["recorded_at"],
+            recorded_by=recorded["recorded_by"],
         )
         self._delivered(record=to_event(record), meta=meta)
         return self.records[-1]
@@ -434,6 +444,11 @@ class Course(Aggregate):
             "at": meta["recorded_at"].isoformat(timespec="minutes"),
             "reason": reason,
         }
+
+    @event("CourseFlagged")
+    def _flagged(self, kind: str, reason: str, record_ids: list[str], meta: dict) -> None:
+        self.flags.append({"kind": kind, "reason": reason, "record_ids": record_ids,
+                           "centre": meta["centre"], "at": meta["recorded_at"].isoformat(timespec="minutes")})
 
     def _update(self, record_ids: list[str], **changes: Any) -> None:
         ids = set(record_ids)

@@ -140,3 +140,17 @@ class IncidentNotFound(NotFound):
 
 class IncidentClosed(Conflict):
     code = "incident_closed"
+
+
+class CentreNotFound(NotFound):
+    code = "centre_not_found"
+
+
+class CentreConflict(Conflict):
+    code = "centre_conflict"
+
+
+class BundleRefused(Conflict):
+    """A bundle that fails its signature, its chain or a check of its content: nothing of it was applied."""
+
+    code = "bundle_refused"

@@ -25,6 +25,7 @@ from ledger.course import Course, course_id_for, registration
 from ledger.delivery import Destination, destination_id
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.service_billing import BillingCommands
+from ledger.service_trust import TrustCommands
 from schemas.course import CentreArg, LogFraction, Plan, RegisterCourse, TriageArg, to_event
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -73,7 +74,7 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class FractionLedger(BillingCommands, Application):
+class FractionLedger(BillingCommands, TrustCommands, Application):
     name = "FractionLedger"
 
     def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now):

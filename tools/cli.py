@@ -21,8 +21,9 @@ from ledger.service import Actor
 
 
 class Context:
-    def __init__(self, db: str | None, user: str, centre: str):
+    def __init__(self, db: str | None, user: str, centre: str, cipher_key_file: str | None = None):
         self.db = db
+        self.cipher_key_file = cipher_key_file
         self.user = user
         self.centre = centre
         self._ledger: Ledger | None = None
@@ -30,7 +31,7 @@ class Context:
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            self._ledger = Ledger(self.db)
+            self._ledger = Ledger(self.db, cipher_key_file=self.cipher_key_file)
         return self._ledger
 
     def actor(self, centre: str | None = None) -> Actor:
@@ -71,11 +72,13 @@ class LedgerGroup(click.Group):
               help="Who is acting (recorded on every event).")
 @click.option("--centre", "actor_centre", envvar="FRACTION_LEDGER_CENTRE", default="-",
               help="The centre acting, where a command does not name one.")
+@click.option("--cipher-key-file", envvar="FRACTION_LEDGER_CIPHER_KEY_FILE", default=None,
+              help="Encryption at rest: the AES key file (`keygen-cipher`); or the key in FRACTION_LEDGER_CIPHER_KEY.")
 @click.version_option(package_name="fraction-ledger")
 @click.pass_context
-def main(ctx: click.Context, db: str | None, user: str, actor_centre: str) -> None:
+def main(ctx: click.Context, db: str | None, user: str, actor_centre: str, cipher_key_file: str | None) -> None:
     """fraction-ledger: the append-only ledger of radiotherapy fractions during an IT outage."""
-    ctx.obj = Context(db, user, actor_centre)
+    ctx.obj = Context(db, user, actor_centre, cipher_key_file)
     ctx.call_on_close(ctx.obj.close)
 
 
@@ -403,6 +406,9 @@ register_hl7(main)
 from tools.cli_serve import register as register_serve  # noqa: E402
 
 register_serve(main)
+from tools.cli_trust import register as register_trust  # noqa: E402
+
+register_trust(main)
 
 from tools.cli_billing import register as register_billing  # noqa: E402
 

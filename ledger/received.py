@@ -1,0 +1,81 @@
+"""Fractions another centre recorded while it was apart from this ledger (a bundle).
+
+Part of the `Course` aggregate (a mixin, to keep course.py to one idea): the same rules as
+`Course.deliver` run, and what collides is kept and flagged, never dropped or merged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger import errors
+from schemas.course import FractionRecord, LogFraction
+
+
+class ReceivedFractions:
+    """Needs the Course's rules (`check_*`), `record_session`, `_flagged`, `_verified`, `_voided`."""
+
+    records: list[FractionRecord]
+    plan: Any
+
+    # Refusals that, for a fraction another centre delivered while apart, mean "both
+    # centres treated": the fact is kept and flagged, never dropped and never merged.
+    COLLISIONS = (errors.FractionAlreadyDelivered, errors.PrescriptionExceeded, errors.CourseNotActive)
+
+    def receive(self, cmd: LogFraction, recorded: dict, meta: dict) -> tuple[FractionRecord, errors.RuleViolation | None]:
+        """A fraction another centre recorded while the two were apart (a bundle). The rules
+        of `deliver` run; a collision with what this ledger holds (the same fraction at two
+        centres, one too many, or after the course was closed here) is recorded anyway,
+        because the patient was treated, and the course is flagged with both records.
+        Other refusals (out of the prescription, unknown plan or beam) refuse the fraction."""
+        group = self.group(cmd.group) if cmd.group is not None else self.only_group()
+        self.check_number_in_prescription(group, cmd.number)
+        try:
+            self.check_active("record a fraction from another centre")
+            if cmd.delivery_type == "CONTINUATION":
+                self.check_can_continue(group.number, cmd.number)
+            else:
+                self.check_not_delivered(group.number, cmd.number)
+                self.check_total_within_plan(group)
+        except self.COLLISIONS as clash:
+            record = self.record_session(cmd, group, meta, recorded)
+            clashing = (clash.conflict or {}).get("record_id")
+            self._flagged(
+                kind="bundle_collision",
+                reason=f"fraction {cmd.number} from {cmd.centre} collides: {clash.message}",
+                record_ids=[record.record_id] + ([clashing] if clashing else []),
+                meta=meta,
+            )
+            return record, clash
+        return self.record_session(cmd, group, meta, recorded), None
+
+    def received_records(self, source_uids: list[str]) -> list[FractionRecord]:
+        """This ledger's copies of records that another centre's ledger named `source_uids`."""
+        wanted = set(source_uids)
+        found = [r for r in self.records if r.source == "bundle" and r.source_uid in wanted]
+        missing = wanted - {r.source_uid for r in found}
+        if missing:
+            raise errors.FractionNotFound(
+                f"Course {self.plan.label} holds no fraction received as {', '.join(sorted(missing))}: "
+                "import the bundle that carried it first."
+            )
+        return found
+
+    def verify_received(self, source_uids: list[str], by: str, meta: dict) -> bool:
+        """Another centre's double check of fractions it delivered; the four-eyes rule still holds."""
+        pending = [r for r in self.received_records(source_uids) if r.verified_by is None]
+        for r in pending:
+            if by == r.operator:
+                raise errors.VerifierIsOperator(
+                    f"{by} delivered fraction {r.number} and cannot verify it: a colleague must double-check.",
+                    conflict={"record_id": r.record_id, "number": r.number, "operator": r.operator},
+                )
+        if pending:
+            self._verified(record_ids=[r.record_id for r in pending], by=by, meta=meta)
+        return bool(pending)
+
+    def void_received(self, source_uids: list[str], reason: str, by: str, meta: dict) -> bool:
+        active = [r for r in self.received_records(source_uids) if not r.voided]
+        if active:
+            self._voided(record_ids=[r.record_id for r in active], reason=reason, by=by, meta=meta)
+        return bool(active)

@@ -1,0 +1,73 @@
+"""The vocabulary of trust between centres: a centre's public key, and a bundle's content.
+
+A bundle carries what one centre recorded while it was apart from the others: the
+fractions it delivered (with their verifications and voids) and its fallback plans, plus
+the registration of every course they belong to so that the receiving ledger can check
+(or create) the course. Every event names where it came from (`key`: its stream and
+version in the exporting ledger), which is what makes a second import change nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from msgspec import Meta, Struct
+
+from schemas.course import AwareDatetime, Centre, FractionRecord, Plan, RegisterCourse
+
+# An Ed25519 public key: 32 raw bytes in base64.
+PublicKey = Annotated[str, Meta(pattern=r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
+Hash = Annotated[str, Meta(pattern=r"^[0-9a-f]{64}$")]
+BUNDLE_FORMAT = "fraction-ledger-bundle/1"
+
+
+class AddCentre(Struct, frozen=True, kw_only=True):
+    name: Centre
+    public_key: PublicKey | None = None
+
+
+class BundleCourse(Struct, frozen=True, kw_only=True):
+    id: str
+    registration: RegisterCourse
+
+
+class BundleEvent(Struct, frozen=True, kw_only=True, tag_field="type"):
+    key: Annotated[str, Meta(min_length=1, max_length=128)]
+    course: str
+    user: str
+    centre: Centre
+    recorded_at: AwareDatetime
+    hash: Hash
+
+
+class Delivered(BundleEvent, frozen=True, kw_only=True, tag="FractionDelivered"):
+    record: FractionRecord
+
+
+class Verified(BundleEvent, frozen=True, kw_only=True, tag="FractionVerified"):
+    record_ids: list[str]
+    by: str
+
+
+class Voided(BundleEvent, frozen=True, kw_only=True, tag="FractionVoided"):
+    record_ids: list[str]
+    reason: str
+    by: str
+
+
+class FallbackAdded(BundleEvent, frozen=True, kw_only=True, tag="FallbackPlanAdded"):
+    plan: Plan
+
+
+AnyBundleEvent = Delivered | Verified | Voided | FallbackAdded
+
+
+class Bundle(Struct, frozen=True, kw_only=True):
+    format: Literal["fraction-ledger-bundle/1"]
+    centre: Centre
+    exported_at: AwareDatetime
+    since: AwareDatetime | None = None
+    source_head: Hash  # the exporting ledger's chain head when the bundle was written
+    courses: list[BundleCourse]
+    events: list[AnyBundleEvent]
+    head: Hash  # the last event's hash in the bundle's own chain (zeros when empty)

@@ -1,0 +1,177 @@
+"""Trust commands: verify the hash chain, centres and their keys, signed bundles, the cipher key."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from typing import Any
+
+import click
+import msgspec
+
+from adapters import chain
+from adapters.bundle import export_bundle, read_bundle
+from adapters.keys import fingerprint, generate_centre_key, new_cipher_key, read_public_key, write_secret
+
+
+Context = Any  # tools.cli.Context (not imported: tools.cli imports this module at its bottom)
+# Refusals (LedgerError) and configuration errors (ValueError, e.g. KeyFileError) raised here are
+# turned into "refused: ..." on stderr and exit status 1 by tools.cli.LedgerGroup.
+
+
+def emit(value: Any, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        click.echo(msgspec.json.encode(value).decode())
+    elif text is not None:
+        click.echo(text)
+
+
+def parse_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO-8601 date and time", param_hint="--since") from None
+    if value.tzinfo is None:
+        raise click.BadParameter(f"{text!r} has no timezone offset (e.g. 2026-11-23T09:30+01:00)", param_hint="--since")
+    return value
+
+
+@click.command("verify")
+@click.option("--head", "anchor", default=None, help="A head hash printed earlier: check it is still on the chain.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def verify(obj, anchor, as_json) -> None:
+    """Recompute the hash chain over the whole log; name the first event that does not match.
+
+    Exit status 0 when the chain holds (and --head is on it), 1 otherwise."""
+    if anchor is not None and (len(anchor) != 64 or any(c not in "0123456789abcdef" for c in anchor)):
+        raise click.BadParameter("a head is 64 lowercase hex characters", param_hint="--head")
+    verdict = chain.verify(obj.ledger.app, anchor=anchor)
+    if as_json:
+        emit(verdict.to_dict(), True)
+    else:
+        if verdict.problem:
+            click.echo(f"TAMPERED: {verdict.problem['message']}")
+            click.echo(f"chain holds up to event {verdict.head_event} (head {verdict.head})")
+        else:
+            click.echo(f"ok: {verdict.events} events, chain intact")
+            click.echo(f"log head {verdict.head} (event {verdict.head_event})")
+        if verdict.anchor is not None:
+            a = verdict.anchor
+            click.echo(f"head {anchor} is on the chain at event {a['event']}" if a["on_chain"] else f"NOT ANCHORED: {a['message']}")
+    sys.exit(0 if verdict.ok else 1)
+
+
+@click.command("keygen-cipher")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Key file to create (mode 0600; never overwritten).")
+def keygen_cipher(out: Path) -> None:
+    """Create an AES-256 key for encryption at rest. Keep a copy offline: without it the log is unreadable."""
+    write_secret(out, (new_cipher_key() + "\n").encode())
+    click.echo(f"wrote {out} (mode 0600). Use it with --cipher-key-file {out} when the ledger is created and ever after.")
+
+
+# ---- centres ----------------------------------------------------------------------------------
+
+
+@click.group("centre")
+def centre() -> None:
+    """Centres of the network and the public keys their bundles are signed with."""
+
+
+@centre.command("add")
+@click.argument("name")
+@click.option("--public-key", "public_key_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The centre's Ed25519 public key (base64 raw, as `centre keygen` writes, or PEM).")
+@click.option("--replace-key", is_flag=True, help="Replace a key already recorded for this centre.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def centre_add(obj, name, public_key_file, replace_key, as_json) -> None:
+    """Add a centre (or record its key)."""
+    key = read_public_key(public_key_file) if public_key_file else None
+    result = obj.ledger.app.add_centre(name, key, obj.actor(), replace_key=replace_key)
+    shown = fingerprint(result["public_key"]) if result["public_key"] else "no key"
+    emit(result, as_json, f"{result['status']}: centre {name} ({shown})")
+
+
+@centre.command("keygen")
+@click.argument("name")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Private key file [default: ./NAME.ed25519]; the public key goes to OUT.pub.")
+@click.option("--replace-key", is_flag=True, help="Replace a key already recorded for this centre.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def centre_keygen(obj, name, out, replace_key, as_json) -> None:
+    """Make this centre's signing key pair; record the public key in the ledger (the private key stays in the file)."""
+    out = out or Path(f"{name}.ed25519")
+    public, pub_path = generate_centre_key(out)
+    result = obj.ledger.app.add_centre(name, public, obj.actor(), replace_key=replace_key)
+    result |= {"private_key_file": str(out), "public_key_file": str(pub_path)}
+    emit(result, as_json, f"{result['status']}: centre {name} ({fingerprint(public)})\n"
+                                  f"private key {out} (mode 0600, keep it at the centre), public key {pub_path} (give it to partners)")
+
+
+@centre.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def centre_show(obj, name, as_json) -> None:
+    """A centre's current key and its fingerprint."""
+    c = obj.ledger.app.get_centre(name)
+    result = {"centre": c.name, "public_key": c.public_key, "fingerprint": fingerprint(c.public_key) if c.public_key else None,
+              "previous_keys": c.previous_keys}
+    emit(result, as_json, f"centre {c.name}: {result['fingerprint'] or 'no key'}"
+                 + (f" (replaced {len(c.previous_keys)} earlier key(s))" if c.previous_keys else ""))
+
+
+# ---- bundles ----------------------------------------------------------------------------------
+
+
+@click.group("bundle")
+def bundle() -> None:
+    """Signed bundles of fraction registrations between centres."""
+
+
+@bundle.command("export")
+@click.option("--centre", "centre_name", required=True, help="The centre whose records to export (this ledger's centre).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--since", default=None, help="Only events recorded at or after this ISO-8601 time (with offset).")
+@click.option("--key", "key", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The centre's private key [default: ./CENTRE.ed25519].")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def bundle_export(obj, centre_name, out, since, key, as_json) -> None:
+    """Write the events recorded at a centre as one signed, hash-chained file."""
+    when = parse_time(since) if since else None
+    if out.exists():
+        raise ValueError(f"{out} exists already; it is not overwritten")
+    data, summary = export_bundle(obj.ledger.app, centre_name, key or Path(f"{centre_name}.ed25519"), when)
+    out.write_bytes(data)
+    summary["file"] = str(out)
+    emit(summary, as_json, f"wrote {out}: {summary['events']} events of {summary['courses']} course(s) "
+                                   f"recorded at {centre_name}, signed ({summary['key']})\n"
+                                   f"log head {summary['source_head']}")
+
+
+@bundle.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def bundle_import(obj, file, as_json) -> None:
+    """Check a bundle's signature and chain and apply it whole (again: nothing changes), or refuse it whole."""
+    app = obj.ledger.app
+    summary = app.import_bundle(read_bundle(app, file.read_bytes()), obj.actor())
+    summary["head"] = chain.head_hash(app)
+    text = (f"imported {file} from {summary['centre']}: {summary['applied']} applied, "
+            f"{summary['already_imported']} already imported, {summary['courses_registered']} course(s) registered")
+    for c in summary["collisions"]:
+        text += f"\nCOLLISION, course {c['course']} flagged: {c['message']}"
+    text += f"\nlog head {summary['head']}"
+    emit(summary, as_json, text)
+
+
+def register(main: click.Group) -> None:
+    for command in (verify, keygen_cipher, centre, bundle):
+        main.add_command(command)
