@@ -29,6 +29,7 @@ COURSE_COLUMNS = {
     "status_reason": str, "assigned_centres": str, "plans": str, "fractions_planned": int,
     "fractions_delivered": int, "awaiting_verification": int, "fractions_with_warnings": int,
     "last_fraction_at": str, "last_fraction_centre": str, "registered_at": str, "version": int,
+    "flags": str,
 }
 FRACTION_COLUMNS = {
     "record_id": str, "course_id": str, "grp": int, "number": int, "centre": str, "machine": str,
@@ -37,7 +38,7 @@ FRACTION_COLUMNS = {
     "verified_at": str, "voided": int, "void_reason": str, "voided_by": str, "voided_at": str,
     "position": int,
 }
-JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings"}
+JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags"}
 
 
 def dumps(value: Any) -> str:
@@ -61,6 +62,13 @@ class ReadModel(BillingTables):
         self.db["courses"].create(COURSE_COLUMNS, pk="id", if_not_exists=True)
         self.db["fractions"].create(FRACTION_COLUMNS, pk="record_id", if_not_exists=True)
         self.db["position"].create({"name": str, "position": int, "source": str}, pk="name", if_not_exists=True)
+        for table, columns in (("courses", COURSE_COLUMNS), ("fractions", FRACTION_COLUMNS)):
+            # A read model made by an older version lacks newer columns: add them (then rebuild).
+            missing = set(columns) - set(self.db[table].columns_dict)
+            for name in missing:
+                self.db[table].add_column(name, columns[name])
+            if missing:
+                self.db["position"].delete_where()
         self.db["fractions"].create_index(["course_id", "grp", "number"], if_not_exists=True)
         self.db["courses"].create_index(["patient_id"], if_not_exists=True)
         self.create_billing_tables()
@@ -206,9 +214,14 @@ class ReadModel(BillingTables):
     def on_StatusChanged(self, course_id: str, e: Any, position: int) -> None:
         self.db["courses"].update(course_id, {"status": e.status, "status_reason": e.reason or None})
 
+    def on_CourseFlagged(self, course_id: str, e: Any, position: int) -> None:
+        flag = {"kind": e.kind, "reason": e.reason, "record_ids": e.record_ids, "centre": e.meta["centre"],
+                "at": iso(e.meta["recorded_at"])}
+        self.db["courses"].update(course_id, {"flags": dumps(self.course_json(course_id, "flags") + [flag])})
+
     def course_json(self, course_id: str, column: str) -> list:
         row = self.db.execute(f"SELECT {column} FROM courses WHERE id=?", [course_id]).fetchone()
-        return json.loads(row[0])
+        return json.loads(row[0]) if row[0] is not None else []
 
     def recount(self, course_id: str) -> None:
         delivered, pending, warned = self.db.execute(
