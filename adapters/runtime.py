@@ -33,8 +33,10 @@ def check_encryption(app: FractionLedger, storage: Storage) -> None:
     first = app.recorder.select_notifications(None, 1)
     if not first:
         return
+    last = app.recorder.select_notifications(app.recorder.max_notification_id(), 1)
     try:
-        app.mapper.to_domain_event(first[0])
+        for notification in (first + last):  # the oldest and the newest: a mixed log is refused too
+            app.mapper.to_domain_event(notification)
     except Exception:  # the cipher, compressor or JSON decoder each fail in their own way
         app.close()
         if storage.encrypted:

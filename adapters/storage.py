@@ -43,7 +43,7 @@ class Storage:
         if self.cipher_key is None:
             return {}
         return {
-            "CIPHER_TOPIC": "eventsourcing.cipher:AESCipher",
+            "CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher",
             "CIPHER_KEY": self.cipher_key,
             "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor",
         }

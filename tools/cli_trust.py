@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
-
 from typing import Any
 
 import click
@@ -14,6 +13,9 @@ import msgspec
 from adapters import chain
 from adapters.bundle import export_bundle, read_bundle
 from adapters.keys import fingerprint, generate_centre_key, new_cipher_key, read_public_key, write_secret
+from adapters.runtime import open_application
+from adapters.storage import Storage
+from ledger.service import utc_now
 
 
 Context = Any  # tools.cli.Context (not imported: tools.cli imports this module at its bottom)
@@ -48,7 +50,15 @@ def verify(obj, anchor, as_json) -> None:
     Exit status 0 when the chain holds (and --head is on it), 1 otherwise."""
     if anchor is not None and (len(anchor) != 64 or any(c not in "0123456789abcdef" for c in anchor)):
         raise click.BadParameter("a head is 64 lowercase hex characters", param_hint="--head")
-    verdict = chain.verify(obj.ledger.app, anchor=anchor)
+    # The chain covers the stored bytes: no cipher key and no read model are needed to check it.
+    storage = Storage.from_option(obj.db, obj.cipher_key_file)
+    if not storage.is_postgres and not Path(storage.url).exists():
+        raise ValueError(f"there is no ledger at {storage.url}")
+    app = open_application(storage, utc_now)
+    try:
+        verdict = chain.verify(app, anchor=anchor)
+    finally:
+        app.close()
     if as_json:
         emit(verdict.to_dict(), True)
     else:
