@@ -250,7 +250,10 @@ def verify(app: Any, anchor: str | None = None, batch: int = BATCH) -> Verdict:
             problem = {"kind": "broken", "event": nid,
                        "message": f"event {nid} ({what(event)}) does not follow the event before it in the chain: "
                                   "events before it were deleted, inserted or rewritten"}
-        elif link_hash(prev, nid, event.originator_id, event.originator_version, event.topic, event.state) != entry.hash:
+        elif not isinstance(event.state, bytes) or not isinstance(event.topic, str) or link_hash(
+            prev, nid, event.originator_id, event.originator_version, event.topic, event.state
+        ) != entry.hash:
+            # (SQL edits can also change a column's type, e.g. SQLite's replace() turns a BLOB into TEXT.)
             problem = {"kind": "altered", "event": nid,
                        "message": f"event {nid} ({what(event)}) does not match its hash: it was edited or moved"}
         if problem is not None:

@@ -40,9 +40,11 @@ class ReceivedFractions:
         except self.COLLISIONS as clash:
             record = self.record_session(cmd, group, meta, recorded)
             clashing = (clash.conflict or {}).get("record_id")
+            when = cmd.delivered_at.isoformat(timespec="minutes")
             self._flagged(
                 kind="bundle_collision",
-                reason=f"fraction {cmd.number} from {cmd.centre} collides: {clash.message}",
+                reason=f"fraction {cmd.number} from {cmd.centre} collides: delivered there on {cmd.machine} at {when} "
+                       f"by {cmd.operator}, while here: {clash.message.split('. ')[0]}. Both records are kept.",
                 record_ids=[record.record_id] + ([clashing] if clashing else []),
                 meta=meta,
             )

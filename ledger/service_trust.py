@@ -164,7 +164,7 @@ class TrustCommands:
             record, clash = course.receive(as_command(ev), recorded, meta)
             if clash is not None:
                 summary["collisions"].append({"course": str(course.id), "number": record.number, "record_id": record.record_id,
-                                              "refusal": clash.code, "message": clash.message})
+                                              "refusal": clash.code, "message": course.flags[-1]["reason"]})
                 new.extend(self.on_bundle_collision(course, record, clash, meta))
             return {"record_id": record.record_id, "collision": clash.code if clash else None}
         if isinstance(ev, Verified):

@@ -107,6 +107,19 @@ def test_an_edited_event_is_named(treated):
     assert verdict.head_event == target - 1  # the chain holds up to the event before
 
 
+def test_an_event_edited_with_sql_in_the_database_console_is_named(treated):
+    """The intruder uses SQL, not a program: SQLite's replace() even turns the BLOB into TEXT."""
+    ledger, raw = treated
+    target = delivered_ids(raw)[0]
+    if raw.pg:
+        raw.run(f"UPDATE {raw.events} SET state = convert_to(replace(convert_from(state, 'UTF8'), 'HOME-L1', 'HOME-L9'), "
+                "'UTF8') WHERE notification_id=?", target)
+    else:
+        raw.run(f"UPDATE {raw.events} SET state = replace(state, 'HOME-L1', 'HOME-L9') WHERE rowid=?", target)
+    verdict = chain.verify(ledger.app)
+    assert (verdict.problem["kind"], verdict.problem["event"]) == ("altered", target)
+
+
 def test_a_deleted_event_is_named_whether_or_not_its_chain_entry_was_deleted_too(treated):
     ledger, raw = treated
     first, second = delivered_ids(raw)[1:3]

@@ -192,6 +192,9 @@ def course_show(obj: Context, course_id, as_json) -> None:
     c = obj.ledger.fresh().course(course_id)
     if c is None:
         raise errors.CourseNotFound(f"No course with id {course_id}.")
+    from adapters.chain import head_hash
+
+    c["log_head"] = head_hash(obj.ledger.app)  # printed, it anchors the log (`verify --head`)
     if as_json:
         emit(c, True)
         return
@@ -208,6 +211,9 @@ def course_show(obj: Context, course_id, as_json) -> None:
             click.echo(f"        warning: {w}")
     for i in c.get("incidents", []):
         click.echo(f"  incident {i['registered_at'][:16]} {i['category']} ({i['severity']}, {i['status']}) at {i['centre']}: {i['description']}")
+    for flag in c.get("flags") or []:
+        click.echo(f"  FLAGGED {flag['at'][:16]} ({flag['kind']}): {flag['reason']}")
+    click.echo(f"  log head {c['log_head']}")
 
 
 def course_change(name: str, method: str, doc: str, reason: bool = False):

@@ -1,0 +1,101 @@
+"""Benchmark: what the hash chain and encryption at rest cost, and how fast `verify` reads.
+
+Appends are one event per transaction on a SQLite file (durable), by the same tiny aggregate
+through eventsourcing: the library's own recorder (baseline), the chained recorder, and the
+chained recorder with AES-GCM. Rounds alternate so that a noisy neighbour hits all alike;
+ratios of medians are the figures to compare between machines.
+
+    python -m tools.bench_trust [--events 2000] [--rounds 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+
+from adapters import chain
+from adapters.keys import new_cipher_key
+from adapters.storage import CHAINED_RECORDERS
+
+
+class Tally(Aggregate):
+    @event("Created")
+    def __init__(self) -> None:
+        self.n = 0
+
+    @event("Ticked")
+    def tick(self) -> None:
+        self.n += 1
+
+
+class Bare(Application):
+    pass
+
+
+def env(path: Path, chained: bool, encrypted: bool) -> dict[str, str]:
+    out = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
+    if chained:
+        out["APPLICATION_RECORDER_TOPIC"] = CHAINED_RECORDERS["sqlite"]
+    if encrypted:
+        out |= {"CIPHER_TOPIC": "eventsourcing.cryptography:AESCipher", "CIPHER_KEY": new_cipher_key()}
+    return out
+
+
+def append_rate(path: Path, n: int, chained: bool, encrypted: bool = False) -> tuple[float, Application]:
+    app = Bare(env=env(path, chained, encrypted))
+    tallies = [Tally() for _ in range(max(1, n // 30))]
+    app.save(*tallies)
+    start = time.perf_counter()
+    for i in range(n):
+        t = tallies[i % len(tallies)]
+        t.tick()
+        app.save(t)
+    return n / (time.perf_counter() - start), app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    rates: dict[str, list[float]] = {"baseline": [], "chained": [], "chained+aes": [], "verify": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            for name, chained, encrypted in (("baseline", False, False), ("chained", True, False), ("chained+aes", True, True)):
+                rate, app = append_rate(Path(tmp) / f"{name}-{r}.sqlite3", args.events, chained, encrypted)
+                rates[name].append(rate)
+                if name == "chained":
+                    start = time.perf_counter()
+                    verdict = chain.verify(app)
+                    assert verdict.ok
+                    rates["verify"].append(verdict.events / (time.perf_counter() - start))
+                app.close()
+    medians = {k: statistics.median(v) for k, v in rates.items()}
+    result = {
+        "events": args.events, "rounds": args.rounds,
+        "appends_per_s": {k: round(medians[k]) for k in ("baseline", "chained", "chained+aes")},
+        "verify_events_per_s": round(medians["verify"]),
+        "chained_vs_baseline": round(medians["chained"] / medians["baseline"], 3),
+        "encrypted_vs_baseline": round(medians["chained+aes"] / medians["baseline"], 3),
+    }
+    if args.json:
+        print(msgspec.json.encode(result).decode())
+        return
+    a = result["appends_per_s"]
+    print(f"appends/s, one event per durable transaction ({args.events} events, median of {args.rounds} rounds):")
+    print(f"  eventsourcing baseline  {a['baseline']:>8}")
+    print(f"  hash-chained            {a['chained']:>8}   ratio {result['chained_vs_baseline']}")
+    print(f"  hash-chained + AES-GCM  {a['chained+aes']:>8}   ratio {result['encrypted_vs_baseline']}")
+    print(f"verify: {result['verify_events_per_s']} events/s")
+
+
+if __name__ == "__main__":
+    main()
