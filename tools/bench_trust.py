@@ -5,17 +5,17 @@ through eventsourcing: the library's own recorder (baseline), the chained record
 chained recorder with AES-GCM. Rounds alternate so that a noisy neighbour hits all alike;
 ratios of medians are the figures to compare between machines.
 
-    python -m tools.bench_trust [--events 2000] [--rounds 3] [--json]
+    fraction-ledger bench trust [--events 2000] [--rounds 3] [--json]
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+import click
 import msgspec
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
@@ -60,17 +60,17 @@ def append_rate(path: Path, n: int, chained: bool, encrypted: bool = False) -> t
     return n / (time.perf_counter() - start), app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+@click.command("trust")
+@click.option("--events", type=int, default=2000, show_default=True)
+@click.option("--rounds", type=int, default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def main(events: int, rounds: int, as_json: bool) -> None:
+    """Appends per second: baseline, hash-chained, hash-chained + AES-GCM; verify speed."""
     rates: dict[str, list[float]] = {"baseline": [], "chained": [], "chained+aes": [], "verify": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
+        for r in range(rounds):
             for name, chained, encrypted in (("baseline", False, False), ("chained", True, False), ("chained+aes", True, True)):
-                rate, app = append_rate(Path(tmp) / f"{name}-{r}.sqlite3", args.events, chained, encrypted)
+                rate, app = append_rate(Path(tmp) / f"{name}-{r}.sqlite3", events, chained, encrypted)
                 rates[name].append(rate)
                 if name == "chained":
                     start = time.perf_counter()
@@ -80,17 +80,17 @@ def main() -> None:
                 app.close()
     medians = {k: statistics.median(v) for k, v in rates.items()}
     result = {
-        "events": args.events, "rounds": args.rounds,
+        "events": events, "rounds": rounds,
         "appends_per_s": {k: round(medians[k]) for k in ("baseline", "chained", "chained+aes")},
         "verify_events_per_s": round(medians["verify"]),
         "chained_vs_baseline": round(medians["chained"] / medians["baseline"], 3),
         "encrypted_vs_baseline": round(medians["chained+aes"] / medians["baseline"], 3),
     }
-    if args.json:
+    if as_json:
         print(msgspec.json.encode(result).decode())
         return
     a = result["appends_per_s"]
-    print(f"appends/s, one event per durable transaction ({args.events} events, median of {args.rounds} rounds):")
+    print(f"appends/s, one event per durable transaction ({events} events, median of {rounds} rounds):")
     print(f"  eventsourcing baseline  {a['baseline']:>8}")
     print(f"  hash-chained            {a['chained']:>8}   ratio {result['chained_vs_baseline']}")
     print(f"  hash-chained + AES-GCM  {a['chained+aes']:>8}   ratio {result['encrypted_vs_baseline']}")

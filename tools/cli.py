@@ -402,6 +402,7 @@ def lazy_benchmark(name: str, module: str, doc: str) -> None:
 
 
 lazy_benchmark("hl7", "tools.bench_hl7", "HL7 export rate next to hl7apy per-message build+validate (--help for options).")
+lazy_benchmark("trust", "tools.bench_trust", "What the hash chain and encryption at rest cost per append; verify speed.")
 lazy_benchmark("http", "tools.bench_http", "Fractions over HTTP with concurrent clients next to in-process (--help for options).")
 lazy_benchmark("billing", "tools.bench_billing", "Settlement statement from tables next to loading every split (--help for options).")
 
