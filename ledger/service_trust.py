@@ -6,6 +6,8 @@ one transaction. Each event is remembered as a `Request` keyed by the exporting 
 the event's place in the exporting ledger, so importing the same bundle again (or an
 overlapping one) applies nothing twice. The signature and the chain are checked before
 this runs (adapters/bundle.py); the checks of content that need the ledger are here.
+A fraction that collides with one this ledger holds is kept too: the course is flagged and a
+near-miss incident is registered for the home centre, in the same transaction.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from eventsourcing.persistence import IntegrityError
 from ledger import errors
 from ledger.centre import Centre, centre_id_for
 from ledger.course import Course, course_id_for, registration
+from ledger.incident import Incident, near_miss, near_miss_id_for
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from schemas.course import BeamInput, LogFraction, to_event
 from schemas.trust import AddCentre, Bundle, Delivered, FallbackAdded, Verified, Voided
@@ -161,11 +164,14 @@ class TrustCommands:
     def apply_event(self, course: Course, ev: Any, meta: dict, summary: dict, new: list[Any]) -> dict:
         if isinstance(ev, Delivered):
             recorded = {"recorded_at": ev.record.recorded_at or ev.recorded_at, "recorded_by": ev.record.recorded_by or ev.user}
-            record, clash = course.receive(as_command(ev), recorded, meta)
+            cmd = as_command(ev)
+            record, clash = course.receive(cmd, recorded, meta)
             if clash is not None:
+                incident = self.collision_incident(course, cmd, clash, meta)
+                new.append(incident)
                 summary["collisions"].append({"course": str(course.id), "number": record.number, "record_id": record.record_id,
-                                              "refusal": clash.code, "message": course.flags[-1]["reason"]})
-                new.extend(self.on_bundle_collision(course, record, clash, meta))
+                                              "refusal": clash.code, "incident": str(incident.id),
+                                              "message": course.flags[-1]["reason"]})
             return {"record_id": record.record_id, "collision": clash.code if clash else None}
         if isinstance(ev, Verified):
             return {"changed": course.verify_received(ev.record_ids, ev.by, meta)}
@@ -175,8 +181,11 @@ class TrustCommands:
             return {"changed": course.add_fallback_plan(ev.plan, meta)}
         raise errors.BundleRefused(f"unknown event type {type(ev).__name__}")
 
-    def on_bundle_collision(self, course: Course, record: Any, clash: errors.RuleViolation, meta: dict) -> list[Any]:
-        """The aggregates that register the collision as a near-miss incident, saved in the
-        bundle's transaction. HOOK: the collision is already on the course as `CourseFlagged`;
-        the Incident aggregate (ledger/incident.py) comes from the `billing` branch."""
-        return []
+    def collision_incident(self, course: Course, cmd: LogFraction, clash: errors.RuleViolation, meta: dict) -> Incident:
+        """The collision as a near-miss incident of the course's home centre, saved in the bundle's
+        transaction; its id follows from the bundle event, so it is registered once."""
+        from ledger.service import Actor  # ledger.service imports this module: import at call time
+
+        args = near_miss(course, "import_bundle", to_event(cmd), clash, Actor(meta["user"], meta["centre"]))
+        args["description"] = f"Bundle collision, both records kept: {course.flags[-1]['reason']}"
+        return Incident(incident_id=str(near_miss_id_for(meta["request_id"])), **args, meta=meta)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import uuid
 import stat
 from datetime import timedelta
 from pathlib import Path
@@ -137,14 +138,21 @@ def test_the_same_fraction_at_two_centres_is_kept_twice_and_flagged_never_merged
     flag = home.flags[0]
     assert flag["kind"] == "bundle_collision" and set(flag["record_ids"]) == {r.record_id for r in fourth}
     assert "fraction 4 from PARTNER collides" in flag["reason"] and "already delivered at HOME" in flag["reason"]
+    incident = ledger.app.repository.get(uuid.UUID(summary["collisions"][0]["incident"]))
+    assert (incident.category, incident.severity, incident.centre, incident.home_centre, incident.fraction) == (
+        "near-miss", "high", PARTNER, HOME, 4)
+    assert incident.description.startswith("Bundle collision, both records kept: fraction 4 from PARTNER collides")
+    assert incident.attempt["refusal"] == "fraction_already_delivered" and incident.attempt["operator"] == "rtt.partner.a"
     fifth = home.active_records(1, 5)[0]
     assert any("flagged for review" in w for w in fifth.warnings)
     shown = ledger.fresh().course(course)
     assert [f["kind"] for f in shown["flags"]] == ["bundle_collision"]
+    assert [(i["id"], i["category"]) for i in shown["incidents"]] == [(str(incident.id), "near-miss")]
     assert [f["centre"] for f in shown["fractions"] if f["number"] == 4] == [HOME, PARTNER]
-    # Imported again: still two records, one flag.
+    # Imported again: still two records, one flag, one incident.
+    before = events(ledger)
     do_import(ledger, bundle_bytes(partner))
-    assert len(ledger.app.get_course(course).flags) == 1
+    assert len(ledger.app.get_course(course).flags) == 1 and events(ledger) == before
 
 
 def resign(body: dict, key_path: Path, rechain: bool = True) -> bytes:

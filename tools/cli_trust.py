@@ -177,7 +177,7 @@ def bundle_import(obj, file, as_json) -> None:
     text = (f"imported {file} from {summary['centre']}: {summary['applied']} applied, "
             f"{summary['already_imported']} already imported, {summary['courses_registered']} course(s) registered")
     for c in summary["collisions"]:
-        text += f"\nCOLLISION, course {c['course']} flagged: {c['message']}"
+        text += f"\nCOLLISION, course {c['course']} flagged, near-miss incident {c['incident']}: {c['message']}"
     text += f"\nlog head {summary['head']}"
     emit(summary, as_json, text)
 
