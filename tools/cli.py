@@ -377,5 +377,9 @@ from tools.cli_hl7 import register as register_hl7  # noqa: E402
 
 register_hl7(main)
 
+from tools.cli_dicom import register as register_dicom  # noqa: E402  (commands of the DICOM area)
+
+register_dicom(main)
+
 if __name__ == "__main__":
     main()
