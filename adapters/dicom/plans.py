@@ -169,7 +169,8 @@ def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
         for ref in referenced:
             beam_number = int(need(ref, "ReferencedBeamNumber", where))
             if beam_number not in beams_by_number:
-                raise BadFile(f"fraction group {number} references beam {beam_number}, which is not in BeamSequence")
+                raise BadFile(f"fraction group {number} references beam {beam_number}, which is not in BeamSequence "
+                              "(truncated or inconsistent plan)")
             meterset = decimal(need(ref, "BeamMeterset", f" of beam {beam_number}{where}"), f"BeamMeterset of beam {beam_number}")
             beams.append(read_beam(beams_by_number[beam_number], meterset, source))
         groups.append(
