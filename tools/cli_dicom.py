@@ -165,9 +165,10 @@ def export_dicom(obj: Context, out, course_id, since, as_json) -> None:
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Keep the exported files here [default: a temporary folder].")
 @click.option("--limit", type=int, default=None, help="Send at most this many instances now (the rest next time).")
+@click.option("--timeout", type=float, default=30, show_default=True, help="Seconds to wait for the peer's answers.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def send_dicom(obj: Context, host, port, called_aet, calling_aet, course_id, since, out, limit, as_json) -> None:
+def send_dicom(obj: Context, host, port, called_aet, calling_aet, course_id, since, out, limit, timeout, as_json) -> None:
     """C-STORE every record not yet accepted by this destination; refusals show their DIMSE status."""
     from adapters.dicom.export import export_all
     from adapters.dicom.send import send_all
@@ -176,7 +177,8 @@ def send_dicom(obj: Context, host, port, called_aet, calling_aet, course_id, sin
     with tempfile.TemporaryDirectory(prefix="fraction-ledger-send-") as tmp:
         folder = Path(out) if out else Path(tmp)
         items = export_all(ledger.app, ledger.fresh(), folder, course_id, since_option(since))
-        report = send_all(ledger.app, items, host, port, called_aet, calling_aet, obj.actor(), limit=limit)
+        report = send_all(ledger.app, items, host, port, called_aet, calling_aet, obj.actor(), limit=limit,
+                          timeout=timeout)
     result = report.to_dict()
     text = (f"{report.destination}: sent {report.sent}, accepted {report.accepted}, refused {len(report.refused)}, "
             f"already accepted before {report.already_accepted}")

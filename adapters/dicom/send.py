@@ -85,13 +85,13 @@ class Sender:
 
 def send_all(app: FractionLedger, items: Iterable[Exported], host: str, port: int, called_aet: str,
              calling_aet: str, actor: Actor, limit: int | None = None,
-             progress: Callable[[Exported, str], None] | None = None) -> SendReport:
+             progress: Callable[[Exported, str], None] | None = None, timeout: float = 30) -> SendReport:
     """Send every item the destination has not accepted yet (at most `limit` of them)."""
     name = destination_name(host, port, called_aet)
     known = app.destination(name)
     accepted = set(known.accepted) if known else set()
     report = SendReport(name)
-    sender = Sender(host, port, called_aet, calling_aet)
+    sender = Sender(host, port, called_aet, calling_aet, timeout)
     answers: list[dict] = []
 
     def flush() -> None:
