@@ -11,8 +11,8 @@ from adapters.dicom.baseline import Baseline
 from adapters.dicom.export import encode, export_all
 from adapters.dicom.plans import import_plan_file
 from adapters.runtime import Ledger
-from conftest import Clock, cli
-from dicom_support import HOME, PHYSICIST, START, build_history, plan_files
+from tests.conftest import Clock, cli
+from tests.dicom_support import HOME, PHYSICIST, START, build_history, plan_files
 
 
 def home_ois_export(tmp_path: Path) -> tuple[dict, Path]:

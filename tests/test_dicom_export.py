@@ -15,8 +15,8 @@ from adapters.dicom.baseline import Baseline
 from adapters.dicom.export import export_all
 from adapters.dicom.plans import import_plan_file
 from adapters.runtime import Ledger
-from conftest import Clock, cli, require_tool
-from dicom_support import HOME, PARTNER, PHYSICIST, START, build_history, dataset_bytes, dciodvfy_errors
+from tests.conftest import Clock, cli, require_tool
+from tests.dicom_support import HOME, PARTNER, PHYSICIST, START, build_history, dataset_bytes, dciodvfy_errors
 from ledger.service import Actor
 
 

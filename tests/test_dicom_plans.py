@@ -10,8 +10,8 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
 from adapters.dicom.plans import import_plan_file
-from dicom_support import HOME, PARTNER, PHYSICIST, plan_files
-from conftest import cli
+from tests.dicom_support import HOME, PARTNER, PHYSICIST, plan_files
+from tests.conftest import cli
 from ledger import errors
 from ledger.service import Actor
 from tools.dicom_samples import sample_plan, write_plan

@@ -203,13 +203,12 @@ def send_status(obj: Context, host, port, called_aet, as_json) -> None:
 
     name = destination_name(host, port, called_aet)
     dest = obj.ledger.app.destination(name)
-    accepted = list(dest.accepted.values()) if dest else []
-    refused = list(dest.refused.values()) if dest else []
-    result = {"destination": name, "accepted": len(accepted), "refused": refused,
-              "accepted_by_kind": dict(Counter(a["kind"] for a in accepted))}
-    text = f"{name}: {len(accepted)} accepted {dict(Counter(a['kind'] for a in accepted))}, {len(refused)} refused"
+    refused = [{"uid": uid, "status": r["code"], "reason": r["text"], "at": r["at"]}
+               for uid, r in sorted((dest.refused if dest else {}).items())]
+    result = {"destination": name, "accepted": len(dest.accepted) if dest else 0, "refused": refused}
+    text = f"{name}: {result['accepted']} accepted, {len(refused)} refused"
     for r in refused:
-        text += f"\nrefused {r['status']} {r['reason']}: {r['kind']} {r['uid']} (course {r['course_id']})"
+        text += f"\nrefused {r['status']} {r['reason']}: {r['uid']} (at {r['at']})"
     emit(result, as_json, text)
 
 

@@ -1,7 +1,7 @@
 """C-STORE to the home OIS, remembering per destination what it accepted.
 
-Each answer is recorded in the log (a `Destination` stream), in small batches while the
-send runs: a second send skips what was accepted and retries what was refused, and a send
+Each answer is recorded in the log (the `ledger.delivery.Destination` stream shared with the
+HL7 replay), in small batches while the send runs: a second send skips what was accepted and retries what was refused, and a send
 that is interrupted resumes where it stopped. At most one batch of answers can be lost in a
 crash; those instances are sent again, which is safe because the same log gives the same
 UIDs and bytes (the receiver stores the same instance again).
@@ -28,7 +28,7 @@ class SendFailed(Exception):
 
 
 def destination_name(host: str, port: int, called_aet: str) -> str:
-    return f"{called_aet}@{host}:{port}"
+    return f"dicom://{called_aet}@{host}:{port}"
 
 
 def describe_status(code: int) -> str:
@@ -96,7 +96,9 @@ def send_all(app: FractionLedger, items: Iterable[Exported], host: str, port: in
 
     def flush() -> None:
         if answers:
-            app.record_answers(name, list(answers), actor)
+            app.record_answers(name, [a["uid"] for a in answers if a["accepted"]],
+                               [{"id": a["uid"], "code": a["status"], "text": a["reason"]}
+                                for a in answers if not a["accepted"]], actor)
             answers.clear()
 
     try:
