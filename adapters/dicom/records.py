@@ -271,7 +271,8 @@ def summary_record(view: CourseView) -> Dataset:
             ended = [b.termination for b in final.beams if b.termination != "NORMAL"]
             s.TreatmentTerminationStatus = ended[0] if ended else "NORMAL"
             statuses.append(s)
-        item.FractionStatusSummarySequence = statuses
+        if statuses:  # Type 3, but when present it needs an item (dciodvfy holds us to that)
+            item.FractionStatusSummarySequence = statuses
         groups.append(item)
     ds.FractionGroupSummarySequence = groups
     return ds
