@@ -370,8 +370,19 @@ class Course(ReceivedFractions, Aggregate):
         self._categorised(category=category, meta=meta)
         return True
 
-    def add_fallback_plan(self, plan: Plan, meta: dict) -> bool:
-        """A partner's re-plan: its fractions keep counting against the original prescription."""
+    def check_same_patient(self, patient_id: str | None, plan: Plan) -> None:
+        """A re-plan made for someone else must never be attached to this patient's course."""
+        if patient_id is not None and patient_id != self.patient["id"]:
+            raise errors.PatientMismatch(
+                f"Plan {plan.label} ({plan.uid}) is for patient {patient_id}, but course {self.plan.label} is of "
+                f"patient {self.patient['id']}: a fallback plan must be for the same patient. Nothing was changed.",
+                conflict={"course_patient_id": self.patient["id"], "plan_patient_id": patient_id},
+            )
+
+    def add_fallback_plan(self, plan: Plan, meta: dict, patient_id: str | None = None) -> bool:
+        """A partner's re-plan: its fractions keep counting against the original prescription.
+        `patient_id` is the patient the plan was made for, where the caller knows it."""
+        self.check_same_patient(patient_id, plan)
         known = self.find_plan(plan.uid)
         if known is not None:
             if known != plan:

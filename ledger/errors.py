@@ -68,6 +68,10 @@ class PrescriptionExceeded(RuleViolation):
     code = "prescription_exceeded"
 
 
+class PatientMismatch(RuleViolation):
+    code = "patient_mismatch"
+
+
 class CourseNotActive(RuleViolation):
     code = "course_not_active"
 

@@ -234,11 +234,18 @@ class FractionLedger(BillingCommands, TrustCommands, Application):
             lambda course, meta: {"id": str(course.id), "triage": code, "changed": course.set_triage(code, meta)},
         )
 
-    def add_fallback_plan(self, course_id: uuid.UUID | str, data: Any, actor: Actor, request_id: str | None = None) -> dict:
+    def add_fallback_plan(
+        self, course_id: uuid.UUID | str, data: Any, actor: Actor, request_id: str | None = None,
+        patient_id: str | None = None,
+    ) -> dict:
+        """`patient_id`: the patient the plan was made for (from its file); another patient is refused."""
         plan = parse(Plan, data)
+        payload = to_event(plan) if patient_id is None else {**to_event(plan), "patient_id": patient_id}
         return self.on_course(
-            "add_fallback_plan", course_id, to_event(plan), actor, request_id,
-            lambda course, meta: {"id": str(course.id), "plan_uid": plan.uid, "changed": course.add_fallback_plan(plan, meta)},
+            "add_fallback_plan", course_id, payload, actor, request_id,
+            lambda course, meta: {
+                "id": str(course.id), "plan_uid": plan.uid, "changed": course.add_fallback_plan(plan, meta, patient_id)
+            },
         )
 
     def suspend_course(self, course_id: uuid.UUID | str, reason: str, actor: Actor, request_id: str | None = None) -> dict:

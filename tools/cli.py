@@ -421,5 +421,9 @@ from tools.cli_billing import register as register_billing  # noqa: E402
 
 register_billing(main)
 
+from tools.cli_dicom import register as register_dicom  # noqa: E402  (commands of the DICOM area)
+
+register_dicom(main)
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,220 @@
+"""The pre-outage baseline: the home OIS's RT Beams Treatment Records and RT Treatment
+Summary Records become fractions in the ledger (`source="baseline"`).
+
+Every fraction goes through `FractionLedger.log_fraction`, so the ledger's own rules keep a
+fraction from being counted twice: a summary that lists a fraction a session record
+already brought in is refused by the ledger and reported as `covered`. Files are taken in
+three passes (first sessions, then continuations of interrupted sessions, then summaries)
+so that the richest source of each fraction wins; only file names are held between passes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta, timezone, tzinfo
+from pathlib import Path
+from typing import Any
+
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.uid import RTBeamsTreatmentRecordStorage, RTTreatmentSummaryRecordStorage
+
+from adapters.dicom import BadFile, iter_files
+from adapters.dicom.plans import decimal, kind_of, need, read_dataset
+from adapters.runtime import Ledger
+from ledger import errors
+from ledger.service import Actor
+
+SUMMARY_OPERATOR = "OIS treatment summary"
+
+
+def moment(date_value: Any, time_value: Any, offset: Any, default_tz: tzinfo) -> datetime:
+    """A DICOM DA + TM (+ TimezoneOffsetFromUTC) as an aware datetime."""
+    d, t = str(date_value or "").strip(), str(time_value or "").strip()
+    if len(d) != 8:
+        raise BadFile(f"treatment date {d!r} is not a DICOM date (YYYYMMDD)")
+    head, _, frac = t.partition(".")
+    head = (head + "000000")[:6]
+    tz = default_tz
+    text = str(offset or "").strip()
+    if len(text) == 5 and text[0] in "+-" and text[1:].isdigit():
+        sign = -1 if text[0] == "-" else 1
+        tz = timezone(sign * timedelta(hours=int(text[1:3]), minutes=int(text[3:])))
+    try:
+        return datetime(int(d[:4]), int(d[4:6]), int(d[6:]), int(head[:2]), int(head[2:4]), int(head[4:6]),
+                        int((frac + "000000")[:6]) if frac else 0, tzinfo=tz)
+    except ValueError as exc:
+        raise BadFile(f"treatment date/time {d} {t}: {exc}") from None
+
+
+def referenced_plan(ds: Dataset) -> str:
+    refs = ds.get("ReferencedRTPlanSequence") or []
+    if not refs or not refs[0].get("ReferencedSOPInstanceUID"):
+        raise BadFile("ReferencedRTPlanSequence (300C,0002) names no plan: the record cannot be tied to a course")
+    return str(refs[0].ReferencedSOPInstanceUID)
+
+
+class Baseline:
+    """Imports records into one ledger; `import_files` yields one answer per file."""
+
+    def __init__(self, ledger: Ledger, actor: Actor, default_tz: tzinfo):
+        self.ledger = ledger
+        self.app = ledger.app
+        self.actor = actor
+        self.default_tz = default_tz
+        read = ledger.fresh()
+        read.db["fractions"].create_index(["source_uid"], if_not_exists=True)
+
+    # ---- finding what a record belongs to --------------------------------------------------
+
+    def course_for(self, patient_id: str, plan_uid: str) -> dict:
+        read = self.ledger.fresh()
+        rows = read.db.execute("SELECT id, plans FROM courses WHERE patient_id = ?", [patient_id]).fetchall()
+        if not rows:
+            raise BadFile(f"patient {patient_id} is not known to the ledger: import the plan first; nothing was written")
+        for course_id, plans in rows:
+            if any(p["uid"] == plan_uid for p in json.loads(plans)):
+                return read.course(course_id) or {}
+        raise BadFile(f"plan {plan_uid} of patient {patient_id} is not known to the ledger: import the plan first; "
+                      "nothing was written")
+
+    def already_imported(self, source_uid: str) -> bool:
+        row = self.ledger.read.db.execute("SELECT 1 FROM fractions WHERE source_uid = ? LIMIT 1", [source_uid]).fetchone()
+        return row is not None
+
+    def centre_of(self, course: dict, institution: str) -> str:
+        """Where it was delivered: the institution named on the record when the ledger knows it
+        as a centre of this course, else the home centre."""
+        known = {course["home_centre"], *course["assigned_centres"], *(p.get("centre") for p in course["plans"])}
+        return institution if institution in known else course["home_centre"]
+
+    # ---- one file --------------------------------------------------------------------------
+
+    def session(self, ds: Dataset, path: Path) -> dict:
+        uid = str(need(ds, "SOPInstanceUID"))
+        plan_uid = referenced_plan(ds)
+        course = self.course_for(str(need(ds, "PatientID")), plan_uid)
+        answer = {"file": str(path), "course_id": course["id"], "kind": "session", "fractions": 0}
+        if self.already_imported(uid):
+            return answer | {"status": "unchanged"}
+        beams_seq = need(ds, "TreatmentSessionBeamSequence")
+        numbers = {int(need(b, "CurrentFractionNumber")) for b in beams_seq}
+        if len(numbers) != 1:
+            raise BadFile(f"the beams of one session name different fractions: {sorted(numbers)}")
+        beams, delivery_types = [], set()
+        for b in beams_seq:
+            beam_number = int(need(b, "ReferencedBeamNumber"))
+            points = b.get("ControlPointDeliverySequence") or []
+            specified = b.get("SpecifiedPrimaryMeterset") or (points[0].get("SpecifiedMeterset") if points else None)
+            delivered = b.get("DeliveredPrimaryMeterset") or (points[-1].get("DeliveredMeterset") if points else None)
+            if delivered is None:
+                raise BadFile(f"beam {beam_number}: no delivered meterset (DeliveredPrimaryMeterset or control points)")
+            beam = {"number": beam_number, "delivered_mu": decimal(delivered, f"delivered meterset of beam {beam_number}"),
+                    "termination": str(b.get("TreatmentTerminationStatus") or "UNKNOWN")}
+            if specified is not None:
+                beam["specified_mu"] = decimal(specified, f"specified meterset of beam {beam_number}")
+            beams.append(beam)
+            delivery_types.add(str(b.get("TreatmentDeliveryType") or "TREATMENT"))
+        machines = ds.get("TreatmentMachineSequence") or [Dataset()]
+        raw = ds.get("OperatorsName")
+        operators = [str(n) for n in (raw if isinstance(raw, MultiValue) else [raw]) if n is not None and str(n)]
+        group = ds.get("ReferencedFractionGroupNumber")
+        data = {
+            "number": numbers.pop(),
+            "group": int(group) if group is not None else None,
+            "centre": self.centre_of(course, str(machines[0].get("InstitutionName") or "")),
+            "machine": str(machines[0].get("TreatmentMachineName") or "") or "UNKNOWN",
+            "operator": operators[0] if operators else "unknown (OIS record)",
+            "delivered_at": moment(ds.get("TreatmentDate"), ds.get("TreatmentTime"), ds.get("TimezoneOffsetFromUTC"),
+                                   self.default_tz),
+            "plan_uid": plan_uid,
+            "beams": beams,
+            "delivery_type": "CONTINUATION" if "CONTINUATION" in delivery_types else "TREATMENT",
+            "source": "baseline",
+            "source_uid": uid,
+        }
+        record = self.app.log_fraction(course["id"], data, self.actor)
+        verified = {str(b.get("TreatmentVerificationStatus") or "") for b in beams_seq}
+        if verified & {"VERIFIED", "VERIFIED_OVR"} and len(operators) > 1:
+            # Double-checked in the OIS: the second name is the colleague (as the ledger exports it).
+            self.app.verify_fraction(course["id"], record["number"], operators[1], self.actor, group=record["group"])
+        return answer | {"status": "imported", "fractions": 1}
+
+    def summary(self, ds: Dataset, path: Path) -> dict:
+        uid = str(need(ds, "SOPInstanceUID"))
+        course = self.course_for(str(need(ds, "PatientID")), referenced_plan(ds))
+        answer: dict[str, Any] = {"file": str(path), "course_id": course["id"], "kind": "summary", "fractions": 0,
+                                  "covered": 0, "skipped": []}
+        plan = course["plans"][0]
+        for g in ds.get("FractionGroupSummarySequence") or []:
+            group = int(need(g, "ReferencedFractionGroupNumber"))
+            for f in g.get("FractionStatusSummarySequence") or []:
+                number = int(need(f, "ReferencedFractionNumber"))
+                source_uid = f"{uid}/{group}/{number}"
+                ended = str(f.get("TreatmentTerminationStatus") or "NORMAL")
+                if ended != "NORMAL":
+                    # A summary holds no MU: an interrupted fraction needs its session record.
+                    answer["skipped"].append(f"fraction {number} (group {group}) ended {ended}: import its session record")
+                    continue
+                if self.already_imported(source_uid):
+                    continue
+                data = {
+                    "number": number, "group": group, "centre": course["home_centre"],
+                    "machine": plan.get("machine") or "UNKNOWN", "operator": SUMMARY_OPERATOR,
+                    "delivered_at": moment(f.get("TreatmentDate"), f.get("TreatmentTime"),
+                                           ds.get("TimezoneOffsetFromUTC"), self.default_tz),
+                    "plan_uid": plan["uid"], "source": "baseline", "source_uid": source_uid,
+                }
+                try:
+                    self.app.log_fraction(course["id"], data, self.actor)
+                    answer["fractions"] += 1
+                except errors.FractionAlreadyDelivered:
+                    answer["covered"] += 1  # a session record (or an earlier summary) has it already
+        status = "imported" if answer["fractions"] else "unchanged"
+        return answer | {"status": status}
+
+    def import_one(self, path: Path, ds: Dataset | None = None) -> dict:
+        answer: dict[str, Any] = {"file": str(path), "course_id": None, "status": "error", "error": None}
+        try:
+            ds = ds if ds is not None else read_dataset(path)
+            sop = str(ds.SOPClassUID)
+            if sop == RTBeamsTreatmentRecordStorage:
+                return {**answer, **self.session(ds, path)}
+            if sop == RTTreatmentSummaryRecordStorage:
+                return {**answer, **self.summary(ds, path)}
+            raise BadFile(f"not an RT treatment record: it is a {kind_of(ds)}")
+        except errors.LedgerError as exc:
+            answer["error"] = exc.message
+        except ValueError as exc:
+            answer["error"] = str(exc)
+        return answer
+
+    def import_files(self, paths: Iterable[str | Path], progress: Callable[[], None] | None = None) -> Iterator[dict]:
+        """Sessions first, then continuations, then summaries; one answer per file."""
+        continuations: list[Path] = []
+        summaries: list[Path] = []
+        for path in iter_files(paths):
+            try:
+                ds = read_dataset(path)
+            except BadFile as exc:
+                yield {"file": str(path), "course_id": None, "status": "error", "error": str(exc)}
+                if progress:
+                    progress()
+                continue
+            sop = str(ds.SOPClassUID)
+            if sop == RTTreatmentSummaryRecordStorage:
+                summaries.append(path)
+                continue
+            if sop == RTBeamsTreatmentRecordStorage and any(
+                str(b.get("TreatmentDeliveryType") or "") == "CONTINUATION" for b in ds.get("TreatmentSessionBeamSequence") or []
+            ):
+                continuations.append(path)
+                continue
+            yield self.import_one(path, ds)
+            if progress:
+                progress()
+        for path in continuations + summaries:
+            yield self.import_one(path)
+            if progress:
+                progress()

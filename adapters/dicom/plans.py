@@ -1,0 +1,223 @@
+"""RT Plans read into `schemas.course.Plan` and `Patient`.
+
+Real plans come with or without Part 10 file meta, with static and dynamic (VMAT) beams
+and several fraction groups. A file is checked for the consistency the ledger relies on
+(beams referenced by a fraction group exist, counts match their sequences, every beam has
+a meterset), because a truncated file often still parses. What the RT records need later
+(study, machine details, beam-limiting devices) is kept in `Plan.source`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import RTPlanStorage
+
+from adapters.dicom import BadFile
+from schemas.course import Beam, FractionGroup, Patient, Plan
+
+SOP_NAMES = {
+    "1.2.840.10008.5.1.4.1.1.481.5": "RT Plan",
+    "1.2.840.10008.5.1.4.1.1.481.4": "RT Beams Treatment Record",
+    "1.2.840.10008.5.1.4.1.1.481.7": "RT Treatment Summary Record",
+    "1.2.840.10008.5.1.4.1.1.481.2": "RT Dose",
+    "1.2.840.10008.5.1.4.1.1.481.3": "RT Structure Set",
+    "1.2.840.10008.5.1.4.1.1.2": "CT Image",
+}
+
+
+def read_dataset(path: Path) -> Dataset:
+    """The whole dataset, every element decoded now, so that a truncated file fails here
+    and not halfway through registering it."""
+    try:
+        ds = pydicom.dcmread(path, force=True)
+        for _ in ds.iterall():  # decodes every element, nested ones included
+            pass
+    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise BadFile(f"not a readable DICOM file (truncated or corrupt): {exc}") from None
+    if "SOPClassUID" not in ds:
+        raise BadFile("not a DICOM object: SOPClassUID (0008,0016) is missing")
+    return ds
+
+
+def kind_of(ds: Dataset) -> str:
+    uid = str(ds.get("SOPClassUID", ""))
+    return SOP_NAMES.get(uid, f"SOP Class {uid or '?'}")
+
+
+def need(ds: Dataset, keyword: str, where: str = "") -> Any:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        tag = pydicom.datadict.tag_for_keyword(keyword)
+        raise BadFile(f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X}){where} is missing or empty")
+    return value
+
+
+def decimal(value: Any, what: str) -> Decimal:
+    """A DS value exactly as written in the file (not via float)."""
+    text = getattr(value, "original_string", None) or str(value)
+    try:
+        number = Decimal(text.strip())
+    except InvalidOperation:
+        raise BadFile(f"{what} is not a number: {text!r}") from None
+    if not number.is_finite():
+        raise BadFile(f"{what} is not a finite number: {text!r}")
+    return number
+
+
+def dicom_date(value: Any) -> date | None:
+    text = str(value or "").strip()
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
+
+
+def read_patient(ds: Dataset) -> Patient:
+    sex = str(ds.get("PatientSex", "") or "")
+    return Patient(
+        id=str(need(ds, "PatientID")).strip(),
+        name=str(need(ds, "PatientName")),
+        birth_date=dicom_date(ds.get("PatientBirthDate")),
+        sex=sex if sex in ("M", "F", "O") else None,
+    )
+
+
+def read_beam(beam: Dataset, meterset: Decimal, source: dict[str, str]) -> Beam:
+    number = int(need(beam, "BeamNumber"))
+    where = f" in beam {number}"
+    points = beam.get("ControlPointSequence") or []
+    declared = int(need(beam, "NumberOfControlPoints", where))
+    if declared != len(points) or declared < 2:
+        raise BadFile(
+            f"NumberOfControlPoints (300A,0110) of beam {number} says {declared} but the file holds "
+            f"{len(points)} control points (truncated or inconsistent plan)"
+        )
+    energy = points[0].get("NominalBeamEnergy")
+    machine = str(beam.get("TreatmentMachineName", "") or "")
+    devices = " ".join(
+        f"{d.RTBeamLimitingDeviceType}:{int(d.NumberOfLeafJawPairs)}" for d in beam.get("BeamLimitingDeviceSequence") or []
+    )
+    source[f"beam/{number}/devices"] = devices
+    source[f"beam/{number}/accessories"] = " ".join(
+        str(int(beam.get(k) or 0)) for k in ("NumberOfWedges", "NumberOfCompensators", "NumberOfBoli", "NumberOfBlocks")
+    )
+    if points[0].get("DoseRateSet") is not None:
+        source[f"beam/{number}/dose_rate"] = str(decimal(points[0].DoseRateSet, f"DoseRateSet of beam {number}"))
+    if machine:
+        for key, keyword in (("manufacturer", "Manufacturer"), ("institution", "InstitutionName"),
+                             ("model", "ManufacturerModelName"), ("serial", "DeviceSerialNumber")):
+            if beam.get(keyword):
+                source[f"machine/{machine}/{key}"] = str(beam.get(keyword))
+    kind = str(beam.get("BeamType", "STATIC"))
+    return Beam(
+        number=number,
+        meterset=meterset,
+        name=str(beam.get("BeamName", "") or ""),
+        machine=machine,
+        radiation_type=str(beam.get("RadiationType", "PHOTON") or "PHOTON"),
+        energy=decimal(energy, f"NominalBeamEnergy of beam {number}") if energy is not None else None,
+        beam_type="DYNAMIC" if kind == "DYNAMIC" else "STATIC",
+        control_points=declared,
+    )
+
+
+def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
+    """The patient and the plan of an RT Plan dataset; BadFile names what is wrong."""
+    if str(ds.get("SOPClassUID", "")) != RTPlanStorage:
+        raise BadFile(f"not an RT Plan: it is a {kind_of(ds)} (Modality {ds.get('Modality', '?')})")
+    patient = read_patient(ds)
+    uid = str(need(ds, "SOPInstanceUID"))
+    beams_by_number = {int(need(b, "BeamNumber")): b for b in ds.get("BeamSequence") or []}
+    declared_groups = ds.get("FractionGroupSequence") or []
+    if not declared_groups:
+        raise BadFile("FractionGroupSequence (300A,0070) is missing or empty")
+    if int(ds.get("NumberOfBrachyApplicationSetups") or 0):
+        raise BadFile("brachytherapy plans are not supported")
+    source: dict[str, str] = {
+        "sop_class_uid": str(RTPlanStorage),
+        "study_uid": str(need(ds, "StudyInstanceUID")),
+        "study_id": str(ds.get("StudyID", "") or ""),
+        "study_date": str(ds.get("StudyDate", "") or ""),
+        "study_time": str(ds.get("StudyTime", "") or ""),
+        "accession": str(ds.get("AccessionNumber", "") or ""),
+        "referring_physician": str(ds.get("ReferringPhysicianName", "") or ""),
+        "plan_name": str(ds.get("RTPlanName", "") or ""),
+    }
+    groups = []
+    for g in declared_groups:
+        number = int(need(g, "FractionGroupNumber"))
+        where = f" in fraction group {number}"
+        referenced = g.get("ReferencedBeamSequence") or []
+        if int(g.get("NumberOfBrachyApplicationSetups") or 0):
+            raise BadFile(f"fraction group {number} has brachytherapy setups: not supported")
+        declared = int(need(g, "NumberOfBeams", where))
+        if declared != len(referenced):
+            raise BadFile(
+                f"NumberOfBeams (300A,0080) of fraction group {number} says {declared} but "
+                f"ReferencedBeamSequence holds {len(referenced)} (truncated or inconsistent plan)"
+            )
+        beams = []
+        for ref in referenced:
+            beam_number = int(need(ref, "ReferencedBeamNumber", where))
+            if beam_number not in beams_by_number:
+                raise BadFile(f"fraction group {number} references beam {beam_number}, which is not in BeamSequence "
+                              "(truncated or inconsistent plan)")
+            meterset = decimal(need(ref, "BeamMeterset", f" of beam {beam_number}{where}"), f"BeamMeterset of beam {beam_number}")
+            beams.append(read_beam(beams_by_number[beam_number], meterset, source))
+        groups.append(
+            FractionGroup(number=number, fractions_planned=int(need(g, "NumberOfFractionsPlanned", where)), beams=beams)
+        )
+    machines = [b.machine for g in groups for b in g.beams if b.machine]
+    plan = Plan(
+        uid=uid,
+        label=str(ds.get("RTPlanLabel") or ds.get("RTPlanName") or "").strip() or str(need(ds, "RTPlanLabel")),
+        fraction_groups=groups,
+        machine=machines[0] if machines else "",
+        centre=centre,
+        source=source,
+    )
+    return patient, plan
+
+
+def read_plan_file(path: Path, centre: str = "") -> tuple[Patient, Plan, Dataset]:
+    ds = read_dataset(path)
+    patient, plan = read_plan(ds, centre)
+    return patient, plan, ds
+
+
+def import_plan_file(app: Any, path: Path, actor: Any, centre: str, triage: int | None = None,
+                     fallback_for: str | None = None) -> dict:
+    """Register the course of one plan file (or attach it to `fallback_for` as a partner's
+    re-plan). Returns {file, course_id, status, error}; never raises for a bad file or a
+    refusal, so that one bad file does not stop the others."""
+    from adapters.dicom.archive import store_plan_document
+    from ledger.errors import LedgerError
+    from schemas.course import to_event
+
+    answer: dict[str, Any] = {"file": str(path), "course_id": None, "status": "error", "error": None}
+    try:
+        patient, plan, ds = read_plan_file(path, centre)
+        if fallback_for:
+            result = app.add_fallback_plan(fallback_for, to_event(plan), actor, patient_id=patient.id)
+            # The partner's plan is returned to the home centre later ("return completed plans").
+            stored = store_plan_document(app, ds, actor)
+            answer.update(course_id=result["id"], status="registered" if result["changed"] or stored else "unchanged")
+        else:
+            result = app.register_course(
+                {"patient": to_event(patient), "home_centre": centre, "plan": to_event(plan), "triage": triage}, actor
+            )
+            answer.update(course_id=result["id"], status=result["status"])
+    except LedgerError as exc:
+        answer["error"] = exc.message
+    except ValueError as exc:  # BadFile, or a value the schema refuses (e.g. a negative meterset)
+        answer["error"] = str(exc)
+    return answer

@@ -1,0 +1,61 @@
+"""The triage list: per patient and plan, a triage code 1-5 and the centre that will treat.
+
+A CSV with a header `patient_id,plan,triage,centre` (plan: the plan's UID or its label;
+centre may be empty). Each line is answered on its own: an unknown patient or a bad code is
+reported with its line number and changes nothing for that line.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from adapters.runtime import Ledger
+from ledger import errors
+from ledger.service import Actor
+
+COLUMNS = ("patient_id", "plan", "triage", "centre")
+
+
+def find_course(ledger: Ledger, patient_id: str, plan: str) -> str:
+    rows = ledger.fresh().db.execute("SELECT id, plans FROM courses WHERE patient_id = ?", [patient_id]).fetchall()
+    if not rows:
+        raise ValueError(f"patient_id: patient {patient_id!r} is not known to the ledger")
+    matches = [cid for cid, plans in rows if any(plan in (p["uid"], p["label"]) for p in json.loads(plans))]
+    if not matches:
+        raise ValueError(f"plan: patient {patient_id} has no plan with UID or label {plan!r}")
+    if len(matches) > 1:
+        raise ValueError(f"plan: label {plan!r} names {len(matches)} courses of patient {patient_id}; give the plan UID")
+    return matches[0]
+
+
+def import_triage(ledger: Ledger, path: Path, actor: Actor) -> Iterator[dict]:
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in COLUMNS[:3] if c not in (reader.fieldnames or [])]
+        if missing:
+            yield {"line": 1, "status": "error", "error": f"header: missing column(s) {', '.join(missing)} "
+                   f"(expected {','.join(COLUMNS)})"}
+            return
+        for row in reader:
+            line = reader.line_num
+            answer = {"line": line, "patient_id": (row.get("patient_id") or "").strip(), "course_id": None,
+                      "status": "error", "error": None}
+            try:
+                text = (row.get("triage") or "").strip()
+                if not text.isdigit() or not 1 <= int(text) <= 5:
+                    raise ValueError(f"triage: {text!r} is not a triage code 1-5")
+                course_id = find_course(ledger, answer["patient_id"], (row.get("plan") or "").strip())
+                answer["course_id"] = course_id
+                changed = ledger.app.set_triage(course_id, int(text), actor)["changed"]
+                centre = (row.get("centre") or "").strip()
+                if centre:
+                    changed = ledger.app.assign_centre(course_id, centre, actor)["changed"] or changed
+                answer["status"] = "changed" if changed else "unchanged"
+            except errors.LedgerError as exc:
+                answer["error"] = exc.message
+            except ValueError as exc:
+                answer["error"] = str(exc)
+            yield answer

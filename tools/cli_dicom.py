@@ -1,0 +1,222 @@
+"""`fraction-ledger import plan|records|triage`, `export dicom`, `send dicom`, `send status`.
+
+Imports answer per file (or per line) and go on after a bad one; the exit status is 1 when
+any failed. Progress goes to stderr (rich: a live bar on a terminal, one final line when
+stderr is a file or a pipe), results to stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from tools.cli import Context
+
+
+# tools.cli registers this module at its end, so its helpers are fetched when used.
+def emit(*args, **kw) -> None:
+    from tools.cli import emit as cli_emit
+
+    cli_emit(*args, **kw)
+
+
+def parse_time(text: str) -> datetime:
+    from tools.cli import parse_time as cli_parse_time
+
+    return cli_parse_time(text)
+
+
+def progress_bar(label: str, total: int | None) -> Progress:
+    console = Console(stderr=True)
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                   console=console, transient=console.is_terminal)
+    bar.add_task(label, total=total)
+    return bar
+
+
+def group_named(main: click.Group, name: str, help: str) -> click.Group:
+    """Other areas (HL7, bundles) add commands to the same `import`/`export`/`send` groups."""
+    found = main.commands.get(name)
+    if isinstance(found, click.Group):
+        return found
+    group = click.Group(name, help=help)
+    main.add_command(group)
+    return group
+
+
+def finish(answers: list[dict], as_json: bool, line) -> None:
+    if as_json:
+        emit(answers, True)
+    else:
+        for a in answers:
+            click.echo(line(a))
+        counts = Counter(a["status"] for a in answers)
+        click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no files", err=True)
+    if any(a["status"] == "error" for a in answers):
+        sys.exit(1)
+
+
+def centre_option(obj: Context, centre: str | None) -> str:
+    chosen = centre or (obj.centre if obj.centre != "-" else None)
+    if not chosen:
+        raise click.UsageError("--centre: say which centre these plans belong to (the home centre, or the partner "
+                               "for --fallback-for)")
+    return chosen
+
+
+@click.command("plan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--centre", default=None, help="Home centre of the courses (for --fallback-for: the partner) "
+              "[default: the global --centre].")
+@click.option("--triage", type=click.IntRange(1, 5), default=None, help="Triage code for new courses.")
+@click.option("--fallback-for", "fallback_for", default=None, metavar="COURSE",
+              help="Attach these plans to COURSE as a partner's re-plan (same patient only).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def import_plan(obj: Context, paths, centre, triage, fallback_for, as_json) -> None:
+    """Register courses from RT Plan files or folders (the same file twice changes nothing)."""
+    from adapters.dicom import count_files, iter_files
+    from adapters.dicom.plans import import_plan_file
+
+    centre = centre_option(obj, centre)
+    app, actor = obj.ledger.app, obj.actor(centre)
+    answers = []
+    with progress_bar("plans", count_files(paths)) as bar:
+        for path in iter_files(paths):
+            answers.append(import_plan_file(app, path, actor, centre, triage, fallback_for))
+            bar.advance(bar.task_ids[0])
+    finish(answers, as_json, lambda a: f"{a['status']:<10} {a['file']}  " + (a["course_id"] or "") +
+           (f"  {a['error']}" if a["error"] else ""))
+
+
+@click.command("records")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--utc-offset", default=None, help="Offset of treatment times in records that carry none "
+              "(TimezoneOffsetFromUTC), e.g. +01:00 [default: this computer's].")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def import_records(obj: Context, paths, utc_offset, as_json) -> None:
+    """The pre-outage baseline: RT Beams Treatment and Treatment Summary Records from the OIS."""
+    from adapters.dicom import count_files
+    from adapters.dicom.baseline import Baseline
+
+    tz = parse_time(f"2000-01-01T00:00{utc_offset}").tzinfo if utc_offset else datetime.now().astimezone().tzinfo
+    baseline = Baseline(obj.ledger, obj.actor(), tz)
+    answers = []
+    with progress_bar("records", count_files(paths)) as bar:
+        for answer in baseline.import_files(paths, progress=lambda: bar.advance(bar.task_ids[0])):
+            answers.append(answer)
+    finish(answers, as_json, lambda a: f"{a['status']:<10} {a['file']}  " + (a.get("course_id") or "") +
+           (f"  {a['error']}" if a.get("error") else ""))
+
+
+@click.command("triage")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def import_triage_list(obj: Context, path, as_json) -> None:
+    """The triage list (CSV: patient_id,plan,triage,centre): codes and assigned centres."""
+    from adapters.dicom.triage import import_triage
+
+    answers = list(import_triage(obj.ledger, Path(path), obj.actor()))
+    finish(answers, as_json, lambda a: f"line {a['line']:<4} {a['status']:<10} {a.get('patient_id', '')}"
+           + (f"  {a['error']}" if a.get("error") else ""))
+
+
+def since_option(text: str | None) -> datetime | None:
+    return parse_time(text) if text else None
+
+
+@click.command("dicom")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
+@click.option("--course", "course_id", default=None, help="Only this course.")
+@click.option("--since", default=None, help="Only fractions the ledger recorded at or after this time (ISO-8601).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def export_dicom(obj: Context, out, course_id, since, as_json) -> None:
+    """RT Beams Treatment Records, Treatment Summary Records and the partners' fallback plans."""
+    from adapters.dicom.export import export_all
+
+    ledger = obj.ledger
+    counts: Counter = Counter()
+    for item in export_all(ledger.app, ledger.fresh(), Path(out), course_id, since_option(since)):
+        counts[item.kind] += 1
+    result = {"out": str(out), "records": counts["record"], "summaries": counts["summary"], "plans": counts["plan"]}
+    emit(result, as_json, f"wrote {result['records']} treatment records, {result['summaries']} summaries, "
+         f"{result['plans']} fallback plans to {out}")
+
+
+@click.command("dicom")
+@click.option("--host", required=True)
+@click.option("--port", required=True, type=int)
+@click.option("--called-aet", required=True, help="AE title of the home OIS's DICOM store.")
+@click.option("--calling-aet", default="FRACTIONLEDGER", show_default=True)
+@click.option("--course", "course_id", default=None)
+@click.option("--since", default=None, help="Only fractions recorded at or after this time (ISO-8601).")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Keep the exported files here [default: a temporary folder].")
+@click.option("--limit", type=int, default=None, help="Send at most this many instances now (the rest next time).")
+@click.option("--timeout", type=float, default=30, show_default=True, help="Seconds to wait for the peer's answers.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def send_dicom(obj: Context, host, port, called_aet, calling_aet, course_id, since, out, limit, timeout, as_json) -> None:
+    """C-STORE every record not yet accepted by this destination; refusals show their DIMSE status."""
+    from adapters.dicom.export import export_all
+    from adapters.dicom.send import send_all
+
+    ledger = obj.ledger
+    with tempfile.TemporaryDirectory(prefix="fraction-ledger-send-") as tmp:
+        folder = Path(out) if out else Path(tmp)
+        items = export_all(ledger.app, ledger.fresh(), folder, course_id, since_option(since))
+        report = send_all(ledger.app, items, host, port, called_aet, calling_aet, obj.actor(), limit=limit,
+                          timeout=timeout)
+    result = report.to_dict()
+    text = (f"{report.destination}: sent {report.sent}, accepted {report.accepted}, refused {len(report.refused)}, "
+            f"already accepted before {report.already_accepted}")
+    for r in report.refused:
+        text += f"\nrefused {r['status']} {r['reason']}: {r['kind']} {r['uid']} (course {r['course_id']})"
+    if report.error:
+        text += f"\nstopped: {report.error} (send again to resume)"
+    emit(result, as_json, text)
+    if report.refused or report.error:
+        sys.exit(1)
+
+
+@click.command("status")
+@click.option("--host", required=True)
+@click.option("--port", required=True, type=int)
+@click.option("--called-aet", required=True)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def send_status(obj: Context, host, port, called_aet, as_json) -> None:
+    """What a destination has accepted and refused so far."""
+    from adapters.dicom.send import destination_name
+
+    name = destination_name(host, port, called_aet)
+    dest = obj.ledger.app.destination(name)
+    refused = [{"uid": uid, "status": r["code"], "reason": r["text"], "at": r["at"]}
+               for uid, r in sorted((dest.refused if dest else {}).items())]
+    result = {"destination": name, "accepted": len(dest.accepted) if dest else 0, "refused": refused}
+    text = f"{name}: {result['accepted']} accepted, {len(refused)} refused"
+    for r in refused:
+        text += f"\nrefused {r['status']} {r['reason']}: {r['uid']} (at {r['at']})"
+    emit(result, as_json, text)
+
+
+def register(main: click.Group) -> None:
+    imports = group_named(main, "import", "Bring plans, pre-outage records and the triage list into the ledger.")
+    for command in (import_plan, import_records, import_triage_list):
+        imports.add_command(command)
+    group_named(main, "export", "Replay the ledger into files the home systems import.").add_command(export_dicom)
+    sends = group_named(main, "send", "Replay the ledger to the home systems over the network.")
+    sends.add_command(send_dicom)
+    sends.add_command(send_status)
