@@ -22,6 +22,8 @@ from ledger.service import FractionLedger
 
 BATCH = 500
 COURSE_TOPIC = "ledger.course:Course."
+OIS_IMPORT_TOPIC = "ledger.ois_import:OisImport.Acknowledged"
+OIS_IMPORT_COLUMNS = {"record_id": str, "course_id": str, "set_id": str, "acknowledged_at": str, "acknowledged_by": str}
 
 COURSE_COLUMNS = {
     "id": str, "patient_id": str, "patient_name": str, "birth_date": str, "sex": str,
@@ -62,6 +64,7 @@ class ReadModel(BillingTables):
         self.db["courses"].create(COURSE_COLUMNS, pk="id", if_not_exists=True)
         self.db["fractions"].create(FRACTION_COLUMNS, pk="record_id", if_not_exists=True)
         self.db["position"].create({"name": str, "position": int, "source": str}, pk="name", if_not_exists=True)
+        self.db["ois_imports"].create(OIS_IMPORT_COLUMNS, pk="record_id", if_not_exists=True)
         for table, columns in (("courses", COURSE_COLUMNS), ("fractions", FRACTION_COLUMNS)):
             # A read model made by an older version lacks newer columns: add them (then rebuild).
             missing = set(columns) - set(self.db[table].columns_dict)
@@ -124,10 +127,12 @@ class ReadModel(BillingTables):
         return self.catch_up(app)
 
     def clear(self) -> None:
-        for table in ("courses", "fractions", "position", *BILLING_TABLES):
+        for table in ("courses", "fractions", "position", "ois_imports", *BILLING_TABLES):
             self.db.execute(f"DELETE FROM {table}")
 
     def apply(self, app: FractionLedger, notification: Any) -> None:
+        if notification.topic == OIS_IMPORT_TOPIC:
+            return self.on_OisImport(app.mapper.to_domain_event(notification))
         if not notification.topic.startswith(COURSE_TOPIC):
             return self.apply_billing(app, notification)
         event = app.mapper.to_domain_event(notification)
@@ -138,6 +143,19 @@ class ReadModel(BillingTables):
         course_id = str(notification.originator_id)
         handler(course_id, event, notification.id)
         self.db.execute("UPDATE courses SET version=? WHERE id=?", [notification.originator_version, course_id])
+
+    def on_OisImport(self, e: Any) -> None:
+        """The OIS confirmed it imported these records (`reconcile acknowledge`)."""
+        self.db["ois_imports"].upsert_all(
+            [{"record_id": rid, "course_id": item["course_id"], "set_id": e.set_id,
+              "acknowledged_at": iso(e.meta["recorded_at"]), "acknowledged_by": e.by}
+             for item in e.items for rid in item["record_ids"]],
+            pk="record_id",
+        )
+
+    def ois_imports(self) -> dict[str, dict]:
+        """record id -> {set_id, acknowledged_at, acknowledged_by}"""
+        return {r.pop("record_id"): r for r in self.db["ois_imports"].rows_where(select="record_id, set_id, acknowledged_at, acknowledged_by")}
 
     def on_Registered(self, course_id: str, e: Any, position: int) -> None:
         plan = e.plan
@@ -272,7 +290,14 @@ class ReadModel(BillingTables):
         return course
 
     def fractions(self, course_id: str) -> list[dict]:
-        rows = self.db["fractions"].rows_where("course_id = ?", [course_id], order_by="grp, number, delivered_at, position")
+        """The course's sessions, each with what the OIS acknowledged importing (or None)."""
+        rows = self.db.query(
+            "SELECT f.*, o.set_id AS ois_set_id, o.acknowledged_at AS ois_acknowledged_at, "
+            "o.acknowledged_by AS ois_acknowledged_by FROM fractions f "
+            "LEFT JOIN ois_imports o ON o.record_id = f.record_id WHERE f.course_id = ? "
+            "ORDER BY f.grp, f.number, f.delivered_at, f.position",
+            [course_id],
+        )
         return [decode(row) for row in rows]
 
     def dump(self) -> dict[str, list[dict]]:
@@ -280,6 +305,7 @@ class ReadModel(BillingTables):
         return {
             "courses": list(self.db["courses"].rows_where(order_by="id")),
             "fractions": list(self.db["fractions"].rows_where(order_by="record_id")),
+            "ois_imports": list(self.db["ois_imports"].rows_where(order_by="record_id")),
             **self.dump_billing(),
         }
 

@@ -22,6 +22,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 
 from ledger import errors
 from ledger.course import Course, course_id_for, registration
+from ledger.ois_import import OisImportCommands
 from ledger.delivery import Destination, destination_id
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.service_billing import BillingCommands
@@ -74,7 +75,7 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class FractionLedger(BillingCommands, TrustCommands, Application):
+class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Application):
     name = "FractionLedger"
 
     def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now):

@@ -18,40 +18,7 @@ import msgspec
 from adapters.runtime import Ledger
 from ledger import errors
 from ledger.service import Actor
-
-
-class Context:
-    def __init__(self, db: str | None, user: str, centre: str, cipher_key_file: str | None = None):
-        self.db = db
-        self.cipher_key_file = cipher_key_file
-        self.user = user
-        self.centre = centre
-        self._ledger: Ledger | None = None
-
-    @property
-    def ledger(self) -> Ledger:
-        if self._ledger is None:
-            self._ledger = Ledger(self.db, cipher_key_file=self.cipher_key_file)
-        return self._ledger
-
-    def actor(self, centre: str | None = None) -> Actor:
-        return Actor(user=self.user, centre=centre or self.centre)
-
-    def close(self) -> None:
-        if self._ledger is not None:
-            self._ledger.close()
-
-
-def emit(value: Any, as_json: bool, text: str | None = None) -> None:
-    if as_json:
-        click.echo(msgspec.json.encode(value).decode())
-    elif text is not None:
-        click.echo(text)
-
-
-def refuse(exc: Exception) -> None:
-    click.echo(f"refused: {exc}", err=True)
-    sys.exit(1)
+from tools.cli_common import Context, emit, parse_time, refuse
 
 
 class LedgerGroup(click.Group):
@@ -109,16 +76,6 @@ def parse_delivered_beam(text: str) -> dict:
     if status:
         beam["termination"] = status.upper()
     return beam
-
-
-def parse_time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO-8601 date and time", param_hint="--at") from None
-    if value.tzinfo is None:
-        raise click.BadParameter(f"{text!r} has no timezone offset (e.g. 2026-11-23T09:30+01:00)", param_hint="--at")
-    return value
 
 
 # ---- course --------------------------------------------------------------------------------
@@ -407,23 +364,15 @@ lazy_benchmark("http", "tools.bench_http", "Fractions over HTTP with concurrent 
 lazy_benchmark("billing", "tools.bench_billing", "Settlement statement from tables next to loading every split (--help for options).")
 
 
-from tools.cli_hl7 import register as register_hl7  # noqa: E402
+def register_areas() -> None:
+    """Each area's commands live in their own module; their `register` adds them here."""
+    import importlib
 
-register_hl7(main)
-from tools.cli_serve import register as register_serve  # noqa: E402
+    for area in ("cli_hl7", "cli_serve", "cli_trust", "cli_billing", "cli_dicom", "cli_recovery"):
+        importlib.import_module(f"tools.{area}").register(main)
 
-register_serve(main)
-from tools.cli_trust import register as register_trust  # noqa: E402
 
-register_trust(main)
-
-from tools.cli_billing import register as register_billing  # noqa: E402
-
-register_billing(main)
-
-from tools.cli_dicom import register as register_dicom  # noqa: E402  (commands of the DICOM area)
-
-register_dicom(main)
+register_areas()
 
 if __name__ == "__main__":
     main()

@@ -16,8 +16,7 @@ import msgspec
 
 from schemas.billing import CATEGORIES, NEAR_MISS, SEVERITIES
 
-if TYPE_CHECKING:  # not imported at run time: tools.cli imports this module at its bottom
-    from tools.cli import Context
+from tools.cli_common import Context  # noqa: F401
 
 INCIDENT_CSV = [
     "id", "registered_at", "occurred_at", "centre", "home_centre", "course_id", "fraction", "category",

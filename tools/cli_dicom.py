@@ -18,21 +18,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-if TYPE_CHECKING:
-    from tools.cli import Context
-
-
-# tools.cli registers this module at its end, so its helpers are fetched when used.
-def emit(*args, **kw) -> None:
-    from tools.cli import emit as cli_emit
-
-    cli_emit(*args, **kw)
-
-
-def parse_time(text: str) -> datetime:
-    from tools.cli import parse_time as cli_parse_time
-
-    return cli_parse_time(text)
+from tools.cli_common import Context, emit, offset_zone, parse_time  # noqa: F401
 
 
 def progress_bar(label: str, total: int | None) -> Progress:
@@ -109,7 +95,7 @@ def import_records(obj: Context, paths, utc_offset, as_json) -> None:
     from adapters.dicom import count_files
     from adapters.dicom.baseline import Baseline
 
-    tz = parse_time(f"2000-01-01T00:00{utc_offset}").tzinfo if utc_offset else datetime.now().astimezone().tzinfo
+    tz = offset_zone(utc_offset)
     baseline = Baseline(obj.ledger, obj.actor(), tz)
     answers = []
     with progress_bar("records", count_files(paths)) as bar:

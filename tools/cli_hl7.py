@@ -16,28 +16,7 @@ from typing import Any
 import click
 import msgspec
 
-Context = Any  # tools.cli.Context; not imported, because tools.cli imports this module
-
-
-def emit(value: Any, as_json: bool, text: str | None = None) -> None:
-    if as_json:
-        click.echo(msgspec.json.encode(value).decode())
-    elif text is not None:
-        click.echo(text)
-
-
-def parse_since(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO-8601 date or time", param_hint="--since") from None
-    if len(text) == 10:  # a bare date: from its start, in UTC
-        return value.replace(tzinfo=timezone.utc)
-    if value.tzinfo is None:
-        raise click.BadParameter(f"{text!r} has no timezone offset (e.g. 2026-11-02T00:00+01:00)", param_hint="--since")
-    return value
+from tools.cli_common import Context, emit, parse_since  # noqa: E402,F401
 
 
 def builder_for(config_path: str | None, codes_path: str | None):

@@ -17,27 +17,9 @@ from adapters.runtime import open_application
 from adapters.storage import Storage
 from ledger.service import utc_now
 
-
-Context = Any  # tools.cli.Context (not imported: tools.cli imports this module at its bottom)
 # Refusals (LedgerError) and configuration errors (ValueError, e.g. KeyFileError) raised here are
 # turned into "refused: ..." on stderr and exit status 1 by tools.cli.LedgerGroup.
-
-
-def emit(value: Any, as_json: bool, text: str | None = None) -> None:
-    if as_json:
-        click.echo(msgspec.json.encode(value).decode())
-    elif text is not None:
-        click.echo(text)
-
-
-def parse_time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO-8601 date and time", param_hint="--since") from None
-    if value.tzinfo is None:
-        raise click.BadParameter(f"{text!r} has no timezone offset (e.g. 2026-11-23T09:30+01:00)", param_hint="--since")
-    return value
+from tools.cli_common import Context, emit, parse_time  # noqa: E402,F401
 
 
 @click.command("verify")
@@ -154,7 +136,7 @@ def bundle() -> None:
 @click.pass_obj
 def bundle_export(obj, centre_name, out, since, key, as_json) -> None:
     """Write the events recorded at a centre as one signed, hash-chained file."""
-    when = parse_time(since) if since else None
+    when = parse_time(since, "--since") if since else None
     if out.exists():
         raise ValueError(f"{out} exists already; it is not overwritten")
     data, summary = export_bundle(obj.ledger.app, centre_name, key or Path(f"{centre_name}.ed25519"), when)

@@ -55,6 +55,65 @@ def referenced_plan(ds: Dataset) -> str:
     return str(refs[0].ReferencedSOPInstanceUID)
 
 
+def session_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
+    """What an RT Beams Treatment Record says about its session, in the ledger's words.
+    Shared by the baseline import and the reconciliation, so both read a record alike."""
+    beams_seq = need(ds, "TreatmentSessionBeamSequence")
+    numbers = {int(need(b, "CurrentFractionNumber")) for b in beams_seq}
+    if len(numbers) != 1:
+        raise BadFile(f"the beams of one session name different fractions: {sorted(numbers)}")
+    beams, delivery_types = [], set()
+    for b in beams_seq:
+        beam_number = int(need(b, "ReferencedBeamNumber"))
+        points = b.get("ControlPointDeliverySequence") or []
+        specified = b.get("SpecifiedPrimaryMeterset") or (points[0].get("SpecifiedMeterset") if points else None)
+        delivered = b.get("DeliveredPrimaryMeterset") or (points[-1].get("DeliveredMeterset") if points else None)
+        if delivered is None:
+            raise BadFile(f"beam {beam_number}: no delivered meterset (DeliveredPrimaryMeterset or control points)")
+        beam = {"number": beam_number, "delivered_mu": decimal(delivered, f"delivered meterset of beam {beam_number}"),
+                "termination": str(b.get("TreatmentTerminationStatus") or "UNKNOWN")}
+        if specified is not None:
+            beam["specified_mu"] = decimal(specified, f"specified meterset of beam {beam_number}")
+        beams.append(beam)
+        delivery_types.add(str(b.get("TreatmentDeliveryType") or "TREATMENT"))
+    machines = ds.get("TreatmentMachineSequence") or [Dataset()]
+    raw = ds.get("OperatorsName")
+    group = ds.get("ReferencedFractionGroupNumber")
+    return {
+        "sop_instance_uid": str(need(ds, "SOPInstanceUID")),
+        "patient_id": str(need(ds, "PatientID")),
+        "plan_uid": referenced_plan(ds),
+        "number": numbers.pop(),
+        "group": int(group) if group is not None else None,
+        "institution": str(machines[0].get("InstitutionName") or ""),
+        "machine": str(machines[0].get("TreatmentMachineName") or ""),
+        "operators": [str(n) for n in (raw if isinstance(raw, MultiValue) else [raw]) if n is not None and str(n)],
+        "delivered_at": moment(ds.get("TreatmentDate"), ds.get("TreatmentTime"), ds.get("TimezoneOffsetFromUTC"),
+                               default_tz),
+        "beams": beams,
+        "delivery_type": "CONTINUATION" if "CONTINUATION" in delivery_types else "TREATMENT",
+        "verified": bool({str(b.get("TreatmentVerificationStatus") or "") for b in beams_seq}
+                         & {"VERIFIED", "VERIFIED_OVR"}),
+    }
+
+
+def summary_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
+    """What an RT Treatment Summary Record says: the fractions it lists, with date and end."""
+    fractions = []
+    for g in ds.get("FractionGroupSummarySequence") or []:
+        group = int(need(g, "ReferencedFractionGroupNumber"))
+        for f in g.get("FractionStatusSummarySequence") or []:
+            fractions.append({
+                "group": group,
+                "number": int(need(f, "ReferencedFractionNumber")),
+                "termination": str(f.get("TreatmentTerminationStatus") or "NORMAL"),
+                "delivered_at": moment(f.get("TreatmentDate"), f.get("TreatmentTime"),
+                                       ds.get("TimezoneOffsetFromUTC"), default_tz),
+            })
+    return {"sop_instance_uid": str(need(ds, "SOPInstanceUID")), "patient_id": str(need(ds, "PatientID")),
+            "plan_uid": referenced_plan(ds), "fractions": fractions}
+
+
 class Baseline:
     """Imports records into one ledger; `import_files` yields one answer per file."""
 
@@ -92,85 +151,57 @@ class Baseline:
     # ---- one file --------------------------------------------------------------------------
 
     def session(self, ds: Dataset, path: Path) -> dict:
-        uid = str(need(ds, "SOPInstanceUID"))
-        plan_uid = referenced_plan(ds)
-        course = self.course_for(str(need(ds, "PatientID")), plan_uid)
+        facts = session_facts(ds, self.default_tz)
+        course = self.course_for(facts["patient_id"], facts["plan_uid"])
         answer = {"file": str(path), "course_id": course["id"], "kind": "session", "fractions": 0}
-        if self.already_imported(uid):
+        if self.already_imported(facts["sop_instance_uid"]):
             return answer | {"status": "unchanged"}
-        beams_seq = need(ds, "TreatmentSessionBeamSequence")
-        numbers = {int(need(b, "CurrentFractionNumber")) for b in beams_seq}
-        if len(numbers) != 1:
-            raise BadFile(f"the beams of one session name different fractions: {sorted(numbers)}")
-        beams, delivery_types = [], set()
-        for b in beams_seq:
-            beam_number = int(need(b, "ReferencedBeamNumber"))
-            points = b.get("ControlPointDeliverySequence") or []
-            specified = b.get("SpecifiedPrimaryMeterset") or (points[0].get("SpecifiedMeterset") if points else None)
-            delivered = b.get("DeliveredPrimaryMeterset") or (points[-1].get("DeliveredMeterset") if points else None)
-            if delivered is None:
-                raise BadFile(f"beam {beam_number}: no delivered meterset (DeliveredPrimaryMeterset or control points)")
-            beam = {"number": beam_number, "delivered_mu": decimal(delivered, f"delivered meterset of beam {beam_number}"),
-                    "termination": str(b.get("TreatmentTerminationStatus") or "UNKNOWN")}
-            if specified is not None:
-                beam["specified_mu"] = decimal(specified, f"specified meterset of beam {beam_number}")
-            beams.append(beam)
-            delivery_types.add(str(b.get("TreatmentDeliveryType") or "TREATMENT"))
-        machines = ds.get("TreatmentMachineSequence") or [Dataset()]
-        raw = ds.get("OperatorsName")
-        operators = [str(n) for n in (raw if isinstance(raw, MultiValue) else [raw]) if n is not None and str(n)]
-        group = ds.get("ReferencedFractionGroupNumber")
+        operators = facts["operators"]
         data = {
-            "number": numbers.pop(),
-            "group": int(group) if group is not None else None,
-            "centre": self.centre_of(course, str(machines[0].get("InstitutionName") or "")),
-            "machine": str(machines[0].get("TreatmentMachineName") or "") or "UNKNOWN",
+            "number": facts["number"],
+            "group": facts["group"],
+            "centre": self.centre_of(course, facts["institution"]),
+            "machine": facts["machine"] or "UNKNOWN",
             "operator": operators[0] if operators else "unknown (OIS record)",
-            "delivered_at": moment(ds.get("TreatmentDate"), ds.get("TreatmentTime"), ds.get("TimezoneOffsetFromUTC"),
-                                   self.default_tz),
-            "plan_uid": plan_uid,
-            "beams": beams,
-            "delivery_type": "CONTINUATION" if "CONTINUATION" in delivery_types else "TREATMENT",
+            "delivered_at": facts["delivered_at"],
+            "plan_uid": facts["plan_uid"],
+            "beams": facts["beams"],
+            "delivery_type": facts["delivery_type"],
             "source": "baseline",
-            "source_uid": uid,
+            "source_uid": facts["sop_instance_uid"],
         }
         record = self.app.log_fraction(course["id"], data, self.actor)
-        verified = {str(b.get("TreatmentVerificationStatus") or "") for b in beams_seq}
-        if verified & {"VERIFIED", "VERIFIED_OVR"} and len(operators) > 1:
+        if facts["verified"] and len(operators) > 1:
             # Double-checked in the OIS: the second name is the colleague (as the ledger exports it).
             self.app.verify_fraction(course["id"], record["number"], operators[1], self.actor, group=record["group"])
         return answer | {"status": "imported", "fractions": 1}
 
     def summary(self, ds: Dataset, path: Path) -> dict:
-        uid = str(need(ds, "SOPInstanceUID"))
-        course = self.course_for(str(need(ds, "PatientID")), referenced_plan(ds))
+        facts = summary_facts(ds, self.default_tz)
+        course = self.course_for(facts["patient_id"], facts["plan_uid"])
         answer: dict[str, Any] = {"file": str(path), "course_id": course["id"], "kind": "summary", "fractions": 0,
                                   "covered": 0, "skipped": []}
         plan = course["plans"][0]
-        for g in ds.get("FractionGroupSummarySequence") or []:
-            group = int(need(g, "ReferencedFractionGroupNumber"))
-            for f in g.get("FractionStatusSummarySequence") or []:
-                number = int(need(f, "ReferencedFractionNumber"))
-                source_uid = f"{uid}/{group}/{number}"
-                ended = str(f.get("TreatmentTerminationStatus") or "NORMAL")
-                if ended != "NORMAL":
-                    # A summary holds no MU: an interrupted fraction needs its session record.
-                    answer["skipped"].append(f"fraction {number} (group {group}) ended {ended}: import its session record")
-                    continue
-                if self.already_imported(source_uid):
-                    continue
-                data = {
-                    "number": number, "group": group, "centre": course["home_centre"],
-                    "machine": plan.get("machine") or "UNKNOWN", "operator": SUMMARY_OPERATOR,
-                    "delivered_at": moment(f.get("TreatmentDate"), f.get("TreatmentTime"),
-                                           ds.get("TimezoneOffsetFromUTC"), self.default_tz),
-                    "plan_uid": plan["uid"], "source": "baseline", "source_uid": source_uid,
-                }
-                try:
-                    self.app.log_fraction(course["id"], data, self.actor)
-                    answer["fractions"] += 1
-                except errors.FractionAlreadyDelivered:
-                    answer["covered"] += 1  # a session record (or an earlier summary) has it already
+        for f in facts["fractions"]:
+            group, number = f["group"], f["number"]
+            source_uid = f"{facts['sop_instance_uid']}/{group}/{number}"
+            if f["termination"] != "NORMAL":
+                # A summary holds no MU: an interrupted fraction needs its session record.
+                answer["skipped"].append(f"fraction {number} (group {group}) ended {f['termination']}: import its session record")
+                continue
+            if self.already_imported(source_uid):
+                continue
+            data = {
+                "number": number, "group": group, "centre": course["home_centre"],
+                "machine": plan.get("machine") or "UNKNOWN", "operator": SUMMARY_OPERATOR,
+                "delivered_at": f["delivered_at"],
+                "plan_uid": plan["uid"], "source": "baseline", "source_uid": source_uid,
+            }
+            try:
+                self.app.log_fraction(course["id"], data, self.actor)
+                answer["fractions"] += 1
+            except errors.FractionAlreadyDelivered:
+                answer["covered"] += 1  # a session record (or an earlier summary) has it already
         status = "imported" if answer["fractions"] else "unchanged"
         return answer | {"status": status}
 

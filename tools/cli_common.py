@@ -1,0 +1,78 @@
+"""What every `fraction-ledger` command module shares: the context (database, who acts), output,
+refusals and time parsing. Command modules import from here, never from `tools.cli`, which
+imports them all."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+import msgspec
+
+from adapters.runtime import Ledger
+from ledger.service import Actor
+
+
+class Context:
+    def __init__(self, db: str | None, user: str, centre: str, cipher_key_file: str | None = None):
+        self.db = db
+        self.cipher_key_file = cipher_key_file
+        self.user = user
+        self.centre = centre
+        self._ledger: Ledger | None = None
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(self.db, cipher_key_file=self.cipher_key_file)
+        return self._ledger
+
+    def actor(self, centre: str | None = None) -> Actor:
+        return Actor(user=self.user, centre=centre or self.centre)
+
+    def close(self) -> None:
+        if self._ledger is not None:
+            self._ledger.close()
+
+
+def emit(value: Any, as_json: bool, text: str | None = None) -> None:
+    if as_json:
+        click.echo(msgspec.json.encode(value).decode())
+    elif text is not None:
+        click.echo(text)
+
+
+def refuse(exc: Exception) -> None:
+    click.echo(f"refused: {exc}", err=True)
+    sys.exit(1)
+
+
+def parse_time(text: str, option: str = "--at") -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an ISO-8601 date and time", param_hint=option) from None
+    if value.tzinfo is None:
+        raise click.BadParameter(f"{text!r} has no timezone offset (e.g. 2026-11-23T09:30+01:00)", param_hint=option)
+    return value
+
+
+def parse_since(text: str | None) -> datetime | None:
+    """--since: a date (from its start, UTC) or a date and time with an offset."""
+    if text is None:
+        return None
+    if len(text) == 10:
+        try:
+            return datetime.fromisoformat(text + "T00:00:00+00:00")
+        except ValueError:
+            raise click.BadParameter(f"{text!r} is not an ISO-8601 date", param_hint="--since") from None
+    return parse_time(text, "--since")
+
+
+def offset_zone(utc_offset: str | None):
+    """--utc-offset +01:00 as a tzinfo; without it, this computer's zone."""
+    if not utc_offset:
+        return datetime.now().astimezone().tzinfo
+    return parse_time(f"2000-01-01T00:00{utc_offset}", "--utc-offset").tzinfo

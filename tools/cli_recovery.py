@@ -1,0 +1,108 @@
+"""`fraction-ledger reconcile`: the restored OIS against the ledger, the import set of what it
+lacks, the printable report, and the acknowledgement once the OIS has imported the set."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import click
+
+from tools.cli_common import Context, emit, offset_zone, parse_time
+
+
+@click.group("reconcile", invoke_without_command=True)
+@click.option("--ois", "ois", multiple=True, type=click.Path(exists=True), help="Folder (or files) of the OIS's "
+              "RT Beams Treatment Records and RT Treatment Summary Records; repeatable.")
+@click.option("--restore-point", default=None, help="When the OIS was restored to (ISO-8601 with offset).")
+@click.option("--mu-tolerance", default=None, help="MU difference per beam still taken as equal [default: 0.5].")
+@click.option("--utc-offset", default=None, help="Offset of OIS times that carry none, e.g. +01:00.")
+@click.option("--report", "report", type=click.Path(dir_okay=False), default=None, help="Write the printable HTML report.")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
+              help="Write the import set: exactly the records the OIS lacks, refreshed summaries, a manifest.")
+@click.option("--hl7-config", default=None, help="With --export: also the charges of those fractions, as HL7.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def reconcile(ctx: click.Context, ois, restore_point, mu_tolerance, utc_offset, report, export_dir, hl7_config,
+              as_json) -> None:
+    """Reconcile the restored OIS against the ledger: what it lacks, what it has that the ledger
+    does not, and what conflicts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not ois:
+        raise click.UsageError("--ois DIR is required (the folder the OIS's treatment records are in)")
+    obj: Context = ctx.obj
+    from adapters.dicom import count_files
+    from adapters.recovery import export_import_set, render_report, run
+    from tools.cli_dicom import progress_bar
+
+    try:
+        tolerance = Decimal(mu_tolerance) if mu_tolerance is not None else None
+    except InvalidOperation:
+        raise click.BadParameter(f"{mu_tolerance!r} is not a number of MU", param_hint="--mu-tolerance") from None
+    point = parse_time(restore_point) if restore_point else None
+    with progress_bar("OIS records", count_files(ois)) as bar:
+        result = run(obj.ledger, ois, offset_zone(utc_offset), point, tolerance,
+                     progress=lambda: bar.advance(bar.task_ids[0]))
+    if export_dir:
+        builder = None
+        if hl7_config:
+            from tools.cli_hl7 import builder_for
+
+            builder = builder_for(hl7_config, None)
+        result["import_set"] = export_import_set(obj.ledger, result, Path(export_dir), builder)
+    if report:
+        Path(report).write_text(render_report(result, ", ".join(ois), obj.ledger.app.clock()), encoding="utf-8")
+    if as_json:
+        emit(result, True)
+        return
+    t = result["totals"]
+    click.echo(f"{t['courses']} courses: ledger {t['ledger_fractions']} fractions, OIS {t['ois_fractions']} "
+               f"(from {t['files_read']} files)")
+    click.echo(f"missing in OIS {t['missing_in_ois']}, unknown to ledger {t['unknown_to_ledger']}, "
+               f"conflicts {t['conflicts']}, courses only in OIS {t['courses_only_in_ois']}, "
+               f"unreadable files {t['unreadable_files']}")
+    for m in result["missing_in_ois"]:
+        click.echo(f"  missing   {m['patient_id']} {m['plan_label']} fraction {m['fraction_number']} "
+                   f"{m['delivered_at']} {m['centre']}" + ("  (acknowledged as imported!)" if m["acknowledged"] else ""))
+    for u in result["unknown_to_ledger"]:
+        click.echo(f"  UNKNOWN   {u['patient_id']} {u['plan_label']} fraction {u['fraction_number']} "
+                   f"{u['delivered_at']} {u['machine']}: {', '.join(u['refs'])}")
+    for c in result["conflicts"]:
+        click.echo(f"  CONFLICT  {c['patient_id']} {c['plan_label']} fraction {c['fraction_number']}: "
+                   + "; ".join(c["differences"]))
+    for p in result["unreadable_files"]:
+        click.echo(f"  unreadable {p['file']}: {p['error']}")
+    if export_dir:
+        s = result["import_set"]
+        click.echo(f"import set {s['set_id']} in {export_dir}: {s['records']} records, {s['summaries']} summaries, "
+                   f"{s['charges']} charges")
+    if report:
+        click.echo(f"report: {report}")
+    click.echo(result["log_head"])
+
+
+@reconcile.command("acknowledge")
+@click.argument("import_set", type=click.Path(exists=True))
+@click.option("--by", required=True, help="The physicist who checked the OIS imported the set.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def acknowledge(obj: Context, import_set, by, as_json) -> None:
+    """Record that the OIS imported an import set (its folder or its import-set.json)."""
+    from adapters.recovery import read_manifest
+
+    try:
+        manifest = read_manifest(Path(import_set))
+    except ValueError as exc:
+        click.echo(f"refused: {exc}", err=True)
+        sys.exit(1)
+    items = [{k: i[k] for k in ("course_id", "group", "number", "record_ids")} for i in manifest["items"]]
+    result = obj.ledger.app.acknowledge_import(manifest["set_id"], items, by, obj.actor())
+    emit(result, as_json, f"{result['status']}: import set {result['set_id']} ({result['fractions']} fractions) "
+                          f"by {result['by']}")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(reconcile)
