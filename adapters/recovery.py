@@ -21,7 +21,7 @@ from pydicom.uid import RTBeamsTreatmentRecordStorage, RTTreatmentSummaryRecordS
 
 from adapters.chain import describe_head
 from adapters.dicom import BadFile, iter_files
-from adapters.dicom.baseline import session_facts, summary_facts
+from adapters.dicom.baseline import SUMMARY_OPERATOR, session_facts, summary_facts
 from adapters.dicom.export import encode, write
 from adapters.dicom.plans import kind_of, read_dataset
 from adapters.dicom.records import CourseView, beams_record, summary_record
@@ -43,6 +43,7 @@ def ledger_side(ledger: Ledger) -> tuple[list[CourseKey], list[Session]]:
         Session(patient_id=patients[row["course_id"]], plan_uid=row["plan_uid"], group=row["grp"],
                 number=row["number"], delivered_at=datetime.fromisoformat(row["delivered_at"]),
                 machine=row["machine"], centre=row["centre"], voided=bool(row["voided"]), ref=row["record_id"],
+                detailed=not (row["source"] == "baseline" and row["operator"] == SUMMARY_OPERATOR),
                 mu={b["number"]: Decimal(b["delivered_mu"]) for b in json.loads(row["beams"])})
         for row in read.db["fractions"].rows_where(order_by="course_id, grp, number, delivered_at")
     ]
@@ -70,7 +71,8 @@ def ois_side(paths: Iterable[str | Path], default_tz: tzinfo,
                 s = summary_facts(ds, default_tz)
                 sessions.extend(
                     Session(patient_id=s["patient_id"], plan_uid=s["plan_uid"], group=f["group"], number=f["number"],
-                            delivered_at=f["delivered_at"], machine="", mu={}, ref=f"{path.name} (summary)")
+                            delivered_at=f["delivered_at"], machine="", mu={}, ref=f"{path.name} (summary)",
+                            detailed=False)
                     for f in s["fractions"] if f["termination"] == "NORMAL")
             else:
                 raise BadFile(f"not an RT treatment record: it is a {kind_of(ds)}")

@@ -36,6 +36,9 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     ref: str = ""  # record id (ledger) or SOP Instance UID / file (OIS)
     centre: str = ""
     voided: bool = False
+    # A treatment record (machine, MU per beam); False for a fraction known only from a treatment
+    # summary, which states its date and nothing else.
+    detailed: bool = True
 
 
 class CourseKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,6 +57,7 @@ class Fraction(msgspec.Struct, kw_only=True):
     refs: list[str]
     centre: str = ""
     voided: bool = False
+    detailed: bool = True
 
 
 def merge(sessions: Iterable[Session]) -> dict[tuple[int, int], Fraction]:
@@ -66,8 +70,9 @@ def merge(sessions: Iterable[Session]) -> dict[tuple[int, int], Fraction]:
         f = target.get(key)
         if f is None:
             target[key] = Fraction(group=s.group, number=s.number, first_at=s.delivered_at, machines=[s.machine],
-                                   mu=dict(s.mu), refs=[s.ref], centre=s.centre, voided=s.voided)
+                                   mu=dict(s.mu), refs=[s.ref], centre=s.centre, voided=s.voided, detailed=s.detailed)
             continue
+        f.detailed = f.detailed or s.detailed
         if s.machine not in f.machines:
             f.machines.append(s.machine)
         for beam, mu in s.mu.items():
@@ -86,9 +91,9 @@ def differences(ledger: Fraction, ois: Fraction, tolerance: Decimal) -> list[str
         found.append(f"date: ledger {ledger.first_at.date().isoformat()}, OIS {ois.first_at.date().isoformat()}")
     # A treatment summary record names neither machine nor MU: compare only what the OIS states.
     theirs = {m.strip().upper() for m in ois.machines if m.strip()}
-    if theirs and not theirs & {m.strip().upper() for m in ledger.machines}:
+    if theirs and ledger.detailed and not theirs & {m.strip().upper() for m in ledger.machines}:
         found.append(f"machine: ledger {', '.join(ledger.machines)}, OIS {', '.join(ois.machines)}")
-    for beam in sorted(set(ledger.mu) | set(ois.mu)) if ois.mu else ():
+    for beam in sorted(set(ledger.mu) | set(ois.mu)) if ois.detailed and ledger.detailed else ():
         a, b = ledger.mu.get(beam, Decimal(0)), ois.mu.get(beam, Decimal(0))
         if abs(a - b) > tolerance:
             found.append(f"beam {beam} MU: ledger {a}, OIS {b} (tolerance {tolerance})")
@@ -149,11 +154,19 @@ def reconcile(
                "conflicts": 0}
         for key in sorted(set(ours) | set(theirs)):
             mine, other = ours.get(key), theirs.get(key)
-            if mine is not None and other is None:
+            # The OIS lacks a fraction's treatment record when it has nothing of it, or lists it
+            # only in a summary while the ledger holds the session itself.
+            summary_only = other is not None and not other.detailed and mine is not None and mine.detailed
+            if mine is not None and (other is None or summary_only):
                 if mine.voided:
+                    if other is not None:
+                        conflicts.append({**describe(course, mine, "ledger"), "ois": describe(course, other, "ois"),
+                                          "differences": differences(mine, other, tolerance)})
+                        row["conflicts"] += 1
                     continue
                 item = describe(course, mine, "ledger")
                 item["after_restore_point"] = bool(restore_point and mine.first_at > restore_point)
+                item["ois_has_summary_only"] = summary_only
                 missing.append(item)
                 row["missing"] += 1
             elif mine is None and other is not None:

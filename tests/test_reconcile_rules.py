@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import msgspec
+
 from ledger.reconcile import CourseKey, Session, is_clean, reconcile
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -74,6 +76,17 @@ def test_fallback_plan_fractions_belong_to_the_course_and_unknown_courses_are_li
     assert only["courses_only_in_ledger"][0]["course_id"] == "c1"
 
 
-def test_summary_only_fraction_is_compared_on_date_alone():
-    summary = session(1, machine="", mu={})
-    assert is_clean(reconcile([COURSE], [session(1)], [summary]))
+def summary(number, **kw):
+    return Session(**{**msgspec.structs.asdict(session(number, machine="", mu={}, **kw)), "detailed": False})
+
+
+def test_a_fraction_the_ois_lists_only_in_a_summary_lacks_its_treatment_record():
+    result = reconcile([COURSE], [session(1), session(2)], [session(1), summary(2)])
+    assert [(m["fraction_number"], m["ois_has_summary_only"]) for m in result["missing_in_ois"]] == [(2, True)]
+
+
+def test_a_baseline_fraction_known_from_a_summary_on_both_sides_is_compared_on_date_alone():
+    ours = Session(**{**msgspec.structs.asdict(session(1)), "detailed": False})
+    assert is_clean(reconcile([COURSE], [ours], [summary(1)]))
+    moved = reconcile([COURSE], [ours], [summary(1, day=4)])
+    assert moved["conflicts"][0]["differences"][0].startswith("date:")

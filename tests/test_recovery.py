@@ -115,9 +115,13 @@ def test_st_luc_sessions_lost_for_some_patients_only(world):
     for record in (ois / courses["P-D"]).glob("record_*f002*"):
         record.unlink()  # one session of another; its summary still lists the fraction
     result = run(ledger, [ois], TZ)
-    assert sorted((m["patient_id"], m["fraction_number"]) for m in result["missing_in_ois"]) == [("P-B", 1), ("P-B", 2)]
+    missing = {(m["patient_id"], m["fraction_number"]): m["ois_has_summary_only"] for m in result["missing_in_ois"]}
+    assert missing == {("P-B", 1): False, ("P-B", 2): False, ("P-D", 2): True}
     assert [c["course_id"] for c in result["courses_only_in_ledger"]] == [courses["P-B"]]
     assert not result["conflicts"], "a summary without MU is no conflict"
+    manifest = export_import_set(ledger, result, tmp / "set")
+    assert sorted((i["course_id"], i["number"]) for i in manifest["items"]) == sorted(
+        [(courses["P-B"], 1), (courses["P-B"], 2), (courses["P-D"], 2)])
 
 
 def test_fraction_on_an_emergency_system_is_unknown_to_the_ledger(world):

@@ -66,7 +66,8 @@ def reconcile(ctx: click.Context, ois, restore_point, mu_tolerance, utc_offset, 
                f"unreadable files {t['unreadable_files']}")
     for m in result["missing_in_ois"]:
         click.echo(f"  missing   {m['patient_id']} {m['plan_label']} fraction {m['fraction_number']} "
-                   f"{m['delivered_at']} {m['centre']}" + ("  (acknowledged as imported!)" if m["acknowledged"] else ""))
+                   f"{m['delivered_at']} {m['centre']}" + ("  (the OIS has it in a summary only)" if m["ois_has_summary_only"] else "")
+                   + ("  (acknowledged as imported!)" if m["acknowledged"] else ""))
     for u in result["unknown_to_ledger"]:
         click.echo(f"  UNKNOWN   {u['patient_id']} {u['plan_label']} fraction {u['fraction_number']} "
                    f"{u['delivered_at']} {u['machine']}: {', '.join(u['refs'])}")
