@@ -14,7 +14,7 @@ from msgspec import Meta, Struct
 
 from schemas.course import (
     AwareDatetime,
-    BeamDelivery,
+    FractionRecord,
     BeamInput,
     DeliveryType,
     NonEmpty,
@@ -82,31 +82,9 @@ class ErrorOut(Struct, frozen=True, kw_only=True):
     conflict: dict[str, Any] | None = None
 
 
-class FractionOut(Struct, frozen=True, kw_only=True):
-    """One session at a linac, as stored."""
+class FractionOut(FractionRecord, frozen=True, kw_only=True):
+    """One session at a linac, as stored, with the course it belongs to."""
 
-    record_id: str
-    group: int
-    number: int
-    centre: str
-    machine: str
-    plan_uid: str
-    delivered_at: datetime
-    beams: list[BeamDelivery]
-    delivery_type: DeliveryType
-    operator: str
-    note: str = ""
-    source: str = "ledger"
-    source_uid: str | None = None
-    warnings: list[str] = []
-    recorded_at: datetime | None = None
-    recorded_by: str = ""
-    verified_by: str | None = None
-    verified_at: datetime | None = None
-    voided: bool = False
-    void_reason: str | None = None
-    voided_by: str | None = None
-    voided_at: datetime | None = None
     course_id: str | None = None
 
 

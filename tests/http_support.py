@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import httpx
 
 from ledger.accounts import add_account, hash_token
 from ledger.service import Actor

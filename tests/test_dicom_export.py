@@ -16,7 +16,7 @@ from adapters.dicom.export import export_all
 from adapters.dicom.plans import import_plan_file
 from adapters.runtime import Ledger
 from tests.conftest import Clock, cli, require_tool
-from tests.dicom_support import HOME, PARTNER, PHYSICIST, START, build_history, dataset_bytes, dciodvfy_errors
+from tests.dicom_support import HOME, PARTNER, PHYSICIST, START, build_history, dciodvfy_errors
 from ledger.service import Actor
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import sys
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone

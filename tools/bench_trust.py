@@ -18,25 +18,11 @@ from pathlib import Path
 import click
 import msgspec
 from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate, event
 
 from adapters import chain
 from adapters.keys import new_cipher_key
 from adapters.storage import CHAINED_RECORDERS
-
-
-class Tally(Aggregate):
-    @event("Created")
-    def __init__(self) -> None:
-        self.n = 0
-
-    @event("Ticked")
-    def tick(self) -> None:
-        self.n += 1
-
-
-class Bare(Application):
-    pass
+from tools.bench import Bare, Tally
 
 
 def env(path: Path, chained: bool, encrypted: bool) -> dict[str, str]:

@@ -7,17 +7,13 @@ A refusal exits with status 1 and the reason on stderr; nothing is written then.
 from __future__ import annotations
 
 import getpass
-import sys
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import click
 import msgspec
 
-from adapters.runtime import Ledger
 from ledger import errors
-from ledger.service import Actor
 from tools.cli_common import Context, emit, parse_time, refuse
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 import msgspec

@@ -76,3 +76,13 @@ def offset_zone(utc_offset: str | None):
     if not utc_offset:
         return datetime.now().astimezone().tzinfo
     return parse_time(f"2000-01-01T00:00{utc_offset}", "--utc-offset").tzinfo
+
+
+def group_named(main: click.Group, name: str, help_text: str) -> click.Group:
+    """A group several areas add subcommands to (`import`, `export`, `send`): made by the first."""
+    found = main.commands.get(name)
+    if isinstance(found, click.Group):
+        return found
+    group = click.Group(name, help=help_text)
+    main.add_command(group)
+    return group

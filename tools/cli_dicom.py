@@ -12,13 +12,12 @@ import tempfile
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from tools.cli_common import Context, emit, offset_zone, parse_time  # noqa: F401
+from tools.cli_common import Context, emit, group_named, offset_zone, parse_time  # noqa: F401
 
 
 def progress_bar(label: str, total: int | None) -> Progress:
@@ -27,16 +26,6 @@ def progress_bar(label: str, total: int | None) -> Progress:
                    console=console, transient=console.is_terminal)
     bar.add_task(label, total=total)
     return bar
-
-
-def group_named(main: click.Group, name: str, help: str) -> click.Group:
-    """Other areas (HL7, bundles) add commands to the same `import`/`export`/`send` groups."""
-    found = main.commands.get(name)
-    if isinstance(found, click.Group):
-        return found
-    group = click.Group(name, help=help)
-    main.add_command(group)
-    return group
 
 
 def finish(answers: list[dict], as_json: bool, line) -> None:

@@ -8,15 +8,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
-from typing import Any
 
 import click
-import msgspec
 
-from tools.cli_common import Context, emit, parse_since  # noqa: E402,F401
+from tools.cli_common import Context, emit, group_named, parse_since  # noqa: E402,F401
 
 
 def builder_for(config_path: str | None, codes_path: str | None):
@@ -26,16 +23,6 @@ def builder_for(config_path: str | None, codes_path: str | None):
 
     config = Hl7Config.load(config_path)
     return MessageBuilder(config, ProcedureCodes.load(codes_path or config.procedure_codes))
-
-
-def group_named(main: click.Group, name: str, help_text: str) -> click.Group:
-    """The `export`/`send` group, shared with other areas (DICOM...) that add their own subcommands."""
-    found = main.commands.get(name)
-    if isinstance(found, click.Group):
-        return found
-    group = click.Group(name, help=help_text)
-    main.add_command(group)
-    return group
 
 
 config_option = click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),

@@ -4,7 +4,6 @@ lacks, the printable report, and the acknowledgement once the OIS has imported t
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 

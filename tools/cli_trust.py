@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import click
-import msgspec
 
 from adapters import chain
 from adapters.bundle import export_bundle, read_bundle

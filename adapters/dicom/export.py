@@ -8,16 +8,14 @@ them (not when they were delivered): "everything since the last export".
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.dataset import Dataset
 
-from adapters.dicom.archive import load_plan_document
+from adapters.dicom.archive import load_plan_document, part10
 from adapters.dicom.records import CourseView, beams_record, summary_record
 from adapters.readmodel import ReadModel
 from ledger.service import FractionLedger
@@ -36,14 +34,7 @@ class Exported:
 
 def encode(ds: Dataset) -> bytes:
     """A Part 10 file, Explicit VR Little Endian: the same dataset always gives the same bytes."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta = meta
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True, implicit_vr=False, little_endian=True)
-    return buffer.getvalue()
+    return part10(ds)
 
 
 def write(path: Path, content: bytes) -> None:
