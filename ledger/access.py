@@ -38,8 +38,23 @@ RULES: dict[str, dict[str, str]] = {
     # a partner re-plans on its own linac, so its physicists add fallback plans too
     "courses.fallback_plan": {"physicist": ASSIGNED},
     "exports": {"physicist": HOME},
-    # finance
+    # sends to the home systems go from the home centre; the answers (sent, accepted,
+    # refused with the reason) are for everyone who follows the recovery
+    "sends": {"physicist": HOME},
+    "deliveries.read": {"physicist": ANY, "finance": ANY},
+    # incidents: on an incident, "home" is the course's home centre (else the centre where it
+    # happened) and the centre where it happened counts as assigned
+    "incidents.read": {"rtt": ASSIGNED, "physicist": ANY, "finance": ANY},
+    "incidents.register": {"rtt": ASSIGNED, "physicist": ASSIGNED},
+    "incidents.follow_up": {"rtt": ASSIGNED, "physicist": ASSIGNED},
+    "incidents.close": {"physicist": HOME},
+    "incidents.export": {"physicist": ANY},
+    # finance: reads everything; records agreements and settles only where its centre is a party
     "billing": {"finance": ANY},
+    "billing.agree": {"finance": ASSIGNED},
+    "billing.settle": {"finance": ASSIGNED},
+    # the treatment category picks the tariff: the home centre's physicists or finance
+    "courses.category": {"physicist": HOME, "finance": HOME},
     # the administrator
     "accounts.manage": {"admin": ANY},
 }

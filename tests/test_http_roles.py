@@ -46,6 +46,25 @@ EXPECTED: dict[tuple[str, str], dict[str, set[str]]] = {
     ("GET", "/api/accounts"): rule(admin=ALL),
     ("POST", "/api/accounts"): rule(admin=ALL),
     ("POST", "/api/accounts/{name}/revoke"): rule(admin=ALL),
+    # incidents: the seeded one happened at PARTNER on the course whose home is HOME
+    ("GET", "/api/incidents"): rule(rtt=ALL, physicist=ALL, finance=ALL),
+    ("POST", "/api/incidents"): rule(rtt=ALL, physicist=ALL),
+    ("GET", "/api/incidents/export"): rule(physicist=ALL),
+    ("GET", "/api/incidents/export.csv"): rule(physicist=ALL),
+    ("POST", "/api/incidents/{incident_id}/follow-up"): rule(rtt=COURSE, physicist=COURSE),
+    ("POST", "/api/incidents/{incident_id}/close"): rule(physicist=ONLY_HOME),
+    # billing: finance reads all, records only where its centre is a party (the body's pair is HOME/PARTNER)
+    ("GET", "/api/billing/agreements"): rule(finance=ALL),
+    ("POST", "/api/billing/agreements"): rule(finance=COURSE),
+    ("GET", "/api/billing/statement"): rule(finance=ALL),
+    ("GET", "/api/billing/statement.csv"): rule(finance=ALL),
+    ("GET", "/api/courses/{course_id}/splits"): rule(finance=ALL),
+    ("POST", "/api/courses/{course_id}/settle"): rule(finance=COURSE),
+    ("POST", "/api/courses/{course_id}/category"): rule(physicist=ONLY_HOME, finance=ONLY_HOME),
+    # exports and sends: each physicist for its own home courses; the status for everyone following the recovery
+    ("GET", "/api/exports/hl7"): rule(physicist=ALL),
+    ("POST", "/api/sends/hl7"): rule(physicist=ALL),
+    ("GET", "/api/deliveries"): rule(physicist=ALL, finance=ALL),
 }
 PUBLIC = {("GET", "/health"), ("GET", "/ready")}
 
@@ -60,7 +79,16 @@ BODIES = {
     "/api/courses/{course_id}/suspend": {"reason": "review"},
     "/api/courses/{course_id}/complete": {"reason": "done"},
     "/api/accounts": {"name": "someone.new", "role": "rtt", "centre": PARTNER},
+    "/api/incidents": {"category": "equipment", "severity": "low", "description": "couch jammed"},
+    "/api/incidents/{incident_id}/follow-up": {"text": "engineer called"},
+    "/api/incidents/{incident_id}/close": {"resolution": "repaired"},
+    "/api/billing/agreements": {"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata",
+                                "course_amount": "3000.00", "valid_from": "2026-01-01"},
+    "/api/courses/{course_id}/category": {"category": "complex"},
+    "/api/sends/hl7": {},
 }
+QUERIES = {"/api/billing/statement": "?from=2026-01-01&to=2026-12-31",
+           "/api/billing/statement.csv": "?from=2026-01-01&to=2026-12-31"}
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +104,13 @@ def world(tmp_path_factory):
         with Ledger(str(tmp / "ledger.sqlite3")) as ledger:
             seed_accounts(ledger.app)
             course_id = seed_course(ledger.app)
+            from ledger.service import Actor
+
+            incident = ledger.app.register_incident(
+                {"centre": PARTNER, "course_id": course_id, "category": "positioning", "severity": "low",
+                 "description": "tattoo hard to see"}, Actor("rtt1.partner", PARTNER))["id"]
             with TestClient(create_app(ledger)) as client:
-                yield client, ledger, course_id
+                yield client, ledger, course_id, incident
     finally:
         os.environ.pop("FRACTION_LEDGER_READ_DB", None)
 
@@ -89,18 +122,19 @@ def operations(client) -> set[tuple[str, str]]:
 
 
 def test_every_documented_route_has_a_rule(world):
-    client, _, _ = world
+    client = world[0]
     found = operations(client)
     assert found - set(EXPECTED) - PUBLIC == set(), "routes without an expected rule in this table"
     assert set(EXPECTED) - found == set(), "rules for routes that no longer exist"
 
 
-def url_of(path: str, course_id: str) -> str:
-    return path.replace("{course_id}", course_id).replace("{number}", "1").replace("{name}", "victim")
+def url_of(path: str, course_id: str, incident_id: str = "") -> str:
+    return (path.replace("{course_id}", course_id).replace("{number}", "1").replace("{name}", "victim")
+            .replace("{incident_id}", incident_id) + QUERIES.get(path, ""))
 
 
 def test_roles_routes_centres(world):
-    client, ledger, course_id = world
+    client, ledger, course_id, incident_id = world
     # fraction 1 exists (logged by a home RTT) so that verify and void have something to act on
     client.post(f"/api/courses/{course_id}/fractions", headers=auth(account_name("rtt", HOME, 2)),
                 json=fraction_body(1))
@@ -113,7 +147,7 @@ def test_roles_routes_centres(world):
         if (method, path) in PUBLIC:
             assert client.request(method, url_of(path, course_id)).status_code == 200
             continue
-        url = url_of(path, course_id)
+        url = url_of(path, course_id, incident_id)
         body = BODIES.get(path)
         no_token = client.request(method, url, json=body)
         assert no_token.status_code == 401, (method, path)

@@ -6,26 +6,16 @@ Amounts are printed as exact decimal strings (JSON and CSV), never as floats.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date, datetime
 from typing import Any
 
 import click
 import msgspec
 
+from adapters.reports import incidents_csv, statement_csv
 from schemas.billing import CATEGORIES, NEAR_MISS, SEVERITIES
 
 from tools.cli_common import Context  # noqa: F401
-
-INCIDENT_CSV = [
-    "id", "registered_at", "occurred_at", "centre", "home_centre", "course_id", "fraction", "category",
-    "severity", "status", "description", "registered_by", "follow_ups", "resolution", "closed_by", "closed_at",
-    "refusal",
-]
-STATEMENT_CSV = ["record", "course_id", "patient_id", "completed_on", "billing_centre", "centre", "fractions",
-                 "amount", "debtor", "creditor", "agreement"]
-
 
 def emit(value: Any, as_json: bool, text: str | None = None) -> None:
     if as_json:
@@ -54,14 +44,6 @@ def parse_date(text: str, option: str) -> date:
 def one_format(as_json: bool, as_csv: bool) -> None:
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
-
-
-def write_csv(columns: list[str], rows: list[dict]) -> None:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    click.echo(out.getvalue(), nl=False)
 
 
 # ---- incidents -------------------------------------------------------------------------------
@@ -153,13 +135,7 @@ def incident_export(obj: Context, centre, as_json, as_csv) -> None:
     if as_json:
         emit(rows, True)
         return
-    write_csv(INCIDENT_CSV, [
-        i | {
-            "follow_ups": " | ".join(f"{f['at'][:16]} {f['by']}: {f['text']}" for f in i["follow_ups"]),
-            "refusal": (i["attempt"] or {}).get("refusal"),
-        }
-        for i in rows
-    ])
+    click.echo(incidents_csv(rows), nl=False)
 
 
 # ---- billing -----------------------------------------------------------------------------
@@ -270,12 +246,7 @@ def billing_statement(obj: Context, start, end, pair, as_json, as_csv) -> None:
     if as_json:
         emit(result, True)
     elif as_csv:
-        totals = result["totals"]
-        write_csv(STATEMENT_CSV, [
-            *({"record": "line", **line} for line in result["lines"]),
-            *({"record": "balance", **b} for b in result["balances"]),
-            {"record": "total", "fractions": totals["fractions"], "amount": totals["amount"]},
-        ])
+        click.echo(statement_csv(result), nl=False)
     else:
         print_statement(result)
 

@@ -31,6 +31,13 @@ class DestinationConfig(Struct, frozen=True, forbid_unknown_fields=True):
     messages: Annotated[list[Kind], Meta(min_length=1)]
     application: Code20
     facility: Code20 | None = None  # default: the course's home centre
+    # Where the server (`fraction-ledger serve`) sends this destination's messages. The CLI
+    # takes --host/--port instead; over HTTP only configured addresses are reached, never
+    # one a user typed.
+    host: Annotated[str, Meta(min_length=1, max_length=253)] | None = None
+    port: Annotated[int, Meta(ge=1, le=65535)] | None = None
+    timeout: Annotated[float, Meta(gt=0, le=300)] = 10.0  # seconds to wait for each ACK
+    attempts: Annotated[int, Meta(ge=1, le=20)] = 3  # tries per message before giving up
 
 
 DEFAULT_DESTINATIONS = {

@@ -37,7 +37,8 @@ class SendFailed(Exception):
     """The receiver did not answer a message after every retry; nothing after it was sent."""
 
     def __init__(self, control_id: str, attempts: int, reason: str):
-        super().__init__(f"message {control_id} got no acknowledgement after {attempts} attempts: {reason}")
+        super().__init__(f"message {control_id} got no acknowledgement after {attempts} attempts: {reason}"
+                         if attempts else f"stopped at message {control_id}: {reason}")
         self.control_id = control_id
 
 
@@ -68,8 +69,11 @@ def read_answer(ack: hl7.Message, control_id: str) -> Answer:
 
 class MllpSender:
     def __init__(self, host: str, port: int, *, timeout: float = 10.0, attempts: int = 5,
-                 backoff: float = 0.5, max_backoff: float = 8.0):
+                 backoff: float = 0.5, max_backoff: float = 8.0, deadline: float | None = None):
         self.host, self.port = host, port
+        # Bounds the whole send (all messages), e.g. when a server sends on a user's request.
+        self.deadline = deadline
+        self.current = "-"  # the message being sent, to name it when the deadline passes
         self.timeout = timeout
         self.attempts = attempts
         self.backoff, self.max_backoff = backoff, max_backoff
@@ -77,12 +81,19 @@ class MllpSender:
 
     def send(self, messages: Iterable[tuple[str, str]], on_answer: Callable[[str, Answer], None]) -> None:
         """Send (control id, ER7) pairs in order; `on_answer` hears each ACK as it comes."""
-        asyncio.run(self._send(messages, on_answer))
+        if self.deadline is None:
+            asyncio.run(self._send(messages, on_answer))
+            return
+        try:
+            asyncio.run(asyncio.wait_for(self._send(messages, on_answer), self.deadline))
+        except (TimeoutError, asyncio.TimeoutError):
+            raise SendFailed(self.current, 0, f"the send took longer than {self.deadline:g} s") from None
 
     async def _send(self, messages: Iterable[tuple[str, str]], on_answer: Callable[[str, Answer], None]) -> None:
         conn = None
         try:
             for control_id, er7 in messages:
+                self.current = control_id
                 data = er7.encode("utf-8")
                 for attempt in range(1, self.attempts + 1):
                     try:

@@ -9,7 +9,7 @@ destination's record in the log (exported to a folder, or accepted over MLLP).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -96,25 +96,35 @@ def course_messages(
 def export_to(ledger: Ledger, messages: Iterator[Hl7Message], out: Path, actor: Actor) -> dict[str, int]:
     """Write each message to OUT/<destination>/<control id>.hl7 (segments end with \\r,
     UTF-8 as MSH-18 says) and record them as exported for their destination."""
+
+    def write(name: str, data: bytes) -> None:
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    return export_with(ledger, messages, write, str(out.resolve()), actor)
+
+
+def export_with(ledger: Ledger, messages: Iterable[Hl7Message], write: Callable[[str, bytes], None], where: str,
+                actor: Actor) -> dict[str, int]:
+    """Hand each message to `write` as `<destination>/<control id>.hl7` (a folder, a zip...) and
+    record them as exported for their destination, `where` naming the place."""
     counts: dict[str, int] = {}
     written: dict[str, list[str]] = {}
     for m in messages:
-        folder = out / (m.destination or "unrouted")
-        if m.destination not in written:
-            folder.mkdir(parents=True, exist_ok=True)
-            written[m.destination] = []
-        (folder / f"{m.control_id}.hl7").write_bytes(m.er7.encode("utf-8"))
-        written[m.destination].append(m.control_id)
+        write(f"{m.destination or 'unrouted'}/{m.control_id}.hl7", m.er7.encode("utf-8"))
+        written.setdefault(m.destination, []).append(m.control_id)
         counts[m.kind] = counts.get(m.kind, 0) + 1
     for name, ids in written.items():
-        ledger.app.record_export(name, ids, str(out.resolve()), actor)
+        ledger.app.record_export(name, ids, where, actor)
     return counts
 
 
 def send_pending(ledger: Ledger, builder: MessageBuilder, sender, actor: Actor,
                  destinations: set[str] | None = None, course_id: str | None = None,
-                 since: datetime | None = None) -> dict:
+                 since: datetime | None = None, messages: Iterable[Hl7Message] | None = None) -> dict:
     """Send every message its destination has not accepted; record each answer in the log.
+    `messages` (already built, e.g. for one centre's courses) replaces the replay of the log.
 
     Returns a report: counts, and the refusals with the receiver's text. A send that fails
     (no ACK after every retry) still records every answer received before it, then raises."""
@@ -127,7 +137,10 @@ def send_pending(ledger: Ledger, builder: MessageBuilder, sender, actor: Actor,
     report: dict = {"sent": 0, "accepted": 0, "refused": [], "skipped": 0}
 
     def pending() -> Iterator[tuple[str, str]]:
-        for m in course_messages(ledger, builder, course_id, since, names):
+        source = messages if messages is not None else course_messages(ledger, builder, course_id, since, names)
+        for m in source:
+            if m.destination not in names:
+                continue
             held = state.get(m.destination)
             if held is not None and held.is_accepted(m.control_id):
                 report["skipped"] += 1

@@ -36,6 +36,9 @@ AREAS = [
     "adapters.http.api_courses",
     "adapters.http.api_fractions",
     "adapters.http.api_system",
+    "adapters.http.api_incidents",
+    "adapters.http.api_billing",
+    "adapters.http.api_exports",
     "adapters.http.pages",
     "adapters.http.pages_physicist",
 ]
@@ -77,7 +80,8 @@ def check_rules(app: Litestar) -> None:
 
 
 def create_app(ledger: Ledger, *, session_dir: Path | None = None, secret: str | None = None,
-               debug: bool = False) -> Litestar:
+               debug: bool = False, hl7_config: Path | str | None = None,
+               send_deadline: float | None = None) -> Litestar:
     areas = [importlib.import_module(name) for name in AREAS]
     store = FileStore(session_dir, create_directories=True) if session_dir else MemoryStore()
     app = Litestar(
@@ -104,5 +108,8 @@ def create_app(ledger: Ledger, *, session_dir: Path | None = None, secret: str |
         debug=debug,
     )
     app.state.backend = Backend(ledger)
+    from adapters.http.api_exports import SEND_DEADLINE, Hl7Settings
+
+    app.state.hl7 = Hl7Settings(hl7_config, send_deadline or SEND_DEADLINE)
     check_rules(app)
     return app

@@ -1,0 +1,192 @@
+"""HL7 for the home physicists: the replayed messages as a zip download, a send to the
+configured destinations, and what each destination accepted or refused (with its reason).
+
+Only addresses in the server's HL7 configuration are reached (`serve --hl7-config`), never
+one typed by a user. A send runs in a worker thread (the MLLP sender runs its own asyncio
+loop there), so the server's event loop keeps answering; it is bounded by each
+destination's ACK timeout and attempts and by the server's send deadline, and one send
+runs at a time. What a receiver answered is recorded as it comes, so a send stopped by the
+deadline resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromQuery, JSONBody
+
+from adapters.http.api_courses import backend
+from adapters.http.api_incidents import safe
+from adapters.http.auth import current
+from adapters.http.backend import Backend, actor_of
+from adapters.http.errors import READ, WRITE, documented
+from adapters.http.views import as_
+from ledger import errors
+from ledger.access import Principal
+from schemas.api_ops import DeliveryOut, SendIn, SendOut
+
+SEND_DEADLINE = 120.0  # seconds for a whole send; `serve --send-deadline` changes it
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same messages give the same zip
+
+
+class CannotReplay(errors.Conflict):
+    code = "cannot_replay"
+
+
+class SendRefused(errors.Conflict):
+    """No address for a destination, or another send still running."""
+
+    code = "send_refused"
+
+
+class Hl7Settings:
+    """The server's HL7 configuration (loaded once) and the lock that keeps sends one at a time."""
+
+    def __init__(self, config_path: Path | str | None = None, deadline: float = SEND_DEADLINE):
+        from adapters.hl7.codes import ProcedureCodes
+        from adapters.hl7.config import Hl7Config
+        from adapters.hl7.messages import MessageBuilder
+
+        config = Hl7Config.load(config_path)
+        self.builder = MessageBuilder(config, ProcedureCodes.load(config.procedure_codes))
+        self.deadline = deadline
+        self.sending = threading.Lock()
+
+    @property
+    def destinations(self) -> dict[str, Any]:
+        return self.builder.config.destinations
+
+
+def settings(request: Request) -> Hl7Settings:
+    state = request.app.state
+    if getattr(state, "hl7", None) is None:
+        state.hl7 = Hl7Settings()
+    return state.hl7
+
+
+def address(d: Any) -> str | None:
+    return f"{d.host}:{d.port}" if d.host and d.port else None
+
+
+def home_messages(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str | None,
+                  since: datetime | None, destinations: set[str] | None) -> list:
+    """The messages of the caller's home courses (or of one of them), built under the read lock."""
+    from adapters.hl7.er7 import Hl7ValueError
+    from adapters.hl7.replay import course_messages
+
+    if course_id is not None:
+        b.course_for(who, "exports", course_id)
+        ids = [course_id]
+    else:
+        ids = [c["id"] for c in b.read(lambda r: r.courses(centre=who.centre)) if c["home_centre"] == who.centre]
+    try:
+        return b.read(lambda r: [m for cid in ids
+                                 for m in course_messages(b.ledger, hl7.builder, cid, since, destinations)])
+    except Hl7ValueError as exc:
+        raise CannotReplay(f"Cannot build the HL7 messages: {exc}") from None
+
+
+@get("/api/exports/hl7", opt={"action": "exports"}, sync_to_thread=True, media_type="application/zip",
+     responses={**documented(*READ), 200: ResponseSpec(data_container=bytes, media_type="application/zip",
+                                                       description="<destination>/<control id>.hl7 per message")},
+     summary="HL7 messages of the caller's home courses as a zip (recorded as exported)")
+def export_hl7(request: Request, course_id: FromQuery[str | None] = None,
+               since: FromQuery[datetime | None] = None) -> Response[bytes]:
+    from adapters.hl7.replay import export_with
+
+    b, who, hl7 = backend(request), current(request), settings(request)
+    if since is not None and since.tzinfo is None:
+        raise errors.InvalidCommand("since", "add the timezone offset, e.g. 2026-11-02T00:00:00+01:00")
+    messages = home_messages(b, who, hl7, course_id, since, None)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        def write(name: str, data: bytes) -> None:
+            archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), data, zipfile.ZIP_DEFLATED)
+
+        export_with(b.ledger, messages, write, f"http download by {who.user}", actor_of(who))
+    return Response(buffer.getvalue(), media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="hl7-{safe(who.centre)}.zip"'})
+
+
+def send_to(b: Backend, who: Principal, hl7: Hl7Settings, names: list[str], messages: list,
+            deadline_at: float) -> list[dict]:
+    from adapters.hl7.mllp import MllpSender, SendFailed
+    from adapters.hl7.replay import send_pending
+
+    out = []
+    for name in names:
+        d = hl7.destinations[name]
+        before = b.app.destination(name)
+        accepted_before = len(before.accepted) if before else 0
+        row: dict = {"destination": name, "address": address(d)}
+        left = deadline_at - time.monotonic()
+        if left <= 0:
+            out.append({**row, "failure": f"not started: the send deadline ({hl7.deadline:g} s) passed"})
+            continue
+        sender = MllpSender(d.host, d.port, timeout=d.timeout, attempts=d.attempts, deadline=left)
+        try:
+            report = send_pending(b.ledger, hl7.builder, sender, actor_of(who), {name},
+                                  messages=[m for m in messages if m.destination == name])
+            out.append({**row, **report})
+        except SendFailed as exc:
+            after = b.app.destination(name)
+            accepted = (len(after.accepted) if after else 0) - accepted_before
+            out.append({**row, "accepted": accepted,
+                        "failure": f"{exc}; every answer before it is recorded, send again to resume"})
+    return out
+
+
+@post("/api/sends/hl7", opt={"action": "sends", "body": SendIn}, sync_to_thread=True, status_code=200,
+      responses=documented(*WRITE),
+      summary="Send over MLLP what each configured destination has not accepted; its answers per destination")
+def send_hl7(request: Request, data: JSONBody[SendIn]) -> list[SendOut]:
+    # No Idempotency-Key: a send is idempotent by itself (what a destination accepted is skipped).
+    b, who, hl7 = backend(request), current(request), settings(request)
+    unknown = sorted(set(data.destinations) - set(hl7.destinations))
+    if unknown:
+        raise errors.InvalidCommand("destinations", f"unknown {', '.join(unknown)} (known: {', '.join(hl7.destinations)})")
+    names = list(data.destinations) or [n for n, d in hl7.destinations.items() if address(d)]
+    missing = [n for n in names if not address(hl7.destinations[n])]
+    if not names or missing:
+        raise SendRefused(f"No address configured for {', '.join(missing) or 'any destination'}: give host and port "
+                          "under [destinations.NAME] in the server's HL7 configuration (serve --hl7-config).")
+    if not hl7.sending.acquire(blocking=False):
+        raise SendRefused("Another send is running; try again when it has finished.")
+    try:
+        deadline_at = time.monotonic() + hl7.deadline
+        messages = home_messages(b, who, hl7, data.course_id, data.since, set(names))
+        return [as_(SendOut, row) for row in send_to(b, who, hl7, names, messages, deadline_at)]
+    finally:
+        hl7.sending.release()
+
+
+def deliveries_of(b: Backend, hl7: Hl7Settings) -> list[dict]:
+    """Per configured destination, as `fraction-ledger deliveries`."""
+    rows = []
+    for name, d in hl7.destinations.items():
+        found = b.app.destination(name)
+        rows.append({
+            "destination": name, "address": address(d),
+            "accepted": len(found.accepted) if found else 0,
+            "exported": len(found.exported) if found else 0,
+            "last_accepted_at": max(found.accepted.values()) if found and found.accepted else None,
+            "refused": [{"control_id": k, **v} for k, v in sorted(found.refused.items())] if found else [],
+        })
+    return rows
+
+
+@get("/api/deliveries", opt={"action": "deliveries.read"}, sync_to_thread=True, responses=documented(*READ),
+     summary="What each destination accepted, refused (with its reason) or was given in a file")
+def deliveries(request: Request) -> list[DeliveryOut]:
+    return [as_(DeliveryOut, row) for row in deliveries_of(backend(request), settings(request))]
+
+
+router = Router("/", route_handlers=[export_hl7, send_hl7, deliveries], tags=["exports and sends"])

@@ -1,0 +1,102 @@
+"""Incidents: register (at the caller's centre, by the caller), follow up, close, list,
+and the export a home centre gets back (JSON or CSV), as `fraction-ledger incident ...`."""
+
+
+from typing import Literal
+
+from litestar import Request, Response, Router, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from adapters.http.api_courses import IdempotencyKey, backend
+from adapters.http.auth import current
+from adapters.http.backend import Backend, actor_of, request_id_for
+from adapters.http.errors import READ, WRITE, documented
+from adapters.http.views import as_
+from adapters.reports import incidents_csv
+from ledger import access
+from ledger.access import Principal
+from schemas.api_ops import CloseIn, FollowUpIn, IncidentChangeOut, IncidentIn, IncidentOut
+
+Status = Literal["open", "closed"]
+
+
+def incident_for(b: Backend, who: Principal, action: str, incident_id: str) -> None:
+    """404 if unknown; 403 unless the caller may take `action` on it. An incident's "home" is
+    its course's home centre (else where it happened); where it happened counts as assigned."""
+    incident = b.app.get_incident(incident_id)
+    access.check(who, action, incident.home_centre or incident.centre, [incident.centre])
+
+
+def register(b: Backend, who: Principal, data: IncidentIn, rid: str | None) -> dict:
+    if data.course_id is not None:
+        b.course_for(who, "incidents.register", data.course_id)
+    body = {"centre": who.centre, "category": data.category, "severity": data.severity,
+            "description": data.description, "course_id": data.course_id, "fraction": data.fraction,
+            "occurred_at": data.occurred_at, "by": who.user}
+    return b.app.register_incident(body, actor_of(who), request_id=rid)
+
+
+@post("/", opt={"action": "incidents.register", "body": IncidentIn}, sync_to_thread=True, status_code=201,
+      responses=documented(*WRITE), summary="Register an incident at the caller's centre (about a course or not)")
+def register_incident(request: Request, data: JSONBody[IncidentIn],
+                      idempotency_key: IdempotencyKey = None) -> IncidentChangeOut:
+    who = current(request)
+    return as_(IncidentChangeOut, register(backend(request), who, data, request_id_for(who, idempotency_key)))
+
+
+@get("/", opt={"action": "incidents.read"}, sync_to_thread=True, responses=documented(*READ),
+     summary="Incidents the caller may see, oldest first (near-misses included)")
+def list_incidents(request: Request, course_id: FromQuery[str | None] = None, status: FromQuery[Status | None] = None,
+                   centre: FromQuery[str | None] = None) -> list[IncidentOut]:
+    b, who = backend(request), current(request)
+    if course_id is not None:
+        b.course_view(who, course_id)  # 404/403 as for the course itself
+    mine = None if access.scope_of(who, "incidents.read") == access.ANY else who.centre
+    rows = b.read(lambda r: r.incidents(centre=centre, course_id=course_id, status=status, home_centre=mine))
+    return [as_(IncidentOut, row) for row in rows]
+
+
+def exported(request: Request, centre: str | None) -> tuple[str, list[dict]]:
+    home = centre or current(request).centre
+    return home, backend(request).read(lambda r: r.incidents(home_centre=home))
+
+
+@get("/export", opt={"action": "incidents.export"}, sync_to_thread=True, responses=documented(*READ),
+     summary="Incidents to return to a home centre (about its patients, and its own); default: the caller's centre")
+def export_incidents(request: Request, centre: FromQuery[str | None] = None) -> list[IncidentOut]:
+    return [as_(IncidentOut, row) for row in exported(request, centre)[1]]
+
+
+@get("/export.csv", opt={"action": "incidents.export"}, sync_to_thread=True, media_type="text/csv",
+     responses=documented(*READ), summary="The same as CSV (as `fraction-ledger incident export --csv`)")
+def export_incidents_csv(request: Request, centre: FromQuery[str | None] = None) -> Response[str]:
+    home, rows = exported(request, centre)
+    return Response(incidents_csv(rows), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="incidents-{safe(home)}.csv"'})
+
+
+def safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:64]
+
+
+def incident_command(path: str, action: str, body: type, summary: str, run):
+    def handler(request: Request, incident_id: FromPath[str], data: JSONBody[body],  # type: ignore[valid-type]
+                idempotency_key: IdempotencyKey = None) -> IncidentChangeOut:
+        b, who = backend(request), current(request)
+        incident_for(b, who, action, incident_id)
+        return as_(IncidentChangeOut, run(b.app, incident_id, data, who, request_id_for(who, idempotency_key)))
+
+    handler.__name__ = action.replace(".", "_")
+    return post("/{incident_id:str}" + path, opt={"action": action, "body": body}, sync_to_thread=True,
+                status_code=200, responses=documented(*WRITE), summary=summary)(handler)
+
+
+ROUTES = [
+    register_incident, list_incidents, export_incidents, export_incidents_csv,
+    incident_command("/follow-up", "incidents.follow_up", FollowUpIn, "Add a follow-up to an open incident",
+                     lambda app, iid, d, who, rid: app.add_follow_up(iid, d.text, actor_of(who), request_id=rid)),
+    incident_command("/close", "incidents.close", CloseIn, "Close an incident; nothing can be added after",
+                     lambda app, iid, d, who, rid: app.close_incident(iid, d.resolution, actor_of(who), request_id=rid)),
+]
+
+router = Router("/api/incidents", route_handlers=ROUTES, tags=["incidents"])

@@ -1,0 +1,47 @@
+"""Incident and settlement reports as CSV, shared by the command line and the HTTP API,
+so that a file downloaded from the pages is the file `fraction-ledger ... --csv` prints.
+
+Amounts are written as their exact decimal strings, never as floats.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+INCIDENT_CSV = [
+    "id", "registered_at", "occurred_at", "centre", "home_centre", "course_id", "fraction", "category",
+    "severity", "status", "description", "registered_by", "follow_ups", "resolution", "closed_by", "closed_at",
+    "refusal",
+]
+STATEMENT_CSV = ["record", "course_id", "patient_id", "completed_on", "billing_centre", "centre", "fractions",
+                 "amount", "debtor", "creditor", "agreement"]
+
+
+def to_csv(columns: list[str], rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def incidents_csv(incidents: list[dict]) -> str:
+    """Read-model incidents, follow-ups on one line, a near-miss with the rule that refused it."""
+    return to_csv(INCIDENT_CSV, [
+        i | {
+            "follow_ups": " | ".join(f"{f['at'][:16]} {f['by']}: {f['text']}" for f in i["follow_ups"]),
+            "refusal": (i["attempt"] or {}).get("refusal"),
+        }
+        for i in incidents
+    ])
+
+
+def statement_csv(statement: dict) -> str:
+    """A statement's lines, then who owes whom, then the total: one record type per row."""
+    totals = statement["totals"]
+    return to_csv(STATEMENT_CSV, [
+        *({"record": "line", **line} for line in statement["lines"]),
+        *({"record": "balance", **b} for b in statement["balances"]),
+        {"record": "total", "fractions": totals["fractions"], "amount": totals["amount"]},
+    ])
