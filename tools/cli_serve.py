@@ -69,8 +69,13 @@ def register(main: click.Group) -> None:
     @click.option("--port", type=int, default=8000, show_default=True)
     @click.option("--demo", is_flag=True, help="Seed centres, accounts (tokens printed) and courses first.")
     @click.option("--log-level", default="info", show_default=True)
+    @click.option("--hl7-config", default=None, type=click.Path(dir_okay=False, exists=True),
+                  help="HL7 configuration (TOML/JSON): destinations with host and port for sends.")
+    @click.option("--send-deadline", type=click.FloatRange(1, 3600), default=120.0, show_default=True,
+                  help="Seconds a send started from the pages or the API may take in all.")
     @click.pass_obj
-    def serve(obj: Context, host: str, port: int, demo: bool, log_level: str) -> None:
+    def serve(obj: Context, host: str, port: int, demo: bool, log_level: str, hl7_config: str | None,
+              send_deadline: float) -> None:
         """Serve the JSON API (OpenAPI at /schema) and the pages for RTTs, physicists and finance."""
         import uvicorn
 
@@ -84,8 +89,12 @@ def register(main: click.Group) -> None:
             for name, role, centre, token in demo_accounts(obj):
                 click.echo(f"  {name:<16} {role:<10} {centre:<11} {token}")
         read_db = ledger.storage.read_model_path().resolve()
-        app = create_app(ledger, session_dir=read_db.with_name(read_db.name + ".sessions"),
-                         secret=os.environ.get("FRACTION_LEDGER_SECRET") or server_secret(read_db))
+        try:
+            app = create_app(ledger, session_dir=read_db.with_name(read_db.name + ".sessions"),
+                             secret=os.environ.get("FRACTION_LEDGER_SECRET") or server_secret(read_db),
+                             hl7_config=hl7_config, send_deadline=send_deadline)
+        except ValueError as exc:  # a bad HL7 configuration or procedure code file
+            raise click.BadParameter(str(exc), param_hint="--hl7-config") from None
         click.echo(f"serving on http://{host}:{port}/ (API docs: http://{host}:{port}/schema)")
         sys.stdout.flush()  # the tokens must be readable now, not when a buffer fills
         # One process: the read model is a local SQLite file kept current by this server.

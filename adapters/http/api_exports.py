@@ -139,8 +139,10 @@ def send_to(b: Backend, who: Principal, hl7: Hl7Settings, names: list[str], mess
         except SendFailed as exc:
             after = b.app.destination(name)
             accepted = (len(after.accepted) if after else 0) - accepted_before
+            reason = (f"stopped at message {exc.control_id}: the send deadline ({hl7.deadline:g} s) passed"
+                      if time.monotonic() >= deadline_at - 0.05 else str(exc))
             out.append({**row, "accepted": accepted,
-                        "failure": f"{exc}; every answer before it is recorded, send again to resume"})
+                        "failure": f"{reason}; every answer before it is recorded, send again to resume"})
     return out
 
 
