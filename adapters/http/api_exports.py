@@ -94,15 +94,11 @@ def home_messages(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str |
         raise CannotReplay(f"Cannot build the HL7 messages: {exc}") from None
 
 
-@get("/api/exports/hl7", opt={"action": "exports"}, sync_to_thread=True, media_type="application/zip",
-     responses={**documented(*READ), 200: ResponseSpec(data_container=bytes, media_type="application/zip",
-                                                       description="<destination>/<control id>.hl7 per message")},
-     summary="HL7 messages of the caller's home courses as a zip (recorded as exported)")
-def export_hl7(request: Request, course_id: FromQuery[str | None] = None,
-               since: FromQuery[datetime | None] = None) -> Response[bytes]:
+def hl7_zip(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str | None = None,
+            since: datetime | None = None) -> bytes:
+    """The messages of the caller's home courses as a zip, recorded as exported (as `export hl7`)."""
     from adapters.hl7.replay import export_with
 
-    b, who, hl7 = backend(request), current(request), settings(request)
     if since is not None and since.tzinfo is None:
         raise errors.InvalidCommand("since", "add the timezone offset, e.g. 2026-11-02T00:00:00+01:00")
     messages = home_messages(b, who, hl7, course_id, since, None)
@@ -112,8 +108,22 @@ def export_hl7(request: Request, course_id: FromQuery[str | None] = None,
             archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), data, zipfile.ZIP_DEFLATED)
 
         export_with(b.ledger, messages, write, f"http download by {who.user}", actor_of(who))
-    return Response(buffer.getvalue(), media_type="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="hl7-{safe(who.centre)}.zip"'})
+    return buffer.getvalue()
+
+
+def zip_response(data: bytes, name: str) -> Response[bytes]:
+    return Response(data, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{safe(name)}.zip"'})
+
+
+@get("/api/exports/hl7", opt={"action": "exports"}, sync_to_thread=True, media_type="application/zip",
+     responses={**documented(*READ), 200: ResponseSpec(data_container=bytes, media_type="application/zip",
+                                                       description="<destination>/<control id>.hl7 per message")},
+     summary="HL7 messages of the caller's home courses as a zip (recorded as exported)")
+def export_hl7(request: Request, course_id: FromQuery[str | None] = None,
+               since: FromQuery[datetime | None] = None) -> Response[bytes]:
+    who = current(request)
+    return zip_response(hl7_zip(backend(request), who, settings(request), course_id, since), f"hl7-{who.centre}")
 
 
 def send_to(b: Backend, who: Principal, hl7: Hl7Settings, names: list[str], messages: list,
@@ -146,16 +156,13 @@ def send_to(b: Backend, who: Principal, hl7: Hl7Settings, names: list[str], mess
     return out
 
 
-@post("/api/sends/hl7", opt={"action": "sends", "body": SendIn}, sync_to_thread=True, status_code=200,
-      responses=documented(*WRITE),
-      summary="Send over MLLP what each configured destination has not accepted; its answers per destination")
-def send_hl7(request: Request, data: JSONBody[SendIn]) -> list[SendOut]:
-    # No Idempotency-Key: a send is idempotent by itself (what a destination accepted is skipped).
-    b, who, hl7 = backend(request), current(request), settings(request)
-    unknown = sorted(set(data.destinations) - set(hl7.destinations))
+def send_hl7_now(b: Backend, who: Principal, hl7: Hl7Settings, destinations: list[str] | None = None,
+                 course_id: str | None = None, since: datetime | None = None) -> list[dict]:
+    """Send to the named (default: every addressed) destination; one send at a time."""
+    unknown = sorted(set(destinations or ()) - set(hl7.destinations))
     if unknown:
         raise errors.InvalidCommand("destinations", f"unknown {', '.join(unknown)} (known: {', '.join(hl7.destinations)})")
-    names = list(data.destinations) or [n for n, d in hl7.destinations.items() if address(d)]
+    names = list(destinations or ()) or [n for n, d in hl7.destinations.items() if address(d)]
     missing = [n for n in names if not address(hl7.destinations[n])]
     if not names or missing:
         raise SendRefused(f"No address configured for {', '.join(missing) or 'any destination'}: give host and port "
@@ -164,10 +171,20 @@ def send_hl7(request: Request, data: JSONBody[SendIn]) -> list[SendOut]:
         raise SendRefused("Another send is running; try again when it has finished.")
     try:
         deadline_at = time.monotonic() + hl7.deadline
-        messages = home_messages(b, who, hl7, data.course_id, data.since, set(names))
-        return [as_(SendOut, row) for row in send_to(b, who, hl7, names, messages, deadline_at)]
+        messages = home_messages(b, who, hl7, course_id, since, set(names))
+        return send_to(b, who, hl7, names, messages, deadline_at)
     finally:
         hl7.sending.release()
+
+
+@post("/api/sends/hl7", opt={"action": "sends", "body": SendIn}, sync_to_thread=True, status_code=200,
+      responses=documented(*WRITE),
+      summary="Send over MLLP what each configured destination has not accepted; its answers per destination")
+def send_hl7(request: Request, data: JSONBody[SendIn]) -> list[SendOut]:
+    # No Idempotency-Key: a send is idempotent by itself (what a destination accepted is skipped).
+    rows = send_hl7_now(backend(request), current(request), settings(request), list(data.destinations),
+                        data.course_id, data.since)
+    return [as_(SendOut, row) for row in rows]
 
 
 def deliveries_of(b: Backend, hl7: Hl7Settings) -> list[dict]:

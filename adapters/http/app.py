@@ -41,6 +41,9 @@ AREAS = [
     "adapters.http.api_exports",
     "adapters.http.pages",
     "adapters.http.pages_physicist",
+    "adapters.http.pages_exports",
+    "adapters.http.pages_finance",
+    "adapters.http.pages_incidents",
 ]
 MAX_BODY = 1_000_000  # JSON bodies; upload routes set their own limit
 

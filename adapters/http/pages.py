@@ -23,6 +23,8 @@ from ledger.accounts import hash_token, principal_for_token
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 HOME_OF_ROLE = {"rtt": "/worklist", "physicist": "/physicist", "finance": "/finance", "admin": "/admin"}
 TERMINATIONS = ("NORMAL", "OPERATOR", "MACHINE", "UNKNOWN")
+INCIDENT_CATEGORIES = ("positioning", "dose-deviation", "equipment", "extra-or-missed-fraction",
+                       "wrong-patient-or-plan", "data-loss-or-restore", "communication", "other")
 
 
 def zone() -> ZoneInfo:
@@ -118,7 +120,8 @@ def course_context(request: Request, course_id: str, form: dict | None = None) -
                    "termination": "NORMAL"} for b in group.beams],
     }
     return {"course": view, "plan": plan, "form": form or defaults, "zone": zone().key, "terminations": TERMINATIONS,
-            "may_log": who.role == "rtt"}
+            "may_log": who.role == "rtt", "may_report": who.role in ("rtt", "physicist"),
+            "incident_categories": INCIDENT_CATEGORIES}
 
 
 @get("/courses/{course_id:str}", opt={"action": "courses.read"}, sync_to_thread=True, include_in_schema=False)

@@ -1,5 +1,5 @@
 """Pages for the home physicists (register courses from backup files, assign, triage,
-suspend/resume), finance (read-only until billing lands) and the administrator (accounts).
+suspend/resume) and the administrator (accounts). Finance has `pages_finance`.
 
 DICOM RT Plan/record upload, exports and sends are added by their own page modules when
 those adapters land (listed in app.AREAS)."""
@@ -93,11 +93,6 @@ resume_form = course_form("resume", "courses.lifecycle",
                           lambda app, cid, d, who: app.resume_course(cid, actor_of(who)))
 
 
-@get("/finance", opt={"action": "courses.list"}, sync_to_thread=True, include_in_schema=False)
-def finance_home(request: Request) -> Template:
-    return page(request, "finance.html", courses=backend(request).courses_view(current(request)))
-
-
 @get("/admin", opt={"action": "accounts.manage"}, sync_to_thread=True, include_in_schema=False)
 def admin_home(request: Request) -> Template:
     return page(request, "admin.html", accounts=list_accounts(backend(request).app))
@@ -127,4 +122,4 @@ def admin_revoke(request: Request, name: FromPath[str]) -> Redirect:
 
 
 router = Router("/", route_handlers=[physicist_home, upload_courses, assign_form, triage_form, suspend_form,
-                                     resume_form, finance_home, admin_home, admin_create, admin_revoke])
+                                     resume_form, admin_home, admin_create, admin_revoke])

@@ -1,0 +1,66 @@
+"""The physicist's exports page: download the HL7 messages of the home courses as a zip,
+send them to the configured destinations, and see per destination what was accepted,
+refused (with the receiver's reason) or handed over in a file.
+
+The work is done by the API's functions (`api_exports`), so the page and the API give the
+same zip, the same send and the same status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.response import Template
+
+from adapters.http.api_exports import address, deliveries_of, hl7_zip, send_hl7_now, settings, zip_response
+from adapters.http.auth import current
+from adapters.http.i18n import language_of, translator
+from adapters.http.pages import Form, backend, page, refusal, zone
+from ledger import errors
+
+
+def exports_page(request: Request, status_code: int = 200, **context: Any) -> Template:
+    hl7 = settings(request)
+    destinations = [{"name": n, "address": address(d), "messages": d.messages} for n, d in hl7.destinations.items()]
+    return page(request, "exports.html", status_code=status_code, destinations=destinations,
+                deliveries=deliveries_of(backend(request), hl7), deadline=f"{hl7.deadline:g}", **context)
+
+
+@get("/physicist/exports", opt={"action": "exports"}, sync_to_thread=True, include_in_schema=False)
+def exports_home(request: Request) -> Template:
+    return exports_page(request)
+
+
+def local_time(text: str | None) -> datetime | None:
+    """A datetime-local field, in the department's zone."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=zone())
+    except ValueError:
+        raise errors.InvalidCommand("since", f"{text!r} is not a date and time") from None
+
+
+@get("/physicist/exports/hl7.zip", opt={"action": "exports"}, sync_to_thread=True, include_in_schema=False)
+def download_hl7(request: Request, since: str | None = None) -> Response:
+    who = current(request)
+    try:
+        data = hl7_zip(backend(request), who, settings(request), since=local_time(since))
+    except errors.LedgerError as exc:
+        return exports_page(request, status_code=409, refusal=refusal(translator(language_of(request)), exc))
+    return zip_response(data, f"hl7-{who.centre}")
+
+
+@post("/physicist/sends/hl7", opt={"action": "sends"}, sync_to_thread=True, include_in_schema=False, status_code=200)
+def send_from_form(request: Request, data: Form) -> Template:
+    # A worker thread: the send waits on receivers, never on the server's event loop.
+    who, chosen = current(request), str(data.get("destination") or "")
+    try:
+        results = send_hl7_now(backend(request), who, settings(request), [chosen] if chosen else None)
+    except errors.LedgerError as exc:
+        return exports_page(request, status_code=409, refusal=refusal(translator(language_of(request)), exc))
+    return exports_page(request, results=results)
+
+
+router = Router("/", route_handlers=[exports_home, download_hl7, send_from_form])

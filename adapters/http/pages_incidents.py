@@ -1,0 +1,52 @@
+"""Registering an incident from the course page (the list is on the page itself): the
+centre and the person come from the account, as on the API."""
+
+from __future__ import annotations
+
+from litestar import Request, Router, post
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+
+from adapters.http.api_incidents import register
+from adapters.http.auth import current
+from adapters.http.errors import validate_body
+from adapters.http.i18n import language_of, translator
+from adapters.http.pages import Form, backend, course_context, flash, page, refusal, zone
+from ledger import errors
+from schemas.api_ops import IncidentIn
+
+FIELDS = ("category", "severity", "description", "fraction", "occurred_at")
+
+
+def form_to_incident(course_id: str, data: dict) -> dict:
+    raw = {k: str(data[k]).strip() for k in FIELDS if str(data.get(k, "")).strip()}
+    if "occurred_at" in raw:  # a datetime-local field: the department's local time
+        raw["occurred_at"] = raw["occurred_at"] + ":00" if len(raw["occurred_at"]) == 16 else raw["occurred_at"]
+        try:
+            from datetime import datetime
+
+            raw["occurred_at"] = datetime.fromisoformat(raw["occurred_at"]).replace(tzinfo=zone()).isoformat()
+        except ValueError:
+            pass  # the check below names the field
+    return {**raw, "course_id": course_id}
+
+
+@post("/courses/{course_id:str}/incidents", opt={"action": "incidents.register"}, sync_to_thread=True,
+      include_in_schema=False, status_code=200)
+def register_from_form(request: Request, course_id: FromPath[str], data: Form) -> Template | Redirect:
+    b, who = backend(request), current(request)
+    t = translator(language_of(request))
+    raw = form_to_incident(course_id, data)
+    try:
+        validate_body(IncidentIn, raw)
+        import msgspec
+
+        result = register(b, who, msgspec.convert(raw, IncidentIn, strict=False), None)
+    except errors.LedgerError as exc:
+        return page(request, "course.html", status_code=400 if isinstance(exc, errors.InvalidCommand) else 409,
+                    refusal=refusal(t, exc), incident_form=data, **course_context(request, course_id))
+    flash(request, t("incident_registered", id=result["id"][:8]))
+    return Redirect(f"/courses/{course_id}#incidents")
+
+
+router = Router("/", route_handlers=[register_from_form])

@@ -1,0 +1,41 @@
+"""Every string the pages show exists in English, Dutch and French, with the same placeholders."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+from adapters.http.i18n import LANGUAGES, catalog
+from adapters.http.pages import INCIDENT_CATEGORIES
+from schemas.billing import NEAR_MISS, SEVERITIES
+
+HTTP = Path(__file__).resolve().parent.parent / "adapters" / "http"
+# keys built in a template from a value: prefix + every value it can take
+DYNAMIC = {"cat_": (*INCIDENT_CATEGORIES, NEAR_MISS), "sev_": SEVERITIES, "incident_": ("open", "closed")}
+
+
+def used_keys() -> set[str]:
+    keys: set[str] = set()
+    for path in [*HTTP.glob("templates/*.html"), *HTTP.glob("*.py")]:
+        keys |= set(re.findall(r"""\bt\(["']([a-z_0-9]+)["']""", path.read_text(encoding="utf-8")))
+    for prefix, values in DYNAMIC.items():
+        assert prefix in keys, prefix
+        keys.discard(prefix)
+        keys |= {prefix + v for v in values}
+    keys.discard("err_")  # refusal headlines: err_<code>, with err_other when a code has none
+    return keys
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def test_every_page_string_is_in_every_language():
+    keys = used_keys()
+    assert len(keys) > 100
+    for lang in LANGUAGES:
+        missing = sorted(keys - set(catalog(lang)))
+        assert missing == [], (lang, missing)
+    for key in keys:
+        assert placeholders(catalog("nl")[key]) == placeholders(catalog("en")[key]) == placeholders(catalog("fr")[key]), key
