@@ -1,0 +1,145 @@
+"""The finance, exports and incident pages in a real browser (Debian's chromium driven by
+Playwright): finance downloads a statement CSV; a physicist downloads the HL7 zip, sends
+to an MLLP receiver started here (python-hl7, 127.0.0.1) and sees per destination what was
+accepted and what was refused with the receiver's reason; a partner RTT registers an
+incident on the course page. Screenshots go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from datetime import timedelta
+
+import pytest
+
+from adapters.runtime import Ledger
+from ledger.accounts import add_account, hash_token
+from ledger.service import Actor
+from tests.conftest import free_port, require_tool
+from tests.hl7_receiver import Receiver
+from tests.http_support import T0, course_body, running_server
+from tests.test_ui_browser import ACCOUNTS, HOME, PARTNER, browser, shot, signed_in  # noqa: F401 (browser: fixture)
+
+HIS_REFUSAL = "Patient unknown in HIS"
+
+
+def refuse_summaries(message, seen):
+    return ("AR", HIS_REFUSAL) if str(message.segment("MSH")[9]).startswith("MDM") else ("AA", "")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    chromium = require_tool("chromium")
+    pytest.importorskip("playwright")
+    tmp = tmp_path_factory.mktemp("ui-ops")
+    db = str(tmp / "ledger.sqlite3")
+    env = {"FRACTION_LEDGER_READ_DB": str(tmp / "read.sqlite3")}
+    import os
+
+    os.environ.update(env)
+    try:
+        with Ledger(db) as ledger:
+            from tools.demo import run_demo
+
+            ids = run_demo(ledger, echo=lambda s: None)
+            for name, role, centre in ACCOUNTS:
+                add_account(ledger.app, {"name": name, "role": role, "centre": centre}, hash_token(f"test-token-{name}"),
+                            Actor("setup", "-"))
+            app = ledger.app
+            app.agree({"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata", "course_amount": "3000.00",
+                       "valid_from": "2026-01-01"}, Actor("finance.home", HOME))
+            done = app.register_course(course_body(patient_id="FIN-010", uid="1.2.3.10", fractions=10,
+                                                   assigned=(PARTNER,), home=HOME), Actor("setup", HOME))["id"]
+            for k in range(1, 11):
+                centre = HOME if k <= 6 else PARTNER
+                app.log_fraction(done, {"number": k, "centre": centre, "machine": f"{centre}-LINAC", "operator": "rtt",
+                                        "delivered_at": T0 + timedelta(days=k - 20)}, Actor("rtt", centre))
+            app.complete_course(done, "course done", Actor("physicist.home", HOME))
+    finally:
+        for key in env:
+            os.environ.pop(key, None)
+    config = tmp / "hl7.toml"
+    with Receiver(refuse_summaries) as receiver:
+        config.write_text("".join(
+            f'[destinations.{name}]\nmessages = ["{kind}"]\napplication = "{app_name}"\nhost = "127.0.0.1"\n'
+            f"port = {receiver.port}\ntimeout = 5\nattempts = 2\n"
+            for name, kind, app_name in (("billing", "DFT", "BILLING"), ("his", "MDM", "HIS"),
+                                         ("pacs", "ADT", "CLOUD-PACS"))))
+        with running_server(db, free_port(), env=env, log=tmp / "server.log",
+                            extra=("--hl7-config", str(config))) as base:
+            yield {"base": base, "chromium": chromium, "demo": ids, "done": done, "tmp": tmp, "receiver": receiver}
+
+
+def test_finance_downloads_a_statement_csv(browser, site):
+    context, page = signed_in(browser, site, "finance.home")
+    assert page.url.endswith("/finance")
+    page.fill("#from", "2026-11-01")
+    page.fill("#to", "2026-11-30")
+    page.fill("#pair", f"{HOME}:{PARTNER}")
+    page.click("#show-statement")
+    page.wait_for_selector("table#statement")
+    assert f"{HOME} owes {PARTNER} EUR 1200.00" in page.inner_text("#balances")
+    assert "EUR 3000.00" in page.inner_text("#totals")
+    shot(page, "finance-statement")
+    with page.expect_download() as info:
+        page.click("#statement-csv")
+    download = info.value
+    assert download.suggested_filename == f"statement-2026-11-01-2026-11-30-{HOME}-{PARTNER}.csv"
+    rows = list(csv.DictReader(io.StringIO(open(download.path(), encoding="utf-8").read())))
+    assert [(r["record"], r["centre"] or r["creditor"], r["amount"]) for r in rows] == [
+        ("line", HOME, "1800.00"), ("line", PARTNER, "1200.00"), ("balance", PARTNER, "1200.00"), ("total", "", "3000.00")]
+    # a wrong period is explained on the page, in the user's language
+    page.goto(site["base"] + "/finance?from=2026-11-30&to=2026-11-01")
+    assert "is before" in page.inner_text("#refusal")
+    context.close()
+
+
+def test_physicist_exports_hl7_and_sees_each_destinations_answer(browser, site):
+    context, page = signed_in(browser, site, "physicist.home")
+    page.click("a[href='/physicist/exports']")
+    assert page.locator("#delivery-billing").is_visible()
+    with page.expect_download() as info:
+        page.click("#hl7-download")
+    names = zipfile.ZipFile(info.value.path()).namelist()
+    assert info.value.suggested_filename == f"hl7-{HOME}.zip"
+    assert {n.split("/")[0] for n in names} == {"billing", "his", "pacs"}  # FIN-010 is completed: summary and purge
+    page.select_option("#hl7-destination", "")
+    page.click("#hl7-send")
+    results = page.locator("#send-results")
+    results.wait_for()
+    text = results.inner_text()
+    assert f"billing (127.0.0.1:{site['receiver'].port})" in text and HIS_REFUSAL in text
+    billing = [c.strip() for c in page.locator("#delivery-billing td").all_inner_texts()]
+    assert int(billing[2]) == sum(n.startswith("billing/") for n in names) and billing[3].startswith("0")
+    his = page.locator("#delivery-his").inner_text()
+    assert "AR" in his and HIS_REFUSAL in his
+    shot(page, "physicist-hl7-send")
+    # the receiver really got them, each once
+    assert len(site["receiver"].received) == len(names) == len(set(site["receiver"].received))
+    context.close()
+
+
+def test_partner_rtt_registers_an_incident_on_the_course_page(browser, site):
+    course = site["demo"][0]
+    context, page = signed_in(browser, site, "rtt.partner.a")
+    page.goto(f"{site['base']}/courses/{course}")
+    # the demo's refused re-registration of fraction 12 is there as a near-miss
+    near_miss = page.locator("table.incidents tr", has_text="Near-miss").inner_text()
+    assert "rtt.home.c" in near_miss and "12" in near_miss
+    page.select_option("#incident-category", "positioning")
+    page.select_option("#incident-severity", "medium")
+    page.fill("#incident-fraction", "17")
+    page.fill("#incident-description", "Mask too tight, remade before treatment")
+    page.click("#incident-submit")
+    page.wait_for_selector(".flash")
+    row = page.locator("table.incidents tr", has_text="Mask too tight")
+    assert "PARTNER-RT" in row.inner_text() and "rtt.partner.a" in row.inner_text() and "Positioning" in row.inner_text()
+    shot(page, "rtt-incident")
+    # an empty description is refused, naming the field, and the form keeps what was typed
+    page.fill("#incident-fraction", "18")
+    page.evaluate("document.querySelector('#incident-description').removeAttribute('required')")
+    page.click("#incident-submit")
+    assert "description" in page.inner_text("#refusal")
+    assert page.input_value("#incident-fraction") == "18"
+    context.close()
