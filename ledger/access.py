@@ -38,6 +38,11 @@ RULES: dict[str, dict[str, str]] = {
     # a partner re-plans on its own linac, so its physicists add fallback plans too
     "courses.fallback_plan": {"physicist": ASSIGNED},
     "exports": {"physicist": HOME},
+    # imports from the backup (RT Plans, baseline records, triage list) for the home centre's
+    # courses; a partner's re-plan files are attached to a course assigned to it
+    "imports.plans": {"physicist": HOME},
+    "imports.records": {"physicist": HOME},
+    "imports.triage": {"physicist": HOME},
     # sends to the home systems go from the home centre; the answers (sent, accepted,
     # refused with the reason) are for everyone who follows the recovery
     "sends": {"physicist": HOME},

@@ -241,12 +241,28 @@ class SendOut(Struct, frozen=True, kw_only=True):
 
 
 class DeliveryOut(Struct, frozen=True, kw_only=True):
-    """What a destination accepted, refused (with its reason) or was given in a file."""
+    """What a destination accepted, refused (with its reason) or was given in a file.
+    For DICOM, `control_id` of a refusal is the SOP Instance UID and `code` the DIMSE status."""
 
     destination: str
+    kind: Literal["hl7", "dicom"] = "hl7"
     accepted: int
     exported: int
     refused: list[RefusedOut]
     address: str | None = None
     last_accepted_at: str | None = None
 
+
+
+class ImportAnswer(Struct, frozen=True, kw_only=True):
+    """One uploaded file (or one line of a triage list): what it did, or why it was refused."""
+
+    file: str
+    status: str  # registered | unchanged | imported | changed | error
+    course_id: str | None = None
+    error: str | None = None
+    kind: str | None = None  # records: session | summary
+    fractions: int | None = None
+    covered: int | None = None
+    line: int | None = None
+    patient_id: str | None = None

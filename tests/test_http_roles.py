@@ -65,6 +65,13 @@ EXPECTED: dict[tuple[str, str], dict[str, set[str]]] = {
     ("GET", "/api/exports/hl7"): rule(physicist=ALL),
     ("POST", "/api/sends/hl7"): rule(physicist=ALL),
     ("GET", "/api/deliveries"): rule(physicist=ALL, finance=ALL),
+    # DICOM: each physicist imports for its own home centre (what belongs to another centre is
+    # refused per file or line inside), exports its home courses, sends to configured destinations
+    ("POST", "/api/imports/plans"): rule(physicist=ALL),
+    ("POST", "/api/imports/records"): rule(physicist=ALL),
+    ("POST", "/api/imports/triage"): rule(physicist=ALL),
+    ("GET", "/api/exports/dicom"): rule(physicist=ALL),
+    ("POST", "/api/sends/dicom"): rule(physicist=ALL),
 }
 PUBLIC = {("GET", "/health"), ("GET", "/ready")}
 
@@ -86,6 +93,7 @@ BODIES = {
                                 "course_amount": "3000.00", "valid_from": "2026-01-01"},
     "/api/courses/{course_id}/category": {"category": "complex"},
     "/api/sends/hl7": {},
+    "/api/sends/dicom": {},
 }
 QUERIES = {"/api/billing/statement": "?from=2026-01-01&to=2026-12-31",
            "/api/billing/statement.csv": "?from=2026-01-01&to=2026-12-31"}

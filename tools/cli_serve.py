@@ -71,11 +71,13 @@ def register(main: click.Group) -> None:
     @click.option("--log-level", default="info", show_default=True)
     @click.option("--hl7-config", default=None, type=click.Path(dir_okay=False, exists=True),
                   help="HL7 configuration (TOML/JSON): destinations with host and port for sends.")
+    @click.option("--dicom-config", default=None, type=click.Path(dir_okay=False, exists=True),
+                  help="DICOM destinations (TOML): [destinations.NAME] host, port, called_aet.")
     @click.option("--send-deadline", type=click.FloatRange(1, 3600), default=120.0, show_default=True,
                   help="Seconds a send started from the pages or the API may take in all.")
     @click.pass_obj
     def serve(obj: Context, host: str, port: int, demo: bool, log_level: str, hl7_config: str | None,
-              send_deadline: float) -> None:
+              dicom_config: str | None, send_deadline: float) -> None:
         """Serve the JSON API (OpenAPI at /schema) and the pages for RTTs, physicists and finance."""
         import uvicorn
 
@@ -92,9 +94,9 @@ def register(main: click.Group) -> None:
         try:
             app = create_app(ledger, session_dir=read_db.with_name(read_db.name + ".sessions"),
                              secret=os.environ.get("FRACTION_LEDGER_SECRET") or server_secret(read_db),
-                             hl7_config=hl7_config, send_deadline=send_deadline)
-        except ValueError as exc:  # a bad HL7 configuration or procedure code file
-            raise click.BadParameter(str(exc), param_hint="--hl7-config") from None
+                             hl7_config=hl7_config, send_deadline=send_deadline, dicom_config=dicom_config)
+        except ValueError as exc:  # a bad HL7/DICOM configuration or procedure code file
+            raise click.BadParameter(str(exc)) from None
         click.echo(f"serving on http://{host}:{port}/ (API docs: http://{host}:{port}/schema)")
         sys.stdout.flush()  # the tokens must be readable now, not when a buffer fills
         # One process: the read model is a local SQLite file kept current by this server.

@@ -193,7 +193,7 @@ def deliveries_of(b: Backend, hl7: Hl7Settings) -> list[dict]:
     for name, d in hl7.destinations.items():
         found = b.app.destination(name)
         rows.append({
-            "destination": name, "address": address(d),
+            "destination": name, "address": address(d), "kind": "hl7",
             "accepted": len(found.accepted) if found else 0,
             "exported": len(found.exported) if found else 0,
             "last_accepted_at": max(found.accepted.values()) if found and found.accepted else None,
@@ -205,7 +205,11 @@ def deliveries_of(b: Backend, hl7: Hl7Settings) -> list[dict]:
 @get("/api/deliveries", opt={"action": "deliveries.read"}, sync_to_thread=True, responses=documented(*READ),
      summary="What each destination accepted, refused (with its reason) or was given in a file")
 def deliveries(request: Request) -> list[DeliveryOut]:
-    return [as_(DeliveryOut, row) for row in deliveries_of(backend(request), settings(request))]
+    from adapters.http.api_dicom import dicom_config, dicom_deliveries
+
+    b = backend(request)
+    rows = deliveries_of(b, settings(request)) + dicom_deliveries(b, dicom_config(request))
+    return [as_(DeliveryOut, row) for row in rows]
 
 
 router = Router("/", route_handlers=[export_hl7, send_hl7, deliveries], tags=["exports and sends"])

@@ -39,6 +39,7 @@ AREAS = [
     "adapters.http.api_incidents",
     "adapters.http.api_billing",
     "adapters.http.api_exports",
+    "adapters.http.api_dicom",
     "adapters.http.pages",
     "adapters.http.pages_physicist",
     "adapters.http.pages_exports",
@@ -84,7 +85,7 @@ def check_rules(app: Litestar) -> None:
 
 def create_app(ledger: Ledger, *, session_dir: Path | None = None, secret: str | None = None,
                debug: bool = False, hl7_config: Path | str | None = None,
-               send_deadline: float | None = None) -> Litestar:
+               send_deadline: float | None = None, dicom_config: Path | str | None = None) -> Litestar:
     areas = [importlib.import_module(name) for name in AREAS]
     store = FileStore(session_dir, create_directories=True) if session_dir else MemoryStore()
     app = Litestar(
@@ -114,5 +115,8 @@ def create_app(ledger: Ledger, *, session_dir: Path | None = None, secret: str |
     from adapters.http.api_exports import SEND_DEADLINE, Hl7Settings
 
     app.state.hl7 = Hl7Settings(hl7_config, send_deadline or SEND_DEADLINE)
+    from adapters.http.api_dicom import DicomConfig
+
+    app.state.dicom = DicomConfig.load(dicom_config)
     check_rules(app)
     return app

@@ -1,0 +1,324 @@
+"""DICOM for the home physicists over HTTP: upload RT Plans (a result per file), baseline
+records and the triage list; the DICOM export as a zip; a C-STORE send to a configured
+destination. The work is done by the DICOM adapter's own functions (the ones
+`fraction-ledger import/export/send dicom` call); this module only moves uploads into a
+temporary folder, checks the caller's centre and answers.
+
+A physicist imports for its own home centre: the records and triage lines of another
+centre's courses are answered with a refusal, line by line, and change nothing.
+"""
+
+import io
+import re
+import tempfile
+import time
+import tomllib
+import zipfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Body, FromQuery, JSONBody
+from msgspec import Meta, Struct
+
+from adapters.http.api_courses import backend
+from adapters.http.api_exports import ZIP_TIME, zip_response
+from adapters.http.auth import current
+from adapters.http.backend import Backend, actor_of
+from adapters.http.errors import READ, WRITE, documented
+from adapters.http.views import as_
+from ledger import access, errors
+from ledger.access import Principal
+from schemas.api_ops import ImportAnswer, SendIn, SendOut
+
+MAX_FILE = 20_000_000
+MAX_UPLOAD = 200_000_000
+Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART,
+                                        description="`files`: one or more files (form field repeated)")]
+
+
+class DicomDestination(Struct, frozen=True, forbid_unknown_fields=True):
+    host: Annotated[str, Meta(min_length=1, max_length=253)]
+    port: Annotated[int, Meta(ge=1, le=65535)]
+    called_aet: Annotated[str, Meta(min_length=1, max_length=16)]
+    calling_aet: Annotated[str, Meta(min_length=1, max_length=16)] = "FRACTIONLEDGER"
+    timeout: Annotated[float, Meta(gt=0, le=300)] = 30.0  # each association step and C-STORE answer
+
+
+class DicomConfig(Struct, frozen=True, forbid_unknown_fields=True):
+    """`serve --dicom-config`: where the home OIS (or PACS) stores DICOM, by name:
+
+        [destinations.ois]
+        host = "ois.local"
+        port = 104
+        called_aet = "ARIA"
+    """
+
+    destinations: dict[str, DicomDestination] = {}
+
+    @classmethod
+    def load(cls, path: Path | str | None) -> "DicomConfig":
+        if path is None:
+            return cls()
+        try:
+            return msgspec.convert(tomllib.loads(Path(path).read_text()), cls)
+        except FileNotFoundError:
+            raise ValueError(f"--dicom-config: {path} does not exist") from None
+        except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
+            raise ValueError(f"--dicom-config: {path}: {exc}") from None
+
+
+def dicom_config(request: Request) -> DicomConfig:
+    return getattr(request.app.state, "dicom", None) or DicomConfig()
+
+
+def address(d: DicomDestination) -> str:
+    from adapters.dicom.send import destination_name
+
+    return destination_name(d.host, d.port, d.called_aet)
+
+
+class CentreGuard:
+    """The ledger application, with the caller's centre checked before each change of a course,
+    so that the DICOM adapter's importers refuse (per file, per line) what the caller may not do."""
+
+    GUARDED = ("log_fraction", "set_triage", "assign_centre")
+
+    def __init__(self, app: Any, who: Principal, action: str):
+        self._app, self._who, self._action = app, who, action
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._app, name)
+        if name not in self.GUARDED:
+            return method
+
+        def checked(course_id: Any, *args: Any, **kw: Any) -> Any:
+            course = self._app.get_course(course_id)
+            access.check(self._who, self._action, course.home_centre, course.assigned_centres)
+            return method(course_id, *args, **kw)
+
+        return checked
+
+
+class GuardedLedger:
+    """What the importers use of a `Ledger`: the read model and a guarded application."""
+
+    def __init__(self, b: Backend, who: Principal, action: str):
+        self.read, self.fresh = b.ledger.read, b.ledger.fresh
+        self.app = CentreGuard(b.app, who, action)
+
+
+def uploads(data: dict[str, Any], folder: Path) -> list[tuple[str, Path]]:
+    """The uploaded files saved under `folder`, each with the name the user gave it."""
+    files = data.get("files") if isinstance(data, dict) else None
+    files = files if isinstance(files, list) else [files] if files is not None else []
+    saved = []
+    for n, upload in enumerate(f for f in files if isinstance(f, UploadFile)):
+        content = upload.file.read(MAX_FILE + 1)
+        name = upload.filename or f"file-{n + 1}"
+        if len(content) > MAX_FILE:
+            raise errors.InvalidCommand("files", f"{name} is larger than {MAX_FILE} bytes")
+        path = folder / f"{n:05d}-{re.sub(r'[^A-Za-z0-9._-]', '_', name)[-100:]}"
+        path.write_bytes(content)
+        saved.append((name, path))
+    if not saved:
+        raise errors.InvalidCommand("files", "no file uploaded (multipart/form-data, field `files`)")
+    return saved
+
+
+def named(answer: dict, names: dict[str, str]) -> dict:
+    """An importer's answer, naming the file as uploaded rather than where it was saved."""
+    return {**answer, "file": names.get(str(answer.get("file")), answer.get("file"))}
+
+
+def import_plans(b: Backend, who: Principal, data: dict, triage: int | None = None,
+                 fallback_for: str | None = None) -> list[dict]:
+    from adapters.dicom.plans import import_plan_file
+
+    if fallback_for is not None:
+        b.course_for(who, "courses.fallback_plan", fallback_for)
+    with tempfile.TemporaryDirectory(prefix="fraction-ledger-upload-") as tmp:
+        saved = uploads(data, Path(tmp))
+        names = {str(p): name for name, p in saved}
+        # The plan's home centre is the caller's (a partner's re-plan: the partner's).
+        return [named(import_plan_file(b.app, p, actor_of(who), who.centre, triage, fallback_for), names)
+                for _, p in saved]
+
+
+def import_records(b: Backend, who: Principal, data: dict, utc_offset: str | None = None) -> list[dict]:
+    from adapters.dicom.baseline import Baseline
+    from adapters.http.pages import zone
+
+    tz: Any = zone()
+    if utc_offset:
+        try:
+            tz = datetime.fromisoformat(f"2000-01-01T00:00{utc_offset}").tzinfo
+        except ValueError:
+            tz = None
+        if tz is None:
+            raise errors.InvalidCommand("utc_offset", f"{utc_offset!r} is not an offset such as +01:00")
+    with tempfile.TemporaryDirectory(prefix="fraction-ledger-upload-") as tmp:
+        saved = uploads(data, Path(tmp))
+        names = {str(p): name for name, p in saved}
+        # The importer reads and writes the read model's tables: serialised with the other readers.
+        return b.read(lambda _: [named(a, names) for a in Baseline(
+            GuardedLedger(b, who, "imports.records"), actor_of(who), tz).import_files([p for _, p in saved])])
+
+
+def import_triage_list(b: Backend, who: Principal, data: dict) -> list[dict]:
+    from adapters.dicom.triage import import_triage
+
+    with tempfile.TemporaryDirectory(prefix="fraction-ledger-upload-") as tmp:
+        saved = uploads(data, Path(tmp))
+        answers: list[dict] = []
+        for name, path in saved:
+            lines = b.read(lambda _: list(import_triage(GuardedLedger(b, who, "imports.triage"), path, actor_of(who))))
+            answers += [{**a, "file": name} for a in lines]
+        return answers
+
+
+def upload_route(path: str, action: str, summary: str, run, params: str):
+    """A multipart upload route; `params` lists the query parameters it documents."""
+    if params == "plans":
+        def handler(request: Request, data: Upload, triage: FromQuery[Annotated[int, Meta(ge=1, le=5)] | None] = None,
+                    fallback_for: FromQuery[str | None] = None) -> list[ImportAnswer]:
+            return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, triage, fallback_for)]
+    elif params == "records":
+        def handler(request: Request, data: Upload,  # type: ignore[misc]
+                    utc_offset: FromQuery[Annotated[str, Meta(max_length=10)] | None] = None) -> list[ImportAnswer]:
+            return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, utc_offset)]
+    else:
+        def handler(request: Request, data: Upload) -> list[ImportAnswer]:  # type: ignore[misc]
+            return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data)]
+
+    handler.__name__ = action.replace(".", "_")
+    return post(path, opt={"action": action}, sync_to_thread=True, status_code=200, request_max_body_size=MAX_UPLOAD,
+                responses=documented(*WRITE), summary=summary)(handler)
+
+
+def home_exports(b: Backend, who: Principal, course_id: str | None, since: datetime | None,
+                 out: Path) -> Iterator[Any]:
+    """The DICOM export (records, summaries, partners' plans) of the caller's home courses."""
+    from adapters.dicom.export import export_all
+
+    if since is not None and since.tzinfo is None:
+        raise errors.InvalidCommand("since", "add the timezone offset, e.g. 2026-11-02T00:00:00+01:00")
+    if course_id is not None:
+        b.course_for(who, "exports", course_id)
+        ids = [course_id]
+    else:
+        ids = [c["id"] for c in b.read(lambda r: r.courses(centre=who.centre)) if c["home_centre"] == who.centre]
+    for cid in ids:
+        yield from export_all(b.app, b.ledger.read, out, cid, since)
+
+
+def dicom_zip(b: Backend, who: Principal, course_id: str | None = None, since: datetime | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory(prefix="fraction-ledger-export-") as tmp, \
+            zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for item in home_exports(b, who, course_id, since, Path(tmp)):
+            archive.writestr(zipfile.ZipInfo(item.path.relative_to(tmp).as_posix(), ZIP_TIME), item.path.read_bytes())
+    return buffer.getvalue()
+
+
+@get("/api/exports/dicom", opt={"action": "exports"}, sync_to_thread=True, media_type="application/zip",
+     responses={**documented(*READ), 200: ResponseSpec(data_container=bytes, media_type="application/zip",
+                                                       description="<course id>/record_*.dcm, summary.dcm, plan_*.dcm")},
+     summary="DICOM RT records, summaries and partners' plans of the caller's home courses, as a zip")
+def export_dicom(request: Request, course_id: FromQuery[str | None] = None,
+                 since: FromQuery[datetime | None] = None) -> Response[bytes]:
+    who = current(request)
+    return zip_response(dicom_zip(backend(request), who, course_id, since), f"dicom-{who.centre}")
+
+
+def until(items: Iterator[Any], deadline_at: float, stopped: list[str]) -> Iterator[Any]:
+    """The items while time is left: a send stops between two C-STOREs at its deadline."""
+    for item in items:
+        if time.monotonic() >= deadline_at:
+            stopped.append("the send deadline passed")
+            return
+        yield item
+
+
+def send_dicom_now(b: Backend, who: Principal, config: DicomConfig, hl7: Any,
+                   names: list[str] | None = None, course_id: str | None = None,
+                   since: datetime | None = None) -> list[dict]:
+    """C-STORE to the named (default: every configured) destination; one send at a time (HL7 or
+    DICOM: `hl7.sending`), bounded by the server's send deadline (`hl7.deadline`)."""
+    from adapters.dicom.send import send_all
+    from adapters.http.api_exports import SendRefused
+
+    unknown = sorted(set(names or ()) - set(config.destinations))
+    if unknown:
+        raise errors.InvalidCommand("destinations", f"unknown {', '.join(unknown)} (known: "
+                                    f"{', '.join(config.destinations) or 'none: serve --dicom-config'})")
+    chosen = list(names or ()) or list(config.destinations)
+    if not chosen:
+        raise SendRefused("No DICOM destination configured: give [destinations.NAME] host, port and called_aet "
+                          "in the server's DICOM configuration (serve --dicom-config).")
+    lock, deadline = hl7.sending, hl7.deadline
+    if not lock.acquire(blocking=False):
+        raise SendRefused("Another send is running; try again when it has finished.")
+    try:
+        deadline_at, out = time.monotonic() + deadline, []
+        for name in chosen:
+            d = config.destinations[name]
+            stopped: list[str] = []
+            with tempfile.TemporaryDirectory(prefix="fraction-ledger-send-") as tmp:
+                items = until(home_exports(b, who, course_id, since, Path(tmp)), deadline_at, stopped)
+                report = send_all(b.app, items, d.host, d.port, d.called_aet, d.calling_aet, actor_of(who),
+                                  timeout=d.timeout).to_dict()
+            failure = report["error"] or (stopped[0] + f" ({deadline:g} s)" if stopped else None)
+            out.append({"destination": name, "address": report["destination"], "sent": report["sent"],
+                        "accepted": report["accepted"], "skipped": report["already_accepted"],
+                        "refused": [{"control_id": r["uid"], "code": r["status"], "text": r["reason"],
+                                     "kind": r["kind"], "course": r["course_id"]} for r in report["refused"]],
+                        "failure": failure and f"{failure}; every answer before it is recorded, send again to resume"})
+        return out
+    finally:
+        lock.release()
+
+
+@post("/api/sends/dicom", opt={"action": "sends", "body": SendIn}, sync_to_thread=True, status_code=200,
+      responses=documented(*WRITE),
+      summary="C-STORE to the configured DICOM destinations what each has not accepted; its answers per destination")
+def send_dicom(request: Request, data: JSONBody[SendIn]) -> list[SendOut]:
+    from adapters.http.api_exports import settings
+
+    rows = send_dicom_now(backend(request), current(request), dicom_config(request), settings(request),
+                          list(data.destinations), data.course_id, data.since)
+    return [as_(SendOut, row) for row in rows]
+
+
+def dicom_deliveries(b: Backend, config: DicomConfig) -> list[dict]:
+    rows = []
+    for name, d in config.destinations.items():
+        found = b.app.destination(address(d))
+        rows.append({
+            "destination": name, "address": address(d), "kind": "dicom",
+            "accepted": len(found.accepted) if found else 0, "exported": 0,
+            "last_accepted_at": max(found.accepted.values()) if found and found.accepted else None,
+            "refused": [{"control_id": k, **v} for k, v in sorted(found.refused.items())] if found else [],
+        })
+    return rows
+
+
+ROUTES = [
+    upload_route("/api/imports/plans", "imports.plans",
+                 "Register courses from RT Plan files (home centre: the caller's), or with `fallback_for` "
+                 "attach a partner's re-plans to a course; a result per file", import_plans, "plans"),
+    upload_route("/api/imports/records", "imports.records",
+                 "Import the pre-outage baseline: RT Beams Treatment and Summary Records; a result per file",
+                 import_records, "records"),
+    upload_route("/api/imports/triage", "imports.triage",
+                 "Import a triage list (CSV: patient_id,plan,triage,centre); a result per line",
+                 import_triage_list, "triage"),
+    export_dicom, send_dicom,
+]
+router = Router("/", route_handlers=ROUTES, tags=["DICOM"])
