@@ -10,6 +10,7 @@ import csv
 import io
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -60,15 +61,24 @@ def site(tmp_path_factory):
         for key in env:
             os.environ.pop(key, None)
     config = tmp / "hl7.toml"
+    from tests.test_dicom_send import LoopbackStorescp
+
+    ois = LoopbackStorescp(tmp / "ois-received")
+    dicom = tmp / "dicom.toml"
+    dicom.write_text(f'[destinations.ois]\nhost = "127.0.0.1"\nport = {ois.port}\ncalled_aet = "OIS"\ntimeout = 10\n')
     with Receiver(refuse_summaries) as receiver:
         config.write_text("".join(
             f'[destinations.{name}]\nmessages = ["{kind}"]\napplication = "{app_name}"\nhost = "127.0.0.1"\n'
             f"port = {receiver.port}\ntimeout = 5\nattempts = 2\n"
             for name, kind, app_name in (("billing", "DFT", "BILLING"), ("his", "MDM", "HIS"),
                                          ("pacs", "ADT", "CLOUD-PACS"))))
-        with running_server(db, free_port(), env=env, log=tmp / "server.log",
-                            extra=("--hl7-config", str(config))) as base:
-            yield {"base": base, "chromium": chromium, "demo": ids, "done": done, "tmp": tmp, "receiver": receiver}
+        try:
+            with running_server(db, free_port(), env=env, log=tmp / "server.log",
+                                extra=("--hl7-config", str(config), "--dicom-config", str(dicom))) as base:
+                yield {"base": base, "chromium": chromium, "demo": ids, "done": done, "tmp": tmp, "receiver": receiver,
+                       "ois": ois}
+        finally:
+            ois.close()
 
 
 def test_finance_downloads_a_statement_csv(browser, site):
@@ -111,7 +121,7 @@ def test_physicist_exports_hl7_and_sees_each_destinations_answer(browser, site):
     text = results.inner_text()
     assert f"billing (127.0.0.1:{site['receiver'].port})" in text and HIS_REFUSAL in text
     billing = [c.strip() for c in page.locator("#delivery-billing td").all_inner_texts()]
-    assert int(billing[2]) == sum(n.startswith("billing/") for n in names) and billing[3].startswith("0")
+    assert int(billing[3]) == sum(n.startswith("billing/") for n in names) and billing[4].startswith("0")
     his = page.locator("#delivery-his").inner_text()
     assert "AR" in his and HIS_REFUSAL in his
     shot(page, "physicist-hl7-send")
@@ -142,4 +152,47 @@ def test_partner_rtt_registers_an_incident_on_the_course_page(browser, site):
     page.click("#incident-submit")
     assert "description" in page.inner_text("#refusal")
     assert page.input_value("#incident-fraction") == "18"
+    context.close()
+
+
+def test_physicist_uploads_an_rt_plan_and_sees_the_course(browser, site):
+    from pydicom.data import get_testdata_file
+
+    plan = Path(get_testdata_file("rtplan.dcm"))
+    broken = Path(site["tmp"]) / "truncated.dcm"
+    broken.write_bytes(plan.read_bytes()[:600])
+    context, page = signed_in(browser, site, "physicist.home")
+    assert page.locator("table.courses").get_by_text("id00001").count() == 0
+    page.set_input_files("#plan-files", [str(plan), str(broken)])
+    page.select_option("#plan-triage", "2")
+    page.click("#upload-plans")
+    results = page.locator("#file-results")
+    results.wait_for()
+    text = results.inner_text()
+    assert "rtplan.dcm: registered" in text
+    assert "missing" in page.locator("#file-results li.refusal", has_text="truncated.dcm").inner_text()
+    row = page.locator("table.courses tr", has_text="id00001")
+    assert row.is_visible() and f"{HOME}" in row.inner_text() and "0 / 30" in row.inner_text()
+    shot(page, "physicist-rtplan-upload")
+    # the course page opens from the list
+    row.locator("a").first.click()
+    assert "id00001" in page.locator("h1").inner_text()
+    context.close()
+
+
+def test_physicist_sends_dicom_and_sees_the_ois_accept(browser, site):
+    context, page = signed_in(browser, site, "physicist.home")
+    page.goto(site["base"] + "/physicist/exports")
+    with page.expect_download() as info:
+        page.click("#dicom-download")
+    names = zipfile.ZipFile(info.value.path()).namelist()
+    assert any(n.endswith("summary.dcm") for n in names) and any("/record_" in n for n in names)
+    page.select_option("#dicom-destination", "ois")
+    page.click("#dicom-send")
+    page.locator("#send-results").wait_for()
+    assert f"ois (dicom://OIS@127.0.0.1:{site['ois'].port})" in page.inner_text("#send-results")
+    cells = [c.strip() for c in page.locator("#delivery-ois td").all_inner_texts()]
+    assert cells[1] == "DICOM" and int(cells[3]) == len(names) and cells[4].startswith("0")
+    assert len(site["ois"].received()) == len(names)
+    shot(page, "physicist-dicom-send")
     context.close()

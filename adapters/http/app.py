@@ -43,6 +43,7 @@ AREAS = [
     "adapters.http.pages",
     "adapters.http.pages_physicist",
     "adapters.http.pages_exports",
+    "adapters.http.pages_dicom",
     "adapters.http.pages_finance",
     "adapters.http.pages_incidents",
 ]

@@ -21,10 +21,15 @@ from ledger import errors
 
 
 def exports_page(request: Request, status_code: int = 200, **context: Any) -> Template:
-    hl7 = settings(request)
+    from adapters.http.api_dicom import address as dicom_address
+    from adapters.http.api_dicom import dicom_config, dicom_deliveries
+
+    hl7, dicom, b = settings(request), dicom_config(request), backend(request)
     destinations = [{"name": n, "address": address(d), "messages": d.messages} for n, d in hl7.destinations.items()]
+    dicom_destinations = [{"name": n, "address": dicom_address(d)} for n, d in dicom.destinations.items()]
     return page(request, "exports.html", status_code=status_code, destinations=destinations,
-                deliveries=deliveries_of(backend(request), hl7), deadline=f"{hl7.deadline:g}", **context)
+                dicom_destinations=dicom_destinations, deadline=f"{hl7.deadline:g}",
+                deliveries=deliveries_of(b, hl7) + dicom_deliveries(b, dicom), **context)
 
 
 @get("/physicist/exports", opt={"action": "exports"}, sync_to_thread=True, include_in_schema=False)
