@@ -76,7 +76,8 @@ def export_incidents_csv(request: Request, centre: FromQuery[str | None] = None)
 
 
 def safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:64]
+    """A file name for Content-Disposition: ASCII letters, digits and -_. only (headers are latin-1)."""
+    return "".join(c if (c.isascii() and c.isalnum()) or c in "-_." else "_" for c in name)[:64]
 
 
 def incident_command(path: str, action: str, body: type, summary: str, run):
