@@ -31,6 +31,16 @@ def zone() -> ZoneInfo:
     return ZoneInfo(os.environ.get("FRACTION_LEDGER_TZ", "Europe/Brussels"))
 
 
+def local(iso: str | None) -> str:
+    """A stored (UTC) time as the department's local time, for people reading a page."""
+    if not iso:
+        return "–"
+    try:
+        return datetime.fromisoformat(iso).astimezone(zone()).strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return str(iso)
+
+
 def backend(request: Request) -> Backend:
     return request.app.state.backend
 
@@ -44,7 +54,7 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     who = request.scope.get("user")
     return Template(template_name=name, status_code=status_code, context={
         "t": translator(lang), "lang": lang, "languages": LANGUAGES, "who": who, "path": request.url.path,
-        "flash": flash, "home": HOME_OF_ROLE.get(who.role, "/") if who else "/", **context,
+        "flash": flash, "home": HOME_OF_ROLE.get(who.role, "/") if who else "/", "local": local, **context,
     })
 
 
