@@ -6,7 +6,7 @@ account), unknown fields are refused, and money is an exact decimal string, neve
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 

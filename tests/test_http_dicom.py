@@ -8,7 +8,6 @@ import io
 import zipfile
 from pathlib import Path
 
-import pytest
 from litestar.testing import TestClient
 from pydicom import dcmread
 from pydicom.data import get_testdata_file

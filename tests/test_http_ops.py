@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from datetime import timedelta
 
 import pytest
 from litestar.testing import TestClient

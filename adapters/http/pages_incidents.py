@@ -3,6 +3,9 @@ centre and the person come from the account, as on the API."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import msgspec
 from litestar import Request, Router, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
@@ -23,8 +26,6 @@ def form_to_incident(course_id: str, data: dict) -> dict:
     if "occurred_at" in raw:  # a datetime-local field: the department's local time
         raw["occurred_at"] = raw["occurred_at"] + ":00" if len(raw["occurred_at"]) == 16 else raw["occurred_at"]
         try:
-            from datetime import datetime
-
             raw["occurred_at"] = datetime.fromisoformat(raw["occurred_at"]).replace(tzinfo=zone()).isoformat()
         except ValueError:
             pass  # the check below names the field
@@ -39,8 +40,6 @@ def register_from_form(request: Request, course_id: FromPath[str], data: Form) -
     raw = form_to_incident(course_id, data)
     try:
         validate_body(IncidentIn, raw)
-        import msgspec
-
         result = register(b, who, msgspec.convert(raw, IncidentIn, strict=False), None)
     except errors.LedgerError as exc:
         return page(request, "course.html", status_code=400 if isinstance(exc, errors.InvalidCommand) else 409,
