@@ -31,11 +31,14 @@ from ledger.reconcile import CourseKey, Session, reconcile
 MANIFEST = "import-set.json"
 
 
-def ledger_side(ledger: Ledger) -> tuple[list[CourseKey], list[Session]]:
-    """Every course and every session the ledger holds, from the read model's tables."""
+def ledger_side(ledger: Ledger, home_centre: str | None = None) -> tuple[list[CourseKey], list[Session]]:
+    """Every course and every session the ledger holds (of one home centre's courses, when
+    given: a centre reconciles its own OIS), from the read model's tables."""
     read = ledger.fresh()
     courses, patients = [], {}
     for c in read.courses():
+        if home_centre is not None and c["home_centre"] != home_centre:
+            continue
         courses.append(CourseKey(course_id=c["id"], patient_id=c["patient_id"],
                                  plan_uids=[p["uid"] for p in c["plans"]], label=c["plan_label"]))
         patients[c["id"]] = c["patient_id"]
@@ -46,6 +49,7 @@ def ledger_side(ledger: Ledger) -> tuple[list[CourseKey], list[Session]]:
                 detailed=not (row["source"] == "baseline" and row["operator"] == SUMMARY_OPERATOR),
                 mu={b["number"]: Decimal(b["delivered_mu"]) for b in json.loads(row["beams"])})
         for row in read.db["fractions"].rows_where(order_by="course_id, grp, number, delivered_at")
+        if row["course_id"] in patients
     ]
     return courses, sessions
 
@@ -84,8 +88,9 @@ def ois_side(paths: Iterable[str | Path], default_tz: tzinfo,
 
 
 def run(ledger: Ledger, ois: Iterable[str | Path], default_tz: tzinfo, restore_point: datetime | None = None,
-        tolerance: Decimal | None = None, progress: Callable[[], None] | None = None) -> dict[str, Any]:
-    courses, ours = ledger_side(ledger)
+        tolerance: Decimal | None = None, progress: Callable[[], None] | None = None,
+        home_centre: str | None = None) -> dict[str, Any]:
+    courses, ours = ledger_side(ledger, home_centre)
     theirs, problems, files = ois_side(ois, default_tz, progress)
     kwargs = {"tolerance": tolerance} if tolerance is not None else {}
     result = reconcile(courses, ours, theirs, restore_point=restore_point, **kwargs)

@@ -43,6 +43,8 @@ RULES: dict[str, dict[str, str]] = {
     "imports.plans": {"physicist": HOME},
     "imports.records": {"physicist": HOME},
     "imports.triage": {"physicist": HOME},
+    # after recovery: a home centre reconciles its own restored OIS against its courses
+    "reconcile": {"physicist": HOME},
     # sends to the home systems go from the home centre; the answers (sent, accepted,
     # refused with the reason) are for everyone who follows the recovery
     "sends": {"physicist": HOME},

@@ -72,6 +72,11 @@ EXPECTED: dict[tuple[str, str], dict[str, set[str]]] = {
     ("POST", "/api/imports/triage"): rule(physicist=ALL),
     ("GET", "/api/exports/dicom"): rule(physicist=ALL),
     ("POST", "/api/sends/dicom"): rule(physicist=ALL),
+    # recovery: each physicist reconciles its own OIS against its home courses
+    ("POST", "/api/reconcile"): rule(physicist=ALL),
+    ("POST", "/api/reconcile/report"): rule(physicist=ALL),
+    ("POST", "/api/reconcile/import-set"): rule(physicist=ALL),
+    ("POST", "/api/reconcile/acknowledge"): rule(physicist=ONLY_HOME),
 }
 PUBLIC = {("GET", "/health"), ("GET", "/ready")}
 
@@ -94,6 +99,9 @@ BODIES = {
     "/api/courses/{course_id}/category": {"category": "complex"},
     "/api/sends/hl7": {},
     "/api/sends/dicom": {},
+    # acknowledging a set with a fraction of the seeded course: only its home centre may
+    "/api/reconcile/acknowledge": {"set_id": "abc", "items": [{"course_id": "{course_id}", "group": 1, "number": 1,
+                                                               "record_ids": ["r1"]}]},
 }
 QUERIES = {"/api/billing/statement": "?from=2026-01-01&to=2026-12-31",
            "/api/billing/statement.csv": "?from=2026-01-01&to=2026-12-31"}
@@ -157,6 +165,8 @@ def test_roles_routes_centres(world):
             continue
         url = url_of(path, course_id, incident_id)
         body = BODIES.get(path)
+        if path == "/api/reconcile/acknowledge":
+            body = {**body, "items": [{**body["items"][0], "course_id": course_id}]}
         no_token = client.request(method, url, json=body)
         assert no_token.status_code == 401, (method, path)
         for role in ROLES:

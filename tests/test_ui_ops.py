@@ -57,6 +57,12 @@ def site(tmp_path_factory):
                 app.log_fraction(done, {"number": k, "centre": centre, "machine": f"{centre}-LINAC", "operator": "rtt",
                                         "delivered_at": T0 + timedelta(days=k - 20)}, Actor("rtt", centre))
             app.complete_course(done, "course done", Actor("physicist.home", HOME))
+            # the home OIS as restored: what the ledger held until now; then one more fraction is logged
+            from adapters.dicom.export import export_all
+
+            list(export_all(app, ledger.fresh(), tmp / "ois", kinds=("record", "summary")))
+            app.log_fraction(ids[2], {"number": 3, "centre": HOME, "machine": "HOME-LINAC-1", "operator": "rtt.home.a",
+                                      "delivered_at": T0 + timedelta(hours=2)}, Actor("rtt.home.a", HOME))
     finally:
         for key in env:
             os.environ.pop(key, None)
@@ -195,4 +201,32 @@ def test_physicist_sends_dicom_and_sees_the_ois_accept(browser, site):
     assert cells[1] == "DICOM" and int(cells[3]) == len(names) and cells[4].startswith("0")
     assert len(site["ois"].received()) == len(names)
     shot(page, "physicist-dicom-send")
+    context.close()
+
+
+def test_physicist_reconciles_the_restored_ois_and_acknowledges_the_import_set(browser, site):
+    import json
+
+    ois = sorted(str(p) for p in (Path(site["tmp"]) / "ois").rglob("*.dcm"))
+    context, page = signed_in(browser, site, "physicist.home")
+    page.click("a[href='/physicist/recovery']")
+    page.set_input_files("#ois-files", ois)
+    page.click("#reconcile")
+    page.locator("#reconcile-result").wait_for()
+    assert "missing in the OIS 1" in page.inner_text("#reconcile-totals")
+    row = page.locator("table.missing tr", has_text="DEMO-003").inner_text()
+    assert "3" in row and HOME in row
+    shot(page, "physicist-reconcile")
+    # the same files, another button: the import set of exactly what the OIS lacks
+    page.set_input_files("#ois-files", ois)
+    with page.expect_download() as info:
+        page.click("#reconcile-import-set")
+    archive = zipfile.ZipFile(info.value.path())
+    manifest = json.loads(archive.read("import-set.json"))
+    assert [(i["number"], i["course_id"]) for i in manifest["items"]] == [(3, site["demo"][2])]
+    path = Path(site["tmp"]) / "import-set.json"
+    path.write_bytes(archive.read("import-set.json"))
+    page.set_input_files("#manifest", str(path))
+    page.click("#acknowledge")
+    assert "acknowledged by physicist.home" in page.inner_text("#acknowledged")
     context.close()

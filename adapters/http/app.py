@@ -40,10 +40,12 @@ AREAS = [
     "adapters.http.api_billing",
     "adapters.http.api_exports",
     "adapters.http.api_dicom",
+    "adapters.http.api_recovery",
     "adapters.http.pages",
     "adapters.http.pages_physicist",
     "adapters.http.pages_exports",
     "adapters.http.pages_dicom",
+    "adapters.http.pages_recovery",
     "adapters.http.pages_finance",
     "adapters.http.pages_incidents",
 ]

@@ -1,0 +1,84 @@
+"""The physicist's recovery page: upload the restored OIS's records; see what it lacks, what
+it has that the ledger does not and what conflicts; open the printable report or download
+the import set (the same form, another button: the files stay selected); acknowledge an
+import set by uploading its manifest. The work is `api_recovery`'s, as for the API."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.datastructures import UploadFile
+from litestar.response import Template
+
+from adapters.http.api_dicom import MAX_UPLOAD
+from adapters.http.api_exports import zip_response
+from adapters.http.api_recovery import AcknowledgeIn, acknowledge_set, import_set_zip, options, reconciled, report_html
+from adapters.http.auth import current
+from adapters.http.errors import validate_body
+from adapters.http.i18n import language_of, translator
+from adapters.http.pages import backend, page, refusal, zone
+from adapters.http.pages_dicom import Multipart
+from ledger import errors
+
+
+def recovery_page(request: Request, status_code: int = 200, **context: Any) -> Template:
+    return page(request, "recovery.html", status_code=status_code, zone=zone().key, **context)
+
+
+@get("/physicist/recovery", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False)
+def recovery_home(request: Request) -> Template:
+    return recovery_page(request)
+
+
+def form_options(data: dict) -> Any:
+    text = str(data.get("restore_point") or "").strip()
+    try:
+        point = datetime.fromisoformat(text).replace(tzinfo=zone()) if text else None
+    except ValueError:
+        raise errors.InvalidCommand("restore_point", f"{text!r} is not a date and time") from None
+    tolerance = str(data.get("mu_tolerance") or "").strip() or None
+    return options(point, tolerance, str(data.get("utc_offset") or "").strip() or None)
+
+
+@post("/physicist/recovery", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False,
+      status_code=200, request_max_body_size=MAX_UPLOAD)
+def reconcile_form(request: Request, data: Multipart) -> Template | Response:
+    b, who = backend(request), current(request)
+    output = str(data.get("output") or "page")
+    try:
+        opts = form_options(data)
+        result = reconciled(b, who, data, opts)
+        if output == "report":
+            return Response(report_html(b, result, f"upload by {who.user}"), media_type="text/html; charset=utf-8")
+        if output == "import_set":
+            return zip_response(import_set_zip(b, who, result), f"import-set-{who.centre}")
+    except errors.LedgerError as exc:
+        return recovery_page(request, status_code=400, refusal=refusal(translator(language_of(request)), exc))
+    return recovery_page(request, result=result)
+
+
+@post("/physicist/recovery/acknowledge", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False,
+      status_code=200)
+def acknowledge_form(request: Request, data: Multipart) -> Template:
+    import msgspec
+
+    b, who, t = backend(request), current(request), translator(language_of(request))
+    upload = data.get("manifest")
+    try:
+        if not isinstance(upload, UploadFile):
+            raise errors.InvalidCommand("manifest", "choose the import set's import-set.json")
+        try:
+            raw = json.loads(upload.file.read(50_000_000))
+        except ValueError as exc:
+            raise errors.InvalidCommand("manifest", f"not an import set manifest ({exc})") from None
+        validate_body(AcknowledgeIn, raw)
+        result = acknowledge_set(b, who, msgspec.convert(raw, AcknowledgeIn, strict=False))
+    except errors.LedgerError as exc:
+        return recovery_page(request, status_code=400, refusal=refusal(t, exc))
+    return recovery_page(request, acknowledged=result)
+
+
+router = Router("/", route_handlers=[recovery_home, reconcile_form, acknowledge_form])
