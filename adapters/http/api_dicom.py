@@ -8,12 +8,10 @@ A physicist imports for its own home centre: the records and triage lines of ano
 centre's courses are answered with a refusal, line by line, and change nothing.
 """
 
-import io
 import re
 import tempfile
 import time
 import tomllib
-import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +26,7 @@ from litestar.params import Body, FromQuery, JSONBody
 from msgspec import Meta, Struct
 
 from adapters.http.api_courses import backend
-from adapters.http.api_exports import ZIP_TIME, zip_response
+from adapters.http.api_exports import folder_zip, zip_response
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of
 from adapters.http.errors import READ, WRITE, documented
@@ -151,18 +149,25 @@ def import_plans(b: Backend, who: Principal, data: dict, triage: int | None = No
                 for _, p in saved]
 
 
-def import_records(b: Backend, who: Principal, data: dict, utc_offset: str | None = None) -> list[dict]:
-    from adapters.dicom.baseline import Baseline
+def zone_of(utc_offset: str | None) -> Any:
+    """The zone of times that carry no offset: the one given (+01:00), else the department's."""
     from adapters.http.pages import zone
 
-    tz: Any = zone()
-    if utc_offset:
-        try:
-            tz = datetime.fromisoformat(f"2000-01-01T00:00{utc_offset}").tzinfo
-        except ValueError:
-            tz = None
-        if tz is None:
-            raise errors.InvalidCommand("utc_offset", f"{utc_offset!r} is not an offset such as +01:00")
+    if not utc_offset:
+        return zone()
+    try:
+        found = datetime.fromisoformat(f"2000-01-01T00:00{utc_offset}").tzinfo
+    except ValueError:
+        found = None
+    if found is None:
+        raise errors.InvalidCommand("utc_offset", f"{utc_offset!r} is not an offset such as +01:00")
+    return found
+
+
+def import_records(b: Backend, who: Principal, data: dict, utc_offset: str | None = None) -> list[dict]:
+    from adapters.dicom.baseline import Baseline
+
+    tz = zone_of(utc_offset)
     with tempfile.TemporaryDirectory(prefix="fraction-ledger-upload-") as tmp:
         saved = uploads(data, Path(tmp))
         names = {str(p): name for name, p in saved}
@@ -219,12 +224,10 @@ def home_exports(b: Backend, who: Principal, course_id: str | None, since: datet
 
 
 def dicom_zip(b: Backend, who: Principal, course_id: str | None = None, since: datetime | None = None) -> bytes:
-    buffer = io.BytesIO()
-    with tempfile.TemporaryDirectory(prefix="fraction-ledger-export-") as tmp, \
-            zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for item in home_exports(b, who, course_id, since, Path(tmp)):
-            archive.writestr(zipfile.ZipInfo(item.path.relative_to(tmp).as_posix(), ZIP_TIME), item.path.read_bytes())
-    return buffer.getvalue()
+    with tempfile.TemporaryDirectory(prefix="fraction-ledger-export-") as tmp:
+        for _ in home_exports(b, who, course_id, since, Path(tmp)):
+            pass
+        return folder_zip(Path(tmp))
 
 
 @get("/api/exports/dicom", opt={"action": "exports"}, sync_to_thread=True, media_type="application/zip",

@@ -17,6 +17,7 @@ import time
 import zipfile
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
@@ -94,6 +95,20 @@ def home_messages(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str |
         raise CannotReplay(f"Cannot build the HL7 messages: {exc}") from None
 
 
+def zipped(entries: Iterable[tuple[str, bytes]]) -> bytes:
+    """A zip of (name, content) with fixed times: the same files always give the same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries:
+            archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), data, zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def folder_zip(folder: Path) -> bytes:
+    return zipped((p.relative_to(folder).as_posix(), p.read_bytes())
+                  for p in sorted(folder.rglob("*")) if p.is_file())
+
+
 def hl7_zip(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str | None = None,
             since: datetime | None = None) -> bytes:
     """The messages of the caller's home courses as a zip, recorded as exported (as `export hl7`)."""
@@ -102,13 +117,10 @@ def hl7_zip(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str | None 
     if since is not None and since.tzinfo is None:
         raise errors.InvalidCommand("since", "add the timezone offset, e.g. 2026-11-02T00:00:00+01:00")
     messages = home_messages(b, who, hl7, course_id, since, None)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        def write(name: str, data: bytes) -> None:
-            archive.writestr(zipfile.ZipInfo(name, ZIP_TIME), data, zipfile.ZIP_DEFLATED)
-
-        export_with(b.ledger, messages, write, f"http download by {who.user}", actor_of(who))
-    return buffer.getvalue()
+    entries: list[tuple[str, bytes]] = []
+    export_with(b.ledger, messages, lambda name, data: entries.append((name, data)), f"http download by {who.user}",
+                actor_of(who))
+    return zipped(entries)
 
 
 def zip_response(data: bytes, name: str) -> Response[bytes]:

@@ -6,9 +6,7 @@ The work is `adapters.recovery` (what `fraction-ledger reconcile` calls), limite
 caller's home courses: a centre reconciles its own OIS.
 """
 
-import io
 import tempfile
-import zipfile
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -20,13 +18,13 @@ from litestar.params import FromQuery, JSONBody
 from msgspec import Meta, Struct
 
 from adapters.http.api_courses import backend
-from adapters.http.api_dicom import MAX_UPLOAD, Upload, uploads
-from adapters.http.api_exports import ZIP_TIME, zip_response
+from adapters.http.api_dicom import MAX_UPLOAD, Upload, uploads, zone_of
+from adapters.http.api_exports import folder_zip, zip_response
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of
 from adapters.http.errors import WRITE, documented
 from adapters.http.views import as_
-from ledger import access, errors
+from ledger import errors
 from ledger.access import Principal
 from schemas.course import AwareDatetime
 
@@ -89,20 +87,6 @@ def options(restore_point: datetime | None, mu_tolerance: str | None, utc_offset
     return Options(restore_point, tolerance, utc_offset)
 
 
-def zone_of(utc_offset: str | None) -> Any:
-    from adapters.http.pages import zone
-
-    if not utc_offset:
-        return zone()
-    try:
-        found = datetime.fromisoformat(f"2000-01-01T00:00{utc_offset}").tzinfo
-    except ValueError:
-        found = None
-    if found is None:
-        raise errors.InvalidCommand("utc_offset", f"{utc_offset!r} is not an offset such as +01:00")
-    return found
-
-
 def reconciled(b: Backend, who: Principal, data: dict, opts: Options, then=None) -> Any:
     """Reconcile the uploaded OIS records against the caller's home courses; `then(result, folder)`
     runs while the uploads are still on disk."""
@@ -124,13 +108,9 @@ def import_set_zip(b: Backend, who: Principal, result: dict, charges: bool = Fal
     from adapters.recovery import export_import_set
 
     builder = Hl7Settings().builder if charges else None
-    buffer = io.BytesIO()
     with tempfile.TemporaryDirectory(prefix="fraction-ledger-set-") as tmp:
         b.read(lambda _: export_import_set(b.ledger, result, Path(tmp), builder))
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for path in sorted(p for p in Path(tmp).rglob("*") if p.is_file()):
-                archive.writestr(zipfile.ZipInfo(path.relative_to(tmp).as_posix(), ZIP_TIME), path.read_bytes())
-    return buffer.getvalue()
+        return folder_zip(Path(tmp))
 
 
 def report_html(b: Backend, result: dict, what: str) -> str:

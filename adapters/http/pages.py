@@ -41,6 +41,16 @@ def local(iso: str | None) -> str:
         return str(iso)
 
 
+def local_input(text: str | None, field: str) -> datetime | None:
+    """A datetime-local field, in the department's zone (None when empty)."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=zone())
+    except ValueError:
+        raise errors.InvalidCommand(field, f"{text!r} is not a date and time") from None
+
+
 def backend(request: Request) -> Backend:
     return request.app.state.backend
 

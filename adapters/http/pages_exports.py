@@ -16,7 +16,7 @@ from litestar.response import Template
 from adapters.http.api_exports import address, deliveries_of, hl7_zip, send_hl7_now, settings, zip_response
 from adapters.http.auth import current
 from adapters.http.i18n import language_of, translator
-from adapters.http.pages import Form, backend, page, refusal, zone
+from adapters.http.pages import Form, backend, local_input, page, refusal
 from ledger import errors
 
 
@@ -38,13 +38,7 @@ def exports_home(request: Request) -> Template:
 
 
 def local_time(text: str | None) -> datetime | None:
-    """A datetime-local field, in the department's zone."""
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text).replace(tzinfo=zone())
-    except ValueError:
-        raise errors.InvalidCommand("since", f"{text!r} is not a date and time") from None
+    return local_input(text, "since")
 
 
 @get("/physicist/exports/hl7.zip", opt={"action": "exports"}, sync_to_thread=True, include_in_schema=False)

@@ -3,8 +3,6 @@ centre and the person come from the account, as on the API."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import msgspec
 from litestar import Request, Router, post
 from litestar.params import FromPath
@@ -14,7 +12,7 @@ from adapters.http.api_incidents import register
 from adapters.http.auth import current
 from adapters.http.errors import validate_body
 from adapters.http.i18n import language_of, translator
-from adapters.http.pages import Form, backend, course_context, flash, page, refusal, zone
+from adapters.http.pages import Form, backend, course_context, flash, local_input, page, refusal
 from ledger import errors
 from schemas.api_ops import IncidentIn
 
@@ -24,11 +22,7 @@ FIELDS = ("category", "severity", "description", "fraction", "occurred_at")
 def form_to_incident(course_id: str, data: dict) -> dict:
     raw = {k: str(data[k]).strip() for k in FIELDS if str(data.get(k, "")).strip()}
     if "occurred_at" in raw:  # a datetime-local field: the department's local time
-        raw["occurred_at"] = raw["occurred_at"] + ":00" if len(raw["occurred_at"]) == 16 else raw["occurred_at"]
-        try:
-            raw["occurred_at"] = datetime.fromisoformat(raw["occurred_at"]).replace(tzinfo=zone()).isoformat()
-        except ValueError:
-            pass  # the check below names the field
+        raw["occurred_at"] = local_input(raw["occurred_at"], "occurred_at").isoformat()
     return {**raw, "course_id": course_id}
 
 

@@ -6,7 +6,6 @@ import set by uploading its manifest. The work is `api_recovery`'s, as for the A
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 from litestar import Request, Response, Router, get, post
@@ -19,7 +18,7 @@ from adapters.http.api_recovery import AcknowledgeIn, acknowledge_set, import_se
 from adapters.http.auth import current
 from adapters.http.errors import validate_body
 from adapters.http.i18n import language_of, translator
-from adapters.http.pages import backend, page, refusal, zone
+from adapters.http.pages import backend, local_input, page, refusal, zone
 from adapters.http.pages_dicom import Multipart
 from ledger import errors
 
@@ -34,11 +33,7 @@ def recovery_home(request: Request) -> Template:
 
 
 def form_options(data: dict) -> Any:
-    text = str(data.get("restore_point") or "").strip()
-    try:
-        point = datetime.fromisoformat(text).replace(tzinfo=zone()) if text else None
-    except ValueError:
-        raise errors.InvalidCommand("restore_point", f"{text!r} is not a date and time") from None
+    point = local_input(str(data.get("restore_point") or "").strip(), "restore_point")
     tolerance = str(data.get("mu_tolerance") or "").strip() or None
     return options(point, tolerance, str(data.get("utc_offset") or "").strip() or None)
 
