@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from litestar import Request, Response, Router, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, current
@@ -104,7 +104,7 @@ def sign_out(request: Request) -> Redirect:
 
 
 @get("/lang/{code:str}", opt={"action": PUBLIC}, sync_to_thread=False, include_in_schema=False)
-def switch_language(request: Request, code: FromPath[str], next: str = "/") -> Response:
+def switch_language(request: Request, code: FromPath[str], next: FromQuery[str] = "/") -> Response:
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = Redirect(target)
     if code in LANGUAGES:

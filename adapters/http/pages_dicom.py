@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, FromQuery
 from litestar.response import Template
 
 from adapters.http.api_dicom import (
@@ -60,7 +60,7 @@ def triage_of(data: dict) -> int | None:
 
 
 @get("/physicist/exports/dicom.zip", opt={"action": "exports"}, sync_to_thread=True, include_in_schema=False)
-def download_dicom(request: Request, since: str | None = None) -> Response:
+def download_dicom(request: Request, since: FromQuery[str | None] = None) -> Response:
     who = current(request)
     try:
         data = dicom_zip(backend(request), who, since=local_time(since))

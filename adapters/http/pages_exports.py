@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from litestar.params import FromQuery
 from litestar import Request, Response, Router, get, post
 from litestar.response import Template
 
@@ -42,7 +43,7 @@ def local_time(text: str | None) -> datetime | None:
 
 
 @get("/physicist/exports/hl7.zip", opt={"action": "exports"}, sync_to_thread=True, include_in_schema=False)
-def download_hl7(request: Request, since: str | None = None) -> Response:
+def download_hl7(request: Request, since: FromQuery[str | None] = None) -> Response:
     who = current(request)
     try:
         data = hl7_zip(backend(request), who, settings(request), since=local_time(since))
