@@ -65,3 +65,33 @@ def fraction_body(number: int, days: int | None = None, **extra) -> dict:
 
 
 from tools.serverproc import running_server  # noqa: E402,F401
+
+
+UI_HOME, UI_PARTNER = "AZ-HOME", "PARTNER-RT"
+UI_ACCOUNTS = [("rtt.partner.a", "rtt", UI_PARTNER), ("rtt.partner.b", "rtt", UI_PARTNER),
+               ("physicist.home", "physicist", UI_HOME), ("finance.home", "finance", UI_HOME), ("admin", "admin", UI_HOME)]
+
+
+def seed_demo_site(tmp: Path, more=None) -> tuple[str, dict[str, str], list[str], object]:
+    """A ledger file with the demo data and the browser tests' accounts, for a server to open.
+    `more(ledger, demo_ids)` seeds what a test module needs besides; its answer is returned.
+    Returns (db, env for the server, demo course ids, more's answer)."""
+    import os
+
+    from adapters.runtime import Ledger
+    from tools.demo import run_demo
+
+    db = str(tmp / "ledger.sqlite3")
+    env = {"FRACTION_LEDGER_READ_DB": str(tmp / "read.sqlite3")}
+    os.environ.update(env)
+    try:
+        with Ledger(db) as ledger:
+            ids = run_demo(ledger, echo=lambda s: None)
+            for name, role, centre in UI_ACCOUNTS:
+                add_account(ledger.app, {"name": name, "role": role, "centre": centre}, hash_token(token_of(name)),
+                            Actor("setup", "-"))
+            extra = more(ledger, ids) if more else None
+    finally:
+        for key in env:
+            os.environ.pop(key, None)
+    return db, env, ids, extra

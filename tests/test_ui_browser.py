@@ -11,16 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from adapters.runtime import Ledger
-from ledger.accounts import add_account, hash_token
 from ledger.service import Actor
 from tests.conftest import ROOT, free_port, require_tool
-from tests.http_support import course_body, running_server, token_of
+from tests.http_support import UI_ACCOUNTS, UI_HOME, UI_PARTNER, course_body, running_server, seed_demo_site, token_of
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-HOME, PARTNER = "AZ-HOME", "PARTNER-RT"
-ACCOUNTS = [("rtt.partner.a", "rtt", PARTNER), ("rtt.partner.b", "rtt", PARTNER),
-            ("physicist.home", "physicist", HOME), ("finance.home", "finance", HOME), ("admin", "admin", HOME)]
+HOME, PARTNER, ACCOUNTS = UI_HOME, UI_PARTNER, UI_ACCOUNTS
 LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                "--disable-component-update", "--disable-sync"]
 
@@ -30,25 +26,9 @@ def site(tmp_path_factory):
     chromium = require_tool("chromium")
     pytest.importorskip("playwright")
     tmp = tmp_path_factory.mktemp("ui")
-    db = str(tmp / "ledger.sqlite3")
-    env = {"FRACTION_LEDGER_READ_DB": str(tmp / "read.sqlite3")}
-    import os
-
-    os.environ.update(env)
-    try:
-        with Ledger(db) as ledger:
-            from tools.demo import run_demo
-
-            ids = run_demo(ledger, echo=lambda s: None)
-            for name, role, centre in ACCOUNTS:
-                add_account(ledger.app, {"name": name, "role": role, "centre": centre}, hash_token(token_of(name)),
-                            Actor("setup", "-"))
-            full = ledger.app.register_course(
-                course_body(patient_id="FULL-030", uid="1.2.3.30", fractions=30, assigned=(PARTNER,), home=HOME),
-                Actor("setup", HOME))["id"]
-    finally:
-        for key in env:
-            os.environ.pop(key, None)
+    db, env, ids, full = seed_demo_site(tmp, lambda ledger, _: ledger.app.register_course(
+        course_body(patient_id="FULL-030", uid="1.2.3.30", fractions=30, assigned=(PARTNER,), home=HOME),
+        Actor("setup", HOME))["id"])
     SHOTS.mkdir(parents=True, exist_ok=True)
     with running_server(db, free_port(), env=env, log=tmp / "server.log") as base:
         yield {"base": base, "chromium": chromium, "demo": ids, "full": full, "tmp": tmp}

@@ -14,12 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from adapters.runtime import Ledger
-from ledger.accounts import add_account, hash_token
 from ledger.service import Actor
 from tests.conftest import free_port, require_tool
 from tests.hl7_receiver import Receiver
-from tests.http_support import T0, course_body, running_server
+from tests.http_support import T0, course_body, running_server, seed_demo_site
 from tests.test_ui_browser import ACCOUNTS, HOME, PARTNER, browser, shot, signed_in  # noqa: F401 (browser: fixture)
 
 HIS_REFUSAL = "Patient unknown in HIS"
@@ -34,38 +32,27 @@ def site(tmp_path_factory):
     chromium = require_tool("chromium")
     pytest.importorskip("playwright")
     tmp = tmp_path_factory.mktemp("ui-ops")
-    db = str(tmp / "ledger.sqlite3")
-    env = {"FRACTION_LEDGER_READ_DB": str(tmp / "read.sqlite3")}
-    import os
 
-    os.environ.update(env)
-    try:
-        with Ledger(db) as ledger:
-            from tools.demo import run_demo
+    def more(ledger, ids):
+        app = ledger.app
+        app.agree({"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata", "course_amount": "3000.00",
+                   "valid_from": "2026-01-01"}, Actor("finance.home", HOME))
+        done = app.register_course(course_body(patient_id="FIN-010", uid="1.2.3.10", fractions=10,
+                                               assigned=(PARTNER,), home=HOME), Actor("setup", HOME))["id"]
+        for k in range(1, 11):
+            centre = HOME if k <= 6 else PARTNER
+            app.log_fraction(done, {"number": k, "centre": centre, "machine": f"{centre}-LINAC", "operator": "rtt",
+                                    "delivered_at": T0 + timedelta(days=k - 20)}, Actor("rtt", centre))
+        app.complete_course(done, "course done", Actor("physicist.home", HOME))
+        # the home OIS as restored: what the ledger held until now; then one more fraction is logged
+        from adapters.dicom.export import export_all
 
-            ids = run_demo(ledger, echo=lambda s: None)
-            for name, role, centre in ACCOUNTS:
-                add_account(ledger.app, {"name": name, "role": role, "centre": centre}, hash_token(f"test-token-{name}"),
-                            Actor("setup", "-"))
-            app = ledger.app
-            app.agree({"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata", "course_amount": "3000.00",
-                       "valid_from": "2026-01-01"}, Actor("finance.home", HOME))
-            done = app.register_course(course_body(patient_id="FIN-010", uid="1.2.3.10", fractions=10,
-                                                   assigned=(PARTNER,), home=HOME), Actor("setup", HOME))["id"]
-            for k in range(1, 11):
-                centre = HOME if k <= 6 else PARTNER
-                app.log_fraction(done, {"number": k, "centre": centre, "machine": f"{centre}-LINAC", "operator": "rtt",
-                                        "delivered_at": T0 + timedelta(days=k - 20)}, Actor("rtt", centre))
-            app.complete_course(done, "course done", Actor("physicist.home", HOME))
-            # the home OIS as restored: what the ledger held until now; then one more fraction is logged
-            from adapters.dicom.export import export_all
+        list(export_all(app, ledger.fresh(), tmp / "ois", kinds=("record", "summary")))
+        app.log_fraction(ids[2], {"number": 3, "centre": HOME, "machine": "HOME-LINAC-1", "operator": "rtt.home.a",
+                                  "delivered_at": T0 + timedelta(hours=2)}, Actor("rtt.home.a", HOME))
+        return done
 
-            list(export_all(app, ledger.fresh(), tmp / "ois", kinds=("record", "summary")))
-            app.log_fraction(ids[2], {"number": 3, "centre": HOME, "machine": "HOME-LINAC-1", "operator": "rtt.home.a",
-                                      "delivered_at": T0 + timedelta(hours=2)}, Actor("rtt.home.a", HOME))
-    finally:
-        for key in env:
-            os.environ.pop(key, None)
+    db, env, ids, done = seed_demo_site(tmp, more)
     config = tmp / "hl7.toml"
     from tests.test_dicom_send import LoopbackStorescp
 
