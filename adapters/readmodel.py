@@ -47,6 +47,12 @@ def dumps(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
+def chain_hash_at(app: FractionLedger, position: int) -> str | None:
+    """The hash chain's entry for the event at `position`: it names that event and all before it."""
+    entries = app.recorder.select_chain(position - 1, 1) if position else []
+    return entries[0].hash if entries and entries[0].id == position else None
+
+
 def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -63,7 +69,10 @@ class ReadModel(BillingTables):
     def create_tables(self) -> None:
         self.db["courses"].create(COURSE_COLUMNS, pk="id", if_not_exists=True)
         self.db["fractions"].create(FRACTION_COLUMNS, pk="record_id", if_not_exists=True)
-        self.db["position"].create({"name": str, "position": int, "source": str}, pk="name", if_not_exists=True)
+        self.db["position"].create({"name": str, "position": int, "source": str, "chain": str}, pk="name",
+                                   if_not_exists=True)
+        if "chain" not in self.db["position"].columns_dict:
+            self.db["position"].add_column("chain", str)
         self.db["ois_imports"].create(OIS_IMPORT_COLUMNS, pk="record_id", if_not_exists=True)
         for table, columns in (("courses", COURSE_COLUMNS), ("fractions", FRACTION_COLUMNS)):
             # A read model made by an older version lacks newer columns: add them (then rebuild).
@@ -93,20 +102,21 @@ class ReadModel(BillingTables):
         while True:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                row = self.db.execute("SELECT position, source FROM position WHERE name='main'").fetchone()
-                if row is not None and row[1] != self.source:
-                    self.clear()
-                    row = None
+                row = self.db.execute("SELECT position, source, chain FROM position WHERE name='main'").fetchone()
                 start = row[0] if row else 0
-                if start and start > (app.recorder.max_notification_id() or 0):
-                    self.clear()  # the log was replaced (a restore): start again
+                if row is not None and (row[1] != self.source or row[2] != chain_hash_at(app, start)):
+                    # Built from another log, or the log at this path was replaced (restored from a
+                    # backup, say): the event the tables stop at is no longer the same. Start again.
+                    self.clear()
                     start = 0
                 notifications = app.recorder.select_notifications(start, BATCH, inclusive_of_start=False)
                 for n in notifications:
                     self.apply(app, n)
                 if notifications:
+                    last = notifications[-1].id
                     self.db["position"].upsert(
-                        {"name": "main", "position": notifications[-1].id, "source": self.source}, pk="name"
+                        {"name": "main", "position": last, "source": self.source, "chain": chain_hash_at(app, last)},
+                        pk="name",
                     )
                 self.db.execute("COMMIT")
             except BaseException:

@@ -101,3 +101,29 @@ def test_database_is_chosen_by_option_or_environment(tmp_path):
     assert json.loads(cli("course", "list", "--json", db=via_env, check=True).stdout)[0]["id"] == json.loads(proc.stdout)["id"]
     missing = cli("course", "list", db=tmp_path / "no" / "such" / "dir.sqlite3")
     assert missing.returncode == 1 and "does not exist" in missing.stderr
+
+
+def test_a_log_restored_from_a_backup_is_never_shown_through_a_stale_read_model(tmp_path):
+    """The read model is rebuilt when the file at the same path holds another log, longer or shorter."""
+    import shutil
+
+    db = tmp_path / "ledger.sqlite3"
+    first = register(db)["id"]
+    cli("fraction", "log", first, "--number", "1", "--centre", "HOME", "--machine", "L1", "--operator", "a",
+        "--at", "2026-11-02T09:00+01:00", db=db, check=True)
+    assert [c["patient_id"] for c in json.loads(cli("course", "list", "--json", db=db, check=True).stdout)] == ["P-001"]
+    other = tmp_path / "other.sqlite3"
+    cli("course", "register", "--patient-id", "P-OTHER", "--patient-name", "X^Y", "--plan-uid", "1.2.99",
+        "--plan-label", "other", "--fractions", "5", "--home-centre", "HOME", db=other, check=True)
+    for n in range(1, 4):
+        cli("course", "triage", json.loads(cli("course", "list", "--json", db=other, check=True).stdout)[0]["id"],
+            "--code", str(n), db=other, check=True)
+    assert len(json.loads(cli("events", "--json", db=other, check=True).stdout)) > 3
+    for suffix in ("", "-wal", "-shm"):
+        src = other.with_name(other.name + suffix)
+        if src.exists():
+            shutil.copy(src, db.with_name(db.name + suffix))
+        else:
+            db.with_name(db.name + suffix).unlink(missing_ok=True)
+    listed = json.loads(cli("course", "list", "--json", db=db, check=True).stdout)
+    assert [c["patient_id"] for c in listed] == ["P-OTHER"]
