@@ -26,7 +26,7 @@ def missing_peer(what: str) -> None:
     """Skip (laptop) or fail (CI) for a peer that is not installed."""
     if IN_CI:
         pytest.fail(f"{what} is required under CI but is not installed")
-    pytest.skip(f"{what} not installed")
+    pytest.skip(f"{what} not installed (under CI=true this is a failure, above)")
 
 
 def require_tool(name: str, *fallbacks: str) -> str:

@@ -36,24 +36,31 @@ with Ledger(db) as ledger:
 RACERS = 8
 
 
-@pytest.mark.slow
-def test_racing_processes_on_one_fraction_get_one_acceptance(ledger, tmp_path):
+def race(ledger, tmp_path, patient: str, numbers: list[int]) -> tuple[str, list[dict]]:
+    """RACERS processes, connected and waiting, log their fraction at the same instant."""
     course = ledger.app.register_course(
-        {"patient": {"id": "P-RACE", "name": "RACE^ONE"}, "home_centre": "HOME",
-         "plan": {"uid": "1.2.3.99", "label": "race", "fraction_groups": [{"number": 1, "fractions_planned": 30}]}},
+        {"patient": {"id": patient, "name": "RACE^ONE"}, "home_centre": "HOME",
+         "plan": {"uid": f"1.2.3.{len(patient)}{ord(patient[-1])}", "label": "race",
+                  "fraction_groups": [{"number": 1, "fractions_planned": 30}]}},
         Actor("physicist", "HOME"))["id"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FRACTION_LEDGER_READ_DB": str(tmp_path / "read.sqlite3")}
     start = time.time() + 4.0
     procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, ledger.storage.url, course, "7", f"C{i}", str(start)],
+        subprocess.Popen([sys.executable, "-c", WORKER, ledger.storage.url, course, str(number), f"C{i}", str(start)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        for i in range(RACERS)
+        for i, number in enumerate(numbers)
     ]
     outcomes = []
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
         outcomes.append(json.loads(out))
+    return course, outcomes
+
+
+@pytest.mark.slow
+def test_racing_processes_on_one_fraction_get_one_acceptance(ledger, tmp_path):
+    course, outcomes = race(ledger, tmp_path, "P-RACE", [7] * RACERS)
     winners = [o for o in outcomes if o["accepted"]]
     losers = [o for o in outcomes if not o["accepted"]]
     assert len(winners) == 1, outcomes
@@ -68,21 +75,6 @@ def test_racing_processes_on_one_fraction_get_one_acceptance(ledger, tmp_path):
 
 @pytest.mark.slow
 def test_racing_processes_on_different_fractions_all_succeed(ledger, tmp_path):
-    course = ledger.app.register_course(
-        {"patient": {"id": "P-RACE2", "name": "RACE^TWO"}, "home_centre": "HOME",
-         "plan": {"uid": "1.2.3.98", "label": "race", "fraction_groups": [{"number": 1, "fractions_planned": 30}]}},
-        Actor("physicist", "HOME"))["id"]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "FRACTION_LEDGER_READ_DB": str(tmp_path / "read.sqlite3")}
-    start = time.time() + 4.0
-    procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, ledger.storage.url, course, str(i + 1), f"C{i}", str(start)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        for i in range(RACERS)
-    ]
-    outcomes = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-        outcomes.append(json.loads(out))
+    course, outcomes = race(ledger, tmp_path, "P-RACE2", list(range(1, RACERS + 1)))
     assert all(o["accepted"] for o in outcomes), outcomes
     assert ledger.fresh().course(course)["fractions_delivered"] == RACERS
