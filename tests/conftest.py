@@ -39,6 +39,16 @@ def require_tool(name: str, *fallbacks: str) -> str:
     raise AssertionError("unreachable")
 
 
+def require_module(name: str) -> None:
+    """A Python package a peer is driven with (e.g. playwright): skip on a laptop, fail under CI."""
+    import importlib
+
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        missing_peer(f"the Python package {name}")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ledger.service import Actor
-from tests.conftest import ROOT, free_port, require_tool
+from tests.conftest import ROOT, free_port, require_module, require_tool
 from tests.http_support import UI_ACCOUNTS, UI_HOME, UI_PARTNER, course_body, running_server, seed_demo_site, token_of
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -24,7 +24,7 @@ LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     chromium = require_tool("chromium")
-    pytest.importorskip("playwright")
+    require_module("playwright")
     tmp = tmp_path_factory.mktemp("ui")
     db, env, ids, full = seed_demo_site(tmp, lambda ledger, _: ledger.app.register_course(
         course_body(patient_id="FULL-030", uid="1.2.3.30", fractions=30, assigned=(PARTNER,), home=HOME),

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ledger.service import Actor
-from tests.conftest import free_port, require_tool
+from tests.conftest import free_port, require_module, require_tool
 from tests.hl7_receiver import Receiver
 from tests.http_support import T0, course_body, running_server, seed_demo_site
 from tests.test_ui_browser import ACCOUNTS, HOME, PARTNER, browser, shot, signed_in  # noqa: F401 (browser: fixture)
@@ -30,7 +30,7 @@ def refuse_summaries(message, seen):
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     chromium = require_tool("chromium")
-    pytest.importorskip("playwright")
+    require_module("playwright")
     tmp = tmp_path_factory.mktemp("ui-ops")
 
     def more(ledger, ids):
