@@ -156,7 +156,7 @@ def main(big: int, small: int, as_json: bool, import_big: int, import_small: int
             imports = import_report(import_small, import_big, Path(tmp))
         report["import_records"] = imports
         if not as_json:
-            for n, r in imports["runs"].items():
+            for r in imports["runs"].values():
                 click.echo(f"import records: {r['files']} files -> {r['fractions_logged']} fractions in "
                            f"{r['seconds']:.1f} s, peak memory {r['peak_rss_mib']:.0f} MiB")
                 click.echo(f"  progress on stderr: {r['progress'][0] if r['progress'] else 'NONE'}")
