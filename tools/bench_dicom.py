@@ -3,13 +3,19 @@ to pydicom's own rate of writing an already-built record (the ceiling), and the 
 peak memory at 5k and 50k fractions (each export runs in its own process, so its peak RSS is
 the export's own).
 
-    python -m tools.bench_dicom [--fractions 50000] [--small 5000] [--json]
+The import side (issue 3: "memory stays flat as the number of files grows"): the peak memory
+of `fraction-ledger import records DIR`, run as the real command in a child process, over a
+folder of 1,000 and of 10,000 exported records, into a ledger that holds their courses.
+
+    fraction-ledger bench dicom [--part all|export|import] [--fractions 50000] [--small 5000]
+                                [--import-files 10000] [--import-small 1000] [--json]
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -24,8 +30,9 @@ FRACTIONS_PER_COURSE = 25
 START = datetime(2026, 11, 2, 8, 0, tzinfo=timezone(timedelta(hours=1)))
 
 
-def build_log(db: Path, fractions: int) -> None:
-    """Courses of 25 fractions (2 beams, VMAT), each saved in one go: the log a long outage leaves."""
+def build_log(db: Path, fractions: int, deliver: bool = True) -> None:
+    """Courses of 25 fractions (2 beams, VMAT), each saved in one go: the log a long outage leaves.
+    Without `deliver`, the same courses with no fraction yet (what an import of records needs)."""
     from adapters.dicom.plans import read_plan
     from adapters.runtime import Ledger
     from ledger.course import Course, registration
@@ -40,7 +47,8 @@ def build_log(db: Path, fractions: int) -> None:
                                                   groups=[(FRACTIONS_PER_COURSE, ["250.5", "248.1"])]), "HOME")
             meta = {"user": "bench", "centre": "HOME", "recorded_at": at, "request_id": None}
             course = Course(**registration(RegisterCourse(patient=patient, home_centre="HOME", plan=plan)), meta=meta)
-            for k in range(1, min(FRACTIONS_PER_COURSE, fractions - c * FRACTIONS_PER_COURSE) + 1):
+            count = min(FRACTIONS_PER_COURSE, fractions - c * FRACTIONS_PER_COURSE) if deliver else 0
+            for k in range(1, count + 1):
                 cmd = LogFraction(number=k, centre="HOME", machine="LINAC-1", operator="rtt.bench",
                                   delivered_at=START + timedelta(days=k, minutes=c % 600))
                 course.deliver(cmd, meta | {"recorded_at": at + timedelta(seconds=c * 100 + k)})
@@ -88,15 +96,77 @@ def measure_export(db: Path) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def measure_import(files: int, tmp: Path) -> dict:
+    """`fraction-ledger import records DIR` over `files` exported records, as a child process:
+    its peak RSS (from the kernel, via wait4), its time, and the progress line it printed."""
+    from adapters.dicom.export import export_all
+    from adapters.runtime import Ledger
+
+    source, target, folder = tmp / f"source-{files}.sqlite3", tmp / f"target-{files}.sqlite3", tmp / f"records-{files}"
+    build_log(source, files)
+    with Ledger(str(source)) as ledger:
+        exported = sum(1 for _ in export_all(ledger.app, ledger.fresh(), folder, kinds=("record",)))
+    build_log(target, files, deliver=False)  # the same courses (same ids), no fraction yet
+    stderr = tmp / f"import-{files}.stderr"
+    command = [sys.executable, "-m", "tools.cli", "--db", str(target), "--user", "physicist", "import", "records",
+               str(folder), "--utc-offset", "+01:00"]
+    with stderr.open("wb") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)  # the rusage of this child alone
+        seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    lines = stderr.read_text(errors="replace").strip().splitlines()
+    if proc.returncode:
+        raise click.ClickException(f"import records failed ({proc.returncode}):\n" + "\n".join(lines[-20:]))
+    with Ledger(str(target)) as ledger:
+        logged = ledger.fresh().db["fractions"].count
+    return {"files": exported, "fractions_logged": logged, "seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024,
+            "progress": [line for line in lines if line.startswith("records")][-1:] or None,
+            "summary": lines[-1] if lines else ""}
+
+
+def import_report(small: int, big: int, tmp: Path) -> dict:
+    runs = {n: measure_import(n, tmp) for n in (small, big)}
+    a, b = runs[small], runs[big]
+    return {"runs": {str(n): r for n, r in runs.items()},
+            "files_ratio": b["files"] / a["files"], "peak_rss_ratio": b["peak_rss_mib"] / a["peak_rss_mib"]}
+
+
 @click.command()
 @click.option("--fractions", "big", type=int, default=50000, show_default=True)
 @click.option("--small", type=int, default=5000, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--import-files", "import_big", type=int, default=10000, show_default=True,
+              help="Record files in the larger import folder.")
+@click.option("--import-small", type=int, default=1000, show_default=True, help="Record files in the smaller one.")
+@click.option("--part", type=click.Choice(["all", "export", "import"]), default="all", show_default=True)
 @click.option("--child-export", type=click.Path(), default=None, hidden=True)
-def main(big: int, small: int, as_json: bool, child_export: str | None) -> None:
+def main(big: int, small: int, as_json: bool, import_big: int, import_small: int, part: str,
+         child_export: str | None) -> None:
+    """Export rate and memory; import memory at two folder sizes."""
     if child_export:
         export_child(Path(child_export))
         return
+    report: dict = {}
+    if part in ("all", "export"):
+        report = export_report(big, small, as_json)
+    if part in ("all", "import"):
+        with tempfile.TemporaryDirectory() as tmp:
+            imports = import_report(import_small, import_big, Path(tmp))
+        report["import_records"] = imports
+        if not as_json:
+            for r in imports["runs"].values():
+                click.echo(f"import records: {r['files']} files -> {r['fractions_logged']} fractions in "
+                           f"{r['seconds']:.1f} s, peak memory {r['peak_rss_mib']:.0f} MiB")
+                click.echo(f"  progress on stderr: {r['progress'][0] if r['progress'] else 'NONE'}")
+            click.echo(f"import records: x{imports['files_ratio']:.0f} files -> peak memory "
+                       f"x{imports['peak_rss_ratio']:.2f}")
+    if as_json:
+        click.echo(json.dumps(report))
+
+
+def export_report(big: int, small: int, as_json: bool) -> dict:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in (small, big):
@@ -118,14 +188,14 @@ def main(big: int, small: int, as_json: bool, child_export: str | None) -> None:
         "export_seconds": {str(n): round(r["seconds"], 1) for n, r in results.items()},
     }
     if as_json:
-        click.echo(json.dumps(report))
-        return
+        return report
     click.echo(f"export: {report['records_exported']} RT Beams Treatment Records from a log of {big} fractions "
                f"in {results[big]['seconds']:.1f} s = {rate:.0f} records/s")
     click.echo(f"pydicom writing an already-built record: {ceiling:.0f} records/s")
     click.echo(f"ratio: {rate / ceiling:.2f} of pydicom's own write rate")
     for n, r in results.items():
         click.echo(f"peak memory of the export at {n} fractions: {r['peak_rss_mib']:.0f} MiB")
+    return report
 
 
 if __name__ == "__main__":
