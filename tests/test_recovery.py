@@ -199,3 +199,28 @@ def test_reconcile_from_the_command_line(tmp_path):
     assert [f["ois_set_id"] is not None for f in shown["fractions"]] == [False, False, True]
     refused = cli("reconcile", "acknowledge", str(tmp_path / "r.html"), "--by", "x", db=db)
     assert refused.returncode == 1 and "not an import set manifest" in refused.stderr
+
+
+def test_a_record_cut_short_is_unreadable_never_half_read(world):
+    """pydicom alone accepts a file cut inside its last element (a plan UID cut in half). A cut
+    file is refused by name, or (cut exactly between elements, with nothing the reading needs
+    lost) reads exactly as the whole file does."""
+    import msgspec
+
+    from adapters.recovery import ois_side
+
+    ledger, courses, tmp = world
+    ois = snapshot(ledger, tmp / "ois")
+    whole_file = next((ois / courses["P-A"]).glob("record_*f001*"))
+    (tmp / "whole").mkdir()
+    shutil.copy(whole_file, tmp / "whole" / "whole.dcm")
+    whole = msgspec.structs.replace(ois_side([tmp / "whole"], TZ)[0][0], ref="")
+    content = whole_file.read_bytes()
+    cuts = tmp / "cuts"
+    cuts.mkdir()
+    for cut in range(len(content) - 400, len(content)):
+        (cuts / f"cut{cut:05d}.dcm").write_bytes(content[:cut])
+    sessions, problems, files = ois_side([cuts], TZ)
+    assert files == 400 and len(problems) + len(sessions) == 400
+    assert len(problems) >= 395
+    assert all(msgspec.structs.replace(s, ref="") == whole for s in sessions)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pydicom
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.uid import RTPlanStorage
 
@@ -31,17 +32,44 @@ SOP_NAMES = {
 }
 
 
+UNDEFINED_LENGTH = 0xFFFFFFFF
+SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"  # (FFFE,E0DD), length 0, little endian
+
+
+def check_complete(ds: Dataset, size: int) -> None:
+    """pydicom does not notice a file cut short inside its last element: the value is simply
+    shorter than declared, or a sequence lacks its closing delimiter (a plan UID cut in half
+    would then pass). Every top-level value must be as long as declared, and the last one must
+    end exactly where the file ends."""
+    end = 0
+    for tag in ds.keys():
+        raw = ds.get_item(tag)
+        if not isinstance(raw, RawDataElement) or raw.value is None:
+            continue
+        if raw.length == UNDEFINED_LENGTH:
+            end = max(end, raw.value_tell + len(raw.value) + len(SEQUENCE_DELIMITER))
+        elif len(raw.value) != raw.length:
+            raise BadFile(f"truncated: element {tag} declares {raw.length} bytes but the file holds {len(raw.value)}")
+        else:
+            end = max(end, raw.value_tell + raw.length)
+    if end and end != size:
+        raise BadFile(f"truncated: the file ends at byte {size}, its last element at byte {end}")
+
+
 def read_dataset(path: Path) -> Dataset:
     """The whole dataset, every element decoded now, so that a truncated file fails here
     and not halfway through registering it."""
     try:
         ds = pydicom.dcmread(path, force=True)
+        if "SOPClassUID" not in ds:
+            raise BadFile("not a DICOM object: SOPClassUID (0008,0016) is missing")
+        check_complete(ds, path.stat().st_size)
         for _ in ds.iterall():  # decodes every element, nested ones included
             pass
+    except BadFile:
+        raise
     except Exception as exc:  # noqa: BLE001 - whatever pydicom trips on, the file is unusable: say so, by name
         raise BadFile(f"not a readable DICOM file (truncated or corrupt): {exc}") from None
-    if "SOPClassUID" not in ds:
-        raise BadFile("not a DICOM object: SOPClassUID (0008,0016) is missing")
     return ds
 
 
