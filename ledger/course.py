@@ -285,6 +285,16 @@ class Course(ReceivedFractions, Aggregate):
         own = [p for p in self.plans[1:] if p.centre == centre]
         return own[-1] if own else self.plan
 
+    def next_fraction(self, centre: str) -> tuple[FractionGroup, int]:
+        """What a centre's next visit delivers, as a form's default: the first fraction group of
+        the plan in use that is not yet complete, and the number after its highest delivered.
+        Only a suggestion: `deliver` still checks whatever is logged."""
+        plan = self.plan_in_use(centre)
+        group = next((g for g in plan.fraction_groups if len(self.delivered_numbers(g.number)) < g.fractions_planned),
+                     plan.fraction_groups[0])
+        done = self.delivered_numbers(group.number)
+        return group, (max(done) + 1 if done else 1)
+
     def beams_for(self, cmd: LogFraction, plan: Plan, group: int) -> list[BeamDelivery]:
         """The beams as delivered; a beam's specified MU defaults to its meterset, or for a
         continuation to what the earlier sessions of the fraction left undelivered."""

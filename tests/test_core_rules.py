@@ -280,3 +280,12 @@ def test_every_event_records_who_where_and_when(ledger):
     assert delivered.meta["user"] == "anna" and delivered.meta["centre"] == PARTNER
     assert delivered.meta["recorded_at"].tzinfo is not None
     assert delivered.record["delivered_at"] == DAY1
+
+
+def test_the_next_fraction_suggested_to_a_centre_follows_the_count(ledger):
+    course = register(ledger, fractions=3)
+    assert ledger.app.get_course(course).next_fraction(PARTNER)[1] == 1
+    for n in (1, 2):
+        log(ledger, course, n, PARTNER)
+    group, number = ledger.app.get_course(course).next_fraction(PARTNER)
+    assert (group.number, number) == (1, 3)

@@ -127,12 +127,10 @@ def course_context(request: Request, course_id: str, form: dict | None = None) -
     view = b.course_view(who, course_id)
     aggregate = b.app.get_course(course_id)
     plan = aggregate.plan_in_use(who.centre)
-    group = next((g for g in plan.fraction_groups
-                  if len(aggregate.delivered_numbers(g.number)) < g.fractions_planned), plan.fraction_groups[0])
-    done = aggregate.delivered_numbers(group.number)
+    group, number = aggregate.next_fraction(who.centre)
     here = [f for f in view["fractions"] if f["centre"] == who.centre and not f["voided"]]
     defaults = {
-        "number": max(done) + 1 if done else 1,
+        "number": number,
         "group": group.number,
         "machine": here[-1]["machine"] if here else "",
         "delivered_at": datetime.now(zone()).strftime("%Y-%m-%dT%H:%M"),
