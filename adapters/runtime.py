@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from eventsourcing.persistence import IntegrityError, InternalError, OperationalError
@@ -12,6 +13,25 @@ from eventsourcing.persistence import IntegrityError, InternalError, Operational
 from adapters.readmodel import ReadModel
 from adapters.storage import Storage
 from ledger.service import FractionLedger, utc_now
+
+CLOCK_ENV = "FRACTION_LEDGER_CLOCK"
+
+
+def system_clock() -> Callable[[], datetime]:
+    """The ledger's clock: the wall clock, or for a drill, a training copy or the tests, a clock that
+    starts at the instant in FRACTION_LEDGER_CLOCK (ISO-8601 with an offset) and runs on in real time."""
+    start_text = os.environ.get(CLOCK_ENV, "").strip()
+    if not start_text:
+        return utc_now
+    try:
+        start = datetime.fromisoformat(start_text)
+    except ValueError:
+        raise ValueError(f"{CLOCK_ENV}: {start_text!r} is not an ISO-8601 date and time") from None
+    if start.tzinfo is None:
+        raise ValueError(f"{CLOCK_ENV}: {start_text!r} needs a UTC offset, e.g. 2027-03-28T09:00:00+02:00")
+    began = time.monotonic()
+    start = start.astimezone(timezone.utc)
+    return lambda: start + timedelta(seconds=time.monotonic() - began)
 
 
 def open_application(storage: Storage, clock: Callable[[], datetime]) -> FractionLedger:
@@ -51,7 +71,9 @@ def check_encryption(app: FractionLedger, storage: Storage) -> None:
 class Ledger:
     """What every entry point (CLI, server, bench) works with."""
 
-    def __init__(self, db: str | None = None, clock: Callable[[], datetime] = utc_now, cipher_key_file: str | None = None):
+    def __init__(self, db: str | None = None, clock: Callable[[], datetime] | None = None,
+                 cipher_key_file: str | None = None):
+        clock = clock or system_clock()
         self.storage = Storage.from_option(db, cipher_key_file)
         self.app = open_application(self.storage, clock)
         check_encryption(self.app, self.storage)

@@ -22,6 +22,7 @@ from schemas.course import (
     FractionGroup,
     FractionRecord,
     LogFraction,
+    MetersetDeviation,
     Plan,
     RegisterCourse,
     from_event,
@@ -31,7 +32,17 @@ from schemas.course import (
 NAMESPACE = uuid.UUID("6f1c7f0e-3c55-5b8e-9a57-0d1b7c1e2f40")
 # A delivered beam within this many MU of its meterset counts as delivered in full.
 MU_TOLERANCE = Decimal("0.5")
+# Beyond this a beam's delivered MU differ from what it should have received, and a person
+# must confirm the deviation with a reason: 2% of the beam's meterset, at least 1 MU.
+MU_DEVIATION_SHARE = Decimal("0.02")
+MU_DEVIATION_FLOOR = Decimal("1")
 MIN_HOURS_BETWEEN_FRACTIONS = 6
+# When a fraction can have been delivered: not after the ledger's clock (beyond a small skew
+# between the linac's clock and ours), not long before the course was registered (a baseline
+# from the OIS backup reaches back weeks, never years), and in a real time zone.
+CLOCK_SKEW = timedelta(minutes=10)
+LONGEST_BEFORE_REGISTRATION = timedelta(days=366)
+UTC_OFFSETS = (timedelta(hours=-12), timedelta(hours=14))
 
 ACTIVE, SUSPENDED, COMPLETED = "active", "suspended", "completed"
 
@@ -39,6 +50,10 @@ ACTIVE, SUSPENDED, COMPLETED = "active", "suspended", "completed"
 def course_id_for(home_centre: str, patient_id: str, plan_uid: str) -> uuid.UUID:
     """Two centres importing the same backed-up plan get the same course."""
     return uuid.uuid5(NAMESPACE, f"{home_centre}/{patient_id}/{plan_uid}")
+
+
+def mu_tolerance(meterset: Decimal) -> Decimal:
+    return max(MU_DEVIATION_FLOOR, meterset * MU_DEVIATION_SHARE)
 
 
 def describe(record: FractionRecord) -> str:
@@ -62,9 +77,10 @@ def conflict_of(record: FractionRecord) -> dict[str, Any]:
 
 
 class Course(ReceivedFractions, Aggregate):
-    """Invariants (each a `check_` method): a fraction number lies within the prescription,
-    is delivered once (a continuation completes an interrupted one), the total never
-    exceeds the plan, and nothing is delivered on a suspended or completed course."""
+    """Invariants (each a `check_` method): a fraction number lies within the prescription and
+    is delivered once (a continuation completes an interrupted one, beam by beam, never beyond
+    the plan's meterset); its time is believable; its plan has beams; nothing is delivered on a
+    suspended or completed course; a fraction is verified by someone other than its operator."""
 
     @staticmethod
     def create_id(patient: dict, home_centre: str, plan: dict, **_: Any) -> uuid.UUID:
@@ -174,14 +190,31 @@ class Course(ReceivedFractions, Aggregate):
                 conflict=conflict_of(first),
             )
 
-    def check_total_within_plan(self, group: FractionGroup) -> None:
-        delivered = len(self.delivered_numbers(group.number))
-        if delivered >= group.fractions_planned:
-            last = self.active_records(group.number)[-1]
-            raise errors.PrescriptionExceeded(
-                f"All {group.fractions_planned} fractions of group {group.number} of course {self.plan.label} "
-                f"(patient {self.patient['id']}) are delivered; the last at {describe(last)}. Do not treat.",
-                conflict=conflict_of(last),
+    def check_plausible_time(self, at: datetime, now: datetime) -> None:
+        """A delivery time the ledger can believe: in a real zone, not in the future, not long
+        before the course existed. Everything downstream (DICOM dates, statements) relies on it."""
+        offset = at.utcoffset()
+        if offset is None or not UTC_OFFSETS[0] <= offset <= UTC_OFFSETS[1]:
+            raise errors.InvalidCommand(
+                "delivered_at", f"UTC offset {at.isoformat()[19:] or 'missing'} is not a time zone on Earth (-12:00 to +14:00)"
+            )
+        if at > now + CLOCK_SKEW:
+            raise errors.InvalidCommand(
+                "delivered_at", f"{at.isoformat(timespec='minutes')} is in the future: the ledger's clock reads "
+                f"{now.astimezone(at.tzinfo).isoformat(timespec='minutes')}"
+            )
+        if at < self.registered_at - LONGEST_BEFORE_REGISTRATION:
+            raise errors.InvalidCommand(
+                "delivered_at", f"{at.isoformat(timespec='minutes')} is before course {self.plan.label} could have "
+                f"started (registered {self.registered_at.date().isoformat()}; a fraction can be at most "
+                f"{LONGEST_BEFORE_REGISTRATION.days} days older)"
+            )
+
+    def check_plan_has_beams(self, plan: Plan, group: int) -> None:
+        if not any(g.beams for g in plan.fraction_groups if g.number == group):
+            raise errors.PlanHasNoBeams(
+                f"Plan {plan.label} ({plan.uid}) of patient {self.patient['id']} lists no beams in fraction group "
+                f"{group}: import its RT Plan before logging fractions. Do not treat from this course."
             )
 
     def check_can_continue(self, group: int, number: int) -> None:
@@ -227,18 +260,74 @@ class Course(ReceivedFractions, Aggregate):
         self.check_active("log a fraction")
         group = self.group(cmd.group) if cmd.group is not None else self.only_group()
         self.check_number_in_prescription(group, cmd.number)
+        self.check_plausible_time(cmd.delivered_at, meta["recorded_at"])
         if cmd.delivery_type == "CONTINUATION":
             self.check_can_continue(group.number, cmd.number)
         else:
             self.check_not_delivered(group.number, cmd.number)
-            self.check_total_within_plan(group)
+        plan = self.plan_for(cmd, group.number)
+        self.check_plan_has_beams(plan, group.number)
+        beams = self.beams_for(cmd, plan, group.number)
+        self.check_metersets(cmd, plan, group.number, beams)
         return self.record_session(cmd, group, meta)
+
+    def check_metersets(self, cmd: LogFraction, plan: Plan, group: int, beams: list[BeamDelivery]) -> None:
+        """Each beam gives what the fraction still lacks on it, within tolerance: a continuation
+        never repeats a complete beam, nothing is given beyond the plan, and a beam that ended
+        NORMAL gave its meterset. A deviation stands only when a person confirms it with a reason."""
+        planned = {b.number: b.meterset for g in plan.fraction_groups if g.number == group for b in g.beams}
+        found = self.meterset_deviations(planned, beams)
+        for beam in beams:
+            lacking = planned[beam.number] - beam.start_mu
+            if cmd.delivery_type == "CONTINUATION" and lacking <= MU_TOLERANCE and beam.delivered_mu > 0:
+                raise errors.BeamAlreadyComplete(
+                    f"Beam {beam.number} of fraction {cmd.number} (course {self.plan.label}, patient "
+                    f"{self.patient['id']}) was already delivered in full ({beam.start_mu} of {planned[beam.number]} MU): "
+                    "a continuation gives only the beams that were interrupted. Do not treat this beam again.",
+                    conflict={"beam": beam.number, "delivered_mu": str(beam.start_mu),
+                              "meterset": str(planned[beam.number])},
+                )
+            if beam.termination == "NORMAL" and beam.delivered_mu == 0 and lacking > mu_tolerance(planned[beam.number]):
+                raise errors.InvalidCommand(
+                    f"beams[{beams.index(beam)}].delivered_mu",
+                    f"beam {beam.number} ended NORMAL but delivered 0 MU of {lacking}: a beam that ends normally gives "
+                    "its meterset; if it was interrupted, say how it ended (OPERATOR, MACHINE or UNKNOWN)",
+                )
+        if found and cmd.deviation_reason is None:
+            shown = "; ".join(
+                f"beam {d.beam}: {d.delivered} MU delivered where {d.expected} MU were due (tolerance {d.tolerance} MU)"
+                for d in found
+            )
+            raise errors.MetersetBeyondTolerance(
+                f"Fraction {cmd.number} of course {self.plan.label} (patient {self.patient['id']}): {shown}. Check what "
+                "was entered; if it is what the linac delivered, confirm it with a reason: it is then recorded as a dose "
+                "deviation and an incident is registered.",
+                conflict={"deviations": [to_event(d) for d in found]},
+            )
+
+    @staticmethod
+    def meterset_deviations(planned: dict[int, Decimal], beams: list[BeamDelivery]) -> list[MetersetDeviation]:
+        found = []
+        for beam in beams:
+            lacking = max(planned[beam.number] - beam.start_mu, Decimal(0))
+            tolerance = mu_tolerance(planned[beam.number])
+            if beam.delivered_mu > lacking + tolerance:
+                kind = "over"
+            elif beam.termination == "NORMAL" and beam.delivered_mu < lacking - tolerance:
+                kind = "under"
+            else:
+                continue
+            found.append(MetersetDeviation(beam=beam.number, kind=kind, expected=lacking, delivered=beam.delivered_mu,
+                                           tolerance=tolerance.quantize(Decimal("0.01"))))
+        return found
 
     def record_session(self, cmd: LogFraction, group: FractionGroup, meta: dict, recorded: dict | None = None) -> FractionRecord:
         """Record a session whose rules were checked. `recorded` keeps the original
         `recorded_at`/`recorded_by` of a session that another centre's ledger recorded."""
         plan = self.plan_for(cmd, group.number)
         beams = self.beams_for(cmd, plan, group.number)
+        planned = {b.number: b.meterset for g in plan.fraction_groups if g.number == group.number for b in g.beams}
+        deviations = self.meterset_deviations(planned, beams)
         recorded = recorded or {"recorded_at": meta["recorded_at"], "recorded_by": meta["user"]}
         record = FractionRecord(
             record_id=str(uuid.uuid5(self.id, f"fraction/{self.version + 1}")),
@@ -255,6 +344,8 @@ class Course(ReceivedFractions, Aggregate):
             source=cmd.source,
             source_uid=cmd.source_uid,
             warnings=self.warnings_for(cmd, group.number),
+            deviations=deviations,
+            deviation_reason=cmd.deviation_reason if deviations else None,
             recorded_at=recorded["recorded_at"],
             recorded_by=recorded["recorded_by"],
         )
@@ -296,18 +387,22 @@ class Course(ReceivedFractions, Aggregate):
         return group, (max(done) + 1 if done else 1)
 
     def beams_for(self, cmd: LogFraction, plan: Plan, group: int) -> list[BeamDelivery]:
-        """The beams as delivered; a beam's specified MU defaults to its meterset, or for a
-        continuation to what the earlier sessions of the fraction left undelivered."""
+        """The beams as delivered. A beam's specified MU is its meterset in the plan, also for a
+        continuation (PS3.3 C.8.8.21.2.1); `start_mu` is what earlier sessions of the fraction gave it."""
         planned = {b.number: b.meterset for g in plan.fraction_groups if g.number == group for b in g.beams}
+        given = {n: Decimal(0) for n in planned}
         if cmd.delivery_type == "CONTINUATION":
             for s in self.active_records(group, cmd.number):
                 for b in s.beams:
-                    if b.number in planned:
-                        planned[b.number] = max(planned[b.number] - b.delivered_mu, Decimal(0))
+                    if b.number in given:
+                        given[b.number] += b.delivered_mu
         if cmd.beams is None:
             if cmd.delivery_type == "CONTINUATION":
                 raise errors.InvalidCommand("beams", "a continuation must say which beams were delivered and their MU")
             return [BeamDelivery(number=n, specified_mu=mu, delivered_mu=mu) for n, mu in planned.items()]
+        if not cmd.beams:
+            raise errors.InvalidCommand("beams", "a session delivers at least one beam; leave beams out to mean every "
+                                                 "planned beam in full")
         out: list[BeamDelivery] = []
         for b in cmd.beams:
             if b.number not in planned:
@@ -317,7 +412,8 @@ class Course(ReceivedFractions, Aggregate):
             if any(o.number == b.number for o in out):
                 raise errors.InvalidCommand("beams", f"beam {b.number} is listed twice")
             specified = b.specified_mu if b.specified_mu is not None else planned[b.number]
-            out.append(BeamDelivery(number=b.number, specified_mu=specified, delivered_mu=b.delivered_mu, termination=b.termination))
+            out.append(BeamDelivery(number=b.number, specified_mu=specified, delivered_mu=b.delivered_mu,
+                                    termination=b.termination, start_mu=given[b.number]))
         return out
 
     def verify(self, group: int | None, number: int, by: str, meta: dict) -> list[FractionRecord]:

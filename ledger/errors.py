@@ -51,7 +51,8 @@ class FractionNotFound(NotFound):
 
 
 class RuleViolation(LedgerError):
-    """A refusal by a clinical safety rule (issue 8 records these as near-misses)."""
+    """A refusal by a clinical safety rule. Refused on a live attempt (an RTT logging or
+    verifying), those in `ledger.incident.NEAR_MISS_SEVERITY` are recorded as near-misses."""
 
     code = "rule_violation"
 
@@ -64,8 +65,29 @@ class FractionAlreadyDelivered(RuleViolation):
     code = "fraction_already_delivered"
 
 
-class PrescriptionExceeded(RuleViolation):
-    code = "prescription_exceeded"
+class MetersetBeyondTolerance(RuleViolation):
+    """A beam's delivered MU differ from what it should have received beyond tolerance: refused
+    unless a person confirms it with a reason (then it is a recorded dose deviation)."""
+
+    code = "meterset_beyond_tolerance"
+
+
+class BeamAlreadyComplete(RuleViolation):
+    """A continuation that names a beam the fraction's earlier sessions delivered in full."""
+
+    code = "beam_already_complete"
+
+
+class PlanHasNoBeams(RuleViolation):
+    """A fraction on a course whose plan lists no beams: what would it have delivered?"""
+
+    code = "plan_has_no_beams"
+
+
+class VerifierIsOperator(RuleViolation):
+    """The four-eyes rule: the person who delivered a fraction cannot be its second check."""
+
+    code = "verifier_is_operator"
 
 
 class PatientMismatch(RuleViolation):
@@ -96,10 +118,6 @@ class UnknownPlan(Conflict):
 
 class UnknownBeam(Conflict):
     code = "unknown_beam"
-
-
-class VerifierIsOperator(Conflict):
-    code = "verifier_is_operator"
 
 
 class AlreadyVerified(Conflict):

@@ -9,24 +9,32 @@ and the home centre must learn who tried, where and when.
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from ledger import errors
 from ledger.course import NAMESPACE
-from schemas.billing import HIGH, LOW, MEDIUM, NEAR_MISS, RegisterIncident
+from schemas.billing import DOSE_DEVIATION, HIGH, LOW, MEDIUM, NEAR_MISS, RegisterIncident
 
 OPEN, CLOSED = "open", "closed"
 
 # A near-miss is rated by the harm it would have done had it not been refused.
+# Only a live attempt at treatment is a near-miss (an RTT logging or verifying; never an import,
+# whose decisions about what it already holds are queries): see `FractionLedger.log_fraction`.
 NEAR_MISS_SEVERITY = {
-    "prescription_exceeded": HIGH,  # an extra fraction (FANC REX 3)
-    "fraction_already_delivered": HIGH,
-    "fraction_out_of_range": HIGH,
+    "fraction_already_delivered": HIGH,  # the same fraction twice (FANC REX 3's extra fraction)
+    "fraction_out_of_range": HIGH,  # a fraction beyond the prescription
+    "beam_already_complete": HIGH,  # a beam given again in a continuation
+    "plan_has_no_beams": MEDIUM,
     "course_not_active": MEDIUM,
+    "verifier_is_operator": LOW,  # the four-eyes check bypassed: no dose given, a barrier missed
     "nothing_to_continue": LOW,
+    "patient_mismatch": HIGH,
 }
+# A confirmed deviation beyond this share of what was due is a high-severity dose deviation.
+HIGH_DEVIATION_SHARE = Decimal("0.10")
 
 
 def incident_id_for(request_id: str | None) -> uuid.UUID:
@@ -114,17 +122,43 @@ def registration(cmd: RegisterIncident, home_centre: str | None, by: str) -> dic
     }
 
 
+def dose_deviation(course: Any, record: Any) -> dict:
+    """The Registered arguments for a session whose metersets were accepted beyond tolerance
+    because a person confirmed them with a reason."""
+    shown = "; ".join(f"beam {d.beam}: {d.delivered} MU delivered where {d.expected} MU were due" for d in record.deviations)
+    worst = max(abs(d.delivered - d.expected) / d.expected if d.expected else Decimal(1) for d in record.deviations)
+    return {
+        "incident_id": str(uuid.uuid5(NAMESPACE, f"dose-deviation/{course.id}/{record.record_id}")),
+        "centre": record.centre,
+        "home_centre": course.home_centre,
+        "course_id": str(course.id),
+        "fraction": record.number,
+        "category": DOSE_DEVIATION,
+        "severity": HIGH if worst > HIGH_DEVIATION_SHARE else MEDIUM,
+        "description": f"Fraction {record.number} on {record.machine}: {shown}. Confirmed by {record.recorded_by}: "
+                       f"{record.deviation_reason}",
+        "by": record.recorded_by,
+        "occurred_at": record.delivered_at,
+        "attempt": None,
+    }
+
+
+def is_near_miss(refusal: errors.RuleViolation) -> bool:
+    return refusal.code in NEAR_MISS_SEVERITY
+
+
 def near_miss(course: Any, command: str, payload: dict, refusal: errors.RuleViolation, actor: Any) -> dict:
-    """The Registered arguments for a refused command: who tried, where, when, and what stopped it."""
+    """The Registered arguments for a refused command: who tried (the person acting; the operator
+    they named is kept in `attempt`), where, when, and what stopped it."""
     centre = payload.get("centre") or actor.centre
-    who = payload.get("operator") or actor.user
+    who = actor.user
     return {
         "centre": centre,
         "home_centre": course.home_centre,
         "course_id": str(course.id),
         "fraction": payload.get("number"),
         "category": NEAR_MISS,
-        "severity": NEAR_MISS_SEVERITY.get(refusal.code, MEDIUM),
+        "severity": NEAR_MISS_SEVERITY[refusal.code] if is_near_miss(refusal) else MEDIUM,
         "description": f"Refused {command.replace('_', ' ')} by {who} at {centre}: {refusal.message}",
         "by": who,
         "occurred_at": payload.get("delivered_at"),

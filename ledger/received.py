@@ -20,34 +20,44 @@ class ReceivedFractions:
 
     # Refusals that, for a fraction another centre delivered while apart, mean "both
     # centres treated": the fact is kept and flagged, never dropped and never merged.
-    COLLISIONS = (errors.FractionAlreadyDelivered, errors.PrescriptionExceeded, errors.CourseNotActive)
+    COLLISIONS = (errors.FractionAlreadyDelivered, errors.CourseNotActive)
+    # Refusals that mean "it was delivered, but not as planned": kept and flagged too.
+    DEVIATIONS = (errors.MetersetBeyondTolerance, errors.BeamAlreadyComplete)
 
     def receive(self, cmd: LogFraction, recorded: dict, meta: dict) -> tuple[FractionRecord, errors.RuleViolation | None]:
         """A fraction another centre recorded while the two were apart (a bundle). The rules
         of `deliver` run; a collision with what this ledger holds (the same fraction at two
-        centres, one too many, or after the course was closed here) is recorded anyway,
-        because the patient was treated, and the course is flagged with both records.
-        Other refusals (out of the prescription, unknown plan or beam) refuse the fraction."""
+        centres, or after the course was closed here), or metersets beyond tolerance that no one
+        confirmed, are recorded anyway, because the patient was treated, and the course is
+        flagged. Other refusals (out of the prescription, an impossible time, unknown plan or
+        beam, a plan without beams) refuse the fraction."""
         group = self.group(cmd.group) if cmd.group is not None else self.only_group()
         self.check_number_in_prescription(group, cmd.number)
+        self.check_plausible_time(cmd.delivered_at, meta["recorded_at"])
+        plan = self.plan_for(cmd, group.number)
+        self.check_plan_has_beams(plan, group.number)
         try:
             self.check_active("record a fraction from another centre")
             if cmd.delivery_type == "CONTINUATION":
                 self.check_can_continue(group.number, cmd.number)
             else:
                 self.check_not_delivered(group.number, cmd.number)
-                self.check_total_within_plan(group)
-        except self.COLLISIONS as clash:
+            self.check_metersets(cmd, plan, group.number, self.beams_for(cmd, plan, group.number))
+        except self.COLLISIONS + self.DEVIATIONS as clash:
             record = self.record_session(cmd, group, meta, recorded)
             clashing = (clash.conflict or {}).get("record_id")
             when = cmd.delivered_at.isoformat(timespec="minutes")
-            self._flagged(
-                kind="bundle_collision",
-                reason=f"fraction {cmd.number} from {cmd.centre} collides: delivered there on {cmd.machine} at {when} "
-                       f"by {cmd.operator}, while here: {clash.message.split('. ')[0]}. Both records are kept.",
-                record_ids=[record.record_id] + ([clashing] if clashing else []),
-                meta=meta,
-            )
+            there = f"delivered there on {cmd.machine} at {when} by {cmd.operator}"
+            if isinstance(clash, self.COLLISIONS):
+                kind, reason = "bundle_collision", (
+                    f"fraction {cmd.number} from {cmd.centre} collides: {there}, while here: "
+                    f"{clash.message.split('. ')[0]}. Both records are kept.")
+            else:
+                kind, reason = "bundle_deviation", (
+                    f"fraction {cmd.number} from {cmd.centre} ({there}) is kept although: "
+                    f"{clash.message.split('. ')[0]}.")
+            self._flagged(kind=kind, reason=reason, record_ids=[record.record_id] + ([clashing] if clashing else []),
+                          meta=meta)
             return record, clash
         return self.record_session(cmd, group, meta, recorded), None
 

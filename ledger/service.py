@@ -24,6 +24,7 @@ from ledger import errors
 from ledger.course import Course, course_id_for, registration
 from ledger.ois_import import OisImportCommands
 from ledger.delivery import Destination, destination_id
+from ledger.incident import Incident, dose_deviation
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.service_billing import BillingCommands
 from ledger.service_trust import TrustCommands
@@ -148,14 +149,18 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         actor: Actor,
         request_id: str | None,
         change: Callable[[Course, dict], Any],
+        near_miss: bool = False,
     ) -> Any:
+        """`near_miss`: the command is a live attempt at the patient's treatment (an RTT logging or
+        verifying), so a safety rule's refusal of it is registered as a near-miss incident."""
+
         def act(meta: dict) -> tuple[list[Any], Any]:
             course = self.get_course(course_id)
             try:
                 result = change(course, meta)
             except errors.RuleViolation as refusal:
-                # A safety rule stopped it: the home centre learns of it as a near-miss (issue 8).
-                self.record_near_miss(course, command, payload, refusal, actor, request_id, meta)
+                if near_miss:
+                    self.record_near_miss(course, command, payload, refusal, actor, request_id, meta)
                 raise
             # A completed course's split follows every change to it (completion, void, category).
             return [course, *self.settle(course, meta, command)[0]], result
@@ -191,11 +196,38 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         return self.run("register_course", args, actor, request_id, act)
 
     def log_fraction(self, course_id: uuid.UUID | str, data: Any, actor: Actor, request_id: str | None = None) -> dict:
+        """Log a delivered session. Policies of this command: a refusal of a live log (not an import)
+        is registered as a near-miss; a confirmed meterset deviation registers a dose-deviation
+        incident in the same transaction."""
         cmd = parse(LogFraction, data)
-        return self.on_course(
-            "log_fraction", course_id, to_event(cmd), actor, request_id,
-            lambda course, meta: to_event(course.deliver(cmd, meta)),
-        )
+        payload = to_event(cmd)
+
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            course = self.get_course(course_id)
+            try:
+                record = course.deliver(cmd, meta)
+            except errors.RuleViolation as refusal:
+                if cmd.source == "ledger":
+                    self.record_near_miss(course, "log_fraction", payload, refusal, actor, request_id, meta)
+                raise
+            incidents = [Incident(**dose_deviation(course, record), meta=meta)] if record.deviations else []
+            return [course, *incidents], to_event(record)
+
+        return self.run("log_fraction", {"course": str(course_id), **payload}, actor, request_id, act)
+
+    def log_from_summary(self, course_id: uuid.UUID | str, data: Any, actor: Actor) -> dict | None:
+        """A fraction the OIS lists only in its treatment summary: recorded unless the course holds
+        it already (from a session record or an earlier summary): then None. A query, not a refusal."""
+        cmd = parse(LogFraction, data)
+
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            course = self.get_course(course_id)
+            group = course.group(cmd.group) if cmd.group is not None else course.only_group()
+            if course.active_records(group.number, cmd.number):
+                return [], None
+            return [course], to_event(course.deliver(cmd, meta))
+
+        return self.run("log_from_summary", {"course": str(course_id), **to_event(cmd)}, actor, None, act)
 
     def verify_fraction(
         self, course_id: uuid.UUID | str, number: int, by: str, actor: Actor,
@@ -204,6 +236,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         return self.on_course(
             "verify_fraction", course_id, {"number": number, "group": group, "by": by}, actor, request_id,
             lambda course, meta: [to_event(r) for r in course.verify(group, number, by, meta)],
+            near_miss=True,  # a self-verification attempt bypasses the four-eyes check
         )
 
     def void_fraction(

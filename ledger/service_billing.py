@@ -20,7 +20,7 @@ from eventsourcing.persistence import IntegrityError
 from ledger import errors
 from ledger.billing import Agreement, Settlement, agreement_id_for, check_terms, compute_split, deliveries_of, settlement_id_for
 from ledger.course import COMPLETED, Course
-from ledger.incident import Incident, incident_id_for, near_miss, near_miss_id_for, registration
+from ledger.incident import Incident, incident_id_for, is_near_miss, near_miss, near_miss_id_for, registration
 from schemas.billing import AgreementTerms, CourseCategoryArg, RegisterIncident, Split
 from schemas.course import to_event
 
@@ -88,7 +88,10 @@ class BillingCommands:
         request_id: str | None, meta: dict,
     ) -> None:
         """Save the refusal as a near-miss incident in its own transaction; the course is untouched.
-        A refused request retried with the same request id is the same attempt: recorded once."""
+        A refused request retried with the same request id is the same attempt: recorded once.
+        Refusals that stopped no harm (a meterset to confirm, say) are not near-misses."""
+        if not is_near_miss(refusal):
+            return
         incident = Incident(
             incident_id=str(near_miss_id_for(request_id)),
             **near_miss(course, command, payload, refusal, actor),

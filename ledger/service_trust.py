@@ -43,7 +43,7 @@ def as_command(d: Delivered) -> LogFraction:
         group=r.group, plan_uid=r.plan_uid, delivery_type=r.delivery_type, note=r.note,
         beams=[BeamInput(number=b.number, delivered_mu=b.delivered_mu, specified_mu=b.specified_mu,
                          termination=b.termination) for b in r.beams],
-        source="bundle", source_uid=r.record_id,
+        source="bundle", source_uid=r.record_id, deviation_reason=r.deviation_reason,
     )
 
 

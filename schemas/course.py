@@ -76,10 +76,15 @@ class Patient(Struct, frozen=True, kw_only=True):
 
 
 class BeamDelivery(Struct, frozen=True, kw_only=True):
+    """A beam as one session delivered it. `specified_mu` is the plan's meterset (also for a
+    continuation, PS3.3 C.8.8.21.2.1); `start_mu` is what earlier sessions of the fraction
+    had given it when this session began (0 unless a continuation)."""
+
     number: PositiveInt
     specified_mu: MU
     delivered_mu: MU
     termination: Termination = "NORMAL"
+    start_mu: MU = Decimal(0)
 
     def __post_init__(self) -> None:
         check_mu(self.specified_mu, "specified_mu")
@@ -87,8 +92,7 @@ class BeamDelivery(Struct, frozen=True, kw_only=True):
 
 
 class BeamInput(Struct, frozen=True, kw_only=True):
-    """A beam as an RTT reports it; without `specified_mu` the plan's meterset is meant
-    (for a continuation: what remained of it)."""
+    """A beam as an RTT reports it; without `specified_mu` the plan's meterset is meant."""
 
     number: PositiveInt
     delivered_mu: MU
@@ -99,6 +103,17 @@ class BeamInput(Struct, frozen=True, kw_only=True):
         check_mu(self.delivered_mu, "delivered_mu")
         if self.specified_mu is not None:
             check_mu(self.specified_mu, "specified_mu")
+
+
+class MetersetDeviation(Struct, frozen=True, kw_only=True):
+    """A beam that received more (`over`) or, although it ended NORMAL, less (`under`) than it
+    should have: `expected` is what the fraction still lacked on that beam."""
+
+    beam: int
+    kind: Literal["over", "under"]
+    expected: MU
+    delivered: MU
+    tolerance: MU
 
 
 class FractionRecord(Struct, frozen=True, kw_only=True):
@@ -118,6 +133,9 @@ class FractionRecord(Struct, frozen=True, kw_only=True):
     source: str = "ledger"
     source_uid: str | None = None
     warnings: list[str] = []
+    # Beams whose delivered MU differ from the plan beyond tolerance, confirmed with a reason.
+    deviations: list[MetersetDeviation] = []
+    deviation_reason: str | None = None
     recorded_at: datetime | None = None
     recorded_by: str = ""
     verified_by: str | None = None
@@ -154,6 +172,9 @@ class LogFraction(Struct, frozen=True, kw_only=True):
     # OIS's records of before the outage), "bundle" (another centre's ledger).
     source: Literal["ledger", "baseline", "bundle"] = "ledger"
     source_uid: Annotated[str, Meta(max_length=128)] | None = None
+    # A person's reason for metersets beyond tolerance: with it they are accepted as a
+    # dose deviation (and an incident is registered); without it they are refused.
+    deviation_reason: Annotated[str, Meta(min_length=1, max_length=2000)] | None = None
 
 
 class CentreArg(Struct, frozen=True):

@@ -13,12 +13,29 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# No test depends on today's date: every ledger opened here, in-process or as a server or CLI
+# process, runs on a clock that starts at this instant (a Sunday of a DST change in Brussels).
+# Set FRACTION_LEDGER_CLOCK yourself to run the suite at another date.
+os.environ.setdefault("FRACTION_LEDGER_CLOCK", "2027-03-28T00:30:00+00:00")
+CLOCK_START = datetime.fromisoformat(os.environ["FRACTION_LEDGER_CLOCK"])
+
+
+def month_of(moment: datetime, zone: str = "Europe/Brussels") -> tuple[date, date]:
+    """The first and last day of the month of `moment` in the department's zone."""
+    day = moment.astimezone(ZoneInfo(zone)).date()
+    following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return day.replace(day=1), following - timedelta(days=1)
+
+
+# Statements are by completion date: courses completed by the tests' ledgers fall in this month.
+CLOCK_MONTH = month_of(CLOCK_START)
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -159,8 +176,8 @@ def ledger(db_url, tmp_path, monkeypatch):
 class Clock:
     """Server time as a value the tests control."""
 
-    def __init__(self, start: datetime = datetime(2026, 11, 23, 8, 0, tzinfo=timezone.utc)):
-        self.now = start
+    def __init__(self, start: datetime | None = None):
+        self.now = start or CLOCK_START
 
     def __call__(self) -> datetime:
         self.now += timedelta(seconds=1)

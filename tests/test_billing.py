@@ -13,13 +13,13 @@ from decimal import Decimal
 
 import pytest
 
-from tests.conftest import cli
+from tests.conftest import CLOCK_MONTH, CLOCK_START, cli
 from ledger import errors
 from ledger.service import Actor
 
 HOME, PARTNER, THIRD = "AZ-HOME", "PARTNER-RT", "THIRD-RT"
 START = datetime(2026, 11, 2, 9, 0, tzinfo=timezone(timedelta(hours=1)))
-NOVEMBER = (date(2026, 11, 1), date(2026, 11, 30))
+NOVEMBER = CLOCK_MONTH  # the month in which the tests' clock completes the courses
 FINANCE = Actor("finance.home", HOME)
 
 
@@ -324,7 +324,7 @@ def test_cli_agrees_and_prints_the_statement_as_json_and_csv(tmp_path):
         run("fraction", "log", course, "--number", str(number), "--centre", centre, "--machine", "LINAC",
             "--operator", "rtt", "--at", f"2026-11-0{number + 1}T10:00+01:00")
     run("course", "complete", course)
-    today = date.today().isoformat()  # the CLI records the completion at the real date
+    today = CLOCK_START.date().isoformat()  # the CLI records the completion on the ledger's (injected) clock
 
     result = json.loads(run("billing", "statement", "--from", today, "--to", today, "--pair", f"{HOME}:{PARTNER}", "--json"))
     assert [(x["course_id"], x["billing_centre"], x["centre"], x["fractions"], x["amount"]) for x in result["lines"]] == [

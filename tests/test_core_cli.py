@@ -29,7 +29,8 @@ def test_course_lifecycle_from_the_command_line(tmp_path):
     partial = json.loads(cli("fraction", "log", cid, "--number", "3", "--centre", "PARTNER", "--machine", "TB2",
                              "--operator", "anna", "--at", "2026-11-04T09:00+01:00", "--beam", "1=110.5",
                              "--beam", "2=40:MACHINE", "--json", db=db, check=True).stdout)
-    assert partial["beams"][1] == {"number": 2, "specified_mu": "98", "delivered_mu": "40", "termination": "MACHINE"}
+    assert partial["beams"][1] == {"number": 2, "specified_mu": "98", "delivered_mu": "40", "termination": "MACHINE",
+                                  "start_mu": "0"}
     cli("fraction", "log", cid, "--number", "3", "--centre", "PARTNER", "--machine", "TB2", "--operator", "anna",
         "--at", "2026-11-04T09:20+01:00", "--type", "CONTINUATION", "--beam", "2=58", db=db, check=True)
     cli("fraction", "verify", cid, "--number", "2", "--by", "bert", db=db, check=True)

@@ -139,8 +139,9 @@ def test_interrupted_fraction_is_completed_by_a_continuation_and_counts_once(led
     cont = log(ledger, course, 1, PARTNER, day=0, delivery_type="CONTINUATION",
                beams=[{"number": 2, "delivered_mu": "75.3"}])
     assert cont["delivery_type"] == "CONTINUATION"
-    assert cont["beams"] == [{"number": 2, "specified_mu": Decimal("75.3"), "delivered_mu": Decimal("75.3"),
-                              "termination": "NORMAL"}], "specified MU of a continuation is what remained"
+    assert cont["beams"] == [{"number": 2, "specified_mu": Decimal("115.5"), "delivered_mu": Decimal("75.3"),
+                              "termination": "NORMAL", "start_mu": Decimal("40.2")}], \
+        "a continuation's specified MU is the plan's meterset (PS3.3 C.8.8.21.2.1); it starts where the first stopped"
     with pytest.raises(errors.FractionAlreadyDelivered):
         log(ledger, course, 1, PARTNER, day=0, delivery_type="CONTINUATION", beams=[{"number": 2, "delivered_mu": "1"}])
     with pytest.raises(errors.NothingToContinue):

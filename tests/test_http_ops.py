@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from adapters.http import create_app
 from adapters.reports import INCIDENT_CSV, STATEMENT_CSV
 from ledger.service import Actor
-from tests.conftest import cli
+from tests.conftest import CLOCK_MONTH, cli
 from tests.hl7_receiver import Receiver
 from tests.http_support import (
     HOME, OTHER, PARTNER, T0, account_name, auth, fraction_body, seed_accounts, seed_course,
@@ -22,7 +22,7 @@ from tests.http_support import (
 RTT_P, RTT_O = account_name("rtt", PARTNER), account_name("rtt", OTHER)
 PHYS_H, PHYS_P, PHYS_O = (account_name("physicist", c) for c in (HOME, PARTNER, OTHER))
 FIN_H, FIN_O = account_name("finance", HOME), account_name("finance", OTHER)
-NOVEMBER = "from=2026-11-01&to=2026-11-30"
+NOVEMBER = "from={}&to={}".format(*CLOCK_MONTH)  # the month in which the tests' clock completes courses
 
 
 def client_for(ledger, **kw) -> TestClient:
@@ -120,7 +120,7 @@ def test_finance_agrees_for_its_own_centre_and_downloads_the_statement(world):
         assert st["totals"]["amount"] == "3000.00" and st["pair"] == [HOME, PARTNER]
         r = api.get(f"/api/billing/statement.csv?{NOVEMBER}", headers=auth(FIN_H))
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
-        assert 'filename="statement-2026-11-01-2026-11-30.csv"' in r.headers["content-disposition"]
+        assert 'filename="statement-{}-{}.csv"'.format(*CLOCK_MONTH) in r.headers["content-disposition"]
         rows = list(csv.DictReader(io.StringIO(r.text)))
         assert list(rows[0]) == STATEMENT_CSV
         assert [(x["record"], x["centre"] or x["debtor"], x["amount"]) for x in rows] == [

@@ -30,7 +30,7 @@ def test_reconcile_import_set_acknowledge_then_clean(ledger, tmp_path):
     ois = snapshot(ledger, tmp_path / "ois")
     lost = deliver(ledger, courses["P-B"], 2, 1, PARTNER)  # logged after the OIS's restore point
     with TestClient(create_app(ledger)) as api:
-        r = api.post("/api/reconcile?restore_point=2026-03-02T12:00:00%2B01:00", headers=auth(PHYS_H),
+        r = api.post("/api/reconcile?restore_point=2026-11-02T12:00:00%2B01:00", headers=auth(PHYS_H),
                      files=upload(ois) + [("files", ("notes.txt", b"not dicom", "text/plain"))])
         assert r.status_code == 200, r.text
         result = r.json()

@@ -21,7 +21,7 @@ from ledger.service import Actor
 from tests.conftest import cli
 
 TZ = timezone(timedelta(hours=1))
-DAY1 = datetime(2026, 3, 2, 8, 0, tzinfo=TZ)
+DAY1 = datetime(2026, 11, 2, 8, 0, tzinfo=TZ)
 HOME, PARTNER = "HOME", "PARTNER"
 PATIENTS = ["P-A", "P-B", "P-C", "P-D"]
 
@@ -133,7 +133,7 @@ def test_fraction_on_an_emergency_system_is_unknown_to_the_ledger(world):
     ds.TreatmentMachineSequence[0].TreatmentMachineName = "EMERGENCY-1"
     for beam in ds.TreatmentSessionBeamSequence:
         beam.CurrentFractionNumber = 3
-    ds.TreatmentDate = "20260304"
+    ds.TreatmentDate = "20261104"
     ds.save_as(ois / courses["P-A"] / "emergency.dcm")
     result = run(ledger, [ois], TZ)
     assert [(u["patient_id"], u["fraction_number"], u["machine"]) for u in result["unknown_to_ledger"]] == [

@@ -40,7 +40,7 @@ def register(ledger, **plan_args) -> str:
 def partner(tmp_path, monkeypatch):
     """The partner's own ledger, its signing key, and the course registered from the same backup."""
     monkeypatch.setenv("FRACTION_LEDGER_READ_DB", str(tmp_path / "partner-read.sqlite3"))
-    opened = Ledger(str(tmp_path / "partner.sqlite3"), clock=Clock(DAY1))
+    opened = Ledger(str(tmp_path / "partner.sqlite3"), clock=Clock(DAY1 + timedelta(days=60)))
     opened.clock = opened.app.clock
     public, _ = generate_centre_key(tmp_path / "partner.ed25519")
     opened.app.add_centre(PARTNER, public, Actor("admin", PARTNER))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ledger.service import Actor
-from tests.conftest import free_port, require_module, require_tool
+from tests.conftest import CLOCK_MONTH, free_port, require_module, require_tool
 from tests.hl7_receiver import Receiver
 from tests.http_support import T0, course_body, running_server, seed_demo_site
 from tests.test_ui_browser import ACCOUNTS, HOME, PARTNER, browser, shot, signed_in  # noqa: F401 (browser: fixture)
@@ -77,8 +77,9 @@ def site(tmp_path_factory):
 def test_finance_downloads_a_statement_csv(browser, site):
     context, page = signed_in(browser, site, "finance.home")
     assert page.url.endswith("/finance")
-    page.fill("#from", "2026-11-01")
-    page.fill("#to", "2026-11-30")
+    first, last = (d.isoformat() for d in CLOCK_MONTH)
+    page.fill("#from", first)
+    page.fill("#to", last)
     page.fill("#pair", f"{HOME}:{PARTNER}")
     page.click("#show-statement")
     page.wait_for_selector("table#statement")
@@ -88,12 +89,12 @@ def test_finance_downloads_a_statement_csv(browser, site):
     with page.expect_download() as info:
         page.click("#statement-csv")
     download = info.value
-    assert download.suggested_filename == f"statement-2026-11-01-2026-11-30-{HOME}-{PARTNER}.csv"
+    assert download.suggested_filename == f"statement-{first}-{last}-{HOME}-{PARTNER}.csv"
     rows = list(csv.DictReader(io.StringIO(open(download.path(), encoding="utf-8").read())))
     assert [(r["record"], r["centre"] or r["creditor"], r["amount"]) for r in rows] == [
         ("line", HOME, "1800.00"), ("line", PARTNER, "1200.00"), ("balance", PARTNER, "1200.00"), ("total", "", "3000.00")]
     # a wrong period is explained on the page, in the user's language
-    page.goto(site["base"] + "/finance?from=2026-11-30&to=2026-11-01")
+    page.goto(site["base"] + f"/finance?from={last}&to={first}")
     assert "is before" in page.inner_text("#refusal")
     context.close()
 

@@ -1,19 +1,28 @@
 """Demo data: three patients of a home centre whose OIS is down, treated at home and at a partner.
 
-Every write carries a fixed request id, so running the demo again changes nothing.
+The courses began four weeks before the ledger's clock (so the demo is current whenever it
+runs); once the demo courses exist, running it again changes nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from adapters.runtime import Ledger
 from ledger import errors
+from ledger.course import course_id_for
 from ledger.service import Actor
 
 HOME, PARTNER = "AZ-HOME", "PARTNER-RT"
-START = datetime(2026, 11, 2, 8, 30, tzinfo=timezone(timedelta(hours=1)))
+ZONE = ZoneInfo("Europe/Brussels")
+
+
+def start_of_demo(now: datetime) -> datetime:
+    """08:30 on the Monday four weeks before `now`, in the department's zone."""
+    day = now.astimezone(ZONE).date() - timedelta(weeks=4)
+    return datetime.combine(day - timedelta(days=day.weekday()), time(8, 30), tzinfo=ZONE)
 
 PATIENTS = [
     # id, name, birth date, sex, plan uid, label, fractions, beams (number, name, MU), triage, delivered at home, at partner
@@ -28,6 +37,11 @@ PATIENTS = [
 
 def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
     app = ledger.app
+    present = ledger.fresh().course(str(course_id_for(HOME, PATIENTS[0][0], PATIENTS[0][4])))
+    if present is not None:
+        echo("the demo data is already in this ledger")
+        return [str(course_id_for(HOME, p[0], p[4])) for p in PATIENTS]
+    start = start_of_demo(app.clock())
     ids = []
     for pid, name, born, sex, uid, label, n, beams, triage, at_home, at_partner in PATIENTS:
         physicist = Actor("physicist.demo", HOME)
@@ -51,7 +65,7 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
                 (HOME, "HOME-LINAC-1", "rtt.home.a", "rtt.home.b") if k <= at_home
                 else (PARTNER, "PARTNER-TB2", "rtt.partner.a", "rtt.partner.b")
             )
-            day = START + timedelta(days=k - 1 + 2 * ((k - 1) // 5))
+            day = start + timedelta(days=k - 1 + 2 * ((k - 1) // 5))
             app.log_fraction(
                 course["id"],
                 {"number": k, "centre": centre, "machine": machine, "operator": rtt, "delivered_at": day},
@@ -67,7 +81,7 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
         app.log_fraction(
             ids[0],
             {"number": 12, "centre": HOME, "machine": "HOME-LINAC-1", "operator": "rtt.home.c",
-             "delivered_at": START + timedelta(days=20)},
+             "delivered_at": start + timedelta(days=20)},
             Actor("rtt.home.c", HOME),
             request_id="demo-refused-12",  # its near-miss incident is recorded once, however often the demo runs
         )

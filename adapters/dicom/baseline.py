@@ -1,9 +1,9 @@
 """The pre-outage baseline: the home OIS's RT Beams Treatment Records and RT Treatment
 Summary Records become fractions in the ledger (`source="baseline"`).
 
-Every fraction goes through `FractionLedger.log_fraction`, so the ledger's own rules keep a
-fraction from being counted twice: a summary that lists a fraction a session record
-already brought in is refused by the ledger and reported as `covered`. Files are taken in
+Every fraction goes through the ledger's own rules (`FractionLedger.log_fraction`), so none is
+counted twice; a summary's fraction that a session record already brought in is `covered`
+(`FractionLedger.log_from_summary` asks the course, it is not a refusal and no near-miss). Files are taken in
 three passes (first sessions, then continuations of interrupted sessions, then summaries)
 so that the richest source of each fraction wins; only file names are held between passes.
 """
@@ -197,11 +197,10 @@ class Baseline:
                 "delivered_at": f["delivered_at"],
                 "plan_uid": plan["uid"], "source": "baseline", "source_uid": source_uid,
             }
-            try:
-                self.app.log_fraction(course["id"], data, self.actor)
-                answer["fractions"] += 1
-            except errors.FractionAlreadyDelivered:
+            if self.app.log_from_summary(course["id"], data, self.actor) is None:
                 answer["covered"] += 1  # a session record (or an earlier summary) has it already
+            else:
+                answer["fractions"] += 1
         status = "imported" if answer["fractions"] else "unchanged"
         return answer | {"status": status}
 

@@ -132,7 +132,7 @@ def plan_reference(plan: Plan) -> Dataset:
 
 
 def control_point(index: int, at: datetime, specified: Decimal, delivered: Decimal, dose_rate: str,
-                  beam: Beam | None) -> Dataset:
+                  beam: Beam | None, first: bool = False) -> Dataset:
     item = Dataset()
     item.ReferencedControlPointIndex = index
     item.TreatmentControlPointDate = da(at)
@@ -141,7 +141,7 @@ def control_point(index: int, at: datetime, specified: Decimal, delivered: Decim
     item.DeliveredMeterset = ds_text(delivered)
     item.DoseRateSet = dose_rate or None
     item.DoseRateDelivered = None
-    if index == 0 and beam is not None and beam.energy is not None:
+    if first and beam is not None and beam.energy is not None:
         item.NominalBeamEnergy = ds_text(beam.energy)
         item.NominalBeamEnergyUnit = "MEV" if beam.radiation_type in ("ELECTRON", "PROTON", "ION") else "MV"
     return item
@@ -175,17 +175,24 @@ def session_beam(record: FractionRecord, delivered: Any, plan: Plan, at: datetim
     item.TreatmentVerificationStatus = "VERIFIED" if record.verified_by else "NOT_VERIFIED"
     item.SpecifiedPrimaryMeterset = ds_text(delivered.specified_mu)
     item.DeliveredPrimaryMeterset = ds_text(delivered.delivered_mu)
-    # The first control point, and the last one reached: all of them when the beam ended
-    # normally, else the share of the meterset given (the ledger holds no per-point MU).
+    # The control point the session started at (0, or for a continuation where the interrupted
+    # session stopped) and the last one reached: the end when the beam ended normally, else the
+    # share of the meterset given so far (the ledger holds no per-point MU).
     points = beam.control_points if beam else 2
-    if delivered.termination == "NORMAL" or delivered.specified_mu <= 0:
+    specified = delivered.specified_mu
+
+    def reached(mu: Decimal) -> int:
+        return int((points - 1) * min(mu / specified, Decimal(1))) if specified > 0 else points - 1
+
+    start = reached(delivered.start_mu) if delivered.start_mu > 0 else 0
+    if delivered.termination == "NORMAL" or specified <= 0:
         last = points - 1
     else:
-        last = int((points - 1) * min(delivered.delivered_mu / delivered.specified_mu, Decimal(1)))
+        last = reached(delivered.start_mu + delivered.delivered_mu)
     dose_rate = source.get(f"beam/{delivered.number}/dose_rate", "")
-    cps = Sequence([control_point(0, at, delivered.specified_mu, Decimal(0), dose_rate, beam)])
-    if last > 0:
-        cps.append(control_point(last, at, delivered.specified_mu, delivered.delivered_mu, dose_rate, beam))
+    cps = Sequence([control_point(start, at, specified, Decimal(0), dose_rate, beam, first=True)])
+    if last > start:
+        cps.append(control_point(last, at, specified, delivered.delivered_mu, dose_rate, beam))
     item.NumberOfControlPoints = len(cps)
     item.ControlPointDeliverySequence = cps
     return item

@@ -133,7 +133,7 @@ def course_context(request: Request, course_id: str, form: dict | None = None) -
         "number": number,
         "group": group.number,
         "machine": here[-1]["machine"] if here else "",
-        "delivered_at": datetime.now(zone()).strftime("%Y-%m-%dT%H:%M"),
+        "delivered_at": b.app.clock().astimezone(zone()).strftime("%Y-%m-%dT%H:%M"),
         "beams": [{"number": b.number, "name": b.name, "planned": b.meterset, "delivered": b.meterset,
                    "termination": "NORMAL"} for b in group.beams],
     }

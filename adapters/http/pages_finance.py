@@ -22,9 +22,9 @@ from ledger import errors
 Text = Annotated[str | None, QueryParameter(max_length=200)]
 
 
-def period(start: str | None, end: str | None) -> tuple[date, date]:
-    """The asked period; by default the current month up to today."""
-    today = datetime.now(zone()).date()
+def period(start: str | None, end: str | None, now: datetime) -> tuple[date, date]:
+    """The asked period; by default the current month up to today (the ledger's clock, local date)."""
+    today = now.astimezone(zone()).date()
     try:
         first = date.fromisoformat(start) if start else today.replace(day=1)
     except ValueError:
@@ -45,7 +45,7 @@ def finance_home(request: Request, start: Annotated[str | None, QueryParameter(n
     if who.role == "finance":
         context["agreements"] = b.read(lambda r: r.agreements())
         try:
-            first, last = period(start, end)
+            first, last = period(start, end, b.app.clock())
             context["form"].update({"from": first.isoformat(), "to": last.isoformat()})
             context["statement"] = statement_of(request, first, last, pair or None)
         except errors.LedgerError as exc:
@@ -58,7 +58,7 @@ def statement_download(request: Request,
                        start: Annotated[str | None, QueryParameter(name="from", max_length=20)] = None,
                        end: Annotated[str | None, QueryParameter(name="to", max_length=20)] = None,
                        pair: Text = None) -> Response:
-    first, last = period(start, end)
+    first, last = period(start, end, backend(request).app.clock())
     result = statement_of(request, first, last, pair or None)
     name = f"statement-{first}-{last}" + ("-" + "-".join(safe(c) for c in result["pair"]) if result["pair"] else "")
     return Response(statement_csv(result), media_type="text/csv; charset=utf-8",
