@@ -52,6 +52,17 @@ def course_id_for(home_centre: str, patient_id: str, plan_uid: str) -> uuid.UUID
     return uuid.uuid5(NAMESPACE, f"{home_centre}/{patient_id}/{plan_uid}")
 
 
+def check_plan_lists_beams(plan: Plan, field: str = "plan") -> None:
+    """A course (or a re-plan) is registered with the beams each fraction delivers: without them no
+    fraction's metersets can be checked, and no treatment record can be written for the OIS."""
+    for i, group in enumerate(plan.fraction_groups):
+        if not group.beams:
+            raise errors.InvalidCommand(
+                f"{field}.fraction_groups[{i}].beams",
+                f"fraction group {group.number} lists no beams: give each beam with its meterset (MU)",
+            )
+
+
 def mu_tolerance(meterset: Decimal) -> Decimal:
     return max(MU_DEVIATION_FLOOR, meterset * MU_DEVIATION_SHARE)
 
@@ -489,6 +500,7 @@ class Course(ReceivedFractions, Aggregate):
         """A partner's re-plan: its fractions keep counting against the original prescription.
         `patient_id` is the patient the plan was made for, where the caller knows it."""
         self.check_same_patient(patient_id, plan)
+        check_plan_lists_beams(plan)
         known = self.find_plan(plan.uid)
         if known is not None:
             if known != plan:

@@ -21,7 +21,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from ledger import errors
-from ledger.course import Course, course_id_for, registration
+from ledger.course import Course, check_plan_lists_beams, course_id_for, registration
 from ledger.ois_import import OisImportCommands
 from ledger.delivery import Destination, destination_id
 from ledger.incident import Incident, dose_deviation
@@ -172,6 +172,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
     def register_course(self, data: Any, actor: Actor, request_id: str | None = None) -> dict:
         """Register a course from its plan; the same course registered again changes nothing."""
         cmd = parse(RegisterCourse, data)
+        check_plan_lists_beams(cmd.plan)
         args = registration(cmd)
         course_id = course_id_for(cmd.home_centre, cmd.patient.id, cmd.plan.uid)
 

@@ -96,7 +96,7 @@ def test_bad_input_is_refused_with_the_field_and_nothing_written(tmp_path):
 def test_database_is_chosen_by_option_or_environment(tmp_path):
     via_env = tmp_path / "env.sqlite3"
     proc = cli("course", "register", "--patient-id", "P-9", "--patient-name", "A^B", "--plan-uid", "1.2.9",
-               "--plan-label", "x", "--fractions", "3", "--home-centre", "HOME", "--json",
+               "--plan-label", "x", "--fractions", "3", "--home-centre", "HOME", "--beam", "1=100", "--json",
                env={"FRACTION_LEDGER_DB": str(via_env)}, check=True)
     assert via_env.exists()
     assert json.loads(cli("course", "list", "--json", db=via_env, check=True).stdout)[0]["id"] == json.loads(proc.stdout)["id"]
@@ -115,7 +115,7 @@ def test_a_log_restored_from_a_backup_is_never_shown_through_a_stale_read_model(
     assert [c["patient_id"] for c in json.loads(cli("course", "list", "--json", db=db, check=True).stdout)] == ["P-001"]
     other = tmp_path / "other.sqlite3"
     cli("course", "register", "--patient-id", "P-OTHER", "--patient-name", "X^Y", "--plan-uid", "1.2.99",
-        "--plan-label", "other", "--fractions", "5", "--home-centre", "HOME", db=other, check=True)
+        "--plan-label", "other", "--fractions", "5", "--home-centre", "HOME", "--beam", "1=100", db=other, check=True)
     for n in range(1, 4):
         cli("course", "triage", json.loads(cli("course", "list", "--json", db=other, check=True).stdout)[0]["id"],
             "--code", str(n), db=other, check=True)

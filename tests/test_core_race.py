@@ -41,7 +41,8 @@ def race(ledger, tmp_path, patient: str, numbers: list[int]) -> tuple[str, list[
     course = ledger.app.register_course(
         {"patient": {"id": patient, "name": "RACE^ONE"}, "home_centre": "HOME",
          "plan": {"uid": f"1.2.3.{len(patient)}{ord(patient[-1])}", "label": "race",
-                  "fraction_groups": [{"number": 1, "fractions_planned": 30}]}},
+                  "fraction_groups": [{"number": 1, "fractions_planned": 30,
+                                       "beams": [{"number": 1, "meterset": "150"}]}]}},
         Actor("physicist", "HOME"))["id"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FRACTION_LEDGER_READ_DB": str(tmp_path / "read.sqlite3")}
     start = time.time() + 4.0

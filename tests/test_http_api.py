@@ -58,7 +58,10 @@ def test_partial_beams_and_continuation(api):
     rest = fraction_body(1, type="CONTINUATION", beams=[{"number": 2, "delivered_mu": "69.8"}])
     r = api.post(f"/api/courses/{cid}/fractions", headers=auth(RTT2), json=rest)
     assert r.status_code == 201, r.text
-    assert (r.json()["delivery_type"], r.json()["beams"][0]["specified_mu"]) == ("CONTINUATION", "69.8")
+    beam = r.json()["beams"][0]
+    # the specified meterset stays the plan's (PS3.3 C.8.8.21.2.1); the session starts at what the first gave
+    assert (r.json()["delivery_type"], beam["specified_mu"], beam["start_mu"], beam["delivered_mu"]) == (
+        "CONTINUATION", "109.8", "40", "69.8")
 
 
 def test_invalid_body_names_every_bad_field_and_writes_nothing(api):

@@ -237,16 +237,18 @@ def fraction() -> None:
               "Without --beam every planned beam is taken as delivered in full (NORMAL).")
 @click.option("--type", "delivery_type", type=click.Choice(["TREATMENT", "CONTINUATION"]), default="TREATMENT")
 @click.option("--note", default="")
+@click.option("--deviation-reason", default=None,
+              help="Confirms metersets beyond tolerance (2%, at least 1 MU): recorded as a dose deviation.")
 @click.option("--request-id", default=None, help="Retrying with the same id writes nothing new.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def fraction_log(obj: Context, course_id, number, group, centre, machine, operator, at, plan_uid, beams,
-                 delivery_type, note, request_id, as_json) -> None:
+                 delivery_type, note, deviation_reason, request_id, as_json) -> None:
     """Log a delivered fraction (or a continuation of an interrupted one)."""
     data = {
         "number": number, "group": group, "centre": centre, "machine": machine, "operator": operator,
         "delivered_at": parse_time(at), "plan_uid": plan_uid, "delivery_type": delivery_type, "note": note,
-        "beams": [parse_delivered_beam(b) for b in beams] if beams else None,
+        "beams": [parse_delivered_beam(b) for b in beams] if beams else None, "deviation_reason": deviation_reason,
     }
     record = obj.ledger.app.log_fraction(course_id, data, obj.actor(centre), request_id=request_id)
     text = f"accepted: fraction {record['number']} at {record['centre']} ({record['record_id']})"

@@ -77,15 +77,17 @@ def import_plan(obj: Context, paths, centre, triage, fallback_for, as_json) -> N
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--utc-offset", default=None, help="Offset of treatment times in records that carry none "
               "(TimezoneOffsetFromUTC), e.g. +01:00 [default: this computer's].")
+@click.option("--deviation-reason", default=None, help="Confirms records whose metersets differ from the plan "
+              "beyond tolerance (refused without it): each is recorded as a dose deviation with this reason.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def import_records(obj: Context, paths, utc_offset, as_json) -> None:
+def import_records(obj: Context, paths, utc_offset, deviation_reason, as_json) -> None:
     """The pre-outage baseline: RT Beams Treatment and Treatment Summary Records from the OIS."""
     from adapters.dicom import count_files
     from adapters.dicom.baseline import Baseline
 
     tz = offset_zone(utc_offset)
-    baseline = Baseline(obj.ledger, obj.actor(), tz)
+    baseline = Baseline(obj.ledger, obj.actor(), tz, deviation_reason)
     answers = []
     with progress_bar("records", count_files(paths)) as bar:
         for answer in baseline.import_files(paths, progress=lambda: bar.advance(bar.task_ids[0])):

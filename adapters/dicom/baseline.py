@@ -117,7 +117,10 @@ def summary_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
 class Baseline:
     """Imports records into one ledger; `import_files` yields one answer per file."""
 
-    def __init__(self, ledger: Ledger, actor: Actor, default_tz: tzinfo):
+    def __init__(self, ledger: Ledger, actor: Actor, default_tz: tzinfo, deviation_reason: str | None = None):
+        """`deviation_reason`: the physicist's confirmation for records whose metersets differ from the
+        plan beyond tolerance (without it such a record is refused, the file named)."""
+        self.deviation_reason = deviation_reason
         self.ledger = ledger
         self.app = ledger.app
         self.actor = actor
@@ -169,6 +172,7 @@ class Baseline:
             "delivery_type": facts["delivery_type"],
             "source": "baseline",
             "source_uid": facts["sop_instance_uid"],
+            "deviation_reason": self.deviation_reason,
         }
         record = self.app.log_fraction(course["id"], data, self.actor)
         if facts["verified"] and len(operators) > 1:

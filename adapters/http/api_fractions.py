@@ -21,7 +21,7 @@ def log_fraction(request: Request, course_id: FromPath[str], data: JSONBody[Frac
     command = {
         "number": data.number, "group": data.group, "plan_uid": data.plan_uid, "machine": data.machine,
         "delivered_at": data.delivered_at, "beams": data.beams, "delivery_type": data.type, "note": data.note,
-        "centre": who.centre, "operator": who.user,
+        "deviation_reason": data.deviation_reason, "centre": who.centre, "operator": who.user,
     }
     record = b.app.log_fraction(course_id, command, actor_of(who), request_id=request_id_for(who, idempotency_key))
     return as_(FractionOut, {**record, "course_id": course_id})
