@@ -47,7 +47,8 @@ def browser(site):
 def signed_in(browser, site, name: str, locale: str = "en-GB"):
     context = browser.new_context(locale=locale, viewport={"width": 1400, "height": 900})
     page = context.new_page()
-    page.set_default_timeout(15000)
+    # Bounded, but long enough for an upload on a busy 2-core CI machine (15 s timed out there).
+    page.set_default_timeout(60000)
     page.goto(site["base"] + "/")
     page.fill("#token", token_of(name))
     page.press("#token", "Enter")

@@ -164,7 +164,8 @@ def zone_of(utc_offset: str | None) -> Any:
     return found
 
 
-def import_records(b: Backend, who: Principal, data: dict, utc_offset: str | None = None) -> list[dict]:
+def import_records(b: Backend, who: Principal, data: dict, utc_offset: str | None = None,
+                   deviation_reason: str | None = None) -> list[dict]:
     from adapters.dicom.baseline import Baseline
 
     tz = zone_of(utc_offset)
@@ -173,7 +174,8 @@ def import_records(b: Backend, who: Principal, data: dict, utc_offset: str | Non
         names = {str(p): name for name, p in saved}
         # The importer reads and writes the read model's tables: serialised with the other readers.
         return b.read(lambda _: [named(a, names) for a in Baseline(
-            GuardedLedger(b, who, "imports.records"), actor_of(who), tz).import_files([p for _, p in saved])])
+            GuardedLedger(b, who, "imports.records"), actor_of(who), tz, deviation_reason
+        ).import_files([p for _, p in saved])])
 
 
 def import_triage_list(b: Backend, who: Principal, data: dict) -> list[dict]:
@@ -196,8 +198,11 @@ def upload_route(path: str, action: str, summary: str, run, params: str):
             return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, triage, fallback_for)]
     elif params == "records":
         def handler(request: Request, data: Upload,  # type: ignore[misc]
-                    utc_offset: FromQuery[Annotated[str, Meta(max_length=10)] | None] = None) -> list[ImportAnswer]:
-            return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, utc_offset)]
+                    utc_offset: FromQuery[Annotated[str, Meta(max_length=10)] | None] = None,
+                    deviation_reason: FromQuery[Annotated[str, Meta(min_length=1, max_length=2000)] | None] = None,
+                    ) -> list[ImportAnswer]:
+            return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, utc_offset,
+                                                      deviation_reason)]
     else:
         def handler(request: Request, data: Upload) -> list[ImportAnswer]:  # type: ignore[misc]
             return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data)]
@@ -317,7 +322,8 @@ ROUTES = [
                  "Register courses from RT Plan files (home centre: the caller's), or with `fallback_for` "
                  "attach a partner's re-plans to a course; a result per file", import_plans, "plans"),
     upload_route("/api/imports/records", "imports.records",
-                 "Import the pre-outage baseline: RT Beams Treatment and Summary Records; a result per file",
+                 "Import the pre-outage baseline: RT Beams Treatment and Summary Records; a result per file. "
+                 "`deviation_reason` confirms records whose metersets differ from the plan beyond tolerance",
                  import_records, "records"),
     upload_route("/api/imports/triage", "imports.triage",
                  "Import a triage list (CSV: patient_id,plan,triage,centre); a result per line",

@@ -84,7 +84,8 @@ def send_dicom_from_form(request: Request, data: Annotated[dict[str, Any], Body(
 router = Router("/", route_handlers=[
     upload_page("plans", "imports.plans", lambda b, who, data: import_plans(b, who, data, triage_of(data))),
     upload_page("records", "imports.records",
-                lambda b, who, data: import_records(b, who, data, str(data.get("utc_offset") or "") or None)),
+                lambda b, who, data: import_records(b, who, data, str(data.get("utc_offset") or "") or None,
+                                                    str(data.get("deviation_reason") or "").strip() or None)),
     upload_page("triage", "imports.triage", import_triage_list),
     download_dicom, send_dicom_from_form,
 ])
