@@ -75,6 +75,9 @@ def collect(app: Any, centre: str, since: datetime | None) -> list[dict]:
             continue
         elif kind == "FallbackPlanAdded":
             item["plan"] = e.plan
+            starts = getattr(e, "starts_at", None)
+            if starts:
+                item["starts_at"] = {int(k): int(v) for k, v in starts.items()}
         else:
             ids = [r for r in e.record_ids if r in own]
             if not ids:

@@ -39,8 +39,12 @@ def ledger_side(ledger: Ledger, home_centre: str | None = None) -> tuple[list[Co
     for c in read.courses():
         if home_centre is not None and c["home_centre"] != home_centre:
             continue
+        mapping = {}
+        if len(c["plans"]) > 1:  # re-plans: their numbering and the patient's ids elsewhere are the course's
+            course = ledger.app.get_course(c["id"])
+            mapping = {"patient_ids": list(course.patient_ids.values()), "plan_starts": course.plan_starts}
         courses.append(CourseKey(course_id=c["id"], patient_id=c["patient_id"],
-                                 plan_uids=[p["uid"] for p in c["plans"]], label=c["plan_label"]))
+                                 plan_uids=[p["uid"] for p in c["plans"]], label=c["plan_label"], **mapping))
         patients[c["id"]] = c["patient_id"]
     sessions = [
         Session(patient_id=patients[row["course_id"]], plan_uid=row["plan_uid"], group=row["grp"],

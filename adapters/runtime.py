@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 from eventsourcing.persistence import IntegrityError, InternalError, OperationalError
@@ -15,6 +16,13 @@ from adapters.storage import Storage
 from ledger.service import FractionLedger, utc_now
 
 CLOCK_ENV = "FRACTION_LEDGER_CLOCK"
+ZONE_ENV = "FRACTION_LEDGER_TZ"
+
+
+def department_zone() -> ZoneInfo:
+    """The department's named zone (FRACTION_LEDGER_TZ, default Europe/Brussels): local times on
+    pages, and times that carry no offset, read with the offset in force on their date (DST)."""
+    return ZoneInfo(os.environ.get(ZONE_ENV, "Europe/Brussels"))
 
 
 def system_clock() -> Callable[[], datetime]:

@@ -30,6 +30,8 @@ class Centre(Aggregate):
         self.name = name
         self.public_key = public_key
         self.previous_keys: list[str] = []
+        self.aliases: list[dict] = []  # {"kind", "value"}: what partners' systems call this centre
+        self.zone: str | None = None  # IANA zone of times its records give without an offset
 
     def check_key_change(self, public_key: str, replace: bool) -> None:
         if self.public_key is not None and not replace:
@@ -51,3 +53,72 @@ class Centre(Aggregate):
         if self.public_key is not None:
             self.previous_keys.append(self.public_key)
         self.public_key = public_key
+
+    # ---- what a partner's systems call this centre, and its time zone ------------------------
+
+    def add_alias(self, kind: str, value: str, meta: dict) -> bool:
+        if {"kind": kind, "value": value} in self.aliases:
+            return False
+        self._alias_added(kind=kind, value=value, meta=meta)
+        return True
+
+    def set_zone(self, zone: str, meta: dict) -> bool:
+        check_zone(zone)
+        if zone == self.zone:
+            return False
+        self._zone_set(zone=zone, meta=meta)
+        return True
+
+    @event("AliasAdded")
+    def _alias_added(self, kind: str, value: str, meta: dict) -> None:
+        self.aliases.append({"kind": kind, "value": value})
+
+    @event("ZoneSet")
+    def _zone_set(self, zone: str, meta: dict) -> None:
+        self.zone = zone
+
+
+# What a partner's DICOM says where it was made: an institution name, a station name, an AE title.
+ALIAS_KINDS: tuple[str, ...] = ("institution", "station", "aet")
+
+
+def normalized(value: str) -> str:
+    """Free text as partners' systems write it: case and spacing do not tell two centres apart."""
+    return " ".join(value.split()).casefold()
+
+
+def alias_id_for(kind: str, value: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"centre-alias/{kind}/{normalized(value)}")
+
+
+def check_alias(kind: str, value: str) -> None:
+    if kind not in ALIAS_KINDS:
+        raise errors.InvalidCommand("kind", f"an alias is one of {', '.join(ALIAS_KINDS)}, not {kind!r}")
+    limit = 16 if kind == "aet" else 64
+    if not normalized(value) or len(value) > limit or any(ord(c) < 32 for c in value) or "\\" in value:
+        raise errors.InvalidCommand(kind, f"{value!r} is not a DICOM {kind} name (1..{limit} characters, "
+                                          "no backslash or control characters)")
+
+
+def check_zone(zone: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise errors.InvalidCommand("zone", f"{zone!r} is not an IANA time zone such as Europe/Brussels") from None
+
+
+class CentreAlias(Aggregate):
+    """One name a partner's systems use, and the centre it means: one stream per name, so that a
+    name can never mean two centres, even when two physicists declare it at the same moment."""
+
+    @staticmethod
+    def create_id(kind: str, value: str, **_: Any) -> uuid.UUID:
+        return alias_id_for(kind, value)
+
+    @event("Registered")
+    def __init__(self, *, kind: str, value: str, centre: str, meta: dict):
+        self.kind = kind
+        self.value = value
+        self.centre = centre

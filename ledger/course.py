@@ -63,6 +63,16 @@ def check_plan_lists_beams(plan: Plan, field: str = "plan") -> None:
             )
 
 
+def normalized_name(value: str) -> str:
+    return " ".join(value.split()).casefold()
+
+
+def normalized_person(name: str) -> tuple[str, str]:
+    """A DICOM person name's family and given names, as a person compares them (case, spaces)."""
+    parts = (name.split("=")[0].split("^") + ["", ""])[:2]
+    return normalized_name(parts[0]), normalized_name(parts[1])
+
+
 def mu_tolerance(meterset: Decimal) -> Decimal:
     return max(MU_DEVIATION_FLOOR, meterset * MU_DEVIATION_SHARE)
 
@@ -119,6 +129,12 @@ class Course(ReceivedFractions, Aggregate):
         self.registered_at: datetime = meta["recorded_at"]
         self.category: str | None = None  # treatment category: picks the billing tariff
         self.flags: list[dict] = []  # what a physicist must review (e.g. a bundle collision)
+        # Where each re-plan starts in the course: plan uid -> {fraction group: course fraction
+        # that is the re-plan's fraction 1}. The prescription itself starts at 1.
+        self.plan_starts: dict[str, dict[int, int]] = {}
+        # The patient's id at other centres (a partner registers the patient in its own OIS):
+        # centre -> id, each set by a physicist who checked name and birth date.
+        self.patient_ids: dict[str, str] = {}
 
     # ---- reading the state --------------------------------------------------------------
 
@@ -148,6 +164,14 @@ class Course(ReceivedFractions, Aggregate):
 
     def delivered_numbers(self, group: int) -> set[int]:
         return {r.number for r in self.active_records(group)}
+
+    def first_missing(self, group: int) -> int:
+        """The lowest fraction number of a group not delivered (one past the end when all are)."""
+        done = self.delivered_numbers(group)
+        return next(n for n in range(1, len(done) + 2) if n not in done)
+
+    def plan_start(self, plan_uid: str, group: int) -> int:
+        return self.plan_starts.get(plan_uid, {}).get(group, 1)
 
     def fractions_planned(self) -> int:
         return sum(g.fractions_planned for g in self.plan.fraction_groups)
@@ -270,17 +294,53 @@ class Course(ReceivedFractions, Aggregate):
         """Check every rule, then record the session. Returns the stored record."""
         self.check_active("log a fraction")
         group = self.group(cmd.group) if cmd.group is not None else self.only_group()
+        cmd = self.in_course_numbering(cmd, group)
         self.check_number_in_prescription(group, cmd.number)
         self.check_plausible_time(cmd.delivered_at, meta["recorded_at"])
+        plan = self.plan_for(cmd, group.number)
+        part_of = None
         if cmd.delivery_type == "CONTINUATION":
             self.check_can_continue(group.number, cmd.number)
         else:
-            self.check_not_delivered(group.number, cmd.number)
-        plan = self.plan_for(cmd, group.number)
+            part_of = self.same_session(cmd, plan, group.number)
+            if part_of is None:
+                self.check_not_delivered(group.number, cmd.number)
         self.check_plan_has_beams(plan, group.number)
         beams = self.beams_for(cmd, plan, group.number)
         self.check_metersets(cmd, plan, group.number, beams)
-        return self.record_session(cmd, group, meta)
+        return self.record_session(cmd, group, meta, part_of=part_of)
+
+    def in_course_numbering(self, cmd: LogFraction, group: FractionGroup) -> LogFraction:
+        """A fraction numbered in its plan's own numbering (a re-plan's record says "fraction 1" for
+        the course's fraction where the re-plan starts) as the course's fraction."""
+        if cmd.numbering == "course":
+            return cmd
+        plan = self.find_plan(cmd.plan_uid) if cmd.plan_uid else self.plan_in_use(cmd.centre)
+        if plan is None:
+            raise errors.UnknownPlan(f"Plan {cmd.plan_uid} is not a plan of course {self.plan.label}.")
+        own = next((g for g in plan.fraction_groups if g.number == group.number), None)
+        if own is None or not 1 <= cmd.number <= own.fractions_planned:
+            raise errors.FractionOutOfRange(
+                f"Fraction {cmd.number} is outside plan {plan.label} ({plan.uid}), which plans "
+                f"{own.fractions_planned if own else 0} fractions in group {group.number}. Do not treat.",
+                conflict={"plan_uid": plan.uid, "fractions_planned": own.fractions_planned if own else 0},
+            )
+        number = self.plan_start(plan.uid, group.number) + cmd.number - 1
+        return msgspec.structs.replace(cmd, number=number, numbering="course", plan_uid=plan.uid)
+
+    def same_session(self, cmd: LogFraction, plan: Plan, group: int) -> FractionRecord | None:
+        """The recorded session this one belongs to, when a system writes one record per beam: the
+        fraction's sessions are on the same plan, machine and day, and give none of these beams."""
+        sessions = self.active_records(group, cmd.number)
+        if not sessions or not cmd.beams:
+            return None
+        first, day = sessions[0], cmd.delivered_at.date()
+        given = {b.number for s in sessions for b in s.beams}
+        for s in sessions:
+            if (s.plan_uid, s.machine, s.delivery_type) != (plan.uid, cmd.machine, "TREATMENT") \
+                    or s.delivered_at.astimezone(cmd.delivered_at.tzinfo).date() != day:
+                return None
+        return first if not given & {b.number for b in cmd.beams} else None
 
     def check_metersets(self, cmd: LogFraction, plan: Plan, group: int, beams: list[BeamDelivery]) -> None:
         """Each beam gives what the fraction still lacks on it, within tolerance: a continuation
@@ -332,10 +392,13 @@ class Course(ReceivedFractions, Aggregate):
                                            tolerance=tolerance.quantize(Decimal("0.01"))))
         return found
 
-    def record_session(self, cmd: LogFraction, group: FractionGroup, meta: dict, recorded: dict | None = None) -> FractionRecord:
+    def record_session(self, cmd: LogFraction, group: FractionGroup, meta: dict, recorded: dict | None = None,
+                       part_of: FractionRecord | None = None) -> FractionRecord:
         """Record a session whose rules were checked. `recorded` keeps the original
-        `recorded_at`/`recorded_by` of a session that another centre's ledger recorded."""
+        `recorded_at`/`recorded_by` of a session that another centre's ledger recorded;
+        `part_of` is the session's first record when this is a further one (one per beam)."""
         plan = self.plan_for(cmd, group.number)
+        start = self.plan_start(plan.uid, group.number)
         beams = self.beams_for(cmd, plan, group.number)
         planned = {b.number: b.meterset for g in plan.fraction_groups if g.number == group.number for b in g.beams}
         deviations = self.meterset_deviations(planned, beams)
@@ -357,6 +420,8 @@ class Course(ReceivedFractions, Aggregate):
             warnings=self.warnings_for(cmd, group.number),
             deviations=deviations,
             deviation_reason=cmd.deviation_reason if deviations else None,
+            plan_number=cmd.number - start + 1 if start != 1 and cmd.number >= start else None,
+            part_of=part_of.record_id if part_of else None,
             recorded_at=recorded["recorded_at"],
             recorded_by=recorded["recorded_by"],
         )
@@ -487,18 +552,80 @@ class Course(ReceivedFractions, Aggregate):
         self._categorised(category=category, meta=meta)
         return True
 
+    def machines_of(self) -> dict[str, set[str]]:
+        """The treatment machines each centre's plans name (the prescription's are the home centre's)."""
+        found: dict[str, set[str]] = {}
+        for p in self.plans:
+            centre = self.home_centre if p is self.plan else (p.centre or self.home_centre)
+            names = {p.machine} | {b.machine for g in p.fraction_groups for b in g.beams}
+            found.setdefault(centre, set()).update(normalized_name(n) for n in names if n)
+        return found
+
+    def centre_of_record(self, plan_uid: str, machine: str, names: list[str], declared: list[str]) -> str:
+        """Where an OIS record was delivered, in this order: the centre of the re-plan it references;
+        the centre whose plans name its machine; a centre of this course that the record names by
+        code; a centre a physicist declared the record's institution, station or AE title to mean.
+        When nothing matches, the record is refused: a fraction is never given to a centre by guess."""
+        plan = self.find_plan(plan_uid)
+        if plan is not None and plan is not self.plan and plan.centre:
+            return plan.centre
+        by_machine = [c for c, machines in self.machines_of().items() if normalized_name(machine) in machines]
+        if len(by_machine) == 1:
+            return by_machine[0]
+        ours = {self.home_centre, *self.assigned_centres, *(r.centre for r in self.records),
+                *(p.centre for p in self.plans if p.centre)}
+        for name in names:
+            if name in ours:
+                return name
+        if declared:
+            return declared[0]
+        shown = ", ".join(repr(n) for n in names if n) or "no institution or station"
+        raise errors.UnknownOrigin(
+            f"A record of course {self.plan.label} (patient {self.patient['id']}) on machine {machine or '?'} names "
+            f"{shown}: no centre of this course is known by these names. Declare the centre's name with "
+            "`fraction-ledger centre alias add CENTRE --institution NAME` (or --station), then import it again.",
+            conflict={"machine": machine, "names": [n for n in names if n]},
+        )
+
+    def knows_patient_id(self, patient_id: str) -> bool:
+        """The home centre's id of the patient, or one a physicist mapped for another centre."""
+        return patient_id == self.patient["id"] or patient_id in self.patient_ids.values()
+
+    def map_patient_id(self, centre: str, patient_id: str, name: str, birth_date: Any, meta: dict) -> bool:
+        """Record that `centre` knows this patient as `patient_id`, once the second identifiers
+        (name and birth date) given by the physicist match the course's patient."""
+        theirs = (normalized_person(name), str(birth_date))
+        ours = (normalized_person(self.patient["name"]), str(self.patient.get("birth_date")))
+        if self.patient.get("birth_date") is None or theirs != ours:
+            raise errors.PatientMismatch(
+                f"{name} born {birth_date} is not the patient of course {self.plan.label} (patient "
+                f"{self.patient['id']}): name and birth date must both match to map {centre}'s id {patient_id}.",
+                conflict={"course_patient_id": self.patient["id"], "patient_id": patient_id},
+            )
+        for other_centre, known in self.patient_ids.items():
+            if known == patient_id and other_centre != centre:
+                raise errors.CourseConflict(f"Patient id {patient_id} is already {other_centre}'s id of this patient.")
+        if patient_id == self.patient["id"] or self.patient_ids.get(centre) == patient_id:
+            return False
+        self._identity_mapped(centre=centre, patient_id=patient_id, meta=meta)
+        return True
+
     def check_same_patient(self, patient_id: str | None, plan: Plan) -> None:
         """A re-plan made for someone else must never be attached to this patient's course."""
-        if patient_id is not None and patient_id != self.patient["id"]:
+        if patient_id is not None and not self.knows_patient_id(patient_id):
             raise errors.PatientMismatch(
                 f"Plan {plan.label} ({plan.uid}) is for patient {patient_id}, but course {self.plan.label} is of "
                 f"patient {self.patient['id']}: a fallback plan must be for the same patient. Nothing was changed.",
                 conflict={"course_patient_id": self.patient["id"], "plan_patient_id": patient_id},
             )
 
-    def add_fallback_plan(self, plan: Plan, meta: dict, patient_id: str | None = None) -> bool:
+    def add_fallback_plan(self, plan: Plan, meta: dict, patient_id: str | None = None,
+                          starts_at: dict[int, int] | None = None) -> bool:
         """A partner's re-plan: its fractions keep counting against the original prescription.
-        `patient_id` is the patient the plan was made for, where the caller knows it."""
+        `patient_id` is the patient the plan was made for, where the caller knows it.
+        `starts_at`: per fraction group, the course's fraction that is the re-plan's fraction 1
+        (default: the group's first fraction not yet delivered). A re-plan that prescribes more
+        fractions than remain from there is flagged for the physicist."""
         self.check_same_patient(patient_id, plan)
         check_plan_lists_beams(plan)
         known = self.find_plan(plan.uid)
@@ -512,7 +639,26 @@ class Course(ReceivedFractions, Aggregate):
                 raise errors.InvalidCommand(
                     "plan.fraction_groups", f"fallback group {g.number} matches no group of the original plan"
                 )
-        self._fallback_added(plan=to_event(plan), meta=meta)
+        starts = {}
+        for g in plan.fraction_groups:
+            planned = self.group(g.number).fractions_planned
+            start = (starts_at or {}).get(g.number) or self.first_missing(g.number)
+            if not 1 <= start <= planned:
+                raise errors.InvalidCommand(
+                    "starts_at", f"group {g.number}: a re-plan starts at a fraction of the course (1..{planned}), not {start}"
+                )
+            starts[g.number] = start
+        self._fallback_added(plan=to_event(plan), meta=meta, starts_at=starts)
+        for g in plan.fraction_groups:
+            planned, start = self.group(g.number).fractions_planned, starts[g.number]
+            if start + g.fractions_planned - 1 > planned:
+                self._flagged(
+                    kind="replan_exceeds_prescription",
+                    reason=f"re-plan {plan.label} ({plan.uid}) prescribes {g.fractions_planned} fractions in group "
+                           f"{g.number} from fraction {start}, but the course has {planned - start + 1} left: "
+                           f"fractions beyond {planned} are refused; review the re-plan",
+                    record_ids=[], meta=meta,
+                )
         return True
 
     def suspend(self, reason: str, meta: dict) -> None:
@@ -561,8 +707,14 @@ class Course(ReceivedFractions, Aggregate):
         self.category = category
 
     @event("FallbackPlanAdded")
-    def _fallback_added(self, plan: dict, meta: dict) -> None:
+    def _fallback_added(self, plan: dict, meta: dict, starts_at: dict | None = None) -> None:
         self.plans.append(from_event(plan, Plan))
+        if starts_at:  # stored as JSON: the group numbers come back as strings
+            self.plan_starts[plan["uid"]] = {int(k): int(v) for k, v in starts_at.items()}
+
+    @event("PatientIdMapped")
+    def _identity_mapped(self, centre: str, patient_id: str, meta: dict) -> None:
+        self.patient_ids[centre] = patient_id
 
     @event("StatusChanged")
     def _status_changed(self, status: str, reason: str, meta: dict) -> None:

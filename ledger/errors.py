@@ -168,6 +168,12 @@ class CentreNotFound(NotFound):
     code = "centre_not_found"
 
 
+class UnknownOrigin(Conflict):
+    """A record names no centre the ledger knows: it is refused rather than attributed by guess."""
+
+    code = "unknown_origin"
+
+
 class CentreConflict(Conflict):
     code = "centre_conflict"
 

@@ -46,6 +46,14 @@ class CourseKey(msgspec.Struct, frozen=True, kw_only=True):
     patient_id: str
     plan_uids: list[str]  # the prescription's plan first, then fallback plans
     label: str = ""
+    patient_ids: list[str] = []  # the patient's ids at other centres (the course's identity map)
+    # plan uid -> {group: course fraction that is the plan's fraction 1}: an OIS record of a re-plan
+    # counts in the re-plan's own numbering
+    plan_starts: dict[str, dict[int, int]] = {}
+
+    def in_course_numbering(self, s: Session) -> Session:
+        start = self.plan_starts.get(s.plan_uid, {}).get(s.group, 1)
+        return s if start == 1 else msgspec.structs.replace(s, number=start + s.number - 1)
 
 
 class Fraction(msgspec.Struct, kw_only=True):
@@ -126,7 +134,7 @@ def reconcile(
 ) -> dict[str, Any]:
     """Compare; every list is in the order a physicist works: by patient, course, fraction."""
     courses = list(courses)
-    by_plan = {(c.patient_id, uid): c for c in courses for uid in c.plan_uids}
+    by_plan = {(pid, uid): c for c in courses for uid in c.plan_uids for pid in (c.patient_id, *c.patient_ids)}
     ledger_by_course: dict[str, list[Session]] = defaultdict(list)
     ois_by_course: dict[str, list[Session]] = defaultdict(list)
     ois_only: dict[tuple[str, str], list[Session]] = defaultdict(list)
@@ -139,7 +147,7 @@ def reconcile(
         if course is None:
             ois_only[(s.patient_id, s.plan_uid)].append(s)
         else:
-            ois_by_course[course.course_id].append(s)
+            ois_by_course[course.course_id].append(course.in_course_numbering(s))
 
     missing, unknown, conflicts, per_course, only_ledger = [], [], [], [], []
     for course in sorted(courses, key=lambda c: (c.patient_id, c.label, c.course_id)):

@@ -28,7 +28,7 @@ from ledger.incident import Incident, dose_deviation
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.service_billing import BillingCommands
 from ledger.service_trust import TrustCommands
-from schemas.course import CentreArg, LogFraction, Plan, RegisterCourse, TriageArg, to_event
+from schemas.course import CentreArg, LogFraction, MapPatientId, Plan, RegisterCourse, TriageArg, to_event
 
 T = TypeVar("T", bound=msgspec.Struct)
 MAX_ATTEMPTS = 30
@@ -271,16 +271,32 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
 
     def add_fallback_plan(
         self, course_id: uuid.UUID | str, data: Any, actor: Actor, request_id: str | None = None,
-        patient_id: str | None = None,
+        patient_id: str | None = None, starts_at: int | None = None,
     ) -> dict:
-        """`patient_id`: the patient the plan was made for (from its file); another patient is refused."""
+        """`patient_id`: the patient the plan was made for (from its file); another patient is refused.
+        `starts_at`: the course's fraction that is the re-plan's fraction 1, in each of its fraction
+        groups (default: each group's first fraction not yet delivered)."""
         plan = parse(Plan, data)
         payload = to_event(plan) if patient_id is None else {**to_event(plan), "patient_id": patient_id}
+        starts = {g.number: starts_at for g in plan.fraction_groups} if starts_at is not None else None
+
+        def change(course: Course, meta: dict) -> dict:
+            changed = course.add_fallback_plan(plan, meta, patient_id, starts)
+            return {"id": str(course.id), "plan_uid": plan.uid, "changed": changed,
+                    "starts_at": course.plan_starts.get(plan.uid, {g.number: 1 for g in plan.fraction_groups})}
+
+        return self.on_course("add_fallback_plan", course_id, {**payload, "starts_at": starts_at}, actor, request_id,
+                              change)
+
+    def map_patient_id(self, course_id: uuid.UUID | str, centre: str, patient_id: str, name: str, birth_date: Any,
+                       actor: Actor, request_id: str | None = None) -> dict:
+        """Record another centre's id of the course's patient, checked against name and birth date."""
+        cmd = parse(MapPatientId, {"centre": centre, "patient_id": patient_id, "name": name, "birth_date": birth_date})
         return self.on_course(
-            "add_fallback_plan", course_id, payload, actor, request_id,
-            lambda course, meta: {
-                "id": str(course.id), "plan_uid": plan.uid, "changed": course.add_fallback_plan(plan, meta, patient_id)
-            },
+            "map_patient_id", course_id, to_event(cmd), actor, request_id,
+            lambda course, meta: {"id": str(course.id), "centre": cmd.centre, "patient_id": cmd.patient_id,
+                                  "changed": course.map_patient_id(cmd.centre, cmd.patient_id, cmd.name,
+                                                                   cmd.birth_date, meta)},
         )
 
     def suspend_course(self, course_id: uuid.UUID | str, reason: str, actor: Actor, request_id: str | None = None) -> dict:

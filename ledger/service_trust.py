@@ -21,7 +21,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from ledger import errors
-from ledger.centre import Centre, centre_id_for
+from ledger.centre import Centre, CentreAlias, alias_id_for, centre_id_for, check_alias, check_zone, normalized
 from ledger.course import Course, course_id_for, registration
 from ledger.incident import Incident, near_miss, near_miss_id_for
 from ledger.requests import Request, fingerprint, request_aggregate_id
@@ -79,6 +79,74 @@ class TrustCommands:
 
         return self.run("add_centre", {"name": cmd.name, "public_key": cmd.public_key, "replace": replace_key},
                         actor, request_id, act)
+
+    def centre_or_new(self, name: str, meta: dict) -> tuple[Centre, bool]:
+        try:
+            return self.get_centre(name), False
+        except errors.CentreNotFound:
+            return Centre(name=name, public_key=None, meta=meta), True
+
+    def add_centre_alias(self, name: str, kind: str, value: str, actor: Any, request_id: str | None = None) -> dict:
+        """Declare a name a partner's systems use for centre `name` (an institution name, a station
+        name, an AE title). A name already meaning another centre is refused."""
+        from ledger.service import CentreArg, parse  # ledger.service imports this module
+
+        name = parse(CentreArg, {"centre": name}).centre
+        check_alias(kind, value)
+
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            try:
+                known = self.repository.get(alias_id_for(kind, value))
+            except AggregateNotFoundError:
+                known = None
+            if known is not None and known.centre != name:
+                raise errors.CentreConflict(
+                    f"The {kind} name {value!r} already means centre {known.centre}; one name names one centre."
+                )
+            centre, new = self.centre_or_new(name, meta)
+            changed = centre.add_alias(kind, value, meta)
+            found = [centre] + ([] if known is not None else [CentreAlias(kind=kind, value=value, centre=name, meta=meta)])
+            return (found if changed or new else []), {"centre": name, "kind": kind, "value": value,
+                                                       "status": "added" if changed else "unchanged"}
+
+        return self.run("add_centre_alias", {"centre": name, "kind": kind, "value": value}, actor, request_id, act)
+
+    def set_centre_zone(self, name: str, zone: str, actor: Any, request_id: str | None = None) -> dict:
+        """The IANA zone of a centre: times its records give without an offset are read in it, on their date."""
+        from ledger.service import CentreArg, parse
+
+        name = parse(CentreArg, {"centre": name}).centre
+        check_zone(zone)
+
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            centre, new = self.centre_or_new(name, meta)
+            changed = centre.set_zone(zone, meta)
+            return ([centre] if changed or new else []), {"centre": name, "zone": zone,
+                                                          "status": "set" if changed else "unchanged"}
+
+        return self.run("set_centre_zone", {"centre": name, "zone": zone}, actor, request_id, act)
+
+    def centre_named(self, kind: str, value: str) -> str | None:
+        """The centre a partner's name means, or None when no one declared it."""
+        if not normalized(value):
+            return None
+        try:
+            return self.repository.get(alias_id_for(kind, value)).centre
+        except AggregateNotFoundError:
+            return None
+
+    def centre_zone(self, name: str) -> str | None:
+        try:
+            return self.get_centre(name).zone
+        except errors.CentreNotFound:
+            return None
+
+    def attribute_record(self, course_id: str, plan_uid: str, machine: str, names: dict[str, str]) -> str:
+        """Where a record from an OIS was delivered (see `Course.centre_of_record`); `names` maps
+        alias kinds (institution, station, aet) to what the record says."""
+        course = self.get_course(course_id)
+        declared = [c for c in (self.centre_named(k, v) for k, v in names.items() if v) if c]
+        return course.centre_of_record(plan_uid, machine, list(names.values()), declared)
 
     # ---- bundles ---------------------------------------------------------------------------
 
@@ -178,7 +246,7 @@ class TrustCommands:
         if isinstance(ev, Voided):
             return {"changed": course.void_received(ev.record_ids, ev.reason, ev.by, meta)}
         if isinstance(ev, FallbackAdded):
-            return {"changed": course.add_fallback_plan(ev.plan, meta)}
+            return {"changed": course.add_fallback_plan(ev.plan, meta, starts_at=ev.starts_at)}
         raise errors.BundleRefused(f"unknown event type {type(ev).__name__}")
 
     def collision_incident(self, course: Course, cmd: LogFraction, clash: errors.RuleViolation, meta: dict) -> Incident:

@@ -136,6 +136,12 @@ class FractionRecord(Struct, frozen=True, kw_only=True):
     # Beams whose delivered MU differ from the plan beyond tolerance, confirmed with a reason.
     deviations: list[MetersetDeviation] = []
     deviation_reason: str | None = None
+    # The fraction's number in its plan's own numbering, when that plan is a re-plan starting
+    # later in the course (its records carry this number).
+    plan_number: int | None = None
+    # A further record of one session (a system that writes one record file per beam): the
+    # record_id of the session's first record.
+    part_of: str | None = None
     recorded_at: datetime | None = None
     recorded_by: str = ""
     verified_by: str | None = None
@@ -172,9 +178,21 @@ class LogFraction(Struct, frozen=True, kw_only=True):
     # OIS's records of before the outage), "bundle" (another centre's ledger).
     source: Literal["ledger", "baseline", "bundle"] = "ledger"
     source_uid: Annotated[str, Meta(max_length=128)] | None = None
+    # "plan": `number` is the plan's own numbering (a partner's re-plan counts its fractions
+    # from 1; a record of its linac says so); the course maps it to the course's fraction.
+    numbering: Literal["course", "plan"] = "course"
     # A person's reason for metersets beyond tolerance: with it they are accepted as a
     # dose deviation (and an incident is registered); without it they are refused.
     deviation_reason: Annotated[str, Meta(min_length=1, max_length=2000)] | None = None
+
+
+class MapPatientId(Struct, frozen=True, kw_only=True):
+    """Another centre's id of a course's patient, with the second identifiers that were checked."""
+
+    centre: Centre
+    patient_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    birth_date: date
 
 
 class CentreArg(Struct, frozen=True):

@@ -205,6 +205,23 @@ def course_assign(obj: Context, course_id, centre, remove, request_id, as_json) 
          + ("" if result["changed"] else " (already so)"))
 
 
+@course.command("identity")
+@click.argument("course_id")
+@click.option("--centre", required=True, help="The centre that knows the patient under another id.")
+@click.option("--patient-id", required=True, help="That centre's id of the patient.")
+@click.option("--name", required=True, help="The patient's name as that centre has it (FAMILY^GIVEN): checked.")
+@click.option("--birth-date", required=True, help="YYYY-MM-DD, as that centre has it: checked.")
+@click.option("--request-id", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def course_identity(obj: Context, course_id, centre, patient_id, name, birth_date, request_id, as_json) -> None:
+    """Map a partner's patient id to this course, once name and birth date match (its records then import)."""
+    result = obj.ledger.app.map_patient_id(course_id, centre, patient_id, name, birth_date, obj.actor(),
+                                           request_id=request_id)
+    emit(result, as_json, f"{'mapped' if result['changed'] else 'unchanged'}: {centre} knows the patient of course "
+                          f"{course_id} as {patient_id}")
+
+
 @course.command("triage")
 @click.argument("course_id")
 @click.option("--code", type=int, required=True, help="1 (urgent) .. 5 (alternatives available)")

@@ -72,9 +72,11 @@ def parse_since(text: str | None) -> datetime | None:
 
 
 def offset_zone(utc_offset: str | None):
-    """--utc-offset +01:00 as a tzinfo; without it, this computer's zone."""
+    """--utc-offset +01:00 as a tzinfo; without it, the department's named zone (DST on each date)."""
     if not utc_offset:
-        return datetime.now().astimezone().tzinfo
+        from adapters.runtime import department_zone
+
+        return department_zone()
     return parse_time(f"2000-01-01T00:00{utc_offset}", "--utc-offset").tzinfo
 
 

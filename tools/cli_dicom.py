@@ -55,9 +55,12 @@ def centre_option(obj: Context, centre: str | None) -> str:
 @click.option("--triage", type=click.IntRange(1, 5), default=None, help="Triage code for new courses.")
 @click.option("--fallback-for", "fallback_for", default=None, metavar="COURSE",
               help="Attach these plans to COURSE as a partner's re-plan (same patient only).")
+@click.option("--starts-at", "starts_at", type=click.IntRange(1, 10000), default=None, metavar="N",
+              help="With --fallback-for: the course's fraction that is the re-plan's fraction 1 "
+              "[default: the first fraction not yet delivered].")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def import_plan(obj: Context, paths, centre, triage, fallback_for, as_json) -> None:
+def import_plan(obj: Context, paths, centre, triage, fallback_for, starts_at, as_json) -> None:
     """Register courses from RT Plan files or folders (the same file twice changes nothing)."""
     from adapters.dicom import count_files, iter_files
     from adapters.dicom.plans import import_plan_file
@@ -67,7 +70,7 @@ def import_plan(obj: Context, paths, centre, triage, fallback_for, as_json) -> N
     answers = []
     with progress_bar("plans", count_files(paths)) as bar:
         for path in iter_files(paths):
-            answers.append(import_plan_file(app, path, actor, centre, triage, fallback_for))
+            answers.append(import_plan_file(app, path, actor, centre, triage, fallback_for, starts_at))
             bar.advance(bar.task_ids[0])
     finish(answers, as_json, lambda a: f"{a['status']:<10} {a['file']}  " + (a["course_id"] or "") +
            (f"  {a['error']}" if a["error"] else ""))
@@ -76,7 +79,8 @@ def import_plan(obj: Context, paths, centre, triage, fallback_for, as_json) -> N
 @click.command("records")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--utc-offset", default=None, help="Offset of treatment times in records that carry none "
-              "(TimezoneOffsetFromUTC), e.g. +01:00 [default: this computer's].")
+              "(TimezoneOffsetFromUTC), e.g. +01:00 [default: the delivering centre's zone (`centre zone`), else "
+              "FRACTION_LEDGER_TZ, else Europe/Brussels, with the offset in force on each date].")
 @click.option("--deviation-reason", default=None, help="Confirms records whose metersets differ from the plan "
               "beyond tolerance (refused without it): each is recorded as a dose deviation with this reason.")
 @click.option("--json", "as_json", is_flag=True)
@@ -86,7 +90,7 @@ def import_records(obj: Context, paths, utc_offset, deviation_reason, as_json) -
     from adapters.dicom import count_files
     from adapters.dicom.baseline import Baseline
 
-    tz = offset_zone(utc_offset)
+    tz = offset_zone(utc_offset) if utc_offset else None
     baseline = Baseline(obj.ledger, obj.actor(), tz, deviation_reason)
     answers = []
     with progress_bar("records", count_files(paths)) as bar:

@@ -85,6 +85,38 @@ def centre_add(obj, name, public_key_file, replace_key, as_json) -> None:
     emit(result, as_json, f"{result['status']}: centre {name} ({shown})")
 
 
+@centre.group("alias")
+def centre_alias() -> None:
+    """What partners' systems call a centre (institution, station, AE title): records are attributed by it."""
+
+
+@centre_alias.command("add")
+@click.argument("name")
+@click.option("--institution", default=None, help="An InstitutionName its records carry, e.g. 'Partner Hospital RT'.")
+@click.option("--station", default=None, help="A StationName its records carry.")
+@click.option("--aet", default=None, help="An AE title it sends from.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def centre_alias_add(obj, name, institution, station, aet, as_json) -> None:
+    """Declare a name a centre's systems use; one name means one centre."""
+    given = [(k, v) for k, v in (("institution", institution), ("station", station), ("aet", aet)) if v is not None]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --institution, --station, --aet")
+    result = obj.ledger.app.add_centre_alias(name, *given[0], obj.actor())
+    emit(result, as_json, f"{result['status']}: {result['kind']} {result['value']!r} means centre {name}")
+
+
+@centre.command("zone")
+@click.argument("name")
+@click.argument("zone")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def centre_zone(obj, name, zone, as_json) -> None:
+    """A centre's IANA time zone (e.g. Europe/Brussels): its records' times without an offset are read in it."""
+    result = obj.ledger.app.set_centre_zone(name, zone, obj.actor())
+    emit(result, as_json, f"{result['status']}: centre {name} in {zone}")
+
+
 @centre.command("keygen")
 @click.argument("name")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,

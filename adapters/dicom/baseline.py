@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from pydicom.uid import RTBeamsTreatmentRecordStorage, RTTreatmentSummaryRecordS
 
 from adapters.dicom import BadFile, iter_files
 from adapters.dicom.plans import decimal, kind_of, need, read_dataset
-from adapters.runtime import Ledger
+from adapters.runtime import Ledger, department_zone
 from ledger import errors
 from ledger.service import Actor
 
@@ -46,6 +47,11 @@ def moment(date_value: Any, time_value: Any, offset: Any, default_tz: tzinfo) ->
                         int((frac + "000000")[:6]) if frac else 0, tzinfo=tz)
     except ValueError as exc:
         raise BadFile(f"treatment date/time {d} {t}: {exc}") from None
+
+
+def has_offset(ds: Dataset) -> bool:
+    text = str(ds.get("TimezoneOffsetFromUTC") or "").strip()
+    return len(text) == 5 and text[0] in "+-" and text[1:].isdigit()
 
 
 def referenced_plan(ds: Dataset) -> str:
@@ -85,7 +91,9 @@ def session_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
         "plan_uid": referenced_plan(ds),
         "number": numbers.pop(),
         "group": int(group) if group is not None else None,
-        "institution": str(machines[0].get("InstitutionName") or ""),
+        "institution": str(machines[0].get("InstitutionName") or ds.get("InstitutionName") or ""),
+        "station": str(ds.get("StationName") or ""),
+        "has_offset": has_offset(ds),
         "machine": str(machines[0].get("TreatmentMachineName") or ""),
         "operators": [str(n) for n in (raw if isinstance(raw, MultiValue) else [raw]) if n is not None and str(n)],
         "delivered_at": moment(ds.get("TreatmentDate"), ds.get("TreatmentTime"), ds.get("TimezoneOffsetFromUTC"),
@@ -117,8 +125,11 @@ def summary_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
 class Baseline:
     """Imports records into one ledger; `import_files` yields one answer per file."""
 
-    def __init__(self, ledger: Ledger, actor: Actor, default_tz: tzinfo, deviation_reason: str | None = None):
-        """`deviation_reason`: the physicist's confirmation for records whose metersets differ from the
+    def __init__(self, ledger: Ledger, actor: Actor, default_tz: tzinfo | None = None,
+                 deviation_reason: str | None = None):
+        """`default_tz`: the zone of times that carry no offset, when the physicist gives one; else
+        the zone of the centre that delivered (`centre zone`), else the department's.
+        `deviation_reason`: the physicist's confirmation for records whose metersets differ from the
         plan beyond tolerance (without it such a record is refused, the file named)."""
         self.deviation_reason = deviation_reason
         self.ledger = ledger
@@ -131,13 +142,21 @@ class Baseline:
     # ---- finding what a record belongs to --------------------------------------------------
 
     def course_for(self, patient_id: str, plan_uid: str) -> dict:
+        """The course of the plan a record references; a partner's records carry its own patient id,
+        which the course must know (home id, or mapped with `course identity`)."""
         read = self.ledger.fresh()
-        rows = read.db.execute("SELECT id, plans FROM courses WHERE patient_id = ?", [patient_id]).fetchall()
-        if not rows:
-            raise BadFile(f"patient {patient_id} is not known to the ledger: import the plan first; nothing was written")
+        rows = read.db.execute("SELECT id, plans FROM courses WHERE patient_id = ? OR plans LIKE ?",
+                               [patient_id, f'%"{plan_uid}"%']).fetchall()
         for course_id, plans in rows:
             if any(p["uid"] == plan_uid for p in json.loads(plans)):
+                if not self.app.get_course(course_id).knows_patient_id(patient_id):
+                    raise BadFile(
+                        f"plan {plan_uid} is of course {course_id}, whose patient is not known as {patient_id}: if it "
+                        "is the same person under a partner's id, map it with `fraction-ledger course identity` "
+                        "(name and birth date are checked); nothing was written")
                 return read.course(course_id) or {}
+        if not any(True for _ in rows):
+            raise BadFile(f"patient {patient_id} is not known to the ledger: import the plan first; nothing was written")
         raise BadFile(f"plan {plan_uid} of patient {patient_id} is not known to the ledger: import the plan first; "
                       "nothing was written")
 
@@ -145,28 +164,34 @@ class Baseline:
         row = self.ledger.read.db.execute("SELECT 1 FROM fractions WHERE source_uid = ? LIMIT 1", [source_uid]).fetchone()
         return row is not None
 
-    def centre_of(self, course: dict, institution: str) -> str:
-        """Where it was delivered: the institution named on the record when the ledger knows it
-        as a centre of this course, else the home centre."""
-        known = {course["home_centre"], *course["assigned_centres"], *(p.get("centre") for p in course["plans"])}
-        return institution if institution in known else course["home_centre"]
+    def zone_for(self, centre: str) -> tzinfo:
+        if self.default_tz is not None:
+            return self.default_tz
+        zone = self.app.centre_zone(centre)
+        return ZoneInfo(zone) if zone else department_zone()
 
     # ---- one file --------------------------------------------------------------------------
 
     def session(self, ds: Dataset, path: Path) -> dict:
-        facts = session_facts(ds, self.default_tz)
+        facts = session_facts(ds, timezone.utc)
         course = self.course_for(facts["patient_id"], facts["plan_uid"])
         answer = {"file": str(path), "course_id": course["id"], "kind": "session", "fractions": 0}
         if self.already_imported(facts["sop_instance_uid"]):
             return answer | {"status": "unchanged"}
+        centre = self.app.attribute_record(course["id"], facts["plan_uid"], facts["machine"],
+                                           {"institution": facts["institution"], "station": facts["station"]})
+        at = facts["delivered_at"]
+        if not facts["has_offset"]:  # the wall time at the linac, in the zone in force there on that date
+            at = at.replace(tzinfo=self.zone_for(centre))
         operators = facts["operators"]
         data = {
             "number": facts["number"],
+            "numbering": "plan",  # a record counts in its plan's numbering (a re-plan's from 1)
             "group": facts["group"],
-            "centre": self.centre_of(course, facts["institution"]),
+            "centre": centre,
             "machine": facts["machine"] or "UNKNOWN",
             "operator": operators[0] if operators else "unknown (OIS record)",
-            "delivered_at": facts["delivered_at"],
+            "delivered_at": at,
             "plan_uid": facts["plan_uid"],
             "beams": facts["beams"],
             "delivery_type": facts["delivery_type"],
@@ -181,8 +206,8 @@ class Baseline:
         return answer | {"status": "imported", "fractions": 1}
 
     def summary(self, ds: Dataset, path: Path) -> dict:
-        facts = summary_facts(ds, self.default_tz)
-        course = self.course_for(facts["patient_id"], facts["plan_uid"])
+        course = self.course_for(str(need(ds, "PatientID")), referenced_plan(ds))
+        facts = summary_facts(ds, self.zone_for(course["home_centre"]))
         answer: dict[str, Any] = {"file": str(path), "course_id": course["id"], "kind": "summary", "fractions": 0,
                                   "covered": 0, "skipped": []}
         plan = course["plans"][0]

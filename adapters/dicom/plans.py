@@ -222,7 +222,7 @@ def read_plan_file(path: Path, centre: str = "") -> tuple[Patient, Plan, Dataset
 
 
 def import_plan_file(app: Any, path: Path, actor: Any, centre: str, triage: int | None = None,
-                     fallback_for: str | None = None) -> dict:
+                     fallback_for: str | None = None, starts_at: int | None = None) -> dict:
     """Register the course of one plan file (or attach it to `fallback_for` as a partner's
     re-plan). Returns {file, course_id, status, error}; never raises for a bad file or a
     refusal, so that one bad file does not stop the others."""
@@ -234,7 +234,8 @@ def import_plan_file(app: Any, path: Path, actor: Any, centre: str, triage: int 
     try:
         patient, plan, ds = read_plan_file(path, centre)
         if fallback_for:
-            result = app.add_fallback_plan(fallback_for, to_event(plan), actor, patient_id=patient.id)
+            result = app.add_fallback_plan(fallback_for, to_event(plan), actor, patient_id=patient.id,
+                                           starts_at=starts_at)
             # The partner's plan is returned to the home centre later ("return completed plans").
             stored = store_plan_document(app, ds, actor)
             answer.update(course_id=result["id"], status="registered" if result["changed"] or stored else "unchanged")

@@ -169,7 +169,7 @@ def session_beam(record: FractionRecord, delivered: Any, plan: Plan, at: datetim
     item.NumberOfCompensators = compensators
     item.NumberOfBoli = boli
     item.NumberOfBlocks = blocks
-    item.CurrentFractionNumber = record.number
+    item.CurrentFractionNumber = record.plan_number or record.number  # a re-plan's record counts in its own numbering
     item.TreatmentDeliveryType = record.delivery_type
     item.TreatmentTerminationStatus = delivered.termination
     item.TreatmentVerificationStatus = "VERIFIED" if record.verified_by else "NOT_VERIFIED"
@@ -219,7 +219,9 @@ def beams_record(view: CourseView, record: FractionRecord) -> Dataset:
     ds.TreatmentMachineSequence = Sequence([machine])
     # The operator, then the colleague who double-checked (the record has no other place for them).
     ds.OperatorsName = [record.operator] + ([record.verified_by] if record.verified_by else [])
-    group = next((g for g in view.prescription.fraction_groups if g.number == record.group), None)
+    # A re-plan starting later in the course: the record is in the re-plan's own numbering.
+    counted = plan if record.plan_number else view.prescription
+    group = next((g for g in counted.fraction_groups if g.number == record.group), None)
     planned = group.fractions_planned if group else 0
     ds.ReferencedFractionGroupNumber = record.group
     ds.NumberOfFractionsPlanned = planned

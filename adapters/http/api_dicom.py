@@ -136,7 +136,7 @@ def named(answer: dict, names: dict[str, str]) -> dict:
 
 
 def import_plans(b: Backend, who: Principal, data: dict, triage: int | None = None,
-                 fallback_for: str | None = None) -> list[dict]:
+                 fallback_for: str | None = None, starts_at: int | None = None) -> list[dict]:
     from adapters.dicom.plans import import_plan_file
 
     if fallback_for is not None:
@@ -145,7 +145,7 @@ def import_plans(b: Backend, who: Principal, data: dict, triage: int | None = No
         saved = uploads(data, Path(tmp))
         names = {str(p): name for name, p in saved}
         # The plan's home centre is the caller's (a partner's re-plan: the partner's).
-        return [named(import_plan_file(b.app, p, actor_of(who), who.centre, triage, fallback_for), names)
+        return [named(import_plan_file(b.app, p, actor_of(who), who.centre, triage, fallback_for, starts_at), names)
                 for _, p in saved]
 
 
@@ -168,7 +168,7 @@ def import_records(b: Backend, who: Principal, data: dict, utc_offset: str | Non
                    deviation_reason: str | None = None) -> list[dict]:
     from adapters.dicom.baseline import Baseline
 
-    tz = zone_of(utc_offset)
+    tz = zone_of(utc_offset) if utc_offset else None  # else each centre's zone, then the department's
     with tempfile.TemporaryDirectory(prefix="fraction-ledger-upload-") as tmp:
         saved = uploads(data, Path(tmp))
         names = {str(p): name for name, p in saved}
@@ -194,8 +194,10 @@ def upload_route(path: str, action: str, summary: str, run, params: str):
     """A multipart upload route; `params` lists the query parameters it documents."""
     if params == "plans":
         def handler(request: Request, data: Upload, triage: FromQuery[Annotated[int, Meta(ge=1, le=5)] | None] = None,
-                    fallback_for: FromQuery[str | None] = None) -> list[ImportAnswer]:
-            return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, triage, fallback_for)]
+                    fallback_for: FromQuery[str | None] = None,
+                    starts_at: FromQuery[Annotated[int, Meta(ge=1, le=10000)] | None] = None) -> list[ImportAnswer]:
+            return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, triage, fallback_for,
+                                                      starts_at)]
     elif params == "records":
         def handler(request: Request, data: Upload,  # type: ignore[misc]
                     utc_offset: FromQuery[Annotated[str, Meta(max_length=10)] | None] = None,
@@ -320,7 +322,8 @@ def dicom_deliveries(b: Backend, config: DicomConfig) -> list[dict]:
 ROUTES = [
     upload_route("/api/imports/plans", "imports.plans",
                  "Register courses from RT Plan files (home centre: the caller's), or with `fallback_for` "
-                 "attach a partner's re-plans to a course; a result per file", import_plans, "plans"),
+                 "attach a partner's re-plans to a course (`starts_at`: the course's fraction that is the re-plan's "
+                 "fraction 1, default the first not yet delivered); a result per file", import_plans, "plans"),
     upload_route("/api/imports/records", "imports.records",
                  "Import the pre-outage baseline: RT Beams Treatment and Summary Records; a result per file. "
                  "`deviation_reason` confirms records whose metersets differ from the plan beyond tolerance",

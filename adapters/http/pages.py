@@ -14,6 +14,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from adapters.runtime import department_zone
 from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, current
 from adapters.http.backend import Backend, actor_of
 from adapters.http.i18n import COOKIE, LANGUAGES, language_of, translator
@@ -28,7 +29,7 @@ INCIDENT_CATEGORIES = ("positioning", "dose-deviation", "equipment", "extra-or-m
 
 
 def zone() -> ZoneInfo:
-    return ZoneInfo(os.environ.get("FRACTION_LEDGER_TZ", "Europe/Brussels"))
+    return department_zone()
 
 
 def local(iso: str | None) -> str:
