@@ -77,7 +77,7 @@ def collect(app: Any, centre: str, since: datetime | None) -> list[dict]:
             item["plan"] = e.plan
             starts = getattr(e, "starts_at", None)
             if starts:
-                item["starts_at"] = {int(k): int(v) for k, v in starts.items()}
+                item["starts_at"] = {str(k): int(v) for k, v in starts.items()}
         else:
             ids = [r for r in e.record_ids if r in own]
             if not ids:

@@ -297,11 +297,12 @@ class Course(ReceivedFractions, Aggregate):
         cmd = self.in_course_numbering(cmd, group)
         self.check_number_in_prescription(group, cmd.number)
         self.check_plausible_time(cmd.delivered_at, meta["recorded_at"])
-        plan = self.plan_for(cmd, group.number)
         part_of = None
         if cmd.delivery_type == "CONTINUATION":
             self.check_can_continue(group.number, cmd.number)
+            plan = self.plan_for(cmd, group.number)
         else:
+            plan = self.plan_for(cmd, group.number)
             part_of = self.same_session(cmd, plan, group.number)
             if part_of is None:
                 self.check_not_delivered(group.number, cmd.number)
@@ -648,7 +649,7 @@ class Course(ReceivedFractions, Aggregate):
                     "starts_at", f"group {g.number}: a re-plan starts at a fraction of the course (1..{planned}), not {start}"
                 )
             starts[g.number] = start
-        self._fallback_added(plan=to_event(plan), meta=meta, starts_at=starts)
+        self._fallback_added(plan=to_event(plan), meta=meta, starts_at={str(k): v for k, v in starts.items()})
         for g in plan.fraction_groups:
             planned, start = self.group(g.number).fractions_planned, starts[g.number]
             if start + g.fractions_planned - 1 > planned:

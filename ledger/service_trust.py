@@ -246,7 +246,8 @@ class TrustCommands:
         if isinstance(ev, Voided):
             return {"changed": course.void_received(ev.record_ids, ev.reason, ev.by, meta)}
         if isinstance(ev, FallbackAdded):
-            return {"changed": course.add_fallback_plan(ev.plan, meta, starts_at=ev.starts_at)}
+            starts = {int(k): v for k, v in ev.starts_at.items()} if ev.starts_at else None
+            return {"changed": course.add_fallback_plan(ev.plan, meta, starts_at=starts)}
         raise errors.BundleRefused(f"unknown event type {type(ev).__name__}")
 
     def collision_incident(self, course: Course, cmd: LogFraction, clash: errors.RuleViolation, meta: dict) -> Incident:

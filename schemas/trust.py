@@ -57,8 +57,8 @@ class Voided(BundleEvent, frozen=True, kw_only=True, tag="FractionVoided"):
 
 class FallbackAdded(BundleEvent, frozen=True, kw_only=True, tag="FallbackPlanAdded"):
     plan: Plan
-    # per fraction group, the course's fraction that is the re-plan's fraction 1
-    starts_at: dict[int, int] | None = None
+    # per fraction group (as text: a JSON key), the course's fraction that is the re-plan's fraction 1
+    starts_at: dict[str, int] | None = None
 
 
 AnyBundleEvent = Delivered | Verified | Voided | FallbackAdded
