@@ -290,6 +290,49 @@ def test_the_next_fraction_suggested_to_a_centre_follows_the_count(ledger):
         log(ledger, course, n, PARTNER)
     group, number = ledger.app.get_course(course).next_fraction(PARTNER)
     assert (group.number, number) == (1, 3)
+    log(ledger, course, 3, PARTNER)
+    assert ledger.app.get_course(course).next_fraction(PARTNER) is None  # 3 of 3: nothing left to deliver
+
+
+def test_the_next_fraction_is_the_first_missing_one_of_the_first_incomplete_group(ledger):
+    course = register(ledger, groups=[
+        {"number": 1, "fractions_planned": 3, "beams": [{"number": 1, "meterset": "100"}]},
+        {"number": 2, "fractions_planned": 2, "beams": [{"number": 2, "meterset": "50"}]}])
+    for n in (1, 3):
+        log(ledger, course, n, group=1)
+    group, number = ledger.app.get_course(course).next_fraction(HOME)
+    assert (group.number, number) == (1, 2)  # the gap, not the number after the highest
+    log(ledger, course, 2, group=1)
+    group, number = ledger.app.get_course(course).next_fraction(HOME)
+    assert (group.number, number, [b.number for b in group.beams]) == (2, 1, [2])
+
+
+def test_nothing_is_suggested_on_a_suspended_or_completed_course(ledger):
+    course = register(ledger, fractions=5)
+    log(ledger, course, 1)
+    ledger.app.suspend_course(course, "skin reaction", PHYSICIST)
+    assert ledger.app.get_course(course).next_fraction(HOME) is None
+    ledger.app.resume_course(course, PHYSICIST)
+    assert ledger.app.get_course(course).next_fraction(HOME)[1] == 2
+    ledger.app.complete_course(course, "stopped early by the oncologist", PHYSICIST)
+    assert ledger.app.get_course(course).next_fraction(HOME) is None
+
+
+def test_a_fallback_plan_prescribing_what_remains_does_not_end_the_suggestions_early(ledger):
+    """The partner's re-plan prescribes the 3 fractions left of 5: once 3 are given in all, 2 remain."""
+    course = register(ledger, fractions=5)
+    for n in (1, 2):
+        log(ledger, course, n, HOME)
+    ledger.app.add_fallback_plan(course, {"uid": "1.2.3.99", "label": "Fallback 3fx", "centre": PARTNER,
+                                          "fraction_groups": [{"number": 1, "fractions_planned": 3,
+                                                               "beams": [{"number": 7, "meterset": "80"}]}]},
+                                 Actor("physicist.partner", PARTNER))
+    log(ledger, course, 3, PARTNER)
+    group, number = ledger.app.get_course(course).next_fraction(PARTNER)
+    assert (number, [b.number for b in group.beams]) == (4, [7])
+    for n in (4, 5):
+        log(ledger, course, n, PARTNER)
+    assert ledger.app.get_course(course).next_fraction(PARTNER) is None
 
 
 def test_a_plan_with_two_fraction_groups_of_one_number_is_refused_on_every_path(ledger):
