@@ -105,6 +105,36 @@ def check(principal: Principal, action: str, home_centre: str | None = None,
         )
 
 
+def may_void(principal: Principal, home_centre: str, recorded_at: Iterable[str], verified: bool) -> bool:
+    """Whether `principal` may void a fraction of a course of `home_centre` whose sessions were
+    recorded at the centres `recorded_at`, `verified` or not (on top of "fractions.void").
+
+    A void frees the fraction number for another delivery, so it must not undo a double
+    check or another centre's record on one person's word: an RTT voids only what its own
+    centre recorded and nobody has verified yet; anything else needs a physicist of the
+    course's home centre, who answers for the course."""
+    if principal.role == "physicist":
+        return principal.centre == home_centre
+    return principal.role == "rtt" and not verified and set(recorded_at) <= {principal.centre}
+
+
+def check_void(principal: Principal, home_centre: str, number: int, recorded_at: Iterable[str],
+               verified_by: str | None) -> None:
+    centres = sorted(set(recorded_at))
+    if may_void(principal, home_centre, centres, verified_by is not None):
+        return
+    why = (f"it was verified by {verified_by}" if verified_by is not None
+           else f"it was recorded at {', '.join(centres)}")
+    raise errors.AccessDenied(
+        f"{principal.user} ({principal.role} at {principal.centre}) may not void fraction {number}: {why}. "
+        f"An RTT voids only an unverified fraction recorded at its own centre; "
+        f"ask a physicist of {home_centre}, the course's home centre.",
+        conflict={"user": principal.user, "role": principal.role, "centre": principal.centre,
+                  "action": "fractions.void", "number": number, "recorded_at": centres, "verified_by": verified_by,
+                  "home_centre": home_centre},
+    )
+
+
 def centre_filter(principal: Principal, action: str = "courses.list") -> str | None:
     """For a list: None = every course, else only the courses of this centre."""
     return None if scope_of(principal, action) == ANY else principal.centre

@@ -453,15 +453,20 @@ class Course(ReceivedFractions, Aggregate):
         own = [p for p in self.plans[1:] if p.centre == centre]
         return own[-1] if own else self.plan
 
-    def next_fraction(self, centre: str) -> tuple[FractionGroup, int]:
+    def next_fraction(self, centre: str) -> tuple[FractionGroup, int] | None:
         """What a centre's next visit delivers, as a form's default: the first fraction group of
-        the plan in use that is not yet complete, and the number after its highest delivered.
-        Only a suggestion: `deliver` still checks whatever is logged."""
-        plan = self.plan_in_use(centre)
-        group = next((g for g in plan.fraction_groups if len(self.delivered_numbers(g.number)) < g.fractions_planned),
-                     plan.fraction_groups[0])
-        done = self.delivered_numbers(group.number)
-        return group, (max(done) + 1 if done else 1)
+        the prescription that is not yet complete (its beams from the plan in use) and its first
+        missing number; None when there is nothing to deliver (the course is not active, or every
+        fraction is delivered). Only a suggestion: `deliver` still checks whatever is logged."""
+        if self.status != ACTIVE:
+            return None
+        in_use = {g.number: g for g in self.plan_in_use(centre).fraction_groups}
+        for group in self.plan.fraction_groups:
+            done = self.delivered_numbers(group.number)
+            missing = next((n for n in range(1, group.fractions_planned + 1) if n not in done), None)
+            if missing is not None:
+                return in_use.get(group.number, group), missing
+        return None
 
     def beams_for(self, cmd: LogFraction, plan: Plan, group: int) -> list[BeamDelivery]:
         """The beams as delivered. A beam's specified MU is its meterset in the plan, also for a

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from ledger import errors
@@ -290,3 +291,83 @@ def test_the_next_fraction_suggested_to_a_centre_follows_the_count(ledger):
         log(ledger, course, n, PARTNER)
     group, number = ledger.app.get_course(course).next_fraction(PARTNER)
     assert (group.number, number) == (1, 3)
+    log(ledger, course, 3, PARTNER)
+    assert ledger.app.get_course(course).next_fraction(PARTNER) is None  # 3 of 3: nothing left to deliver
+
+
+def test_the_next_fraction_is_the_first_missing_one_of_the_first_incomplete_group(ledger):
+    course = register(ledger, groups=[
+        {"number": 1, "fractions_planned": 3, "beams": [{"number": 1, "meterset": "100"}]},
+        {"number": 2, "fractions_planned": 2, "beams": [{"number": 2, "meterset": "50"}]}])
+    for n in (1, 3):
+        log(ledger, course, n, group=1)
+    group, number = ledger.app.get_course(course).next_fraction(HOME)
+    assert (group.number, number) == (1, 2)  # the gap, not the number after the highest
+    log(ledger, course, 2, group=1)
+    group, number = ledger.app.get_course(course).next_fraction(HOME)
+    assert (group.number, number, [b.number for b in group.beams]) == (2, 1, [2])
+
+
+def test_nothing_is_suggested_on_a_suspended_or_completed_course(ledger):
+    course = register(ledger, fractions=5)
+    log(ledger, course, 1)
+    ledger.app.suspend_course(course, "skin reaction", PHYSICIST)
+    assert ledger.app.get_course(course).next_fraction(HOME) is None
+    ledger.app.resume_course(course, PHYSICIST)
+    assert ledger.app.get_course(course).next_fraction(HOME)[1] == 2
+    ledger.app.complete_course(course, "stopped early by the oncologist", PHYSICIST)
+    assert ledger.app.get_course(course).next_fraction(HOME) is None
+
+
+def test_a_fallback_plan_prescribing_what_remains_does_not_end_the_suggestions_early(ledger):
+    """The partner's re-plan prescribes the 3 fractions left of 5: once 3 are given in all, 2 remain."""
+    course = register(ledger, fractions=5)
+    for n in (1, 2):
+        log(ledger, course, n, HOME)
+    ledger.app.add_fallback_plan(course, {"uid": "1.2.3.99", "label": "Fallback 3fx", "centre": PARTNER,
+                                          "fraction_groups": [{"number": 1, "fractions_planned": 3,
+                                                               "beams": [{"number": 7, "meterset": "80"}]}]},
+                                 Actor("physicist.partner", PARTNER))
+    log(ledger, course, 3, PARTNER)
+    group, number = ledger.app.get_course(course).next_fraction(PARTNER)
+    assert (number, [b.number for b in group.beams]) == (4, [7])
+    for n in (4, 5):
+        log(ledger, course, n, PARTNER)
+    assert ledger.app.get_course(course).next_fraction(PARTNER) is None
+
+
+def test_a_plan_with_two_fraction_groups_of_one_number_is_refused_on_every_path(ledger):
+    """Issue 12: two groups numbered 1 were registered as 0/70 and only 35 could be logged."""
+    twins = [{"number": 1, "fractions_planned": 35, "beams": [{"number": 1, "meterset": "120"}]},
+             {"number": 1, "fractions_planned": 35, "beams": [{"number": 2, "meterset": "80"}]}]
+    before = event_count(ledger)
+    with pytest.raises(errors.InvalidCommand) as refused:
+        register(ledger, groups=twins)
+    assert refused.value.field == "plan" and "fraction group 1 appears twice in the plan" in refused.value.reason
+    course = register(ledger, patient_id="P-OK", fractions=35)
+    with pytest.raises(errors.InvalidCommand, match="fraction group 1 appears twice"):
+        ledger.app.add_fallback_plan(course, plan(uid="1.2.3.98", groups=twins, centre=PARTNER), PHYSICIST)
+    same_beam = [{"number": 1, "fractions_planned": 35, "beams": [{"number": 1, "meterset": "120"},
+                                                                   {"number": 1, "meterset": "80"}]}]
+    with pytest.raises(errors.InvalidCommand, match="beam 1 appears twice in fraction group 1"):
+        register(ledger, patient_id="P-BEAM", groups=same_beam)
+    assert event_count(ledger) == before + 1  # only the good course
+    # a partner's bundle carrying such a fallback plan does not even decode (BundleRefused: malformed)
+    from schemas.trust import FallbackAdded
+
+    with pytest.raises(msgspec.ValidationError, match="fraction group 1 appears twice"):
+        msgspec.convert({"type": "FallbackPlanAdded", "key": "k", "course": course, "user": "p", "centre": PARTNER,
+                         "recorded_at": DAY1.isoformat(), "hash": "0" * 64, "plan": plan(groups=twins)},
+                        FallbackAdded, strict=False)
+
+
+def test_a_course_registered_before_the_plan_rule_still_loads(ledger):
+    """A log written before duplicate group numbers were refused is a fact: it must still load,
+    so that its course can be read, completed or voided."""
+    from ledger.course import Course
+
+    twins = plan(groups=[{"number": 1, "fractions_planned": 35}, {"number": 1, "fractions_planned": 35}])
+    old = Course(patient={"id": "P-OLD", "name": "OLD^ONE"}, home_centre=HOME, plan=twins, triage=None,
+                 assigned_centres=[], meta={"user": "physicist", "centre": HOME, "recorded_at": DAY1})
+    ledger.app.save(old)
+    assert ledger.app.get_course(old.id).fractions_planned() == 70

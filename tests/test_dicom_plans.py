@@ -80,6 +80,26 @@ def test_bad_files_are_named_with_the_reason_and_do_not_stop_the_others(tmp_path
     assert [c["patient_id"] for c in courses] == ["PAT-9"]
 
 
+def test_two_fraction_groups_with_one_number_are_refused_with_the_reason(ledger, tmp_path):
+    """Issue 12: groups 1 and 1 of 35 fractions each were registered as 0/70, of which only 35 could
+    be logged. The file is refused, by name and why; so is a group listing one beam twice."""
+    twins = sample_plan("PAT-35", label="Twins", groups=[(35, ["120"]), (35, ["80"])])
+    twins.FractionGroupSequence[1].FractionGroupNumber = 1
+    twice = sample_plan("PAT-36", label="Twice", groups=[(20, ["120", "118"])])
+    twice.FractionGroupSequence[0].ReferencedBeamSequence[1].ReferencedBeamNumber = 1
+    good = write_plan(sample_plan("PAT-37", label="Good"), tmp_path / "good.dcm")
+    answers = [import_plan_file(ledger.app, write_plan(ds, tmp_path / f"{name}.dcm"), PHYSICIST, HOME)
+               for name, ds in (("twins", twins), ("twice", twice))]
+    assert [(a["status"], a["course_id"]) for a in answers] == [("error", None), ("error", None)]
+    assert "fraction group 1 appears twice in the plan" in answers[0]["error"]
+    assert "beam 1 appears twice in fraction group 1" in answers[1]["error"]
+    before = ledger.app.recorder.max_notification_id()
+    for answer in answers:  # again: still refused, nothing written
+        assert import_plan_file(ledger.app, tmp_path / answer["file"].rsplit("/", 1)[-1], PHYSICIST, HOME) == answer
+    assert ledger.app.recorder.max_notification_id() == before
+    assert import_plan_file(ledger.app, good, PHYSICIST, HOME)["status"] == "registered"  # the others go on
+
+
 def test_whole_folder_shows_progress(tmp_path):
     folder = tmp_path / "backup"
     folder.mkdir()

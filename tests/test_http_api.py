@@ -194,6 +194,20 @@ def test_register_course_only_for_own_home_centre(api):
     assert api.post("/api/courses", headers=auth(PHYS), json=body).json()["status"] == "unchanged"
 
 
+def test_a_plan_with_two_fraction_groups_of_one_number_is_400(api):
+    from tests.http_support import course_body
+
+    body = course_body(patient_id="P-070", uid="1.2.3.70", fractions=35)
+    group = body["plan"]["fraction_groups"][0]
+    body["plan"]["fraction_groups"].append({**group, "beams": []})
+    before = log_position(api)
+    r = api.post("/api/courses", headers=auth(PHYS), json=body)
+    assert r.status_code == 400, r.text
+    [field] = r.json()["fields"]
+    assert field["field"] == "plan" and "fraction group 1 appears twice" in field["reason"]
+    assert log_position(api) == before
+
+
 def test_accounts_by_admin_and_revocation_takes_effect(api):
     admin = auth(account_name("admin", HOME))
     r = api.post("/api/accounts", headers=admin, json={"name": "new.rtt", "role": "rtt", "centre": PARTNER})

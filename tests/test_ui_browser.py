@@ -1,6 +1,7 @@
 """The pages in a real browser (Debian's chromium, headless, driven by Playwright):
-an RTT logs a fraction with the keyboard and a colleague verifies it; the RTT's own
-verification is refused; the 31st fraction shows why; a physicist uploads a course file;
+an RTT logs a fraction with the keyboard and a colleague verifies it; no Verify on one's own
+fraction; a completed course says "do not treat" instead of the form; a void is confirmed; the
+31st fraction shows why; a physicist uploads a course file;
 the Dutch page. A screenshot of each page goes to test-artifacts/screenshots/."""
 
 from __future__ import annotations
@@ -26,12 +27,18 @@ def site(tmp_path_factory):
     chromium = require_tool("chromium")
     require_module("playwright")
     tmp = tmp_path_factory.mktemp("ui")
-    db, env, ids, full = seed_demo_site(tmp, lambda ledger, _: ledger.app.register_course(
-        course_body(patient_id="FULL-030", uid="1.2.3.30", fractions=30, assigned=(PARTNER,), home=HOME),
-        Actor("setup", HOME))["id"])
+
+    def more(ledger, _):
+        full, done = (ledger.app.register_course(
+            course_body(patient_id=pid, uid=uid, fractions=30, assigned=(PARTNER,), home=HOME), Actor("setup", HOME))["id"]
+            for pid, uid in (("FULL-030", "1.2.3.30"), ("DONE-030", "1.2.3.31")))
+        ledger.app.complete_course(done, "stopped early: toxicity", Actor("physicist.home", HOME))
+        return full, done
+
+    db, env, ids, (full, done) = seed_demo_site(tmp, more)
     SHOTS.mkdir(parents=True, exist_ok=True)
     with running_server(db, free_port(), env=env, log=tmp / "server.log") as base:
-        yield {"base": base, "chromium": chromium, "demo": ids, "full": full, "tmp": tmp}
+        yield {"base": base, "chromium": chromium, "demo": ids, "full": full, "done": done, "tmp": tmp}
 
 
 @pytest.fixture(scope="module")
@@ -111,16 +118,44 @@ def test_rtt_logs_with_keyboard_and_colleague_verifies(browser, site):
     context.close()
 
 
-def test_own_verification_is_refused(browser, site):
+def test_no_verify_button_on_ones_own_fraction(browser, site):
     course = site["demo"][1]  # DEMO-002: its last fraction (11) was logged by rtt.partner.a, not yet verified
     context, page = signed_in(browser, site, "rtt.partner.a")
     page.goto(f"{site['base']}/courses/{course}")
-    page.locator("#fraction-11 button.verify").click()
-    refusal = page.locator("#refusal")
-    refusal.wait_for()
-    assert "a colleague must" in refusal.inner_text()
     assert "not verified" in page.locator("#fraction-11").inner_text()
-    shot(page, "rtt-own-verification-refused")
+    assert page.locator("#fraction-11 button.verify").count() == 0  # the ledger would refuse it: a colleague verifies
+    shot(page, "rtt-own-fraction-no-verify")
+    context.close()
+
+
+def test_completed_course_shows_do_not_treat_instead_of_the_form(browser, site):
+    context, page = signed_in(browser, site, "rtt.partner.a", locale="fr-BE")
+    page.goto(f"{site['base']}/courses/{site['done']}")
+    banner = page.locator("#do-not-treat").inner_text()
+    assert "Ne pas traiter" in banner and "terminé par physicist.home (AZ-HOME)" in banner
+    assert "stopped early: toxicity" in banner
+    assert page.locator("#log-form").count() == 0
+    shot(page, "rtt-completed-do-not-treat-fr")
+    context.close()
+
+
+def test_void_asks_for_a_confirmation_and_only_where_allowed(browser, site):
+    course = site["demo"][1]  # DEMO-002: 1-8 at home (verified), 9-11 at the partner, 11 not yet verified
+    context, page = signed_in(browser, site, "rtt.partner.b")
+    page.goto(f"{site['base']}/courses/{course}")
+    assert page.locator("#fraction-1 details.void").count() == 0  # a verified home fraction: not the partner's
+    assert page.locator("#fraction-10 details.void").count() == 0  # verified: a home physicist's
+    row = page.locator("#fraction-11")
+    row.locator("details.void summary").click()
+    row.locator("input[name=reason]").fill("logged on the wrong patient")
+    row.locator("form.void button").click()  # the box is not ticked: the browser does not send it
+    assert "VOIDED" not in row.inner_text()
+    row.locator("input[name=confirm]").check()
+    shot(page, "rtt-void-confirm")
+    row.locator("form.void button").click()
+    page.wait_for_selector(".flash")
+    assert "Fraction 11 voided" in page.inner_text(".flash")
+    assert "VOIDED" in page.locator("#fraction-11").inner_text()
     context.close()
 
 

@@ -1,4 +1,5 @@
-"""Fractions: log (centre and operator from the account), verify (never one's own), void."""
+"""Fractions: log (centre and operator from the account), verify (never one's own), void (who may
+void which fraction: `ledger.access.may_void`)."""
 
 from __future__ import annotations
 
@@ -39,13 +40,14 @@ def verify_fraction(request: Request, course_id: FromPath[str], number: FromPath
 
 
 @post("/{number:int}/void", opt={"action": "fractions.void", "body": VoidIn}, sync_to_thread=True, status_code=200,
-      responses=documented(*WRITE), summary="Void a fraction record with a reason (it stays in the log)")
+      responses=documented(*WRITE), summary="Void a fraction record with a reason (it stays in the log)",
+      description="An RTT voids only an unverified fraction recorded at its own centre; any other fraction "
+                  "needs a physicist of the course's home centre (403 otherwise).")
 def void_fraction(request: Request, course_id: FromPath[str], number: FromPath[int], data: JSONBody[VoidIn],
                   idempotency_key: IdempotencyKey = None) -> list[FractionOut]:
     b, who = backend(request), current(request)
-    b.course_for(who, "fractions.void", course_id)
-    records = b.app.void_fraction(course_id, number, data.reason, who.user, actor_of(who), group=data.group,
-                                  request_id=request_id_for(who, idempotency_key))
+    records = b.void_fraction(who, course_id, number, data.reason, group=data.group,
+                              request_id=request_id_for(who, idempotency_key))
     return [as_(FractionOut, {**r, "course_id": course_id}) for r in records]
 
 

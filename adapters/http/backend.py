@@ -50,6 +50,33 @@ class Backend:
         centre = access.centre_filter(principal)
         return self.read(lambda r: r.courses(centre=centre, status=status))
 
+    # ---- voids: who may void which fraction (`access.may_void`) ------------------------------
+
+    def void_fraction(self, principal: Principal, course_id: str, number: int, reason: str,
+                      group: int | None = None, request_id: str | None = None) -> list[dict]:
+        """Void a fraction if `principal` may void this one (403 otherwise); API and pages."""
+        course = self.course_for(principal, "fractions.void", course_id)
+        grp = course.group(group) if group is not None else course.only_group()
+        centres, verified_by = void_facts(course, grp.number, number)
+        access.check_void(principal, course.home_centre, number, centres, verified_by)
+        return self.app.void_fraction(course_id, number, reason, principal.user, actor_of(principal), group=group,
+                                      request_id=request_id)
+
+
+def void_facts(course: Course, group: int, number: int) -> tuple[set[str], str | None]:
+    """Where a fraction's sessions were recorded and who verified them (if anyone): its
+    active sessions, or once voided the records it had, so that a retry is judged the same."""
+    sessions = course.active_records(group, number) or [
+        r for r in course.records if (r.group, r.number) == (group, number)]
+    return {s.centre for s in sessions}, next((s.verified_by for s in sessions if s.verified_by), None)
+
+
+def may_void(principal: Principal, course: Course, group: int, number: int) -> bool:
+    """For a page: whether to offer the Void button on this fraction."""
+    centres, verified_by = void_facts(course, group, number)
+    return (access.may(principal, "fractions.void", course.home_centre, course.assigned_centres)
+            and access.may_void(principal, course.home_centre, centres, verified_by is not None))
+
 
 def actor_of(principal: Principal) -> Actor:
     return Actor(user=principal.user, centre=principal.centre)

@@ -16,7 +16,7 @@ from litestar.response import Redirect, Template
 
 from adapters.runtime import department_zone
 from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, current
-from adapters.http.backend import Backend, actor_of
+from adapters.http.backend import Backend, actor_of, may_void
 from adapters.http.i18n import COOKIE, LANGUAGES, language_of, translator
 from ledger import errors
 from ledger.accounts import hash_token, principal_for_token
@@ -128,19 +128,27 @@ def course_context(request: Request, course_id: str, form: dict | None = None) -
     view = b.course_view(who, course_id)
     aggregate = b.app.get_course(course_id)
     plan = aggregate.plan_in_use(who.centre)
-    group, number = aggregate.next_fraction(who.centre)
+    following = aggregate.next_fraction(who.centre)
+    # Nothing left to deliver (suspended, completed, or every fraction given): no form, but why.
+    stop = None if following is not None else {"status": aggregate.status, **(aggregate.status_note or {}),
+                                                "planned": aggregate.fractions_planned()}
     here = [f for f in view["fractions"] if f["centre"] == who.centre and not f["voided"]]
-    defaults = {
-        "number": number,
-        "group": group.number,
-        "machine": here[-1]["machine"] if here else "",
-        "delivered_at": b.app.clock().astimezone(zone()).strftime("%Y-%m-%dT%H:%M"),
-        "beams": [{"number": b.number, "name": b.name, "planned": b.meterset, "delivered": b.meterset,
-                   "termination": "NORMAL"} for b in group.beams],
-    }
-    return {"course": view, "plan": plan, "form": form or defaults, "zone": zone().key, "terminations": TERMINATIONS,
-            "may_log": who.role == "rtt", "may_report": who.role in ("rtt", "physicist"),
-            "incident_categories": INCIDENT_CATEGORIES}
+    defaults = None
+    if following is not None:
+        group, number = following
+        defaults = {
+            "number": number,
+            "group": group.number,
+            "machine": here[-1]["machine"] if here else "",
+            "delivered_at": b.app.clock().astimezone(zone()).strftime("%Y-%m-%dT%H:%M"),
+            "beams": [{"number": b.number, "name": b.name, "planned": b.meterset, "delivered": b.meterset,
+                       "termination": "NORMAL"} for b in group.beams],
+        }
+    voidable = {(f["group"], f["number"]) for f in view["fractions"]
+                if not f["voided"] and may_void(who, aggregate, f["group"], f["number"])}
+    return {"course": view, "plan": plan, "form": form or defaults, "stop": stop, "zone": zone().key,
+            "terminations": TERMINATIONS, "may_log": who.role == "rtt", "may_report": who.role in ("rtt", "physicist"),
+            "voidable": voidable, "incident_categories": INCIDENT_CATEGORIES}
 
 
 @get("/courses/{course_id:str}", opt={"action": "courses.read"}, sync_to_thread=True, include_in_schema=False)
@@ -195,10 +203,11 @@ def fraction_action(path: str, action: str, run, ok_key: str):
         b.course_for(who, action, course_id)
         t = translator(language_of(request))
         try:
-            run(b.app, course_id, number, data, who)
+            run(b, course_id, number, data, who)
         except errors.LedgerError as exc:
-            return page(request, "course.html", status_code=400 if isinstance(exc, errors.InvalidCommand) else 409,
-                        refusal=refusal(t, exc), **course_context(request, course_id))
+            status = 403 if isinstance(exc, errors.AccessDenied) else 400 if isinstance(exc, errors.InvalidCommand) else 409
+            return page(request, "course.html", status_code=status, refusal=refusal(t, exc),
+                        **course_context(request, course_id))
         flash(request, t(ok_key, number=number))
         return Redirect(f"/courses/{course_id}")
 
@@ -209,11 +218,22 @@ def fraction_action(path: str, action: str, run, ok_key: str):
 
 verify_from_form = fraction_action(
     "verify", "fractions.verify",
-    lambda app, cid, n, data, who: app.verify_fraction(cid, n, who.user, actor_of(who)), "verified_ok")
-void_from_form = fraction_action(
-    "void", "fractions.void",
-    lambda app, cid, n, data, who: app.void_fraction(cid, n, str(data.get("reason", "")), who.user, actor_of(who)),
-    "voided_ok")
+    lambda b, cid, n, data, who: b.app.verify_fraction(cid, n, who.user, actor_of(who)), "verified_ok")
+
+
+class VoidNotConfirmed(errors.InvalidCommand):
+    code = "void_not_confirmed"
+
+
+def void_confirmed(b: Backend, course_id: str, number: int, data: dict, who) -> None:
+    """A void from the page needs its box ticked (the browser asks too, but the server does not
+    count on it) and a reason; who may void which fraction is the backend's rule."""
+    if data.get("confirm") != "yes":
+        raise VoidNotConfirmed("confirm", f"fraction {number} was not voided: its confirmation box was not ticked")
+    b.void_fraction(who, course_id, number, str(data.get("reason", "")))
+
+
+void_from_form = fraction_action("void", "fractions.void", void_confirmed, "voided_ok")
 
 router = Router("/", route_handlers=[sign_in_page, sign_in, sign_out, switch_language, worklist, course_page,
                                      log_from_form, verify_from_form, void_from_form])
