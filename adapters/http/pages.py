@@ -174,7 +174,8 @@ def form_to_fraction(data: dict) -> tuple[dict, dict]:
         at = local  # the ledger names the field and the reason
     command = {"number": data.get("number"), "group": data.get("group") or None, "machine": data.get("machine", ""),
                "delivered_at": at, "delivery_type": data.get("delivery_type", "TREATMENT"),
-               "note": data.get("note", ""), "beams": beams or None}
+               "note": data.get("note", ""), "beams": beams or None,
+               "deviation_reason": str(data.get("deviation_reason") or "").strip() or None}
     return command, {**data, "beams": shown}
 
 
