@@ -28,7 +28,10 @@ from ledger.incident import Incident, dose_deviation
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.service_billing import BillingCommands
 from ledger.service_trust import TrustCommands
-from schemas.course import CentreArg, LogFraction, MapPatientId, Plan, RegisterCourse, TriageArg, to_event
+from schemas.course import (
+    CentreArg, LogFraction, MapPatientId, NewPlan, ReasonArg, RegisterCourse, TriageArg, VerifyArg, VoidArg, to_event,
+)
+from schemas.text import describe
 
 T = TypeVar("T", bound=msgspec.Struct)
 MAX_ATTEMPTS = 30
@@ -62,11 +65,8 @@ def parse(kind: type[T], data: Any) -> T:
     try:
         return msgspec.convert(data, kind, strict=False)
     except msgspec.ValidationError as exc:
-        text = str(exc)
-        field = "body"
-        if " - at `$." in text:
-            text, _, path = text.rpartition(" - at `$.")
-            field = path.rstrip("`")
+        field, text = describe(str(exc))
+        field = field or "body"
         if "datetime" in text:
             text += " (ISO-8601 with a timezone offset, e.g. 2026-11-23T09:30:00+01:00)"
         raise errors.InvalidCommand(field, text) from None
@@ -234,6 +234,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         self, course_id: uuid.UUID | str, number: int, by: str, actor: Actor,
         group: int | None = None, request_id: str | None = None,
     ) -> list[dict]:
+        by = parse(VerifyArg, {"by": by}).by
         return self.on_course(
             "verify_fraction", course_id, {"number": number, "group": group, "by": by}, actor, request_id,
             lambda course, meta: [to_event(r) for r in course.verify(group, number, by, meta)],
@@ -244,6 +245,8 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         self, course_id: uuid.UUID | str, number: int, reason: str, by: str, actor: Actor,
         group: int | None = None, request_id: str | None = None,
     ) -> list[dict]:
+        arg = parse(VoidArg, {"reason": reason, "by": by})
+        reason, by = arg.reason, arg.by
         return self.on_course(
             "void_fraction", course_id, {"number": number, "group": group, "reason": reason, "by": by}, actor, request_id,
             lambda course, meta: [to_event(r) for r in course.void(group, number, reason, by, meta)],
@@ -276,7 +279,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         """`patient_id`: the patient the plan was made for (from its file); another patient is refused.
         `starts_at`: the course's fraction that is the re-plan's fraction 1, in each of its fraction
         groups (default: each group's first fraction not yet delivered)."""
-        plan = parse(Plan, data)
+        plan = parse(NewPlan, data).as_plan()
         payload = to_event(plan) if patient_id is None else {**to_event(plan), "patient_id": patient_id}
         starts = {g.number: starts_at for g in plan.fraction_groups} if starts_at is not None else None
 
@@ -300,6 +303,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         )
 
     def suspend_course(self, course_id: uuid.UUID | str, reason: str, actor: Actor, request_id: str | None = None) -> dict:
+        reason = parse(ReasonArg, {"reason": reason}).reason
         return self.on_course(
             "suspend_course", course_id, {"reason": reason}, actor, request_id,
             lambda course, meta: (course.suspend(reason, meta), {"id": str(course.id), "status": course.status})[1],
@@ -312,6 +316,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         )
 
     def complete_course(self, course_id: uuid.UUID | str, reason: str, actor: Actor, request_id: str | None = None) -> dict:
+        reason = parse(ReasonArg, {"reason": reason}).reason
         return self.on_course(
             "complete_course", course_id, {"reason": reason}, actor, request_id,
             lambda course, meta: (course.complete(reason, meta), {"id": str(course.id), "status": course.status})[1],

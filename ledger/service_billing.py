@@ -21,7 +21,7 @@ from ledger import errors
 from ledger.billing import Agreement, Settlement, agreement_id_for, check_terms, compute_split, deliveries_of, settlement_id_for
 from ledger.course import COMPLETED, Course
 from ledger.incident import Incident, incident_id_for, is_near_miss, near_miss, near_miss_id_for, registration
-from schemas.billing import AgreementTerms, CourseCategoryArg, RegisterIncident, Split
+from schemas.billing import AgreementTerms, CloseArg, CourseCategoryArg, FollowUpArg, RegisterIncident, Split
 from schemas.course import to_event
 
 if TYPE_CHECKING:
@@ -65,6 +65,9 @@ class BillingCommands:
     def add_follow_up(
         self, incident_id: str, text: str, actor: Actor, by: str | None = None, request_id: str | None = None
     ) -> dict:
+        arg = parse(FollowUpArg, {"text": text, "by": by})
+        text, by = arg.text, arg.by
+
         def act(meta: dict) -> tuple[list[Any], Any]:
             incident = self.get_incident(incident_id)
             incident.follow_up(text, by or actor.user, meta)
@@ -75,6 +78,9 @@ class BillingCommands:
     def close_incident(
         self, incident_id: str, resolution: str, actor: Actor, by: str | None = None, request_id: str | None = None
     ) -> dict:
+        arg = parse(CloseArg, {"resolution": resolution, "by": by})
+        resolution, by = arg.resolution, arg.by
+
         def act(meta: dict) -> tuple[list[Any], Any]:
             incident = self.get_incident(incident_id)
             incident.close(resolution, by or actor.user, meta)

@@ -25,7 +25,7 @@ from ledger.centre import Centre, CentreAlias, alias_id_for, centre_id_for, chec
 from ledger.course import Course, course_id_for, registration
 from ledger.incident import Incident, near_miss, near_miss_id_for
 from ledger.requests import Request, fingerprint, request_aggregate_id
-from schemas.course import BeamInput, LogFraction, to_event
+from schemas.course import LogFraction, to_event
 from schemas.trust import AddCentre, Bundle, Delivered, FallbackAdded, Verified, Voided
 
 MAX_ATTEMPTS = 10
@@ -36,15 +36,18 @@ def bundle_request_id(centre: str, key: str) -> str:
 
 
 def as_command(d: Delivered) -> LogFraction:
-    """The session as the exporting centre recorded it, to run through this ledger's rules."""
+    """The session as the exporting centre recorded it, to run through this ledger's rules;
+    validated like a fraction logged here (a value the home systems cannot take is refused)."""
+    from ledger.service import parse  # ledger.service imports this module: import at call time
+
     r = d.record
-    return LogFraction(
-        number=r.number, centre=r.centre, machine=r.machine, operator=r.operator, delivered_at=r.delivered_at,
-        group=r.group, plan_uid=r.plan_uid, delivery_type=r.delivery_type, note=r.note,
-        beams=[BeamInput(number=b.number, delivered_mu=b.delivered_mu, specified_mu=b.specified_mu,
-                         termination=b.termination) for b in r.beams],
-        source="bundle", source_uid=r.record_id, deviation_reason=r.deviation_reason,
-    )
+    return parse(LogFraction, {
+        "number": r.number, "centre": r.centre, "machine": r.machine, "operator": r.operator,
+        "delivered_at": r.delivered_at, "group": r.group, "plan_uid": r.plan_uid, "delivery_type": r.delivery_type,
+        "note": r.note, "source": "bundle", "source_uid": r.record_id, "deviation_reason": r.deviation_reason,
+        "beams": [{"number": b.number, "delivered_mu": b.delivered_mu, "specified_mu": b.specified_mu,
+                   "termination": b.termination} for b in r.beams],
+    })
 
 
 class TrustCommands:
@@ -247,7 +250,7 @@ class TrustCommands:
             return {"changed": course.void_received(ev.record_ids, ev.reason, ev.by, meta)}
         if isinstance(ev, FallbackAdded):
             starts = {int(k): v for k, v in ev.starts_at.items()} if ev.starts_at else None
-            return {"changed": course.add_fallback_plan(ev.plan, meta, starts_at=starts)}
+            return {"changed": course.add_fallback_plan(ev.plan.as_plan(), meta, starts_at=starts)}
         raise errors.BundleRefused(f"unknown event type {type(ev).__name__}")
 
     def collision_incident(self, course: Course, cmd: LogFraction, clash: errors.RuleViolation, meta: dict) -> Incident:

@@ -17,22 +17,23 @@ from schemas.course import (
     FractionRecord,
     BeamInput,
     DeliveryType,
-    NonEmpty,
     Plan,
     PositiveInt,
+    Reason as OptionalReason,
     Uid,
 )
+from schemas.text import Machine, Note, long_text
 
-Reason = Annotated[str, Meta(min_length=1, max_length=2000)]
+Reason = long_text(2000, min_length=1)
 
 
 class FractionIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     number: PositiveInt
-    machine: NonEmpty
+    machine: Machine
     delivered_at: AwareDatetime
     beams: list[BeamInput] | None = None
     type: DeliveryType = "TREATMENT"
-    note: Annotated[str, Meta(max_length=2000)] = ""
+    note: Note = ""
     group: PositiveInt | None = None
     plan_uid: Uid | None = None
     # Metersets beyond tolerance are refused (409 meterset_beyond_tolerance) unless confirmed with a reason.
@@ -58,7 +59,7 @@ class TriageIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 
 class ReasonIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    reason: Annotated[str, Meta(max_length=2000)] = ""
+    reason: OptionalReason = ""
 
 
 class AccountIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

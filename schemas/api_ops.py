@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
-from schemas.billing import Rule, Text, TreatmentCategory
+from schemas.billing import Resolution, Rule, Text, TreatmentCategory
 from schemas.course import AwareDatetime, Centre, PositiveInt
 
 Category = Literal[
@@ -42,7 +42,7 @@ class FollowUpIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
 
 
 class CloseIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    resolution: Annotated[str, Meta(max_length=4000)] = ""
+    resolution: Resolution = ""
 
 
 class FollowUpOut(Struct, frozen=True, kw_only=True):

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct
 
 from schemas.course import AwareDatetime, Centre, PositiveInt
+from schemas.text import PersonName, check_person_name, long_text
 
 # Incident categories (the list, plus the near-miss a refused command records).
 EXTRA_OR_MISSED_FRACTION = "extra-or-missed-fraction"
@@ -31,8 +32,9 @@ CATEGORIES: tuple[str, ...] = (
 LOW, MEDIUM, HIGH = "low", "medium", "high"
 SEVERITIES: tuple[str, ...] = (LOW, MEDIUM, HIGH)
 
-Text = Annotated[str, Meta(min_length=1, max_length=4000)]
-User = Annotated[str, Meta(min_length=1, max_length=200)]
+Text = long_text(4000, min_length=1)  # incident text: the summary PDF, the incident export; LF allowed
+Resolution = long_text(4000)
+User = PersonName  # who registered or followed up, named like an operator (DICOM PN)
 # A treatment category as finance names it (e.g. "complex", "palliative"): a tariff key.
 TreatmentCategory = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._/-]*$")]
 Rule = Literal["pro-rata", "per-fraction"]
@@ -51,6 +53,25 @@ class RegisterIncident(Struct, frozen=True, kw_only=True):
     fraction: PositiveInt | None = None
     by: User | None = None
     occurred_at: AwareDatetime | None = None
+
+    def __post_init__(self) -> None:
+        check_person_name(self.by, "by")
+
+
+class FollowUpArg(Struct, frozen=True):
+    text: Resolution  # an empty one is refused by the incident, with its own words
+    by: User | None = None
+
+    def __post_init__(self) -> None:
+        check_person_name(self.by, "by")
+
+
+class CloseArg(Struct, frozen=True):
+    resolution: Resolution
+    by: User | None = None
+
+    def __post_init__(self) -> None:
+        check_person_name(self.by, "by")
 
 
 class CourseCategoryArg(Struct, frozen=True):

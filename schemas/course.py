@@ -15,6 +15,10 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from schemas.text import (
+    ONE_LINE, Label, LongString, Machine, Note, PatientId, PersonName, ShortString, check_person_name, long_text,
+)
+
 NonEmpty = Annotated[str, Meta(min_length=1, max_length=200)]
 Centre = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")]
 # A DICOM UID: digit groups separated by dots, at most 64 characters (PS3.5 9.1).
@@ -23,6 +27,7 @@ MU = Decimal  # checked by check_mu: msgspec cannot bound a Decimal
 AwareDatetime = Annotated[datetime, Meta(tz=True)]
 Triage = Annotated[int, Meta(ge=1, le=5)]
 PositiveInt = Annotated[int, Meta(ge=1, le=10000)]
+Reason = long_text(2000)  # a void's or a status change's reason: HL7 NTE/FT and the summary PDF
 
 Termination = Literal["NORMAL", "OPERATOR", "MACHINE", "UNKNOWN"]
 DeliveryType = Literal["TREATMENT", "CONTINUATION"]
@@ -89,11 +94,65 @@ class Plan(Struct, frozen=True, kw_only=True):
         check_unique([g.number for g in self.fraction_groups], "fraction group", "the plan")
 
 
+# ---- a plan as it comes in ---------------------------------------------------------------
+# `Beam`, `FractionGroup` and `Plan` are also what stored events replay into, so they keep
+# the bounds they always had (a value accepted once must stay readable). A plan being
+# registered or added is one of these subclasses instead: same fields, each typed by the
+# DICOM attribute it is written back to (schemas/text.py).
+
+
+class NewBeam(Beam, frozen=True, kw_only=True):
+    name: LongString = ""  # BeamName (LO)
+    machine: ShortString = ""  # TreatmentMachineName (SH)
+    radiation_type: ShortString = "PHOTON"  # RadiationType (CS 16)
+
+
+class NewFractionGroup(FractionGroup, frozen=True, kw_only=True):
+    beams: list[NewBeam] = []
+
+
+# What `Plan.source` keeps that goes back into the records, and as what (every other value:
+# one line). Checked in `__post_init__` so that the refusal names the key.
+SOURCE_VALUES: dict[str, type] = {
+    "study_id": ShortString, "accession": ShortString, "referring_physician": PersonName,
+    "plan_name": LongString, "study_uid": Uid,
+}
+SourceValue = Annotated[str, Meta(max_length=256, pattern=ONE_LINE)]
+
+
+class NewPlan(Plan, frozen=True, kw_only=True):
+    label: Label  # shown and matched on (triage lists); the name of the plan, as RTPlanName (LO)
+    fraction_groups: Annotated[list[NewFractionGroup], Meta(min_length=1)]
+    machine: ShortString = ""
+    centre: LongString = ""
+    source: dict[Annotated[str, Meta(max_length=128)], Annotated[str, Meta(max_length=256)]] = {}
+
+    def __post_init__(self) -> None:
+        for key, value in self.source.items():
+            kind = SOURCE_VALUES.get(key) or (LongString if key.startswith("machine/") else SourceValue)
+            if value == "":
+                continue
+            try:
+                msgspec.convert(value, kind)
+                if kind is PersonName:
+                    check_person_name(value, f"source.{key}")
+            except msgspec.ValidationError as exc:
+                raise ValueError(f"source.{key}: {exc}") from None
+
+    def as_plan(self) -> Plan:
+        """The same plan as the value the course holds (and compares with: Structs of two
+        types are never equal)."""
+        return from_event(to_event(self), Plan)
+
+
 class Patient(Struct, frozen=True, kw_only=True):
-    id: Annotated[str, Meta(min_length=1, max_length=64)]
-    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    id: PatientId  # PatientID (LO)
+    name: PersonName  # PatientName (PN)
     birth_date: date | None = None
     sex: Sex | None = None
+
+    def __post_init__(self) -> None:
+        check_person_name(self.name, "name")
 
 
 class BeamDelivery(Struct, frozen=True, kw_only=True):
@@ -179,7 +238,7 @@ class FractionRecord(Struct, frozen=True, kw_only=True):
 class RegisterCourse(Struct, frozen=True, kw_only=True):
     patient: Patient
     home_centre: Centre
-    plan: Plan
+    plan: NewPlan
     triage: Triage | None = None
     assigned_centres: list[Centre] = []
 
@@ -187,14 +246,14 @@ class RegisterCourse(Struct, frozen=True, kw_only=True):
 class LogFraction(Struct, frozen=True, kw_only=True):
     number: PositiveInt
     centre: Centre
-    machine: NonEmpty
-    operator: NonEmpty
+    machine: Machine
+    operator: PersonName  # OperatorsName (PN)
     delivered_at: AwareDatetime
     group: PositiveInt | None = None
     plan_uid: Uid | None = None
     beams: list[BeamInput] | None = None
     delivery_type: DeliveryType = "TREATMENT"
-    note: Annotated[str, Meta(max_length=2000)] = ""
+    note: Note = ""
     # Where the record comes from: "ledger" (logged live), "baseline" (imported from the
     # OIS's records of before the outage), "bundle" (another centre's ledger).
     source: Literal["ledger", "baseline", "bundle"] = "ledger"
@@ -214,6 +273,31 @@ class MapPatientId(Struct, frozen=True, kw_only=True):
     patient_id: Annotated[str, Meta(min_length=1, max_length=64)]
     name: Annotated[str, Meta(min_length=1, max_length=200)]
     birth_date: date
+
+    def __post_init__(self) -> None:
+        check_person_name(self.operator, "operator")
+
+
+# Arguments that service methods take as plain values are validated through these.
+
+
+class VerifyArg(Struct, frozen=True):
+    by: PersonName  # the second name of OperatorsName (PN)
+
+    def __post_init__(self) -> None:
+        check_person_name(self.by, "by")
+
+
+class VoidArg(Struct, frozen=True):
+    reason: Reason
+    by: PersonName
+
+    def __post_init__(self) -> None:
+        check_person_name(self.by, "by")
+
+
+class ReasonArg(Struct, frozen=True):
+    reason: Reason
 
 
 class CentreArg(Struct, frozen=True):

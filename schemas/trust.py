@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from schemas.course import AwareDatetime, Centre, FractionRecord, Plan, RegisterCourse
+from schemas.course import AwareDatetime, Centre, FractionRecord, NewPlan, Reason, RegisterCourse
+from schemas.text import PersonName, check_person_name
 
 # An Ed25519 public key: 32 raw bytes in base64.
 PublicKey = Annotated[str, Meta(pattern=r"^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$")]
@@ -46,17 +47,23 @@ class Delivered(BundleEvent, frozen=True, kw_only=True, tag="FractionDelivered")
 
 class Verified(BundleEvent, frozen=True, kw_only=True, tag="FractionVerified"):
     record_ids: list[str]
-    by: str
+    by: PersonName
+
+    def __post_init__(self) -> None:
+        check_person_name(self.by, "by")
 
 
 class Voided(BundleEvent, frozen=True, kw_only=True, tag="FractionVoided"):
     record_ids: list[str]
-    reason: str
-    by: str
+    reason: Reason
+    by: PersonName
+
+    def __post_init__(self) -> None:
+        check_person_name(self.by, "by")
 
 
 class FallbackAdded(BundleEvent, frozen=True, kw_only=True, tag="FallbackPlanAdded"):
-    plan: Plan
+    plan: NewPlan
     # per fraction group (as text: a JSON key), the course's fraction that is the re-plan's fraction 1
     starts_at: dict[str, int] | None = None
 

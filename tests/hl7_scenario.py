@@ -17,7 +17,8 @@ HOME, PARTNER = "AZ-HOME", "PARTNER-RT"
 T0 = datetime(2026, 11, 2, 8, 30, tzinfo=timezone(timedelta(hours=1)))
 PHYSICIST = Actor("physicist.home", HOME)
 # Names a billing system must get back exactly: delimiters, an apostrophe, non-ASCII.
-HARD_NAMES = ["MÜLLER-LEFÈVRE^ZOË", "D'HONDT^JAN", "PIPE|AND&AMP^TILDE~BACK\\SLASH"]
+# Every HL7 delimiter a DICOM PN may hold (a backslash may not: it is refused at registration).
+HARD_NAMES = ["MÜLLER-LEFÈVRE^ZOË", "D'HONDT^JAN", "PIPE|AND&AMP^TILDE~HASH#"]
 
 
 def register(app, pid: str, name: str, fractions: int = 5, dynamic: bool = False, uid_suffix: str = "1",
@@ -36,7 +37,7 @@ def register(app, pid: str, name: str, fractions: int = 5, dynamic: bool = False
 
 
 def deliver(app, course_id: str, number: int, centre: str = HOME, verify: bool = True, **extra) -> dict:
-    machine = "HOME-LINAC-1" if centre == HOME else "PARTNER TB2 | bunker 3"
+    machine = "HOME-LINAC-1" if centre == HOME else "TB2 | bunker 3"
     rtt = f"rtt.{centre.lower()}"
     record = app.log_fraction(course_id, {
         "number": number, "centre": centre, "machine": machine, "operator": rtt,

@@ -25,7 +25,7 @@ def test_every_message_of_a_bulk_export_is_valid_for_both_parsers(tmp_path, monk
                 deliver(app, course, n, PARTNER if n % 3 == 0 else HOME, verify=n % 2 == 0,
                         note="séance | interrompue ^ & ~ \\ reprise")
             if i % 2 == 0:
-                app.void_fraction(course, 8, "double entry\rafter restore", "rtt.x", PHYSICIST)
+                app.void_fraction(course, 8, "double entry\nafter restore", "rtt.x", PHYSICIST)
             if i % 3 == 0:
                 app.complete_course(course, "done", PHYSICIST)
         export_to(book, course_messages(book, MessageBuilder()), tmp_path / "a", PHYSICIST)

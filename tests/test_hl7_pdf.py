@@ -41,7 +41,7 @@ def test_summary_names_patient_plans_every_fraction_and_verifications(course):
     assert "PlanPDF-1" in squeezed and course["plan_uid"] in squeezed
     for day, centre in (("2026-11-02", HOME), ("2026-11-03", PARTNER), ("2026-11-04", PARTNER)):
         assert day in text
-    assert "PARTNERTB2" in squeezed and "HOME-LINAC-1" in squeezed
+    assert "TB2|bunker3" in squeezed and "HOME-LINAC-1" in squeezed
     assert "191.4" in text  # MU delivered per fraction: 95.1 + 96.3
     assert "verifiedbyrtt.az-home.checker" in squeezed and "verifiedbyrtt.partner-rt.checker" in squeezed
     assert "VOID:loggedonthewrongday" in squeezed

@@ -17,15 +17,17 @@ from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import RTBeamsTreatmentRecordStorage, RTTreatmentSummaryRecordStorage
 
 from adapters.dicom import BadFile, iter_files
-from adapters.dicom.plans import decimal, kind_of, need, read_dataset
+from adapters.dicom.plans import attribute, decimal, kind_of, need, read_dataset, text_of
 from adapters.runtime import Ledger, department_zone
 from ledger import errors
 from ledger.service import Actor
+from schemas.text import PersonName, ShortString, check_person_name, describe
 
 SUMMARY_OPERATOR = "OIS treatment summary"
 
@@ -172,7 +174,27 @@ class Baseline:
 
     # ---- one file --------------------------------------------------------------------------
 
+    @staticmethod
+    def check_writable(ds: Dataset) -> None:
+        """The machine and the operators become the fraction's and are written back to the OIS
+        (TreatmentMachineName SH, OperatorsName PN): refuse the file, naming the attribute,
+        before anything is written, if they cannot be (the reconciliation only reads them)."""
+        for machine in ds.get("TreatmentMachineSequence") or []:
+            text_of(machine, "TreatmentMachineName", ShortString, " in TreatmentMachineSequence")
+        raw = ds.get("OperatorsName")
+        for k, name in enumerate(raw if isinstance(raw, MultiValue) else [raw], 1):
+            if name is None or not str(name):
+                continue
+            try:
+                msgspec.convert(str(name), PersonName)
+                check_person_name(str(name), "OperatorsName")
+            except ValueError as exc:  # msgspec.ValidationError is one too
+                reason = describe(str(exc))[1]
+                raise BadFile(f"{attribute('OperatorsName')} value {k} {str(name)!r}: {reason}; "
+                              "the home systems could not take it back") from None
+
     def session(self, ds: Dataset, path: Path) -> dict:
+        self.check_writable(ds)
         facts = session_facts(ds, timezone.utc)
         course = self.course_for(facts["patient_id"], facts["plan_uid"])
         answer = {"file": str(path), "course_id": course["id"], "kind": "session", "fractions": 0}

@@ -4,7 +4,9 @@ Real plans come with or without Part 10 file meta, with static and dynamic (VMAT
 and several fraction groups. A file is checked for the consistency the ledger relies on
 (beams referenced by a fraction group exist, counts match their sequences, every beam has
 a meterset), because a truncated file often still parses. What the RT records need later
-(study, machine details, beam-limiting devices) is kept in `Plan.source`.
+(study, machine details, beam-limiting devices) is kept in `Plan.source`. Every text read
+is checked against what the ledger will write it back as (`text_of`), so a file holding a
+value the home systems cannot take back is refused by name with the attribute, not stored.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pydicom
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
 from pydicom.uid import RTPlanStorage
 
 from adapters.dicom import BadFile
 from schemas.course import Beam, FractionGroup, Patient, Plan
+from schemas.text import Label, LongString, PersonName, ShortString, check_person_name, describe
 
 SOP_NAMES = {
     "1.2.840.10008.5.1.4.1.1.481.5": "RT Plan",
@@ -78,12 +83,37 @@ def kind_of(ds: Dataset) -> str:
     return SOP_NAMES.get(uid, f"SOP Class {uid or '?'}")
 
 
+def attribute(keyword: str) -> str:
+    tag = pydicom.datadict.tag_for_keyword(keyword)
+    return f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
 def need(ds: Dataset, keyword: str, where: str = "") -> Any:
     value = ds.get(keyword)
     if value is None or value == "":
-        tag = pydicom.datadict.tag_for_keyword(keyword)
-        raise BadFile(f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X}){where} is missing or empty")
+        raise BadFile(f"{attribute(keyword)}{where} is missing or empty")
     return value
+
+
+def text_of(ds: Dataset, keyword: str, kind: Any, where: str = "", required: bool = False) -> str:
+    """An attribute's text as the ledger will write it back (`kind`: a type of schemas.text):
+    one value (a backslash in the file made it several), within the VR's limits; else BadFile
+    naming the attribute. Missing or empty gives "" (or BadFile when `required`)."""
+    value = need(ds, keyword, where) if required else ds.get(keyword)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, MultiValue):
+        raise BadFile(f"{attribute(keyword)}{where} holds {len(value)} values separated by a backslash; "
+                      "the ledger takes one and could not write it back")
+    text = str(value)
+    try:
+        msgspec.convert(text, kind)
+        if kind is PersonName:
+            check_person_name(text, keyword)
+    except ValueError as exc:  # msgspec.ValidationError is one too
+        reason = describe(str(exc))[1]
+        raise BadFile(f"{attribute(keyword)}{where} {text!r}: {reason}; the home systems could not take it back") from None
+    return text
 
 
 def decimal(value: Any, what: str) -> Decimal:
@@ -111,8 +141,8 @@ def dicom_date(value: Any) -> date | None:
 def read_patient(ds: Dataset) -> Patient:
     sex = str(ds.get("PatientSex", "") or "")
     return Patient(
-        id=str(need(ds, "PatientID")).strip(),
-        name=str(need(ds, "PatientName")),
+        id=text_of(ds, "PatientID", LongString, required=True).strip(),
+        name=text_of(ds, "PatientName", PersonName, required=True),
         birth_date=dicom_date(ds.get("PatientBirthDate")),
         sex=sex if sex in ("M", "F", "O") else None,
     )
@@ -129,7 +159,7 @@ def read_beam(beam: Dataset, meterset: Decimal, source: dict[str, str]) -> Beam:
             f"{len(points)} control points (truncated or inconsistent plan)"
         )
     energy = points[0].get("NominalBeamEnergy")
-    machine = str(beam.get("TreatmentMachineName", "") or "")
+    machine = text_of(beam, "TreatmentMachineName", ShortString, where)
     devices = " ".join(
         f"{d.RTBeamLimitingDeviceType}:{int(d.NumberOfLeafJawPairs)}" for d in beam.get("BeamLimitingDeviceSequence") or []
     )
@@ -143,14 +173,14 @@ def read_beam(beam: Dataset, meterset: Decimal, source: dict[str, str]) -> Beam:
         for key, keyword in (("manufacturer", "Manufacturer"), ("institution", "InstitutionName"),
                              ("model", "ManufacturerModelName"), ("serial", "DeviceSerialNumber")):
             if beam.get(keyword):
-                source[f"machine/{machine}/{key}"] = str(beam.get(keyword))
+                source[f"machine/{machine}/{key}"] = text_of(beam, keyword, LongString, where)
     kind = str(beam.get("BeamType", "STATIC"))
     return Beam(
         number=number,
         meterset=meterset,
-        name=str(beam.get("BeamName", "") or ""),
+        name=text_of(beam, "BeamName", LongString, where),
         machine=machine,
-        radiation_type=str(beam.get("RadiationType", "PHOTON") or "PHOTON"),
+        radiation_type=text_of(beam, "RadiationType", ShortString, where) or "PHOTON",
         energy=decimal(energy, f"NominalBeamEnergy of beam {number}") if energy is not None else None,
         beam_type="DYNAMIC" if kind == "DYNAMIC" else "STATIC",
         control_points=declared,
@@ -172,12 +202,12 @@ def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
     source: dict[str, str] = {
         "sop_class_uid": str(RTPlanStorage),
         "study_uid": str(need(ds, "StudyInstanceUID")),
-        "study_id": str(ds.get("StudyID", "") or ""),
+        "study_id": text_of(ds, "StudyID", ShortString),
         "study_date": str(ds.get("StudyDate", "") or ""),
         "study_time": str(ds.get("StudyTime", "") or ""),
-        "accession": str(ds.get("AccessionNumber", "") or ""),
-        "referring_physician": str(ds.get("ReferringPhysicianName", "") or ""),
-        "plan_name": str(ds.get("RTPlanName", "") or ""),
+        "accession": text_of(ds, "AccessionNumber", ShortString),
+        "referring_physician": text_of(ds, "ReferringPhysicianName", PersonName),
+        "plan_name": text_of(ds, "RTPlanName", LongString),
     }
     groups = []
     for g in declared_groups:
@@ -206,7 +236,10 @@ def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
     machines = [b.machine for g in groups for b in g.beams if b.machine]
     plan = Plan(
         uid=uid,
-        label=str(ds.get("RTPlanLabel") or ds.get("RTPlanName") or "").strip() or str(need(ds, "RTPlanLabel")),
+        # The label is never written back (records name the plan by UID): what the ledger needs
+        # is a name it can show and match on, so a label up to 64 characters (LO) is taken.
+        label=(text_of(ds, "RTPlanLabel", Label).strip() or source["plan_name"].strip()
+               or str(need(ds, "RTPlanLabel"))),
         fraction_groups=groups,
         machine=machines[0] if machines else "",
         centre=centre,

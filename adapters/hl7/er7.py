@@ -48,15 +48,20 @@ class Hl7ValueError(ValueError):
 
 # ---- values -------------------------------------------------------------------------------
 
+# Every control character (C0, DEL, C1) as a hex escape `\Xhh\` of its UTF-8 bytes (2.5, 2.7.4;
+# MSH-18 says UTF-8): the ledger refuses them at the edge (schemas/text.py), except LF in free
+# text, but whatever reaches a message may never end a segment (CR) or hide in it.
+_CONTROLS = {chr(c): "\\X" + chr(c).encode().hex().upper() + "\\" for c in (*range(0x20), *range(0x7F, 0xA0))}
 _ESCAPES = str.maketrans({
+    **_CONTROLS,
     "\\": "\\E\\", "|": "\\F\\", "^": "\\S\\", "&": "\\T\\", "~": "\\R\\",
-    "\r": "\\X0D\\", "\n": "\\X0A\\",
 })
 
 
 def escape(text: str) -> str:
-    """HL7 escaping (2.5, section 2.7.4) for the default delimiters `|^~\\&`; line breaks as
-    hex escapes so that text can never end a segment. One pass, so `\\` is escaped exactly once."""
+    """HL7 escaping (2.5, section 2.7.4) for the default delimiters `|^~\\&`; line breaks and
+    every other control character as hex escapes so that text can never end a segment.
+    One pass, so `\\` is escaped exactly once."""
     return text.translate(_ESCAPES)
 
 

@@ -12,7 +12,7 @@ from adapters.http.errors import READ, WRITE, documented
 from adapters.http.views import as_, event_out
 from ledger import access
 from schemas.api import AssignIn, CourseChangeOut, CourseDetailOut, CourseOut, EventOut, ReasonIn, TriageIn
-from schemas.course import Plan, RegisterCourse
+from schemas.course import NewPlan, RegisterCourse
 
 IdempotencyKey = Annotated[
     str | None,
@@ -87,7 +87,7 @@ ROUTES = [
     course_command("/assign", "courses.assign", AssignIn, "Assign a course to a centre (or remove it)", assign),
     course_command("/triage", "courses.triage", TriageIn, "Set the triage code (1 urgent .. 5)",
                    lambda app, cid, d, who, rid: app.set_triage(cid, d.triage, actor_of(who), request_id=rid)),
-    course_command("/plans", "courses.fallback_plan", Plan, "Add a fallback plan (a partner's re-plan)",
+    course_command("/plans", "courses.fallback_plan", NewPlan, "Add a fallback plan (a partner's re-plan)",
                    lambda app, cid, d, who, rid: app.add_fallback_plan(cid, d, actor_of(who), request_id=rid)),
     course_command("/suspend", "courses.lifecycle", ReasonIn, "Suspend: no fraction is accepted until resumed",
                    lambda app, cid, d, who, rid: app.suspend_course(cid, d.reason, actor_of(who), request_id=rid)),

@@ -18,6 +18,7 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from ledger import errors
 from schemas.api import ErrorOut, FieldError
+from schemas.text import describe
 
 log = logging.getLogger("fraction_ledger.http")
 
@@ -122,11 +123,7 @@ def unexpected(request: Request, exc: Exception) -> Response:
 
 
 def field_problems(exc: msgspec.ValidationError, prefix: str) -> tuple[str, str]:
-    text = str(exc)
-    field = prefix
-    if " - at `$" in text:
-        text, _, path = text.rpartition(" - at `$")
-        field = prefix + path.rstrip("`")
+    field, text = describe(str(exc), prefix)
     if "RFC3339" in text or "Expected `datetime`" in text:
         text += " (expected a date and time with a timezone offset, e.g. 2026-11-23T09:30:00+01:00)"
     elif "Expected `datetime` with a timezone" in text or "timezone" in text:
