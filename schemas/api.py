@@ -37,7 +37,7 @@ class FractionIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     group: PositiveInt | None = None
     plan_uid: Uid | None = None
     # Metersets beyond tolerance are refused (409 meterset_beyond_tolerance) unless confirmed with a reason.
-    deviation_reason: Annotated[str, Meta(min_length=1, max_length=2000)] | None = None
+    deviation_reason: Reason | None = None
 
 
 class VerifyIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

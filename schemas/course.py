@@ -128,6 +128,7 @@ class NewPlan(Plan, frozen=True, kw_only=True):
     source: dict[Annotated[str, Meta(max_length=128)], Annotated[str, Meta(max_length=256)]] = {}
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for key, value in self.source.items():
             kind = SOURCE_VALUES.get(key) or (LongString if key.startswith("machine/") else SourceValue)
             if value == "":
@@ -263,19 +264,22 @@ class LogFraction(Struct, frozen=True, kw_only=True):
     numbering: Literal["course", "plan"] = "course"
     # A person's reason for metersets beyond tolerance: with it they are accepted as a
     # dose deviation (and an incident is registered); without it they are refused.
-    deviation_reason: Annotated[str, Meta(min_length=1, max_length=2000)] | None = None
+    deviation_reason: Reason | None = None
+
+    def __post_init__(self) -> None:
+        check_person_name(self.operator, "operator")
 
 
 class MapPatientId(Struct, frozen=True, kw_only=True):
     """Another centre's id of a course's patient, with the second identifiers that were checked."""
 
     centre: Centre
-    patient_id: Annotated[str, Meta(min_length=1, max_length=64)]
-    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    patient_id: PatientId
+    name: PersonName
     birth_date: date
 
     def __post_init__(self) -> None:
-        check_person_name(self.operator, "operator")
+        check_person_name(self.name, "name")
 
 
 # Arguments that service methods take as plain values are validated through these.
