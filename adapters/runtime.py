@@ -80,13 +80,14 @@ class Ledger:
     """What every entry point (CLI, server, bench) works with."""
 
     def __init__(self, db: str | None = None, clock: Callable[[], datetime] | None = None,
-                 cipher_key_file: str | None = None):
+                 cipher_key_file: str | None = None, read_db: str | None = None):
+        """`read_db`: the read model's file, instead of the configured one (a scratch ledger's own)."""
         clock = clock or system_clock()
         self.storage = Storage.from_option(db, cipher_key_file)
         self.app = open_application(self.storage, clock)
         check_encryption(self.app, self.storage)
         source = self.storage.url if self.storage.is_postgres else str(Path(self.storage.url).resolve())
-        self.read = ReadModel(self.storage.read_model_path(), source=source)
+        self.read = ReadModel(Path(read_db) if read_db else self.storage.read_model_path(), source=source)
 
     def fresh(self) -> ReadModel:
         """The read model, caught up with everything recorded so far."""

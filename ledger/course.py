@@ -279,7 +279,7 @@ class Course(ReceivedFractions, Aggregate):
                 break
         if cmd.centre != self.home_centre and cmd.centre not in self.assigned_centres:
             found.append(f"Centre {cmd.centre} is not assigned to this course (home {self.home_centre}).")
-        if cmd.delivery_type == "TREATMENT":
+        if cmd.delivery_type == "TREATMENT" and cmd.source == "ledger":  # an import comes in any order
             missing = sorted(set(range(1, cmd.number)) - self.delivered_numbers(group))
             if missing:
                 shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
@@ -621,7 +621,9 @@ class Course(ReceivedFractions, Aggregate):
         if patient_id is not None and not self.knows_patient_id(patient_id):
             raise errors.PatientMismatch(
                 f"Plan {plan.label} ({plan.uid}) is for patient {patient_id}, but course {self.plan.label} is of "
-                f"patient {self.patient['id']}: a fallback plan must be for the same patient. Nothing was changed.",
+                f"patient {self.patient['id']}: a fallback plan must be for the same patient. If it is the same person "
+                f"under another centre's id, map it first with `fraction-ledger course identity` (name and birth date "
+                f"are checked). Nothing was changed.",
                 conflict={"course_patient_id": self.patient["id"], "plan_patient_id": patient_id},
             )
 

@@ -154,12 +154,21 @@ def course_show(obj: Context, course_id, as_json) -> None:
     click.echo(f"Course {c['id']}\n  patient {c['patient_id']} {c['patient_name']}, home {c['home_centre']}")
     click.echo(f"  plan {c['plan_label']} ({c['plan_uid']}), {c['status']}, triage {c['triage'] or '-'}, "
                f"assigned {', '.join(c['assigned_centres']) or '-'}")
+    course = obj.ledger.app.get_course(course_id)
+    for plan in course.plans[1:]:
+        starts = ", ".join(f"group {g} from fraction {n}" for g, n in course.plan_starts.get(plan.uid, {}).items())
+        click.echo(f"  re-plan {plan.label} ({plan.uid}) of {plan.centre or '-'}: {starts or 'from fraction 1'}")
+    for centre, pid in course.patient_ids.items():
+        click.echo(f"  patient known at {centre} as {pid}")
     click.echo(f"  fractions {c['fractions_delivered']}/{c['fractions_planned']}, awaiting verification {c['awaiting_verification']}")
+    own = {r.record_id: r.plan_number for r in course.records if r.plan_number}
     for f in c["fractions"]:
         flags = " VOIDED (" + (f["void_reason"] or "") + ")" if f["voided"] else ""
         check = f"verified by {f['verified_by']}" if f["verified_by"] else "NOT VERIFIED"
+        replan = f" (re-plan's {own[f['record_id']]})" if f["record_id"] in own else ""
+        mu = " ".join(f"{b['number']}:{b['delivered_mu']}" for b in f["beams"])
         click.echo(f"  #{f['number']:<3} {f['delivered_at']}  {f['centre']:<10} {f['machine']:<10} "
-                   f"{f['delivery_type']:<12} by {f['operator']}, {check}{flags}")
+                   f"{f['delivery_type']:<12} MU {mu}  by {f['operator']}, {check}{flags}{replan}")
         for w in f["warnings"]:
             click.echo(f"        warning: {w}")
     for i in c.get("incidents", []):
@@ -332,6 +341,27 @@ def rebuild(obj: Context, as_json) -> None:
     """Drop the read models and rebuild them from the event log."""
     n = obj.ledger.read.rebuild(obj.ledger.app)
     emit({"events": n}, as_json, f"rebuilt read models from {n} events")
+
+
+@main.group("samples")
+def samples() -> None:
+    """Sample files to rehearse with (made here, deterministic for a given clock)."""
+
+
+@samples.command("partner-returns")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def samples_partner_returns(obj: Context, out, as_json) -> None:
+    """A 35-fraction course, the home OIS's records of 1-10, a partner's re-plan of the remaining 25 and
+    the records its OIS writes (its patient id, its numbering 1..25, a file per beam, no UTC offset)."""
+    from pathlib import Path
+
+    from tools.partner_samples import default_days, write_samples
+
+    paths = write_samples(Path(out), *default_days(obj.ledger.app.clock()))
+    shown = {k: str(v) for k, v in paths.items()}
+    emit(shown, as_json, "\n".join(f"{k:<16} {v}" for k, v in shown.items()))
 
 
 @main.command("demo")

@@ -4,7 +4,6 @@ in the user's language, with the ledger's own explanation of the record in the w
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
