@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 
 from adapters.http import create_app
 from tests.http_support import (
-    CENTRES, HOME, PARTNER, ROLES, account_name, auth, course_body, fraction_body, seed_accounts, seed_course,
+    CENTRES, HOME, PARTNER, PATIENT_NAME, ROLES, account_name, auth, course_body, fraction_body, seed_accounts, seed_course,
 )
 
 ALL = {HOME, PARTNER, "OTHER"}
@@ -41,6 +41,7 @@ EXPECTED: dict[tuple[str, str], dict[str, set[str]]] = {
     ("POST", "/api/courses/{course_id}/assign"): rule(physicist=ONLY_HOME),
     ("POST", "/api/courses/{course_id}/triage"): rule(physicist=ONLY_HOME),
     ("POST", "/api/courses/{course_id}/plans"): rule(physicist=COURSE),
+    ("POST", "/api/courses/{course_id}/identities"): rule(physicist=ONLY_HOME),
     ("POST", "/api/courses/{course_id}/suspend"): rule(physicist=ONLY_HOME),
     ("POST", "/api/courses/{course_id}/resume"): rule(physicist=ONLY_HOME),
     ("POST", "/api/courses/{course_id}/complete"): rule(physicist=ONLY_HOME),
@@ -90,6 +91,8 @@ BODIES = {
     "/api/courses/{course_id}/triage": {"triage": 2},
     "/api/courses/{course_id}/plans": {"uid": "1.2.3.8", "label": "Fallback", "centre": PARTNER,
                                        "fraction_groups": [{"number": 1, "fractions_planned": 30}]},
+    "/api/courses/{course_id}/identities": {"centre": PARTNER, "patient_id": "PRT-1", "name": PATIENT_NAME,
+                                            "birth_date": "1960-01-02"},
     "/api/courses/{course_id}/suspend": {"reason": "review"},
     "/api/courses/{course_id}/complete": {"reason": "done"},
     "/api/accounts": {"name": "someone.new", "role": "rtt", "centre": PARTNER},

@@ -12,7 +12,7 @@ from adapters.http.errors import READ, WRITE, documented
 from adapters.http.views import as_, event_out
 from ledger import access
 from schemas.api import AssignIn, CourseChangeOut, CourseDetailOut, CourseOut, EventOut, ReasonIn, TriageIn
-from schemas.course import NewPlan, RegisterCourse
+from schemas.course import MapPatientId, NewPlan, RegisterCourse
 
 IdempotencyKey = Annotated[
     str | None,
@@ -89,6 +89,10 @@ ROUTES = [
                    lambda app, cid, d, who, rid: app.set_triage(cid, d.triage, actor_of(who), request_id=rid)),
     course_command("/plans", "courses.fallback_plan", NewPlan, "Add a fallback plan (a partner's re-plan)",
                    lambda app, cid, d, who, rid: app.add_fallback_plan(cid, d, actor_of(who), request_id=rid)),
+    course_command("/identities", "courses.identity", MapPatientId,
+                   "Record another centre's id of the patient, once name and birth date match the course's",
+                   lambda app, cid, d, who, rid: app.map_patient_id(cid, d.centre, d.patient_id, d.name, d.birth_date,
+                                                                    actor_of(who), request_id=rid)),
     course_command("/suspend", "courses.lifecycle", ReasonIn, "Suspend: no fraction is accepted until resumed",
                    lambda app, cid, d, who, rid: app.suspend_course(cid, d.reason, actor_of(who), request_id=rid)),
     course_command("/resume", "courses.lifecycle", None, "Resume a suspended course",
