@@ -21,12 +21,13 @@ from pydicom.uid import RTBeamsTreatmentRecordStorage, RTTreatmentSummaryRecordS
 
 from adapters.chain import describe_head
 from adapters.dicom import BadFile, iter_files
-from adapters.dicom.baseline import SUMMARY_OPERATOR, session_facts, summary_facts
+from adapters.dicom.baseline import session_facts, summary_facts
 from adapters.dicom.export import encode, write
 from adapters.dicom.plans import kind_of, read_dataset
 from adapters.dicom.records import CourseView, beams_record, summary_record
 from adapters.runtime import Ledger
 from ledger.reconcile import CourseKey, Session, reconcile
+from ledger.summaries import summary_only
 
 MANIFEST = "import-set.json"
 
@@ -50,7 +51,7 @@ def ledger_side(ledger: Ledger, home_centre: str | None = None) -> tuple[list[Co
         Session(patient_id=patients[row["course_id"]], plan_uid=row["plan_uid"], group=row["grp"],
                 number=row["number"], delivered_at=datetime.fromisoformat(row["delivered_at"]),
                 machine=row["machine"], centre=row["centre"], voided=bool(row["voided"]), ref=row["record_id"],
-                detailed=not (row["source"] == "baseline" and row["operator"] == SUMMARY_OPERATOR),
+                detailed=not summary_only(row["source"], row["operator"]), delivery_type=row["delivery_type"],
                 mu={b["number"]: Decimal(b["delivered_mu"]) for b in json.loads(row["beams"])})
         for row in read.db["fractions"].rows_where(order_by="course_id, grp, number, delivered_at")
         if row["course_id"] in patients
@@ -74,7 +75,7 @@ def ois_side(paths: Iterable[str | Path], default_tz: tzinfo,
                 sessions.append(Session(
                     patient_id=f["patient_id"], plan_uid=f["plan_uid"], group=f["group"] or 1, number=f["number"],
                     delivered_at=f["delivered_at"], machine=f["machine"], ref=f"{path.name} ({f['sop_instance_uid']})",
-                    mu={b["number"]: b["delivered_mu"] for b in f["beams"]}))
+                    delivery_type=f["delivery_type"], mu={b["number"]: b["delivered_mu"] for b in f["beams"]}))
             elif sop == RTTreatmentSummaryRecordStorage:
                 s = summary_facts(ds, default_tz)
                 sessions.extend(

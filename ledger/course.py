@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger import errors
 from ledger.received import ReceivedFractions
+from ledger.summaries import SummaryFractions
 from schemas.course import (
     BeamDelivery,
     FractionGroup,
@@ -97,7 +98,7 @@ def conflict_of(record: FractionRecord) -> dict[str, Any]:
     }
 
 
-class Course(ReceivedFractions, Aggregate):
+class Course(ReceivedFractions, SummaryFractions, Aggregate):
     """Invariants (each a `check_` method): a fraction number lies within the prescription and
     is delivered once (a continuation completes an interrupted one, beam by beam, never beyond
     the plan's meterset); its time is believable; its plan has beams; nothing is delivered on a

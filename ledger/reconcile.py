@@ -7,7 +7,9 @@ what counts as "the same fraction" and "a conflict" live here, in the domain, no
 DICOM adapter that reads the OIS's files.
 
 Both sides are reduced to one `Fraction` per (course, group, number): the sessions of an
-interrupted fraction and its continuation are summed per beam.
+interrupted fraction and its continuation are summed per beam. Where one side holds only one of
+those sessions (the OIS has the interrupted session but not its continuation, or the other way
+round), the session it lacks is itself missing (or unknown) and the rest is compared.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Session(msgspec.Struct, frozen=True, kw_only=True):
     # A treatment record (machine, MU per beam); False for a fraction known only from a treatment
     # summary, which states its date and nothing else.
     detailed: bool = True
+    delivery_type: str = "TREATMENT"  # or CONTINUATION: the session resumed an interrupted fraction
 
 
 class CourseKey(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,6 +92,52 @@ def merge(sessions: Iterable[Session]) -> dict[tuple[int, int], Fraction]:
     for key, f in voided.items():
         out.setdefault(key, f)
     return out
+
+
+def total_mu(sessions: Iterable[Session]) -> dict[int, Decimal]:
+    out: dict[int, Decimal] = {}
+    for s in sessions:
+        for beam, mu in s.mu.items():
+            out[beam] = out.get(beam, Decimal(0)) + mu
+    return out
+
+
+def same_mu(a: dict[int, Decimal], b: dict[int, Decimal], tolerance: Decimal) -> bool:
+    return all(abs(a.get(k, Decimal(0)) - b.get(k, Decimal(0))) <= tolerance for k in set(a) | set(b))
+
+
+def without(sessions: list[Session], gone: list[Session]) -> list[Session]:
+    ids = {id(s) for s in gone}
+    return [s for s in sessions if id(s) not in ids]
+
+
+def unpaired(ours: list[Session], theirs: list[Session]) -> tuple[list[Session], list[Session]]:
+    """The sessions of one fraction paired across the sides: same delivery type, nearest in time.
+    Returns what stays unpaired on each side."""
+    left = list(theirs)
+    alone = []
+    for s in sorted(ours, key=lambda s: s.delivered_at):
+        same = [t for t in left if t.delivery_type == s.delivery_type]
+        if not same:
+            alone.append(s)
+            continue
+        nearest = min(same, key=lambda t: abs(t.delivered_at - s.delivered_at))
+        left = without(left, [nearest])
+    return alone, left
+
+
+def lacking_sessions(ours: list[Session], theirs: list[Session], tolerance: Decimal) -> list[Session]:
+    """The sessions of a fraction (e.g. the interrupted session or its continuation) that the
+    `theirs` side lacks: unpaired on our side, and without them both sides' MU agree. An OIS that
+    holds the fraction as one session with the sum of the MU lacks nothing."""
+    alone, _ = unpaired(ours, theirs)
+    if not alone or len(alone) == len(ours):
+        return []
+    rest = without(ours, alone)
+    mine, other = total_mu(ours), total_mu(theirs)
+    if same_mu(mine, other, tolerance) or not same_mu(total_mu(rest), other, tolerance):
+        return []
+    return alone
 
 
 def differences(ledger: Fraction, ois: Fraction, tolerance: Decimal) -> list[str]:
@@ -153,6 +202,11 @@ def reconcile(
     for course in sorted(courses, key=lambda c: (c.patient_id, c.label, c.course_id)):
         ours = merge(ledger_by_course.get(course.course_id, []))
         theirs = merge(ois_by_course.get(course.course_id, []))
+        sessions_of: dict[tuple[str, int, int], list[Session]] = defaultdict(list)
+        for side, found in (("ledger", ledger_by_course), ("ois", ois_by_course)):
+            for s in found.get(course.course_id, []):
+                if s.detailed and not s.voided:
+                    sessions_of[(side, s.group, s.number)].append(s)
         active = {k: f for k, f in ours.items() if not f.voided}
         if not theirs and active:
             only_ledger.append({"course_id": course.course_id, "patient_id": course.patient_id,
@@ -181,6 +235,26 @@ def reconcile(
                 unknown.append(describe(course, other, "ois"))
                 row["unknown"] += 1
             elif mine is not None and other is not None:
+                # A fraction of two sessions (interrupted, then its continuation) of which one side
+                # lacks one: that session is missing (or unknown), the rest is compared.
+                a, b = sessions_of.get(("ledger", *key), []), sessions_of.get(("ois", *key), [])
+                if not mine.voided and mine.detailed and other.detailed:
+                    lacking, extra = lacking_sessions(a, b, tolerance), lacking_sessions(b, a, tolerance)
+                    if lacking:
+                        item = describe(course, merge(lacking)[key], "ledger")
+                        item["after_restore_point"] = bool(restore_point and min(
+                            s.delivered_at for s in lacking) > restore_point)
+                        item["ois_has_summary_only"] = False
+                        item["missing_sessions"] = [s.delivery_type for s in lacking]
+                        missing.append(item)
+                        row["missing"] += 1
+                        mine = merge(without(a, lacking))[key]
+                    if extra:
+                        item = describe(course, merge(extra)[key], "ois")
+                        item["unknown_sessions"] = [s.delivery_type for s in extra]
+                        unknown.append(item)
+                        row["unknown"] += 1
+                        other = merge(without(b, extra))[key]
                 found = differences(mine, other, tolerance)
                 if found:
                     conflicts.append({**describe(course, mine, "ledger"), "ois": describe(course, other, "ois"),

@@ -206,7 +206,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         def act(meta: dict) -> tuple[list[Any], Any]:
             course = self.get_course(course_id)
             try:
-                record = course.deliver(cmd, meta)
+                record = course.deliver_record(cmd, meta)  # a session record replaces a summary's entry
             except errors.RuleViolation as refusal:
                 if cmd.source == "ledger":
                     self.record_near_miss(course, "log_fraction", payload, refusal, actor, request_id, meta)

@@ -33,6 +33,8 @@ Termination = Literal["NORMAL", "OPERATOR", "MACHINE", "UNKNOWN"]
 DeliveryType = Literal["TREATMENT", "CONTINUATION"]
 Sex = Literal["M", "F", "O"]
 BeamKind = Literal["STATIC", "DYNAMIC"]
+# A plan beam's Treatment Delivery Type (300A,00CE), as RT Plans use it.
+PlanDeliveryType = Literal["TREATMENT", "OPEN_PORTFILM", "TRMT_PORTFILM", "SETUP"]
 
 TERMINATIONS: tuple[str, ...] = ("NORMAL", "OPERATOR", "MACHINE", "UNKNOWN")
 
@@ -65,6 +67,8 @@ class Beam(Struct, frozen=True, kw_only=True):
     energy: Decimal | None = None
     beam_type: BeamKind = "STATIC"
     control_points: Annotated[int, Meta(ge=2)] = 2
+    # A SETUP beam (positioning, usually 0 MU) is delivered like the others and recorded as such.
+    delivery_type: PlanDeliveryType = "TREATMENT"
 
     def __post_init__(self) -> None:
         check_mu(self.meterset, "meterset")
@@ -256,8 +260,10 @@ class LogFraction(Struct, frozen=True, kw_only=True):
     delivery_type: DeliveryType = "TREATMENT"
     note: Note = ""
     # Where the record comes from: "ledger" (logged live), "baseline" (imported from the
-    # OIS's records of before the outage), "bundle" (another centre's ledger).
-    source: Literal["ledger", "baseline", "bundle"] = "ledger"
+    # OIS's session records of before the outage), "summary" (a fraction the OIS lists only in a
+    # treatment summary: no MU, no machine; its session record replaces it, `ledger.summaries`),
+    # "bundle" (another centre's ledger).
+    source: Literal["ledger", "baseline", "summary", "bundle"] = "ledger"
     source_uid: Annotated[str, Meta(max_length=128)] | None = None
     # "plan": `number` is the plan's own numbering (a partner's re-plan counts its fractions
     # from 1; a record of its linac says so); the course maps it to the course's fraction.

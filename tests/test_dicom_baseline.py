@@ -42,7 +42,7 @@ def test_session_and_summary_do_not_count_a_fraction_twice(ledger, tmp_path):
     assert sorted(r.number for r in course.active_records()) == [1, 2, 3]
     assert course.fractions_delivered() == 3
     third = next(r for r in course.records if r.number == 3)
-    assert third.source == "baseline" and third.source_uid.endswith("/1/3")
+    assert third.source == "summary" and third.source_uid.endswith("/1/3")
     assert third.delivered_at == START.replace(day=4)
     # The sessions brought date, machine and MU.
     first = next(r for r in course.records if r.number == 1)

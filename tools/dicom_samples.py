@@ -19,7 +19,9 @@ def uid(*parts: str) -> str:
     return str(generate_uid(entropy_srcs=["fraction-ledger-sample", *parts]))
 
 
-def _beam(number: int, machine: str, arc: bool, points: int, mlc_pairs: int) -> Dataset:
+def _beam(number: int, machine: str, arc: bool, points: int, mlc_pairs: int, spec: dict | None = None) -> Dataset:
+    """`spec` (see `sample_plan`): an electron beam with its applicator, or a setup beam."""
+    spec = spec or {}
     b = Dataset()
     b.Manufacturer = "Varian Medical Systems"
     b.InstitutionName = "Sample Centre"
@@ -40,12 +42,17 @@ def _beam(number: int, machine: str, arc: bool, points: int, mlc_pairs: int) -> 
     b.BeamNumber = number
     b.BeamName = f"{'ARC' if arc else 'FIELD'} {number}"
     b.BeamType = "DYNAMIC" if arc else "STATIC"
-    b.RadiationType = "PHOTON"
-    b.TreatmentDeliveryType = "TREATMENT"
+    b.RadiationType = spec.get("radiation", "PHOTON")
+    b.TreatmentDeliveryType = "SETUP" if spec.get("setup") else "TREATMENT"
     b.NumberOfWedges = 0
     b.NumberOfCompensators = 0
     b.NumberOfBoli = 0
     b.NumberOfBlocks = 0
+    if spec.get("applicator"):
+        a = Dataset()
+        a.ApplicatorID, a.ApplicatorType = spec["applicator"]
+        a.ApplicatorDescription = f"{a.ApplicatorType} {a.ApplicatorID}"
+        b.ApplicatorSequence = Sequence([a])
     b.FinalCumulativeMetersetWeight = "1"
     b.NumberOfControlPoints = points
     cps = Sequence()
@@ -66,7 +73,7 @@ def _beam(number: int, machine: str, arc: bool, points: int, mlc_pairs: int) -> 
         if arc or i == 0:
             cp.GantryAngle = str((181 + i * 358 // (points - 1)) % 360) if arc else str(90 * number % 360)
         if i == 0:
-            cp.NominalBeamEnergy = "6"
+            cp.NominalBeamEnergy = spec.get("energy", "6")
             cp.DoseRateSet = "600"
             cp.GantryRotationDirection = "CW" if arc else "NONE"
             cp.BeamLimitingDeviceAngle = "0"
@@ -90,7 +97,7 @@ def sample_plan(
     patient_name: str = "TEST^PATIENT",
     label: str = "Sample",
     plan_uid: str | None = None,
-    groups: list[tuple[int, list[str]]] | None = None,
+    groups: list[tuple[int, list[str | dict]]] | None = None,
     arc: bool = False,
     control_points: int = 2,
     machine: str = "LINAC-1",
@@ -99,7 +106,10 @@ def sample_plan(
     mlc_pairs: int = 60,
 ) -> Dataset:
     """An RT Plan. `groups`: per fraction group (fractions planned, [meterset per beam]);
-    beams are numbered across groups."""
+    beams are numbered across groups. A beam is its meterset ("120.5"), or a dict: `meterset`
+    (None: left out, as setup beams often are), `radiation` ("ELECTRON"), `energy` ("9"),
+    `applicator` ((ApplicatorID, ApplicatorType), e.g. ("A10", "ELECTRON_SQUARE")), `setup` (True:
+    a SETUP beam)."""
     groups = groups or [(25, ["120.5", "118.25"])]
     ds = Dataset()
     ds.SpecificCharacterSet = "ISO_IR 192"
@@ -148,11 +158,13 @@ def sample_plan(
         refs = Sequence()
         for mu in metersets:
             number += 1
+            spec = mu if isinstance(mu, dict) else {"meterset": mu}
             r = Dataset()
-            r.BeamMeterset = mu
+            if spec.get("meterset") is not None:
+                r.BeamMeterset = spec["meterset"]
             r.ReferencedBeamNumber = number
             refs.append(r)
-            beams.append(_beam(number, machine, arc, control_points, mlc_pairs))
+            beams.append(_beam(number, machine, arc and not spec.get("setup"), control_points, mlc_pairs, spec))
         fg.ReferencedBeamSequence = refs
         fgs.append(fg)
     ds.FractionGroupSequence = fgs

@@ -1,11 +1,13 @@
 """The pre-outage baseline: the home OIS's RT Beams Treatment Records and RT Treatment
-Summary Records become fractions in the ledger (`source="baseline"`).
+Summary Records become fractions in the ledger (`source="baseline"`, `source="summary"` for a
+fraction only a summary lists).
 
 Every fraction goes through the ledger's own rules (`FractionLedger.log_fraction`), so none is
 counted twice; a summary's fraction that a session record already brought in is `covered`
-(`FractionLedger.log_from_summary` asks the course, it is not a refusal and no near-miss). Files are taken in
-three passes (first sessions, then continuations of interrupted sessions, then summaries)
-so that the richest source of each fraction wins; only file names are held between passes.
+(`FractionLedger.log_from_summary` asks the course, it is not a refusal and no near-miss), and a
+session record arriving after the summary (in a later import) replaces the summary's entry
+(`ledger.summaries`). Files are taken in three passes (first sessions, then continuations of
+interrupted sessions, then summaries); only file names are held between passes.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from ledger import errors
 from ledger.service import Actor
 from schemas.text import PersonName, ShortString, check_person_name, describe
 
+# Shown as the operator of a fraction known only from a summary (which names none); what marks
+# such a fraction is its `source="summary"` (`ledger.summaries`), not this name.
 SUMMARY_OPERATOR = "OIS treatment summary"
 
 
@@ -76,6 +80,8 @@ def session_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
         points = b.get("ControlPointDeliverySequence") or []
         specified = b.get("SpecifiedPrimaryMeterset") or (points[0].get("SpecifiedMeterset") if points else None)
         delivered = b.get("DeliveredPrimaryMeterset") or (points[-1].get("DeliveredMeterset") if points else None)
+        if delivered in (None, "") and str(b.get("TreatmentDeliveryType") or "") == "SETUP":
+            delivered = "0"  # a setup beam gives no dose; some systems leave its meterset empty
         if delivered is None:
             raise BadFile(f"beam {beam_number}: no delivered meterset (DeliveredPrimaryMeterset or control points)")
         beam = {"number": beam_number, "delivered_mu": decimal(delivered, f"delivered meterset of beam {beam_number}"),
@@ -246,7 +252,7 @@ class Baseline:
                 "number": number, "group": group, "centre": course["home_centre"],
                 "machine": plan.get("machine") or "UNKNOWN", "operator": SUMMARY_OPERATOR,
                 "delivered_at": f["delivered_at"],
-                "plan_uid": plan["uid"], "source": "baseline", "source_uid": source_uid,
+                "plan_uid": plan["uid"], "source": "summary", "source_uid": source_uid,
             }
             if self.app.log_from_summary(course["id"], data, self.actor) is None:
                 answer["covered"] += 1  # a session record (or an earlier summary) has it already

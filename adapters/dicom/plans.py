@@ -4,13 +4,16 @@ Real plans come with or without Part 10 file meta, with static and dynamic (VMAT
 and several fraction groups. A file is checked for the consistency the ledger relies on
 (beams referenced by a fraction group exist, counts match their sequences, every beam has
 a meterset), because a truncated file often still parses. What the RT records need later
-(study, machine details, beam-limiting devices) is kept in `Plan.source`. Every text read
-is checked against what the ledger will write it back as (`text_of`), so a file holding a
+(study, machine details, beam-limiting devices, applicators) is kept in `Plan.source`; a
+SETUP beam (`Beam.delivery_type`) may leave out its meterset (0 MU). Every text read is
+checked against what the ledger will write it back as (`text_of`), so a file holding a
 value the home systems cannot take back is refused by name with the attribute, not stored.
 """
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -18,12 +21,12 @@ from typing import Any
 
 import msgspec
 import pydicom
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.uid import RTPlanStorage
+from pydicom.uid import UID, RTPlanStorage
 
 from adapters.dicom import BadFile
+from adapters.dicom.complete import check_complete
 from schemas.course import Beam, FractionGroup, Patient, Plan
 from schemas.text import Label, LongString, PersonName, ShortString, check_person_name, describe
 
@@ -37,38 +40,18 @@ SOP_NAMES = {
 }
 
 
-UNDEFINED_LENGTH = 0xFFFFFFFF
-SEQUENCE_DELIMITER = b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"  # (FFFE,E0DD), length 0, little endian
-
-
-def check_complete(ds: Dataset, size: int) -> None:
-    """pydicom does not notice a file cut short inside its last element: the value is simply
-    shorter than declared, or a sequence lacks its closing delimiter (a plan UID cut in half
-    would then pass). Every top-level value must be as long as declared, and the last one must
-    end exactly where the file ends."""
-    end = 0
-    for tag in ds.keys():
-        raw = ds.get_item(tag)
-        if not isinstance(raw, RawDataElement) or raw.value is None:
-            continue
-        if raw.length == UNDEFINED_LENGTH:
-            end = max(end, raw.value_tell + len(raw.value) + len(SEQUENCE_DELIMITER))
-        elif len(raw.value) != raw.length:
-            raise BadFile(f"truncated: element {tag} declares {raw.length} bytes but the file holds {len(raw.value)}")
-        else:
-            end = max(end, raw.value_tell + raw.length)
-    if end and end != size:
-        raise BadFile(f"truncated: the file ends at byte {size}, its last element at byte {end}")
-
-
 def read_dataset(path: Path) -> Dataset:
     """The whole dataset, every element decoded now, so that a truncated file fails here
-    and not halfway through registering it."""
+    and not halfway through registering it (`check_complete`: in any transfer syntax, deflated
+    included, and any sequence encoding, defined or undefined lengths)."""
     try:
-        ds = pydicom.dcmread(path, force=True)
+        data = path.read_bytes()
+        ds = pydicom.dcmread(io.BytesIO(data), force=True)
         if "SOPClassUID" not in ds:
             raise BadFile("not a DICOM object: SOPClassUID (0008,0016) is missing")
-        check_complete(ds, path.stat().st_size)
+        syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+        implicit, little = ds.original_encoding
+        check_complete(data, bool(implicit), bool(little), bool(syntax is not None and UID(str(syntax)).is_deflated))
         for _ in ds.iterall():  # decodes every element, nested ones included
             pass
     except BadFile:
@@ -167,6 +150,13 @@ def read_beam(beam: Dataset, meterset: Decimal, source: dict[str, str]) -> Beam:
     source[f"beam/{number}/accessories"] = " ".join(
         str(int(beam.get(k) or 0)) for k in ("NumberOfWedges", "NumberOfCompensators", "NumberOfBoli", "NumberOfBlocks")
     )
+    applicators = [
+        {"id": str(a.get("ApplicatorID") or ""), "type": str(a.get("ApplicatorType") or ""),
+         "accessory_code": str(a.get("AccessoryCode") or ""), "description": str(a.get("ApplicatorDescription") or "")}
+        for a in beam.get("ApplicatorSequence") or []
+    ]
+    if applicators:  # electron cones and photon applicators: the record must name them (PS3.3 C.8.8.21)
+        source[f"beam/{number}/applicators"] = json.dumps(applicators, sort_keys=True)
     if points[0].get("DoseRateSet") is not None:
         source[f"beam/{number}/dose_rate"] = str(decimal(points[0].DoseRateSet, f"DoseRateSet of beam {number}"))
     if machine:
@@ -184,7 +174,13 @@ def read_beam(beam: Dataset, meterset: Decimal, source: dict[str, str]) -> Beam:
         energy=decimal(energy, f"NominalBeamEnergy of beam {number}") if energy is not None else None,
         beam_type="DYNAMIC" if kind == "DYNAMIC" else "STATIC",
         control_points=declared,
+        delivery_type=delivery_type_of(beam),
     )
+
+
+def delivery_type_of(beam: Dataset) -> str:
+    value = str(beam.get("TreatmentDeliveryType") or "TREATMENT")
+    return value if value in ("TREATMENT", "OPEN_PORTFILM", "TRMT_PORTFILM", "SETUP") else "TREATMENT"
 
 
 def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
@@ -228,7 +224,11 @@ def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
             if beam_number not in beams_by_number:
                 raise BadFile(f"fraction group {number} references beam {beam_number}, which is not in BeamSequence "
                               "(truncated or inconsistent plan)")
-            meterset = decimal(need(ref, "BeamMeterset", f" of beam {beam_number}{where}"), f"BeamMeterset of beam {beam_number}")
+            if ref.get("BeamMeterset") in (None, "") and delivery_type_of(beams_by_number[beam_number]) == "SETUP":
+                meterset = Decimal(0)  # a setup beam gives no dose; its meterset is often left out
+            else:
+                meterset = decimal(need(ref, "BeamMeterset", f" of beam {beam_number}{where}"),
+                                   f"BeamMeterset of beam {beam_number}")
             beams.append(read_beam(beams_by_number[beam_number], meterset, source))
         groups.append(
             FractionGroup(number=number, fractions_planned=int(need(g, "NumberOfFractionsPlanned", where)), beams=beams)

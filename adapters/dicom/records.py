@@ -12,6 +12,7 @@ record to hold a subset of the plan's control points).
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -147,6 +148,15 @@ def control_point(index: int, at: datetime, specified: Decimal, delivered: Decim
     return item
 
 
+def applicator(found: dict) -> Dataset:
+    item = Dataset()
+    item.ApplicatorID = found["id"] or "UNKNOWN"
+    if found.get("accessory_code"):
+        item.AccessoryCode = found["accessory_code"]
+    item.ApplicatorType = found["type"] or "UNKNOWN"
+    return item
+
+
 def session_beam(record: FractionRecord, delivered: Any, plan: Plan, at: datetime, fractions_planned: int) -> Dataset:
     group = next((g for g in plan.fraction_groups if g.number == record.group), None)
     beam = next((b for b in group.beams if b.number == delivered.number), None) if group else None
@@ -169,8 +179,12 @@ def session_beam(record: FractionRecord, delivered: Any, plan: Plan, at: datetim
     item.NumberOfCompensators = compensators
     item.NumberOfBoli = boli
     item.NumberOfBlocks = blocks
+    applicators = json.loads(source.get(f"beam/{delivered.number}/applicators", "[]"))
+    if applicators:  # Type 1C: required when the plan's beam has an Applicator Sequence
+        item.ApplicatorSequence = Sequence([applicator(a) for a in applicators])
     item.CurrentFractionNumber = record.plan_number or record.number  # a re-plan's record counts in its own numbering
-    item.TreatmentDeliveryType = record.delivery_type
+    # A setup (or portal film) beam says so; the session's own type (TREATMENT, CONTINUATION) otherwise.
+    item.TreatmentDeliveryType = beam.delivery_type if beam and beam.delivery_type != "TREATMENT" else record.delivery_type
     item.TreatmentTerminationStatus = delivered.termination
     item.TreatmentVerificationStatus = "VERIFIED" if record.verified_by else "NOT_VERIFIED"
     item.SpecifiedPrimaryMeterset = ds_text(delivered.specified_mu)

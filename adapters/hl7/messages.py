@@ -132,7 +132,7 @@ class MessageBuilder:
         plans = {p["uid"]: p for p in course["plans"]}
         destination = self.config.destination_of("DFT")
         for f in course["fractions"]:
-            if f["delivery_type"] != "TREATMENT" or f["source"] == "baseline":
+            if f["delivery_type"] != "TREATMENT" or f["source"] in ("baseline", "summary"):
                 continue
             charge_id = stable_id("CG", f["record_id"], "charge")
             if f["voided"] and not may_hold(charge_id):

@@ -1,0 +1,127 @@
+"""Is a DICOM file whole? pydicom does not notice a file cut short inside its last element: the
+value is simply shorter than declared, or a sequence lacks its closing delimiter (a plan UID cut
+in half would then pass). So the file's own structure is walked, in its transfer syntax:
+
+- file meta (group 0002) is explicit VR little endian; the data set follows in the transfer
+  syntax it names (implicit or explicit VR, little or big endian, or deflated explicit VR little
+  endian: the walk runs over the inflated bytes, and the deflate stream itself must be complete);
+- an element of defined length must fit in what is left;
+- a sequence or item of undefined length must be closed by its delimitation item, at any depth
+  (an undefined-length UN holds implicit VR little endian, PS3.5 6.2.2);
+- the last element must end exactly where the data ends.
+
+A file cut exactly between two top-level elements is whole by these rules; what the reading
+needs of it is then checked by the readers (a missing attribute is named).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from adapters.dicom import BadFile
+
+UNDEFINED = 0xFFFFFFFF
+ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
+# Explicit VRs whose length is a 4-byte field after 2 reserved bytes (PS3.5 7.1.2).
+LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+
+
+class Walker:
+    def __init__(self, data: bytes, implicit: bool, little: bool):
+        self.data = data
+        self.implicit = implicit
+        self.order = "<" if little else ">"
+
+    def fail(self, what: str) -> BadFile:
+        return BadFile(f"truncated: {what}")
+
+    def header(self, pos: int, implicit: bool, order: str) -> tuple[int, bytes | None, int, int]:
+        """(tag, VR or None, length, position of the value) of the element at `pos`."""
+        data = self.data
+        if pos + 8 > len(data):
+            raise self.fail(f"the file ends at byte {len(data)} inside the header of an element at byte {pos}")
+        group, element = struct.unpack_from(order + "HH", data, pos)
+        tag = group << 16 | element
+        if group == 0xFFFE or implicit:
+            (length,) = struct.unpack_from(order + "I", data, pos + 4)
+            return tag, None, length, pos + 8
+        vr = data[pos + 4:pos + 6]
+        if vr in LONG_VRS:
+            if pos + 12 > len(data):
+                raise self.fail(f"the file ends at byte {len(data)} inside the header of element "
+                                f"({group:04X},{element:04X})")
+            (length,) = struct.unpack_from(order + "I", data, pos + 8)
+            return tag, vr, length, pos + 12
+        (length,) = struct.unpack_from(order + "H", data, pos + 6)
+        return tag, vr, length, pos + 8
+
+    def elements(self, pos: int, end: int | None, implicit: bool, order: str, closing: int | None) -> int:
+        """Walk elements from `pos` up to `end` (defined length) or to the `closing` delimiter;
+        returns the position after what was walked."""
+        limit = len(self.data) if end is None else end
+        while pos < limit:
+            tag, vr, length, value = self.header(pos, implicit, order)
+            if closing is not None and tag == closing:
+                return value  # delimitation items have length 0
+            if length == UNDEFINED:
+                # A sequence (SQ, or an undefined-length UN/implicit element) or encapsulated pixel data.
+                inner_implicit = True if vr == b"UN" else implicit
+                inner_order = "<" if vr == b"UN" else order
+                pos = self.items(value, inner_implicit, inner_order, (tag >> 16, tag & 0xFFFF))
+            else:
+                if value + length > limit:
+                    raise self.fail(f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) declares {length} bytes but "
+                                    f"{max(limit - value, 0)} are left")
+                pos = value + length
+        if closing is not None:
+            raise self.fail(f"the file ends at byte {len(self.data)} before the end of an item")
+        return pos
+
+    def items(self, pos: int, implicit: bool, order: str, owner: tuple[int, int]) -> int:
+        """The items of an undefined-length sequence, up to its sequence delimiter."""
+        while True:
+            if pos + 8 > len(self.data):
+                raise self.fail(f"sequence ({owner[0]:04X},{owner[1]:04X}) of undefined length is not closed: "
+                                f"the file ends at byte {len(self.data)}")
+            tag, _, length, value = self.header(pos, True, order)
+            if tag == SEQUENCE_END:
+                return value
+            if tag != ITEM:
+                raise self.fail(f"sequence ({owner[0]:04X},{owner[1]:04X}) holds ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
+                                "where an item or its end is due")
+            if length == UNDEFINED:
+                pos = self.elements(value, None, implicit, order, ITEM_END)
+            else:
+                if value + length > len(self.data):
+                    raise self.fail(f"an item of sequence ({owner[0]:04X},{owner[1]:04X}) declares {length} bytes but "
+                                    f"{len(self.data) - value} are left")
+                pos = value + length
+
+
+def meta_end(data: bytes) -> int:
+    """Where the data set starts: after the preamble and file meta (group 0002), when present."""
+    pos = 132 if data[128:132] == b"DICM" else 0
+    walker = Walker(data, implicit=False, little=True)
+    while pos + 4 <= len(data) and struct.unpack_from("<H", data, pos)[0] == 0x0002:
+        _, _, length, value = walker.header(pos, False, "<")
+        if length == UNDEFINED or value + length > len(data):
+            raise BadFile(f"truncated: the file meta information ends at byte {len(data)}")
+        pos = value + length
+    return pos
+
+
+def check_complete(data: bytes, implicit: bool, little: bool, deflated: bool) -> None:
+    """BadFile("truncated: ...") unless the data set is whole (see the module's rules).
+    `implicit`/`little`/`deflated`: the data set's encoding, as the transfer syntax (or,
+    without file meta, pydicom's detection) says."""
+    body = data[meta_end(data):]
+    if deflated:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        try:
+            body = inflater.decompress(body) + inflater.flush()
+        except zlib.error as exc:
+            raise BadFile(f"truncated: the deflated data set cannot be inflated ({exc})") from None
+        if not inflater.eof:
+            raise BadFile("truncated: the deflated data set ends before its deflate stream does")
+    Walker(body, implicit, little).elements(0, None, implicit, "<" if little else ">", None)
