@@ -5,6 +5,7 @@ DICOM import, bundles) are checked to reach the same rule.
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -342,3 +343,30 @@ def test_dicom_records_of_a_continuation_pass_dciodvfy(ledger, tmp_path):
     log(ledger, course, 1, PARTNER, day=0, delivery_type="CONTINUATION", beams=beams((2, "75.3")))
     for exported in export_all(ledger.app, ledger.fresh(), tmp_path / "out", kinds=("record",)):
         assert dciodvfy_errors(exported.path, dciodvfy) == [], exported.path
+
+
+def test_the_log_page_asks_for_the_deviation_reason_in_the_users_language(ledger):
+    """1124 MU typed for a 112.4 MU beam: the French page refuses it without "do not treat", asks
+    for the reason; given, the fraction is recorded with its deviation."""
+    from tests.http_support import seed_course
+    from tests.test_void_rules import signed_in
+
+    seed_accounts(ledger.app)
+    cid = seed_course(ledger.app)
+    form = {"number": "1", "group": "1", "machine": "TB2", "delivered_at": "2026-11-23T09:00",
+            "beam_1_mu": "1124", "beam_1_termination": "NORMAL", "beam_2_mu": "109.8", "beam_2_termination": "NORMAL"}
+    with TestClient(create_app(ledger)) as client:
+        client.cookies.set("lang", "fr")
+        csrf = signed_in(client, "rtt1.partner")
+        refused = client.post(f"/courses/{cid}/log", data={**form, "_csrf_token": csrf})
+        text = html.unescape(refused.text)
+        assert refused.status_code == 409
+        assert "s'écartent du plan au-delà de la tolérance" in text
+        assert 'name="deviation_reason"' in text and "Motif de l'écart d'UM" in text
+        assert "Ne pas traiter" not in text.split('id="refusal"')[1].split("</section>")[0]
+        assert ledger.app.get_course(cid).fractions_delivered() == 0
+        done = client.post(f"/courses/{cid}/log", data={**form, "deviation_reason": "vérifié sur la console",
+                                                       "_csrf_token": csrf})
+        assert done.status_code == 200, done.text
+    [record] = ledger.app.get_course(cid).records
+    assert record.deviation_reason == "vérifié sur la console" and record.deviations[0].beam == 1
