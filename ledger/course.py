@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from eventsourcing.domain import Aggregate, event
 
-from ledger import errors
+from ledger import errors, replan
 from ledger.received import ReceivedFractions
 from schemas.course import (
     BeamDelivery,
@@ -119,6 +119,7 @@ class Course(ReceivedFractions, Aggregate):
         self.registered_at: datetime = meta["recorded_at"]
         self.category: str | None = None  # treatment category: picks the billing tariff
         self.flags: list[dict] = []  # what a physicist must review (e.g. a bundle collision)
+        self.awaiting_approval: dict[str, list[dict]] = {}  # fallback plan uid -> how it departs from the prescription
 
     # ---- reading the state --------------------------------------------------------------
 
@@ -277,6 +278,7 @@ class Course(ReceivedFractions, Aggregate):
         else:
             self.check_not_delivered(group.number, cmd.number)
         plan = self.plan_for(cmd, group.number)
+        self.check_plan_approved(plan)
         self.check_plan_has_beams(plan, group.number)
         beams = self.beams_for(cmd, plan, group.number)
         self.check_metersets(cmd, plan, group.number, beams)
@@ -341,7 +343,7 @@ class Course(ReceivedFractions, Aggregate):
         deviations = self.meterset_deviations(planned, beams)
         recorded = recorded or {"recorded_at": meta["recorded_at"], "recorded_by": meta["user"]}
         record = FractionRecord(
-            record_id=str(uuid.uuid5(self.id, f"fraction/{self.version + 1}")),
+            record_id=self.new_record_id(meta),
             group=group.number,
             number=cmd.number,
             centre=cmd.centre,
@@ -363,6 +365,12 @@ class Course(ReceivedFractions, Aggregate):
         self._delivered(record=to_event(record), meta=meta)
         return self.records[-1]
 
+    def new_record_id(self, meta: dict) -> str:
+        """Unique across ledgers: two ledgers with the same history are at the same version, but
+        not at the same centre and instant. (Ids already stored stay as they are.)"""
+        when = meta["recorded_at"].isoformat()
+        return str(uuid.uuid5(self.id, f"fraction/{meta['centre']}/{when}/{self.version + 1}"))
+
     def only_group(self) -> FractionGroup:
         if len(self.plan.fraction_groups) != 1:
             raise errors.InvalidCommand("group", "this plan has several fraction groups: say which one")
@@ -383,9 +391,18 @@ class Course(ReceivedFractions, Aggregate):
         return self.plan_in_use(cmd.centre)
 
     def plan_in_use(self, centre: str) -> Plan:
-        """The plan a centre treats with: its newest fallback plan, else the original."""
-        own = [p for p in self.plans[1:] if p.centre == centre]
+        """The plan a centre treats with: its newest approved fallback plan, else the original."""
+        own = [p for p in self.plans[1:] if p.centre == centre and p.uid not in self.awaiting_approval]
         return own[-1] if own else self.plan
+
+    def check_plan_approved(self, plan: Plan) -> None:
+        found = self.awaiting_approval.get(plan.uid)
+        if found:
+            raise errors.PlanNotApproved(
+                f"Plan {plan.label} ({plan.uid}) of {plan.centre or 'another centre'} awaits approval by a physicist of "
+                f"{self.home_centre}: {replan.describe(found)}. Do not treat with it until it is approved.",
+                conflict={"plan_uid": plan.uid, "centre": plan.centre, "differences": found},
+            )
 
     def next_fraction(self, centre: str) -> tuple[FractionGroup, int]:
         """What a centre's next visit delivers, as a form's default: the first fraction group of
@@ -496,10 +513,23 @@ class Course(ReceivedFractions, Aggregate):
                 conflict={"course_patient_id": self.patient["id"], "plan_patient_id": patient_id},
             )
 
+    def check_plan_of_acting_centre(self, plan: Plan, centre: str) -> None:
+        """A centre re-plans for its own linacs only: a plan for another centre would become
+        that centre's default plan (its RTTs' forms, its metersets)."""
+        if plan.centre != centre:
+            raise errors.PlanForAnotherCentre(
+                f"Plan {plan.label} ({plan.uid}) is a plan for {plan.centre or 'no centre'}, but it is added by {centre}: "
+                f"a centre adds fallback plans only for itself. Nothing was changed.",
+                conflict={"plan_centre": plan.centre, "acting_centre": centre},
+            )
+
     def add_fallback_plan(self, plan: Plan, meta: dict, patient_id: str | None = None) -> bool:
         """A partner's re-plan: its fractions keep counting against the original prescription.
-        `patient_id` is the patient the plan was made for, where the caller knows it."""
+        `patient_id` is the patient the plan was made for, where the caller knows it. A plan that
+        departs from the prescription beyond a re-plan's expected changes (`ledger.replan`) is
+        kept, but waits for a physicist of the home centre to approve it."""
         self.check_same_patient(patient_id, plan)
+        self.check_plan_of_acting_centre(plan, meta["centre"])
         check_plan_lists_beams(plan)
         known = self.find_plan(plan.uid)
         if known is not None:
@@ -512,7 +542,23 @@ class Course(ReceivedFractions, Aggregate):
                 raise errors.InvalidCommand(
                     "plan.fraction_groups", f"fallback group {g.number} matches no group of the original plan"
                 )
-        self._fallback_added(plan=to_event(plan), meta=meta)
+        self._fallback_added(plan=to_event(plan), meta=meta, differences=replan.differences(self.plan, plan))
+        return True
+
+    def approve_fallback_plan(self, plan_uid: str, meta: dict) -> bool:
+        """A physicist of the home centre approves a re-plan that waits for it; False if none waits."""
+        plan = self.find_plan(plan_uid)
+        if plan is None:
+            raise errors.UnknownPlan(f"Plan {plan_uid} is not a plan of course {self.plan.label}.")
+        if meta["centre"] != self.home_centre:
+            raise errors.AccessDenied(
+                f"Only a physicist of {self.home_centre}, the course's home centre, may approve plan {plan.label} "
+                f"({plan_uid}); {meta['user']} acts for {meta['centre']}.",
+                conflict={"home_centre": self.home_centre, "centre": meta["centre"], "plan_uid": plan_uid},
+            )
+        if plan_uid not in self.awaiting_approval:
+            return False
+        self._fallback_approved(plan_uid=plan_uid, meta=meta)
         return True
 
     def suspend(self, reason: str, meta: dict) -> None:
@@ -561,8 +607,15 @@ class Course(ReceivedFractions, Aggregate):
         self.category = category
 
     @event("FallbackPlanAdded")
-    def _fallback_added(self, plan: dict, meta: dict) -> None:
+    def _fallback_added(self, plan: dict, meta: dict, differences: list[dict] | None = None) -> None:
+        # Stored before approvals existed: no `differences`, the plan is usable as it was then.
         self.plans.append(from_event(plan, Plan))
+        if differences:
+            self.awaiting_approval[plan["uid"]] = differences
+
+    @event("FallbackPlanApproved")
+    def _fallback_approved(self, plan_uid: str, meta: dict) -> None:
+        self.awaiting_approval.pop(plan_uid, None)
 
     @event("StatusChanged")
     def _status_changed(self, status: str, reason: str, meta: dict) -> None:
