@@ -28,7 +28,7 @@ from schemas.course import to_event
 from schemas.trust import BUNDLE_FORMAT, Bundle
 
 TOPIC = "ledger.course:Course."
-KINDS = ("FractionDelivered", "FractionVerified", "FractionVoided", "FallbackPlanAdded")
+KINDS = ("FractionDelivered", "FractionVerified", "FractionVoided", "FallbackPlanAdded", "FallbackPlanApproved")
 BATCH = 500
 
 
@@ -78,6 +78,8 @@ def collect(app: Any, centre: str, since: datetime | None) -> list[dict]:
             starts = getattr(e, "starts_at", None)
             if starts:
                 item["starts_at"] = {str(k): int(v) for k, v in starts.items()}
+        elif kind == "FallbackPlanApproved":
+            item["plan_uid"] = e.plan_uid
         else:
             ids = [r for r in e.record_ids if r in own]
             if not ids:

@@ -39,6 +39,8 @@ RULES: dict[str, dict[str, str]] = {
     "courses.identity": {"physicist": HOME},
     # a partner re-plans on its own linac, so its physicists add fallback plans too
     "courses.fallback_plan": {"physicist": ASSIGNED},
+    # a re-plan that departs from the prescription waits for a physicist of the home centre
+    "courses.approve_plan": {"physicist": HOME},
     "exports": {"physicist": HOME},
     # imports from the backup (RT Plans, baseline records, triage list) for the home centre's
     # courses; a partner's re-plan files are attached to a course assigned to it

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 from eventsourcing.domain import Aggregate, event
 
-from ledger import errors
+from ledger import errors, replan
 from ledger.received import ReceivedFractions
 from ledger.summaries import SummaryFractions
 from schemas.course import (
@@ -136,6 +136,7 @@ class Course(ReceivedFractions, SummaryFractions, Aggregate):
         # The patient's id at other centres (a partner registers the patient in its own OIS):
         # centre -> id, each set by a physicist who checked name and birth date.
         self.patient_ids: dict[str, str] = {}
+        self.awaiting_approval: dict[str, list[dict]] = {}  # fallback plan uid -> how it departs from the prescription
 
     # ---- reading the state --------------------------------------------------------------
 
@@ -307,6 +308,7 @@ class Course(ReceivedFractions, SummaryFractions, Aggregate):
             part_of = self.same_session(cmd, plan, group.number)
             if part_of is None:
                 self.check_not_delivered(group.number, cmd.number)
+        self.check_plan_approved(plan)
         self.check_plan_has_beams(plan, group.number)
         beams = self.beams_for(cmd, plan, group.number)
         self.check_metersets(cmd, plan, group.number, beams)
@@ -406,7 +408,7 @@ class Course(ReceivedFractions, SummaryFractions, Aggregate):
         deviations = self.meterset_deviations(planned, beams)
         recorded = recorded or {"recorded_at": meta["recorded_at"], "recorded_by": meta["user"]}
         record = FractionRecord(
-            record_id=str(uuid.uuid5(self.id, f"fraction/{self.version + 1}")),
+            record_id=self.new_record_id(meta),
             group=group.number,
             number=cmd.number,
             centre=cmd.centre,
@@ -430,6 +432,12 @@ class Course(ReceivedFractions, SummaryFractions, Aggregate):
         self._delivered(record=to_event(record), meta=meta)
         return self.records[-1]
 
+    def new_record_id(self, meta: dict) -> str:
+        """Unique across ledgers: two ledgers with the same history are at the same version, but
+        not at the same centre and instant. (Ids already stored stay as they are.)"""
+        when = meta["recorded_at"].isoformat()
+        return str(uuid.uuid5(self.id, f"fraction/{meta['centre']}/{when}/{self.version + 1}"))
+
     def only_group(self) -> FractionGroup:
         if len(self.plan.fraction_groups) != 1:
             raise errors.InvalidCommand("group", "this plan has several fraction groups: say which one")
@@ -450,9 +458,18 @@ class Course(ReceivedFractions, SummaryFractions, Aggregate):
         return self.plan_in_use(cmd.centre)
 
     def plan_in_use(self, centre: str) -> Plan:
-        """The plan a centre treats with: its newest fallback plan, else the original."""
-        own = [p for p in self.plans[1:] if p.centre == centre]
+        """The plan a centre treats with: its newest approved fallback plan, else the original."""
+        own = [p for p in self.plans[1:] if p.centre == centre and p.uid not in self.awaiting_approval]
         return own[-1] if own else self.plan
+
+    def check_plan_approved(self, plan: Plan) -> None:
+        found = self.awaiting_approval.get(plan.uid)
+        if found:
+            raise errors.PlanNotApproved(
+                f"Plan {plan.label} ({plan.uid}) of {plan.centre or 'another centre'} awaits approval by a physicist of "
+                f"{self.home_centre}: {replan.describe(found)}. Do not treat with it until it is approved.",
+                conflict={"plan_uid": plan.uid, "centre": plan.centre, "differences": found},
+            )
 
     def next_fraction(self, centre: str) -> tuple[FractionGroup, int] | None:
         """What a centre's next visit delivers, as a form's default: the first fraction group of
@@ -628,14 +645,28 @@ class Course(ReceivedFractions, SummaryFractions, Aggregate):
                 conflict={"course_patient_id": self.patient["id"], "plan_patient_id": patient_id},
             )
 
+    def check_plan_of_acting_centre(self, plan: Plan, centre: str) -> None:
+        """A centre re-plans for its own linacs only: a plan for another centre would become
+        that centre's default plan (its RTTs' forms, its metersets). The home centre's physicists
+        may bring in a partner's re-plan that the partner returned (the SLA's "completed plans")."""
+        if plan.centre != centre and centre != self.home_centre:
+            raise errors.PlanForAnotherCentre(
+                f"Plan {plan.label} ({plan.uid}) is a plan for {plan.centre or 'no centre'}, but it is added by {centre}: "
+                f"a centre adds fallback plans only for itself. Nothing was changed.",
+                conflict={"plan_centre": plan.centre, "acting_centre": centre},
+            )
+
     def add_fallback_plan(self, plan: Plan, meta: dict, patient_id: str | None = None,
                           starts_at: dict[int, int] | None = None) -> bool:
         """A partner's re-plan: its fractions keep counting against the original prescription.
         `patient_id` is the patient the plan was made for, where the caller knows it.
         `starts_at`: per fraction group, the course's fraction that is the re-plan's fraction 1
         (default: the group's first fraction not yet delivered). A re-plan that prescribes more
-        fractions than remain from there is flagged for the physicist."""
+        fractions than remain from there is flagged for the physicist. A plan that departs from the
+        prescription beyond a re-plan's expected changes (`ledger.replan`) is kept, but waits for a
+        physicist of the home centre to approve it."""
         self.check_same_patient(patient_id, plan)
+        self.check_plan_of_acting_centre(plan, meta["centre"])
         check_plan_lists_beams(plan)
         known = self.find_plan(plan.uid)
         if known is not None:
@@ -657,7 +688,8 @@ class Course(ReceivedFractions, SummaryFractions, Aggregate):
                     "starts_at", f"group {g.number}: a re-plan starts at a fraction of the course (1..{planned}), not {start}"
                 )
             starts[g.number] = start
-        self._fallback_added(plan=to_event(plan), meta=meta, starts_at={str(k): v for k, v in starts.items()})
+        self._fallback_added(plan=to_event(plan), meta=meta, starts_at={str(k): v for k, v in starts.items()},
+                             differences=replan.differences(self.plan, plan))
         for g in plan.fraction_groups:
             planned, start = self.group(g.number).fractions_planned, starts[g.number]
             if start + g.fractions_planned - 1 > planned:
@@ -668,6 +700,22 @@ class Course(ReceivedFractions, SummaryFractions, Aggregate):
                            f"fractions beyond {planned} are refused; review the re-plan",
                     record_ids=[], meta=meta,
                 )
+        return True
+
+    def approve_fallback_plan(self, plan_uid: str, meta: dict) -> bool:
+        """A physicist of the home centre approves a re-plan that waits for it; False if none waits."""
+        plan = self.find_plan(plan_uid)
+        if plan is None:
+            raise errors.UnknownPlan(f"Plan {plan_uid} is not a plan of course {self.plan.label}.")
+        if meta["centre"] != self.home_centre:
+            raise errors.AccessDenied(
+                f"Only a physicist of {self.home_centre}, the course's home centre, may approve plan {plan.label} "
+                f"({plan_uid}); {meta['user']} acts for {meta['centre']}.",
+                conflict={"home_centre": self.home_centre, "centre": meta["centre"], "plan_uid": plan_uid},
+            )
+        if plan_uid not in self.awaiting_approval:
+            return False
+        self._fallback_approved(plan_uid=plan_uid, meta=meta)
         return True
 
     def suspend(self, reason: str, meta: dict) -> None:
@@ -716,10 +764,18 @@ class Course(ReceivedFractions, SummaryFractions, Aggregate):
         self.category = category
 
     @event("FallbackPlanAdded")
-    def _fallback_added(self, plan: dict, meta: dict, starts_at: dict | None = None) -> None:
+    def _fallback_added(self, plan: dict, meta: dict, starts_at: dict | None = None,
+                        differences: list[dict] | None = None) -> None:
+        # Stored before approvals existed: no `differences`, the plan is usable as it was then.
         self.plans.append(from_event(plan, Plan))
         if starts_at:  # stored as JSON: the group numbers come back as strings
             self.plan_starts[plan["uid"]] = {int(k): int(v) for k, v in starts_at.items()}
+        if differences:
+            self.awaiting_approval[plan["uid"]] = differences
+
+    @event("FallbackPlanApproved")
+    def _fallback_approved(self, plan_uid: str, meta: dict) -> None:
+        self.awaiting_approval.pop(plan_uid, None)
 
     @event("PatientIdMapped")
     def _identity_mapped(self, centre: str, patient_id: str, meta: dict) -> None:

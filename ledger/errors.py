@@ -94,6 +94,19 @@ class PatientMismatch(RuleViolation):
     code = "patient_mismatch"
 
 
+class PlanForAnotherCentre(RuleViolation):
+    """A fallback plan for a centre other than the one adding it: a centre re-plans only for its own linacs."""
+
+    code = "plan_for_another_centre"
+
+
+class PlanNotApproved(RuleViolation):
+    """A fraction with a re-plan that differs from the prescription beyond a re-plan's expected
+    changes and that no physicist of the home centre has approved yet."""
+
+    code = "plan_not_approved"
+
+
 class CourseNotActive(RuleViolation):
     code = "course_not_active"
 
@@ -110,6 +123,12 @@ class Conflict(LedgerError):
 
 class CourseConflict(Conflict):
     code = "course_conflict"
+
+
+class CourseAlreadyRegistered(Conflict):
+    """One backed-up plan is one course: the patient's plan is already a course (of this or another home centre)."""
+
+    code = "course_already_registered"
 
 
 class UnknownPlan(Conflict):

@@ -32,6 +32,8 @@ NEAR_MISS_SEVERITY = {
     "verifier_is_operator": LOW,  # the four-eyes check bypassed: no dose given, a barrier missed
     "nothing_to_continue": LOW,
     "patient_mismatch": HIGH,
+    "plan_for_another_centre": HIGH,  # a partner's plan would have been the home centre's default
+    "plan_not_approved": HIGH,  # a re-plan far from the prescription, not yet checked by the home centre
 }
 # A confirmed deviation beyond this share of what was due is a high-severity dose deviation.
 HIGH_DEVIATION_SHARE = Decimal("0.10")

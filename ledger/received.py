@@ -21,8 +21,9 @@ class ReceivedFractions:
     # Refusals that, for a fraction another centre delivered while apart, mean "both
     # centres treated": the fact is kept and flagged, never dropped and never merged.
     COLLISIONS = (errors.FractionAlreadyDelivered, errors.CourseNotActive)
-    # Refusals that mean "it was delivered, but not as planned": kept and flagged too.
-    DEVIATIONS = (errors.MetersetBeyondTolerance, errors.BeamAlreadyComplete)
+    # Refusals that mean "it was delivered, but not as planned" (or with a plan the home centre
+    # has not approved): kept and flagged too.
+    DEVIATIONS = (errors.MetersetBeyondTolerance, errors.BeamAlreadyComplete, errors.PlanNotApproved)
 
     def receive(self, cmd: LogFraction, recorded: dict, meta: dict) -> tuple[FractionRecord, errors.RuleViolation | None]:
         """A fraction another centre recorded while the two were apart (a bundle). The rules
@@ -38,6 +39,7 @@ class ReceivedFractions:
         self.check_plan_has_beams(plan, group.number)
         try:
             self.check_active("record a fraction from another centre")
+            self.check_plan_approved(plan)
             if cmd.delivery_type == "CONTINUATION":
                 self.check_can_continue(group.number, cmd.number)
             else:
@@ -61,11 +63,20 @@ class ReceivedFractions:
             return record, clash
         return self.record_session(cmd, group, meta, recorded), None
 
-    def received_records(self, source_uids: list[str]) -> list[FractionRecord]:
-        """This ledger's copies of records that another centre's ledger named `source_uids`."""
+    def received_records(self, source_uids: list[str], centre: str) -> list[FractionRecord]:
+        """This ledger's copies of records that `centre`'s ledger named `source_uids`. A centre
+        speaks only for the fractions delivered there: naming another centre's record refuses
+        (record ids minted before they were unique across ledgers may be the same at two centres)."""
         wanted = set(source_uids)
-        found = [r for r in self.records if r.source == "bundle" and r.source_uid in wanted]
+        found = [r for r in self.records if r.source == "bundle" and r.source_uid in wanted and r.centre == centre]
         missing = wanted - {r.source_uid for r in found}
+        elsewhere = [r for r in self.records if r.centre != centre and (r.record_id in missing or r.source_uid in missing)]
+        if elsewhere:
+            r = elsewhere[0]
+            raise errors.BundleRefused(
+                f"fraction {r.number} of course {self.plan.label} (record {r.source_uid or r.record_id}) was delivered at "
+                f"{r.centre}, not at {centre}: a centre may verify or void only the fractions delivered there."
+            )
         if missing:
             raise errors.FractionNotFound(
                 f"Course {self.plan.label} holds no fraction received as {', '.join(sorted(missing))}: "
@@ -73,9 +84,9 @@ class ReceivedFractions:
             )
         return found
 
-    def verify_received(self, source_uids: list[str], by: str, meta: dict) -> bool:
-        """Another centre's double check of fractions it delivered; the four-eyes rule still holds."""
-        pending = [r for r in self.received_records(source_uids) if r.verified_by is None]
+    def verify_received(self, source_uids: list[str], centre: str, by: str, meta: dict) -> bool:
+        """`centre`'s double check of fractions it delivered; the four-eyes rule still holds."""
+        pending = [r for r in self.received_records(source_uids, centre) if r.verified_by is None]
         for r in pending:
             if by == r.operator:
                 raise errors.VerifierIsOperator(
@@ -86,8 +97,9 @@ class ReceivedFractions:
             self._verified(record_ids=[r.record_id for r in pending], by=by, meta=meta)
         return bool(pending)
 
-    def void_received(self, source_uids: list[str], reason: str, by: str, meta: dict) -> bool:
-        active = [r for r in self.received_records(source_uids) if not r.voided]
+    def void_received(self, source_uids: list[str], centre: str, reason: str, by: str, meta: dict) -> bool:
+        """`centre` voids fractions it delivered."""
+        active = [r for r in self.received_records(source_uids, centre) if not r.voided]
         if active:
             self._voided(record_ids=[r.record_id for r in active], reason=reason, by=by, meta=meta)
         return bool(active)

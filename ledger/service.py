@@ -23,6 +23,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcodin
 from ledger import errors
 from ledger.course import Course, check_plan_lists_beams, course_id_for, registration
 from ledger.ois_import import OisImportCommands
+from ledger.plan_course import PlanCourse, plan_course_id_for
 from ledger.delivery import Destination, destination_id
 from ledger.incident import Incident, dose_deviation
 from ledger.requests import Request, fingerprint, request_aggregate_id
@@ -180,7 +181,8 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
             try:
                 existing = self.get_course(course_id)
             except errors.CourseNotFound:
-                return [Course(**args, meta=meta)], {"id": str(course_id), "status": "registered"}
+                claim = self.claim_plan(course_id, cmd, meta)
+                return [Course(**args, meta=meta), *claim], {"id": str(course_id), "status": "registered"}
             differs = [
                 name
                 for name, value in (("patient", existing.patient), ("plan", to_event(existing.plan)))
@@ -195,6 +197,21 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
             return [], {"id": str(course_id), "status": "unchanged"}
 
         return self.run("register_course", args, actor, request_id, act)
+
+    def claim_plan(self, course_id: uuid.UUID, cmd: RegisterCourse, meta: dict, pending: list[Any] = ()) -> list[Any]:
+        """What a new course saves with it so that its patient's plan is no other course (see
+        `ledger.plan_course`); refuses when the plan is already another course. `pending`: aggregates
+        not saved yet (a bundle registering several courses)."""
+        claim_id = plan_course_id_for(cmd.patient.id, cmd.plan.uid)
+        claim = next((a for a in pending if isinstance(a, PlanCourse) and a.id == claim_id), None)
+        if claim is None:
+            try:
+                claim = self.repository.get(claim_id)
+            except AggregateNotFoundError:
+                return [PlanCourse(patient_id=cmd.patient.id, plan_uid=cmd.plan.uid, course_id=str(course_id),
+                                   home_centre=cmd.home_centre, meta=meta)]
+        claim.check_is(course_id, cmd.home_centre)
+        return []
 
     def log_fraction(self, course_id: uuid.UUID | str, data: Any, actor: Actor, request_id: str | None = None) -> dict:
         """Log a delivered session. Policies of this command: a refusal of a live log (not an import)
@@ -286,7 +303,8 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         def change(course: Course, meta: dict) -> dict:
             changed = course.add_fallback_plan(plan, meta, patient_id, starts)
             return {"id": str(course.id), "plan_uid": plan.uid, "changed": changed,
-                    "starts_at": course.plan_starts.get(plan.uid, {g.number: 1 for g in plan.fraction_groups})}
+                    "starts_at": course.plan_starts.get(plan.uid, {g.number: 1 for g in plan.fraction_groups}),
+                    "awaiting_approval": plan.uid in course.awaiting_approval}
 
         return self.on_course("add_fallback_plan", course_id, {**payload, "starts_at": starts_at}, actor, request_id,
                               change)
@@ -300,6 +318,16 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
             lambda course, meta: {"id": str(course.id), "centre": cmd.centre, "patient_id": cmd.patient_id,
                                   "changed": course.map_patient_id(cmd.centre, cmd.patient_id, cmd.name,
                                                                    cmd.birth_date, meta)},
+        )
+
+    def approve_fallback_plan(self, course_id: uuid.UUID | str, plan_uid: str, actor: Actor,
+                              request_id: str | None = None) -> dict:
+        """A physicist of the home centre approves a re-plan that departs from the prescription."""
+        return self.on_course(
+            "approve_fallback_plan", course_id, {"plan_uid": plan_uid}, actor, request_id,
+            lambda course, meta: {
+                "id": str(course.id), "plan_uid": plan_uid, "changed": course.approve_fallback_plan(plan_uid, meta)
+            },
         )
 
     def suspend_course(self, course_id: uuid.UUID | str, reason: str, actor: Actor, request_id: str | None = None) -> dict:

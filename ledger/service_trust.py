@@ -26,7 +26,7 @@ from ledger.course import Course, course_id_for, registration
 from ledger.incident import Incident, near_miss, near_miss_id_for
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from schemas.course import LogFraction, to_event
-from schemas.trust import AddCentre, Bundle, Delivered, FallbackAdded, Verified, Voided
+from schemas.trust import AddCentre, Bundle, Delivered, FallbackAdded, FallbackApproved, Verified, Voided
 
 MAX_ATTEMPTS = 10
 
@@ -200,8 +200,9 @@ class TrustCommands:
                             f"course {bc.id}: the bundle's {name} differs from this ledger's; nothing was imported."
                         )
             except errors.CourseNotFound:
+                claim = self.claim_plan(cid, bc.registration, base_meta, new)
                 course = Course(**args, meta=base_meta)
-                new.append(course)
+                new.extend([course, *claim])
                 summary["courses_registered"] += 1
             courses[bc.id] = course
         for i, ev in enumerate(bundle.events, 1):
@@ -245,12 +246,14 @@ class TrustCommands:
                                               "message": course.flags[-1]["reason"]})
             return {"record_id": record.record_id, "collision": clash.code if clash else None}
         if isinstance(ev, Verified):
-            return {"changed": course.verify_received(ev.record_ids, ev.by, meta)}
+            return {"changed": course.verify_received(ev.record_ids, meta["bundle"]["centre"], ev.by, meta)}
         if isinstance(ev, Voided):
-            return {"changed": course.void_received(ev.record_ids, ev.reason, ev.by, meta)}
+            return {"changed": course.void_received(ev.record_ids, meta["bundle"]["centre"], ev.reason, ev.by, meta)}
         if isinstance(ev, FallbackAdded):
             starts = {int(k): v for k, v in ev.starts_at.items()} if ev.starts_at else None
             return {"changed": course.add_fallback_plan(ev.plan.as_plan(), meta, starts_at=starts)}
+        if isinstance(ev, FallbackApproved):
+            return {"changed": course.approve_fallback_plan(ev.plan_uid, meta)}
         raise errors.BundleRefused(f"unknown event type {type(ev).__name__}")
 
     def collision_incident(self, course: Course, cmd: LogFraction, clash: errors.RuleViolation, meta: dict) -> Incident:

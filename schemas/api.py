@@ -62,6 +62,10 @@ class ReasonIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     reason: OptionalReason = ""
 
 
+class PlanApprovalIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    plan_uid: Uid
+
+
 class AccountIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")]
     role: Literal["rtt", "physicist", "finance", "admin"]
@@ -126,6 +130,7 @@ class CourseChangeOut(Struct, frozen=True, kw_only=True):
     triage: int | None = None
     plan_uid: str | None = None
     changed: bool | None = None
+    awaiting_approval: bool | None = None  # a fallback plan that waits for the home centre's physicist
 
 
 class EventOut(Struct, frozen=True, kw_only=True):

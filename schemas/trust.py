@@ -1,7 +1,8 @@
 """The vocabulary of trust between centres: a centre's public key, and a bundle's content.
 
 A bundle carries what one centre recorded while it was apart from the others: the
-fractions it delivered (with their verifications and voids) and its fallback plans, plus
+fractions it delivered (with their verifications and voids), its fallback plans and its approvals of
+partners' fallback plans, plus
 the registration of every course they belong to so that the receiving ledger can check
 (or create) the course. Every event names where it came from (`key`: its stream and
 version in the exporting ledger), which is what makes a second import change nothing.
@@ -68,7 +69,13 @@ class FallbackAdded(BundleEvent, frozen=True, kw_only=True, tag="FallbackPlanAdd
     starts_at: dict[str, int] | None = None
 
 
-AnyBundleEvent = Delivered | Verified | Voided | FallbackAdded
+class FallbackApproved(BundleEvent, frozen=True, kw_only=True, tag="FallbackPlanApproved"):
+    """The home centre's approval of a re-plan, for the partner's ledger."""
+
+    plan_uid: str
+
+
+AnyBundleEvent = Delivered | Verified | Voided | FallbackAdded | FallbackApproved
 
 
 class Bundle(Struct, frozen=True, kw_only=True):

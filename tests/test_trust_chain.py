@@ -88,7 +88,7 @@ def test_an_untouched_log_verifies_and_its_head_is_the_newest_entry(treated):
     ledger, raw = treated
     verdict = chain.verify(ledger.app, batch=3)  # several batches: the merge of log and chain is streamed
     assert verdict.ok and verdict.problem is None
-    assert verdict.events == len(raw.ids()) == 7
+    assert verdict.events == len(raw.ids()) == 8  # the course and its plan's claim, six fractions
     assert verdict.head == chain.head_hash(ledger.app) == raw.entry(raw.ids()[-1])[1]
     assert chain.describe_head(ledger.app) == f"log head {verdict.head} (event {raw.ids()[-1]})"
 
@@ -194,7 +194,7 @@ def test_new_events_keep_chaining_after_a_verified_head(treated):
     course = ledger.app.get_course(raw.row(raw.ids()[0])[0])
     log(ledger, str(course.id), 7, PARTNER)
     verdict = chain.verify(ledger.app, anchor=first)
-    assert verdict.ok and verdict.events == 8 and verdict.head != first
+    assert verdict.ok and verdict.events == 9 and verdict.head != first
 
 
 def test_verify_from_the_command_line_names_the_event_and_exits_1(treated, db_url, tmp_path):
@@ -203,7 +203,7 @@ def test_verify_from_the_command_line_names_the_event_and_exits_1(treated, db_ur
     ok = cli("verify", db=db_url, env=env)
     assert ok.returncode == 0, ok.stderr
     head = chain.head_hash(ledger.app)
-    assert ok.stdout.splitlines() == ["ok: 7 events, chain intact", f"log head {head} (event {raw.ids()[-1]})"]
+    assert ok.stdout.splitlines() == ["ok: 8 events, chain intact", f"log head {head} (event {raw.ids()[-1]})"]
     anchored = cli("verify", "--head", head, db=db_url, env=env)
     assert anchored.returncode == 0 and f"is on the chain at event {raw.ids()[-1]}" in anchored.stdout
 

@@ -82,5 +82,5 @@ def test_encrypted_events_on_postgresql_hold_no_patient_name(postgres_url, tmp_p
     assert not (tmp_path / "never-used.sqlite3").exists()
     with psycopg.connect(postgres_url) as conn:
         states = [bytes(r[0]) for r in conn.execute("SELECT state FROM fractionledger_events")]
-    assert len(states) == 2
+    assert len(states) == 3  # the course, its plan's claim (`PlanCourse`), the fraction
     assert not any(FAMILY.encode() in s or PATIENT_ID.encode() in s for s in states)

@@ -242,6 +242,18 @@ def course_triage(obj: Context, course_id, code, as_json) -> None:
     emit(result, as_json, f"course {result['id']}: triage {code}")
 
 
+@course.command("approve-plan")
+@click.argument("course_id")
+@click.option("--plan-uid", required=True, help="The fallback plan that waits for approval.")
+@click.option("--request-id", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def course_approve_plan(obj: Context, course_id, plan_uid, request_id, as_json) -> None:
+    """Approve a partner's re-plan that departs from the prescription (a physicist of the home centre: --centre)."""
+    result = obj.ledger.app.approve_fallback_plan(course_id, plan_uid, obj.actor(), request_id=request_id)
+    emit(result, as_json, f"course {result['id']}: plan {plan_uid} " + ("approved" if result["changed"] else "needs no approval"))
+
+
 # ---- fraction ------------------------------------------------------------------------------
 
 

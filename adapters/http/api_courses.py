@@ -11,7 +11,9 @@ from adapters.http.backend import Backend, actor_of, request_id_for
 from adapters.http.errors import READ, WRITE, documented
 from adapters.http.views import as_, event_out
 from ledger import access
-from schemas.api import AssignIn, CourseChangeOut, CourseDetailOut, CourseOut, EventOut, ReasonIn, TriageIn
+from schemas.api import (
+    AssignIn, CourseChangeOut, CourseDetailOut, CourseOut, EventOut, PlanApprovalIn, ReasonIn, TriageIn,
+)
 from schemas.course import MapPatientId, NewPlan, RegisterCourse
 
 IdempotencyKey = Annotated[
@@ -93,6 +95,9 @@ ROUTES = [
                    "Record another centre's id of the patient, once name and birth date match the course's",
                    lambda app, cid, d, who, rid: app.map_patient_id(cid, d.centre, d.patient_id, d.name, d.birth_date,
                                                                     actor_of(who), request_id=rid)),
+    course_command("/plans/approve", "courses.approve_plan", PlanApprovalIn,
+                   "Approve a fallback plan that departs from the prescription (a physicist of the home centre)",
+                   lambda app, cid, d, who, rid: app.approve_fallback_plan(cid, d.plan_uid, actor_of(who), request_id=rid)),
     course_command("/suspend", "courses.lifecycle", ReasonIn, "Suspend: no fraction is accepted until resumed",
                    lambda app, cid, d, who, rid: app.suspend_course(cid, d.reason, actor_of(who), request_id=rid)),
     course_command("/resume", "courses.lifecycle", None, "Resume a suspended course",
