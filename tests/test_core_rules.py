@@ -326,8 +326,8 @@ def test_a_fallback_plan_prescribing_what_remains_does_not_end_the_suggestions_e
         log(ledger, course, n, HOME)
     ledger.app.add_fallback_plan(course, {"uid": "1.2.3.99", "label": "Fallback 3fx", "centre": PARTNER,
                                           "fraction_groups": [{"number": 1, "fractions_planned": 3,
-                                                               "beams": [{"number": 7, "meterset": "80"}]}]},
-                                 Actor("physicist.partner", PARTNER))
+                                                               "beams": [{"number": 7, "meterset": "230"}]}]},
+                                 Actor("physicist.partner", PARTNER))  # MU per fraction within 10%: usable at once
     log(ledger, course, 3, PARTNER)
     group, number = ledger.app.get_course(course).next_fraction(PARTNER)
     assert (number, [b.number for b in group.beams]) == (4, [7])
@@ -351,7 +351,7 @@ def test_a_plan_with_two_fraction_groups_of_one_number_is_refused_on_every_path(
                                                                    {"number": 1, "meterset": "80"}]}]
     with pytest.raises(errors.InvalidCommand, match="beam 1 appears twice in fraction group 1"):
         register(ledger, patient_id="P-BEAM", groups=same_beam)
-    assert event_count(ledger) == before + 1  # only the good course
+    assert event_count(ledger) == before + 2  # only the good course (and its patient-and-plan key)
     # a partner's bundle carrying such a fallback plan does not even decode (BundleRefused: malformed)
     from schemas.trust import FallbackAdded
 
