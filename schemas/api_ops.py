@@ -261,6 +261,7 @@ class ImportAnswer(Struct, frozen=True, kw_only=True):
     status: str  # registered | unchanged | imported | changed | error
     course_id: str | None = None
     error: str | None = None
+    warning: str | None = None  # accepted, but someone must act (e.g. a re-plan awaiting approval)
     kind: str | None = None  # records: session | summary
     fractions: int | None = None
     covered: int | None = None

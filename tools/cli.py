@@ -157,7 +157,8 @@ def course_show(obj: Context, course_id, as_json) -> None:
     course = obj.ledger.app.get_course(course_id)
     for plan in course.plans[1:]:
         starts = ", ".join(f"group {g} from fraction {n}" for g, n in course.plan_starts.get(plan.uid, {}).items())
-        click.echo(f"  re-plan {plan.label} ({plan.uid}) of {plan.centre or '-'}: {starts or 'from fraction 1'}")
+        waits = " - AWAITS APPROVAL by a physicist of the home centre" if plan.uid in course.awaiting_approval else ""
+        click.echo(f"  re-plan {plan.label} ({plan.uid}) of {plan.centre or '-'}: {starts or 'from fraction 1'}{waits}")
     for centre, pid in course.patient_ids.items():
         click.echo(f"  patient known at {centre} as {pid}")
     click.echo(f"  fractions {c['fractions_delivered']}/{c['fractions_planned']}, awaiting verification {c['awaiting_verification']}")

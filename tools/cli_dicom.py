@@ -73,7 +73,7 @@ def import_plan(obj: Context, paths, centre, triage, fallback_for, starts_at, as
             answers.append(import_plan_file(app, path, actor, centre, triage, fallback_for, starts_at))
             bar.advance(bar.task_ids[0])
     finish(answers, as_json, lambda a: f"{a['status']:<10} {a['file']}  " + (a["course_id"] or "") +
-           (f"  {a['error']}" if a["error"] else ""))
+           (f"  {a['error']}" if a["error"] else "") + (f"\n           {a['warning']}" if a.get("warning") else ""))
 
 
 @click.command("records")

@@ -272,6 +272,9 @@ def import_plan_file(app: Any, path: Path, actor: Any, centre: str, triage: int 
             # The partner's plan is returned to the home centre later ("return completed plans").
             stored = store_plan_document(app, ds, actor)
             answer.update(course_id=result["id"], status="registered" if result["changed"] or stored else "unchanged")
+            if result.get("awaiting_approval"):
+                answer["warning"] = ("registered, but it departs from the prescription: it awaits approval by a physicist "
+                                   "of the home centre (`fraction-ledger course approve-plan`) before anyone treats with it")
         else:
             result = app.register_course(
                 {"patient": to_event(patient), "home_centre": centre, "plan": to_event(plan), "triage": triage}, actor
