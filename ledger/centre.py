@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger import errors
 from ledger.course import NAMESPACE
+from ledger.origin import normalized_name as normalized  # case and spacing do not tell two centres apart
 
 
 def centre_id_for(name: str) -> uuid.UUID:
@@ -80,11 +81,6 @@ class Centre(Aggregate):
 
 # What a partner's DICOM says where it was made: an institution name, a station name, an AE title.
 ALIAS_KINDS: tuple[str, ...] = ("institution", "station", "aet")
-
-
-def normalized(value: str) -> str:
-    """Free text as partners' systems write it: case and spacing do not tell two centres apart."""
-    return " ".join(value.split()).casefold()
 
 
 def alias_id_for(kind: str, value: str) -> uuid.UUID:

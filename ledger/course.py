@@ -16,6 +16,7 @@ import msgspec
 from eventsourcing.domain import Aggregate, event
 
 from ledger import errors, replan
+from ledger.origin import RecordOrigin
 from ledger.received import ReceivedFractions
 from ledger.summaries import SummaryFractions
 from schemas.course import (
@@ -64,16 +65,6 @@ def check_plan_lists_beams(plan: Plan, field: str = "plan") -> None:
             )
 
 
-def normalized_name(value: str) -> str:
-    return " ".join(value.split()).casefold()
-
-
-def normalized_person(name: str) -> tuple[str, str]:
-    """A DICOM person name's family and given names, as a person compares them (case, spaces)."""
-    parts = (name.split("=")[0].split("^") + ["", ""])[:2]
-    return normalized_name(parts[0]), normalized_name(parts[1])
-
-
 def mu_tolerance(meterset: Decimal) -> Decimal:
     return max(MU_DEVIATION_FLOOR, meterset * MU_DEVIATION_SHARE)
 
@@ -98,7 +89,7 @@ def conflict_of(record: FractionRecord) -> dict[str, Any]:
     }
 
 
-class Course(ReceivedFractions, SummaryFractions, Aggregate):
+class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
     """Invariants (each a `check_` method): a fraction number lies within the prescription and
     is delivered once (a continuation completes an interrupted one, beam by beam, never beyond
     the plan's meterset); its time is believable; its plan has beams; nothing is delivered on a
@@ -574,64 +565,6 @@ class Course(ReceivedFractions, SummaryFractions, Aggregate):
         if category == self.category:
             return False
         self._categorised(category=category, meta=meta)
-        return True
-
-    def machines_of(self) -> dict[str, set[str]]:
-        """The treatment machines each centre's plans name (the prescription's are the home centre's)."""
-        found: dict[str, set[str]] = {}
-        for p in self.plans:
-            centre = self.home_centre if p is self.plan else (p.centre or self.home_centre)
-            names = {p.machine} | {b.machine for g in p.fraction_groups for b in g.beams}
-            found.setdefault(centre, set()).update(normalized_name(n) for n in names if n)
-        return found
-
-    def centre_of_record(self, plan_uid: str, machine: str, names: list[str], declared: list[str]) -> str:
-        """Where an OIS record was delivered, in this order: the centre of the re-plan it references;
-        the centre whose plans name its machine; a centre of this course that the record names by
-        code; a centre a physicist declared the record's institution, station or AE title to mean.
-        When nothing matches, the record is refused: a fraction is never given to a centre by guess."""
-        plan = self.find_plan(plan_uid)
-        if plan is not None and plan is not self.plan and plan.centre:
-            return plan.centre
-        by_machine = [c for c, machines in self.machines_of().items() if normalized_name(machine) in machines]
-        if len(by_machine) == 1:
-            return by_machine[0]
-        ours = {self.home_centre, *self.assigned_centres, *(r.centre for r in self.records),
-                *(p.centre for p in self.plans if p.centre)}
-        for name in names:
-            if name in ours:
-                return name
-        if declared:
-            return declared[0]
-        shown = ", ".join(repr(n) for n in names if n) or "no institution or station"
-        raise errors.UnknownOrigin(
-            f"A record of course {self.plan.label} (patient {self.patient['id']}) on machine {machine or '?'} names "
-            f"{shown}: no centre of this course is known by these names. Declare the centre's name with "
-            "`fraction-ledger centre alias add CENTRE --institution NAME` (or --station), then import it again.",
-            conflict={"machine": machine, "names": [n for n in names if n]},
-        )
-
-    def knows_patient_id(self, patient_id: str) -> bool:
-        """The home centre's id of the patient, or one a physicist mapped for another centre."""
-        return patient_id == self.patient["id"] or patient_id in self.patient_ids.values()
-
-    def map_patient_id(self, centre: str, patient_id: str, name: str, birth_date: Any, meta: dict) -> bool:
-        """Record that `centre` knows this patient as `patient_id`, once the second identifiers
-        (name and birth date) given by the physicist match the course's patient."""
-        theirs = (normalized_person(name), str(birth_date))
-        ours = (normalized_person(self.patient["name"]), str(self.patient.get("birth_date")))
-        if self.patient.get("birth_date") is None or theirs != ours:
-            raise errors.PatientMismatch(
-                f"{name} born {birth_date} is not the patient of course {self.plan.label} (patient "
-                f"{self.patient['id']}): name and birth date must both match to map {centre}'s id {patient_id}.",
-                conflict={"course_patient_id": self.patient["id"], "patient_id": patient_id},
-            )
-        for other_centre, known in self.patient_ids.items():
-            if known == patient_id and other_centre != centre:
-                raise errors.CourseConflict(f"Patient id {patient_id} is already {other_centre}'s id of this patient.")
-        if patient_id == self.patient["id"] or self.patient_ids.get(centre) == patient_id:
-            return False
-        self._identity_mapped(centre=centre, patient_id=patient_id, meta=meta)
         return True
 
     def check_same_patient(self, patient_id: str | None, plan: Plan) -> None:
