@@ -1,4 +1,4 @@
-"""`fraction-ledger import plan|records|triage`, `export dicom`, `send dicom`, `send status`.
+"""`fraction-ledger import plan|records|triage`, `export dicom`, `send dicom`, `send status`, `listen`.
 
 Imports answer per file (or per line) and go on after a bad one; the exit status is 1 when
 any failed. Progress goes to stderr (rich: a live bar on a terminal, one final line when
@@ -193,6 +193,60 @@ def send_status(obj: Context, host, port, called_aet, as_json) -> None:
     emit(result, as_json, text)
 
 
+@click.command("listen")
+@click.option("--port", type=click.IntRange(0, 65535), default=11112, show_default=True,
+              help="TCP port to listen on (0: any free port, shown at start).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--aet", default="LEDGER", show_default=True, help="The ledger's own AE title.")
+@click.option("--allow", "allow", multiple=True, required=True, metavar="AET=CENTRE",
+              help="A calling AE title that may store, and its centre (the home centre of courses its plans "
+              "register); repeat for each. Any other calling AE title is rejected at association.")
+@click.option("--deviation-reason", default=None, help="As for `import records`: confirms records whose metersets "
+              "differ from the plan beyond tolerance (refused without it).")
+@click.option("--timeout", type=float, default=30, show_default=True, help="Seconds of silence before an association "
+              "is dropped.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per object received.")
+@click.pass_obj
+def listen(obj: Context, port, host, aet, allow, deviation_reason, timeout, as_json) -> None:
+    """DICOM Storage SCP: RT Plans and RT records stored here (C-STORE) are imported as by
+    `import plan` / `import records`; Success only once written. Stops on Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from adapters.dicom.listen import StorageSCP, parse_allow
+
+    try:
+        allowed = parse_allow(allow)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--allow") from None
+
+    def show(a: dict) -> None:
+        if as_json:
+            emit(a, True)
+            return
+        click.echo(f"{a.get('status', 'error'):<10} {a['dimse_status']} {a['aet']:<16} {a['kind']} "
+                   f"{a['sop_instance_uid']}  {a.get('course_id') or ''}"
+                   + (f"  {a['error']}" if a.get("error") else "")
+                   + (f"  {a['warning']}" if a.get("warning") else ""))
+
+    scp = StorageSCP(obj.ledger, allowed, aet=aet, host=host, port=port, user=obj.user,
+                     deviation_reason=deviation_reason, on_answer=show, timeout=timeout)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    bound = scp.start()
+    names = ", ".join(f"{k} ({v})" for k, v in allowed.items())
+    click.echo(f"listening as {aet} on {host}:{bound} for {names}", err=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scp.stop()
+    counts = Counter(a.get("status", "error") for a in scp.answers)
+    click.echo("stopped: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing received"), err=True)
+
+
 def register(main: click.Group) -> None:
     imports = group_named(main, "import", "Bring plans, pre-outage records and the triage list into the ledger.")
     for command in (import_plan, import_records, import_triage_list):
@@ -201,3 +255,4 @@ def register(main: click.Group) -> None:
     sends = group_named(main, "send", "Replay the ledger to the home systems over the network.")
     sends.add_command(send_dicom)
     sends.add_command(send_status)
+    main.add_command(listen)

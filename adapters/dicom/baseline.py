@@ -144,6 +144,9 @@ class Baseline:
         self.app = ledger.app
         self.actor = actor
         self.default_tz = default_tz
+        # The AE title the records came from over the network (`fraction-ledger listen`): a name
+        # for attribution, like the institution and station the record names.
+        self.aet = ""
         read = ledger.fresh()
         read.db["fractions"].create_index(["source_uid"], if_not_exists=True)
 
@@ -207,7 +210,8 @@ class Baseline:
         if self.already_imported(facts["sop_instance_uid"]):
             return answer | {"status": "unchanged"}
         centre = self.app.attribute_record(course["id"], facts["plan_uid"], facts["machine"],
-                                           {"institution": facts["institution"], "station": facts["station"]})
+                                           {"institution": facts["institution"], "station": facts["station"],
+                                            "aet": self.aet})
         at = facts["delivered_at"]
         if not facts["has_offset"]:  # the wall time at the linac, in the zone in force there on that date
             at = at.replace(tzinfo=self.zone_for(centre))
