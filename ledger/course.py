@@ -65,6 +65,11 @@ def check_plan_lists_beams(plan: Plan, field: str = "plan") -> None:
             )
 
 
+def metersets(plan: Plan, group: int) -> dict[int, Decimal]:
+    """Beam number -> meterset (MU) of one fraction group of a plan."""
+    return {b.number: b.meterset for g in plan.fraction_groups if g.number == group for b in g.beams}
+
+
 def mu_tolerance(meterset: Decimal) -> Decimal:
     return max(MU_DEVIATION_FLOOR, meterset * MU_DEVIATION_SHARE)
 
@@ -303,7 +308,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         self.check_plan_has_beams(plan, group.number)
         beams = self.beams_for(cmd, plan, group.number)
         self.check_metersets(cmd, plan, group.number, beams)
-        return self.record_session(cmd, group, meta, part_of=part_of)
+        return self.record_session(cmd, group, plan, beams, meta, part_of=part_of)
 
     def in_course_numbering(self, cmd: LogFraction, group: FractionGroup) -> LogFraction:
         """A fraction numbered in its plan's own numbering (a re-plan's record says "fraction 1" for
@@ -341,7 +346,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         """Each beam gives what the fraction still lacks on it, within tolerance: a continuation
         never repeats a complete beam, nothing is given beyond the plan, and a beam that ended
         NORMAL gave its meterset. A deviation stands only when a person confirms it with a reason."""
-        planned = {b.number: b.meterset for g in plan.fraction_groups if g.number == group for b in g.beams}
+        planned = metersets(plan, group)
         found = self.meterset_deviations(planned, beams)
         for beam in beams:
             lacking = planned[beam.number] - beam.start_mu
@@ -387,16 +392,14 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
                                            tolerance=tolerance.quantize(Decimal("0.01"))))
         return found
 
-    def record_session(self, cmd: LogFraction, group: FractionGroup, meta: dict, recorded: dict | None = None,
-                       part_of: FractionRecord | None = None) -> FractionRecord:
-        """Record a session whose rules were checked. `recorded` keeps the original
-        `recorded_at`/`recorded_by` of a session that another centre's ledger recorded;
-        `part_of` is the session's first record when this is a further one (one per beam)."""
-        plan = self.plan_for(cmd, group.number)
+    def record_session(self, cmd: LogFraction, group: FractionGroup, plan: Plan, beams: list[BeamDelivery], meta: dict,
+                       recorded: dict | None = None, part_of: FractionRecord | None = None) -> FractionRecord:
+        """Record a session whose rules were checked, on the plan and beams they were checked with.
+        `recorded` keeps the original `recorded_at`/`recorded_by` of a session that another
+        centre's ledger recorded; `part_of` is the session's first record when this is a further
+        one (one per beam)."""
         start = self.plan_start(plan.uid, group.number)
-        beams = self.beams_for(cmd, plan, group.number)
-        planned = {b.number: b.meterset for g in plan.fraction_groups if g.number == group.number for b in g.beams}
-        deviations = self.meterset_deviations(planned, beams)
+        deviations = self.meterset_deviations(metersets(plan, group.number), beams)
         recorded = recorded or {"recorded_at": meta["recorded_at"], "recorded_by": meta["user"]}
         record = FractionRecord(
             record_id=self.new_record_id(meta),
@@ -480,7 +483,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
     def beams_for(self, cmd: LogFraction, plan: Plan, group: int) -> list[BeamDelivery]:
         """The beams as delivered. A beam's specified MU is its meterset in the plan, also for a
         continuation (PS3.3 C.8.8.21.2.1); `start_mu` is what earlier sessions of the fraction gave it."""
-        planned = {b.number: b.meterset for g in plan.fraction_groups if g.number == group for b in g.beams}
+        planned = metersets(plan, group)
         given = {n: Decimal(0) for n in planned}
         if cmd.delivery_type == "CONTINUATION":
             for s in self.active_records(group, cmd.number):

@@ -52,9 +52,11 @@ class FractionNotFound(NotFound):
 
 class RuleViolation(LedgerError):
     """A refusal by a clinical safety rule. Refused on a live attempt (an RTT logging or
-    verifying), those in `ledger.incident.NEAR_MISS_SEVERITY` are recorded as near-misses."""
+    verifying), those in `ledger.incident.NEAR_MISS_SEVERITY` are recorded as near-misses.
+    `do_not_treat`: whether the refusal means the patient must not be treated as things stand."""
 
     code = "rule_violation"
+    do_not_treat = True
 
 
 class FractionOutOfRange(RuleViolation):
@@ -67,9 +69,11 @@ class FractionAlreadyDelivered(RuleViolation):
 
 class MetersetBeyondTolerance(RuleViolation):
     """A beam's delivered MU differ from what it should have received beyond tolerance: refused
-    unless a person confirms it with a reason (then it is a recorded dose deviation)."""
+    unless a person confirms it with a reason (then it is a recorded dose deviation). The session
+    was delivered: it is the record that needs a second look, not the treatment that must stop."""
 
     code = "meterset_beyond_tolerance"
+    do_not_treat = False
 
 
 class BeamAlreadyComplete(RuleViolation):

@@ -140,6 +140,7 @@ class Baseline:
         `deviation_reason`: the physicist's confirmation for records whose metersets differ from the
         plan beyond tolerance (without it such a record is refused, the file named)."""
         self.deviation_reason = deviation_reason
+        self.zones: dict[str, tzinfo] = {}
         self.ledger = ledger
         self.app = ledger.app
         self.actor = actor
@@ -156,17 +157,17 @@ class Baseline:
         """The course of the plan a record references; a partner's records carry its own patient id,
         which the course must know (home id, or mapped with `course identity`)."""
         read = self.ledger.fresh()
-        rows = read.db.execute("SELECT id, plans FROM courses WHERE patient_id = ? OR plans LIKE ?",
+        rows = read.db.execute("SELECT id, patient_id, plans FROM courses WHERE patient_id = ? OR plans LIKE ?",
                                [patient_id, f'%"{plan_uid}"%']).fetchall()
-        for course_id, plans in rows:
+        for course_id, home_id, plans in rows:
             if any(p["uid"] == plan_uid for p in json.loads(plans)):
-                if not self.app.get_course(course_id).knows_patient_id(patient_id):
+                if home_id != patient_id and not self.app.get_course(course_id).knows_patient_id(patient_id):
                     raise BadFile(
                         f"plan {plan_uid} is of course {course_id}, whose patient is not known as {patient_id}: if it "
                         "is the same person under a partner's id, map it with `fraction-ledger course identity` "
                         "(name and birth date are checked); nothing was written")
                 return read.course(course_id) or {}
-        if not any(True for _ in rows):
+        if not rows:
             raise BadFile(f"patient {patient_id} is not known to the ledger: import the plan first; nothing was written")
         raise BadFile(f"plan {plan_uid} of patient {patient_id} is not known to the ledger: import the plan first; "
                       "nothing was written")
@@ -178,8 +179,10 @@ class Baseline:
     def zone_for(self, centre: str) -> tzinfo:
         if self.default_tz is not None:
             return self.default_tz
-        zone = self.app.centre_zone(centre)
-        return ZoneInfo(zone) if zone else department_zone()
+        if centre not in self.zones:  # one lookup per centre and import, not per file
+            zone = self.app.centre_zone(centre)
+            self.zones[centre] = ZoneInfo(zone) if zone else department_zone()
+        return self.zones[centre]
 
     # ---- one file --------------------------------------------------------------------------
 

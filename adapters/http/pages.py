@@ -76,7 +76,7 @@ def refusal(t, exc: errors.LedgerError) -> dict:
     """A refusal for people: a headline in their language, then the ledger's exact words."""
     return {"headline": t("err_" + exc.code) if t("err_" + exc.code) != "err_" + exc.code else t("err_other"),
             "detail": exc.message, "conflict": exc.conflict, "code": exc.code,
-            "rule": isinstance(exc, errors.RuleViolation)}
+            "rule": isinstance(exc, errors.RuleViolation) and exc.do_not_treat}
 
 
 # ---- sign-in and language ------------------------------------------------------------------
