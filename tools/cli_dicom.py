@@ -312,6 +312,64 @@ def pull(obj: Context, host, port, called_aet, aet, centre, every, since, deviat
         sys.exit(1)
 
 
+@click.command("watch")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--centre", required=True, help="The home centre of courses whose plans arrive here.")
+@click.option("--source", default=None, help="The source's name for attribution and freshness "
+              "[default: watch:FOLDER-NAME].")
+@click.option("--every", default="5s", show_default=True, metavar="DURATION", help="How often to look.")
+@click.option("--settle", default="60s", show_default=True, metavar="DURATION",
+              help="A file still incomplete and unchanged this long is refused as truncated.")
+@click.option("--once", is_flag=True, help="Take every file there now as complete, once, and stop.")
+@click.option("--deviation-reason", default=None, help="As for `import records`.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per file taken.")
+@click.pass_obj
+def watch(obj: Context, folder, centre, source, every, settle, once, deviation_reason, as_json) -> None:
+    """Import each new complete file written to FOLDER once (RT Plans and RT records, as by
+    `import plan` / `import records`), then move it to FOLDER/imported/, or to FOLDER/refused/
+    with the reason beside it. Stops on Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from adapters.dicom.watch import Watcher, summary
+    from ledger.receipts import parse_duration
+
+    durations = {}
+    for name, value in (("--every", every), ("--settle", settle)):
+        try:
+            durations[name] = parse_duration(value).total_seconds()
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=name) from None
+    watcher = Watcher(obj.ledger, folder, centre, source=source, user=obj.user, deviation_reason=deviation_reason,
+                      settle=durations["--settle"])
+
+    def show(a: dict) -> None:
+        if as_json:
+            emit(a, True)
+        else:
+            click.echo(f"{a.get('status', 'error'):<10} {a['file']}  {a.get('course_id') or ''}"
+                       + (f"  {a['error']}" if a.get("error") else ""))
+
+    answers: list[dict] = []
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if not once:
+        click.echo(f"watching {folder} for {centre} every {every}", err=True)
+    try:
+        while True:
+            for a in watcher.scan(all_complete=once):
+                show(a)
+                answers.append(a)
+            if once or stop.wait(durations["--every"]):
+                break
+    except KeyboardInterrupt:
+        pass
+    counts = summary(answers)
+    click.echo(", ".join(f"{n} {k}" for k, n in counts.items()), err=True)
+    if once and counts["refused"]:
+        sys.exit(1)
+
+
 def register(main: click.Group) -> None:
     imports = group_named(main, "import", "Bring plans, pre-outage records and the triage list into the ledger.")
     for command in (import_plan, import_records, import_triage_list):
@@ -322,3 +380,4 @@ def register(main: click.Group) -> None:
     sends.add_command(send_status)
     main.add_command(listen)
     main.add_command(pull)
+    main.add_command(watch)

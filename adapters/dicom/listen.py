@@ -174,12 +174,16 @@ class StorageSCP:
         return status(SUCCESS)
 
     def import_file(self, path: Path, sop_class: str, calling: str, centre: str) -> dict:
-        """The importers of `import plan` and `import records`, unchanged."""
-        actor = Actor(user=self.user, centre=centre)
-        if sop_class == RTPlanStorage:
-            result = import_plan_file(self.ledger.app, path, actor, centre)
-        else:
-            baseline = Baseline(self.ledger, actor, deviation_reason=self.deviation_reason)
-            baseline.aet = calling
-            result = baseline.import_one(path)
-        return result
+        return import_object(self.ledger, path, sop_class, calling, centre, self.user, self.deviation_reason)
+
+
+def import_object(ledger: Ledger, path: Path, sop_class: str, source: str, centre: str, user: str,
+                  deviation_reason: str | None = None) -> dict:
+    """The importers of `import plan` and `import records`, unchanged: an RT Plan registers the
+    course of `centre`, a record is attributed with `source` as the AE title it came from."""
+    actor = Actor(user=user, centre=centre)
+    if sop_class == RTPlanStorage:
+        return import_plan_file(ledger.app, path, actor, centre)
+    baseline = Baseline(ledger, actor, deviation_reason=deviation_reason)
+    baseline.aet = source
+    return baseline.import_one(path)
