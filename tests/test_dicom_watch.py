@@ -108,13 +108,13 @@ def test_the_watch_command_once_takes_a_copied_folder_and_reports(tmp_path):
     plan, records = files(tmp_path / "made", "W-3", 3)
     box = tmp_path / "box"
     box.mkdir()
-    for path in (plan, *records):
-        shutil.copy(path, box / path.name)
+    for k, path in enumerate((*records, plan)):  # named so that the records sort before their plan
+        shutil.copy(path, box / f"{k:02d}.dcm")
     db = str(tmp_path / "cli.sqlite3")
     proc = cli("watch", str(box), "--centre", HOME, "--once", "--json", db=db, check=True)
     answers = [json.loads(line) for line in proc.stdout.splitlines()]
     assert sorted(a["status"] for a in answers) == ["imported"] * 3 + ["registered"]
-    assert "3 imported" in proc.stderr and "0 refused" in proc.stderr
+    assert "4 imported" in proc.stderr and "0 refused" in proc.stderr
     assert len(list((box / "imported").iterdir())) == 4
     uids = {str(dcmread(p).SOPInstanceUID) for p in (box / "imported").iterdir()}
     assert uids == {str(dcmread(p).SOPInstanceUID) for p in (plan, *records)}

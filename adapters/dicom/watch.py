@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.dicom.listen import ACCEPTED_CLASSES, import_object
+from adapters.dicom.pull import ORDER
 from adapters.dicom.plans import SOP_NAMES, BadFile, read_dataset
 from adapters.runtime import Ledger
 from ledger.receipts import record_receipt
@@ -58,8 +59,9 @@ class Watcher:
 
     def scan(self, all_complete: bool = False) -> list[dict]:
         """One look at the folder; an answer per file taken. `all_complete`: the files are known to
-        be whole (a folder copied in before the scan), so none waits for a second look."""
-        answers = []
+        be whole (a folder copied in before the scan), so none waits for a second look. Plans
+        are taken before records and sessions before summaries, whatever the files' names."""
+        ready: list[tuple[Path, bool]] = []
         present = set()
         for path in self.candidates():
             present.add(path)
@@ -73,22 +75,28 @@ class Watcher:
                 self.seen[path] = (st.st_size, st.st_mtime_ns, now)
                 if not all_complete:
                     continue  # still being written, perhaps: look again next time
-            answer = self.take(path, settled=all_complete or now - self.seen[path][2] >= self.settle)
-            if answer is not None:
-                self.seen.pop(path, None)
-                answers.append(answer)
+            ready.append((path, all_complete or now - self.seen[path][2] >= self.settle))
         for gone in set(self.seen) - present:
             del self.seen[gone]
+        read = []
+        for path, settled in ready:
+            try:
+                ds, problem = read_dataset(path), None
+            except BadFile as exc:
+                if not settled:
+                    continue  # short still: the writer may not be done
+                ds, problem = None, str(exc)
+            read.append((ORDER.get(str(ds.SOPClassUID), 9) if ds is not None else 9, path, ds, problem))
+        answers = []
+        for _, path, ds, problem in sorted(read, key=lambda r: (r[0], r[1])):
+            answers.append(self.take(path, ds, problem))
+            self.seen.pop(path, None)
         return answers
 
-    def take(self, path: Path, settled: bool) -> dict | None:
-        try:
-            ds = read_dataset(path)
-        except BadFile as exc:
-            if not settled:
-                return None  # short still: the writer may not be done
+    def take(self, path: Path, ds: Any, problem: str | None) -> dict:
+        if ds is None:
             return self.refuse(path, {"file": str(path), "kind": "file", "sop_instance_uid": "", "status": "error",
-                                      "error": str(exc)})
+                                      "error": problem})
         sop_class = str(ds.SOPClassUID)
         uid = str(ds.get("SOPInstanceUID", ""))
         if sop_class not in ACCEPTED_CLASSES:
