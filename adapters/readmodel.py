@@ -301,6 +301,7 @@ class ReadModel(BillingTables, ReceiptTables):
         course = decode(rows[0])
         course["fractions"] = self.fractions(course_id)
         course["incidents"] = self.incidents_for_course(course_id)
+        course["last_received"] = self.course_receipt(course_id)
         return course
 
     def fractions(self, course_id: str) -> list[dict]:

@@ -128,3 +128,15 @@ def parse_duration(text: str) -> timedelta:
     if unit not in units or not value.isdigit() or int(value) == 0:
         raise ValueError(f"{text!r}: a duration like 30m, 2h, 90s or 1d")
     return timedelta(seconds=int(value) * units[unit])
+
+
+def source_states(sources: list[dict], now: datetime, limit: timedelta, hours: WorkingTime,
+                  zone: tzinfo) -> list[dict]:
+    """Each source (name, last_received_at ISO text, ...) with `silent_minutes`: the working
+    minutes it has been silent beyond `limit`, or None while it is current."""
+    out = []
+    for s in sources:
+        last = datetime.fromisoformat(s["last_received_at"])
+        quiet = silence(last, now, limit, hours, zone)
+        out.append({**s, "silent_minutes": None if quiet is None else int(quiet.total_seconds() // 60)})
+    return out
