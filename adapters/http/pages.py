@@ -101,11 +101,11 @@ def sign_in(request: Request, data: Form) -> Template | Redirect:
         who = principal_for_token(backend(request).app, token) if token else None
         if who is None or (name and who.user != name):
             request.app.state.throttle.failed(*keys)
-            return page(request, "sign_in.html", status_code=401, name=name,
+            return page(request, "sign_in.html", status_code=401, account=name,
                         error=translator(language_of(request))("bad_token"))
         refuse_while_locked(request, account_key(who.user))
     except TooManyAttempts as locked:
-        answer = page(request, "sign_in.html", status_code=429, name=name, error=locked.detail)
+        answer = page(request, "sign_in.html", status_code=429, account=name, error=locked.detail)
         answer.headers.update(locked.headers or {})
         return answer
     rotate(request, {SESSION_USER: who.user, SESSION_TOKEN: hash_token(token)})
