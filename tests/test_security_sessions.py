@@ -259,6 +259,9 @@ def test_serve_refuses_a_key_without_its_certificate(site, tmp_path):
 
     refused = cli("serve", "--port", str(free_port()), "--ssl-keyfile", str(key), db=site.storage.url)
     assert refused.returncode != 0 and "--ssl-certfile" in refused.stderr
+    garbage = cli("serve", "--port", str(free_port()), "--ssl-certfile", str(key), db=site.storage.url)
+    assert garbage.returncode == 2 and "--ssl-certfile" in garbage.stderr and "cannot be used for TLS" in garbage.stderr
+    assert "Traceback" not in garbage.stderr
 
 
 # ---- (e) lockout after failed sign-ins and bad tokens ------------------------------------------

@@ -47,6 +47,19 @@ def server_secret(read_db: Path) -> str:
     return path.read_text().strip()
 
 
+def check_certificate(certfile: str, keyfile: str | None) -> None:
+    """Refuse, before anything starts, a certificate and key that TLS cannot use (uvicorn would
+    stop with a traceback, or ask on the terminal for the password of an encrypted key)."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile, password="")
+    except (ssl.SSLError, OSError) as exc:
+        raise click.BadParameter(
+            f"{certfile}{' with ' + keyfile if keyfile else ''} cannot be used for TLS ({exc.strerror or exc}); "
+            "give a PEM certificate and its unencrypted private key", param_hint="--ssl-certfile") from None
+
+
 def demo_accounts(obj: Context) -> list[tuple[str, str, str, str]]:
     """Create (or give a new token to) the demo accounts; returns (name, role, centre, token)."""
     from ledger import errors
@@ -95,6 +108,8 @@ def register(main: click.Group) -> None:
         if ssl_keyfile and not ssl_certfile:
             raise click.BadParameter("a key without its certificate: give --ssl-certfile too",
                                      param_hint="--ssl-keyfile")
+        if ssl_certfile:
+            check_certificate(ssl_certfile, ssl_keyfile)
         secure = bool(ssl_certfile) if secure_cookies is None else secure_cookies
         ledger = obj.ledger
         if demo:

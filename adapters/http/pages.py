@@ -94,7 +94,7 @@ def sign_in(request: Request, data: Form) -> Template | Redirect:
     """A failure counts against the address and, when one was typed, the account name; while
     either is locked out (or the account the token opens is), the answer is 429, whatever the token."""
     token = str(data.get("token", "")).strip()
-    name = str(data.get("name", "")).strip()
+    name = str(data.get("name", "")).strip()[:65]  # no account name is longer than 64: bounds what is counted
     keys = [address_of(request)] + ([account_key(name)] if name else [])
     try:
         refuse_while_locked(request, *keys)
