@@ -256,6 +256,19 @@ def test_json_nested_deep_is_refused_with_400_on_every_json_route(api, body):
 # ---- (c) page forms held to the API's limits -----------------------------------------------------------
 
 
+def test_the_words_for_limits_and_storage_are_in_every_language():
+    import string
+
+    from adapters.http.errors import STORAGE_MESSAGES
+    from adapters.http.i18n import LANGUAGES, catalog
+    from adapters.http.pages import LIMITS
+
+    keys = {key for _, key in LIMITS} | {"err_" + p for p in STORAGE_MESSAGES} | {"err_storage", "field_problem"}
+    for key in keys:
+        names = [{n for _, n, _, _ in string.Formatter().parse(catalog(lang)[key]) if n} for lang in LANGUAGES]
+        assert names[0] == names[1] == names[2], key
+
+
 def test_page_forms_apply_the_api_limits_name_the_field_in_the_readers_language_and_write_nothing(api, tmp_path):
     from tests.dicom_support import plan_files
 
