@@ -100,6 +100,14 @@ def test_every_answer_carries_the_security_headers(api):
     assert answers["/api/courses/unknown"].status_code == 404 and answers["/no-such-page"].status_code == 404
 
 
+def test_over_tls_browsers_are_told_to_keep_to_https(api):
+    assert "strict-transport-security" not in api.get("/").headers  # plain HTTP: the header would mean nothing
+    with TestClient(api.app, base_url="https://testserver.local") as tls:
+        answer = tls.get("/")
+        check_headers(answer, "/")
+        assert answer.headers["strict-transport-security"] == "max-age=31536000"
+
+
 def inline_blocks(text: str, tag: str) -> list[str]:
     return re.findall(rf"<{tag}(?![^>]*\bsrc=)[^>]*>(.*?)</{tag}>", text, re.S)
 

@@ -57,6 +57,8 @@ def security_headers() -> Any:
         headers = list(message.get("headers") or [])
         present = {name.lower() for name, _ in headers}
         headers += [(name, value) for name, value in fixed if name not in present]
+        if scope.get("scheme") == "https":  # served over TLS: browsers keep to HTTPS for this host
+            headers.append((b"strict-transport-security", b"max-age=31536000"))
         # Pages and API answers carry patients' data: never kept by a browser or proxy. The static
         # assets (style sheet, Swagger UI) hold none and may be cached.
         if not str(scope.get("path", "")).startswith("/static/"):
