@@ -127,6 +127,16 @@ def test_no_template_has_inline_script_and_each_inline_style_is_allowed_by_its_h
             assert f"'sha256-{digest}'" in csp, template
 
 
+def test_the_printable_report_served_keeps_its_style_under_the_policy(api):
+    r = api.post("/api/reconcile/report", headers=auth(PHYS), files={"files": ("x.dcm", b"not dicom", "application/dicom")})
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    blocks = inline_blocks(r.text, "style")
+    assert blocks
+    for block in blocks:  # exactly the bytes served are allowed, so the browser applies them
+        digest = base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in r.headers["content-security-policy"]
+
+
 # ---- (f) the Swagger UI from local files ---------------------------------------------------------
 
 
