@@ -38,9 +38,25 @@ def new_token() -> str:
     return make()
 
 
-def server_secret(read_db: Path) -> str:
-    """A secret for CSRF tokens that survives restarts (a form open in a browser keeps working)."""
-    path = read_db.with_name(read_db.name + ".secret")
+def server_files(storage: Any) -> Path | None:
+    """Where the server keeps its CSRF secret and sessions (`NAME.secret`, `NAME.sessions`): beside
+    the read model's file, else beside the log's file; None when neither is on disk (an encrypted
+    ledger on PostgreSQL, a log in memory): then both stay in memory, nothing is written to the
+    working directory."""
+    read_db = storage.read_model_path()
+    if str(read_db) != ":memory:":
+        return read_db.resolve()
+    if not storage.is_postgres and not storage.in_memory:
+        return Path(storage.url).resolve()
+    return None
+
+
+def server_secret(base: Path | None) -> str:
+    """A secret for CSRF tokens that survives restarts (a form open in a browser keeps working);
+    without a file for it, one for the life of this process."""
+    if base is None:
+        return secrets.token_urlsafe(32)
+    path = base.with_name(base.name + ".secret")
     if not path.exists():
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
@@ -117,10 +133,10 @@ def register(main: click.Group) -> None:
             click.echo("demo accounts (sign in on the first page with a token):")
             for name, role, centre, token in demo_accounts(obj):
                 click.echo(f"  {name:<16} {role:<10} {centre:<11} {token}")
-        read_db = ledger.storage.read_model_path().resolve()
+        base = server_files(ledger.storage)
         try:
-            app = create_app(ledger, session_dir=read_db.with_name(read_db.name + ".sessions"),
-                             secret=os.environ.get("FRACTION_LEDGER_SECRET") or server_secret(read_db),
+            app = create_app(ledger, session_dir=base.with_name(base.name + ".sessions") if base else None,
+                             secret=os.environ.get("FRACTION_LEDGER_SECRET") or server_secret(base),
                              hl7_config=hl7_config, send_deadline=send_deadline, dicom_config=dicom_config,
                              secure_cookies=secure)
         except ValueError as exc:  # a bad HL7/DICOM configuration or procedure code file

@@ -33,7 +33,7 @@ from adapters.http.errors import READ, WRITE, documented
 from adapters.http.views import as_
 from ledger import access, errors
 from ledger.access import Principal
-from schemas.api_ops import ImportAnswer, SendIn, SendOut
+from schemas.api_ops import DeviationReason, ImportAnswer, SendIn, SendOut, StartsAt, TriageCode, UtcOffset
 
 MAX_FILE = 20_000_000
 MAX_UPLOAD = 200_000_000
@@ -193,15 +193,15 @@ def import_triage_list(b: Backend, who: Principal, data: dict) -> list[dict]:
 def upload_route(path: str, action: str, summary: str, run, params: str):
     """A multipart upload route; `params` lists the query parameters it documents."""
     if params == "plans":
-        def handler(request: Request, data: Upload, triage: FromQuery[Annotated[int, Meta(ge=1, le=5)] | None] = None,
+        def handler(request: Request, data: Upload, triage: FromQuery[TriageCode | None] = None,
                     fallback_for: FromQuery[str | None] = None,
-                    starts_at: FromQuery[Annotated[int, Meta(ge=1, le=10000)] | None] = None) -> list[ImportAnswer]:
+                    starts_at: FromQuery[StartsAt | None] = None) -> list[ImportAnswer]:
             return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, triage, fallback_for,
                                                       starts_at)]
     elif params == "records":
         def handler(request: Request, data: Upload,  # type: ignore[misc]
-                    utc_offset: FromQuery[Annotated[str, Meta(max_length=10)] | None] = None,
-                    deviation_reason: FromQuery[Annotated[str, Meta(min_length=1, max_length=2000)] | None] = None,
+                    utc_offset: FromQuery[UtcOffset | None] = None,
+                    deviation_reason: FromQuery[DeviationReason | None] = None,
                     ) -> list[ImportAnswer]:
             return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, utc_offset,
                                                       deviation_reason)]

@@ -20,7 +20,7 @@ from litestar import Litestar, Request
 from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -29,6 +29,7 @@ from adapters.http.backend import Backend
 from adapters.http.errors import handlers, validate_body
 from adapters.http.sessions import SessionStore, keep_purging, session_config
 from adapters.http.throttle import Throttle
+from adapters.http.security import SWAGGER_ASSETS, LocalSwagger, security_headers, swagger_ui_directory, too_deep
 from adapters.runtime import Ledger
 from ledger.access import RULES
 
@@ -55,13 +56,16 @@ MAX_BODY = 1_000_000  # JSON bodies; upload routes set their own limit
 
 
 async def validate_request_body(request: Request) -> None:
-    """Name every bad field of a JSON body before litestar's own parse (which stops at the first)."""
-    kind = request.route_handler.opt.get("body")
-    if kind is None or request.method not in ("POST", "PUT", "PATCH"):
+    """Name every bad field of a JSON body before litestar's own parse (which stops at the first).
+    Every JSON body, of any route, is decoded here once: one nested too deep is refused (400)
+    before any decoder recurses into it."""
+    if request.method not in ("POST", "PUT", "PATCH"):
         return None
     if "json" not in request.headers.get("content-type", "application/json"):
         return None  # forms of the pages are checked by their handlers
+    kind = request.route_handler.opt.get("body")
     from adapters.http.errors import InvalidBody
+    from adapters.http.security import MAX_JSON_DEPTH
 
     body = await request.body()
     if not body.strip():
@@ -69,9 +73,15 @@ async def validate_request_body(request: Request) -> None:
     else:
         try:
             raw = msgspec.json.decode(body)
+            deep = too_deep(raw)
         except msgspec.DecodeError as exc:
             raise InvalidBody([("body", f"not valid JSON ({exc})")]) from None
-    validate_body(kind, raw)
+        except RecursionError:  # deeper than msgspec decodes, so far deeper than we accept
+            deep = True
+        if deep:
+            raise InvalidBody([("body", f"nested deeper than {MAX_JSON_DEPTH} levels of arrays and objects")])
+    if kind is not None:
+        validate_body(kind, raw)
     return None
 
 
@@ -106,17 +116,20 @@ def create_app(ledger: Ledger, *, session_dir: Path | None = None, secret: str |
             task.cancel()
     app = Litestar(
         route_handlers=[area.router for area in areas]
-        + [create_static_files_router("/static", directories=[HERE / "static"], opt={"action": PUBLIC},
+        + [create_static_files_router(SWAGGER_ASSETS, directories=[swagger_ui_directory()], opt={"action": PUBLIC},
+                                      include_in_schema=False),
+           create_static_files_router("/static", directories=[HERE / "static"], opt={"action": PUBLIC},
                                       include_in_schema=False)],
         guards=[guard],
         before_request=validate_request_body,
+        before_send=[security_headers()],
         exception_handlers=handlers(),
         request_max_body_size=MAX_BODY,
         openapi_config=OpenAPIConfig(
             title="fraction-ledger", version="0.1.0",
             description="The ledger of radiotherapy fractions during an IT outage. Authenticate with "
                         "`Authorization: Bearer TOKEN` (tokens from `fraction-ledger user add`).",
-            path="/schema", render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin()],
+            path="/schema", render_plugins=[LocalSwagger(), JsonRenderPlugin()],
         ),
         middleware=[session_config(secure_cookies).middleware],
         stores={"sessions": store},

@@ -7,14 +7,17 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from typing import Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from eventsourcing.persistence import InterfaceError, OperationalError
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
 from ledger import errors
 from schemas.api import ErrorOut, FieldError
@@ -30,6 +33,7 @@ DESCRIPTIONS = {
     409: "Refused by a rule or by the current state; `conflict` holds the record in the way.",
     413: "The request body is too large.",
     422: "This Idempotency-Key was already used for a different request.",
+    503: "The ledger's storage is full or cannot be reached; nothing was written. Try again later.",
 }
 
 
@@ -39,7 +43,7 @@ def documented(*codes: int) -> dict[int, ResponseSpec]:
 
 
 READ = (400, 401, 403, 404)
-WRITE = (400, 401, 403, 404, 409, 413, 422)
+WRITE = (400, 401, 403, 404, 409, 413, 422, 503)
 
 
 class InvalidBody(errors.InvalidCommand):
@@ -91,7 +95,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
     lang = language_of(request)
     t = translator(lang)
     who = request.scope.get("user")
-    heading = {403: t("forbidden"), 404: t("not_found")}.get(status, t("err_other"))
+    heading = {403: t("forbidden"), 404: t("not_found"), 503: t("err_storage")}.get(status, t("err_other"))
     html = request.app.template_engine.get_template("error.html").render(
         t=t, lang=lang, languages=("en", "nl", "fr"), who=who, path=request.url.path, flash=None,
         home=HOME_OF_ROLE.get(who.role, "/") if who else "/", heading=heading, message=message)
@@ -120,6 +124,43 @@ def unexpected(request: Request, exc: Exception) -> Response:
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
     return Response(ErrorOut(error="internal", message="Internal error; nothing is known to be written."),
                     status_code=HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+STORAGE_FULL = ("disk is full", "no space left on device", "could not extend file", "disk quota exceeded")
+STORAGE_MESSAGES = {
+    "storage_full": "The ledger's storage is full: nothing was written; everything acknowledged before is kept. "
+                    "Free disk space and send it again; reads still work.",
+    "storage_unavailable": "The ledger's database cannot be reached: nothing was written; everything acknowledged "
+                           "before is kept. Try again in a moment.",
+}
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """'storage_full' for a full disk (SQLite's SQLITE_FULL, PostgreSQL's disk_full, ENOSPC), 'storage_unavailable'
+    for a database that cannot be reached or used right now; None for anything else (a bug stays a 500)."""
+    if isinstance(exc, OSError):
+        return "storage_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    if any(words in str(exc).lower() for words in STORAGE_FULL):
+        return "storage_full"
+    return "storage_unavailable" if isinstance(exc, (OperationalError, InterfaceError)) else None
+
+
+def storage_error(request: Request, exc: Exception) -> Response:
+    """A write the storage could not take: 503, nothing written (the transaction rolled back), the
+    server goes on serving reads and takes writes again once the storage does."""
+    problem = storage_problem(exc)
+    if problem is None:
+        return unexpected(request, exc)
+    log.error("%s (%s) on %s %s", problem, type(exc).__name__, request.method, request.url.path)
+    if not request.url.path.startswith(("/api", "/schema")):
+        from adapters.http.i18n import language_of, translator
+
+        response = error_page(request, 503, translator(language_of(request))("err_" + problem))
+    else:
+        response = Response(ErrorOut(error=problem, message=STORAGE_MESSAGES[problem]),
+                            status_code=HTTP_503_SERVICE_UNAVAILABLE)
+    response.headers["Retry-After"] = "60"
+    return response
 
 
 def field_problems(exc: msgspec.ValidationError, prefix: str) -> tuple[str, str]:
@@ -168,4 +209,6 @@ HINTS = {
 
 
 def handlers() -> dict[Any, Any]:
-    return {errors.LedgerError: ledger_error, HTTPException: http_error, Exception: unexpected}
+    return {errors.LedgerError: ledger_error, HTTPException: http_error, OperationalError: storage_error,
+            InterfaceError: storage_error, sqlite3.OperationalError: storage_error, OSError: storage_error,
+            Exception: unexpected}
