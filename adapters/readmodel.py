@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
+from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
 from ledger.service import FractionLedger
 
@@ -57,7 +58,7 @@ def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class ReadModel(BillingTables):
+class ReadModel(AccessLogTables, BillingTables):
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
         conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
@@ -84,6 +85,7 @@ class ReadModel(BillingTables):
         self.db["fractions"].create_index(["course_id", "grp", "number"], if_not_exists=True)
         self.db["courses"].create_index(["patient_id"], if_not_exists=True)
         self.create_billing_tables()
+        self.create_access_tables()
 
     def close(self) -> None:
         self.db.close()
@@ -137,13 +139,15 @@ class ReadModel(BillingTables):
         return self.catch_up(app)
 
     def clear(self) -> None:
-        for table in ("courses", "fractions", "position", "ois_imports", *BILLING_TABLES):
+        for table in ("courses", "fractions", "position", "ois_imports", *BILLING_TABLES, *ACCESS_TABLES):
             self.db.execute(f"DELETE FROM {table}")
 
     def apply(self, app: FractionLedger, notification: Any) -> None:
         if notification.topic == OIS_IMPORT_TOPIC:
             return self.on_OisImport(app.mapper.to_domain_event(notification))
         if not notification.topic.startswith(COURSE_TOPIC):
+            if self.apply_access(app, notification):
+                return None
             return self.apply_billing(app, notification)
         event = app.mapper.to_domain_event(notification)
         kind = notification.topic[len(COURSE_TOPIC):]
@@ -317,6 +321,7 @@ class ReadModel(BillingTables):
             "fractions": list(self.db["fractions"].rows_where(order_by="record_id")),
             "ois_imports": list(self.db["ois_imports"].rows_where(order_by="record_id")),
             **self.dump_billing(),
+            **self.dump_access(),
         }
 
 

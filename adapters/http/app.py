@@ -24,6 +24,7 @@ from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
 
+from adapters.http import access_log
 from adapters.http.auth import PUBLIC, guard
 from adapters.http.backend import Backend
 from adapters.http.errors import handlers, validate_body
@@ -48,6 +49,7 @@ AREAS = [
     "adapters.http.pages_recovery",
     "adapters.http.pages_finance",
     "adapters.http.pages_incidents",
+    "adapters.http.api_access_log",
 ]
 MAX_BODY = 1_000_000  # JSON bodies; upload routes set their own limit
 
@@ -97,6 +99,7 @@ def create_app(ledger: Ledger, *, session_dir: Path | None = None, secret: str |
                                       include_in_schema=False)],
         guards=[guard],
         before_request=validate_request_body,
+        after_request=access_log.after_request,  # every read of patient data logged before it is sent
         exception_handlers=handlers(),
         request_max_body_size=MAX_BODY,
         openapi_config=OpenAPIConfig(
@@ -106,6 +109,7 @@ def create_app(ledger: Ledger, *, session_dir: Path | None = None, secret: str |
             path="/schema", render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin()],
         ),
         middleware=[
+            access_log.middleware,
             ServerSideSessionConfig(samesite="strict", httponly=True, max_age=12 * 3600).middleware,
         ],
         stores={"sessions": store},

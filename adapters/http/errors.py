@@ -17,6 +17,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from ledger import errors
+from ledger.access_log import AccessLogUnavailable
 from schemas.api import ErrorOut, FieldError
 from schemas.text import describe
 
@@ -30,6 +31,7 @@ DESCRIPTIONS = {
     409: "Refused by a rule or by the current state; `conflict` holds the record in the way.",
     413: "The request body is too large.",
     422: "This Idempotency-Key was already used for a different request.",
+    503: "The access log could not be written, so the patient data read is not served; nothing else was written.",
 }
 
 
@@ -38,7 +40,7 @@ def documented(*codes: int) -> dict[int, ResponseSpec]:
             for code in codes}
 
 
-READ = (400, 401, 403, 404)
+READ = (400, 401, 403, 404, 503)
 WRITE = (400, 401, 403, 404, 409, 413, 422)
 
 
@@ -52,6 +54,8 @@ class InvalidBody(errors.InvalidCommand):
 
 
 def status_of(exc: errors.LedgerError) -> int:
+    if isinstance(exc, AccessLogUnavailable):
+        return 503
     if isinstance(exc, errors.InvalidCommand):
         return 400
     if isinstance(exc, errors.AccessDenied):
@@ -75,6 +79,10 @@ def body_of(exc: errors.LedgerError) -> ErrorOut:
 
 def ledger_error(request: Request, exc: errors.LedgerError) -> Response:
     if not request.url.path.startswith("/api"):
+        if isinstance(exc, AccessLogUnavailable):  # a page says it in the reader's language
+            from adapters.http.i18n import language_of, translator
+
+            return error_page(request, 503, translator(language_of(request))("err_access_log_unavailable"))
         return error_page(request, status_of(exc), exc.message)
     return Response(body_of(exc), status_code=status_of(exc))
 
@@ -91,7 +99,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
     lang = language_of(request)
     t = translator(lang)
     who = request.scope.get("user")
-    heading = {403: t("forbidden"), 404: t("not_found")}.get(status, t("err_other"))
+    heading = {403: t("forbidden"), 404: t("not_found"), 503: t("unavailable")}.get(status, t("err_other"))
     html = request.app.template_engine.get_template("error.html").render(
         t=t, lang=lang, languages=("en", "nl", "fr"), who=who, path=request.url.path, flash=None,
         home=HOME_OF_ROLE.get(who.role, "/") if who else "/", heading=heading, message=message)
