@@ -30,10 +30,24 @@ def where_from() -> str:
 
 
 def command_line() -> str:
+    """The command with its own arguments and options, e.g. `fraction-ledger course show ID --json`."""
     ctx = click.get_current_context()
-    shown = [f"--{k.replace('_', '-')}={v}" if not isinstance(v, bool) else f"--{k.replace('_', '-')}"
-             for k, v in ctx.params.items() if v not in (None, False, ())]
-    return " ".join([ctx.command_path, *shown])
+    shown = []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if value in (None, False, ()):
+            continue
+        if isinstance(param, click.Argument):
+            shown.append(str(value))
+        else:
+            flag = max(param.opts, key=len)
+            shown.append(flag if value is True else " ".join(f"{flag} {v}" for v in (
+                value if isinstance(value, (list, tuple)) else [value])))
+    names, at = [], ctx
+    while at.parent is not None:  # the root's own name is however it was started (python -m ...)
+        names.insert(0, at.info_name)
+        at = at.parent
+    return " ".join(["fraction-ledger", *names, *shown])
 
 
 def log_read(obj: Context, action: str, courses: Iterable[Any], key: str = "id") -> None:
