@@ -19,6 +19,7 @@ import sqlite_utils
 
 from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
+from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
 from ledger.service import FractionLedger
 
 BATCH = 500
@@ -58,7 +59,7 @@ def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class ReadModel(AccessLogTables, BillingTables):
+class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
         conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
@@ -85,6 +86,7 @@ class ReadModel(AccessLogTables, BillingTables):
         self.db["fractions"].create_index(["course_id", "grp", "number"], if_not_exists=True)
         self.db["courses"].create_index(["patient_id"], if_not_exists=True)
         self.create_billing_tables()
+        self.create_receipt_tables()
         self.create_access_tables()
 
     def close(self) -> None:
@@ -139,12 +141,15 @@ class ReadModel(AccessLogTables, BillingTables):
         return self.catch_up(app)
 
     def clear(self) -> None:
-        for table in ("courses", "fractions", "position", "ois_imports", *BILLING_TABLES, *ACCESS_TABLES):
+        for table in ("courses", "fractions", "position", "ois_imports", *BILLING_TABLES, *RECEIPT_TABLES,
+                      *ACCESS_TABLES):
             self.db.execute(f"DELETE FROM {table}")
 
     def apply(self, app: FractionLedger, notification: Any) -> None:
         if notification.topic == OIS_IMPORT_TOPIC:
             return self.on_OisImport(app.mapper.to_domain_event(notification))
+        if notification.topic == RECEIPT_TOPIC:
+            return self.on_Receipt(app.mapper.to_domain_event(notification))
         if not notification.topic.startswith(COURSE_TOPIC):
             if self.apply_access(app, notification):
                 return None
@@ -301,6 +306,7 @@ class ReadModel(AccessLogTables, BillingTables):
         course = decode(rows[0])
         course["fractions"] = self.fractions(course_id)
         course["incidents"] = self.incidents_for_course(course_id)
+        course["last_received"] = self.course_receipt(course_id)
         return course
 
     def fractions(self, course_id: str) -> list[dict]:

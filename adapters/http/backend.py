@@ -12,10 +12,11 @@ from typing import TypeVar
 
 from adapters.http import access_log
 from adapters.readmodel import ReadModel
-from adapters.runtime import Ledger
+from adapters.runtime import Ledger, department_zone, freshness_policy
 from ledger import access, errors
 from ledger.access import Principal
 from ledger.course import Course
+from ledger.receipts import source_states
 from ledger.service import Actor, FractionLedger
 
 T = TypeVar("T")
@@ -47,6 +48,11 @@ class Backend:
         access.check(principal, "courses.read", view["home_centre"], view["assigned_centres"])
         access_log.saw_rows([view])
         return view
+
+    def sources_view(self) -> list[dict]:
+        """Each source's last object, and how long it has been silent past the limit (else None)."""
+        limit, hours = freshness_policy()
+        return source_states(self.read(lambda r: r.sources()), self.app.clock(), limit, hours, department_zone())
 
     def courses_view(self, principal: Principal, status: str | None = None) -> list[dict]:
         centre = access.centre_filter(principal)
