@@ -25,6 +25,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromQuery, JSONBody
 from msgspec import Meta, Struct
 
+from adapters.http import access_log
 from adapters.http.api_courses import backend
 from adapters.http.api_exports import folder_zip, zip_response
 from adapters.http.auth import current
@@ -227,6 +228,7 @@ def home_exports(b: Backend, who: Principal, course_id: str | None, since: datet
     else:
         ids = [c["id"] for c in b.read(lambda r: r.courses(centre=who.centre)) if c["home_centre"] == who.centre]
     for cid in ids:
+        access_log.saw(cid)
         yield from export_all(b.app, b.ledger.read, out, cid, since)
 
 

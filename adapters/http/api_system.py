@@ -10,6 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from adapters.http.api_courses import IdempotencyKey, backend
+from adapters.http import access_log
 from adapters.http.auth import PUBLIC, current
 from adapters.http.backend import actor_of, request_id_for
 from adapters.http.errors import READ, WRITE, documented
@@ -70,6 +71,7 @@ def events(request: Request,
         for n in batch:
             if n.topic.startswith(COURSE_TOPIC) and len(out) < limit:
                 out.append(event_out(app.mapper.to_domain_event(n), n.id, n.topic))
+                access_log.saw(n.originator_id)
         if len(batch) < 500:
             break
         start = batch[-1].id

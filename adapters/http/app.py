@@ -24,6 +24,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from adapters.http import access_log
 from adapters.http.auth import PUBLIC, guard
 from adapters.http.backend import Backend
 from adapters.http.errors import handlers, validate_body
@@ -51,6 +52,7 @@ AREAS = [
     "adapters.http.pages_recovery",
     "adapters.http.pages_finance",
     "adapters.http.pages_incidents",
+    "adapters.http.api_access_log",
 ]
 MAX_BODY = 1_000_000  # JSON bodies; upload routes set their own limit
 
@@ -123,6 +125,7 @@ def create_app(ledger: Ledger, *, session_dir: Path | None = None, secret: str |
         guards=[guard],
         before_request=validate_request_body,
         before_send=[security_headers()],
+        after_request=access_log.after_request,  # every read of patient data logged before it is sent
         exception_handlers=handlers(),
         request_max_body_size=MAX_BODY,
         openapi_config=OpenAPIConfig(
@@ -131,7 +134,7 @@ def create_app(ledger: Ledger, *, session_dir: Path | None = None, secret: str |
                         "`Authorization: Bearer TOKEN` (tokens from `fraction-ledger user add`).",
             path="/schema", render_plugins=[LocalSwagger(), JsonRenderPlugin()],
         ),
-        middleware=[session_config(secure_cookies).middleware],
+        middleware=[access_log.middleware, session_config(secure_cookies).middleware],
         stores={"sessions": store},
         on_startup=[start_purging],
         on_shutdown=[stop_purging],

@@ -20,6 +20,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
 from ledger import errors
+from ledger.access_log import AccessLogUnavailable
 from schemas.api import ErrorOut, FieldError
 from schemas.text import describe
 
@@ -33,7 +34,8 @@ DESCRIPTIONS = {
     409: "Refused by a rule or by the current state; `conflict` holds the record in the way.",
     413: "The request body is too large.",
     422: "This Idempotency-Key was already used for a different request.",
-    503: "The ledger's storage is full or cannot be reached; nothing was written. Try again later.",
+    503: "The ledger's storage is full or cannot be reached, or the access log could not be written (then the "
+         "patient data read is not served); nothing was written. Try again later.",
 }
 
 
@@ -42,7 +44,7 @@ def documented(*codes: int) -> dict[int, ResponseSpec]:
             for code in codes}
 
 
-READ = (400, 401, 403, 404)
+READ = (400, 401, 403, 404, 503)
 WRITE = (400, 401, 403, 404, 409, 413, 422, 503)
 
 
@@ -56,6 +58,8 @@ class InvalidBody(errors.InvalidCommand):
 
 
 def status_of(exc: errors.LedgerError) -> int:
+    if isinstance(exc, AccessLogUnavailable):
+        return 503
     if isinstance(exc, errors.InvalidCommand):
         return 400
     if isinstance(exc, errors.AccessDenied):
@@ -79,11 +83,15 @@ def body_of(exc: errors.LedgerError) -> ErrorOut:
 
 def ledger_error(request: Request, exc: errors.LedgerError) -> Response:
     if not request.url.path.startswith("/api"):
+        if isinstance(exc, AccessLogUnavailable):  # a page says it in the reader's language
+            from adapters.http.i18n import language_of, translator
+
+            return error_page(request, 503, translator(language_of(request))("err_access_log_unavailable"))
         return error_page(request, status_of(exc), exc.message)
     return Response(body_of(exc), status_code=status_of(exc))
 
 
-def error_page(request: Request, status: int, message: str) -> Response:
+def error_page(request: Request, status: int, message: str, heading: str | None = None) -> Response:
     """Errors on the pages are pages: sign in again on 401, else say what happened."""
     from litestar.response import Redirect
 
@@ -95,7 +103,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
     lang = language_of(request)
     t = translator(lang)
     who = request.scope.get("user")
-    heading = {403: t("forbidden"), 404: t("not_found"), 503: t("err_storage")}.get(status, t("err_other"))
+    heading = heading or {403: t("forbidden"), 404: t("not_found"), 503: t("unavailable")}.get(status, t("err_other"))
     html = request.app.template_engine.get_template("error.html").render(
         t=t, lang=lang, languages=("en", "nl", "fr"), who=who, path=request.url.path, flash=None,
         home=HOME_OF_ROLE.get(who.role, "/") if who else "/", heading=heading, message=message)
@@ -155,7 +163,8 @@ def storage_error(request: Request, exc: Exception) -> Response:
     if not request.url.path.startswith(("/api", "/schema")):
         from adapters.http.i18n import language_of, translator
 
-        response = error_page(request, 503, translator(language_of(request))("err_" + problem))
+        t = translator(language_of(request))
+        response = error_page(request, 503, t("err_" + problem), heading=t("err_storage"))
     else:
         response = Response(ErrorOut(error=problem, message=STORAGE_MESSAGES[problem]),
                             status_code=HTTP_503_SERVICE_UNAVAILABLE)

@@ -27,7 +27,8 @@ from schemas.api import FractionIn, VoidIn
 from schemas.text import MULTI_LINE, ONE_LINE, REASONS
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-HOME_OF_ROLE = {"rtt": "/worklist", "physicist": "/physicist", "finance": "/finance", "admin": "/admin"}
+HOME_OF_ROLE = {"rtt": "/worklist", "physicist": "/physicist", "finance": "/finance", "admin": "/admin",
+                "privacy": "/access-log"}
 TERMINATIONS = ("NORMAL", "OPERATOR", "MACHINE", "UNKNOWN")
 INCIDENT_CATEGORIES = ("positioning", "dose-deviation", "equipment", "extra-or-missed-fraction",
                        "wrong-patient-or-plan", "data-loss-or-restore", "communication", "other")
