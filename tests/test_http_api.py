@@ -210,7 +210,7 @@ def test_a_plan_with_two_fraction_groups_of_one_number_is_400(api):
 
 
 def test_accounts_by_admin_and_revocation_takes_effect(api):
-    admin = auth(account_name("admin", HOME))
+    admin = auth(account_name("admin", PARTNER))  # an administrator manages its own centre's accounts
     r = api.post("/api/accounts", headers=admin, json={"name": "new.rtt", "role": "rtt", "centre": PARTNER})
     assert r.status_code == 201
     token = r.json()["token"]
