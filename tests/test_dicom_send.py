@@ -7,8 +7,6 @@ import json
 import socket
 import subprocess
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ from pydicom import dcmread
 
 from adapters.runtime import Ledger
 from tests.conftest import cli, free_port, require_tool
-from tests.dicom_support import build_history, dataset_bytes
+from tests.dicom_support import Orthanc, build_history, dataset_bytes
 
 
 class LoopbackStorescp:
@@ -139,57 +137,6 @@ def test_unreachable_destination_then_limit_then_rest(db, tmp_path):
 
 
 # ---- Orthanc --------------------------------------------------------------------------------
-
-
-class Orthanc:
-    def __init__(self, folder: Path, max_patients: int = 0):
-        self.exe = require_tool("Orthanc")
-        self.folder = folder
-        self.dicom_port, self.http_port = free_port(), free_port()
-        folder.mkdir(parents=True, exist_ok=True)
-        self.start(max_patients)
-
-    def start(self, max_patients: int) -> None:
-        config = {
-            "Name": "ledger-test", "StorageDirectory": str(self.folder / "db"), "IndexDirectory": str(self.folder / "db"),
-            "DicomAet": "OIS", "DicomPort": self.dicom_port, "HttpPort": self.http_port,
-            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": True,
-            "MaximumPatientCount": max_patients, "Plugins": [], "LuaScripts": [],
-        }
-        path = self.folder / "orthanc.json"
-        path.write_text(json.dumps(config))
-        self.log = (self.folder / "orthanc.log").open("ab")
-        self.proc = subprocess.Popen([self.exe, str(path)], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                self.get("/system")
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise AssertionError("Orthanc did not start within 30 s")
-
-    def get(self, path: str):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as r:
-            return json.loads(r.read())
-
-    def put(self, path: str, body: bytes) -> None:
-        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=body,
-                                                      method="PUT"), timeout=10).close()
-
-    def sop_instance_uids(self) -> set[str]:
-        return {self.get(f"/instances/{i}/simplified-tags")["SOPInstanceUID"] for i in self.get("/instances")}
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.log.close()
 
 
 def test_orthanc_accepts_refuses_with_status_and_the_refused_are_sent_again(db, tmp_path):

@@ -11,10 +11,11 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from adapters.readmodel import ReadModel
-from adapters.runtime import Ledger
+from adapters.runtime import Ledger, department_zone, freshness_policy
 from ledger import access, errors
 from ledger.access import Principal
 from ledger.course import Course
+from ledger.receipts import source_states
 from ledger.service import Actor, FractionLedger
 
 T = TypeVar("T")
@@ -54,6 +55,11 @@ class Backend:
             raise not_found(course_id)
         access.check(principal, "courses.read", view["home_centre"], view["assigned_centres"], parties)
         return view
+
+    def sources_view(self) -> list[dict]:
+        """Each source's last object, and how long it has been silent past the limit (else None)."""
+        limit, hours = freshness_policy()
+        return source_states(self.read(lambda r: r.sources()), self.app.clock(), limit, hours, department_zone())
 
     def courses_view(self, principal: Principal, status: str | None = None) -> list[dict]:
         """The courses `principal` sees (need to know), whatever its role."""

@@ -119,7 +119,7 @@ def switch_language(request: Request, code: FromPath[str], next: FromQuery[str] 
 def worklist(request: Request) -> Template:
     courses = backend(request).courses_view(current(request))
     courses.sort(key=lambda c: (c["status"] != "active", c["triage"] or 9, c["patient_id"]))
-    return page(request, "worklist.html", courses=courses)
+    return page(request, "worklist.html", courses=courses, sources=backend(request).sources_view())
 
 
 def course_context(request: Request, course_id: str, form: dict | None = None) -> dict:

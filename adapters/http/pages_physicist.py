@@ -28,7 +28,8 @@ MAX_FILE = 5_000_000
 @get("/physicist", opt={"action": "courses.list"}, sync_to_thread=True, include_in_schema=False)
 def physicist_home(request: Request, results: list | None = None) -> Template:
     courses = backend(request).courses_view(current(request))
-    return page(request, "physicist.html", courses=courses, results=results or [], extra_column="_physicist_actions.html")
+    return page(request, "physicist.html", courses=courses, results=results or [], extra_column="_physicist_actions.html",
+                sources=backend(request).sources_view())
 
 
 @post("/physicist/courses", opt={"action": "courses.register"}, include_in_schema=False,
@@ -46,7 +47,8 @@ async def upload_courses(request: Request,
         content = await upload.read()
         results.append(register_file(request, upload.filename, content, who))
     courses = backend(request).courses_view(who)
-    return page(request, "physicist.html", courses=courses, results=results, extra_column="_physicist_actions.html")
+    return page(request, "physicist.html", courses=courses, results=results, extra_column="_physicist_actions.html",
+                sources=backend(request).sources_view())
 
 
 def register_file(request: Request, filename: str, content: bytes, who) -> dict:
@@ -74,7 +76,8 @@ def course_form(path: str, action: str, run):
             t = translator(language_of(request))
             courses = b.courses_view(who)
             return page(request, "physicist.html", status_code=409, courses=courses, results=[],
-                        refusal=refusal(t, exc), extra_column="_physicist_actions.html")
+                        refusal=refusal(t, exc), extra_column="_physicist_actions.html",
+                sources=backend(request).sources_view())
         flash(request, f"{path}: {course_id}")
         return Redirect("/physicist")
 
