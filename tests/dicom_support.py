@@ -97,14 +97,16 @@ class Orthanc:
         self.folder = folder
         self.dicom_port, self.http_port = free_port(), free_port()
         folder.mkdir(parents=True, exist_ok=True)
-        self.start(max_patients, config or {})
+        self.config = config or {}
+        self.start(max_patients, self.config)
 
-    def start(self, max_patients: int, extra: dict) -> None:
+    def start(self, max_patients: int, extra: dict | None = None) -> None:
         config = {
             "Name": "ledger-test", "StorageDirectory": str(self.folder / "db"), "IndexDirectory": str(self.folder / "db"),
             "DicomAet": "OIS", "DicomPort": self.dicom_port, "HttpPort": self.http_port,
             "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": True,
-            "MaximumPatientCount": max_patients, "Plugins": [], "LuaScripts": [], **extra,
+            "MaximumPatientCount": max_patients, "Plugins": [], "LuaScripts": [],
+            **(self.config if extra is None else extra),
         }
         path = self.folder / "orthanc.json"
         path.write_text(json.dumps(config))

@@ -17,6 +17,7 @@ concurrent associations (the read model is one local SQLite file).
 from __future__ import annotations
 
 import logging
+import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -50,6 +51,15 @@ def status(code: int, comment: str = "") -> Dataset:
         text = " ".join(comment.split()).replace("\\", "/")
         ds.ErrorComment = text if len(text) <= COMMENT_LIMIT else text[:COMMENT_LIMIT - 3] + "..."
     return ds
+
+
+def no_delay(event: Any) -> None:
+    """Answer each C-STORE at once: without TCP_NODELAY a small answer can wait for the peer's
+    delayed ACK (tens of milliseconds an object)."""
+    try:
+        event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError):
+        pass
 
 
 def parse_allow(values: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -100,7 +110,8 @@ class StorageSCP:
         for uid in ACCEPTED_CLASSES:
             ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES)
         self.server = ae.start_server((self.host, self.port), block=False,
-                                      evt_handlers=[(evt.EVT_C_STORE, self.handle_store)])
+                                      evt_handlers=[(evt.EVT_C_STORE, self.handle_store),
+                                                    (evt.EVT_CONN_OPEN, no_delay)])
         self.port = self.server.server_address[1]
         return self.port
 

@@ -107,7 +107,7 @@ def http_error(request: Request, exc: HTTPException) -> Response:
         fields = [FieldError(str(e.get("key", "request")), str(e.get("message", ""))) for e in exc.extra
                   if isinstance(e, dict)]
     code = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-            413: "too_large"}.get(exc.status_code, "error")
+            413: "too_large", 429: "too_many_attempts"}.get(exc.status_code, "error")
     message = exc.detail
     if fields:
         message = "; ".join(f"{f.field}: {f.reason}" for f in fields)

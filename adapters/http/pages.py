@@ -14,9 +14,11 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from adapters.runtime import department_zone
-from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, current
+from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, address_of, current, refuse_while_locked
 from adapters.http.backend import Backend, actor_of, may_void
 from adapters.http.i18n import COOKIE, LANGUAGES, language_of, translator
+from adapters.http.sessions import rotate
+from adapters.http.throttle import TooManyAttempts, account_key
 from ledger import errors
 from ledger.accounts import hash_token, principal_for_token
 
@@ -89,17 +91,30 @@ def sign_in_page(request: Request) -> Template:
 
 @post("/", opt={"action": PUBLIC}, sync_to_thread=True, include_in_schema=False, status_code=200)
 def sign_in(request: Request, data: Form) -> Template | Redirect:
+    """A failure counts against the address and, when one was typed, the account name; while
+    either is locked out (or the account the token opens is), the answer is 429, whatever the token."""
     token = str(data.get("token", "")).strip()
-    who = principal_for_token(backend(request).app, token) if token else None
-    if who is None:
-        return page(request, "sign_in.html", status_code=401, error=translator(language_of(request))("bad_token"))
-    request.set_session({SESSION_USER: who.user, SESSION_TOKEN: hash_token(token)})
+    name = str(data.get("name", "")).strip()[:65]  # no account name is longer than 64: bounds what is counted
+    keys = [address_of(request)] + ([account_key(name)] if name else [])
+    try:
+        refuse_while_locked(request, *keys)
+        who = principal_for_token(backend(request).app, token) if token else None
+        if who is None or (name and who.user != name):
+            request.app.state.throttle.failed(*keys)
+            return page(request, "sign_in.html", status_code=401, account=name,
+                        error=translator(language_of(request))("bad_token"))
+        refuse_while_locked(request, account_key(who.user))
+    except TooManyAttempts as locked:
+        answer = page(request, "sign_in.html", status_code=429, account=name, error=locked.detail)
+        answer.headers.update(locked.headers or {})
+        return answer
+    rotate(request, {SESSION_USER: who.user, SESSION_TOKEN: hash_token(token)})
     return Redirect(HOME_OF_ROLE[who.role])
 
 
 @post("/sign-out", opt={"action": "me"}, sync_to_thread=False, include_in_schema=False, status_code=200)
 def sign_out(request: Request) -> Redirect:
-    request.clear_session()
+    request.clear_session()  # the stored session goes with its id; a new sign-in gets a new one
     return Redirect("/")
 
 
@@ -108,7 +123,8 @@ def switch_language(request: Request, code: FromPath[str], next: FromQuery[str] 
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = Redirect(target)
     if code in LANGUAGES:
-        response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="strict", httponly=True)
+        response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="strict", httponly=True,
+                            secure=request.app.state.secure_cookies)
     return response
 
 
