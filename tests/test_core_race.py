@@ -11,7 +11,9 @@ import time
 import pytest
 
 from ledger.service import Actor
-from tests.conftest import ROOT
+from tests.conftest import EACH_BACKEND, ROOT
+
+pytestmark = EACH_BACKEND
 
 WORKER = r"""
 import json, sys, time

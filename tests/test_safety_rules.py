@@ -1,5 +1,5 @@
 """Issue 12: the safety rules hold on every path. Each story is told at the service level and
-runs on SQLite and on a real PostgreSQL (the `ledger` fixture); the entry points (API, CLI,
+runs on the embedded SQLite store (the `ledger` fixture); the entry points (API, CLI,
 DICOM import, bundles) are checked to reach the same rule.
 """
 

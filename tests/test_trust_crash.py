@@ -20,7 +20,7 @@ import pytest
 
 from adapters import chain
 from adapters.runtime import Ledger
-from tests.conftest import ROOT, cli, free_port
+from tests.conftest import EACH_BACKEND, ROOT, cli, free_port
 from tests.http_support import PARTNER, account_name, auth, fraction_body, seed_accounts, seed_course
 
 ROUNDS = 3
@@ -78,6 +78,7 @@ class Rtt(threading.Thread):
                     self.number += 1
 
 
+@EACH_BACKEND
 @pytest.mark.slow
 def test_sigkill_during_concurrent_logging_loses_no_acknowledged_fraction(db_url, tmp_path, monkeypatch):
     started = time.monotonic()
