@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -20,7 +19,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from adapters.dicom.listen import StorageSCP, parse_allow
-from tests.conftest import ROOT, free_port, require_tool
+from tests.conftest import ROOT, free_port, require_tool, wait_for
 from tools.dicom_samples import sample_plan, write_plan
 from tools.partner_samples import scratch_records
 
@@ -188,15 +187,15 @@ def test_allow_must_name_a_centre():
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    def open_() -> bool:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
+                return True
         except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"fraction-ledger listen did not open port {port} in {seconds} s")
+            return False
+
+    wait_for(open_, f"fraction-ledger listen opening port {port}", seconds=seconds, every=0.1)
 
 
 def test_cli_listens_until_sigterm_and_says_what_it_took(tmp_path):

@@ -7,7 +7,6 @@ import json
 import socket
 import subprocess
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from pydicom import dcmread
 
 from adapters.runtime import Ledger
-from tests.conftest import cli, free_port, require_tool
+from tests.conftest import cli, free_port, require_tool, wait_for
 from tests.dicom_support import build_history, dataset_bytes
 
 
@@ -160,15 +159,18 @@ class Orthanc:
         path.write_text(json.dumps(config))
         self.log = (self.folder / "orthanc.log").open("ab")
         self.proc = subprocess.Popen([self.exe, str(path)], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                self.get("/system")
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise AssertionError("Orthanc did not start within 30 s")
+        try:
+            wait_for(self.answers, "Orthanc starting", seconds=30, every=0.2)
+        except AssertionError:
+            self.stop()
+            raise
+
+    def answers(self) -> bool:
+        try:
+            self.get("/system")
+            return True
+        except OSError:
+            return False
 
     def get(self, path: str):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as r:
