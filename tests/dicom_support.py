@@ -3,8 +3,11 @@ check, and the dataset part of a Part 10 file."""
 
 from __future__ import annotations
 
+import atexit
 import re
+import shutil
 import subprocess
+import tempfile
 import struct
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -39,9 +42,21 @@ def dataset_bytes(path: Path) -> bytes:
     return data[144 + group_length:]
 
 
+_PLANS: dict[str, Path] = {}
+
+
 def plan_files(folder: Path) -> dict[str, Path]:
-    """A VMAT prescription with two fraction groups, the partner's re-plan of it, and a plain plan."""
+    """A VMAT prescription with two fraction groups, the partner's re-plan of it, and a plain plan.
+    Built once per test session (pydicom takes seconds over the control points), copied for each test."""
+    if not _PLANS:
+        cache = Path(tempfile.mkdtemp(prefix="fraction-ledger-plans-"))
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        _PLANS.update(_build_plan_files(cache))
     folder.mkdir(parents=True, exist_ok=True)
+    return {name: Path(shutil.copyfile(path, folder / path.name)) for name, path in _PLANS.items()}
+
+
+def _build_plan_files(folder: Path) -> dict[str, Path]:
     return {
         "vmat": write_plan(sample_plan("PAT-1", "PEETERS^AN", "Prostate VMAT", arc=True, control_points=91,
                                        groups=[(20, ["250.5", "248.1"]), (5, ["300"])]), folder / "vmat.dcm"),
