@@ -66,6 +66,7 @@ def course_of(ledger, plan: Path):
     return ledger.app.get_course(ids[0])
 
 
+@pytest.mark.slow
 def test_plan_and_records_pushed_become_the_course_and_a_second_push_changes_nothing(ledger, scp, tmp_path):
     plan, records = home_ois(tmp_path / "home", 3)
     before = events(ledger)
@@ -121,6 +122,7 @@ def ct_image(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_refused_objects_get_a_failure_status_with_the_reason_and_write_nothing(ledger, scp, tmp_path):
     plan, records = home_ois(tmp_path / "home", 2)
     assert storescu(scp.port, plan, *records).returncode == 0
@@ -145,6 +147,7 @@ def test_refused_objects_get_a_failure_status_with_the_reason_and_write_nothing(
     assert len(scp.answers) == 5 and events(ledger) == written
 
 
+@pytest.mark.slow
 def test_an_unknown_calling_ae_title_is_rejected_at_association(ledger, scp, tmp_path):
     plan, records = home_ois(tmp_path / "home", 1)
     before = events(ledger)
@@ -154,6 +157,7 @@ def test_an_unknown_calling_ae_title_is_rejected_at_association(ledger, scp, tmp
     assert scp.answers == [] and events(ledger) == before
 
 
+@pytest.mark.slow
 def test_two_pushes_at_once_record_every_fraction_once(ledger, scp, tmp_path):
     plan, records = home_ois(tmp_path / "home", 6)
     assert storescu(scp.port, plan).returncode == 0
@@ -198,6 +202,7 @@ def wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 30) -> Non
     wait_for(open_, f"fraction-ledger listen opening port {port}", seconds=seconds, every=0.1)
 
 
+@pytest.mark.slow
 def test_cli_listens_until_sigterm_and_says_what_it_took(tmp_path):
     plan, records = home_ois(tmp_path / "home", 1)
     port = free_port()

@@ -79,6 +79,7 @@ def send(db, port, *extra):
     return proc.returncode, json.loads(proc.stdout)
 
 
+@pytest.mark.slow
 def test_storescp_receives_the_exported_files_and_a_second_send_sends_nothing(db, tmp_path):
     server = LoopbackStorescp(tmp_path / "received")
     try:
@@ -100,6 +101,7 @@ def test_storescp_receives_the_exported_files_and_a_second_send_sends_nothing(db
         server.close()
 
 
+@pytest.mark.slow
 def test_interrupted_send_resumes(db, tmp_path):
     received = tmp_path / "received"
     received.mkdir()
@@ -122,6 +124,7 @@ def test_interrupted_send_resumes(db, tmp_path):
         server.close()
 
 
+@pytest.mark.slow
 def test_unreachable_destination_then_limit_then_rest(db, tmp_path):
     port = free_port()
     code, report = send(db, port)
@@ -194,6 +197,7 @@ class Orthanc:
         self.log.close()
 
 
+@pytest.mark.slow
 def test_orthanc_accepts_refuses_with_status_and_the_refused_are_sent_again(db, tmp_path):
     # Room for one patient, and that one protected: Orthanc refuses the second patient's
     # instances with 0xA700 (out of resources), as a full OIS store would.

@@ -225,6 +225,7 @@ def test_send_is_bounded_by_the_deadline_and_keeps_what_was_answered(world, tmp_
         assert status["billing"]["accepted"] == 1
 
 
+@pytest.mark.slow
 def test_a_send_does_not_stop_the_server_answering(tmp_path):
     """A real server process: while a send waits on a silent receiver, other requests are answered."""
     import os

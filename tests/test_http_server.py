@@ -31,6 +31,7 @@ def served(db_url, tmp_path, monkeypatch):
 
 
 @EACH_BACKEND
+@pytest.mark.slow
 def test_sixteen_clients_same_fraction_one_201_fifteen_409(served):
     base, course_id, log = served
     barrier = threading.Barrier(CLIENTS, timeout=30)

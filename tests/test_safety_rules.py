@@ -336,6 +336,7 @@ def test_a_self_verification_is_refused_and_registered_as_a_low_near_miss(ledger
     assert (near["category"], near["severity"], near["attempt"]["refusal"]) == ("near-miss", "low", "verifier_is_operator")
 
 
+@pytest.mark.slow
 def test_dicom_records_of_a_continuation_pass_dciodvfy(ledger, tmp_path):
     dciodvfy = require_tool("dciodvfy")
     course = register(ledger, fractions=5)
