@@ -4,6 +4,8 @@ for what only a process shows: the entry point, the environment, exit statuses a
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
 from tests.conftest import cli, cli_process
@@ -95,6 +97,7 @@ def test_bad_input_is_refused_with_the_field_and_nothing_written(tmp_path):
     assert [e["type"] for e in events] == ["Course.Registered", "PlanCourse.Registered"], "only the registration was written"
 
 
+@pytest.mark.slow
 def test_smoke_the_database_is_chosen_by_option_or_environment(tmp_path):
     via_env = tmp_path / "env.sqlite3"
     proc = cli_process("course", "register", "--patient-id", "P-9", "--patient-name", "A^B", "--plan-uid", "1.2.9",
@@ -132,6 +135,7 @@ def test_a_log_restored_from_a_backup_is_never_shown_through_a_stale_read_model(
     assert [c["patient_id"] for c in listed] == ["P-OTHER"]
 
 
+@pytest.mark.slow
 def test_smoke_a_real_process_exits_0_1_and_2_with_its_streams(tmp_path):
     """The installed entry point as a shell script sees it: 0 and the answer on stdout, 1 and
     the refusal on stderr with nothing on stdout, 2 for an option it cannot parse."""
