@@ -34,6 +34,7 @@ def send(db, port, *extra):
     return proc.returncode, json.loads(proc.stdout)
 
 
+@pytest.mark.slow
 def test_storescp_receives_the_exported_files_and_a_second_send_sends_nothing(db, tmp_path):
     server = LoopbackStorescp(tmp_path / "received")
     try:
@@ -55,6 +56,7 @@ def test_storescp_receives_the_exported_files_and_a_second_send_sends_nothing(db
         server.close()
 
 
+@pytest.mark.slow
 def test_interrupted_send_resumes(db, tmp_path):
     received = tmp_path / "received"
     received.mkdir()
@@ -77,6 +79,7 @@ def test_interrupted_send_resumes(db, tmp_path):
         server.close()
 
 
+@pytest.mark.slow
 def test_unreachable_destination_then_limit_then_rest(db, tmp_path):
     port = free_port()
     code, report = send(db, port)
