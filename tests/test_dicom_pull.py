@@ -24,6 +24,7 @@ from tools.partner_samples import scratch_records
 HOME, ARCHIVE = "AZ-HOME", "OIS"
 ZONE = ZoneInfo("Europe/Brussels")
 FIRST_DAY = datetime(2027, 3, 1, 9, 0, tzinfo=ZONE)  # before the tests' clock (2027-03-28)
+pytestmark = pytest.mark.slow  # a real Orthanc
 
 
 @pytest.fixture

@@ -98,6 +98,7 @@ def test_unreachable_destination_then_limit_then_rest(db, tmp_path):
 # ---- Orthanc --------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_orthanc_accepts_refuses_with_status_and_the_refused_are_sent_again(db, tmp_path):
     # Room for one patient, and that one protected: Orthanc refuses the second patient's
     # instances with 0xA700 (out of resources), as a full OIS store would.

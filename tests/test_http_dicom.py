@@ -8,6 +8,7 @@ import io
 import zipfile
 from pathlib import Path
 
+import pytest
 from litestar.testing import TestClient
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
@@ -116,6 +117,7 @@ def test_export_zip_then_records_and_triage_into_another_ledger(tmp_path, monkey
         home.close()
 
 
+@pytest.mark.slow
 def test_send_dicom_to_storescp_and_read_the_status(tmp_path, monkeypatch):
     from tests.test_dicom_send import LoopbackStorescp
 

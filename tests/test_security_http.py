@@ -17,7 +17,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -26,7 +25,7 @@ from litestar.testing import TestClient
 
 from adapters.http import create_app
 from adapters.http.security import MAX_JSON_DEPTH, content_security_policy
-from tests.conftest import ROOT, cli, free_port, require_module, require_tool
+from tests.conftest import ROOT, cli, free_port, require_module, require_tool, wait_for
 from tests.http_support import (
     HOME, PARTNER, ROLES, account_name, auth, fraction_body, seed_accounts, seed_course, seed_demo_site, token_of,
 )
@@ -199,6 +198,7 @@ def violations(page) -> list[str]:
     return page.evaluate("window.__csp || []")
 
 
+@pytest.mark.slow
 def test_pages_and_swagger_ui_work_offline_under_the_policy(site):
     from playwright.sync_api import sync_playwright
 
@@ -436,17 +436,15 @@ def serve_in(cwd: Path, db: str, env: dict, log: Path) -> None:
         try:
             base = f"http://127.0.0.1:{port}"
             with httpx.Client(base_url=base, timeout=5) as client:
-                for _ in range(600):  # bounded: 60 s at most
+                def up() -> bool:
                     if proc.poll() is not None:
                         raise AssertionError(f"server exited: {log.read_text()}")
                     try:
-                        if client.get("/health").status_code == 200:
-                            break
+                        return client.get("/health").status_code == 200
                     except httpx.HTTPError:
-                        pass
-                    time.sleep(0.1)  # polling for readiness, bounded by the loop
-                else:
-                    raise AssertionError("server did not come up")
+                        return False
+
+                wait_for(up, "the server coming up", seconds=60, every=0.1)
                 assert client.get("/").status_code == 200  # a session and a CSRF token are made
         finally:
             proc.terminate()
@@ -457,6 +455,7 @@ def serve_in(cwd: Path, db: str, env: dict, log: Path) -> None:
                 proc.wait(timeout=5)
 
 
+@pytest.mark.slow
 def test_encrypted_and_in_memory_ledgers_write_nothing_into_the_working_directory(tmp_path):
     key = tmp_path / "keys" / "cipher.key"
     key.parent.mkdir()

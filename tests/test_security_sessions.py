@@ -13,7 +13,6 @@ import re
 import stat
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from adapters.runtime import Ledger
 from ledger.accounts import Roster, add_account, hash_token, principal_for_token, principal_named, revoke_account, \
     roster, rotate_token
 from ledger.service import Actor
-from tests.conftest import ROOT, Clock, free_port, require_tool
+from tests.conftest import ROOT, Clock, free_port, require_tool, wait_for
 from tests.http_support import account_name, auth, running_server, seed_accounts, token_of
 
 RTT = account_name("rtt", "PARTNER")
@@ -208,20 +207,19 @@ def test_secure_cookies_option_marks_the_session_and_csrf_cookies(site):
         assert "secure" not in csrf.lower().split("; ") and "secure" not in session.lower().split("; ")
 
 
-def wait_for(base: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while True:
+def server_up(base: str, proc: subprocess.Popen) -> None:
+    def up() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"server exited with {proc.returncode}: {proc.stdout.read()}")
         try:
-            if httpx.get(base + "/health", timeout=1, verify=False).status_code == 200:
-                return
+            return httpx.get(base + "/health", timeout=1, verify=False).status_code == 200
         except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "server did not come up within 60 s"
-        time.sleep(0.1)  # polling for start-up, not a timed assertion
+            return False
+
+    wait_for(up, "the server coming up", seconds=60, every=0.1)
 
 
+@pytest.mark.slow
 def test_serve_over_tls_marks_cookies_secure_by_default(site, tmp_path):
     openssl = require_tool("openssl")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -235,7 +233,7 @@ def test_serve_over_tls_marks_cookies_secure_by_default(site, tmp_path):
                             env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
     try:
         base = f"https://127.0.0.1:{port}"
-        wait_for(base, proc)
+        server_up(base, proc)
         answer = httpx.get(base + "/", verify=False, timeout=10)
         [csrf] = cookie_headers(answer, "csrftoken")
         assert "secure" in csrf.lower().split("; ")
