@@ -28,6 +28,12 @@ class LedgerGroup(click.Group):
             refuse(exc)
         except ValueError as exc:  # configuration (e.g. a --db folder that does not exist)
             refuse(exc)
+        except Exception:
+            # A stream with an event deleted or mangled cannot be loaded: say what is wrong with the log.
+            guard = ctx.obj.log_guard() if isinstance(ctx.obj, Context) else None
+            if guard is None or guard.problem is None:
+                raise
+            refuse(guard.refusal())
 
 
 @click.group(cls=LedgerGroup)

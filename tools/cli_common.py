@@ -27,7 +27,19 @@ class Context:
     def ledger(self) -> Ledger:
         if self._ledger is None:
             self._ledger = Ledger(self.db, cipher_key_file=self.cipher_key_file)
+            if self._ledger.guard.problem is not None:  # reads go on; writes are refused with this
+                click.echo(f"ALARM: {self._ledger.guard.refusal()}", err=True)
         return self._ledger
+
+    def log_guard(self) -> Any:
+        """The opened ledger's guard (after verifying what was appended since), or None."""
+        if self._ledger is None:
+            return None
+        try:
+            self._ledger.guard.cover(None)
+        except Exception:
+            pass
+        return self._ledger.guard
 
     def actor(self, centre: str | None = None) -> Actor:
         return Actor(user=self.user, centre=centre or self.centre)

@@ -116,10 +116,14 @@ def error_page(request: Request, status: int, message: str, heading: str | None 
     return Response(html, status_code=status, media_type="text/html")
 
 
+def log_guard(request: Request) -> Any:
+    """The ledger's `adapters.log_guard.LogGuard`, if the app has a ledger."""
+    return getattr(getattr(getattr(request.app.state, "backend", None), "ledger", None), "guard", None)
+
+
 def log_alarm(request: Request) -> dict | None:
     """What the log guard found wrong with the event log (every page shows it), or None."""
-    backend = getattr(request.app.state, "backend", None)
-    guard = getattr(getattr(backend, "ledger", None), "guard", None)
+    guard = log_guard(request)
     if guard is None or guard.problem is None:
         return None
     return {**guard.problem, "last": guard.position}
@@ -143,6 +147,15 @@ def http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def unexpected(request: Request, exc: Exception) -> Response:
+    guard = log_guard(request)
+    if guard is not None:
+        # A stream with an event deleted or mangled cannot be loaded: say what is wrong with the log.
+        try:
+            guard.cover(None)
+        except Exception:  # the store itself failing: the 500 below
+            pass
+        if guard.problem is not None:
+            return ledger_error(request, guard.refusal())
     # Log the type and route, not the message: a message may carry a patient's name.
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
     return Response(ErrorOut(error="internal", message="Internal error; nothing is known to be written."),

@@ -69,6 +69,9 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
         flash = request.session.pop("flash")
         request.set_session(dict(request.session))
     who = request.scope.get("user")
+    shown = context.get("refusal")
+    if isinstance(shown, dict) and shown.get("code") == errors.LogCompromised.code:
+        status_code = 503  # whichever form was refused: the log, not the input, is what is wrong
     return Template(template_name=name, status_code=status_code, context={
         "t": translator(lang), "lang": lang, "languages": LANGUAGES, "who": who, "path": request.url.path,
         "flash": flash, "home": HOME_OF_ROLE.get(who.role, "/") if who else "/", "local": local,
