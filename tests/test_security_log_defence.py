@@ -244,3 +244,26 @@ def test_signed_in_pages_show_the_alarm_and_their_forms_refuse_with_503(built, t
         assert refused.status_code == 503, refused.text
         assert 'id="log-alarm"' in refused.text and "failed its integrity check: event" in refused.text
         assert raw.ids()[-1] > TARGET and len(raw.ids()) == raw.ids()[-1] - 1
+
+
+@pytest.mark.parametrize("verify_all", [False, True])
+def test_the_server_process_starts_not_ready_on_an_edited_log(built, tmp_path, monkeypatch, verify_all):
+    """`fraction-ledger serve` as deployed. Its read model verified the whole log before the edit,
+    so only `--verify-all` sees an edit before that head; a new read model (a new machine, a
+    rebuilt model) verifies from the first event anyway."""
+    import httpx
+
+    from tools.serverproc import free_port, running_server
+
+    db_url, read_db, courses, raw = built
+    raw.set_state(TARGET, bytes(raw.row(TARGET)[3]).replace(b"PARTNER-L1", b"PARTNER-L9"))
+    if not verify_all:
+        read_db = tmp_path / "new-machine.sqlite3"
+    env = {"FRACTION_LEDGER_READ_DB": str(read_db)}
+    extra = ("--verify-all",) if verify_all else ()
+    with running_server(db_url, free_port(), env=env, log=tmp_path / "server.log", extra=extra) as base:
+        ready = httpx.get(base + "/ready", timeout=30)
+        assert ready.status_code == 503 and f"event {TARGET} " in ready.json()["detail"]
+        r = httpx.post(f"{base}/api/courses/{course_of_event(raw, TARGET)}/fractions", headers=auth(RTT),
+                       json=fraction_body(20), timeout=30)
+        assert r.status_code == 503 and r.json()["conflict"]["event"] == TARGET

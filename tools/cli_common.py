@@ -22,11 +22,12 @@ class Context:
         self.user = user
         self.centre = centre
         self._ledger: Ledger | None = None
+        self.verify_all = False  # `serve --verify-all`: check the hash chain from the first event at open
 
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            self._ledger = Ledger(self.db, cipher_key_file=self.cipher_key_file)
+            self._ledger = Ledger(self.db, cipher_key_file=self.cipher_key_file, verify_all=self.verify_all)
             if self._ledger.guard.problem is not None:  # reads go on; writes are refused with this
                 click.echo(f"ALARM: {self._ledger.guard.refusal()}", err=True)
         return self._ledger
