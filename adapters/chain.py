@@ -201,7 +201,8 @@ class Verdict:
 
 
 def what(n: Notification) -> str:
-    return f"{n.topic.split(':', 1)[-1]} of stream {n.originator_id} version {n.originator_version}"
+    topic = n.topic if isinstance(n.topic, str) else repr(n.topic)  # an SQL edit can change the column's type
+    return f"{topic.split(':', 1)[-1]} of stream {n.originator_id} version {n.originator_version}"
 
 
 def problem_at(nid: int, event: Notification | None, entry: ChainEntry | None, prev: str) -> dict | None:
@@ -209,22 +210,20 @@ def problem_at(nid: int, event: Notification | None, entry: ChainEntry | None, p
     if event is None:
         return {"kind": "missing", "event": nid,
                 "message": f"event {nid} is in the hash chain but missing from the log (deleted)"}
-    where = {"event": nid, "stream": str(event.originator_id), "version": event.originator_version,
-             "type": event.topic.split(":", 1)[-1] if isinstance(event.topic, str) else None}
     if entry is None:
-        return {"kind": "unchained", **where,
-                "message": f"event {nid} ({what(event)}) has no hash-chain entry: it was written outside the ledger"}
-    if entry.prev != prev:
-        return {"kind": "broken", **where,
-                "message": f"event {nid} ({what(event)}) does not follow the event before it in the chain: "
-                           "events before it were deleted, inserted or rewritten"}
-    if not isinstance(event.state, bytes) or not isinstance(event.topic, str) or link_hash(
+        kind, message = "unchained", f"event {nid} ({what(event)}) has no hash-chain entry: it was written outside the ledger"
+    elif entry.prev != prev:
+        kind, message = "broken", (f"event {nid} ({what(event)}) does not follow the event before it in the chain: "
+                                   "events before it were deleted, inserted or rewritten")
+    elif not isinstance(event.state, bytes) or not isinstance(event.topic, str) or link_hash(
         prev, nid, event.originator_id, event.originator_version, event.topic, event.state
     ) != entry.hash:
         # (SQL edits can also change a column's type, e.g. SQLite's replace() turns a BLOB into TEXT.)
-        return {"kind": "altered", **where,
-                "message": f"event {nid} ({what(event)}) does not match its hash: it was edited or moved"}
-    return None
+        kind, message = "altered", f"event {nid} ({what(event)}) does not match its hash: it was edited or moved"
+    else:
+        return None
+    return {"kind": kind, "event": nid, "stream": str(event.originator_id), "version": event.originator_version,
+            "type": event.topic.split(":", 1)[-1] if isinstance(event.topic, str) else None, "message": message}
 
 
 @dataclass
