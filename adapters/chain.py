@@ -69,7 +69,7 @@ class Guarded:
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         if self.guard is not None and stored_events:
-            self.guard.before_write()
+            self.guard.before_write([e.topic for e in stored_events])
         return super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
 
 

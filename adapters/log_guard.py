@@ -11,7 +11,8 @@ append first extends it to the current head (`adapters.chain.Guarded`).
 On the first problem (an event edited, deleted, moved, or written outside the ledger) the
 guard keeps it: every append is refused with `LogCompromised` naming the event, `/ready`
 answers 503 and every page shows the alarm. Reads go on from the read model, which stops at
-the last event that held, so staff can still see what was recorded.
+the last event that held, so staff can still see what was recorded; each read is still
+written to the access log (the one kind of event still appended: it records no clinical fact).
 
 What an incremental start does not see: an edit, made while the ledger was closed, to an
 event at or before the stored head. `fraction-ledger verify` recomputes the whole chain (with
@@ -25,7 +26,10 @@ from typing import Any
 
 from adapters import chain
 from adapters.chain import GENESIS, ChainEntry
+from ledger.access_log import TOPIC as ACCESS_LOG_TOPIC
 from ledger.errors import LogCompromised
+
+STILL_RECORDED = frozenset({ACCESS_LOG_TOPIC})
 
 
 class LogGuard:
@@ -65,10 +69,12 @@ class LogGuard:
                     break
             return self.position
 
-    def before_write(self) -> None:
-        """Refuse to write on a log that fails its check, including events others appended since."""
+    def before_write(self, topics: list[str] | None = None) -> None:
+        """Refuse to write on a log that fails its check, including events others appended since.
+        Access-log entries (NEN 7513) are still written: they record who read what, no clinical fact,
+        and reads must stay possible (and logged) while the log is under alarm."""
         self.cover(None)
-        if self.problem is not None:
+        if self.problem is not None and not (topics and all(t in STILL_RECORDED for t in topics)):
             raise self.refusal()
 
     def refusal(self) -> LogCompromised:
