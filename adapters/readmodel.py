@@ -129,7 +129,7 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
                         {"name": "main", "position": last, "source": self.source, "chain": chain_hash_at(app, last)},
                         pk="name",
                     )
-                if self.guard is not None:
+                if self.guard is not None and notifications:  # only when the tables move: a read writes nothing
                     self.store_verified_head(self.guard.position, self.guard.head)
                 self.db.execute("COMMIT")
             except BaseException:
