@@ -18,7 +18,7 @@ changes the head, and `verify --head H` then says that H is no longer on the cha
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -31,6 +31,7 @@ from psycopg.sql import SQL, Identifier
 GENESIS = "0" * 64
 PREFIX = b"fraction-ledger chain v1\0"
 BATCH = 1000
+PROBLEM_KINDS = ("altered", "missing", "unchained", "broken")  # what `verify` can find wrong with an event
 
 
 def link_hash(prev: str, notification_id: int, originator_id: UUID | str, version: int, topic: str, state: bytes) -> str:
@@ -60,7 +61,19 @@ class ChainEntry:
     hash: str
 
 
-class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+class Guarded:
+    """Every append first asks the log's guard (`adapters.log_guard`), which refuses it while the
+    log fails its check: one gate for every writer (pages, API, CLI, listeners)."""
+
+    guard: Any = None
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        if self.guard is not None and stored_events:
+            self.guard.before_write([e.topic for e in stored_events])
+        return super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
+
+
+class ChainedSQLiteRecorder(Guarded, SQLiteApplicationRecorder):
     """The SQLite application recorder, plus a chain entry per event in the same transaction."""
 
     @property
@@ -102,7 +115,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
             return ChainEntry(r[0], r[1], r[2]) if r else None
 
 
-class ChainedPostgresRecorder(PostgresApplicationRecorder):
+class ChainedPostgresRecorder(Guarded, PostgresApplicationRecorder):
     """The PostgreSQL application recorder, plus a chain entry per event in the same transaction."""
 
     def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
@@ -187,48 +200,76 @@ class Verdict:
                 "problem": self.problem, "anchor": self.anchor}
 
 
-def _events(app: Any, batch: int) -> Iterator[Notification]:
-    start = 0
-    while True:
-        page = app.recorder.select_notifications(start, batch, inclusive_of_start=False)
-        yield from page
-        if len(page) < batch:
-            return
-        start = page[-1].id
-
-
-def _entries(recorder: Any, batch: int) -> Iterator[ChainEntry]:
-    after = 0
-    while True:
-        page = recorder.select_chain(after, batch)
-        yield from page
-        if len(page) < batch:
-            return
-        after = page[-1].id
-
-
-def _pairs(app: Any, batch: int) -> Iterator[tuple[int, Notification | None, ChainEntry | None]]:
-    """The log and the chain side by side in id order (a merge: memory stays flat)."""
-    events, entries = _events(app, batch), _entries(chained_recorder(app), batch)
-    e, c = next(events, None), next(entries, None)
-    while e is not None or c is not None:
-        if c is None or (e is not None and e.id < c.id):
-            yield e.id, e, None
-            e = next(events, None)
-        elif e is None or c.id < e.id:
-            yield c.id, None, c
-            c = next(entries, None)
-        else:
-            yield e.id, e, c
-            e, c = next(events, None), next(entries, None)
-
-
 def what(n: Notification) -> str:
-    return f"{n.topic.split(':', 1)[-1]} of stream {n.originator_id} version {n.originator_version}"
+    topic = n.topic if isinstance(n.topic, str) else repr(n.topic)  # an SQL edit can change the column's type
+    return f"{topic.split(':', 1)[-1]} of stream {n.originator_id} version {n.originator_version}"
 
 
-def verify(app: Any, anchor: str | None = None, batch: int = BATCH) -> Verdict:
-    """Recompute the chain from the first event; stop at the first event that does not match.
+def problem_at(nid: int, event: Notification | None, entry: ChainEntry | None, prev: str) -> dict | None:
+    """What is wrong with the event at `nid` given the hash before it, or None when it holds."""
+    if event is None:
+        return {"kind": "missing", "event": nid,
+                "message": f"event {nid} is in the hash chain but missing from the log (deleted)"}
+    if entry is None:
+        kind, message = "unchained", f"event {nid} ({what(event)}) has no hash-chain entry: it was written outside the ledger"
+    elif entry.prev != prev:
+        kind, message = "broken", (f"event {nid} ({what(event)}) does not follow the event before it in the chain: "
+                                   "events before it were deleted, inserted or rewritten")
+    elif not isinstance(event.state, bytes) or not isinstance(event.topic, str) or link_hash(
+        prev, nid, event.originator_id, event.originator_version, event.topic, event.state
+    ) != entry.hash:
+        # (SQL edits can also change a column's type, e.g. SQLite's replace() turns a BLOB into TEXT.)
+        kind, message = "altered", f"event {nid} ({what(event)}) does not match its hash: it was edited or moved"
+    else:
+        return None
+    return {"kind": kind, "event": nid, "stream": str(event.originator_id), "version": event.originator_version,
+            "type": event.topic.split(":", 1)[-1] if isinstance(event.topic, str) else None, "message": message}
+
+
+@dataclass
+class Step:
+    """One batch of `check_after`: the entries that held, in order, and the first problem."""
+
+    entries: list[ChainEntry]
+    problem: dict | None
+
+
+def check_after(app: Any, position: int, prev: str, batch: int = BATCH) -> Step:
+    """Check the next events after `position` (whose chain hash is `prev`) against their entries.
+
+    Race-free against writers: an event and its entry commit together and ids follow commit
+    order, so the events are read first and the entries after them; an entry past the last
+    event read belongs to an event committed meanwhile (read again) or to a deleted one."""
+    events = list(app.recorder.select_notifications(position, batch, inclusive_of_start=False))
+    entries = chained_recorder(app).select_chain(position, batch)
+    bound = events[-1].id if len(events) == batch else None
+    last_event = events[-1].id if events else position
+    if bound is None and entries and entries[-1].id > last_event:
+        events += app.recorder.select_notifications(last_event, batch, stop=entries[-1].id, inclusive_of_start=False)
+    if len(entries) == batch:
+        bound = entries[-1].id if bound is None else min(bound, entries[-1].id)
+    by_id: dict[int, list] = {}
+    for n in events:
+        by_id.setdefault(n.id, [None, None])[0] = n
+    for c in entries:
+        by_id.setdefault(c.id, [None, None])[1] = c
+    held: list[ChainEntry] = []
+    for nid in sorted(by_id):
+        if bound is not None and nid > bound:
+            break
+        event, entry = by_id[nid]
+        problem = problem_at(nid, event, entry, prev)
+        if problem is not None:
+            return Step(held, problem)
+        assert entry is not None
+        held.append(entry)
+        prev = entry.hash
+    return Step(held, None)
+
+
+def verify(app: Any, anchor: str | None = None, batch: int = BATCH, start: ChainEntry | None = None) -> Verdict:
+    """Recompute the chain from the first event (or after `start`, an entry verified before);
+    stop at the first event that does not match.
 
     Kinds of problem: `altered` (content or position changed), `missing` (an event row is
     gone but its chain entry remains), `unchained` (an event row nobody chained: written
@@ -236,32 +277,20 @@ def verify(app: Any, anchor: str | None = None, batch: int = BATCH) -> Verdict:
     were deleted, inserted or rewritten there). A tail cut off with its chain entries leaves
     a consistent shorter chain: only an anchor (`anchor=` a head printed earlier) finds that.
     """
-    prev, count, last_id = GENESIS, 0, 0
+    last_id, prev = (start.id, start.hash) if start is not None else (0, GENESIS)
+    count = 0
     found: dict | None = None
     problem: dict | None = None
-    for nid, event, entry in _pairs(app, batch):
-        if event is None:
-            problem = {"kind": "missing", "event": nid,
-                       "message": f"event {nid} is in the hash chain but missing from the log (deleted)"}
-        elif entry is None:
-            problem = {"kind": "unchained", "event": nid,
-                       "message": f"event {nid} ({what(event)}) has no hash-chain entry: it was written outside the ledger"}
-        elif entry.prev != prev:
-            problem = {"kind": "broken", "event": nid,
-                       "message": f"event {nid} ({what(event)}) does not follow the event before it in the chain: "
-                                  "events before it were deleted, inserted or rewritten"}
-        elif not isinstance(event.state, bytes) or not isinstance(event.topic, str) or link_hash(
-            prev, nid, event.originator_id, event.originator_version, event.topic, event.state
-        ) != entry.hash:
-            # (SQL edits can also change a column's type, e.g. SQLite's replace() turns a BLOB into TEXT.)
-            problem = {"kind": "altered", "event": nid,
-                       "message": f"event {nid} ({what(event)}) does not match its hash: it was edited or moved"}
-        if problem is not None:
+    while True:
+        step = check_after(app, last_id, prev, batch)
+        for entry in step.entries:
+            if anchor is not None and found is None and entry.hash == anchor:
+                found = {"hash": anchor, "event": entry.id, "on_chain": True}
+        if step.entries:
+            prev, last_id, count = step.entries[-1].hash, step.entries[-1].id, count + len(step.entries)
+        if step.problem is not None or not step.entries:
+            problem = step.problem
             break
-        assert entry is not None
-        prev, count, last_id = entry.hash, count + 1, nid
-        if anchor is not None and found is None and entry.hash == anchor:
-            found = {"hash": anchor, "event": nid, "on_chain": True}
     anchor_result = None
     if anchor is not None:
         anchor_result = found or {

@@ -66,6 +66,7 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
         conn.execute("PRAGMA journal_mode=WAL")
         self.db = sqlite_utils.Database(conn)
         self.source = source
+        self.guard: Any = None  # adapters.log_guard.LogGuard: what the chain covers (set by adapters.runtime)
         self.create_tables()
 
     def create_tables(self) -> None:
@@ -114,6 +115,12 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
                     self.clear()
                     start = 0
                 notifications = app.recorder.select_notifications(start, BATCH, inclusive_of_start=False)
+                more = len(notifications) == BATCH
+                if self.guard is not None and notifications:
+                    # Project only what the hash chain covers: the tables stop before a bad event.
+                    verified = self.guard.cover(notifications[-1].id)
+                    notifications = [n for n in notifications if n.id <= verified]
+                    more = more and self.guard.problem is None
                 for n in notifications:
                     self.apply(app, n)
                 if notifications:
@@ -122,13 +129,25 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
                         {"name": "main", "position": last, "source": self.source, "chain": chain_hash_at(app, last)},
                         pk="name",
                     )
+                if self.guard is not None and notifications:  # only when the tables move: a read writes nothing
+                    self.store_verified_head(self.guard.position, self.guard.head)
                 self.db.execute("COMMIT")
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
             applied += len(notifications)
-            if len(notifications) < BATCH:
+            if not more:
                 return applied
+
+    def verified_head(self) -> tuple[int, str] | None:
+        """The position and chain hash the log guard verified up to, if this read model is of this log."""
+        row = self.db.execute("SELECT position, source, chain FROM position WHERE name='chain'").fetchone()
+        return (row[0], row[2]) if row is not None and row[1] == self.source and row[2] else None
+
+    def store_verified_head(self, position: int, hash_: str) -> None:
+        if self.verified_head() != (position, hash_):
+            self.db["position"].upsert({"name": "chain", "position": position, "source": self.source, "chain": hash_},
+                                       pk="name")
 
     def rebuild(self, app: FractionLedger) -> int:
         self.db.execute("BEGIN IMMEDIATE")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from eventsourcing.persistence import IntegrityError, InternalError, OperationalError
 
+from adapters.log_guard import LogGuard
 from adapters.readmodel import ReadModel
 from adapters.storage import Storage
 from ledger.receipts import WorkingTime, parse_duration
@@ -100,8 +101,9 @@ class Ledger:
     """What every entry point (CLI, server, bench) works with."""
 
     def __init__(self, db: str | None = None, clock: Callable[[], datetime] | None = None,
-                 cipher_key_file: str | None = None, read_db: str | None = None):
-        """`read_db`: the read model's file, instead of the configured one (a scratch ledger's own)."""
+                 cipher_key_file: str | None = None, read_db: str | None = None, verify_all: bool = False):
+        """`read_db`: the read model's file, instead of the configured one (a scratch ledger's own).
+        `verify_all`: verify the hash chain from the first event, not from the head verified last time."""
         clock = clock or system_clock()
         self.storage = Storage.from_option(db, cipher_key_file)
         self.storage.check_reachable()
@@ -109,6 +111,16 @@ class Ledger:
         check_encryption(self.app, self.storage)
         source = self.storage.url if self.storage.is_postgres else str(Path(self.storage.url).resolve())
         self.read = ReadModel(Path(read_db) if read_db else self.storage.read_model_path(), source=source)
+        # Before anything is read or written: the log must be what its hash chain says (adapters.log_guard).
+        self.guard = LogGuard(self.app)
+        try:
+            self.guard.start(None if verify_all else self.read.verified_head())
+            self.read.store_verified_head(self.guard.position, self.guard.head)
+        except BaseException:
+            self.close()
+            raise
+        self.read.guard = self.guard
+        self.app.recorder.guard = self.guard
 
     def fresh(self) -> ReadModel:
         """The read model, caught up with everything recorded so far."""

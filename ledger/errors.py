@@ -205,3 +205,15 @@ class BundleRefused(Conflict):
     """A bundle that fails its signature, its chain or a check of its content: nothing of it was applied."""
 
     code = "bundle_refused"
+
+
+class LogCompromised(LedgerError):
+    """The event log failed its integrity check (an event edited, deleted, reordered or written
+    outside the ledger): nothing more is written until it is restored from a verified copy.
+    `problem` says which event and what is wrong (adapters.chain)."""
+
+    code = "log_compromised"
+
+    def __init__(self, message: str, problem: dict[str, Any]):
+        super().__init__(message, conflict=problem)
+        self.problem = problem

@@ -6,6 +6,7 @@ import re
 import string
 from pathlib import Path
 
+from adapters.chain import PROBLEM_KINDS
 from adapters.http.i18n import LANGUAGES, catalog
 from adapters.http.pages import INCIDENT_CATEGORIES
 from ledger.receipts import CHANNELS
@@ -14,7 +15,8 @@ from schemas.billing import NEAR_MISS, SEVERITIES
 HTTP = Path(__file__).resolve().parent.parent / "adapters" / "http"
 # keys built in a template from a value: prefix + every value it can take
 DYNAMIC = {"cat_": (*INCIDENT_CATEGORIES, NEAR_MISS), "sev_": SEVERITIES, "incident_": ("open", "closed"),
-           "channel_": CHANNELS}
+           "channel_": CHANNELS,
+           "log_alarm_": PROBLEM_KINDS}
 
 
 def used_keys() -> set[str]:

@@ -28,6 +28,12 @@ class LedgerGroup(click.Group):
             refuse(exc)
         except ValueError as exc:  # configuration (e.g. a --db folder that does not exist)
             refuse(exc)
+        except Exception:
+            # A stream with an event deleted or mangled cannot be loaded: say what is wrong with the log.
+            guard = ctx.obj.log_guard() if isinstance(ctx.obj, Context) else None
+            if guard is None or guard.problem is None:
+                raise
+            refuse(guard.refusal())
 
 
 @click.group(cls=LedgerGroup)
@@ -426,6 +432,7 @@ lazy_benchmark("http", "tools.bench_http", "Fractions over HTTP with concurrent 
 lazy_benchmark("billing", "tools.bench_billing", "Settlement statement from tables next to loading every split (--help for options).")
 lazy_benchmark("dicom", "tools.bench_dicom", "DICOM record export rate and memory; import memory at two sizes (--help for options).")
 lazy_benchmark("listen", "tools.bench_listen", "DICOM records received per second (1 and 4 associations) next to storescp; lag to the course.")
+lazy_benchmark("start", "tools.bench_start", "Opening a ledger ready to serve: incremental hash-chain check next to a full one.")
 lazy_benchmark("recovery", "tools.bench_recovery", "Reconcile a year of a network against an OIS missing 5% of its records: time, memory, growth.")
 
 

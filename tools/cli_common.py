@@ -22,12 +22,25 @@ class Context:
         self.user = user
         self.centre = centre
         self._ledger: Ledger | None = None
+        self.verify_all = False  # `serve --verify-all`: check the hash chain from the first event at open
 
     @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
-            self._ledger = Ledger(self.db, cipher_key_file=self.cipher_key_file)
+            self._ledger = Ledger(self.db, cipher_key_file=self.cipher_key_file, verify_all=self.verify_all)
+            if self._ledger.guard.problem is not None:  # reads go on; writes are refused with this
+                click.echo(f"ALARM: {self._ledger.guard.refusal()}", err=True)
         return self._ledger
+
+    def log_guard(self) -> Any:
+        """The opened ledger's guard (after verifying what was appended since), or None."""
+        if self._ledger is None:
+            return None
+        try:
+            self._ledger.guard.cover(None)
+        except Exception:
+            pass
+        return self._ledger.guard
 
     def actor(self, centre: str | None = None) -> Actor:
         return Actor(user=self.user, centre=centre or self.centre)

@@ -111,11 +111,16 @@ def register(main: click.Group) -> None:
     @click.option("--secure-cookies/--no-secure-cookies", default=None,
                   help="Send the session and CSRF cookies over HTTPS only. Default: on when serving over "
                        "HTTPS (--ssl-certfile); turn it on behind a TLS proxy.")
+    @click.option("--verify-all", is_flag=True,
+                  help="Verify the hash chain from the first event at start, not from the head verified last time.")
     @click.pass_obj
     def serve(obj: Context, host: str, port: int, demo: bool, log_level: str, hl7_config: str | None,
               dicom_config: str | None, send_deadline: float, ssl_certfile: str | None, ssl_keyfile: str | None,
-              secure_cookies: bool | None) -> None:
-        """Serve the JSON API (OpenAPI at /schema) and the pages for RTTs, physicists and finance."""
+              secure_cookies: bool | None, verify_all: bool) -> None:
+        """Serve the JSON API (OpenAPI at /schema) and the pages for RTTs, physicists and finance.
+
+        The hash chain is verified before the first request (from the head verified last time) and
+        before every batch the read model projects; a log that fails refuses writes (see /ready)."""
         import uvicorn
 
         from adapters.http import create_app
@@ -127,6 +132,7 @@ def register(main: click.Group) -> None:
         if ssl_certfile:
             check_certificate(ssl_certfile, ssl_keyfile)
         secure = bool(ssl_certfile) if secure_cookies is None else secure_cookies
+        obj.verify_all = verify_all
         ledger = obj.ledger
         if demo:
             run_demo(ledger, echo=click.echo)

@@ -97,15 +97,18 @@ def health(request: Request) -> Health:
 
 
 @get("/ready", opt={"action": PUBLIC}, sync_to_thread=True, tags=["system"],
-     responses={503: ResponseSpec(data_container=Health, description="The event store is unreachable")},
-     summary="The event store answers and the read model is current")
+     responses={503: ResponseSpec(data_container=Health, description="The event store is unreachable, or the "
+                                  "event log failed its integrity check (`detail` names the event)")},
+     summary="The event store answers, the hash chain holds and the read model is current")
 def ready(request: Request) -> Response[Health]:
     b = backend(request)
     try:
-        b.read(lambda r: r.position())
+        b.read(lambda r: r.position())  # catching up verifies the chain over the new events first
         b.app.recorder.max_notification_id()
     except Exception as exc:  # any failure of a store means not ready
         return Response(Health("unavailable", type(exc).__name__), status_code=503)
+    if b.ledger.guard.problem is not None:
+        return Response(Health("log_compromised", b.ledger.guard.refusal().message), status_code=503)
     return Response(Health("ready"), status_code=200)
 
 

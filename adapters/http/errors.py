@@ -35,7 +35,9 @@ DESCRIPTIONS = {
     413: "The request body is too large.",
     422: "This Idempotency-Key was already used for a different request.",
     503: "The ledger's storage is full or cannot be reached, or the access log could not be written (then the "
-         "patient data read is not served); nothing was written. Try again later.",
+         "patient data read is not served); or the event log failed its integrity check (`conflict` names the "
+         "event and what is wrong: nothing is written until it is restored, reads still answer). Nothing was "
+         "written.",
 }
 
 
@@ -68,6 +70,8 @@ def status_of(exc: errors.LedgerError) -> int:
         return 404
     if isinstance(exc, errors.RequestIdReused):
         return 422
+    if isinstance(exc, errors.LogCompromised):
+        return 503
     return 409
 
 
@@ -103,11 +107,26 @@ def error_page(request: Request, status: int, message: str, heading: str | None 
     lang = language_of(request)
     t = translator(lang)
     who = request.scope.get("user")
-    heading = heading or {403: t("forbidden"), 404: t("not_found"), 503: t("unavailable")}.get(status, t("err_other"))
+    heading = heading or {403: t("forbidden"), 404: t("not_found"),
+                          503: t("log_alarm_title") if log_alarm(request) else t("unavailable")}.get(status, t("err_other"))
     html = request.app.template_engine.get_template("error.html").render(
         t=t, lang=lang, languages=("en", "nl", "fr"), who=who, path=request.url.path, flash=None,
+        alarm=log_alarm(request),
         home=HOME_OF_ROLE.get(who.role, "/") if who else "/", heading=heading, message=message)
     return Response(html, status_code=status, media_type="text/html")
+
+
+def log_guard(request: Request) -> Any:
+    """The ledger's `adapters.log_guard.LogGuard`, if the app has a ledger."""
+    return getattr(getattr(getattr(request.app.state, "backend", None), "ledger", None), "guard", None)
+
+
+def log_alarm(request: Request) -> dict | None:
+    """What the log guard found wrong with the event log (every page shows it), or None."""
+    guard = log_guard(request)
+    if guard is None or guard.problem is None:
+        return None
+    return {**guard.problem, "last": guard.position}
 
 
 def http_error(request: Request, exc: HTTPException) -> Response:
@@ -128,6 +147,15 @@ def http_error(request: Request, exc: HTTPException) -> Response:
 
 
 def unexpected(request: Request, exc: Exception) -> Response:
+    guard = log_guard(request)
+    if guard is not None:
+        # A stream with an event deleted or mangled cannot be loaded: say what is wrong with the log.
+        try:
+            guard.cover(None)
+        except Exception:  # the store itself failing: the 500 below
+            pass
+        if guard.problem is not None:
+            return ledger_error(request, guard.refusal())
     # Log the type and route, not the message: a message may carry a patient's name.
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
     return Response(ErrorOut(error="internal", message="Internal error; nothing is known to be written."),

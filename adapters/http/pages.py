@@ -17,7 +17,7 @@ from litestar.response import Redirect, Template
 from adapters.runtime import department_zone
 from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, address_of, current, refuse_while_locked
 from adapters.http.backend import Backend, actor_of, may_void
-from adapters.http.errors import InvalidBody, validate_body
+from adapters.http.errors import InvalidBody, log_alarm, validate_body
 from adapters.http.i18n import COOKIE, LANGUAGES, language_of, translator
 from adapters.http.sessions import rotate
 from adapters.http.throttle import TooManyAttempts, account_key
@@ -69,9 +69,13 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
         flash = request.session.pop("flash")
         request.set_session(dict(request.session))
     who = request.scope.get("user")
+    shown = context.get("refusal")
+    if isinstance(shown, dict) and shown.get("code") == errors.LogCompromised.code:
+        status_code = 503  # whichever form was refused: the log, not the input, is what is wrong
     return Template(template_name=name, status_code=status_code, context={
         "t": translator(lang), "lang": lang, "languages": LANGUAGES, "who": who, "path": request.url.path,
-        "flash": flash, "home": HOME_OF_ROLE.get(who.role, "/") if who else "/", "local": local, **context,
+        "flash": flash, "home": HOME_OF_ROLE.get(who.role, "/") if who else "/", "local": local,
+        "alarm": log_alarm(request), **context,
     })
 
 
