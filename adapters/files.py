@@ -98,6 +98,21 @@ def private_dir(path: Path | str) -> Path:
     return path
 
 
+def create_private(path: Path | str) -> None:
+    """Create `path` empty with mode 0600 unless it exists: a SQLite database made before SQLite
+    opens it (SQLite gives its -wal and -shm files the database's mode). An existing file is
+    left as it is."""
+    name = str(path)
+    if not name or name.startswith((":", "file:")):
+        return  # in memory, or a URI SQLite resolves itself
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        return
+    os.fchmod(fd, PRIVATE_FILE)
+    os.close(fd)
+
+
 def make_private(path: Path | str) -> None:
     """A file or folder created by a library (a database, a session folder) made private."""
     path = Path(path)

@@ -12,6 +12,8 @@ from typing import Any
 import click
 import msgspec
 
+from adapters.files import KEY_FILE, read_input_text, write_private
+
 Context = Any  # tools.cli.Context (not imported: tools.cli imports this module)
 
 
@@ -42,9 +44,8 @@ def server_secret(read_db: Path) -> str:
     """A secret for CSRF tokens that survives restarts (a form open in a browser keeps working)."""
     path = read_db.with_name(read_db.name + ".secret")
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+        write_private(path, secrets.token_urlsafe(32))
+    return read_input_text(path, KEY_FILE, "server secret").strip()
 
 
 def demo_accounts(obj: Context) -> list[tuple[str, str, str, str]]:

@@ -62,17 +62,22 @@ def read_dataset(path: Path) -> Dataset:
             check_body(body, implicit=False, little=True)
             ds = inflated_dataset(path, data, start, body)
         else:
-            ds = pydicom.dcmread(io.BytesIO(data), force=True)
+            ds = pydicom.dcmread(io.BytesIO(data), force=True)  # raw elements: about the file's size
+            not_an_object(ds)
             implicit, little = ds.original_encoding
             check_body(data[start:], bool(implicit), bool(little))
-        if "SOPClassUID" not in ds:
-            raise BadFile("not a DICOM object: SOPClassUID (0008,0016) is missing")
+        not_an_object(ds)
         decode_every_element(ds)
     except BadFile:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever pydicom trips on, the file is unusable: say so, by name
         raise BadFile(f"not a readable DICOM file (truncated or corrupt): {exc}") from None
     return ds
+
+
+def not_an_object(ds: Dataset) -> None:
+    if "SOPClassUID" not in ds:
+        raise BadFile("not a DICOM object: SOPClassUID (0008,0016) is missing")
 
 
 def inflated_dataset(path: Path, data: bytes, start: int, body: bytes) -> FileDataset:

@@ -24,6 +24,7 @@ from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
 
+from adapters.files import make_private, private_dir
 from adapters.http.auth import PUBLIC, guard
 from adapters.http.backend import Backend
 from adapters.http.errors import handlers, validate_body
@@ -90,6 +91,9 @@ def create_app(ledger: Ledger, *, session_dir: Path | None = None, secret: str |
                debug: bool = False, hl7_config: Path | str | None = None,
                send_deadline: float | None = None, dicom_config: Path | str | None = None) -> Litestar:
     areas = [importlib.import_module(name) for name in AREAS]
+    if session_dir:  # the sessions name who is signed in: the owner's only
+        private_dir(session_dir)
+        make_private(session_dir)
     store = FileStore(session_dir, create_directories=True) if session_dir else MemoryStore()
     app = Litestar(
         route_handlers=[area.router for area in areas]

@@ -51,7 +51,19 @@ class InvalidBody(errors.InvalidCommand):
         self.message = "; ".join(f"{f}: {r}" for f, r in problems)
 
 
+class TooLarge(errors.InvalidCommand):
+    """An uploaded file beyond its limit (413); `limit` in bytes."""
+
+    code = "too_large"
+
+    def __init__(self, field: str, reason: str, limit: int):
+        super().__init__(field, reason)
+        self.limit = limit
+
+
 def status_of(exc: errors.LedgerError) -> int:
+    if isinstance(exc, TooLarge):
+        return 413
     if isinstance(exc, errors.InvalidCommand):
         return 400
     if isinstance(exc, errors.AccessDenied):
@@ -75,6 +87,8 @@ def body_of(exc: errors.LedgerError) -> ErrorOut:
 
 def ledger_error(request: Request, exc: errors.LedgerError) -> Response:
     if not request.url.path.startswith("/api"):
+        if isinstance(exc, TooLarge):
+            return too_large_page(request, exc.limit)
         return error_page(request, status_of(exc), exc.message)
     return Response(body_of(exc), status_code=status_of(exc))
 
@@ -91,7 +105,9 @@ def error_page(request: Request, status: int, message: str) -> Response:
     lang = language_of(request)
     t = translator(lang)
     who = request.scope.get("user")
-    heading = {403: t("forbidden"), 404: t("not_found")}.get(status, t("err_other"))
+    heading = {403: t("forbidden"), 404: t("not_found"), 413: t("too_large", limit=message)}.get(status, t("err_other"))
+    if status == 413:
+        message = ""
     html = request.app.template_engine.get_template("error.html").render(
         t=t, lang=lang, languages=("en", "nl", "fr"), who=who, path=request.url.path, flash=None,
         home=HOME_OF_ROLE.get(who.role, "/") if who else "/", heading=heading, message=message)
@@ -100,6 +116,12 @@ def error_page(request: Request, status: int, message: str) -> Response:
 
 def http_error(request: Request, exc: HTTPException) -> Response:
     """litestar's own refusals (routing, headers, path parameters, size) in our shape."""
+    if exc.status_code == 413:
+        limit = body_limit(request)
+        if not request.url.path.startswith(("/api", "/schema")):
+            return too_large_page(request, limit)
+        return Response(ErrorOut(error="too_large", message=too_large_message(limit),
+                                 fields=[FieldError("body", too_large_message(limit))]), status_code=413)
     if not request.url.path.startswith(("/api", "/schema")):
         return error_page(request, exc.status_code, str(exc.detail))
     fields = None
@@ -113,6 +135,26 @@ def http_error(request: Request, exc: HTTPException) -> Response:
         message = "; ".join(f"{f.field}: {f.reason}" for f in fields)
     return Response(ErrorOut(error=code, message=message, fields=fields), status_code=exc.status_code,
                     headers=getattr(exc, "headers", None))
+
+
+def body_limit(request: Request) -> int | None:
+    try:
+        return request.route_handler.resolve_request_max_body_size()
+    except Exception:  # noqa: BLE001 - no route resolved (e.g. refused before routing)
+        return None
+
+
+def too_large_message(limit: int | None) -> str:
+    from adapters.files import size_text
+
+    most = f"at most {size_text(limit)}" if limit else "less"
+    return f"The request is too large: this route accepts {most} in one request. Nothing was written."
+
+
+def too_large_page(request: Request, limit: int | None) -> Response:
+    from adapters.files import size_text
+
+    return error_page(request, 413, size_text(limit) if limit else "?")
 
 
 def unexpected(request: Request, exc: Exception) -> Response:

@@ -12,11 +12,12 @@ from litestar.params import Body, FromQuery
 from litestar.response import Template
 
 from adapters.http.api_dicom import (
-    MAX_UPLOAD, dicom_config, dicom_zip, import_plans, import_records, import_triage_list, send_dicom_now,
+    UPLOAD_LIMITS, dicom_config, dicom_zip, import_plans, import_records, import_triage_list, send_dicom_now,
 )
 from adapters.http.api_exports import settings, zip_response
 from adapters.http.auth import current
 from adapters.http.i18n import language_of, translator
+from adapters.http.errors import status_of
 from adapters.http.pages import backend, page, refusal
 from adapters.http.pages_exports import exports_page, local_time
 from ledger import errors
@@ -46,12 +47,13 @@ def upload_page(name: str, action: str, run):
         try:
             answers = run(b, who, data)
         except errors.LedgerError as exc:
-            return physicist_page(request, status_code=400, refusal=refusal(translator(language_of(request)), exc))
+            return physicist_page(request, status_code=status_of(exc),
+                                  refusal=refusal(translator(language_of(request)), exc))
         return physicist_page(request, results=[as_result(a) for a in answers])
 
     handler.__name__ = f"upload_{name}"
     return post(f"/physicist/dicom/{name}", opt={"action": action}, sync_to_thread=True, include_in_schema=False,
-                status_code=200, request_max_body_size=MAX_UPLOAD)(handler)
+                status_code=200, request_max_body_size=UPLOAD_LIMITS[name])(handler)
 
 
 def triage_of(data: dict) -> int | None:
