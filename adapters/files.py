@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
@@ -27,7 +28,7 @@ DICOM_DATASET = 64 * MIB  # its data set once inflated (Deflated Explicit VR Lit
 DICOM_ELEMENTS = 500_000  # elements at any depth (each costs memory once parsed)
 TRIAGE_LIST = 5 * MIB
 BUNDLE = 256 * MIB
-MANIFEST = 16 * MIB
+MANIFEST_SIZE = 16 * MIB
 CONFIG = 1 * MIB  # TOML/JSON configurations and code tables
 KEY_FILE = 64 * 1024  # cipher keys, PEM keys, public keys, secrets
 
@@ -49,14 +50,30 @@ def check_size(path: Path, limit: int, what: str) -> int:
     return size
 
 
+def read_at_most(f: BinaryIO, limit: int, size_hint: int = 0) -> bytes | None:
+    """At most `limit` bytes of an open file, in steps (never one buffer of `limit` bytes for a
+    small file); None when it holds more."""
+    chunks, total = [], 0
+    step = min(max(size_hint, 0) + 1, limit + 1) if size_hint else MIB
+    while True:
+        chunk = f.read(min(step, limit + 1 - total))
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            return None
+        step = MIB
+
+
 def read_input(path: Path | str, limit: int, what: str) -> bytes:
     """The bytes of an input file of at most `limit` bytes (a file that grows while read is cut
     at the limit and refused too)."""
     path = Path(path)
-    check_size(path, limit, what)
+    size = check_size(path, limit, what)
     with path.open("rb") as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
+        data = read_at_most(f, limit, size)
+    if data is None:
         raise InputTooLarge(f"{what} {path}: more than the {size_text(limit)} accepted; nothing was read")
     return data
 

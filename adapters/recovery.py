@@ -24,7 +24,7 @@ from adapters.dicom import BadFile, iter_files
 from adapters.dicom.baseline import session_facts, summary_facts
 from adapters.dicom.export import encode, write
 from adapters.dicom.plans import kind_of, read_dataset
-from adapters.files import MANIFEST, InputTooLarge, private_dir, read_input_text, write_private
+from adapters.files import MANIFEST_SIZE, InputTooLarge, private_dir, read_input_text, write_private
 from adapters.dicom.records import CourseView, beams_record, summary_record
 from adapters.runtime import Ledger
 from ledger.reconcile import CourseKey, Session, reconcile
@@ -163,7 +163,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """The manifest of an import set, given the set's folder or the manifest file itself."""
     file = path / MANIFEST if path.is_dir() else path
     try:
-        manifest = json.loads(read_input_text(file, MANIFEST, "import set manifest"))
+        manifest = json.loads(read_input_text(file, MANIFEST_SIZE, "import set manifest"))
     except InputTooLarge:
         raise
     except (OSError, ValueError) as exc:

@@ -28,10 +28,13 @@ NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def neutral(value: object) -> object:
-    """A cell a spreadsheet will not run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_START) and not NUMBER.fullmatch(value):
-        return "'" + value
-    return value
+    """A cell a spreadsheet will not run as a formula. A CR becomes a line feed, which the writer
+    quotes (it would leave a CR unquoted, and a reader would start a new row there)."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(FORMULA_START) and not NUMBER.fullmatch(value):
+        value = "'" + value
+    return value.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def to_csv(columns: list[str], rows: list[dict]) -> str:

@@ -23,7 +23,7 @@ import msgspec
 import pydicom
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.filereader import read_dataset as read_elements, read_preamble
+from pydicom.filereader import read_dataset as read_elements, read_partial, read_preamble
 from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, RTPlanStorage
 
@@ -62,10 +62,17 @@ def read_dataset(path: Path) -> Dataset:
             check_body(body, implicit=False, little=True)
             ds = inflated_dataset(path, data, start, body)
         else:
+            # pydicom's view of the encoding (from the file meta, or guessed without one), from a
+            # read that stops at the first element: the walk comes before pydicom parses anything.
+            head = read_partial(io.BytesIO(data), stop_when=lambda *_: True, force=True)
+            implicit, little = head.original_encoding
+            try:
+                check_body(data[start:], bool(implicit), bool(little))
+            except BadFile as exc:  # a file that is no DICOM object at all is named as such
+                if str(exc).startswith("truncated"):  # (then it has fewer elements than the limit)
+                    not_an_object(pydicom.dcmread(io.BytesIO(data), force=True, specific_tags=["SOPClassUID"]))
+                raise
             ds = pydicom.dcmread(io.BytesIO(data), force=True)  # raw elements: about the file's size
-            not_an_object(ds)
-            implicit, little = ds.original_encoding
-            check_body(data[start:], bool(implicit), bool(little))
         not_an_object(ds)
         decode_every_element(ds)
     except BadFile:

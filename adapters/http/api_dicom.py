@@ -27,7 +27,7 @@ from msgspec import Meta, Struct
 
 from adapters.http.api_courses import backend
 from adapters.http.api_exports import folder_zip, zip_response
-from adapters.files import CONFIG, DICOM_FILE, MIB, TRIAGE_LIST, read_input_text, size_text, write_private
+from adapters.files import CONFIG, DICOM_FILE, MIB, TRIAGE_LIST, read_at_most, read_input_text, size_text, write_private
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of
 from adapters.http.errors import READ, WRITE, TooLarge, documented
@@ -39,7 +39,7 @@ from schemas.api_ops import ImportAnswer, SendIn, SendOut
 MAX_FILE = DICOM_FILE  # one uploaded file (a triage list: TRIAGE_LIST)
 # One request, per route: the whole body is held while it is parsed, so each route takes what its
 # files need (a few plans; a folder of small RT records; one triage list) and no more (413).
-UPLOAD_LIMITS = {"plans": 64 * MIB, "records": 128 * MIB, "triage": TRIAGE_LIST + 64 * 1024, "reconcile": 128 * MIB}
+UPLOAD_LIMITS = {"plans": 64 * MIB, "records": 128 * MIB, "triage": TRIAGE_LIST, "reconcile": 128 * MIB}
 MAX_UPLOAD = max(UPLOAD_LIMITS.values())
 Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART,
                                         description="`files`: one or more files (form field repeated)")]
@@ -123,9 +123,9 @@ def uploads(data: dict[str, Any], folder: Path, limit: int = MAX_FILE) -> list[t
     files = files if isinstance(files, list) else [files] if files is not None else []
     saved = []
     for n, upload in enumerate(f for f in files if isinstance(f, UploadFile)):
-        content = upload.file.read(limit + 1)
+        content = read_at_most(upload.file, limit)
         name = upload.filename or f"file-{n + 1}"
-        if len(content) > limit:
+        if content is None:
             raise TooLarge("files", f"{name} is larger than {size_text(limit)}, the limit of one file; "
                                     "nothing was imported", limit)
         path = folder / f"{n:05d}-{re.sub(r'[^A-Za-z0-9._-]', '_', name)[-100:]}"

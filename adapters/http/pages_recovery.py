@@ -12,7 +12,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.datastructures import UploadFile
 from litestar.response import Template
 
-from adapters.files import MANIFEST
+from adapters.files import MANIFEST_SIZE, read_at_most
 from adapters.http.api_dicom import UPLOAD_LIMITS
 from adapters.http.api_exports import zip_response
 from adapters.http.api_recovery import AcknowledgeIn, acknowledge_set, import_set_zip, options, reconciled, report_html
@@ -57,7 +57,7 @@ def reconcile_form(request: Request, data: Multipart) -> Template | Response:
 
 
 @post("/physicist/recovery/acknowledge", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False,
-      status_code=200, request_max_body_size=MANIFEST + 64 * 1024)
+      status_code=200, request_max_body_size=MANIFEST_SIZE)
 def acknowledge_form(request: Request, data: Multipart) -> Template:
     import msgspec
 
@@ -67,7 +67,7 @@ def acknowledge_form(request: Request, data: Multipart) -> Template:
         if not isinstance(upload, UploadFile):
             raise errors.InvalidCommand("manifest", "choose the import set's import-set.json")
         try:
-            raw = json.loads(upload.file.read(MANIFEST))
+            raw = json.loads(read_at_most(upload.file, MANIFEST_SIZE) or b"")
         except ValueError as exc:
             raise errors.InvalidCommand("manifest", f"not an import set manifest ({exc})") from None
         validate_body(AcknowledgeIn, raw)
