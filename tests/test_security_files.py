@@ -82,9 +82,13 @@ def deflate_bomb(path: Path, inflated_mib: int) -> Path:
 
 
 PEAK_SCRIPT = """
-import resource, sys
+import os, resource, sys
 from pathlib import Path
 from adapters.dicom.plans import read_dataset
+# An address-space limit of what the process maps now + 1 GiB: a read that would inflate or
+# allocate without bound fails here (MemoryError) instead of taking the shared machine's memory.
+mapped = int(open("/proc/self/statm").read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+resource.setrlimit(resource.RLIMIT_AS, (mapped + 1024 ** 3, resource.RLIM_INFINITY))
 try:
     read_dataset(Path(sys.argv[1]))
     print("read")
