@@ -281,11 +281,21 @@ def test_each_upload_route_has_its_own_limit(api):
     assert all(limit is not None and limit <= 128 * MIB for limit in limits.values()), limits
 
 
-def test_the_413_page_says_it_in_the_readers_language():
-    from adapters.http.i18n import catalog
+@pytest.mark.parametrize("lang, words", [("en", "this page accepts at most 5 MiB"),
+                                         ("nl", "deze pagina aanvaardt ten hoogste 5 MiB"),
+                                         ("fr", "cette page accepte au plus 5 MiB")])
+def test_the_413_page_says_it_in_the_readers_language(api, lang, words):
+    import html
+    import re
 
-    for lang, word in (("en", "at most 5 MiB"), ("nl", "ten hoogste 5 MiB"), ("fr", "au plus 5 MiB")):
-        assert word in catalog(lang)["too_large"].format(limit="5 MiB")
+    page = api.get("/", headers={"Accept-Language": lang}).text
+    csrf = re.search(r'name="_csrf_token" value="([^"]+)"', page).group(1)
+    assert api.post("/", data={"token": "tok-phys", "_csrf_token": csrf}).status_code == 200
+    big = [("files", ("triage.csv", b"patient_id,plan,triage,centre\n" + b"x" * TRIAGE_LIST, "text/csv"))]
+    r = api.post("/physicist/dicom/triage", files=big, data={"_csrf_token": csrf},
+                 headers={"Accept-Language": lang, "x-csrftoken": csrf})
+    assert r.status_code == 413, r.text[:500]
+    assert words in html.unescape(r.text)
 
 
 # ---- CSV cells a spreadsheet would run --------------------------------------------------------
