@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from adapters.files import size_text
 from ledger import errors
 from schemas.api import ErrorOut, FieldError
 from schemas.text import describe
@@ -93,7 +94,7 @@ def ledger_error(request: Request, exc: errors.LedgerError) -> Response:
     return Response(body_of(exc), status_code=status_of(exc))
 
 
-def error_page(request: Request, status: int, message: str) -> Response:
+def error_page(request: Request, status: int, message: str, heading: str | None = None) -> Response:
     """Errors on the pages are pages: sign in again on 401, else say what happened."""
     from litestar.response import Redirect
 
@@ -105,9 +106,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
     lang = language_of(request)
     t = translator(lang)
     who = request.scope.get("user")
-    heading = {403: t("forbidden"), 404: t("not_found"), 413: t("too_large", limit=message)}.get(status, t("err_other"))
-    if status == 413:
-        message = ""
+    heading = heading or {403: t("forbidden"), 404: t("not_found")}.get(status, t("err_other"))
     html = request.app.template_engine.get_template("error.html").render(
         t=t, lang=lang, languages=("en", "nl", "fr"), who=who, path=request.url.path, flash=None,
         home=HOME_OF_ROLE.get(who.role, "/") if who else "/", heading=heading, message=message)
@@ -145,16 +144,15 @@ def body_limit(request: Request) -> int | None:
 
 
 def too_large_message(limit: int | None) -> str:
-    from adapters.files import size_text
-
     most = f"at most {size_text(limit)}" if limit else "less"
     return f"The request is too large: this route accepts {most} in one request. Nothing was written."
 
 
 def too_large_page(request: Request, limit: int | None) -> Response:
-    from adapters.files import size_text
+    from adapters.http.i18n import language_of, translator
 
-    return error_page(request, 413, size_text(limit) if limit else "?")
+    heading = translator(language_of(request))("too_large", limit=size_text(limit) if limit else "?")
+    return error_page(request, 413, "", heading=heading)
 
 
 def unexpected(request: Request, exc: Exception) -> Response:
