@@ -10,10 +10,10 @@ AE title is the record's `aet` name for attribution (`centre alias add CENTRE --
 The answer comes after the import call returned, so Success means the events are durable:
 0x0000 imported or unchanged (the same object twice changes nothing), 0xB000 accepted with a
 warning (ErrorComment says which), 0xC000 refused by the ledger or unreadable (ErrorComment:
-the reason), 0x0110 when the ledger could not be reached. An object
-larger than `adapters.files.DICOM_FILE` is refused unread (a deflated one is inflated with the
-bounds of `read_dataset`). One lock serializes the imports of
-concurrent associations (the read model is one local SQLite file).
+the reason), 0x0110 when the ledger could not be reached. An object larger than
+`adapters.files.DICOM_FILE` is refused unread; a deflated one is inflated within the bounds of
+`read_dataset`. One lock serializes the imports of concurrent associations (the read model is
+one local SQLite file).
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromQuery, JSONBody
 from msgspec import Meta, Struct
 
+from adapters.files import CONFIG, DICOM_FILE, MIB, TRIAGE_LIST, read_at_most, read_input_text, size_text, write_private
 from adapters.http.api_courses import backend
 from adapters.http.api_exports import folder_zip, zip_response
-from adapters.files import CONFIG, DICOM_FILE, MIB, TRIAGE_LIST, read_at_most, read_input_text, size_text, write_private
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of
 from adapters.http.errors import READ, WRITE, TooLarge, documented
