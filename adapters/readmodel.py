@@ -18,7 +18,9 @@ import msgspec
 import sqlite_utils
 
 from adapters.files import create_private
+from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
+from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
 from ledger.service import FractionLedger
 
 BATCH = 500
@@ -58,7 +60,7 @@ def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class ReadModel(BillingTables):
+class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
         create_private(path)  # patient names: 0600 (its -wal/-shm follow)
@@ -86,6 +88,8 @@ class ReadModel(BillingTables):
         self.db["fractions"].create_index(["course_id", "grp", "number"], if_not_exists=True)
         self.db["courses"].create_index(["patient_id"], if_not_exists=True)
         self.create_billing_tables()
+        self.create_receipt_tables()
+        self.create_access_tables()
 
     def close(self) -> None:
         self.db.close()
@@ -139,13 +143,18 @@ class ReadModel(BillingTables):
         return self.catch_up(app)
 
     def clear(self) -> None:
-        for table in ("courses", "fractions", "position", "ois_imports", *BILLING_TABLES):
+        for table in ("courses", "fractions", "position", "ois_imports", *BILLING_TABLES, *RECEIPT_TABLES,
+                      *ACCESS_TABLES):
             self.db.execute(f"DELETE FROM {table}")
 
     def apply(self, app: FractionLedger, notification: Any) -> None:
         if notification.topic == OIS_IMPORT_TOPIC:
             return self.on_OisImport(app.mapper.to_domain_event(notification))
+        if notification.topic == RECEIPT_TOPIC:
+            return self.on_Receipt(app.mapper.to_domain_event(notification))
         if not notification.topic.startswith(COURSE_TOPIC):
+            if self.apply_access(app, notification):
+                return None
             return self.apply_billing(app, notification)
         event = app.mapper.to_domain_event(notification)
         kind = notification.topic[len(COURSE_TOPIC):]
@@ -299,6 +308,7 @@ class ReadModel(BillingTables):
         course = decode(rows[0])
         course["fractions"] = self.fractions(course_id)
         course["incidents"] = self.incidents_for_course(course_id)
+        course["last_received"] = self.course_receipt(course_id)
         return course
 
     def fractions(self, course_id: str) -> list[dict]:
@@ -319,6 +329,7 @@ class ReadModel(BillingTables):
             "fractions": list(self.db["fractions"].rows_where(order_by="record_id")),
             "ois_imports": list(self.db["ois_imports"].rows_where(order_by="record_id")),
             **self.dump_billing(),
+            **self.dump_access(),
         }
 
 

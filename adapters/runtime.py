@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError, InternalError, Operational
 
 from adapters.readmodel import ReadModel
 from adapters.storage import Storage
+from ledger.receipts import WorkingTime, parse_duration
 from ledger.service import FractionLedger, utc_now
 
 CLOCK_ENV = "FRACTION_LEDGER_CLOCK"
@@ -23,6 +24,25 @@ def department_zone() -> ZoneInfo:
     """The department's named zone (FRACTION_LEDGER_TZ, default Europe/Brussels): local times on
     pages, and times that carry no offset, read with the offset in force on their date (DST)."""
     return ZoneInfo(os.environ.get(ZONE_ENV, "Europe/Brussels"))
+
+
+SILENCE_ENV, HOURS_ENV = "FRACTION_LEDGER_SOURCE_SILENCE", "FRACTION_LEDGER_WORKING_HOURS"
+
+
+def freshness_policy() -> tuple[timedelta, WorkingTime]:
+    """When a source counts as silent: FRACTION_LEDGER_SOURCE_SILENCE (default 30m) of working
+    time, FRACTION_LEDGER_WORKING_HOURS (default 'Mon-Fri 07:00-19:00', in the department's zone)."""
+    limit_text = os.environ.get(SILENCE_ENV, "30m")
+    hours_text = os.environ.get(HOURS_ENV, "Mon-Fri 07:00-19:00")
+    try:
+        limit = parse_duration(limit_text)
+    except ValueError as exc:
+        raise ValueError(f"{SILENCE_ENV}: {exc}") from None
+    try:
+        hours = WorkingTime.parse(hours_text)
+    except ValueError as exc:
+        raise ValueError(f"{HOURS_ENV}: {exc}") from None
+    return limit, hours
 
 
 def system_clock() -> Callable[[], datetime]:
@@ -84,6 +104,7 @@ class Ledger:
         """`read_db`: the read model's file, instead of the configured one (a scratch ledger's own)."""
         clock = clock or system_clock()
         self.storage = Storage.from_option(db, cipher_key_file)
+        self.storage.check_reachable()
         self.app = open_application(self.storage, clock)
         check_encryption(self.app, self.storage)
         source = self.storage.url if self.storage.is_postgres else str(Path(self.storage.url).resolve())

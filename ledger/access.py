@@ -13,7 +13,7 @@ import msgspec
 
 from ledger import errors
 
-ROLES: tuple[str, ...] = ("rtt", "physicist", "finance", "admin")
+ROLES: tuple[str, ...] = ("rtt", "physicist", "finance", "admin", "privacy")
 
 # Scopes: on which courses a role may take an action.
 ANY = "any"            # every course (or no course involved)
@@ -22,7 +22,7 @@ ASSIGNED = "assigned"  # courses of the user's centre: home, or assigned to it
 
 RULES: dict[str, dict[str, str]] = {
     # reading
-    "me": {"rtt": ANY, "physicist": ANY, "finance": ANY, "admin": ANY},
+    "me": {"rtt": ANY, "physicist": ANY, "finance": ANY, "admin": ANY, "privacy": ANY},
     "courses.list": {"rtt": ASSIGNED, "physicist": ANY, "finance": ANY},
     "courses.read": {"rtt": ASSIGNED, "physicist": ANY, "finance": ANY},
     "events.read": {"physicist": ANY, "finance": ANY},
@@ -68,6 +68,9 @@ RULES: dict[str, dict[str, str]] = {
     "courses.category": {"physicist": HOME, "finance": HOME},
     # the administrator
     "accounts.manage": {"admin": ANY},
+    # the access log (NEN 7513): the administrator and the privacy officer, each for what concerns
+    # its centre (read by its people, or of its patients); nobody can change it
+    "access_log.read": {"admin": HOME, "privacy": HOME},
 }
 
 

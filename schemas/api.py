@@ -68,7 +68,7 @@ class PlanApprovalIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 class AccountIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")]
-    role: Literal["rtt", "physicist", "finance", "admin"]
+    role: Literal["rtt", "physicist", "finance", "admin", "privacy"]
     centre: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")]
 
 
@@ -119,8 +119,31 @@ class CourseOut(Struct, frozen=True, kw_only=True):
     registered_at: datetime | None = None
 
 
+class ReceivedOut(Struct, frozen=True, kw_only=True):
+    """When the ledger last received an object for a course (or from a source), and from where."""
+
+    last_received_at: datetime
+    source: str
+    channel: str
+
+
+class SourceOut(Struct, frozen=True, kw_only=True):
+    """A system that sends the ledger plans and records: its last object, and whether it is silent
+    (longer than the configured limit of working time without sending anything)."""
+
+    name: str
+    channel: str
+    last_received_at: datetime
+    last_kind: str
+    last_status: str
+    objects: int
+    refused: int
+    silent_minutes: int | None = None
+
+
 class CourseDetailOut(CourseOut, frozen=True, kw_only=True):
     fractions: list[FractionOut] = []
+    last_received: ReceivedOut | None = None
 
 
 class CourseChangeOut(Struct, frozen=True, kw_only=True):
@@ -168,3 +191,4 @@ class Me(Struct, frozen=True):
 class Health(Struct, frozen=True):
     status: str
     detail: str = ""
+    sources: list[SourceOut] = []

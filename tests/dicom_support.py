@@ -3,14 +3,18 @@ check, and the dataset part of a Part 10 file."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import struct
+import time
+import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from adapters.dicom.plans import import_plan_file
 from ledger.service import Actor
+from tests.conftest import free_port, require_tool
 from tools.dicom_samples import sample_plan, write_plan
 
 HOME, PARTNER = "AZ-HOME", "PARTNER-RT"
@@ -82,3 +86,66 @@ def build_history(app, folder: Path) -> dict:
     for k in range(1, 4):
         log(breast, k, HOME, "LINAC-1", "rtt.home.c", k - 1)
     return {"files": files, "vmat": vmat, "breast": breast}
+
+
+class Orthanc:
+    """A real Orthanc on loopback ports (its DICOM port binds every interface: Orthanc 1.10 cannot
+    bind one), its REST API to load and list what it holds. `config`: more of Orthanc's settings."""
+
+    def __init__(self, folder: Path, max_patients: int = 0, config: dict | None = None):
+        self.exe = require_tool("Orthanc")
+        self.folder = folder
+        self.dicom_port, self.http_port = free_port(), free_port()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.config = config or {}
+        self.start(max_patients, self.config)
+
+    def start(self, max_patients: int, extra: dict | None = None) -> None:
+        config = {
+            "Name": "ledger-test", "StorageDirectory": str(self.folder / "db"), "IndexDirectory": str(self.folder / "db"),
+            "DicomAet": "OIS", "DicomPort": self.dicom_port, "HttpPort": self.http_port,
+            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": True,
+            "MaximumPatientCount": max_patients, "Plugins": [], "LuaScripts": [],
+            **(self.config if extra is None else extra),
+        }
+        path = self.folder / "orthanc.json"
+        path.write_text(json.dumps(config))
+        self.log = (self.folder / "orthanc.log").open("ab")
+        self.proc = subprocess.Popen([self.exe, str(path)], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                self.get("/system")
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise AssertionError("Orthanc did not start within 30 s")
+
+    def get(self, path: str):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as r:
+            return json.loads(r.read())
+
+    def put(self, path: str, body: bytes) -> None:
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=body,
+                                                      method="PUT"), timeout=10).close()
+
+    def upload(self, *paths: Path) -> None:
+        """Store DICOM files in Orthanc through its REST API (as an OIS archive would hold them)."""
+        for path in paths:
+            request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}/instances", data=path.read_bytes(),
+                                             method="POST", headers={"Content-Type": "application/dicom"})
+            urllib.request.urlopen(request, timeout=10).close()
+
+    def sop_instance_uids(self) -> set[str]:
+        return {self.get(f"/instances/{i}/simplified-tags")["SOPInstanceUID"] for i in self.get("/instances")}
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()

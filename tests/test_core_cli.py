@@ -70,9 +70,14 @@ def test_course_lifecycle_from_the_command_line(tmp_path):
     assert types[0] == "Course.Registered" and types.count("Course.FractionDelivered") == 4
     assert [e["position"] for e in events] == sorted(e["position"] for e in events)
 
-    before = cli("course", "show", cid, "--json", db=db, check=True).stdout
-    assert json.loads(cli("rebuild", "--json", db=db, check=True).stdout)["events"] == len(events)
-    assert cli("course", "show", cid, "--json", db=db, check=True).stdout == before
+    before = json.loads(cli("course", "show", cid, "--json", db=db, check=True).stdout)
+    # every read is logged too (the access log): `events` lists its own entry, and each show moves the head
+    logged = json.loads(cli("events", "--json", db=db, check=True).stdout)
+    assert [(e["type"], e["action"]) for e in logged[-2:]] == [("AccessLogEntry.Recorded", "courses.read"),
+                                                               ("AccessLogEntry.Recorded", "events.read")]
+    assert json.loads(cli("rebuild", "--json", db=db, check=True).stdout)["events"] == len(logged)
+    after = json.loads(cli("course", "show", cid, "--json", db=db, check=True).stdout)
+    assert after.pop("log_head") != before.pop("log_head") and after == before
 
 
 def test_bad_input_is_refused_with_the_field_and_nothing_written(tmp_path):
@@ -90,7 +95,8 @@ def test_bad_input_is_refused_with_the_field_and_nothing_written(tmp_path):
                   "--plan-label", "x", "--fractions", "5", "--home-centre", "HOME", db=db)
     assert bad_uid.returncode == 1 and "plan.uid" in bad_uid.stderr
     events = json.loads(cli("events", "--json", db=db, check=True).stdout)
-    assert [e["type"] for e in events] == ["Course.Registered", "PlanCourse.Registered"], "only the registration was written"
+    written = [e["type"] for e in events if e["type"] != "AccessLogEntry.Recorded"]  # reads are logged
+    assert written == ["Course.Registered", "PlanCourse.Registered"], "only the registration was written"
 
 
 def test_database_is_chosen_by_option_or_environment(tmp_path):

@@ -19,6 +19,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
+from adapters.readmodel_receipts import RECEIPT_TOPIC
 from adapters.dicom.listen import StorageSCP, parse_allow
 from tests.conftest import ROOT, free_port, require_tool
 from tools.dicom_samples import sample_plan, write_plan
@@ -40,7 +41,14 @@ def home_ois(folder: Path, sessions: int) -> tuple[Path, list[Path]]:
 
 
 def events(ledger) -> int:
-    return ledger.app.recorder.max_notification_id() or 0
+    """Events of the ledger's state; receipts (what a source sent, when) are counted apart."""
+    notifications = ledger.app.recorder.select_notifications(0, 1_000_000)
+    return sum(1 for n in notifications if n.topic != RECEIPT_TOPIC)
+
+
+def receipts(ledger) -> list:
+    return [ledger.app.mapper.to_domain_event(n) for n in ledger.app.recorder.select_notifications(0, 1_000_000)
+            if n.topic == RECEIPT_TOPIC]
 
 
 def storescu(port: int, *files: Path, aet: str = OIS_AET, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess:

@@ -4,66 +4,20 @@ remembered per destination (resume, refusals with their DIMSE status)."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 
 from adapters.runtime import Ledger
+from tools import storescp
 from tests.conftest import cli, free_port, require_tool
-from tests.dicom_support import build_history, dataset_bytes
+from tests.dicom_support import Orthanc, build_history, dataset_bytes
 
 
-class LoopbackStorescp:
-    """dcmtk's storescp, reached only through 127.0.0.1: storescp cannot bind to one address,
-    so this listens on loopback and hands each association to `storescp --inetd`."""
-
-    def __init__(self, out: Path, aet: str = "OIS", extra: tuple[str, ...] = (), port: int = 0,
-                 associations: int | None = None):
-        self.exe = require_tool("storescp")
-        self.associations = associations  # stop listening after this many (the OIS is down)
-        self.out, self.aet, self.extra = out, aet, extra
-        out.mkdir(parents=True, exist_ok=True)
-        self.sock = socket.create_server(("127.0.0.1", port))
-        self.port = self.sock.getsockname()[1]
-        self.children: list[subprocess.Popen] = []
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                child = subprocess.Popen([self.exe, "--inetd", "-aet", self.aet, "-od", str(self.out), *self.extra],
-                                         stdin=conn, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                self.children.append(child)
-            child.wait(timeout=60)
-            if self.associations is not None:
-                self.associations -= 1
-                if self.associations <= 0:
-                    self.sock.close()
-                    return
-
-    def received(self) -> dict[str, Path]:
-        return {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID): p for p in self.out.iterdir() if p.is_file()}
-
-    def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (close alone does not)
-        except OSError:
-            pass
-        self.sock.close()
-        for child in self.children:
-            if child.poll() is None:
-                child.kill()
-                child.wait(timeout=10)
+def LoopbackStorescp(out: Path, **kw) -> storescp.LoopbackStorescp:  # noqa: N802 - a class's stand-in
+    """dcmtk's storescp on loopback (`tools/storescp.py`); under CI a missing storescp fails."""
+    return storescp.LoopbackStorescp(out, exe=require_tool("storescp"), **kw)
 
 
 @pytest.fixture
@@ -139,57 +93,6 @@ def test_unreachable_destination_then_limit_then_rest(db, tmp_path):
 
 
 # ---- Orthanc --------------------------------------------------------------------------------
-
-
-class Orthanc:
-    def __init__(self, folder: Path, max_patients: int = 0):
-        self.exe = require_tool("Orthanc")
-        self.folder = folder
-        self.dicom_port, self.http_port = free_port(), free_port()
-        folder.mkdir(parents=True, exist_ok=True)
-        self.start(max_patients)
-
-    def start(self, max_patients: int) -> None:
-        config = {
-            "Name": "ledger-test", "StorageDirectory": str(self.folder / "db"), "IndexDirectory": str(self.folder / "db"),
-            "DicomAet": "OIS", "DicomPort": self.dicom_port, "HttpPort": self.http_port,
-            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": True,
-            "MaximumPatientCount": max_patients, "Plugins": [], "LuaScripts": [],
-        }
-        path = self.folder / "orthanc.json"
-        path.write_text(json.dumps(config))
-        self.log = (self.folder / "orthanc.log").open("ab")
-        self.proc = subprocess.Popen([self.exe, str(path)], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                self.get("/system")
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise AssertionError("Orthanc did not start within 30 s")
-
-    def get(self, path: str):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as r:
-            return json.loads(r.read())
-
-    def put(self, path: str, body: bytes) -> None:
-        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=body,
-                                                      method="PUT"), timeout=10).close()
-
-    def sop_instance_uids(self) -> set[str]:
-        return {self.get(f"/instances/{i}/simplified-tags")["SOPInstanceUID"] for i in self.get("/instances")}
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.log.close()
 
 
 def test_orthanc_accepts_refuses_with_status_and_the_refused_are_sent_again(db, tmp_path):

@@ -230,7 +230,7 @@ def test_events_feed_has_no_accounts_or_token_hashes(api):
 
 
 def test_health_ready_and_openapi(api):
-    assert api.get("/health").json() == {"status": "ok", "detail": ""}
+    assert api.get("/health").json() == {"status": "ok", "detail": "", "sources": []}
     assert api.get("/ready").status_code == 200
     doc = api.get("/schema/openapi.json").json()
     op = doc["paths"]["/api/courses/{course_id}/fractions"]["post"]

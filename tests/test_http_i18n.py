@@ -8,11 +8,13 @@ from pathlib import Path
 
 from adapters.http.i18n import LANGUAGES, catalog
 from adapters.http.pages import INCIDENT_CATEGORIES
+from ledger.receipts import CHANNELS
 from schemas.billing import NEAR_MISS, SEVERITIES
 
 HTTP = Path(__file__).resolve().parent.parent / "adapters" / "http"
 # keys built in a template from a value: prefix + every value it can take
-DYNAMIC = {"cat_": (*INCIDENT_CATEGORIES, NEAR_MISS), "sev_": SEVERITIES, "incident_": ("open", "closed")}
+DYNAMIC = {"cat_": (*INCIDENT_CATEGORIES, NEAR_MISS), "sev_": SEVERITIES, "incident_": ("open", "closed"),
+           "channel_": CHANNELS}
 
 
 def used_keys() -> set[str]:

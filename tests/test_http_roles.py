@@ -23,12 +23,12 @@ ONLY_HOME = {HOME}
 NONE: set[str] = set()
 
 
-def rule(rtt=NONE, physicist=NONE, finance=NONE, admin=NONE) -> dict[str, set[str]]:
-    return {"rtt": rtt, "physicist": physicist, "finance": finance, "admin": admin}
+def rule(rtt=NONE, physicist=NONE, finance=NONE, admin=NONE, privacy=NONE) -> dict[str, set[str]]:
+    return {"rtt": rtt, "physicist": physicist, "finance": finance, "admin": admin, "privacy": privacy}
 
 
 EXPECTED: dict[tuple[str, str], dict[str, set[str]]] = {
-    ("GET", "/api/me"): rule(ALL, ALL, ALL, ALL),
+    ("GET", "/api/me"): rule(ALL, ALL, ALL, ALL, ALL),
     ("GET", "/api/courses"): rule(rtt=ALL, physicist=ALL, finance=ALL),
     ("POST", "/api/courses"): rule(physicist=ONLY_HOME),
     ("GET", "/api/courses/{course_id}"): rule(rtt=COURSE, physicist=ALL, finance=ALL),
@@ -81,6 +81,8 @@ EXPECTED: dict[tuple[str, str], dict[str, set[str]]] = {
     ("POST", "/api/reconcile/report"): rule(physicist=ALL),
     ("POST", "/api/reconcile/import-set"): rule(physicist=ALL),
     ("POST", "/api/reconcile/acknowledge"): rule(physicist=ONLY_HOME),
+    # the access log: the administrator and the privacy officer, each for what concerns its centre
+    ("GET", "/api/access-log"): rule(admin=ALL, privacy=ALL),
 }
 PUBLIC = {("GET", "/health"), ("GET", "/ready")}
 

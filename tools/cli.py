@@ -15,6 +15,7 @@ import msgspec
 
 from adapters.files import private_umask
 from ledger import errors
+from tools.cli_access import log_read
 from tools.cli_common import Context, emit, parse_time, refuse
 
 
@@ -127,6 +128,7 @@ def course_register(obj: Context, patient_id, patient_name, birth_date, sex, pla
 def course_list(obj: Context, for_centre, status, as_json) -> None:
     """List courses."""
     rows = obj.ledger.fresh().courses(centre=for_centre, status=status)
+    log_read(obj, "courses.list", rows)
     if as_json:
         emit(rows, True)
         return
@@ -147,6 +149,7 @@ def course_show(obj: Context, course_id, as_json) -> None:
     c = obj.ledger.fresh().course(course_id)
     if c is None:
         raise errors.CourseNotFound(f"No course with id {course_id}.")
+    log_read(obj, "courses.read", [c])
     from adapters.chain import head_hash
 
     c["log_head"] = head_hash(obj.ledger.app)  # printed, it anchors the log (`verify --head`)
@@ -337,6 +340,7 @@ def events(obj: Context, as_json) -> None:
     """The whole event log, in order."""
     from adapters.readmodel import iter_events
 
+    log_read(obj, "events.read", obj.ledger.fresh().courses())  # the whole log: every course
     items = iter_events(obj.ledger.app)
     if as_json:
         # Stream a JSON array so that memory stays flat on a long log.
@@ -423,6 +427,7 @@ lazy_benchmark("trust", "tools.bench_trust", "What the hash chain and encryption
 lazy_benchmark("http", "tools.bench_http", "Fractions over HTTP with concurrent clients next to in-process (--help for options).")
 lazy_benchmark("billing", "tools.bench_billing", "Settlement statement from tables next to loading every split (--help for options).")
 lazy_benchmark("dicom", "tools.bench_dicom", "DICOM record export rate and memory; import memory at two sizes (--help for options).")
+lazy_benchmark("listen", "tools.bench_listen", "DICOM records received per second (1 and 4 associations) next to storescp; lag to the course.")
 lazy_benchmark("recovery", "tools.bench_recovery", "Reconcile a year of a network against an OIS missing 5% of its records: time, memory, growth.")
 
 
@@ -430,7 +435,7 @@ def register_areas() -> None:
     """Each area's commands live in their own module; their `register` adds them here."""
     import importlib
 
-    for area in ("cli_hl7", "cli_serve", "cli_trust", "cli_billing", "cli_dicom", "cli_recovery"):
+    for area in ("cli_hl7", "cli_serve", "cli_trust", "cli_billing", "cli_dicom", "cli_recovery", "cli_access"):
         importlib.import_module(f"tools.{area}").register(main)
 
 

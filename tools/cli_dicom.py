@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from tools.cli_access import log_read  # noqa: E402
 from tools.cli_common import Context, emit, group_named, offset_zone, parse_time  # noqa: F401
 
 
@@ -128,6 +129,7 @@ def export_dicom(obj: Context, out, course_id, since, as_json) -> None:
     from adapters.dicom.export import export_all
 
     ledger = obj.ledger
+    log_read(obj, "exports", [course_id] if course_id else ledger.fresh().courses())
     counts: Counter = Counter()
     for item in export_all(ledger.app, ledger.fresh(), Path(out), course_id, since_option(since)):
         counts[item.kind] += 1
@@ -247,6 +249,129 @@ def listen(obj: Context, port, host, aet, allow, deviation_reason, timeout, as_j
     click.echo("stopped: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing received"), err=True)
 
 
+@click.command("pull")
+@click.option("--host", required=True, help="The archive (OIS, RT-PACS, Orthanc) to query.")
+@click.option("--port", type=click.IntRange(1, 65535), required=True, help="Its DICOM port.")
+@click.option("--called-aet", required=True, help="Its AE title.")
+@click.option("--aet", default="LEDGER", show_default=True, help="The ledger's own AE title (the archive must "
+              "allow it to query and retrieve, C-FIND and C-GET).")
+@click.option("--centre", required=True, help="The home centre of courses whose plans the archive holds.")
+@click.option("--every", default=None, metavar="DURATION", help="Pull again after this long (e.g. 10m) until "
+              "Ctrl-C or SIGTERM; without it, one pass.")
+@click.option("--since", default=None, metavar="YYYY-MM-DD", help="Only studies of this date or later.")
+@click.option("--deviation-reason", default=None, help="As for `import records`.")
+@click.option("--timeout", type=float, default=30, show_default=True, help="Seconds of silence before giving up.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per pass.")
+@click.pass_obj
+def pull(obj: Context, host, port, called_aet, aet, centre, every, since, deviation_reason, timeout, as_json) -> None:
+    """Query an archive that cannot push (C-FIND) and retrieve (C-GET) the RT Plans and RT records
+    the ledger does not hold yet, imported as by `import plan` / `import records`. A pass that
+    stopped half way is completed by the next: what the ledger holds is never asked for again."""
+    import signal
+    import threading
+    from datetime import date
+
+    from adapters.dicom.pull import Puller, PullError
+    from ledger.receipts import parse_duration
+
+    try:
+        interval = parse_duration(every).total_seconds() if every else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--every") from None
+    try:
+        first_day = date.fromisoformat(since) if since else None
+    except ValueError:
+        raise click.BadParameter(f"{since!r}: a date YYYY-MM-DD", param_hint="--since") from None
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    failed = False
+    while True:
+        puller = Puller(obj.ledger, host, port, called_aet, centre, aet=aet, user=obj.user,
+                        deviation_reason=deviation_reason, timeout=timeout, since=first_day)
+        try:
+            result = puller.pass_once()
+        except PullError as exc:
+            failed = True
+            click.echo(f"pull: {exc}", err=True)
+        else:
+            failed = bool(result["refused"])
+            if as_json:
+                emit({k: v for k, v in result.items() if k != "answers"}, True)
+            else:
+                click.echo(f"{called_aet}: {result['found']} found, {result['held']} held already, "
+                           f"{result['imported']} imported, {result['unchanged']} unchanged, "
+                           f"{len(result['refused'])} refused")
+                for a in result["refused"]:
+                    click.echo(f"  refused {a['sop_instance_uid']}: {a.get('error')}")
+        if interval is None:
+            break
+        try:
+            if stop.wait(interval):
+                break
+        except KeyboardInterrupt:
+            break
+    if failed:
+        sys.exit(1)
+
+
+@click.command("watch")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--centre", required=True, help="The home centre of courses whose plans arrive here.")
+@click.option("--source", default=None, help="The source's name for attribution and freshness "
+              "[default: watch:FOLDER-NAME].")
+@click.option("--every", default="5s", show_default=True, metavar="DURATION", help="How often to look.")
+@click.option("--settle", default="60s", show_default=True, metavar="DURATION",
+              help="A file still incomplete and unchanged this long is refused as truncated.")
+@click.option("--once", is_flag=True, help="Take every file there now as complete, once, and stop.")
+@click.option("--deviation-reason", default=None, help="As for `import records`.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per file taken.")
+@click.pass_obj
+def watch(obj: Context, folder, centre, source, every, settle, once, deviation_reason, as_json) -> None:
+    """Import each new complete file written to FOLDER once (RT Plans and RT records, as by
+    `import plan` / `import records`), then move it to FOLDER/imported/, or to FOLDER/refused/
+    with the reason beside it. Stops on Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    from adapters.dicom.watch import Watcher, summary
+    from ledger.receipts import parse_duration
+
+    durations = {}
+    for name, value in (("--every", every), ("--settle", settle)):
+        try:
+            durations[name] = parse_duration(value).total_seconds()
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint=name) from None
+    watcher = Watcher(obj.ledger, folder, centre, source=source, user=obj.user, deviation_reason=deviation_reason,
+                      settle=durations["--settle"])
+
+    def show(a: dict) -> None:
+        if as_json:
+            emit(a, True)
+        else:
+            click.echo(f"{a.get('status', 'error'):<10} {a['file']}  {a.get('course_id') or ''}"
+                       + (f"  {a['error']}" if a.get("error") else ""))
+
+    answers: list[dict] = []
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if not once:
+        click.echo(f"watching {folder} for {centre} every {every}", err=True)
+    try:
+        while True:
+            for a in watcher.scan(all_complete=once):
+                show(a)
+                answers.append(a)
+            if once or stop.wait(durations["--every"]):
+                break
+    except KeyboardInterrupt:
+        pass
+    counts = summary(answers)
+    click.echo(", ".join(f"{n} {k}" for k, n in counts.items()), err=True)
+    if once and counts["refused"]:
+        sys.exit(1)
+
+
 def register(main: click.Group) -> None:
     imports = group_named(main, "import", "Bring plans, pre-outage records and the triage list into the ledger.")
     for command in (import_plan, import_records, import_triage_list):
@@ -256,3 +381,5 @@ def register(main: click.Group) -> None:
     sends.add_command(send_dicom)
     sends.add_command(send_status)
     main.add_command(listen)
+    main.add_command(pull)
+    main.add_command(watch)

@@ -19,6 +19,7 @@ one local SQLite file).
 from __future__ import annotations
 
 import logging
+import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from adapters.dicom.baseline import Baseline
 from adapters.dicom.plans import SOP_NAMES, import_plan_file
 from adapters.files import DICOM_FILE, size_text, write_private
 from adapters.runtime import Ledger
+from ledger.receipts import record_receipt
 from ledger.service import Actor
 
 ACCEPTED_CLASSES = (RTPlanStorage, RTBeamsTreatmentRecordStorage, RTTreatmentSummaryRecordStorage)
@@ -54,6 +56,15 @@ def status(code: int, comment: str = "") -> Dataset:
     return ds
 
 
+def no_delay(event: Any) -> None:
+    """Answer each C-STORE at once: without TCP_NODELAY a small answer can wait for the peer's
+    delayed ACK (tens of milliseconds an object)."""
+    try:
+        event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (AttributeError, OSError):
+        pass
+
+
 def parse_allow(values: list[str] | tuple[str, ...]) -> dict[str, str]:
     """`AET=CENTRE` pairs as a mapping; ValueError naming the bad one."""
     allow: dict[str, str] = {}
@@ -72,7 +83,10 @@ def parse_allow(values: list[str] | tuple[str, ...]) -> dict[str, str]:
 
 class StorageSCP:
     """Start with `start()` (returns the bound port), stop with `stop()`; `answers` holds the
-    import answer of every object received, with the calling AE title and the status sent."""
+    import answer of every object received, with the calling AE title and the status sent.
+    Each object answered leaves a receipt (`ledger.receipts`): the source's last word is known."""
+
+    channel = "listen"
 
     def __init__(self, ledger: Ledger, allow: dict[str, str], aet: str = "LEDGER", host: str = "127.0.0.1",
                  port: int = 11112, user: str = "dicom-listener", deviation_reason: str | None = None,
@@ -99,7 +113,8 @@ class StorageSCP:
         for uid in ACCEPTED_CLASSES:
             ae.add_supported_context(uid, ALL_TRANSFER_SYNTAXES)
         self.server = ae.start_server((self.host, self.port), block=False,
-                                      evt_handlers=[(evt.EVT_C_STORE, self.handle_store)])
+                                      evt_handlers=[(evt.EVT_C_STORE, self.handle_store),
+                                                    (evt.EVT_CONN_OPEN, no_delay)])
         self.port = self.server.server_address[1]
         return self.port
 
@@ -117,8 +132,12 @@ class StorageSCP:
 
     # ---- one object --------------------------------------------------------------------------
 
+    def source_of(self, event: Any) -> str:
+        """The AE title that sent the object: here the caller; a pull's archive is the acceptor."""
+        return str(event.assoc.requestor.ae_title).strip()
+
     def handle_store(self, event: Any) -> Dataset:
-        calling = str(event.assoc.requestor.ae_title).strip()
+        calling = self.source_of(event)
         sop_class = str(event.request.AffectedSOPClassUID)
         answer: dict[str, Any] = {"aet": calling, "sop_instance_uid": str(event.request.AffectedSOPInstanceUID),
                                   "kind": SOP_NAMES.get(sop_class, sop_class)}
@@ -129,10 +148,20 @@ class StorageSCP:
             answer.update(status="error", error=f"the ledger could not take it: {exc}")
             reply = status(PROCESSING_FAILURE, answer["error"])
         answer["dimse_status"] = f"0x{int(reply.Status):04X}"
+        self.receipt(calling, answer, int(reply.Status))
         self.answers.append(answer)
         if self.on_answer:
             self.on_answer(answer)
         return reply
+
+    def receipt(self, source: str, answer: dict, code: int) -> None:
+        """Record what came and what the ledger answered; the answer stands if this fails."""
+        status_word = "warning" if code == WARNING else answer.get("status", "error")
+        try:
+            record_receipt(self.ledger.app, source, self.channel, answer["kind"], answer["sop_instance_uid"],
+                           answer.get("course_id"), status_word, Actor(user=self.user, centre="-"))
+        except Exception:  # noqa: BLE001 - the object's own answer does not depend on its receipt
+            log.exception("could not record the receipt of %s from %s", answer["sop_instance_uid"], source)
 
     def store(self, event: Any, calling: str, sop_class: str, answer: dict) -> Dataset:
         centre = self.allow.get(calling)
@@ -165,12 +194,16 @@ class StorageSCP:
         return status(SUCCESS)
 
     def import_file(self, path: Path, sop_class: str, calling: str, centre: str) -> dict:
-        """The importers of `import plan` and `import records`, unchanged."""
-        actor = Actor(user=self.user, centre=centre)
-        if sop_class == RTPlanStorage:
-            result = import_plan_file(self.ledger.app, path, actor, centre)
-        else:
-            baseline = Baseline(self.ledger, actor, deviation_reason=self.deviation_reason)
-            baseline.aet = calling
-            result = baseline.import_one(path)
-        return result
+        return import_object(self.ledger, path, sop_class, calling, centre, self.user, self.deviation_reason)
+
+
+def import_object(ledger: Ledger, path: Path, sop_class: str, source: str, centre: str, user: str,
+                  deviation_reason: str | None = None) -> dict:
+    """The importers of `import plan` and `import records`, unchanged: an RT Plan registers the
+    course of `centre`, a record is attributed with `source` as the AE title it came from."""
+    actor = Actor(user=user, centre=centre)
+    if sop_class == RTPlanStorage:
+        return import_plan_file(ledger.app, path, actor, centre)
+    baseline = Baseline(ledger, actor, deviation_reason=deviation_reason)
+    baseline.aet = source
+    return baseline.import_one(path)

@@ -10,6 +10,7 @@ from typing import Annotated
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from adapters.http import access_log
 from adapters.http.api_courses import IdempotencyKey, backend
 from adapters.http.api_incidents import safe
 from adapters.http.auth import current
@@ -63,7 +64,9 @@ def statement_of(request: Request, start: date, end: date, pair: str | None) -> 
     if end < start:
         raise errors.InvalidCommand("to", f"{end} is before from {start}")
     centres = parse_pair(pair)
-    return backend(request).read(lambda r: r.statement(start, end, centres))
+    result = backend(request).read(lambda r: r.statement(start, end, centres))
+    access_log.saw_rows(result["lines"], key="course_id")
+    return result
 
 
 @get("/api/billing/statement", opt={"action": "billing"}, sync_to_thread=True, responses=documented(*READ),
@@ -85,7 +88,7 @@ def statement_csv_download(request: Request, start: Start, end: End, pair: Pair 
      responses=documented(*READ), summary="A course's splits, oldest first; the last one is in force")
 def splits(request: Request, course_id: FromPath[str]) -> list[SplitOut]:
     b = backend(request)
-    b.course_for(current(request), "billing", course_id)
+    access_log.saw_course(b.course_for(current(request), "billing", course_id))
     return [as_(SplitOut, s) for s in b.read(lambda r: r.splits(course_id))]
 
 

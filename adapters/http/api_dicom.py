@@ -26,6 +26,7 @@ from litestar.params import Body, FromQuery, JSONBody
 from msgspec import Meta, Struct
 
 from adapters.files import CONFIG, DICOM_FILE, MIB, TRIAGE_LIST, read_at_most, read_input_text, size_text, write_private
+from adapters.http import access_log
 from adapters.http.api_courses import backend
 from adapters.http.api_exports import folder_zip, zip_response
 from adapters.http.auth import current
@@ -34,7 +35,7 @@ from adapters.http.errors import READ, WRITE, TooLarge, documented
 from adapters.http.views import as_
 from ledger import access, errors
 from ledger.access import Principal
-from schemas.api_ops import ImportAnswer, SendIn, SendOut
+from schemas.api_ops import DeviationReason, ImportAnswer, SendIn, SendOut, StartsAt, TriageCode, UtcOffset
 
 MAX_FILE = DICOM_FILE  # one uploaded file (a triage list: TRIAGE_LIST)
 # One request, per route: the whole body is held while it is parsed, so each route takes what its
@@ -199,15 +200,15 @@ def import_triage_list(b: Backend, who: Principal, data: dict) -> list[dict]:
 def upload_route(path: str, action: str, summary: str, run, params: str, limit: int):
     """A multipart upload route; `params` lists the query parameters it documents."""
     if params == "plans":
-        def handler(request: Request, data: Upload, triage: FromQuery[Annotated[int, Meta(ge=1, le=5)] | None] = None,
+        def handler(request: Request, data: Upload, triage: FromQuery[TriageCode | None] = None,
                     fallback_for: FromQuery[str | None] = None,
-                    starts_at: FromQuery[Annotated[int, Meta(ge=1, le=10000)] | None] = None) -> list[ImportAnswer]:
+                    starts_at: FromQuery[StartsAt | None] = None) -> list[ImportAnswer]:
             return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, triage, fallback_for,
                                                       starts_at)]
     elif params == "records":
         def handler(request: Request, data: Upload,  # type: ignore[misc]
-                    utc_offset: FromQuery[Annotated[str, Meta(max_length=10)] | None] = None,
-                    deviation_reason: FromQuery[Annotated[str, Meta(min_length=1, max_length=2000)] | None] = None,
+                    utc_offset: FromQuery[UtcOffset | None] = None,
+                    deviation_reason: FromQuery[DeviationReason | None] = None,
                     ) -> list[ImportAnswer]:
             return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, utc_offset,
                                                       deviation_reason)]
@@ -233,6 +234,7 @@ def home_exports(b: Backend, who: Principal, course_id: str | None, since: datet
     else:
         ids = [c["id"] for c in b.read(lambda r: r.courses(centre=who.centre)) if c["home_centre"] == who.centre]
     for cid in ids:
+        access_log.saw(cid)
         yield from export_all(b.app, b.ledger.read, out, cid, since)
 
 

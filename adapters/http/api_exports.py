@@ -24,6 +24,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody
 
+from adapters.http import access_log
 from adapters.http.api_courses import backend
 from adapters.http.api_incidents import safe
 from adapters.http.auth import current
@@ -88,6 +89,8 @@ def home_messages(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str |
         ids = [course_id]
     else:
         ids = [c["id"] for c in b.read(lambda r: r.courses(centre=who.centre)) if c["home_centre"] == who.centre]
+    for cid in ids:
+        access_log.saw(cid)
     try:
         return b.read(lambda r: [m for cid in ids
                                  for m in course_messages(b.ledger, hl7.builder, cid, since, destinations)])

@@ -8,6 +8,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from adapters.http.api_courses import IdempotencyKey, backend
+from adapters.http import access_log
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of, request_id_for
 from adapters.http.errors import READ, WRITE, documented
@@ -53,12 +54,15 @@ def list_incidents(request: Request, course_id: FromQuery[str | None] = None, st
         b.course_view(who, course_id)  # 404/403 as for the course itself
     mine = None if access.scope_of(who, "incidents.read") == access.ANY else who.centre
     rows = b.read(lambda r: r.incidents(centre=centre, course_id=course_id, status=status, home_centre=mine))
+    access_log.saw_rows(rows, key="course_id")
     return [as_(IncidentOut, row) for row in rows]
 
 
 def exported(request: Request, centre: str | None) -> tuple[str, list[dict]]:
     home = centre or current(request).centre
-    return home, backend(request).read(lambda r: r.incidents(home_centre=home))
+    rows = backend(request).read(lambda r: r.incidents(home_centre=home))
+    access_log.saw_rows(rows, key="course_id")
+    return home, rows
 
 
 @get("/export", opt={"action": "incidents.export"}, sync_to_thread=True, responses=documented(*READ),

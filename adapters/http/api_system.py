@@ -10,13 +10,14 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from adapters.http.api_courses import IdempotencyKey, backend
+from adapters.http import access_log
 from adapters.http.auth import PUBLIC, current
 from adapters.http.backend import actor_of, request_id_for
 from adapters.http.errors import READ, WRITE, documented
 from adapters.http.views import as_, event_out
 from adapters.readmodel import COURSE_TOPIC
 from ledger.accounts import add_account, hash_token, list_accounts, revoke_account
-from schemas.api import AccountIn, AccountOut, EventOut, Health, Me, NewAccountOut
+from schemas.api import AccountIn, AccountOut, EventOut, Health, Me, NewAccountOut, SourceOut
 
 TOKEN_BYTES = 32
 
@@ -70,15 +71,27 @@ def events(request: Request,
         for n in batch:
             if n.topic.startswith(COURSE_TOPIC) and len(out) < limit:
                 out.append(event_out(app.mapper.to_domain_event(n), n.id, n.topic))
+                access_log.saw(n.originator_id)
         if len(batch) < 500:
             break
         start = batch[-1].id
     return out
 
 
-@get("/health", opt={"action": PUBLIC}, tags=["system"], summary="The process is up")
-async def health() -> Health:
-    return Health("ok")
+@get("/health", opt={"action": PUBLIC}, sync_to_thread=True, tags=["system"],
+     summary="The process is up; each source's last object, and which are silent")
+def health(request: Request) -> Health:
+    """`status` is "ok" while the process is up; a source silent longer than the limit of working
+    time (FRACTION_LEDGER_SOURCE_SILENCE) is named in `detail`: the baseline may be behind."""
+    try:
+        sources = backend(request).sources_view()
+    except ValueError as exc:  # a bad freshness setting: say which
+        return Health("ok", f"sources unknown: {exc}")
+    except Exception as exc:  # noqa: BLE001 - the process is up even when its read model is not
+        return Health("ok", f"sources unknown: {type(exc).__name__}")
+    silent = [s for s in sources if s["silent_minutes"] is not None]
+    detail = "; ".join(f"{s['name']} silent for {s['silent_minutes']} working minutes" for s in silent)
+    return Health("ok", detail, [as_(SourceOut, s) for s in sources])
 
 
 @get("/ready", opt={"action": PUBLIC}, sync_to_thread=True, tags=["system"],

@@ -10,11 +10,13 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from adapters.http import access_log
 from adapters.readmodel import ReadModel
-from adapters.runtime import Ledger
+from adapters.runtime import Ledger, department_zone, freshness_policy
 from ledger import access, errors
 from ledger.access import Principal
 from ledger.course import Course
+from ledger.receipts import source_states
 from ledger.service import Actor, FractionLedger
 
 T = TypeVar("T")
@@ -44,11 +46,19 @@ class Backend:
         if view is None:
             raise errors.CourseNotFound(f"No course with id {course_id}.")
         access.check(principal, "courses.read", view["home_centre"], view["assigned_centres"])
+        access_log.saw_rows([view])
         return view
+
+    def sources_view(self) -> list[dict]:
+        """Each source's last object, and how long it has been silent past the limit (else None)."""
+        limit, hours = freshness_policy()
+        return source_states(self.read(lambda r: r.sources()), self.app.clock(), limit, hours, department_zone())
 
     def courses_view(self, principal: Principal, status: str | None = None) -> list[dict]:
         centre = access.centre_filter(principal)
-        return self.read(lambda r: r.courses(centre=centre, status=status))
+        rows = self.read(lambda r: r.courses(centre=centre, status=status))
+        access_log.saw_rows(rows)
+        return rows
 
     # ---- voids: who may void which fraction (`access.may_void`) ------------------------------
 
