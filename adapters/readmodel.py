@@ -287,12 +287,18 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
 
     # ---- queries ----------------------------------------------------------------------------
 
-    def courses(self, centre: str | None = None, status: str | None = None) -> list[dict]:
-        """All courses, or those a centre may see (home centre or assigned to it)."""
+    def courses(self, centre: str | None = None, status: str | None = None, billed: bool = False) -> list[dict]:
+        """All courses, or those a centre may see (home centre or assigned to it; with `billed`,
+        also those it bills or has a share of in a split: what its finance sees)."""
         where, params = [], []
         if centre is not None:
-            where.append("(home_centre = ? OR EXISTS (SELECT 1 FROM json_each(assigned_centres) WHERE value = ?))")
+            seen = "home_centre = ? OR EXISTS (SELECT 1 FROM json_each(assigned_centres) WHERE value = ?)"
             params += [centre, centre]
+            if billed:
+                seen += (" OR id IN (SELECT course_id FROM splits WHERE billing_centre = ?)"
+                         " OR id IN (SELECT course_id FROM split_shares WHERE centre = ?)")
+                params += [centre, centre]
+            where.append(f"({seen})")
         if status is not None:
             where.append("status = ?")
             params.append(status)

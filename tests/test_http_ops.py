@@ -57,14 +57,14 @@ def test_incident_register_follow_up_close_and_home_export(world, db_url):
             "course_id": course, "fraction": 2, "occurred_at": T0.isoformat()})
         assert r.status_code == 201, r.text
         incident = r.json()["id"]
-        # the centre and the person come from the account; a course of another centre is refused
+        # the centre and the person come from the account; a course of another centre is unknown to it
         before = position(world)
         r = api.post("/api/incidents", headers=auth(RTT_P), json={
             "category": "other", "severity": "low", "description": "x", "centre": HOME})
         assert r.status_code == 400 and r.json()["fields"][0]["field"] == "centre"
         r = api.post("/api/incidents", headers=auth(RTT_O), json={
             "category": "other", "severity": "low", "description": "x", "course_id": course})
-        assert r.status_code == 403 and position(world) == before
+        assert r.status_code == 404 and position(world) == before
         # an RTT sees its centre's incidents; OTHER's RTT sees none of them
         listed = api.get("/api/incidents", headers=auth(RTT_P)).json()
         assert [(i["id"], i["centre"], i["registered_by"], i["home_centre"]) for i in listed] == [
@@ -108,11 +108,13 @@ def test_finance_agrees_for_its_own_centre_and_downloads_the_statement(world):
         assert position(world) == before
         r = api.post("/api/billing/agreements", headers=auth(FIN_H), json=body)
         assert r.status_code == 201 and r.json()["terms"]["version"] == 1
-        assert api.get("/api/billing/agreements", headers=auth(FIN_O)).json()[0]["course_amount"] == "3000.00"
+        assert api.get("/api/billing/agreements", headers=auth(FIN_H)).json()[0]["course_amount"] == "3000.00"
+        assert api.get("/api/billing/agreements", headers=auth(FIN_O)).json() == []  # not a party to it
         # 10 fractions, 3 at the partner; completed: the split follows
         deliver(world, course, [HOME] * 7 + [PARTNER] * 3)
         world.app.complete_course(course, "done", Actor("dr.home", HOME))
-        splits = api.get(f"/api/courses/{course}/splits", headers=auth(FIN_O)).json()
+        assert api.get(f"/api/courses/{course}/splits", headers=auth(FIN_O)).status_code == 404  # need to know
+        splits = api.get(f"/api/courses/{course}/splits", headers=auth(FIN_H)).json()
         assert splits[-1]["current"] and {s["centre"]: s["amount"] for s in splits[-1]["shares"]} == {
             HOME: "2100.00", PARTNER: "900.00"}
         st = api.get(f"/api/billing/statement?{NOVEMBER}&pair={HOME}:{PARTNER}", headers=auth(FIN_H)).json()

@@ -115,6 +115,12 @@ class GuardedLedger:
     def __init__(self, b: Backend, who: Principal, action: str):
         self.read, self.fresh = b.ledger.read, b.ledger.fresh
         self.app = CentreGuard(b.app, who, action)
+        self._app, self._who = b.app, who
+
+    def sees(self, course_id: str) -> bool:
+        """Need to know: the importers treat a course the caller may not see as unknown."""
+        course = self._app.get_course(course_id)
+        return access.sees(self._who, course.home_centre, course.assigned_centres)
 
 
 def uploads(data: dict[str, Any], folder: Path, limit: int = MAX_FILE) -> list[tuple[str, Path]]:

@@ -218,13 +218,14 @@ def deliveries_of(b: Backend, hl7: Hl7Settings) -> list[dict]:
 
 
 @get("/api/deliveries", opt={"action": "deliveries.read"}, sync_to_thread=True, responses=documented(*READ),
-     summary="What each destination accepted, refused (with its reason) or was given in a file")
+     summary="What each destination accepted, refused (with its reason: of the courses the caller sees) "
+             "or was given in a file")
 def deliveries(request: Request) -> list[DeliveryOut]:
     from adapters.http.api_dicom import dicom_config, dicom_deliveries
 
     b = backend(request)
     rows = deliveries_of(b, settings(request)) + dicom_deliveries(b, dicom_config(request))
-    return [as_(DeliveryOut, row) for row in rows]
+    return [as_(DeliveryOut, row) for row in b.seen_refusals(current(request), rows)]
 
 
 router = Router("/", route_handlers=[export_hl7, send_hl7, deliveries], tags=["exports and sends"])

@@ -31,7 +31,8 @@ def exports_page(request: Request, status_code: int = 200, **context: Any) -> Te
     dicom_destinations = [{"name": n, "address": dicom_address(d)} for n, d in dicom.destinations.items()]
     return page(request, "exports.html", status_code=status_code, destinations=destinations,
                 dicom_destinations=dicom_destinations, deadline=f"{hl7.deadline:g}",
-                deliveries=deliveries_of(b, hl7) + dicom_deliveries(b, dicom), **context)
+                deliveries=b.seen_refusals(current(request), deliveries_of(b, hl7) + dicom_deliveries(b, dicom)),
+                **context)
 
 
 @get("/physicist/exports", opt={"action": "exports"}, sync_to_thread=True, include_in_schema=False)
