@@ -16,6 +16,8 @@ import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
+
+from adapters.files import KEY_FILE, open_private, read_input, write_private
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -31,7 +33,7 @@ class KeyFileError(ValueError):
 def write_secret(path: Path, data: bytes) -> None:
     """Create `path` with mode 0600; refuse to replace an existing file."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = open_private(path, exclusive=True)
     except FileExistsError:
         raise KeyFileError(f"{path} exists already; it is not overwritten (move it away first)") from None
     with os.fdopen(fd, "wb") as f:
@@ -47,7 +49,7 @@ def read_secret(path: Path) -> bytes:
         raise KeyFileError(f"key file {path} does not exist") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyFileError(f"key file {path} is readable by others (mode {stat.filemode(mode)}): chmod 600 {path}")
-    return path.read_bytes()
+    return read_input(path, KEY_FILE, "key file")
 
 
 # ---- encryption at rest -------------------------------------------------------------------
@@ -98,7 +100,7 @@ def generate_centre_key(private_path: Path) -> tuple[str, Path]:
     if pub_path.exists():
         raise KeyFileError(f"{pub_path} exists already; it is not overwritten")
     write_secret(private_path, pem)
-    pub_path.write_text(public + "\n")
+    write_private(pub_path, public + "\n", exclusive=True)
     return public, pub_path
 
 
@@ -114,7 +116,7 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 def read_public_key(path: Path) -> str:
     """A public key file: base64 raw (what `centre keygen` writes) or PEM."""
-    data = path.read_bytes()
+    data = read_input(path, KEY_FILE, "public key file")
     if b"BEGIN PUBLIC KEY" in data:
         key = serialization.load_pem_public_key(data)
         if not isinstance(key, Ed25519PublicKey):

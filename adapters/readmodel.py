@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
+from adapters.files import create_private
 from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
 from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
@@ -62,6 +63,7 @@ def iso(value: Any) -> str | None:
 class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
+        create_private(path)  # patient names: 0600 (its -wal/-shm follow)
         conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         self.db = sqlite_utils.Database(conn)

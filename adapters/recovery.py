@@ -24,6 +24,7 @@ from adapters.dicom import BadFile, iter_files
 from adapters.dicom.baseline import session_facts, summary_facts
 from adapters.dicom.export import encode, write
 from adapters.dicom.plans import kind_of, read_dataset
+from adapters.files import MANIFEST_SIZE, InputTooLarge, private_dir, read_input_text, write_private
 from adapters.dicom.records import CourseView, beams_record, summary_record
 from adapters.runtime import Ledger
 from ledger.reconcile import CourseKey, Session, reconcile
@@ -114,7 +115,7 @@ def run(ledger: Ledger, ois: Iterable[str | Path], default_tz: tzinfo, restore_p
 def export_import_set(ledger: Ledger, result: dict[str, Any], out: Path, hl7_builder: Any = None) -> dict[str, Any]:
     """Exactly the missing RT Beams Treatment Records, a refreshed summary per course they belong
     to, and (with an HL7 configuration) their charges; plus a manifest naming the set."""
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     by_course: dict[str, set[str]] = {}
     for item in result["missing_in_ois"]:
         by_course.setdefault(item["course_id"], set()).update(item["refs"])
@@ -124,7 +125,7 @@ def export_import_set(ledger: Ledger, result: dict[str, Any], out: Path, hl7_bui
         wanted = by_course[course_id]
         view = CourseView.of(ledger.app.get_course(course_id))
         folder = out / course_id
-        folder.mkdir(exist_ok=True)
+        private_dir(folder)
         for record in view.active():
             if record.record_id not in wanted:
                 continue
@@ -141,8 +142,8 @@ def export_import_set(ledger: Ledger, result: dict[str, Any], out: Path, hl7_bui
             course = read.course(course_id)
             course = {**course, "fractions": [f for f in course["fractions"] if f["record_id"] in wanted]}
             for message in hl7_builder.charges(course):
-                (out / "hl7").mkdir(exist_ok=True)
-                (out / "hl7" / f"{message.control_id}.hl7").write_bytes(message.er7.encode("utf-8"))
+                private_dir(out / "hl7")
+                write_private(out / "hl7" / f"{message.control_id}.hl7", message.er7.encode("utf-8"))
                 charges += 1
     digest = hashlib.sha256("\n".join(sorted(i["sop_instance_uid"] for i in items)).encode()).hexdigest()
     manifest = {
@@ -154,7 +155,7 @@ def export_import_set(ledger: Ledger, result: dict[str, Any], out: Path, hl7_bui
         "items": items,
         "files": files,
     }
-    (out / MANIFEST).write_bytes(msgspec.json.format(msgspec.json.encode(manifest)))
+    write_private(out / MANIFEST, msgspec.json.format(msgspec.json.encode(manifest)))
     return manifest
 
 
@@ -162,7 +163,9 @@ def read_manifest(path: Path) -> dict[str, Any]:
     """The manifest of an import set, given the set's folder or the manifest file itself."""
     file = path / MANIFEST if path.is_dir() else path
     try:
-        manifest = json.loads(file.read_text())
+        manifest = json.loads(read_input_text(file, MANIFEST_SIZE, "import set manifest"))
+    except InputTooLarge:
+        raise
     except (OSError, ValueError) as exc:
         raise ValueError(f"{file}: not an import set manifest ({exc})") from None
     if not isinstance(manifest, dict) or "set_id" not in manifest or "items" not in manifest:

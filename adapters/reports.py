@@ -2,12 +2,17 @@
 so that a file downloaded from the pages is the file `fraction-ledger ... --csv` prints.
 
 Amounts are written as their exact decimal strings, never as floats.
+
+These files are opened in spreadsheets by others: a cell that starts with `= + - @`, a tab or a
+CR would be run as a formula there (CSV injection), so such a cell is written with a leading `'`
+(`neutral`), which spreadsheets show as text. A plain number (a negative amount) stays a number.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 
 INCIDENT_CSV = [
     "id", "registered_at", "occurred_at", "centre", "home_centre", "course_id", "fraction", "category",
@@ -18,11 +23,25 @@ STATEMENT_CSV = ["record", "course_id", "patient_id", "completed_on", "billing_c
                  "amount", "debtor", "creditor", "agreement"]
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def neutral(value: object) -> object:
+    """A cell a spreadsheet will not run as a formula. A CR becomes a line feed, which the writer
+    quotes (it would leave a CR unquoted, and a reader would start a new row there)."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(FORMULA_START) and not NUMBER.fullmatch(value):
+        value = "'" + value
+    return value.replace("\r\n", "\n").replace("\r", "\n")
+
+
 def to_csv(columns: list[str], rows: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: neutral(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from adapters.files import create_private
+
 DEFAULT_DB = "fraction-ledger.sqlite3"
 CONNECT_TIMEOUT_ENV = "FRACTION_LEDGER_DB_CONNECT_TIMEOUT"
 DEFAULT_CONNECT_TIMEOUT = 5
@@ -80,6 +82,7 @@ class Storage:
             path = Path(self.url)
             if not self.in_memory and path.parent and not path.parent.exists():
                 raise ValueError(f"--db: folder {path.parent} does not exist")
+            create_private(path)  # the log holds patient data: 0600, and so its -wal/-shm
             return env | {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(path),

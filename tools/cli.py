@@ -13,6 +13,7 @@ from typing import Any
 import click
 import msgspec
 
+from adapters.files import private_umask
 from ledger import errors
 from tools.cli_access import log_read
 from tools.cli_common import Context, emit, parse_time, refuse
@@ -48,6 +49,7 @@ class LedgerGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, db: str | None, user: str, actor_centre: str, cipher_key_file: str | None) -> None:
     """fraction-ledger: the append-only ledger of radiotherapy fractions during an IT outage."""
+    private_umask()  # every file it writes (log, exports, bundles, reports, keys) is the owner's only
     ctx.obj = Context(db, user, actor_centre, cipher_key_file)
     ctx.call_on_close(ctx.obj.close)
 

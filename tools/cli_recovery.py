@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from adapters.files import write_private
 from tools.cli_access import log_read  # noqa: E402
 from tools.cli_common import Context, emit, offset_zone, parse_time
 
@@ -55,7 +56,7 @@ def reconcile(ctx: click.Context, ois, restore_point, mu_tolerance, utc_offset, 
             builder = builder_for(hl7_config, None)
         result["import_set"] = export_import_set(obj.ledger, result, Path(export_dir), builder)
     if report:
-        Path(report).write_text(render_report(result, ", ".join(ois), obj.ledger.app.clock()), encoding="utf-8")
+        write_private(report, render_report(result, ", ".join(ois), obj.ledger.app.clock()))
     if as_json:
         emit(result, True)
         return

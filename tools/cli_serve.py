@@ -12,6 +12,8 @@ from typing import Any
 import click
 import msgspec
 
+from adapters.files import KEY_FILE, read_input_text, write_private
+
 Context = Any  # tools.cli.Context (not imported: tools.cli imports this module)
 
 
@@ -58,9 +60,8 @@ def server_secret(base: Path | None) -> str:
         return secrets.token_urlsafe(32)
     path = base.with_name(base.name + ".secret")
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+        write_private(path, secrets.token_urlsafe(32))
+    return read_input_text(path, KEY_FILE, "server secret").strip()
 
 
 def check_certificate(certfile: str, keyfile: str | None) -> None:

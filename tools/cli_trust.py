@@ -10,6 +10,7 @@ import msgspec
 
 from adapters import chain
 from adapters.bundle import export_bundle, read_bundle
+from adapters.files import BUNDLE, read_input, write_private
 from adapters.keys import fingerprint, generate_centre_key, new_cipher_key, read_public_key, write_secret
 from adapters.runtime import open_application
 from adapters.storage import Storage
@@ -174,7 +175,7 @@ def bundle_export(obj, centre_name, out, since, key, as_json) -> None:
     exported = msgspec.json.decode(data.split(b"\n", 1)[0])["courses"]  # the body, then the signature line
     log_read(obj, "bundles.export", [{"id": c["id"], "patient_id": c["registration"]["patient"]["id"],
                                       "home_centre": c["registration"]["home_centre"]} for c in exported])
-    out.write_bytes(data)
+    write_private(out, data, exclusive=True)
     summary["file"] = str(out)
     emit(summary, as_json, f"wrote {out}: {summary['events']} events of {summary['courses']} course(s) "
                                    f"recorded at {centre_name}, signed ({summary['key']})\n"
@@ -188,7 +189,7 @@ def bundle_export(obj, centre_name, out, since, key, as_json) -> None:
 def bundle_import(obj, file, as_json) -> None:
     """Check a bundle's signature and chain and apply it whole (again: nothing changes), or refuse it whole."""
     app = obj.ledger.app
-    summary = app.import_bundle(read_bundle(app, file.read_bytes()), obj.actor())
+    summary = app.import_bundle(read_bundle(app, read_input(file, BUNDLE, "bundle")), obj.actor())
     summary["head"] = chain.head_hash(app)
     text = (f"imported {file} from {summary['centre']}: {summary['applied']} applied, "
             f"{summary['already_imported']} already imported, {summary['courses_registered']} course(s) registered")

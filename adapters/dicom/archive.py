@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate, event
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
+from adapters.files import DICOM_DATASET, MIB, size_text
 from ledger.course import NAMESPACE
 from ledger.service import Actor, FractionLedger
 
@@ -41,7 +42,14 @@ class PlanDocument(Aggregate):
         self.data = data
 
     def content(self) -> bytes:
-        return zlib.decompress(base64.b64decode(self.data))
+        """The Part 10 file, inflated within the bound of any DICOM read (`adapters.files`): it
+        was stored from a bounded read, so more means the log was tampered with."""
+        inflater = zlib.decompressobj()
+        limit = DICOM_DATASET + MIB  # the data set, re-encoded, and its file meta
+        data = inflater.decompress(base64.b64decode(self.data), limit + 1)
+        if len(data) > limit or not inflater.eof:
+            raise ValueError(f"plan document {self.uid}: not a stored plan of at most {size_text(limit)}")
+        return data
 
 
 def part10(ds: Dataset) -> bytes:

@@ -5,6 +5,10 @@ in half would then pass). So the file's own structure is walked, in its transfer
 - file meta (group 0002) is explicit VR little endian; the data set follows in the transfer
   syntax it names (implicit or explicit VR, little or big endian, or deflated explicit VR little
   endian: the walk runs over the inflated bytes, and the deflate stream itself must be complete);
+- nothing is taken beyond the limits of `adapters.files`: a deflated data set is inflated in
+  bounded steps and refused once it would pass `DICOM_DATASET` (a 0.5 MiB deflate bomb inflates
+  to gigabytes), and a file of more than `DICOM_ELEMENTS` elements is refused before they are
+  parsed;
 - an element of defined length must fit in what is left;
 - a sequence or item of undefined length must be closed by its delimitation item, at any depth
   (an undefined-length UN holds implicit VR little endian, PS3.5 6.2.2);
@@ -20,6 +24,7 @@ import struct
 import zlib
 
 from adapters.dicom import BadFile
+from adapters.files import DICOM_DATASET, DICOM_ELEMENTS, size_text
 
 UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
@@ -28,10 +33,11 @@ LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN"
 
 
 class Walker:
-    def __init__(self, data: bytes, implicit: bool, little: bool):
+    def __init__(self, data: bytes, implicit: bool, little: bool, max_elements: int = DICOM_ELEMENTS):
         self.data = data
         self.implicit = implicit
         self.order = "<" if little else ">"
+        self.count, self.max_elements = 0, max_elements
 
     def fail(self, what: str) -> BadFile:
         return BadFile(f"truncated: {what}")
@@ -39,6 +45,10 @@ class Walker:
     def header(self, pos: int, implicit: bool, order: str) -> tuple[int, bytes | None, int, int]:
         """(tag, VR or None, length, position of the value) of the element at `pos`."""
         data = self.data
+        self.count += 1
+        if self.count > self.max_elements:
+            raise BadFile(f"too large: more than {self.max_elements} elements (the limit of a DICOM file here); "
+                          "nothing was read")
         if pos + 8 > len(data):
             raise self.fail(f"the file ends at byte {len(data)} inside the header of an element at byte {pos}")
         group, element = struct.unpack_from(order + "HH", data, pos)
@@ -99,16 +109,45 @@ class Walker:
                 pos = value + length
 
 
-def meta_end(data: bytes) -> int:
-    """Where the data set starts: after the preamble and file meta (group 0002), when present."""
+def meta_info(data: bytes) -> tuple[int, str | None]:
+    """Where the data set starts (after the preamble and file meta, group 0002, when present) and
+    the transfer syntax the file meta names (None without one)."""
     pos = 132 if data[128:132] == b"DICM" else 0
     walker = Walker(data, implicit=False, little=True)
+    syntax = None
     while pos + 4 <= len(data) and struct.unpack_from("<H", data, pos)[0] == 0x0002:
-        _, _, length, value = walker.header(pos, False, "<")
+        tag, _, length, value = walker.header(pos, False, "<")
         if length == UNDEFINED or value + length > len(data):
             raise BadFile(f"truncated: the file meta information ends at byte {len(data)}")
+        if tag == 0x00020010:
+            syntax = data[value:value + length].rstrip(b"\0 ").decode("ascii", "replace")
         pos = value + length
-    return pos
+    return pos, syntax
+
+
+def meta_end(data: bytes) -> int:
+    return meta_info(data)[0]
+
+
+def inflate(body: bytes, limit: int = DICOM_DATASET) -> bytes:
+    """A deflated data set inflated, at most `limit` bytes of it: BadFile beyond (a deflate
+    bomb never takes more memory than the limit) or when the deflate stream is cut short."""
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise BadFile(f"truncated: the deflated data set cannot be inflated ({exc})") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise BadFile(f"too large: the deflated data set inflates past {size_text(limit)} (the limit of a "
+                      f"DICOM data set here; {len(body)} bytes deflated); nothing was read")
+    if not inflater.eof:
+        raise BadFile("truncated: the deflated data set ends before its deflate stream does")
+    return out
+
+
+def check_body(body: bytes, implicit: bool, little: bool) -> None:
+    """BadFile("truncated: ...") unless the (inflated) data set `body` is whole."""
+    Walker(body, implicit, little).elements(0, None, implicit, "<" if little else ">", None)
 
 
 def check_complete(data: bytes, implicit: bool, little: bool, deflated: bool) -> None:
@@ -116,12 +155,4 @@ def check_complete(data: bytes, implicit: bool, little: bool, deflated: bool) ->
     `implicit`/`little`/`deflated`: the data set's encoding, as the transfer syntax (or,
     without file meta, pydicom's detection) says."""
     body = data[meta_end(data):]
-    if deflated:
-        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        try:
-            body = inflater.decompress(body) + inflater.flush()
-        except zlib.error as exc:
-            raise BadFile(f"truncated: the deflated data set cannot be inflated ({exc})") from None
-        if not inflater.eof:
-            raise BadFile("truncated: the deflated data set ends before its deflate stream does")
-    Walker(body, implicit, little).elements(0, None, implicit, "<" if little else ">", None)
+    check_body(inflate(body) if deflated else body, implicit, little)

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from adapters.dicom.archive import load_plan_document, part10
+from adapters.files import private_dir, write_private
 from adapters.dicom.records import CourseView, beams_record, summary_record
 from adapters.readmodel import ReadModel
 from ledger.service import FractionLedger
@@ -42,7 +43,7 @@ def write(path: Path, content: bytes) -> None:
     if path.exists() and path.stat().st_size == len(content) and path.read_bytes() == content:
         return
     tmp = path.with_suffix(".part")
-    tmp.write_bytes(content)
+    write_private(tmp, content)
     tmp.replace(path)
 
 
@@ -54,7 +55,7 @@ def export_course(app: FractionLedger, view: CourseView, out: Path, since: datet
     )
     folder = out / view.id
     if selected or changed:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
     if "record" in kinds:
         for r in selected:
             ds = beams_record(view, r)
@@ -81,7 +82,7 @@ def export_course(app: FractionLedger, view: CourseView, out: Path, since: datet
 
 def export_all(app: FractionLedger, read: ReadModel, out: Path, course_id: str | None = None,
                since: datetime | None = None, kinds: tuple[str, ...] = KINDS) -> Iterator[Exported]:
-    out.mkdir(parents=True, exist_ok=True)
+    private_dir(out)
     ids = [course_id] if course_id else [c["id"] for c in read.courses()]
     for cid in ids:
         view = CourseView.of(app.get_course(cid))

@@ -10,8 +10,10 @@ AE title is the record's `aet` name for attribution (`centre alias add CENTRE --
 The answer comes after the import call returned, so Success means the events are durable:
 0x0000 imported or unchanged (the same object twice changes nothing), 0xB000 accepted with a
 warning (ErrorComment says which), 0xC000 refused by the ledger or unreadable (ErrorComment:
-the reason), 0x0110 when the ledger could not be reached. One lock serializes the imports of
-concurrent associations (the read model is one local SQLite file).
+the reason), 0x0110 when the ledger could not be reached. An object larger than
+`adapters.files.DICOM_FILE` is refused unread; a deflated one is inflated within the bounds of
+`read_dataset`. One lock serializes the imports of concurrent associations (the read model is
+one local SQLite file).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, evt
 
 from adapters.dicom.baseline import Baseline
 from adapters.dicom.plans import SOP_NAMES, import_plan_file
+from adapters.files import DICOM_FILE, size_text, write_private
 from adapters.runtime import Ledger
 from ledger.receipts import record_receipt
 from ledger.service import Actor
@@ -168,9 +171,15 @@ class StorageSCP:
         if sop_class not in ACCEPTED_CLASSES:
             answer.update(status="error", error=f"{answer['kind']} is not taken: only RT Plans and RT records")
             return status(NOT_SUPPORTED, answer["error"])
+        encoded = event.encoded_dataset()
+        if len(encoded) > DICOM_FILE:  # never written: the importers would refuse it anyway
+            answer.update(status="error", error=f"too large: {len(encoded)} bytes, more than the "
+                                                f"{size_text(DICOM_FILE)} a DICOM object may have here")
+            return status(REFUSED, answer["error"])
         with tempfile.TemporaryDirectory(prefix="fraction-ledger-listen-") as tmp:
             path = Path(tmp) / f"{answer['sop_instance_uid'][:60]}.dcm"
-            path.write_bytes(event.encoded_dataset())
+            write_private(path, encoded)
+            del encoded
             with self.lock:
                 result = self.import_file(path, sop_class, calling, centre)
         result.pop("file", None)

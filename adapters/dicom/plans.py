@@ -21,12 +21,15 @@ from typing import Any
 
 import msgspec
 import pydicom
-from pydicom.dataset import Dataset
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.filereader import read_dataset as read_elements, read_partial, read_preamble
 from pydicom.multival import MultiValue
-from pydicom.uid import UID, RTPlanStorage
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, RTPlanStorage
 
 from adapters.dicom import BadFile
-from adapters.dicom.complete import check_complete
+from adapters.dicom.complete import check_body, inflate, meta_info
+from adapters.files import DICOM_FILE, InputTooLarge, read_input
 from schemas.course import Beam, FractionGroup, Patient, Plan
 from schemas.text import Label, LongString, PersonName, ShortString, check_person_name, describe
 
@@ -41,24 +44,73 @@ SOP_NAMES = {
 
 
 def read_dataset(path: Path) -> Dataset:
-    """The whole dataset, every element decoded now, so that a truncated file fails here
-    and not halfway through registering it (`check_complete`: in any transfer syntax, deflated
-    included, and any sequence encoding, defined or undefined lengths)."""
+    """The whole dataset, every element decoded once, so that a truncated or corrupt file fails
+    here and not halfway through registering it. Bounded (the limits of `adapters.files`): the
+    file's size is checked before it is read; a deflated data set is inflated here in bounded
+    steps (never by pydicom, which would inflate all of it); the structure is walked before
+    pydicom parses it (`check_body`: an element longer than what remains, a sequence not closed,
+    too many elements); and the decoded values are checked without being kept, so a large VMAT
+    plan costs about its size in memory, not ~100 times it."""
     try:
-        data = path.read_bytes()
-        ds = pydicom.dcmread(io.BytesIO(data), force=True)
-        if "SOPClassUID" not in ds:
-            raise BadFile("not a DICOM object: SOPClassUID (0008,0016) is missing")
-        syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-        implicit, little = ds.original_encoding
-        check_complete(data, bool(implicit), bool(little), bool(syntax is not None and UID(str(syntax)).is_deflated))
-        for _ in ds.iterall():  # decodes every element, nested ones included
-            pass
+        data = read_input(path, DICOM_FILE, "DICOM file")
+    except InputTooLarge as exc:
+        raise BadFile(f"too large: {exc}") from None
+    try:
+        start, syntax = meta_info(data)
+        if syntax is not None and UID(syntax) == DeflatedExplicitVRLittleEndian:
+            body = inflate(data[start:])
+            check_body(body, implicit=False, little=True)
+            ds = inflated_dataset(path, data, start, body)
+        else:
+            # pydicom's view of the encoding (from the file meta, or guessed without one), from a
+            # read that stops at the first element: the walk comes before pydicom parses anything.
+            head = read_partial(io.BytesIO(data), stop_when=lambda *_: True, force=True)
+            implicit, little = head.original_encoding
+            try:
+                check_body(data[start:], bool(implicit), bool(little))
+            except BadFile as exc:  # a file that is no DICOM object at all is named as such
+                if str(exc).startswith("truncated"):  # (then it has fewer elements than the limit)
+                    not_an_object(pydicom.dcmread(io.BytesIO(data), force=True, specific_tags=["SOPClassUID"]))
+                raise
+            ds = pydicom.dcmread(io.BytesIO(data), force=True)  # raw elements: about the file's size
+        not_an_object(ds)
+        decode_every_element(ds)
     except BadFile:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever pydicom trips on, the file is unusable: say so, by name
         raise BadFile(f"not a readable DICOM file (truncated or corrupt): {exc}") from None
     return ds
+
+
+def not_an_object(ds: Dataset) -> None:
+    if "SOPClassUID" not in ds:
+        raise BadFile("not a DICOM object: SOPClassUID (0008,0016) is missing")
+
+
+def inflated_dataset(path: Path, data: bytes, start: int, body: bytes) -> FileDataset:
+    """The dataset of a Deflated Explicit VR Little Endian file from its inflated `body`, as
+    pydicom would have read it (file meta, preamble, encoding)."""
+    fp = io.BytesIO(data)
+    preamble = read_preamble(fp, force=True)
+    meta = FileMetaDataset(read_elements(io.BytesIO(data[fp.tell():start]), False, True))
+    dataset = read_elements(io.BytesIO(body), False, True)
+    ds = FileDataset(str(path), dataset, preamble, meta, False, True)
+    ds.set_original_encoding(False, True, dataset._character_set)
+    return ds
+
+
+def decode_every_element(ds: Dataset) -> None:
+    """Convert every raw element (nested ones included) as reading it would, without keeping
+    the result: pydicom caches what it converts, and a plan's thousands of control points kept
+    as Python values take ~100 times the file's size. What the readers need is converted again."""
+    encoding = ds.original_character_set or ds._character_set
+    for tag in list(ds.keys()):
+        elem = ds.get_item(tag)
+        if isinstance(elem, RawDataElement):
+            elem = convert_raw_data_element(elem, encoding=encoding if tag != 0x00080005 else None, ds=ds)
+        if elem.VR == "SQ":
+            for item in elem.value or []:
+                decode_every_element(item)
 
 
 def kind_of(ds: Dataset) -> str:

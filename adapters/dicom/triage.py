@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from adapters.dicom.baseline import seen
+from adapters.files import TRIAGE_LIST, check_size
 from adapters.runtime import Ledger
 from ledger import errors
 from ledger.service import Actor
@@ -34,6 +35,7 @@ def find_course(ledger: Ledger, patient_id: str, plan: str) -> str:
 
 
 def import_triage(ledger: Ledger, path: Path, actor: Actor) -> Iterator[dict]:
+    check_size(path, TRIAGE_LIST, "triage list")
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         missing = [c for c in COLUMNS[:3] if c not in (reader.fieldnames or [])]

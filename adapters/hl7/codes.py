@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
+from adapters.files import CONFIG, read_input_text
+
 DEFAULT_FILE = Path(__file__).with_name("procedure_codes.toml")
 ANY = "*"
 
@@ -39,7 +41,8 @@ class ProcedureCodes:
     def load(cls, path: Path | str | None = None) -> ProcedureCodes:
         path = Path(path) if path is not None else DEFAULT_FILE
         try:
-            raw: Any = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
+            text = read_input_text(path, CONFIG, "procedure codes")
+            raw: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
             return cls(msgspec.convert(raw, CodeFile))
         except FileNotFoundError:
             raise ValueError(f"procedure codes: {path} does not exist") from None

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from adapters.files import CONFIG, read_input_text
 from adapters.hl7.er7 import Hl7ValueError
 
 Kind = Literal["DFT", "MDM", "ADT"]
@@ -67,7 +68,7 @@ class Hl7Config(Struct, frozen=True, forbid_unknown_fields=True):
             return cls()
         path = Path(path)
         try:
-            text = path.read_text()
+            text = read_input_text(path, CONFIG, "--config")
             raw: Any = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
             return msgspec.convert(raw, cls)
         except FileNotFoundError:

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.files import private_dir, write_private
 from adapters.hl7.messages import Hl7Message, MessageBuilder
 from adapters.hl7.pdf import treatment_summary
 from adapters.runtime import Ledger
@@ -99,8 +100,8 @@ def export_to(ledger: Ledger, messages: Iterator[Hl7Message], out: Path, actor: 
 
     def write(name: str, data: bytes) -> None:
         path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        private_dir(path.parent)
+        write_private(path, data)
 
     return export_with(ledger, messages, write, str(out.resolve()), actor)
 

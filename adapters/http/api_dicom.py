@@ -25,19 +25,23 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromQuery, JSONBody
 from msgspec import Meta, Struct
 
+from adapters.files import CONFIG, DICOM_FILE, MIB, TRIAGE_LIST, read_at_most, read_input_text, size_text, write_private
 from adapters.http import access_log
 from adapters.http.api_courses import backend
 from adapters.http.api_exports import folder_zip, zip_response
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of
-from adapters.http.errors import READ, WRITE, documented
+from adapters.http.errors import READ, WRITE, TooLarge, documented
 from adapters.http.views import as_
 from ledger import access, errors
 from ledger.access import Principal
 from schemas.api_ops import DeviationReason, ImportAnswer, SendIn, SendOut, StartsAt, TriageCode, UtcOffset
 
-MAX_FILE = 20_000_000
-MAX_UPLOAD = 200_000_000
+MAX_FILE = DICOM_FILE  # one uploaded file (a triage list: TRIAGE_LIST)
+# One request, per route: the whole body is held while it is parsed, so each route takes what its
+# files need (a few plans; a folder of small RT records; one triage list) and no more (413).
+UPLOAD_LIMITS = {"plans": 64 * MIB, "records": 128 * MIB, "triage": TRIAGE_LIST, "reconcile": 128 * MIB}
+MAX_UPLOAD = max(UPLOAD_LIMITS.values())
 Upload = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART,
                                         description="`files`: one or more files (form field repeated)")]
 
@@ -66,7 +70,7 @@ class DicomConfig(Struct, frozen=True, forbid_unknown_fields=True):
         if path is None:
             return cls()
         try:
-            return msgspec.convert(tomllib.loads(Path(path).read_text()), cls)
+            return msgspec.convert(tomllib.loads(read_input_text(path, CONFIG, "--dicom-config")), cls)
         except FileNotFoundError:
             raise ValueError(f"--dicom-config: {path} does not exist") from None
         except (tomllib.TOMLDecodeError, msgspec.ValidationError) as exc:
@@ -119,18 +123,20 @@ class GuardedLedger:
         return access.sees(self._who, course.home_centre, course.assigned_centres)
 
 
-def uploads(data: dict[str, Any], folder: Path) -> list[tuple[str, Path]]:
-    """The uploaded files saved under `folder`, each with the name the user gave it."""
+def uploads(data: dict[str, Any], folder: Path, limit: int = MAX_FILE) -> list[tuple[str, Path]]:
+    """The uploaded files saved under `folder` (0600), each with the name the user gave it; a
+    file beyond `limit` refuses the whole upload (413) before anything is imported."""
     files = data.get("files") if isinstance(data, dict) else None
     files = files if isinstance(files, list) else [files] if files is not None else []
     saved = []
     for n, upload in enumerate(f for f in files if isinstance(f, UploadFile)):
-        content = upload.file.read(MAX_FILE + 1)
+        content = read_at_most(upload.file, limit)
         name = upload.filename or f"file-{n + 1}"
-        if len(content) > MAX_FILE:
-            raise errors.InvalidCommand("files", f"{name} is larger than {MAX_FILE} bytes")
+        if content is None:
+            raise TooLarge("files", f"{name} is larger than {size_text(limit)}, the limit of one file; "
+                                    "nothing was imported", limit)
         path = folder / f"{n:05d}-{re.sub(r'[^A-Za-z0-9._-]', '_', name)[-100:]}"
-        path.write_bytes(content)
+        write_private(path, content)
         saved.append((name, path))
     if not saved:
         raise errors.InvalidCommand("files", "no file uploaded (multipart/form-data, field `files`)")
@@ -189,7 +195,7 @@ def import_triage_list(b: Backend, who: Principal, data: dict) -> list[dict]:
     from adapters.dicom.triage import import_triage
 
     with tempfile.TemporaryDirectory(prefix="fraction-ledger-upload-") as tmp:
-        saved = uploads(data, Path(tmp))
+        saved = uploads(data, Path(tmp), TRIAGE_LIST)
         answers: list[dict] = []
         for name, path in saved:
             lines = b.read(lambda _: list(import_triage(GuardedLedger(b, who, "imports.triage"), path, actor_of(who))))
@@ -197,7 +203,7 @@ def import_triage_list(b: Backend, who: Principal, data: dict) -> list[dict]:
         return answers
 
 
-def upload_route(path: str, action: str, summary: str, run, params: str):
+def upload_route(path: str, action: str, summary: str, run, params: str, limit: int):
     """A multipart upload route; `params` lists the query parameters it documents."""
     if params == "plans":
         def handler(request: Request, data: Upload, triage: FromQuery[TriageCode | None] = None,
@@ -217,8 +223,8 @@ def upload_route(path: str, action: str, summary: str, run, params: str):
             return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data)]
 
     handler.__name__ = action.replace(".", "_")
-    return post(path, opt={"action": action}, sync_to_thread=True, status_code=200, request_max_body_size=MAX_UPLOAD,
-                responses=documented(*WRITE), summary=summary)(handler)
+    return post(path, opt={"action": action}, sync_to_thread=True, status_code=200, request_max_body_size=limit,
+                responses=documented(*WRITE), summary=f"{summary} (at most {size_text(limit)} a request)")(handler)
 
 
 def home_exports(b: Backend, who: Principal, course_id: str | None, since: datetime | None,
@@ -331,14 +337,15 @@ ROUTES = [
     upload_route("/api/imports/plans", "imports.plans",
                  "Register courses from RT Plan files (home centre: the caller's), or with `fallback_for` "
                  "attach a partner's re-plans to a course (`starts_at`: the course's fraction that is the re-plan's "
-                 "fraction 1, default the first not yet delivered); a result per file", import_plans, "plans"),
+                 "fraction 1, default the first not yet delivered); a result per file", import_plans, "plans",
+                 UPLOAD_LIMITS["plans"]),
     upload_route("/api/imports/records", "imports.records",
                  "Import the pre-outage baseline: RT Beams Treatment and Summary Records; a result per file. "
                  "`deviation_reason` confirms records whose metersets differ from the plan beyond tolerance",
-                 import_records, "records"),
+                 import_records, "records", UPLOAD_LIMITS["records"]),
     upload_route("/api/imports/triage", "imports.triage",
                  "Import a triage list (CSV: patient_id,plan,triage,centre); a result per line",
-                 import_triage_list, "triage"),
+                 import_triage_list, "triage", UPLOAD_LIMITS["triage"]),
     export_dicom, send_dicom,
 ]
 router = Router("/", route_handlers=ROUTES, tags=["DICOM"])

@@ -19,7 +19,7 @@ from msgspec import Meta, Struct
 
 from adapters.http import access_log
 from adapters.http.api_courses import backend
-from adapters.http.api_dicom import MAX_UPLOAD, Upload, uploads, zone_of
+from adapters.http.api_dicom import UPLOAD_LIMITS, Upload, uploads, zone_of
 from adapters.http.api_exports import folder_zip, zip_response
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of
@@ -127,7 +127,7 @@ Offset = FromQuery[Annotated[str, Meta(max_length=10)] | None]
 
 
 @post("/api/reconcile", opt={"action": "reconcile"}, sync_to_thread=True, status_code=200,
-      request_max_body_size=MAX_UPLOAD, responses=documented(*WRITE),
+      request_max_body_size=UPLOAD_LIMITS["reconcile"], responses=documented(*WRITE),
       summary="Reconcile the restored OIS's records (multipart `files`) against the caller's home courses")
 def reconcile(request: Request, data: Upload, restore_point: RestorePoint = None, mu_tolerance: Tolerance = None,
               utc_offset: Offset = None) -> ReconcileOut:
@@ -136,7 +136,7 @@ def reconcile(request: Request, data: Upload, restore_point: RestorePoint = None
 
 
 @post("/api/reconcile/report", opt={"action": "reconcile"}, sync_to_thread=True, status_code=200,
-      media_type="text/html", request_max_body_size=MAX_UPLOAD, responses=documented(*WRITE),
+      media_type="text/html", request_max_body_size=UPLOAD_LIMITS["reconcile"], responses=documented(*WRITE),
       summary="The same reconciliation as the printable HTML report")
 def reconcile_report(request: Request, data: Upload, restore_point: RestorePoint = None,
                      mu_tolerance: Tolerance = None, utc_offset: Offset = None) -> Response[str]:
@@ -146,7 +146,7 @@ def reconcile_report(request: Request, data: Upload, restore_point: RestorePoint
 
 
 @post("/api/reconcile/import-set", opt={"action": "reconcile"}, sync_to_thread=True, status_code=200,
-      media_type="application/zip", request_max_body_size=MAX_UPLOAD,
+      media_type="application/zip", request_max_body_size=UPLOAD_LIMITS["reconcile"],
       responses={**documented(*WRITE), 200: ResponseSpec(data_container=bytes, media_type="application/zip",
                                                          description="import-set.json and the records per course")},
       summary="The import set of exactly what the OIS lacks: records, refreshed summaries (and HL7 charges)")

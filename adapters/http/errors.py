@@ -19,6 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
+from adapters.files import size_text
 from ledger import errors
 from ledger.access_log import AccessLogUnavailable
 from schemas.api import ErrorOut, FieldError
@@ -59,7 +60,19 @@ class InvalidBody(errors.InvalidCommand):
         self.message = "; ".join(f"{f}: {r}" for f, r in problems)
 
 
+class TooLarge(errors.InvalidCommand):
+    """An uploaded file beyond its limit (413); `limit` in bytes."""
+
+    code = "too_large"
+
+    def __init__(self, field: str, reason: str, limit: int):
+        super().__init__(field, reason)
+        self.limit = limit
+
+
 def status_of(exc: errors.LedgerError) -> int:
+    if isinstance(exc, TooLarge):
+        return 413
     if isinstance(exc, AccessLogUnavailable):
         return 503
     if isinstance(exc, errors.InvalidCommand):
@@ -87,6 +100,8 @@ def body_of(exc: errors.LedgerError) -> ErrorOut:
 
 def ledger_error(request: Request, exc: errors.LedgerError) -> Response:
     if not request.url.path.startswith("/api"):
+        if isinstance(exc, TooLarge):
+            return too_large_page(request, exc.limit)
         if isinstance(exc, AccessLogUnavailable):  # a page says it in the reader's language
             from adapters.http.i18n import language_of, translator
 
@@ -131,6 +146,12 @@ def log_alarm(request: Request) -> dict | None:
 
 def http_error(request: Request, exc: HTTPException) -> Response:
     """litestar's own refusals (routing, headers, path parameters, size) in our shape."""
+    if exc.status_code == 413:
+        limit = body_limit(request)
+        if not request.url.path.startswith(("/api", "/schema")):
+            return too_large_page(request, limit)
+        return Response(ErrorOut(error="too_large", message=too_large_message(limit),
+                                 fields=[FieldError("body", too_large_message(limit))]), status_code=413)
     if not request.url.path.startswith(("/api", "/schema")):
         return error_page(request, exc.status_code, str(exc.detail))
     fields = None
@@ -144,6 +165,25 @@ def http_error(request: Request, exc: HTTPException) -> Response:
         message = "; ".join(f"{f.field}: {f.reason}" for f in fields)
     return Response(ErrorOut(error=code, message=message, fields=fields), status_code=exc.status_code,
                     headers=getattr(exc, "headers", None))
+
+
+def body_limit(request: Request) -> int | None:
+    try:
+        return request.route_handler.resolve_request_max_body_size()
+    except Exception:  # noqa: BLE001 - no route resolved (e.g. refused before routing)
+        return None
+
+
+def too_large_message(limit: int | None) -> str:
+    most = f"at most {size_text(limit)}" if limit else "less"
+    return f"The request is too large: this route accepts {most} in one request. Nothing was written."
+
+
+def too_large_page(request: Request, limit: int | None) -> Response:
+    from adapters.http.i18n import language_of, translator
+
+    heading = translator(language_of(request))("too_large", limit=size_text(limit) if limit else "?")
+    return error_page(request, 413, "", heading=heading)
 
 
 def unexpected(request: Request, exc: Exception) -> Response:

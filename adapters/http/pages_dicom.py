@@ -12,11 +12,12 @@ from litestar.params import Body, FromQuery
 from litestar.response import Template
 
 from adapters.http.api_dicom import (
-    MAX_UPLOAD, dicom_config, dicom_zip, import_plans, import_records, import_triage_list, send_dicom_now,
+    UPLOAD_LIMITS, dicom_config, dicom_zip, import_plans, import_records, import_triage_list, send_dicom_now,
 )
 from adapters.http.api_exports import settings, zip_response
 from adapters.http.auth import current
 from adapters.http.i18n import language_of, translator
+from adapters.http.errors import TooLarge
 from adapters.http.pages import backend, check_form, page, refusal
 from adapters.http.pages_exports import exports_page, local_time
 from ledger import errors
@@ -47,13 +48,13 @@ def upload_page(name: str, action: str, run):
         try:
             answers = run(b, who, data)
         except errors.LedgerError as exc:
-            status = 400 if isinstance(exc, errors.InvalidCommand) else 409
+            status = 413 if isinstance(exc, TooLarge) else 400 if isinstance(exc, errors.InvalidCommand) else 409
             return physicist_page(request, status_code=status, refusal=refusal(translator(language_of(request)), exc))
         return physicist_page(request, results=[as_result(a) for a in answers])
 
     handler.__name__ = f"upload_{name}"
     return post(f"/physicist/dicom/{name}", opt={"action": action}, sync_to_thread=True, include_in_schema=False,
-                status_code=200, request_max_body_size=MAX_UPLOAD)(handler)
+                status_code=200, request_max_body_size=UPLOAD_LIMITS[name])(handler)
 
 
 def filled(data: dict, *names: str) -> dict[str, str]:

@@ -12,11 +12,12 @@ from litestar import Request, Response, Router, get, post
 from litestar.datastructures import UploadFile
 from litestar.response import Template
 
-from adapters.http.api_dicom import MAX_UPLOAD
+from adapters.files import MANIFEST_SIZE, read_at_most
+from adapters.http.api_dicom import UPLOAD_LIMITS
 from adapters.http.api_exports import zip_response
 from adapters.http.api_recovery import AcknowledgeIn, acknowledge_set, import_set_zip, options, reconciled, report_html
 from adapters.http.auth import current
-from adapters.http.errors import validate_body
+from adapters.http.errors import status_of, validate_body
 from adapters.http.i18n import language_of, translator
 from adapters.http.pages import backend, local_input, page, refusal, zone
 from adapters.http.pages_dicom import Multipart
@@ -39,7 +40,7 @@ def form_options(data: dict) -> Any:
 
 
 @post("/physicist/recovery", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False,
-      status_code=200, request_max_body_size=MAX_UPLOAD)
+      status_code=200, request_max_body_size=UPLOAD_LIMITS["reconcile"])
 def reconcile_form(request: Request, data: Multipart) -> Template | Response:
     b, who = backend(request), current(request)
     output = str(data.get("output") or "page")
@@ -51,12 +52,12 @@ def reconcile_form(request: Request, data: Multipart) -> Template | Response:
         if output == "import_set":
             return zip_response(import_set_zip(b, who, result), f"import-set-{who.centre}")
     except errors.LedgerError as exc:
-        return recovery_page(request, status_code=400, refusal=refusal(translator(language_of(request)), exc))
+        return recovery_page(request, status_code=status_of(exc), refusal=refusal(translator(language_of(request)), exc))
     return recovery_page(request, result=result)
 
 
 @post("/physicist/recovery/acknowledge", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False,
-      status_code=200)
+      status_code=200, request_max_body_size=MANIFEST_SIZE)
 def acknowledge_form(request: Request, data: Multipart) -> Template:
     import msgspec
 
@@ -66,7 +67,7 @@ def acknowledge_form(request: Request, data: Multipart) -> Template:
         if not isinstance(upload, UploadFile):
             raise errors.InvalidCommand("manifest", "choose the import set's import-set.json")
         try:
-            raw = json.loads(upload.file.read(50_000_000))
+            raw = json.loads(read_at_most(upload.file, MANIFEST_SIZE) or b"")
         except ValueError as exc:
             raise errors.InvalidCommand("manifest", f"not an import set manifest ({exc})") from None
         validate_body(AcknowledgeIn, raw)
