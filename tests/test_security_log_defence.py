@@ -254,6 +254,7 @@ def test_signed_in_pages_show_the_alarm_and_their_forms_refuse_with_503(built, t
         assert TARGET not in kept and kept == [n for n in range(1, kept[-1] + 1) if n != TARGET]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verify_all", [False, True])
 def test_the_server_process_starts_not_ready_on_an_edited_log(built, tmp_path, monkeypatch, verify_all):
     """`fraction-ledger serve` as deployed. Its read model verified the whole log before the edit,
