@@ -1,0 +1,810 @@
+"""`fraction-ledger drill`: one command that rehearses a whole outage on a scratch network and
+reports what held (issue 19).
+
+Everything is played through the product's own interfaces: the DICOM listener (a separate
+`listen` process fed over DICOM), the HTTP API of a separate `serve` process (RTTs, physicists and
+finance with one account each), and the command line (click's runner) for what physicists do at a
+terminal (bundles, reconcile, sends, billing, verify). Every process runs on one clock: the
+instant in FRACTION_LEDGER_CLOCK (else now) plus the drill's elapsed time; every date of the
+scenario is generated relative to it, and every choice from `--seed`, so a seed gives the same
+checks and counts.
+
+The story (see /work/shared/domain.md): the home OIS pushes its baseline, then goes down; the
+courses are triaged and sent to partners, who log and double-check over HTTP, with the mistakes
+the rules must refuse; one partner works offline and returns a signed bundle with its own
+re-plan numbering; the OIS is restored from the day-before backup, losing a day of records
+(FANC REX 3) and some sessions (St. Luc); then reconcile, import set, DICOM and HL7 to the home
+systems, acknowledgement, billing between the centres, incidents home, and `verify`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from datetime import datetime, timedelta
+from datetime import time as clock_time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import click
+
+HOME = "AZ-HOME"
+ZONE = ZoneInfo("Europe/Brussels")
+OIS_AET = "HOME-OIS"
+BIRTH = "1961-03-14"  # tools.dicom_samples writes this birth date on every plan
+FAMILIES = ["PEETERS", "JANSSENS", "MAES", "JACOBS", "MERTENS", "WILLEMS", "CLAES", "GOOSSENS", "WOUTERS",
+            "DUBOIS", "LAMBERT", "DUPONT", "MARTIN", "SIMON", "LAURENT", "LEROY"]
+GIVEN = ["AN", "MARC", "LIEVE", "JAN", "ELS", "LUC", "MARIE", "PIET", "SOFIE", "TOM", "INGE", "KOEN"]
+TECHNIQUES = ["3D-CRT", "VMAT", "electron", "IMRT+setup"]
+# The special courses, by index: each carries one story of the seeds.
+REX, RACE, INTERRUPTED, OFFLINE, TWICE, REREGISTER = range(6)
+
+
+@dataclass
+class CourseSpec:
+    index: int
+    patient_id: str
+    name: str
+    label: str
+    technique: str
+    planned: int
+    baseline: int            # fractions delivered at home before the outage (the last on the lost day)
+    triage: int
+    metersets: list[str]     # of the treatment beams, in beam order
+    plan_beams: list         # as tools.dicom_samples.sample_plan takes them
+    centre: str | None = None  # the partner it is assigned to
+    outage: int = 0          # fractions the partner gives during the outage
+    course_id: str = ""
+    plan_path: Path | None = None
+    records: dict[int, Path] = field(default_factory=dict)  # the home OIS's record per fraction
+
+
+@dataclass
+class Check:
+    phase: str
+    name: str
+    expected: Any
+    found: Any
+
+    @property
+    def ok(self) -> bool:
+        return self.expected == self.found
+
+
+def scenario(seed: int, courses: int, partners: list[str]) -> list[CourseSpec]:
+    """The courses, their techniques, triage codes, baselines and assignments, from the seed alone."""
+    rng = random.Random(seed)
+    online, offline = partners[:-1], partners[-1]
+    specs = []
+    for i in range(courses):
+        technique = "3D-CRT" if i in (INTERRUPTED, TWICE) else TECHNIQUES[rng.randrange(len(TECHNIQUES))]
+        planned = rng.choice([5, 10, 15, 20, 25, 30])
+        triage = rng.randint(1, 3) if i <= REREGISTER else rng.randint(1, 5)
+        mu = lambda lo, hi: f"{rng.uniform(lo, hi):.1f}"  # noqa: E731
+        if technique == "3D-CRT":
+            metersets = [mu(80, 200) for _ in range(rng.randint(2, 4))]
+            beams: list = list(metersets)
+        elif technique == "VMAT":
+            metersets = [mu(200, 320) for _ in range(2)]
+            beams = list(metersets)
+        elif technique == "electron":
+            metersets = [mu(150, 260)]
+            beams = [{"meterset": metersets[0], "radiation": "ELECTRON", "energy": "9",
+                      "applicator": ("A10", "ELECTRON_SQUARE")}]
+        else:
+            metersets = [mu(60, 140) for _ in range(rng.randint(3, 5))]
+            beams = [{"meterset": None, "setup": True}, *metersets]
+        if i == REX:
+            baseline = planned - 1          # the last home fraction (on the lost day) never reached the ledger
+        elif i == OFFLINE:
+            baseline = planned - 3          # the offline partner's re-plan gives the last three
+        else:
+            baseline = rng.randint(2, planned - 3)
+        family, given = FAMILIES[i % len(FAMILIES)], GIVEN[(i * 7 + seed) % len(GIVEN)]
+        spec = CourseSpec(i, f"DRILL-{i + 1:03d}", f"{family}^{given}", f"{technique} {planned}fx #{i + 1}",
+                          technique, planned, baseline, triage, metersets, beams)
+        if i == OFFLINE:
+            spec.centre, spec.outage = offline, 3
+        elif triage <= 3:
+            spec.centre = online[i % len(online)]
+            spec.outage = 1 if i == REX else min(rng.randint(1, 2), planned - baseline)
+        specs.append(spec)
+    return specs
+
+
+class Drill:
+    def __init__(self, out: Path, courses: int, partners: int, seed: int, peers: str, echo=click.echo):
+        self.out, self.seed, self.peers, self.echo = out, seed, peers, echo
+        self.partners = [f"PARTNER-{k}" for k in range(1, partners + 1)]
+        self.online, self.offline = self.partners[:-1], self.partners[-1]
+        self.specs = scenario(seed, courses, self.partners)
+        clock = os.environ.get("FRACTION_LEDGER_CLOCK", "").strip()
+        self.start = datetime.fromisoformat(clock) if clock else datetime.now(ZONE).replace(microsecond=0)
+        if self.start.tzinfo is None:
+            raise click.BadParameter(f"{clock!r} needs a UTC offset", param_hint="FRACTION_LEDGER_CLOCK")
+        self.began = time.monotonic()
+        today = self.start.astimezone(ZONE).date()
+        self.outage_day = today - timedelta(days=4)   # the OIS went down the evening before
+        self.lost_day = self.outage_day - timedelta(days=1)  # erased by the restore (REX 3)
+        self.restore_point = datetime.combine(self.lost_day, clock_time(0, 0), tzinfo=ZONE)
+        self.checks: list[Check] = []
+        self.timeline: list[dict] = []
+        self.counts: Counter = Counter()
+        self.tokens: dict[str, str] = {}
+        self.db = str(out / "home.sqlite3")
+        self.skipped: list[str] = []
+        self.delivered: dict[int, dict[int, str]] = {s.index: {} for s in self.specs}  # course -> number -> centre
+        self.refusals: list[tuple[str, int]] = []  # (course id, fraction) of live attempts refused
+
+    # ---- plumbing --------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.start + timedelta(seconds=time.monotonic() - self.began)
+
+    def env(self) -> dict[str, str]:
+        """For a process started now: the drill's clock, this checkout importable."""
+        root = str(Path(__file__).resolve().parent.parent)
+        path = os.environ.get("PYTHONPATH", "")
+        return {"FRACTION_LEDGER_CLOCK": self.now().isoformat(), "PYTHONPATH": root + (os.pathsep + path if path else "")}
+
+    def check(self, phase: str, name: str, expected: Any, found: Any) -> bool:
+        c = Check(phase, name, expected, found)
+        self.checks.append(c)
+        if not c.ok:
+            self.echo(f"  FAIL {name}: expected {expected}, found {found}", err=True)
+        return c.ok
+
+    @contextlib.contextmanager
+    def phase(self, name: str):
+        began, at = time.monotonic(), self.now()
+        self.echo(f"{name} ...", err=True)
+        try:
+            yield name
+        finally:
+            self.timeline.append({"phase": name, "started": at.isoformat(timespec="seconds"),
+                                  "seconds": round(time.monotonic() - began, 1)})
+
+    def cli(self, *args: str, db: str | None = None, user: str = "physicist.home", centre: str = HOME,
+            expect_ok: bool = True) -> Any:
+        """A `fraction-ledger` command as a physicist types it (click's runner, in this process)."""
+        from click.testing import CliRunner
+
+        from tools.cli import main
+
+        os.environ["FRACTION_LEDGER_CLOCK"] = self.now().isoformat()
+        result = CliRunner().invoke(main, ["--db", db or self.db, "--user", user, "--centre", centre, *args],
+                                    catch_exceptions=False)
+        if expect_ok and result.exit_code != 0:
+            raise DrillError(f"fraction-ledger {' '.join(args)} failed ({result.exit_code}): {result.stderr.strip()}")
+        return result
+
+    def cli_json(self, *args: str, **kw) -> Any:
+        return json.loads(self.cli(*args, "--json", **kw).stdout)
+
+    def api(self, method: str, path: str, user: str, body: Any = None, key: str | None = None):
+        headers = {"Authorization": f"Bearer {self.tokens[user]}"}
+        if key:
+            headers["Idempotency-Key"] = f"drill-{self.seed}-{key}"
+        return self.http.request(method, path, headers=headers, json=body)
+
+    # ---- the scratch network ---------------------------------------------------------------
+
+    def build(self) -> None:
+        """Plans of mixed techniques and the home OIS's records of the baseline, as files."""
+        from tools.dicom_samples import sample_plan, write_plan
+        from tools.partner_samples import scratch_records
+
+        (self.out / "plans").mkdir(parents=True)
+        for s in self.specs:
+            s.plan_path = write_plan(sample_plan(s.patient_id, s.name, s.label, groups=[(s.planned, s.plan_beams)],
+                                                 arc=s.technique == "VMAT", control_points=5 if s.technique == "VMAT" else 2,
+                                                 machine="HOME-LINAC-1", mlc_pairs=20),
+                                     self.out / "plans" / f"{s.patient_id}.dcm")
+            days = [self.home_time(s, k) for k in range(1, s.baseline + 1)]
+            paths = scratch_records(self.out / "ois" / s.patient_id, s.plan_path, HOME, "HOME-LINAC-1", days)
+            s.records = {self.fraction_of(p): p for p in paths}
+            self.counts["baseline records (home OIS)"] += len(paths)
+
+    def home_time(self, s: CourseSpec, k: int) -> datetime:
+        """Fraction k of the baseline: one a day, the last (k = baseline) on the lost day."""
+        day = self.lost_day - timedelta(days=s.baseline - k)
+        return datetime.combine(day, clock_time(8, 0), tzinfo=ZONE) + timedelta(minutes=20 * (s.index % 24))
+
+    def outage_time(self, s: CourseSpec, j: int) -> datetime:
+        """The j-th fraction (0-based) at the partner, after hours, on the outage days."""
+        day = self.outage_day + timedelta(days=j)
+        return datetime.combine(day, clock_time(17, 0), tzinfo=ZONE) + timedelta(minutes=10 * (s.index % 30))
+
+    @staticmethod
+    def fraction_of(path: Path) -> int:
+        from pydicom import dcmread
+
+        return int(dcmread(path, stop_before_pixels=True).TreatmentSessionBeamSequence[0].CurrentFractionNumber)
+
+    def accounts(self) -> None:
+        people = [("physicist.home", "physicist", HOME), ("finance.home", "finance", HOME),
+                  ("rtt.home.a", "rtt", HOME), ("rtt.home.b", "rtt", HOME)]
+        for p in self.online:
+            people += [(f"rtt.{p.lower()}.a", "rtt", p), (f"rtt.{p.lower()}.b", "rtt", p)]
+        for name, role, centre in people:
+            made = self.cli_json("user", "add", name, "--role", role, "--centre", centre, user="admin.drill")
+            self.tokens[name] = made["token"]
+        self.counts["accounts"] = len(people)
+
+    # ---- 1. the baseline over DICOM, then the OIS goes down ----------------------------------
+
+    def baseline_over_dicom(self, listener: subprocess.Popen, port: int) -> None:
+        from pydicom import dcmread
+        from pynetdicom import AE
+        from pynetdicom.sop_class import RTBeamsTreatmentRecordStorage, RTPlanStorage
+
+        ae = AE(ae_title=OIS_AET)
+        for context in (RTPlanStorage, RTBeamsTreatmentRecordStorage):
+            ae.add_requested_context(context)
+        assoc = ae.associate("127.0.0.1", port, ae_title="LEDGER")
+        if not assoc.is_established:
+            raise DrillError(f"the listener on 127.0.0.1:{port} refused the association")
+        statuses: Counter = Counter()
+        sent = 0
+        try:
+            # Plans first, then the records; the REX 3 course's record of the lost day never left the OIS.
+            objects = [s.plan_path for s in self.specs]
+            objects += [p for s in self.specs for k, p in sorted(s.records.items())
+                        if not (s.index == REX and k == s.baseline)]
+            for path in objects:
+                answer = assoc.send_c_store(dcmread(path))
+                statuses[f"0x{int(answer.Status):04X}" if answer and "Status" in answer else "none"] += 1
+                sent += 1
+        finally:
+            assoc.release()
+        self.counts["DICOM objects pushed to the listener"] = sent
+        self.check("1 baseline", "every object pushed answered Success (0x0000)", {"0x0000": sent}, dict(statuses))
+
+    def read_courses(self) -> None:
+        rows = self.cli_json("course", "list")
+        by_patient = {r["patient_id"]: r for r in rows}
+        for s in self.specs:
+            s.course_id = by_patient.get(s.patient_id, {}).get("id", "")
+            for k in s.records:
+                if not (s.index == REX and k == s.baseline):
+                    self.delivered[s.index][k] = HOME
+        self.check("1 baseline", "courses registered by the listener from their RT Plans", len(self.specs),
+                   sum(1 for s in self.specs if s.course_id))
+        self.check("1 baseline", "baseline fractions in the ledger (all pushed records)",
+                   sum(len(d) for d in self.delivered.values()),
+                   sum(r["fractions_delivered"] for r in rows))
+
+    # ---- 2. triage, assignment, the partners at work ---------------------------------------
+
+    def triage_and_assign(self) -> None:
+        for s in self.specs:
+            self.expect_status(self.api("POST", f"/api/courses/{s.course_id}/triage", "physicist.home",
+                                        {"triage": s.triage}, f"triage-{s.index}"), 200, "triage")
+            if s.centre:
+                self.expect_status(self.api("POST", f"/api/courses/{s.course_id}/assign", "physicist.home",
+                                            {"centre": s.centre}, f"assign-{s.index}"), 200, "assign")
+        listed = {c["id"]: c for c in self.api("GET", "/api/courses", "physicist.home").json()}
+        self.check("2 outage", "triage code of every course as on the triage list",
+                   {s.patient_id: s.triage for s in self.specs},
+                   {s.patient_id: listed.get(s.course_id, {}).get("triage") for s in self.specs})
+        self.counts["courses assigned to partners"] = sum(1 for s in self.specs if s.centre)
+        self.counts["courses waiting (triage 4-5)"] = sum(1 for s in self.specs if not s.centre)
+        for p in self.online:
+            seen = sorted(c["id"] for c in self.api("GET", "/api/courses", f"rtt.{p.lower()}.a").json())
+            self.check("2 outage", f"an RTT of {p} sees exactly the courses assigned to {p}",
+                       sorted(s.course_id for s in self.specs if s.centre == p), seen)
+
+    def expect_status(self, response, status: int, what: str) -> Any:
+        if response.status_code != status:
+            raise DrillError(f"{what}: HTTP {response.status_code} where {status} was expected: {response.text[:300]}")
+        return response.json()
+
+    def log(self, s: CourseSpec, number: int, user: str, at: datetime, key: str, **extra):
+        body = {"number": number, "machine": self.machine_of(s.centre or HOME), "delivered_at": at.isoformat(), **extra}
+        return self.api("POST", f"/api/courses/{s.course_id}/fractions/", user, body, key)
+
+    @staticmethod
+    def machine_of(centre: str) -> str:
+        return "HOME-LINAC-1" if centre == HOME else f"{centre[-6:]}-TB1"
+
+    def partner_fractions(self) -> None:
+        """Every assigned course's outage fractions, each double-checked by a second RTT."""
+        for s in self.specs:
+            if not s.centre or s.centre == self.offline:
+                continue
+            a, b = f"rtt.{s.centre.lower()}.a", f"rtt.{s.centre.lower()}.b"
+            first = s.planned if s.index == REX else s.baseline + 1
+            for j in range(s.outage):
+                number = first + j
+                if s.index == INTERRUPTED and j == 0:
+                    self.interrupted(s, number, a, b)
+                    continue
+                if s.index == RACE and j == 0:
+                    self.race(s, number)
+                    continue
+                r = self.log(s, number, a, self.outage_time(s, j), f"log-{s.index}-{number}")
+                if r.status_code == 201:
+                    self.delivered[s.index][number] = s.centre
+                    self.counts["fractions logged over HTTP"] += 1
+                self.verify(s, number, b)
+                if s.index == TWICE and j == 0:
+                    # The second RTT, not seeing the first's record, logs the same fraction again.
+                    again = self.log(s, number, b, self.outage_time(s, j) + timedelta(minutes=25), f"twice-{s.index}")
+                    self.refused("2 outage", "a fraction logged twice is refused", s, number, again,
+                                 "fraction_already_delivered")
+            if s.index == TWICE:
+                mine = self.api("POST", f"/api/courses/{s.course_id}/fractions/{first}/verify", a, {}, f"self-{s.index}")
+                self.refused("2 outage", "an RTT verifying its own fraction is refused (four eyes)", s, first, mine,
+                             "verifier_is_operator")
+
+    def verify(self, s: CourseSpec, number: int, user: str) -> None:
+        r = self.api("POST", f"/api/courses/{s.course_id}/fractions/{number}/verify", user, {}, f"verify-{s.index}-{number}")
+        if r.status_code == 200:
+            self.counts["fractions verified by a second RTT"] += 1
+        else:
+            self.check("2 outage", f"{s.patient_id} fraction {number} verified by a second RTT", 200, r.status_code)
+
+    def refused(self, phase: str, name: str, s: CourseSpec, number: int, response, code: str) -> None:
+        found = response.status_code, (response.json().get("error") if response.status_code >= 400 else "accepted")
+        if self.check(phase, f"{s.patient_id}: {name}", (409, code), found):
+            self.refusals.append((s.course_id, number))
+            self.counts["live attempts refused by the rules"] += 1
+        elif response.status_code == 201:
+            self.counts["live attempts wrongly accepted"] += 1
+
+    def race(self, s: CourseSpec, number: int) -> None:
+        """The home centre and the partner log the same fraction at the same moment."""
+        barrier, answers = threading.Barrier(2), {}
+        at = self.outage_time(s, 0)
+
+        def one(user: str, centre: str) -> None:
+            body = {"number": number, "machine": self.machine_of(centre), "delivered_at": at.isoformat()}
+            barrier.wait(timeout=30)
+            answers[centre] = self.api("POST", f"/api/courses/{s.course_id}/fractions/", user, body, f"race-{user}")
+
+        racers = [threading.Thread(target=one, args=(f"rtt.{s.centre.lower()}.a", s.centre)),
+                  threading.Thread(target=one, args=("rtt.home.a", HOME))]
+        for t in racers:
+            t.start()
+        for t in racers:
+            t.join(timeout=120)
+        codes = sorted(r.status_code for r in answers.values())
+        self.check("2 outage", f"{s.patient_id}: two centres racing for fraction {number}: one accepted, one refused",
+                   [201, 409], codes)
+        for centre, r in answers.items():
+            if r.status_code == 201:
+                self.delivered[s.index][number] = centre
+                self.counts["fractions logged over HTTP"] += 1
+                self.verify(s, number, f"rtt.{centre.lower()}.b")
+            elif r.status_code == 409:
+                self.refusals.append((s.course_id, number))
+                self.counts["live attempts refused by the rules"] += 1
+        if codes == [201, 201]:
+            self.counts["live attempts wrongly accepted"] += 1
+
+    def interrupted(self, s: CourseSpec, number: int, a: str, b: str) -> None:
+        """A session stopped by the machine half-way through beam 2, then its continuation."""
+        full = [{"number": n, "delivered_mu": mu} for n, mu in self.beam_numbers(s)]
+        last_number, last_mu = self.beam_numbers(s)[-1]
+        half = f"{float(last_mu) / 2:.1f}"
+        first = [*full[:-1], {"number": last_number, "delivered_mu": half, "termination": "MACHINE"}]
+        r = self.log(s, number, a, self.outage_time(s, 0), f"interrupted-{s.index}", beams=first)
+        rest = f"{float(last_mu) - float(half):.1f}"
+        c = self.log(s, number, a, self.outage_time(s, 0) + timedelta(minutes=30), f"continued-{s.index}",
+                     type="CONTINUATION", beams=[{"number": last_number, "delivered_mu": rest}])
+        self.check("2 outage", f"{s.patient_id}: the interrupted session and its continuation are accepted",
+                   [201, 201], [r.status_code, c.status_code])
+        if r.status_code == 201:
+            self.delivered[s.index][number] = s.centre
+            self.counts["fractions logged over HTTP"] += 1
+            self.counts["continuations logged"] += int(c.status_code == 201)
+        self.verify(s, number, b)
+        course = self.api("GET", f"/api/courses/{s.course_id}", a).json()
+        self.check("2 outage", f"{s.patient_id}: the interrupted fraction and its continuation count once",
+                   s.baseline + 1, course.get("fractions_delivered"))
+        again = self.log(s, number, a, self.outage_time(s, 0) + timedelta(minutes=50), f"continued-again-{s.index}",
+                         type="CONTINUATION", beams=[{"number": last_number, "delivered_mu": rest}])
+        self.refused("2 outage", "a second continuation of a completed fraction is refused", s, number, again,
+                     "fraction_already_delivered")
+
+    def beam_numbers(self, s: CourseSpec) -> list[tuple[int, str]]:
+        """(beam number, MU) of the treatment beams: beams are numbered in plan order, setup beams first."""
+        offset = 1 if s.technique == "IMRT+setup" else 0
+        return [(offset + n, mu) for n, mu in enumerate(s.metersets, 1)]
+
+    def rex3(self) -> None:
+        """FANC REX 3: the lost day's fraction of one course is re-registered late; the count is then
+        current, and an extra fraction is refused. Another course's fraction, re-registered by hand
+        from the schedule although the ledger has it, is refused too."""
+        s = self.specs[REX]
+        late = self.log(s, s.baseline, "rtt.home.a", self.home_time(s, s.baseline), f"late-{s.index}")
+        self.check("2 outage", f"{s.patient_id}: REX 3 late re-registration of fraction {s.baseline} (lost day) accepted",
+                   201, late.status_code)
+        if late.status_code == 201:
+            self.delivered[s.index][s.baseline] = HOME
+            self.counts["fractions logged over HTTP"] += 1
+            self.verify(s, s.baseline, "rtt.home.b")
+        shown = self.api("GET", f"/api/courses/{s.course_id}", "rtt.home.a").json()
+        self.check("2 outage", f"{s.patient_id}: REX 3 count current after the late re-registration",
+                   f"{s.planned}/{s.planned}", f"{shown.get('fractions_delivered')}/{shown.get('fractions_planned')}")
+        a = f"rtt.{s.centre.lower()}.a"
+        extra = self.log(s, s.planned + 1, a, self.outage_time(s, 1), f"extra-{s.index}")
+        self.refused("2 outage", "REX 3 extra fraction beyond the prescription is refused", s, s.planned + 1, extra,
+                     "fraction_out_of_range")
+        r = self.specs[REREGISTER]
+        again = self.log(r, r.baseline, "rtt.home.b", self.home_time(r, r.baseline), f"reregister-{r.index}")
+        self.refused("2 outage", "REX 3 re-registration by hand of a fraction the ledger holds is refused", r,
+                     r.baseline, again, "fraction_already_delivered")
+
+    # ---- the offline partner -----------------------------------------------------------------
+
+    def offline_partner(self) -> None:
+        """The partner works on its own ledger (no network), re-plans on its linac, its OIS writes
+        records in the re-plan's own numbering, one file per beam; it returns a signed bundle."""
+        from tools.dicom_samples import sample_plan, write_plan
+        from tools.partner_samples import per_beam, scratch_records
+        from adapters.dicom.export import encode
+        from pydicom import dcmread
+
+        s, p = self.specs[OFFLINE], self.offline
+        folder = self.out / p
+        folder.mkdir()
+        db = str(folder / "ledger.sqlite3")
+        remaining = s.planned - s.baseline
+        machine = self.machine_of(p)
+        partner_id = f"{p[-1]}-{s.patient_id}"
+        replan = write_plan(sample_plan(partner_id, s.name, f"Re-plan {p[-6:]}", groups=[(remaining, [
+            f"{float(m) * 1.02:.1f}" for m in s.metersets] if s.technique != "IMRT+setup" else [
+            {"meterset": None, "setup": True}, *[f"{float(m) * 1.02:.1f}" for m in s.metersets]])
+            if s.technique != "electron" else (remaining, [{**s.plan_beams[0], "meterset": f"{float(s.metersets[0]) * 1.02:.1f}"}])],
+            machine=machine, mlc_pairs=20), folder / "replan.dcm")
+        pcli = lambda *a, **kw: self.cli(*a, db=db, user=f"physicist.{p.lower()}", centre=p, **kw)  # noqa: E731
+        pcli("import", "plan", str(s.plan_path), "--centre", HOME)
+        pcli("course", "identity", s.course_id, "--centre", p, "--patient-id", partner_id, "--name", s.name,
+             "--birth-date", BIRTH)
+        pcli("import", "plan", str(replan), "--centre", p, "--fallback-for", s.course_id,
+             "--starts-at", str(s.baseline + 1))
+        days = [self.outage_time(s, j) for j in range(remaining)]
+        returns = folder / "partner-ois"
+        returns.mkdir()
+        files = 0
+        for path in scratch_records(folder / "scratch", replan, p, machine, days):
+            for one in per_beam(dcmread(path)):
+                (returns / f"{one.SOPInstanceUID}.dcm").write_bytes(encode(one))
+                files += 1
+        pcli("import", "records", str(returns))
+        surplus = pcli("fraction", "log", s.course_id, "--number", str(s.planned + 1), "--centre", p,
+                       "--machine", machine, "--operator", f"rtt.{p.lower()}.a",
+                       "--at", self.outage_time(s, remaining).isoformat(), expect_ok=False)
+        self.check("2 outage", f"{s.patient_id}: at the offline partner, a fraction beyond the re-plan is refused",
+                   (1, "outside the prescription"), (surplus.exit_code,
+                                                     "outside the prescription" if "outside the prescription" in surplus.stderr else surplus.stderr.strip()[:120]))
+        key = folder / f"{p}.ed25519"
+        pcli("centre", "keygen", p, "--out", str(key))
+        bundle = folder / f"{p}.bundle"
+        pcli("bundle", "export", "--centre", p, "--out", str(bundle), "--key", str(key))
+        self.counts["records from the offline partner's OIS (one file per beam)"] = files
+        # Home: the partner's key, the patient's id there, then the bundle, twice.
+        self.cli("centre", "add", p, "--public-key", str(key) + ".pub")
+        self.expect_status(self.api("POST", f"/api/courses/{s.course_id}/identities", "physicist.home",
+                                    {"centre": p, "patient_id": partner_id, "name": s.name, "birth_date": BIRTH},
+                                    f"identity-{s.index}"), 200, "identity")
+        first = self.cli_json("bundle", "import", str(bundle))
+        second = self.cli_json("bundle", "import", str(bundle))
+        self.counts["bundle events applied"] = first.get("applied", 0)
+        self.check("2 outage", "the offline partner's signed bundle: imported, a second import applies nothing",
+                   (True, 0), (first.get("applied", 0) > 0, second.get("applied")))
+        for k in range(s.baseline + 1, s.planned + 1):
+            self.delivered[s.index][k] = p
+        course = self.api("GET", f"/api/courses/{s.course_id}", "physicist.home").json()
+        numbered = sorted({f["number"] for f in course.get("fractions", []) if f.get("centre") == p and not f.get("voided")})
+        self.check("2 outage", f"{s.patient_id}: the partner's re-plan (its fractions 1-{remaining}) keeps the "
+                   "prescription count", (s.planned, list(range(s.baseline + 1, s.planned + 1))),
+                   (course.get("fractions_delivered"), numbered))
+
+    def complete_courses(self) -> None:
+        done = [s for s in self.specs if len(self.delivered[s.index]) == s.planned]
+        for s in done:
+            self.expect_status(self.api("POST", f"/api/courses/{s.course_id}/complete", "physicist.home",
+                                        {"reason": "all fractions delivered"}, f"complete-{s.index}"), 200, "complete")
+        self.counts["courses completed"] = len(done)
+        self.completed = done
+
+    # ---- 3. the restore, 4. recovery ---------------------------------------------------------
+
+    def restore(self) -> tuple[Path, dict[int, list[int]]]:
+        """The OIS from the day-before backup: the lost day's records gone (REX 3), and some
+        sessions lost on top by an incomplete restore (St. Luc)."""
+        rng = random.Random(self.seed * 7919 + 1)
+        folder = self.out / "ois-restored"
+        folder.mkdir()
+        kept = [(s, k) for s in self.specs for k in sorted(s.records) if k < s.baseline]
+        lost = set(rng.sample(range(len(kept)), max(1, len(self.specs) // 8)))
+        st_luc: dict[int, list[int]] = {}
+        for i, (s, k) in enumerate(kept):
+            if i in lost:
+                st_luc.setdefault(s.index, []).append(k)
+                continue
+            (folder / f"{s.patient_id}_{k:03d}.dcm").write_bytes(s.records[k].read_bytes())
+        self.counts["records in the restored OIS"] = len(kept) - len(lost)
+        self.counts["records lost with the day (REX 3)"] = sum(1 for s in self.specs if s.baseline in s.records)
+        self.counts["sessions lost by the incomplete restore (St. Luc)"] = len(lost)
+        return folder, st_luc
+
+    def reconcile(self, ois: Path, st_luc: dict[int, list[int]]) -> str:
+        result = self.cli_json("reconcile", "--ois", str(ois), "--restore-point", self.restore_point.isoformat(),
+                               "--export", str(self.out / "import-set"), "--report", str(self.out / "reconcile.html"))
+        by_id = {s.course_id: s for s in self.specs}
+        found = sorted((by_id[m["course_id"]].patient_id, m["fraction_number"]) for m in result["missing_in_ois"]
+                       if m["course_id"] in by_id)
+        in_ois = {(s.index, k) for s in self.specs for k in s.records if k < s.baseline} - {
+            (i, k) for i, ks in st_luc.items() for k in ks}
+        expected = sorted((s.patient_id, k) for s in self.specs for k in self.delivered[s.index] if (s.index, k) not in in_ois)
+        self.counts["fractions missing in the OIS (reconcile)"] = len(found)
+        self.check("4 recovery", "reconcile lists exactly the fractions the restored OIS lacks", expected, found)
+        lost_day = sorted((s.patient_id, s.baseline) for s in self.specs)
+        flagged = sorted((by_id[m["course_id"]].patient_id, m["fraction_number"]) for m in result["missing_in_ois"]
+                         if m["course_id"] in by_id and m["after_restore_point"]
+                         and m["fraction_number"] == by_id[m["course_id"]].baseline)
+        self.check("4 recovery", "REX 3: the lost day's fractions listed, after the restore point", lost_day, flagged)
+        self.check("4 recovery", "St. Luc: every session lost by the incomplete restore listed",
+                   sorted((self.specs[i].patient_id, k) for i, ks in st_luc.items() for k in ks),
+                   sorted(x for x in found if (x[0], x[1]) in {(self.specs[i].patient_id, k)
+                                                              for i, ks in st_luc.items() for k in ks}))
+        self.check("4 recovery", "the interrupted fraction is one missing fraction (its sessions together)",
+                   1, sum(1 for m in result["missing_in_ois"] if m["course_id"] == self.specs[INTERRUPTED].course_id
+                          and m["fraction_number"] == self.specs[INTERRUPTED].baseline + 1))
+        self.check("4 recovery", "nothing unknown to the ledger, no conflicts, no unreadable file", (0, 0, 0),
+                   (len(result["unknown_to_ledger"]), len(result["conflicts"]), len(result["unreadable_files"])))
+        self.import_set = result["import_set"]
+        self.counts["import set records"] = self.import_set["records"]
+        return result["log_head"]
+
+    def import_set_into_ois(self, ois: Path) -> None:
+        """The OIS imports the set (its records), the physicist acknowledges it, and nothing is missing."""
+        folder = self.out / "import-set"
+        target = ois / "imported"
+        target.mkdir()
+        for rel in self.import_set["files"]:
+            if Path(rel).name != "summary.dcm":
+                shutil.copy(folder / rel, target / Path(rel).name)
+        ack = self.cli("reconcile", "acknowledge", str(folder), "--by", "physicist.home")
+        self.check("4 recovery", "the import set acknowledged", 0, ack.exit_code)
+        again = self.cli_json("reconcile", "--ois", str(ois))
+        t = again["totals"]
+        self.check("4 recovery", "after the import set: nothing missing, unknown or conflicting",
+                   (0, 0, 0), (t["missing_in_ois"], t["unknown_to_ledger"], t["conflicts"]))
+
+    def send_dicom(self) -> None:
+        from tools.drill_peers import StoreSCP, storescp_installed
+
+        if not self.peer_available("storescp (dcmtk)", storescp_installed()):
+            return
+        scp = StoreSCP(self.out / "storescp")
+        try:
+            first = self.cli_json("send", "dicom", "--host", "127.0.0.1", "--port", str(scp.port),
+                                  "--called-aet", "STORESCP", expect_ok=False)
+            second = self.cli_json("send", "dicom", "--host", "127.0.0.1", "--port", str(scp.port),
+                                   "--called-aet", "STORESCP", expect_ok=False)
+            received = len(scp.files())
+        finally:
+            scp.close()
+        self.counts["DICOM objects sent to storescp"] = first.get("sent", 0)
+        self.check("4 recovery", "DICOM send to storescp: every object accepted and received",
+                   (first.get("sent"), 0, first.get("sent")), (first.get("accepted"), len(first.get("refused", [])), received))
+        self.check("4 recovery", "DICOM send again: nothing sent twice", 0, second.get("sent"))
+
+    def send_hl7(self) -> None:
+        from tools.drill_peers import MllpReceiver
+
+        if not self.peer_available("MLLP receiver (python-hl7)", True):
+            return
+        with MllpReceiver() as receiver:
+            first = self.cli_json("send", "hl7", "--host", "127.0.0.1", "--port", str(receiver.port), expect_ok=False)
+            second = self.cli_json("send", "hl7", "--host", "127.0.0.1", "--port", str(receiver.port), expect_ok=False)
+            got = len(set(receiver.received))
+        self.counts["HL7 messages sent"] = first.get("sent", 0)
+        self.check("4 recovery", "HL7 send over MLLP: every message acknowledged AA and received",
+                   (first.get("sent"), 0, first.get("sent")), (first.get("accepted"), len(first.get("refused", [])), got))
+        self.check("4 recovery", "HL7 send again: nothing sent twice", 0, second.get("sent"))
+
+    def peer_available(self, name: str, installed: bool) -> bool:
+        if self.peers == "none":
+            self.skipped.append(f"{name}: skipped (--peers none)")
+            return False
+        if not installed:
+            if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+                self.check("4 recovery", f"{name} installed (required under CI)", True, False)
+            else:
+                self.skipped.append(f"{name}: not installed, skipped")
+            return False
+        return True
+
+    def billing(self) -> None:
+        """The statement between the centres for the completed courses: every share as delivered."""
+        day = self.now().astimezone(ZONE).date()
+        statement = self.cli_json("billing", "statement", "--from", (day - timedelta(days=1)).isoformat(),
+                                  "--to", (day + timedelta(days=1)).isoformat(), user="finance.home")
+        lines = statement.get("lines", [])
+        expected, found = {}, {}
+        for s in self.completed:
+            expected[s.patient_id] = dict(sorted(Counter(self.delivered[s.index].values()).items()))
+            found[s.patient_id] = dict(sorted((ln["centre"], ln["fractions"]) for ln in lines if ln["course_id"] == s.course_id))
+        self.check("4 recovery", "billing: each completed course split by the fractions each centre gave", expected, found)
+        sums = {s.patient_id: str(sum((Decimal(ln["amount"]) for ln in lines if ln["course_id"] == s.course_id), Decimal(0)))
+                for s in self.completed}
+        self.check("4 recovery", "billing: the shares of each course sum to the course amount",
+                   {s.patient_id: "3000.00" for s in self.completed}, sums)
+        self.counts["billing lines"] = len(lines)
+
+    def incidents(self) -> None:
+        exported = self.cli_json("incident", "export", "--centre", HOME)
+        rows = exported if isinstance(exported, list) else exported.get("incidents", [])
+        ours = {s.course_id for s in self.specs}
+        near = sorted((r.get("course_id"), r.get("fraction")) for r in rows
+                      if r.get("category") == "near-miss" and r.get("course_id") in ours)
+        self.counts["near-miss incidents exported home"] = len(near)
+        self.check("4 recovery", "incident export home: one near-miss per live attempt refused",
+                   sorted(self.refusals), near)
+
+    def verify_chain(self, anchor: str) -> None:
+        plain = self.cli_json("verify", expect_ok=False)
+        anchored = self.cli_json("verify", "--head", anchor, expect_ok=False)
+        self.counts["events in the log"] = plain.get("events", 0)
+        self.check("5 verify", "the hash chain is intact", True, plain.get("ok"))
+        self.check("5 verify", "the head printed at reconcile is on the chain", True,
+                   bool(anchored.get("ok")) and bool((anchored.get("anchor") or {}).get("ok", anchored.get("ok"))))
+
+    # ---- the whole drill -----------------------------------------------------------------------
+
+    def run(self) -> bool:
+        from tools.serverproc import free_port, running_server
+
+        os.environ.pop("FRACTION_LEDGER_READ_DB", None)  # each ledger keeps its read model beside it
+        self.out.mkdir(parents=True, exist_ok=True)
+        with self.phase("0 scratch network"):
+            self.build()
+            self.accounts()
+        listener_log = self.out / "listen.log"
+        with open(listener_log, "w") as log:
+            listener = subprocess.Popen(
+                [sys.executable, "-m", "tools.cli", "--db", self.db, "--user", "listener", "listen", "--port", "0",
+                 "--aet", "LEDGER", "--allow", f"{OIS_AET}={HOME}"],
+                env={**os.environ, **self.env()}, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            with self.phase("1 baseline over DICOM"):
+                port = self.wait_listening(listener, listener_log)
+                self.baseline_over_dicom(listener, port)
+        finally:
+            listener.terminate()
+            try:
+                listener.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                listener.kill()
+                listener.wait(timeout=10)
+        self.read_courses()
+        self.agreements()
+        import httpx
+
+        with self.phase("2 outage: triage, partners, offline bundle"):
+            with running_server(self.db, free_port(), env=self.env(), log=self.out / "serve.log") as base:
+                with httpx.Client(base_url=base, timeout=60) as self.http:
+                    self.triage_and_assign()
+                    self.partner_fractions()
+                    self.rex3()
+                    self.offline_partner()
+                    self.complete_courses()
+        with self.phase("3 OIS restored from the day-before backup"):
+            ois, st_luc = self.restore()
+        with self.phase("4 recovery: reconcile, sends, billing, incidents"):
+            anchor = self.reconcile(ois, st_luc)
+            self.send_dicom()
+            self.send_hl7()
+            self.import_set_into_ois(ois)
+            self.billing()
+            self.incidents()
+        with self.phase("5 verify the chain"):
+            self.verify_chain(anchor)
+        return all(c.ok for c in self.checks)
+
+    def agreements(self) -> None:
+        valid_from = (self.outage_day - timedelta(days=120)).isoformat()
+        for p in self.partners:
+            self.cli("billing", "agree", "--billing-centre", HOME, "--partner", p, "--rule", "pro-rata",
+                     "--course-amount", "3000.00", "--valid-from", valid_from, user="finance.home")
+
+    @staticmethod
+    def wait_listening(proc: subprocess.Popen, log: Path) -> int:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise DrillError(f"the listener exited with {proc.returncode}: {log.read_text()[-500:]}")
+            for line in log.read_text().splitlines():
+                if line.startswith("listening as"):
+                    return int(line.split(" on ")[1].split(" ")[0].rsplit(":", 1)[1])
+            time.sleep(0.1)
+        raise DrillError("the listener did not start within 120 s")
+
+    def summary(self) -> dict:
+        return {
+            "seed": self.seed, "courses": len(self.specs), "partners": self.partners, "offline_partner": self.offline,
+            "clock": self.start.isoformat(), "passed": all(c.ok for c in self.checks),
+            "checks": [{"phase": c.phase, "check": c.name, "expected": c.expected, "found": c.found, "ok": c.ok}
+                       for c in self.checks],
+            "counts": dict(self.counts), "timeline": self.timeline, "skipped": self.skipped,
+        }
+
+
+class DrillError(Exception):
+    """The drill could not play a step at all (a peer did not start, a command failed)."""
+
+
+@click.command("drill")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("drill"),
+              show_default=True, help="Scratch folder for the network, its ledgers and the report (must be empty).")
+@click.option("--courses", type=click.IntRange(6, 500), default=12, show_default=True, help="Active courses.")
+@click.option("--partners", type=click.IntRange(2, 20), default=2, show_default=True,
+              help="Partner centres (the last works offline and returns a bundle).")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same scenario, checks and counts.")
+@click.option("--peers", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
+              help="auto: send to storescp (dcmtk) and an MLLP receiver when installed; none: skip them.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def drill(out: Path, courses: int, partners: int, seed: int, peers: str, as_json: bool) -> None:
+    """Rehearse a whole outage on a scratch network and report what held (report.html, report.pdf).
+    Exits 1 when any check fails."""
+    import logging
+
+    from tools.drill_report import write_reports
+
+    for name in ("pynetdicom", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if out.exists() and any(out.iterdir()):
+        raise click.BadParameter(f"{out} is not empty: a drill builds its network in an empty folder", param_hint="--out")
+    d = Drill(out, courses, partners, seed, peers, echo=click.echo)
+    began = time.monotonic()
+    try:
+        d.run()
+    except DrillError as exc:
+        d.check("drill", "every step of the drill could be played", "played", str(exc)[:300])
+    result = d.summary()
+    result["seconds"] = round(time.monotonic() - began, 1)
+    html, pdf = write_reports(result, out)
+    (out / "summary.json").write_text(json.dumps(result, indent=1, default=str))
+    if as_json:
+        click.echo(json.dumps(result, default=str))
+    else:
+        click.echo(text_summary(result, html, pdf))
+    if not result["passed"]:
+        sys.exit(1)
+
+
+def text_summary(r: dict, html: Path, pdf: Path) -> str:
+    failed = [c for c in r["checks"] if not c["ok"]]
+    lines = [f"drill seed {r['seed']}: {r['courses']} courses, home {HOME}, partners {', '.join(r['partners'])} "
+             f"({r['offline_partner']} offline), clock {r['clock']}"]
+    lines += [f"  {t['phase']:<48} {t['seconds']:>7.1f} s" for t in r["timeline"]]
+    lines += [f"  {k:<58} {v:>6}" for k, v in r["counts"].items()]
+    lines += [f"  {s}" for s in r["skipped"]]
+    lines += [f"  FAILED {c['check']}: expected {c['expected']}, found {c['found']}" for c in failed]
+    lines.append(f"{'PASS' if r['passed'] else 'FAIL'}: {len(r['checks']) - len(failed)} of {len(r['checks'])} checks "
+                 f"passed in {r['seconds']} s")
+    lines.append(f"report: {html}, {pdf}")
+    return "\n".join(lines)
+
+
+def register(main: click.Group) -> None:
+    main.add_command(drill)
+
+
+__all__ = ["drill", "register", "scenario", "Drill"]
