@@ -51,6 +51,11 @@ TECHNIQUES = ["3D-CRT", "VMAT", "electron", "IMRT+setup"]
 REX, RACE, INTERRUPTED, OFFLINE, TWICE, REREGISTER = range(6)
 
 
+def rtt(centre: str, who: str) -> str:
+    """The account of RTT `who` ("a" logs, "b" double-checks) at a centre."""
+    return f"rtt.{'home' if centre == HOME else centre.lower()}.{who}"
+
+
 @dataclass
 class CourseSpec:
     index: int
@@ -206,6 +211,7 @@ class Drill:
         from tools.partner_samples import scratch_records
 
         (self.out / "plans").mkdir(parents=True)
+        (self.out / "ois").mkdir()
         for s in self.specs:
             s.plan_path = write_plan(sample_plan(s.patient_id, s.name, s.label, groups=[(s.planned, s.plan_beams)],
                                                  arc=s.technique == "VMAT", control_points=5 if s.technique == "VMAT" else 2,
@@ -236,7 +242,7 @@ class Drill:
         people = [("physicist.home", "physicist", HOME), ("finance.home", "finance", HOME),
                   ("rtt.home.a", "rtt", HOME), ("rtt.home.b", "rtt", HOME)]
         for p in self.online:
-            people += [(f"rtt.{p.lower()}.a", "rtt", p), (f"rtt.{p.lower()}.b", "rtt", p)]
+            people += [(rtt(p, "a"), "rtt", p), (rtt(p, "b"), "rtt", p)]
         for name, role, centre in people:
             made = self.cli_json("user", "add", name, "--role", role, "--centre", centre, user="admin.drill")
             self.tokens[name] = made["token"]
@@ -301,7 +307,7 @@ class Drill:
         self.counts["courses assigned to partners"] = sum(1 for s in self.specs if s.centre)
         self.counts["courses waiting (triage 4-5)"] = sum(1 for s in self.specs if not s.centre)
         for p in self.online:
-            seen = sorted(c["id"] for c in self.api("GET", "/api/courses", f"rtt.{p.lower()}.a").json())
+            seen = sorted(c["id"] for c in self.api("GET", "/api/courses", rtt(p, "a")).json())
             self.check("2 outage", f"an RTT of {p} sees exactly the courses assigned to {p}",
                        sorted(s.course_id for s in self.specs if s.centre == p), seen)
 
@@ -316,14 +322,14 @@ class Drill:
 
     @staticmethod
     def machine_of(centre: str) -> str:
-        return "HOME-LINAC-1" if centre == HOME else f"{centre[-6:]}-TB1"
+        return "HOME-LINAC-1" if centre == HOME else f"P{centre.rsplit('-', 1)[-1]}-TB1"
 
     def partner_fractions(self) -> None:
         """Every assigned course's outage fractions, each double-checked by a second RTT."""
         for s in self.specs:
             if not s.centre or s.centre == self.offline:
                 continue
-            a, b = f"rtt.{s.centre.lower()}.a", f"rtt.{s.centre.lower()}.b"
+            a, b = rtt(s.centre, "a"), rtt(s.centre, "b")
             first = s.planned if s.index == REX else s.baseline + 1
             for j in range(s.outage):
                 number = first + j
@@ -337,16 +343,17 @@ class Drill:
                 if r.status_code == 201:
                     self.delivered[s.index][number] = s.centre
                     self.counts["fractions logged over HTTP"] += 1
+                if s.index == TWICE and j == 0:
+                    mine = self.api("POST", f"/api/courses/{s.course_id}/fractions/{number}/verify", a, {},
+                                    f"self-{s.index}")
+                    self.refused("2 outage", "an RTT verifying its own fraction is refused (four eyes)", s, number,
+                                 mine, "verifier_is_operator")
                 self.verify(s, number, b)
                 if s.index == TWICE and j == 0:
                     # The second RTT, not seeing the first's record, logs the same fraction again.
                     again = self.log(s, number, b, self.outage_time(s, j) + timedelta(minutes=25), f"twice-{s.index}")
                     self.refused("2 outage", "a fraction logged twice is refused", s, number, again,
                                  "fraction_already_delivered")
-            if s.index == TWICE:
-                mine = self.api("POST", f"/api/courses/{s.course_id}/fractions/{first}/verify", a, {}, f"self-{s.index}")
-                self.refused("2 outage", "an RTT verifying its own fraction is refused (four eyes)", s, first, mine,
-                             "verifier_is_operator")
 
     def verify(self, s: CourseSpec, number: int, user: str) -> None:
         r = self.api("POST", f"/api/courses/{s.course_id}/fractions/{number}/verify", user, {}, f"verify-{s.index}-{number}")
@@ -373,7 +380,7 @@ class Drill:
             barrier.wait(timeout=30)
             answers[centre] = self.api("POST", f"/api/courses/{s.course_id}/fractions/", user, body, f"race-{user}")
 
-        racers = [threading.Thread(target=one, args=(f"rtt.{s.centre.lower()}.a", s.centre)),
+        racers = [threading.Thread(target=one, args=(rtt(s.centre, "a"), s.centre)),
                   threading.Thread(target=one, args=("rtt.home.a", HOME))]
         for t in racers:
             t.start()
@@ -386,7 +393,7 @@ class Drill:
             if r.status_code == 201:
                 self.delivered[s.index][number] = centre
                 self.counts["fractions logged over HTTP"] += 1
-                self.verify(s, number, f"rtt.{centre.lower()}.b")
+                self.verify(s, number, rtt(centre, "b"))
             elif r.status_code == 409:
                 self.refusals.append((s.course_id, number))
                 self.counts["live attempts refused by the rules"] += 1
@@ -438,7 +445,7 @@ class Drill:
         shown = self.api("GET", f"/api/courses/{s.course_id}", "rtt.home.a").json()
         self.check("2 outage", f"{s.patient_id}: REX 3 count current after the late re-registration",
                    f"{s.planned}/{s.planned}", f"{shown.get('fractions_delivered')}/{shown.get('fractions_planned')}")
-        a = f"rtt.{s.centre.lower()}.a"
+        a = rtt(s.centre, "a")
         extra = self.log(s, s.planned + 1, a, self.outage_time(s, 1), f"extra-{s.index}")
         self.refused("2 outage", "REX 3 extra fraction beyond the prescription is refused", s, s.planned + 1, extra,
                      "fraction_out_of_range")
@@ -464,7 +471,7 @@ class Drill:
         remaining = s.planned - s.baseline
         machine = self.machine_of(p)
         partner_id = f"{p[-1]}-{s.patient_id}"
-        replan = write_plan(sample_plan(partner_id, s.name, f"Re-plan {p[-6:]}", groups=[(remaining, [
+        replan = write_plan(sample_plan(partner_id, s.name, f"Re-plan {p}", groups=[(remaining, [
             f"{float(m) * 1.02:.1f}" for m in s.metersets] if s.technique != "IMRT+setup" else [
             {"meterset": None, "setup": True}, *[f"{float(m) * 1.02:.1f}" for m in s.metersets]])
             if s.technique != "electron" else (remaining, [{**s.plan_beams[0], "meterset": f"{float(s.metersets[0]) * 1.02:.1f}"}])],
@@ -485,7 +492,7 @@ class Drill:
                 files += 1
         pcli("import", "records", str(returns))
         surplus = pcli("fraction", "log", s.course_id, "--number", str(s.planned + 1), "--centre", p,
-                       "--machine", machine, "--operator", f"rtt.{p.lower()}.a",
+                       "--machine", machine, "--operator", rtt(p, "a"),
                        "--at", self.outage_time(s, remaining).isoformat(), expect_ok=False)
         self.check("2 outage", f"{s.patient_id}: at the offline partner, a fraction beyond the re-plan is refused",
                    (1, "outside the prescription"), (surplus.exit_code,
@@ -775,8 +782,12 @@ def drill(out: Path, courses: int, partners: int, seed: int, peers: str, as_json
     began = time.monotonic()
     try:
         d.run()
-    except DrillError as exc:
-        d.check("drill", "every step of the drill could be played", "played", str(exc)[:300])
+    except Exception as exc:  # noqa: BLE001  the report says which step could not be played
+        d.check("drill", "every step of the drill could be played", "played", f"{type(exc).__name__}: {exc}"[:300])
+        if not isinstance(exc, DrillError):
+            import traceback
+
+            traceback.print_exc()
     result = d.summary()
     result["seconds"] = round(time.monotonic() - began, 1)
     html, pdf = write_reports(result, out)
