@@ -576,7 +576,7 @@ class Drill:
                    (len(result["unknown_to_ledger"]), len(result["conflicts"]), len(result["unreadable_files"])))
         self.import_set = result["import_set"]
         self.counts["import set records"] = self.import_set["records"]
-        return result["log_head"]
+        return result["log_head"].split()[2]  # "log head HASH (event N)"
 
     def import_set_into_ois(self, ois: Path) -> None:
         """The OIS imports the set (its records), the physicist acknowledges it, and nothing is missing."""
@@ -704,21 +704,29 @@ class Drill:
         self.agreements()
         import httpx
 
-        with self.phase("2 outage: triage, partners, offline bundle"):
-            with running_server(self.db, free_port(), env=self.env(), log=self.out / "serve.log") as base:
-                with httpx.Client(base_url=base, timeout=60) as self.http:
+        self.echo("2 outage: starting the server ...", err=True)
+        with running_server(self.db, free_port(), env=self.env(), log=self.out / "serve.log") as base:
+            with httpx.Client(base_url=base, timeout=60) as self.http:
+                with self.phase("2a triage and assignment (API)"):
                     self.triage_and_assign()
+                with self.phase("2b partners log and verify (API), mistakes refused"):
                     self.partner_fractions()
                     self.rex3()
+                with self.phase("2c offline partner: re-plan, signed bundle"):
                     self.offline_partner()
+                with self.phase("2d courses completed (API)"):
                     self.complete_courses()
         with self.phase("3 OIS restored from the day-before backup"):
             ois, st_luc = self.restore()
-        with self.phase("4 recovery: reconcile, sends, billing, incidents"):
+        with self.phase("4a reconcile and import set"):
             anchor = self.reconcile(ois, st_luc)
+        with self.phase("4b DICOM send to storescp"):
             self.send_dicom()
+        with self.phase("4c HL7 send over MLLP"):
             self.send_hl7()
+        with self.phase("4d OIS imports the set, acknowledged"):
             self.import_set_into_ois(ois)
+        with self.phase("4e billing settlement, incidents home"):
             self.billing()
             self.incidents()
         with self.phase("5 verify the chain"):
