@@ -22,7 +22,7 @@ def render_html(r: dict) -> str:
         f"<td>{'pass' if c['ok'] else 'FAIL'}</td></tr>" for c in r["checks"])
     phases = "\n".join(f"<tr><td>{e(t['phase'])}</td><td>{e(t['started'])}</td><td>{t['seconds']:.1f} s</td></tr>"
                        for t in r["timeline"])
-    counts = "\n".join(f"<tr><td>{e(k)}</td><td>{v}</td></tr>" for k, v in r["counts"].items())
+    counts = "\n".join(f"<tr><td>{e(k)}</td><td>{v}</td></tr>" for k, v in counted(r))
     skipped = "".join(f"<li>{e(s)}</li>" for s in r["skipped"])
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Outage drill, seed {r['seed']}: {verdict}</title>
@@ -52,6 +52,10 @@ tr.fail td {{ background: #fdd; font-weight: bold; }} code {{ font-size: .8em; w
 <p>Signed: ______________________ (physicist) &nbsp; date: __________</p>
 </body></html>
 """
+
+
+def counted(r: dict) -> list[tuple[str, object]]:
+    return [*r["counts"].items(), ("events in the log (verified)", r.get("log_events"))]
 
 
 def latin1(text: str, limit: int = 400) -> str:
@@ -90,7 +94,7 @@ def render_pdf(r: dict) -> bytes:
            for c in r["checks"]], (18, 70, 80, 80, 12))
     table("Timeline", ("phase", "started (ledger clock)", "duration"),
           [(t["phase"], t["started"], f"{t['seconds']:.1f} s") for t in r["timeline"]], (100, 60, 30))
-    table("Counts", ("what", "count"), [(k, v) for k, v in r["counts"].items()], (120, 30))
+    table("Counts", ("what", "count"), counted(r), (120, 30))
     return bytes(pdf.output())
 
 
