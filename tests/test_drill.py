@@ -64,7 +64,7 @@ def test_a_small_drill_passes_every_check_and_writes_its_report(small_drill):
     assert page.count("<tr class=ok>") == len(names) and "<tr class=fail>" not in page
     text = " ".join(p.extract_text() for p in PdfReader(out / "report.pdf").pages)
     flat = " ".join(text.split())
-    assert f"PASS ({len(names)} of {len(names)} checks passed)" in flat
+    assert f"PASS: {len(names)} of {len(names)} checks passed" in flat
     for name in ("an RTT verifying its own fraction is refused", "the hash chain is intact", "Timeline", "Counts"):
         assert name in flat, name
 
@@ -82,11 +82,14 @@ def test_a_broken_duplicate_rule_makes_the_drill_fail(tmp_path):
     (hook / "sitecustomize.py").write_text(
         "import ledger.course\n"
         "ledger.course.Course.check_not_delivered = lambda self, group, number: None\n")
-    proc, summary = run_drill(tmp_path / "broken", "--peers", "none", env={"PYTHONPATH": f"{hook}:{ROOT}"})
+    proc, summary = run_drill(tmp_path / "broken", "--peers", "none", "--lang", "nl",
+                              env={"PYTHONPATH": f"{hook}:{ROOT}"})
     assert proc.returncode == 1
     failed = {c["check"] for c in summary["checks"] if not c["ok"]}
     assert any("a fraction logged twice is refused" in n for n in failed)
     assert any("two centres racing" in n for n in failed)
     assert summary["counts"]["live attempts wrongly accepted"] >= 2
     assert "FAIL:" in proc.stdout and (tmp_path / "broken" / "report.pdf").exists()
+    page = (tmp_path / "broken" / "report.html").read_text()  # the report in Dutch, as asked
+    assert "Uitvaloefening" in page and "<td>MISLUKT</td>" in page and "controles geslaagd" in page
     assert any("--peers none" in s for s in summary["skipped"])

@@ -627,8 +627,10 @@ class DrillError(Exception):
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same scenario, checks and counts.")
 @click.option("--peers", type=click.Choice(["auto", "none"]), default="auto", show_default=True,
               help="auto: send to storescp (dcmtk) and an MLLP receiver when installed; none: skip them.")
+@click.option("--lang", type=click.Choice(["en", "nl", "fr"]), default="en", show_default=True,
+              help="Language of the report's headings.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def drill(out: Path, courses: int, partners: int, seed: int, peers: str, as_json: bool) -> None:
+def drill(out: Path, courses: int, partners: int, seed: int, peers: str, lang: str, as_json: bool) -> None:
     """Rehearse a whole outage on a scratch network and report what held (report.html, report.pdf).
     Exits 1 when any check fails."""
     import logging
@@ -651,7 +653,7 @@ def drill(out: Path, courses: int, partners: int, seed: int, peers: str, as_json
             traceback.print_exc()
     result = d.summary()
     result["seconds"] = round(time.monotonic() - began, 1)
-    html, pdf = write_reports(result, out)
+    html, pdf = write_reports(result, out, lang)
     (out / "summary.json").write_text(json.dumps(result, indent=1, default=str))
     if as_json:
         click.echo(json.dumps(result, default=str))
