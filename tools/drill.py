@@ -203,21 +203,37 @@ class Drill(Recovery):
     # ---- the scratch network ---------------------------------------------------------------
 
     def build(self) -> None:
-        """Plans of mixed techniques and the home OIS's records of the baseline, as files."""
+        """Plans of mixed techniques, and the records the home OIS holds of the baseline: written
+        by one scratch ledger playing the OIS (as `tools.partner_samples` does for one course)."""
+        from pydicom import dcmread
+
+        from adapters.dicom.export import export_all
+        from adapters.dicom.plans import import_plan_file
+        from adapters.runtime import Ledger
+        from ledger.service import Actor
         from tools.dicom_samples import sample_plan, write_plan
-        from tools.partner_samples import scratch_records
 
         (self.out / "plans").mkdir(parents=True)
-        (self.out / "ois").mkdir()
-        for s in self.specs:
-            s.plan_path = write_plan(sample_plan(s.patient_id, s.name, s.label, groups=[(s.planned, s.plan_beams)],
-                                                 arc=s.technique == "VMAT", control_points=5 if s.technique == "VMAT" else 2,
-                                                 machine="HOME-LINAC-1", mlc_pairs=20),
-                                     self.out / "plans" / f"{s.patient_id}.dcm")
-            days = [self.home_time(s, k) for k in range(1, s.baseline + 1)]
-            paths = scratch_records(self.out / "ois" / s.patient_id, s.plan_path, HOME, "HOME-LINAC-1", days)
-            s.records = {self.fraction_of(p): p for p in paths}
-            self.counts["baseline records (home OIS)"] += len(paths)
+        ois = self.out / "ois"
+        ois.mkdir()
+        by_patient = {s.patient_id: s for s in self.specs}
+        now = datetime.combine(self.outage_day, clock_time(7, 0), tzinfo=ZONE)
+        with Ledger(str(ois / "ois.sqlite3"), clock=lambda: now, read_db=str(ois / "ois.read.sqlite3")) as scratch:
+            for s in self.specs:
+                s.plan_path = write_plan(sample_plan(s.patient_id, s.name, s.label, groups=[(s.planned, s.plan_beams)],
+                                                     arc=s.technique == "VMAT", control_points=5 if s.technique == "VMAT" else 2,
+                                                     machine="HOME-LINAC-1", mlc_pairs=20),
+                                         self.out / "plans" / f"{s.patient_id}.dcm")
+                course = import_plan_file(scratch.app, s.plan_path, Actor("physicist", HOME), HOME)["course_id"]
+                for k in range(1, s.baseline + 1):
+                    scratch.app.log_fraction(course, {"number": k, "centre": HOME, "machine": "HOME-LINAC-1",
+                                                      "operator": "rtt.ois", "delivered_at": self.home_time(s, k)},
+                                             Actor("rtt.ois", HOME))
+            for exported in export_all(scratch.app, scratch.fresh(), ois / "records", kinds=("record",)):
+                ds = dcmread(exported.path, stop_before_pixels=True)
+                number = int(ds.TreatmentSessionBeamSequence[0].CurrentFractionNumber)
+                by_patient[str(ds.PatientID)].records[number] = exported.path
+        self.counts["baseline records (home OIS)"] = sum(len(s.records) for s in self.specs)
 
     def home_time(self, s: CourseSpec, k: int) -> datetime:
         """Fraction k of the baseline: one a day, the last (k = baseline) on the lost day."""
@@ -228,12 +244,6 @@ class Drill(Recovery):
         """The j-th fraction (0-based) at the partner, after hours, on the outage days."""
         day = self.outage_day + timedelta(days=j)
         return datetime.combine(day, clock_time(17, 0), tzinfo=ZONE) + timedelta(minutes=10 * (s.index % 30))
-
-    @staticmethod
-    def fraction_of(path: Path) -> int:
-        from pydicom import dcmread
-
-        return int(dcmread(path, stop_before_pixels=True).TreatmentSessionBeamSequence[0].CurrentFractionNumber)
 
     def accounts(self) -> None:
         people = [("physicist.home", "physicist", HOME), ("finance.home", "finance", HOME),
