@@ -125,6 +125,18 @@ def scenario(seed: int, courses: int, partners: list[str]) -> list[CourseSpec]:
     return specs
 
 
+def replan_beams(s: CourseSpec) -> list:
+    """The partner's re-plan on its own linac: the same beams, 2% more MU (well within the 10% a
+    re-plan may differ before the home physicist must approve it)."""
+    beams: list = []
+    for b in s.plan_beams:
+        if isinstance(b, dict):
+            beams.append(b if b.get("setup") else {**b, "meterset": f"{float(b['meterset']) * 1.02:.1f}"})
+        else:
+            beams.append(f"{float(b) * 1.02:.1f}")
+    return beams
+
+
 class Drill(Recovery):
     def __init__(self, out: Path, courses: int, partners: int, seed: int, peers: str, echo=click.echo):
         self.out, self.seed, self.peers, self.echo = out, seed, peers, echo
@@ -478,11 +490,9 @@ class Drill(Recovery):
         remaining = s.planned - s.baseline
         machine = self.machine_of(p)
         partner_id = f"{p[-1]}-{s.patient_id}"
-        replan = write_plan(sample_plan(partner_id, s.name, f"Re-plan P{p.rsplit('-', 1)[-1]}", groups=[(remaining, [
-            f"{float(m) * 1.02:.1f}" for m in s.metersets] if s.technique != "IMRT+setup" else [
-            {"meterset": None, "setup": True}, *[f"{float(m) * 1.02:.1f}" for m in s.metersets]])
-            if s.technique != "electron" else (remaining, [{**s.plan_beams[0], "meterset": f"{float(s.metersets[0]) * 1.02:.1f}"}])],
-            machine=machine, mlc_pairs=20), folder / "replan.dcm")
+        replan = write_plan(sample_plan(partner_id, s.name, f"Re-plan P{p.rsplit('-', 1)[-1]}",
+                                        groups=[(remaining, replan_beams(s))], machine=machine, mlc_pairs=20),
+                            folder / "replan.dcm")
         pcli = lambda *a, **kw: self.cli(*a, db=db, user=f"physicist.{p.lower()}", centre=p, **kw)  # noqa: E731
         pcli("import", "plan", str(s.plan_path), "--centre", HOME)
         pcli("course", "identity", s.course_id, "--centre", p, "--patient-id", partner_id, "--name", s.name,
@@ -502,8 +512,7 @@ class Drill(Recovery):
                        "--machine", machine, "--operator", rtt(p, "a"),
                        "--at", self.outage_time(s, remaining).isoformat(), expect_ok=False)
         self.check("2 outage", f"{s.patient_id}: at the offline partner, a fraction beyond the re-plan is refused",
-                   (1, "outside the prescription"), (surplus.exit_code,
-                                                     "outside the prescription" if "outside the prescription" in surplus.stderr else surplus.stderr.strip()[:120]))
+                   (1, True), (surplus.exit_code, "outside the prescription" in surplus.stderr))
         key = folder / f"{p}.ed25519"
         pcli("centre", "keygen", p, "--out", str(key))
         bundle = folder / f"{p}.bundle"
