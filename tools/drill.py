@@ -326,9 +326,9 @@ class Drill(Recovery):
         self.counts["courses assigned to partners"] = sum(1 for s in self.specs if s.centre)
         self.counts["courses waiting (triage 4-5)"] = sum(1 for s in self.specs if not s.centre)
         for p in self.online:
-            seen = sorted(c["id"] for c in self.api("GET", "/api/courses", rtt(p, "a")).json())
+            seen = sorted(c["patient_id"] for c in self.api("GET", "/api/courses", rtt(p, "a")).json())
             self.check("2 outage", f"an RTT of {p} sees exactly the courses assigned to {p}",
-                       sorted(s.course_id for s in self.specs if s.centre == p), seen)
+                       sorted(s.patient_id for s in self.specs if s.centre == p), seen)
 
     def expect_status(self, response, status: int, what: str) -> Any:
         if response.status_code != status:

@@ -148,12 +148,12 @@ class Recovery:
     def incidents(self) -> None:
         exported = self.cli_json("incident", "export", "--centre", HOME)
         rows = exported if isinstance(exported, list) else exported.get("incidents", [])
-        ours = {s.course_id for s in self.specs}
-        near = sorted((r.get("course_id"), r.get("fraction")) for r in rows
-                      if r.get("category") == "near-miss" and r.get("course_id") in ours)
+        patient = {s.course_id: s.patient_id for s in self.specs}
+        near = sorted((patient[r["course_id"]], r.get("fraction")) for r in rows
+                      if r.get("category") == "near-miss" and r.get("course_id") in patient)
         self.counts["near-miss incidents exported home"] = len(near)
         self.check("4 recovery", "incident export home: one near-miss per live attempt refused",
-                   sorted(self.refusals), near)
+                   sorted((patient[c], n) for c, n in self.refusals), near)
 
     def verify_chain(self, anchor: str) -> None:
         plain = self.cli_json("verify", expect_ok=False)
