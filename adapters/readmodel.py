@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 import sqlite_utils
 
+from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
 from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
 from ledger.service import FractionLedger
@@ -58,7 +59,7 @@ def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class ReadModel(BillingTables, ReceiptTables):
+class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
         conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
@@ -86,6 +87,7 @@ class ReadModel(BillingTables, ReceiptTables):
         self.db["courses"].create_index(["patient_id"], if_not_exists=True)
         self.create_billing_tables()
         self.create_receipt_tables()
+        self.create_access_tables()
 
     def close(self) -> None:
         self.db.close()
@@ -139,7 +141,8 @@ class ReadModel(BillingTables, ReceiptTables):
         return self.catch_up(app)
 
     def clear(self) -> None:
-        for table in ("courses", "fractions", "position", "ois_imports", *BILLING_TABLES, *RECEIPT_TABLES):
+        for table in ("courses", "fractions", "position", "ois_imports", *BILLING_TABLES, *RECEIPT_TABLES,
+                      *ACCESS_TABLES):
             self.db.execute(f"DELETE FROM {table}")
 
     def apply(self, app: FractionLedger, notification: Any) -> None:
@@ -148,6 +151,8 @@ class ReadModel(BillingTables, ReceiptTables):
         if notification.topic == RECEIPT_TOPIC:
             return self.on_Receipt(app.mapper.to_domain_event(notification))
         if not notification.topic.startswith(COURSE_TOPIC):
+            if self.apply_access(app, notification):
+                return None
             return self.apply_billing(app, notification)
         event = app.mapper.to_domain_event(notification)
         kind = notification.topic[len(COURSE_TOPIC):]
@@ -280,12 +285,18 @@ class ReadModel(BillingTables, ReceiptTables):
 
     # ---- queries ----------------------------------------------------------------------------
 
-    def courses(self, centre: str | None = None, status: str | None = None) -> list[dict]:
-        """All courses, or those a centre may see (home centre or assigned to it)."""
+    def courses(self, centre: str | None = None, status: str | None = None, billed: bool = False) -> list[dict]:
+        """All courses, or those a centre may see (home centre or assigned to it; with `billed`,
+        also those it bills or has a share of in a split: what its finance sees)."""
         where, params = [], []
         if centre is not None:
-            where.append("(home_centre = ? OR EXISTS (SELECT 1 FROM json_each(assigned_centres) WHERE value = ?))")
+            seen = "home_centre = ? OR EXISTS (SELECT 1 FROM json_each(assigned_centres) WHERE value = ?)"
             params += [centre, centre]
+            if billed:
+                seen += (" OR id IN (SELECT course_id FROM splits WHERE billing_centre = ?)"
+                         " OR id IN (SELECT course_id FROM split_shares WHERE centre = ?)")
+                params += [centre, centre]
+            where.append(f"({seen})")
         if status is not None:
             where.append("status = ?")
             params.append(status)
@@ -322,6 +333,7 @@ class ReadModel(BillingTables, ReceiptTables):
             "fractions": list(self.db["fractions"].rows_where(order_by="record_id")),
             "ois_imports": list(self.db["ois_imports"].rows_where(order_by="record_id")),
             **self.dump_billing(),
+            **self.dump_access(),
         }
 
 

@@ -153,9 +153,18 @@ class BillingTables:
         """A course's incidents, near-misses included, oldest first (for the summary document)."""
         return self.incidents(course_id=str(course_id))
 
-    def agreements(self) -> list[dict]:
-        rows = self.db["agreements"].rows_where(order_by="billing_centre, partner, version")
+    def agreements(self, party: str | None = None) -> list[dict]:
+        """Every version of every agreement, or of those `party` is one of the pair of."""
+        where, params = (None, []) if party is None else ("billing_centre = ? OR partner = ?", [party, party])
+        rows = self.db["agreements"].rows_where(where, params, order_by="billing_centre, partner, version")
         return [decoded(row) for row in rows]
+
+    def billing_parties(self, course_id: str) -> set[str]:
+        """The centres of a course's splits: who bills it and who has a share of it."""
+        rows = self.db.execute(
+            "SELECT billing_centre FROM splits WHERE course_id = ? AND billing_centre IS NOT NULL "
+            "UNION SELECT centre FROM split_shares WHERE course_id = ?", [str(course_id), str(course_id)]).fetchall()
+        return {r[0] for r in rows}
 
     def splits(self, course_id: str) -> list[dict]:
         """Every split of a course, oldest first, each with its shares; `current` marks the one in force."""
@@ -171,11 +180,13 @@ class BillingTables:
             out.append(split)
         return out
 
-    def statement(self, start: date, end: date, pair: tuple[str, str] | None = None) -> dict:
-        """Courses completed from `start` to `end` (inclusive), by their split in force."""
+    def statement(self, start: date, end: date, pair: tuple[str, str] | None = None,
+                  seen_by: str | None = None) -> dict:
+        """Courses completed from `start` to `end` (inclusive), by their split in force; with
+        `seen_by`, only the courses that centre's finance sees (home, assigned, billing, a share)."""
         rows = self.db.execute(
             "SELECT s.course_id, c.patient_id, s.completed_on, s.status, s.billing_centre, s.agreements, s.reason, "
-            "sh.centre, sh.fractions, sh.amount "
+            "sh.centre, sh.fractions, sh.amount, c.home_centre, c.assigned_centres "
             "FROM splits s JOIN split_shares sh ON sh.course_id = s.course_id AND sh.sequence = s.sequence "
             "LEFT JOIN courses c ON c.id = s.course_id "
             "WHERE s.current = 1 AND s.status != 'home-only' AND s.completed_on BETWEEN ? AND ? "
@@ -192,6 +203,8 @@ class BillingTables:
             # A pair's statement: courses billed by one of the two on which the other has a share
             # (an unsettled course has no billing centre yet: both delivered).
             if pair is not None and not (set(pair) <= centres and (billing in pair or status != "settled")):
+                continue
+            if seen_by is not None and seen_by not in centres | {billing, shares[0][10], *json.loads(shares[0][11] or "[]")}:
                 continue
             if status != "settled":
                 unsettled.append({"course_id": course_id, "patient_id": patient_id, "completed_on": completed_on,

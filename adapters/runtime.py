@@ -104,6 +104,7 @@ class Ledger:
         """`read_db`: the read model's file, instead of the configured one (a scratch ledger's own)."""
         clock = clock or system_clock()
         self.storage = Storage.from_option(db, cipher_key_file)
+        self.storage.check_reachable()
         self.app = open_application(self.storage, clock)
         check_encryption(self.app, self.storage)
         source = self.storage.url if self.storage.is_postgres else str(Path(self.storage.url).resolve())

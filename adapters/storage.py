@@ -18,6 +18,22 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 DEFAULT_DB = "fraction-ledger.sqlite3"
+CONNECT_TIMEOUT_ENV = "FRACTION_LEDGER_DB_CONNECT_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT = 5
+
+
+def connect_timeout() -> int:
+    """Seconds to wait for the PostgreSQL server to answer before giving up (whole seconds: libpq's unit)."""
+    text = os.environ.get(CONNECT_TIMEOUT_ENV, "").strip()
+    if not text:
+        return DEFAULT_CONNECT_TIMEOUT
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 600:
+        raise ValueError(f"{CONNECT_TIMEOUT_ENV}: {text!r} is not a number of seconds from 1 to 600")
+    return value
 
 
 CHAINED_RECORDERS = {"sqlite": "adapters.chain:ChainedSQLiteRecorder", "postgres": "adapters.chain:ChainedPostgresRecorder"}
@@ -49,6 +65,11 @@ class Storage:
         }
 
     @property
+    def in_memory(self) -> bool:
+        """An SQLite log in memory (`:memory:`, `file::memory:...`): a drill or a test; nothing on disk."""
+        return not self.is_postgres and (":memory:" in self.url or "mode=memory" in self.url)
+
+    @property
     def is_postgres(self) -> bool:
         return self.url.startswith(("postgresql://", "postgres://"))
 
@@ -57,7 +78,7 @@ class Storage:
         env: dict[str, str] = self.cipher_env()
         if not self.is_postgres:
             path = Path(self.url)
-            if path.parent and not path.parent.exists():
+            if not self.in_memory and path.parent and not path.parent.exists():
                 raise ValueError(f"--db: folder {path.parent} does not exist")
             return env | {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -77,15 +98,35 @@ class Storage:
             "POSTGRES_USER": unquote(u.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(u.password or ""),
             "POSTGRES_LOCK_TIMEOUT": "30",
+            "POSTGRES_CONNECT_TIMEOUT": str(connect_timeout()),
             "POSTGRES_POOL_SIZE": "4",
             "APPLICATION_RECORDER_TOPIC": CHAINED_RECORDERS["postgres"],
         }
 
+    def check_reachable(self) -> None:
+        """Fail fast, naming the server, when PostgreSQL does not answer: without this an unreachable
+        host is retried for minutes by the connection pool before anything is said."""
+        if not self.is_postgres:
+            return
+        import psycopg
+
+        env = self.event_store_env()
+        host, port, seconds = env["POSTGRES_HOST"], env["POSTGRES_PORT"], connect_timeout()
+        try:
+            psycopg.connect(host=host, port=port, dbname=env["POSTGRES_DBNAME"], user=env["POSTGRES_USER"],
+                            password=env["POSTGRES_PASSWORD"], connect_timeout=seconds).close()
+        except psycopg.OperationalError as exc:
+            reason = " ".join(str(exc).split())  # libpq's words; they never hold the password
+            raise ValueError(f"cannot reach the PostgreSQL server at {host}:{port} (database "
+                             f"{env['POSTGRES_DBNAME']}) within {seconds} s ({reason}); check the host, port and "
+                             f"credentials of --db ({CONNECT_TIMEOUT_ENV} sets the timeout)") from None
+
     def read_model_path(self) -> Path:
         """A local SQLite file for the read models: beside the log file, or named by
         `FRACTION_LEDGER_READ_DB` (default ./fraction-ledger-read.sqlite3 for PostgreSQL).
-        Encrypted ledgers keep it in memory (rebuilt on open): it holds patient names in clear."""
-        if self.encrypted:
+        Encrypted ledgers keep it in memory (rebuilt on open): it holds patient names in clear; so
+        does a ledger whose log is in memory."""
+        if self.encrypted or self.in_memory:
             return Path(":memory:")
         named = os.environ.get("FRACTION_LEDGER_READ_DB")
         if named:

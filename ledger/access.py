@@ -3,6 +3,13 @@
 Every HTTP route names one action; this table says which roles may take it and on which
 courses. A course's centres are its home centre and the centres it is assigned to.
 A route whose action is not in the table cannot be served (the app refuses to start).
+
+Need to know (NEN 7510, GDPR) comes first: whatever the action, a caller sees only the courses
+`sees` allows, on every route and page that returns patient data (lists, exports, incidents,
+statements, deliveries...). A course the caller may not see is answered exactly as an unknown
+id (404, same words), never 403, so that nobody learns that another centre's patient exists;
+403 is kept for a course the caller sees but may not change. The policy is here;
+`adapters/http/backend.py` applies it.
 """
 
 from __future__ import annotations
@@ -13,19 +20,35 @@ import msgspec
 
 from ledger import errors
 
-ROLES: tuple[str, ...] = ("rtt", "physicist", "finance", "admin")
+ROLES: tuple[str, ...] = ("rtt", "physicist", "finance", "admin", "privacy")
 
 # Scopes: on which courses a role may take an action.
 ANY = "any"            # every course (or no course involved)
 HOME = "home"          # courses whose home centre is the user's centre
 ASSIGNED = "assigned"  # courses of the user's centre: home, or assigned to it
+SEEN = "seen"          # the courses the user sees (`sees`, below): the reading actions
+
+# Need to know: whose courses each role sees at all.
+#   rtt, physicist: the courses of their centre (home, or assigned to it): they treat them,
+#     plan them, re-plan them, import and export them.
+#   finance: those, and also the courses its centre bills or is billed for (the billing centre,
+#     or a centre with a share, of one of the course's splits). A centre that is party to a
+#     billing agreement must check the lines settled under it, and a fraction given at a centre
+#     the course is not assigned to is accepted (with a warning) and paid: that centre's finance
+#     needs those courses, with no clinical page of theirs beyond the course itself.
+#   admin: no course; it manages the accounts of its own centre only.
+#   privacy: no course; it reads the access log of its own centre (who read which patient).
+BILLED = "billed"
+SEES: dict[str, str | None] = {"rtt": ASSIGNED, "physicist": ASSIGNED, "finance": BILLED, "admin": None,
+                               "privacy": None}
 
 RULES: dict[str, dict[str, str]] = {
     # reading
-    "me": {"rtt": ANY, "physicist": ANY, "finance": ANY, "admin": ANY},
-    "courses.list": {"rtt": ASSIGNED, "physicist": ANY, "finance": ANY},
-    "courses.read": {"rtt": ASSIGNED, "physicist": ANY, "finance": ANY},
-    "events.read": {"physicist": ANY, "finance": ANY},
+    "me": {"rtt": ANY, "physicist": ANY, "finance": ANY, "admin": ANY, "privacy": ANY},
+    "courses.list": {"rtt": SEEN, "physicist": SEEN, "finance": SEEN},
+    "courses.read": {"rtt": SEEN, "physicist": SEEN, "finance": SEEN},
+    # the log's course events: only those of the courses the caller sees
+    "events.read": {"physicist": SEEN, "finance": SEEN},
     # RTTs at the linac
     "fractions.log": {"rtt": ASSIGNED},
     "fractions.verify": {"rtt": ASSIGNED},
@@ -52,22 +75,30 @@ RULES: dict[str, dict[str, str]] = {
     # sends to the home systems go from the home centre; the answers (sent, accepted,
     # refused with the reason) are for everyone who follows the recovery
     "sends": {"physicist": HOME},
-    "deliveries.read": {"physicist": ANY, "finance": ANY},
+    # (a refusal names a patient: only those of courses the caller sees are listed)
+    "deliveries.read": {"physicist": SEEN, "finance": SEEN},
     # incidents: on an incident, "home" is the course's home centre (else the centre where it
-    # happened) and the centre where it happened counts as assigned
-    "incidents.read": {"rtt": ASSIGNED, "physicist": ANY, "finance": ANY},
+    # happened) and the centre where it happened counts as assigned. A caller sees the
+    # incidents its centre registered and those of the courses it sees (`sees_incident`).
+    "incidents.read": {"rtt": SEEN, "physicist": SEEN, "finance": SEEN},
     "incidents.register": {"rtt": ASSIGNED, "physicist": ASSIGNED},
     "incidents.follow_up": {"rtt": ASSIGNED, "physicist": ASSIGNED},
     "incidents.close": {"physicist": HOME},
-    "incidents.export": {"physicist": ANY},
-    # finance: reads everything; records agreements and settles only where its centre is a party
-    "billing": {"finance": ANY},
+    # what a home centre gets back: of the incidents it may see (`centre=` only narrows it)
+    "incidents.export": {"physicist": SEEN},
+    # finance: reads the agreements its centre is a party to and the statements and splits of
+    # the courses it sees; records agreements and settles only where its centre is a party
+    "billing": {"finance": SEEN},
     "billing.agree": {"finance": ASSIGNED},
     "billing.settle": {"finance": ASSIGNED},
     # the treatment category picks the tariff: the home centre's physicists or finance
     "courses.category": {"physicist": HOME, "finance": HOME},
-    # the administrator
-    "accounts.manage": {"admin": ANY},
+    # the administrator: list, add, revoke and rotate the accounts of its own centre ("home"
+    # is the account's centre); another centre's account is answered as unknown (404)
+    "accounts.manage": {"admin": HOME},
+    # the access log (NEN 7513): the administrator and the privacy officer, each for what concerns
+    # its centre (read by its people, or of its patients); nobody can change it
+    "access_log.read": {"admin": HOME, "privacy": HOME},
 }
 
 
@@ -86,22 +117,41 @@ def scope_of(principal: Principal, action: str) -> str | None:
     return RULES[action].get(principal.role)
 
 
+def sees(principal: Principal, home_centre: str, assigned_centres: Iterable[str] = (),
+         billing_parties: Iterable[str] = ()) -> bool:
+    """Need to know: whether `principal` sees the course of these centres at all (`SEES`).
+    `billing_parties`: the centres of the course's splits (billing centre and shares)."""
+    scope = SEES.get(principal.role)
+    if scope is None:
+        return False
+    if principal.centre == home_centre or principal.centre in set(assigned_centres):
+        return True
+    return scope == BILLED and principal.centre in set(billing_parties)
+
+
+def sees_incident(principal: Principal, centre: str, course_seen: bool) -> bool:
+    """An incident is seen by the centre where it was registered, and with its course (if any)."""
+    return SEES.get(principal.role) is not None and (principal.centre == centre or course_seen)
+
+
 def may(principal: Principal, action: str, home_centre: str | None = None,
-        assigned_centres: Iterable[str] = ()) -> bool:
+        assigned_centres: Iterable[str] = (), billing_parties: Iterable[str] = ()) -> bool:
     """Whether `principal` may take `action` (on the course with these centres, if any)."""
     scope = scope_of(principal, action)
     if scope is None:
         return False
     if scope == ANY or home_centre is None:
         return True
+    if scope == SEEN:
+        return sees(principal, home_centre, assigned_centres, billing_parties)
     if scope == HOME:
         return principal.centre == home_centre
     return principal.centre == home_centre or principal.centre in set(assigned_centres)
 
 
 def check(principal: Principal, action: str, home_centre: str | None = None,
-          assigned_centres: Iterable[str] = ()) -> None:
-    if not may(principal, action, home_centre, assigned_centres):
+          assigned_centres: Iterable[str] = (), billing_parties: Iterable[str] = ()) -> None:
+    if not may(principal, action, home_centre, assigned_centres, billing_parties):
         where = f" on a course of {home_centre}" if home_centre is not None else ""
         raise errors.AccessDenied(
             f"{principal.user} ({principal.role} at {principal.centre}) may not {action.replace('.', ' ')}{where}.",
@@ -142,3 +192,9 @@ def check_void(principal: Principal, home_centre: str, number: int, recorded_at:
 def centre_filter(principal: Principal, action: str = "courses.list") -> str | None:
     """For a list: None = every course, else only the courses of this centre."""
     return None if scope_of(principal, action) == ANY else principal.centre
+
+
+def may_manage_account(principal: Principal, account_centre: str) -> bool:
+    """An administrator manages the accounts of its own centre only: a token minted for another
+    centre would open that centre's patients, a revoke would lock its staff out."""
+    return may(principal, "accounts.manage", account_centre)

@@ -3,12 +3,15 @@
 All accounts live in one stream (the roster), so that listing them and finding the
 account behind a token is one small read, and adding two accounts with the same name at
 once gives one account and one refusal (the stream's version decides). Only a SHA-256
-of each token is kept: a token is shown once, when the account is made.
+of each token is kept: a token is shown once, when the account is made. The account behind
+a token is found through an index from hash to name (one dict look-up, however many
+accounts), never by comparing the presented hash with every stored one.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -25,7 +28,7 @@ from ledger.service import Actor, FractionLedger, parse
 ROSTER_ID = uuid.uuid5(NAMESPACE, "accounts")
 Name = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")]
 CentreName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")]
-Role = Literal["rtt", "physicist", "finance", "admin"]
+Role = Literal["rtt", "physicist", "finance", "admin", "privacy"]
 
 
 class NewAccount(msgspec.Struct, frozen=True, kw_only=True):
@@ -59,6 +62,7 @@ class Roster(Aggregate):
     def __init__(self, meta: dict):
         self.accounts: dict[str, Account] = {}
         self.token_hashes: dict[str, str] = {}  # name -> hash of its current token
+        self.names_by_hash: dict[str, str] = {}  # hash of a current token -> name (the look-up index)
 
     def check_new(self, name: str) -> None:
         if name in self.accounts:
@@ -93,28 +97,42 @@ class Roster(Aggregate):
         return self.accounts[name]
 
     def principal_for(self, token_hash: str) -> Principal | None:
-        for name, known in self.token_hashes.items():
-            if known == token_hash:
-                account = self.accounts[name]
-                return Principal(account.name, account.role, account.centre) if account.active else None
-        return None
+        name = self.names_by_hash.get(token_hash)
+        if name is None:
+            return None
+        account = self.accounts[name]
+        return Principal(account.name, account.role, account.centre) if account.active else None
+
+    def holds(self, name: str, token_hash: str) -> bool:
+        """Whether `token_hash` is the current token of `name` (compared in constant time)."""
+        known = self.token_hashes.get(name)
+        return known is not None and hmac.compare_digest(known.encode(), token_hash.encode())
 
     @event("AccountAdded")
     def _added(self, name: str, role: str, centre: str, token_hash: str, meta: dict) -> None:
         self.accounts[name] = Account(name=name, role=role, centre=centre, created_by=meta["user"],
                                       created_at=meta["recorded_at"].isoformat())
-        self.token_hashes[name] = token_hash
+        self._index(name, token_hash)
 
     @event("TokenRotated")
     def _rotated(self, name: str, token_hash: str, meta: dict) -> None:
-        self.token_hashes[name] = token_hash
+        self._index(name, token_hash)
+
+    def _index(self, name: str, token_hash: str | None) -> None:
+        """`name` now holds `token_hash` (None: no token); its previous token leaves the index."""
+        previous = self.token_hashes.pop(name, None)
+        if previous is not None and self.names_by_hash.get(previous) == name:
+            del self.names_by_hash[previous]
+        if token_hash is not None:
+            self.token_hashes[name] = token_hash
+            self.names_by_hash[token_hash] = name
 
     @event("AccountRevoked")
     def _revoked(self, name: str, meta: dict) -> None:
         self.accounts[name] = msgspec.structs.replace(
             self.accounts[name], active=False, revoked_by=meta["user"], revoked_at=meta["recorded_at"].isoformat()
         )
-        self.token_hashes.pop(name, None)
+        self._index(name, None)
 
 
 def roster(app: FractionLedger) -> Roster | None:
@@ -168,7 +186,7 @@ def principal_for_token(app: FractionLedger, token: str) -> Principal | None:
 def principal_named(app: FractionLedger, name: str, token_hash: str) -> Principal | None:
     """The account of a session, if it is still active and its token unchanged."""
     book = roster(app)
-    if book is None or book.token_hashes.get(name) != token_hash:
+    if book is None or not book.holds(name, token_hash):
         return None
     account = book.accounts[name]
     return Principal(account.name, account.role, account.centre) if account.active else None

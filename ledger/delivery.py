@@ -73,4 +73,6 @@ class Destination(Aggregate):
             self.refused.pop(message_id, None)
         for r in refused:
             if r["id"] not in self.accepted:
-                self.refused[r["id"]] = {"code": r["code"], "text": r["text"], "at": at}
+                # the course, so that a refusal (the receiver's text names the patient) is shown
+                # only to those who see that course; answers recorded before it lack it
+                self.refused[r["id"]] = {"code": r["code"], "text": r["text"], "at": at, "course": r.get("course")}

@@ -21,6 +21,22 @@ Category = Literal[
 ]
 Money = Annotated[str, Meta(description="EUR as an exact decimal string, e.g. \"1234.50\"")]
 DestinationName = Annotated[str, Meta(min_length=1, max_length=64)]
+TriageCode = Annotated[int, Meta(ge=1, le=5)]
+StartsAt = Annotated[int, Meta(ge=1, le=10000)]
+UtcOffset = Annotated[str, Meta(max_length=10)]
+DeviationReason = Annotated[str, Meta(min_length=1, max_length=2000)]
+
+
+# ---- DICOM imports: the query parameters of the upload routes, and the page forms' same fields ------
+
+
+class PlanImportIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    triage: TriageCode | None = None
+
+
+class RecordImportIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    utc_offset: UtcOffset | None = None
+    deviation_reason: DeviationReason | None = None
 
 
 # ---- incidents ----------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -72,9 +73,35 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class CliResult:
+    """What a run of `fraction-ledger` gives back: exit status and the two streams."""
+
+    def __init__(self, args: list[str], returncode: int, stdout: str, stderr: str):
+        self.args, self.returncode, self.stdout, self.stderr = args, returncode, stdout, stderr
+
+
 def cli(*args: str, db: str | Path | None = None, env: dict | None = None, check: bool = False,
-        input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run `fraction-ledger ARGS` as a user would, in a fresh process."""
+        input: str | None = None, timeout: float = 120) -> CliResult:
+    """Run `fraction-ledger ARGS` in this process with click's CliRunner: the same command, options,
+    exit status, stdout and stderr as a user's terminal, without a fresh interpreter per call
+    (a few smoke tests run the real process: `cli_process`). `timeout` is the process's alone.
+    An exception the command does not turn into an exit status is raised, not hidden in status 1."""
+    from click.testing import CliRunner
+
+    from tools.cli import main
+
+    full = (["--db", str(db)] if db is not None else []) + list(args)
+    result = CliRunner().invoke(main, full, input=input, env=env, catch_exceptions=False,
+                                prog_name="fraction-ledger")
+    if check and result.exit_code != 0:
+        raise AssertionError(f"fraction-ledger {' '.join(args)} failed ({result.exit_code}):\n{result.stderr}")
+    return CliResult(full, result.exit_code, result.stdout, result.stderr)
+
+
+def cli_process(*args: str, db: str | Path | None = None, env: dict | None = None, check: bool = False,
+                input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run `fraction-ledger ARGS` as a user would, in a fresh process (smoke tests and benchmarks only:
+    tests/test_project.py keeps the list short)."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     cmd = [sys.executable, "-m", "tools.cli"]
     if db is not None:
@@ -84,6 +111,19 @@ def cli(*args: str, db: str | Path | None = None, env: dict | None = None, check
     if check and proc.returncode != 0:
         raise AssertionError(f"fraction-ledger {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
+
+
+def wait_for(condition, what: str, seconds: float = 30, every: float = 0.05):
+    """Poll `condition` until it returns something true (which is returned), at most `seconds`:
+    the one way tests wait for another process or thread; a fixed sleep is never a wait."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = condition()
+        if found:
+            return found
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds} s")
+        time.sleep(every)
 
 
 # ---- PostgreSQL, started for real -------------------------------------------------------
@@ -153,10 +193,23 @@ def postgres_url(postgres_server) -> str:
     return postgres_server.new_database()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request, tmp_path) -> str:
-    """A fresh event store on each backend the ledger supports."""
-    if request.param == "sqlite":
+# Where storage matters (races, the hash chain, a crash, what survives a restart), a test runs on
+# each backend: `@EACH_BACKEND` (or `pytestmark = EACH_BACKEND`) parametrizes the `backend`
+# fixture below. Everywhere else the rules do not depend on the store: the embedded SQLite default.
+EACH_BACKEND = pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow])]
+)
+
+
+@pytest.fixture
+def backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def db_url(request, backend, tmp_path) -> str:
+    """A fresh event store on the test's backend (SQLite unless the test asks for `EACH_BACKEND`)."""
+    if backend == "sqlite":
         return str(tmp_path / "ledger.sqlite3")
     return request.getfixturevalue("postgres_url")
 

@@ -3,18 +3,20 @@ check, and the dataset part of a Part 10 file."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
+import shutil
 import subprocess
+import tempfile
 import struct
-import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from adapters.dicom.plans import import_plan_file
 from ledger.service import Actor
-from tests.conftest import free_port, require_tool
+from tests.conftest import free_port, require_tool, wait_for
 from tools.dicom_samples import sample_plan, write_plan
 
 HOME, PARTNER = "AZ-HOME", "PARTNER-RT"
@@ -43,9 +45,21 @@ def dataset_bytes(path: Path) -> bytes:
     return data[144 + group_length:]
 
 
+_PLANS: dict[str, Path] = {}
+
+
 def plan_files(folder: Path) -> dict[str, Path]:
-    """A VMAT prescription with two fraction groups, the partner's re-plan of it, and a plain plan."""
+    """A VMAT prescription with two fraction groups, the partner's re-plan of it, and a plain plan.
+    Built once per test session (pydicom takes seconds over the control points), copied for each test."""
+    if not _PLANS:
+        cache = Path(tempfile.mkdtemp(prefix="fraction-ledger-plans-"))
+        atexit.register(shutil.rmtree, cache, ignore_errors=True)
+        _PLANS.update(_build_plan_files(cache))
     folder.mkdir(parents=True, exist_ok=True)
+    return {name: Path(shutil.copyfile(path, folder / path.name)) for name, path in _PLANS.items()}
+
+
+def _build_plan_files(folder: Path) -> dict[str, Path]:
     return {
         "vmat": write_plan(sample_plan("PAT-1", "PEETERS^AN", "Prostate VMAT", arc=True, control_points=91,
                                        groups=[(20, ["250.5", "248.1"]), (5, ["300"])]), folder / "vmat.dcm"),
@@ -97,28 +111,33 @@ class Orthanc:
         self.folder = folder
         self.dicom_port, self.http_port = free_port(), free_port()
         folder.mkdir(parents=True, exist_ok=True)
-        self.start(max_patients, config or {})
+        self.config = config or {}
+        self.start(max_patients, self.config)
 
-    def start(self, max_patients: int, extra: dict) -> None:
+    def start(self, max_patients: int, extra: dict | None = None) -> None:
         config = {
             "Name": "ledger-test", "StorageDirectory": str(self.folder / "db"), "IndexDirectory": str(self.folder / "db"),
             "DicomAet": "OIS", "DicomPort": self.dicom_port, "HttpPort": self.http_port,
             "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": True,
-            "MaximumPatientCount": max_patients, "Plugins": [], "LuaScripts": [], **extra,
+            "MaximumPatientCount": max_patients, "Plugins": [], "LuaScripts": [],
+            **(self.config if extra is None else extra),
         }
         path = self.folder / "orthanc.json"
         path.write_text(json.dumps(config))
         self.log = (self.folder / "orthanc.log").open("ab")
         self.proc = subprocess.Popen([self.exe, str(path)], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                self.get("/system")
-                return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise AssertionError("Orthanc did not start within 30 s")
+        try:
+            wait_for(self.answers, "Orthanc starting", seconds=30, every=0.2)
+        except AssertionError:
+            self.stop()
+            raise
+
+    def answers(self) -> bool:
+        try:
+            self.get("/system")
+            return True
+        except OSError:
+            return False
 
     def get(self, path: str):
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as r:

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import cli
 from tools.bench_recovery import table
 
 
+@pytest.mark.slow
 def test_bench_recovery_finds_exactly_the_removed_records_at_both_sizes():
     proc = cli("bench", "recovery", "--fractions", "200", "--small", "100", "--json", timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -33,6 +36,7 @@ def test_bench_recovery_finds_exactly_the_removed_records_at_both_sizes():
     assert "5 / 5 exact" in lines[2] and "10 / 10 exact" in lines[3]
 
 
+@pytest.mark.slow
 def test_bench_dicom_import_logs_every_file_and_shows_progress():
     proc = cli("bench", "dicom", "--part", "import", "--import-small", "25", "--import-files", "50", "--json",
                timeout=300)

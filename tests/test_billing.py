@@ -407,6 +407,7 @@ def test_property_shares_sum_to_the_course_amount_to_the_cent(case):
             assert abs(share.amount - exact) <= Decimal("0.005")
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(network_course(), st.sampled_from(NETWORK)), min_size=1, max_size=8))
 def test_property_balances_net_to_zero_across_the_network(courses):

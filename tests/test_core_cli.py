@@ -1,10 +1,14 @@
-"""The command line as a user and a script use it: a fresh process per command."""
+"""The command line as a user and a script use it. The commands run in-process through click's
+CliRunner (`cli`); the smoke tests at the end run the real `fraction-ledger` process (`cli_process`)
+for what only a process shows: the entry point, the environment, exit statuses and streams."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 
-from tests.conftest import cli
+from tests.conftest import cli, cli_process
 
 
 def register(db, *extra):
@@ -70,9 +74,14 @@ def test_course_lifecycle_from_the_command_line(tmp_path):
     assert types[0] == "Course.Registered" and types.count("Course.FractionDelivered") == 4
     assert [e["position"] for e in events] == sorted(e["position"] for e in events)
 
-    before = cli("course", "show", cid, "--json", db=db, check=True).stdout
-    assert json.loads(cli("rebuild", "--json", db=db, check=True).stdout)["events"] == len(events)
-    assert cli("course", "show", cid, "--json", db=db, check=True).stdout == before
+    before = json.loads(cli("course", "show", cid, "--json", db=db, check=True).stdout)
+    # every read is logged too (the access log): `events` lists its own entry, and each show moves the head
+    logged = json.loads(cli("events", "--json", db=db, check=True).stdout)
+    assert [(e["type"], e["action"]) for e in logged[-2:]] == [("AccessLogEntry.Recorded", "courses.read"),
+                                                               ("AccessLogEntry.Recorded", "events.read")]
+    assert json.loads(cli("rebuild", "--json", db=db, check=True).stdout)["events"] == len(logged)
+    after = json.loads(cli("course", "show", cid, "--json", db=db, check=True).stdout)
+    assert after.pop("log_head") != before.pop("log_head") and after == before
 
 
 def test_bad_input_is_refused_with_the_field_and_nothing_written(tmp_path):
@@ -90,17 +99,19 @@ def test_bad_input_is_refused_with_the_field_and_nothing_written(tmp_path):
                   "--plan-label", "x", "--fractions", "5", "--home-centre", "HOME", db=db)
     assert bad_uid.returncode == 1 and "plan.uid" in bad_uid.stderr
     events = json.loads(cli("events", "--json", db=db, check=True).stdout)
-    assert [e["type"] for e in events] == ["Course.Registered", "PlanCourse.Registered"], "only the registration was written"
+    written = [e["type"] for e in events if e["type"] != "AccessLogEntry.Recorded"]  # reads are logged
+    assert written == ["Course.Registered", "PlanCourse.Registered"], "only the registration was written"
 
 
-def test_database_is_chosen_by_option_or_environment(tmp_path):
+@pytest.mark.slow
+def test_smoke_the_database_is_chosen_by_option_or_environment(tmp_path):
     via_env = tmp_path / "env.sqlite3"
-    proc = cli("course", "register", "--patient-id", "P-9", "--patient-name", "A^B", "--plan-uid", "1.2.9",
+    proc = cli_process("course", "register", "--patient-id", "P-9", "--patient-name", "A^B", "--plan-uid", "1.2.9",
                "--plan-label", "x", "--fractions", "3", "--home-centre", "HOME", "--beam", "1=100", "--json",
                env={"FRACTION_LEDGER_DB": str(via_env)}, check=True)
     assert via_env.exists()
-    assert json.loads(cli("course", "list", "--json", db=via_env, check=True).stdout)[0]["id"] == json.loads(proc.stdout)["id"]
-    missing = cli("course", "list", db=tmp_path / "no" / "such" / "dir.sqlite3")
+    assert json.loads(cli_process("course", "list", "--json", db=via_env, check=True).stdout)[0]["id"] == json.loads(proc.stdout)["id"]
+    missing = cli_process("course", "list", db=tmp_path / "no" / "such" / "dir.sqlite3")
     assert missing.returncode == 1 and "does not exist" in missing.stderr
 
 
@@ -128,3 +139,21 @@ def test_a_log_restored_from_a_backup_is_never_shown_through_a_stale_read_model(
             db.with_name(db.name + suffix).unlink(missing_ok=True)
     listed = json.loads(cli("course", "list", "--json", db=db, check=True).stdout)
     assert [c["patient_id"] for c in listed] == ["P-OTHER"]
+
+
+@pytest.mark.slow
+def test_smoke_a_real_process_exits_0_1_and_2_with_its_streams(tmp_path):
+    """The installed entry point as a shell script sees it: 0 and the answer on stdout, 1 and
+    the refusal on stderr with nothing on stdout, 2 for an option it cannot parse."""
+    db = tmp_path / "ledger.sqlite3"
+    made = cli_process("course", "register", "--patient-id", "P-S", "--patient-name", "SMOKE^AN", "--plan-uid", "1.2.77",
+                       "--plan-label", "smoke", "--fractions", "3", "--home-centre", "HOME", "--beam", "1=100",
+                       "--json", db=db, check=True)
+    cid = json.loads(made.stdout)["id"]
+    log = ("fraction", "log", cid, "--number", "1", "--centre", "HOME", "--machine", "L1", "--operator", "rtt.a",
+           "--at", "2026-11-02T09:00+01:00")
+    assert cli_process(*log, db=db).returncode == 0
+    twice = cli_process(*log, db=db)
+    assert twice.returncode == 1 and twice.stdout == "" and twice.stderr.startswith("refused: Fraction 1")
+    unparsable = cli_process("fraction", "log", cid, "--number", "one", db=db)
+    assert unparsable.returncode == 2 and "--number" in unparsable.stderr

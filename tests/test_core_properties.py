@@ -3,6 +3,8 @@ from the log equals the one built incrementally."""
 
 from __future__ import annotations
 
+import pytest
+
 from datetime import datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings
@@ -80,6 +82,7 @@ def check_invariants(ledger: Ledger, ids: list[str]) -> None:
         assert view["status"] == course.status
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(commands=st.lists(command, min_size=1, max_size=40))
 def test_random_commands_never_break_a_rule_and_rebuild_matches(tmp_path_factory, commands):

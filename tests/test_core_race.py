@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
-import time
 
 import pytest
 
 from ledger.service import Actor
-from tests.conftest import ROOT
+from tests.conftest import EACH_BACKEND, ROOT
+
+pytestmark = EACH_BACKEND
 
 WORKER = r"""
-import json, sys, time
+import json, sys
 from datetime import datetime, timezone
 from adapters.runtime import Ledger
 from ledger import errors
 from ledger.service import Actor
-db, course, number, centre, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], float(sys.argv[5])
+db, course, number, centre = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 with Ledger(db) as ledger:
     ledger.app.get_course(course)  # connected and warm before the start signal
-    while time.time() < start:
-        time.sleep(0.0005)
+    print("ready", flush=True)
+    sys.stdin.readline()  # the start signal: every racer is ready
     try:
         r = ledger.app.log_fraction(course, {"number": number, "centre": centre, "machine": centre + "-L1",
             "operator": "rtt." + centre, "delivered_at": datetime(2026, 11, 2, 9, tzinfo=timezone.utc)},
@@ -37,7 +39,8 @@ RACERS = 8
 
 
 def race(ledger, tmp_path, patient: str, numbers: list[int]) -> tuple[str, list[dict]]:
-    """RACERS processes, connected and waiting, log their fraction at the same instant."""
+    """RACERS processes, connected and waiting, log their fraction at the same instant: each says
+    "ready" once connected, and all are told "go" together."""
     course = ledger.app.register_course(
         {"patient": {"id": patient, "name": "RACE^ONE"}, "home_centre": "HOME",
          "plan": {"uid": f"1.2.3.{len(patient)}{ord(patient[-1])}", "label": "race",
@@ -45,17 +48,28 @@ def race(ledger, tmp_path, patient: str, numbers: list[int]) -> tuple[str, list[
                                        "beams": [{"number": 1, "meterset": "150"}]}]}},
         Actor("physicist", "HOME"))["id"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FRACTION_LEDGER_READ_DB": str(tmp_path / "read.sqlite3")}
-    start = time.time() + 4.0
     procs = [
-        subprocess.Popen([sys.executable, "-c", WORKER, ledger.storage.url, course, str(number), f"C{i}", str(start)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        subprocess.Popen([sys.executable, "-c", WORKER, ledger.storage.url, course, str(number), f"C{i}"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         for i, number in enumerate(numbers)
     ]
-    outcomes = []
-    for p in procs:
-        out, err = p.communicate(timeout=120)
-        assert p.returncode == 0, err
-        outcomes.append(json.loads(out))
+    try:
+        for p in procs:  # bounded: a racer that dies closes its stdout (""), one that hangs is given up on
+            assert select.select([p.stdout], [], [], 60)[0], "a racer did not connect within 60 s"
+            assert p.stdout.readline() == "ready\n", p.stderr.read() if p.poll() is not None else "not ready"
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outcomes = []
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+            outcomes.append(json.loads(out))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
     return course, outcomes
 
 

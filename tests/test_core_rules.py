@@ -1,6 +1,8 @@
 """The rules that protect the patient, told as the stories they come from.
 
-Each test runs on SQLite and on a real PostgreSQL (the `ledger` fixture).
+Service tests: each runs through the application service on the embedded SQLite store (the
+`ledger` fixture); the rules themselves are unit-tested on an in-memory Course in
+tests/test_course_unit.py, and storage (races, chain, crash) on PostgreSQL too (`EACH_BACKEND`).
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ def history(ledger, tmp_path):
     return build_history(ledger.app, tmp_path / "plans")
 
 
+@pytest.mark.slow
 def test_every_exported_kind_passes_dciodvfy(ledger, history, tmp_path):
     dciodvfy = require_tool("dciodvfy")
     # A course with nothing delivered yet has a summary too.

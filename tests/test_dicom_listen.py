@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,7 +20,7 @@ from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from adapters.readmodel_receipts import RECEIPT_TOPIC
 from adapters.dicom.listen import StorageSCP, parse_allow
-from tests.conftest import ROOT, free_port, require_tool
+from tests.conftest import ROOT, free_port, require_tool, wait_for
 from tools.dicom_samples import sample_plan, write_plan
 from tools.partner_samples import scratch_records
 
@@ -75,6 +74,7 @@ def course_of(ledger, plan: Path):
     return ledger.app.get_course(ids[0])
 
 
+@pytest.mark.slow
 def test_plan_and_records_pushed_become_the_course_and_a_second_push_changes_nothing(ledger, scp, tmp_path):
     plan, records = home_ois(tmp_path / "home", 3)
     before = events(ledger)
@@ -130,6 +130,7 @@ def ct_image(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_refused_objects_get_a_failure_status_with_the_reason_and_write_nothing(ledger, scp, tmp_path):
     plan, records = home_ois(tmp_path / "home", 2)
     assert storescu(scp.port, plan, *records).returncode == 0
@@ -154,6 +155,7 @@ def test_refused_objects_get_a_failure_status_with_the_reason_and_write_nothing(
     assert len(scp.answers) == 5 and events(ledger) == written
 
 
+@pytest.mark.slow
 def test_an_unknown_calling_ae_title_is_rejected_at_association(ledger, scp, tmp_path):
     plan, records = home_ois(tmp_path / "home", 1)
     before = events(ledger)
@@ -163,6 +165,7 @@ def test_an_unknown_calling_ae_title_is_rejected_at_association(ledger, scp, tmp
     assert scp.answers == [] and events(ledger) == before
 
 
+@pytest.mark.slow
 def test_two_pushes_at_once_record_every_fraction_once(ledger, scp, tmp_path):
     plan, records = home_ois(tmp_path / "home", 6)
     assert storescu(scp.port, plan).returncode == 0
@@ -196,17 +199,18 @@ def test_allow_must_name_a_centre():
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    def open_() -> bool:
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
+                return True
         except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"fraction-ledger listen did not open port {port} in {seconds} s")
+            return False
+
+    wait_for(open_, f"fraction-ledger listen opening port {port}", seconds=seconds, every=0.1)
 
 
+@pytest.mark.slow
 def test_cli_listens_until_sigterm_and_says_what_it_took(tmp_path):
     plan, records = home_ois(tmp_path / "home", 1)
     port = free_port()

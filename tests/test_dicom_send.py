@@ -4,64 +4,20 @@ remembered per destination (resume, refusals with their DIMSE status)."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
 
 from adapters.runtime import Ledger
+from tools import storescp
 from tests.conftest import cli, free_port, require_tool
 from tests.dicom_support import Orthanc, build_history, dataset_bytes
 
 
-class LoopbackStorescp:
-    """dcmtk's storescp, reached only through 127.0.0.1: storescp cannot bind to one address,
-    so this listens on loopback and hands each association to `storescp --inetd`."""
-
-    def __init__(self, out: Path, aet: str = "OIS", extra: tuple[str, ...] = (), port: int = 0,
-                 associations: int | None = None):
-        self.exe = require_tool("storescp")
-        self.associations = associations  # stop listening after this many (the OIS is down)
-        self.out, self.aet, self.extra = out, aet, extra
-        out.mkdir(parents=True, exist_ok=True)
-        self.sock = socket.create_server(("127.0.0.1", port))
-        self.port = self.sock.getsockname()[1]
-        self.children: list[subprocess.Popen] = []
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                child = subprocess.Popen([self.exe, "--inetd", "-aet", self.aet, "-od", str(self.out), *self.extra],
-                                         stdin=conn, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                self.children.append(child)
-            child.wait(timeout=60)
-            if self.associations is not None:
-                self.associations -= 1
-                if self.associations <= 0:
-                    self.sock.close()
-                    return
-
-    def received(self) -> dict[str, Path]:
-        return {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID): p for p in self.out.iterdir() if p.is_file()}
-
-    def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (close alone does not)
-        except OSError:
-            pass
-        self.sock.close()
-        for child in self.children:
-            if child.poll() is None:
-                child.kill()
-                child.wait(timeout=10)
+def LoopbackStorescp(out: Path, **kw) -> storescp.LoopbackStorescp:  # noqa: N802 - a class's stand-in
+    """dcmtk's storescp on loopback (`tools/storescp.py`); under CI a missing storescp fails."""
+    return storescp.LoopbackStorescp(out, exe=require_tool("storescp"), **kw)
 
 
 @pytest.fixture
@@ -78,6 +34,7 @@ def send(db, port, *extra):
     return proc.returncode, json.loads(proc.stdout)
 
 
+@pytest.mark.slow
 def test_storescp_receives_the_exported_files_and_a_second_send_sends_nothing(db, tmp_path):
     server = LoopbackStorescp(tmp_path / "received")
     try:
@@ -99,6 +56,7 @@ def test_storescp_receives_the_exported_files_and_a_second_send_sends_nothing(db
         server.close()
 
 
+@pytest.mark.slow
 def test_interrupted_send_resumes(db, tmp_path):
     received = tmp_path / "received"
     received.mkdir()
@@ -121,6 +79,7 @@ def test_interrupted_send_resumes(db, tmp_path):
         server.close()
 
 
+@pytest.mark.slow
 def test_unreachable_destination_then_limit_then_rest(db, tmp_path):
     port = free_port()
     code, report = send(db, port)

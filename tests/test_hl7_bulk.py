@@ -4,6 +4,8 @@ python-hl7. The templates are proven once per shape; this proves the fills."""
 
 from __future__ import annotations
 
+import pytest
+
 import hl7
 
 from adapters.hl7.messages import MessageBuilder
@@ -13,6 +15,7 @@ from tests.conftest import Clock
 from tests.hl7_scenario import HARD_NAMES, HOME, PARTNER, PHYSICIST, deliver, hl7apy_verdict, read_folder, register
 
 
+@pytest.mark.slow
 def test_every_message_of_a_bulk_export_is_valid_for_both_parsers(tmp_path, monkeypatch):
     monkeypatch.delenv("FRACTION_LEDGER_READ_DB", raising=False)
     names = HARD_NAMES + ["PEETERS^AN^MARIA^DR^PHD", "SINGLE", "Ñúñez=山田^Ana"]

@@ -7,9 +7,11 @@ import pytest
 from adapters.readmodel import iter_events
 from adapters.runtime import Ledger
 from ledger import errors
+from tests.conftest import EACH_BACKEND
 from tests.hl7_scenario import PHYSICIST
 
 
+@EACH_BACKEND
 def test_answers_survive_a_restart_and_an_acceptance_clears_an_earlier_refusal(ledger, db_url):
     app = ledger.app
     assert app.destination("billing") is None

@@ -6,6 +6,7 @@ import json
 import re
 
 import httpx
+import pytest
 
 from tests.conftest import cli, free_port
 from tests.http_support import running_server
@@ -31,6 +32,7 @@ def test_user_add_list_revoke(tmp_path):
     assert json.loads(cli("user", "list", "--json", db=db, check=True).stdout)[0]["active"] is False
 
 
+@pytest.mark.slow
 def test_serve_demo_prints_tokens_that_work(tmp_path):
     db = str(tmp_path / "ledger.sqlite3")
     log = tmp_path / "serve.log"

@@ -92,9 +92,11 @@ def test_export_zip_then_records_and_triage_into_another_ledger(tmp_path, monkey
                              files=files_of([history["files"]["breast"]])).json()
             breast = plans[0]["course_id"]
             assert breast == history["breast"]  # the same backed-up plan gives the same course
-            # the partner's physicist may not write another centre's baseline: refused per file, nothing written
+            # the partner's physicist may not write another centre's baseline: refused per file, nothing written;
+            # a course not assigned to it is as unknown to it as a patient nobody registered (need to know)
             refused = api.post("/api/imports/records", headers=auth(PHYS_P), files=files_of(sessions[:1])).json()
-            assert refused[0]["status"] == "error" and "may not" in refused[0]["error"]
+            assert refused[0]["status"] == "error" and "is not known to the ledger" in refused[0]["error"]
+            assert refused[0]["course_id"] is None and breast not in str(refused)
             assert api.get(f"/api/courses/{breast}", headers=auth(PHYS_H)).json()["fractions_delivered"] == 0
             r = api.post("/api/imports/records?utc_offset=%2B01:00", headers=auth(PHYS_H), files=files_of(sessions))
             assert [(a["file"], a["status"]) for a in r.json()] == [(p.name, "imported") for p in sessions]
@@ -103,7 +105,8 @@ def test_export_zip_then_records_and_triage_into_another_ledger(tmp_path, monkey
                         f"PAT-2,Breast,1,{PARTNER}\nNOBODY,Breast,2,\nPAT-2,Breast,9,\n")
             triage = [("files", ("triage.csv", csv_text.encode(), "text/csv"))]
             denied = api.post("/api/imports/triage", headers=auth(PHYS_P), files=triage).json()
-            assert denied[0]["status"] == "error" and "may not" in denied[0]["error"]
+            assert denied[0]["status"] == "error" and "is not known to the ledger" in denied[0]["error"]
+            assert breast not in str(denied)
             lines = api.post("/api/imports/triage", headers=auth(PHYS_H), files=triage).json()
             assert [(a["line"], a["status"]) for a in lines] == [(2, "changed"), (3, "error"), (4, "error")]
             assert "NOBODY" in lines[1]["error"] and "triage" in lines[2]["error"]

@@ -13,7 +13,7 @@ from litestar.testing import TestClient
 from adapters.http import create_app
 from adapters.reports import INCIDENT_CSV, STATEMENT_CSV
 from ledger.service import Actor
-from tests.conftest import CLOCK_MONTH, cli
+from tests.conftest import CLOCK_MONTH, cli, wait_for
 from tests.hl7_receiver import Receiver
 from tests.http_support import (
     HOME, OTHER, PARTNER, T0, account_name, auth, fraction_body, seed_accounts, seed_course,
@@ -57,14 +57,14 @@ def test_incident_register_follow_up_close_and_home_export(world, db_url):
             "course_id": course, "fraction": 2, "occurred_at": T0.isoformat()})
         assert r.status_code == 201, r.text
         incident = r.json()["id"]
-        # the centre and the person come from the account; a course of another centre is refused
+        # the centre and the person come from the account; a course of another centre is unknown to it
         before = position(world)
         r = api.post("/api/incidents", headers=auth(RTT_P), json={
             "category": "other", "severity": "low", "description": "x", "centre": HOME})
         assert r.status_code == 400 and r.json()["fields"][0]["field"] == "centre"
         r = api.post("/api/incidents", headers=auth(RTT_O), json={
             "category": "other", "severity": "low", "description": "x", "course_id": course})
-        assert r.status_code == 403 and position(world) == before
+        assert r.status_code == 404 and position(world) == before
         # an RTT sees its centre's incidents; OTHER's RTT sees none of them
         listed = api.get("/api/incidents", headers=auth(RTT_P)).json()
         assert [(i["id"], i["centre"], i["registered_by"], i["home_centre"]) for i in listed] == [
@@ -108,11 +108,13 @@ def test_finance_agrees_for_its_own_centre_and_downloads_the_statement(world):
         assert position(world) == before
         r = api.post("/api/billing/agreements", headers=auth(FIN_H), json=body)
         assert r.status_code == 201 and r.json()["terms"]["version"] == 1
-        assert api.get("/api/billing/agreements", headers=auth(FIN_O)).json()[0]["course_amount"] == "3000.00"
+        assert api.get("/api/billing/agreements", headers=auth(FIN_H)).json()[0]["course_amount"] == "3000.00"
+        assert api.get("/api/billing/agreements", headers=auth(FIN_O)).json() == []  # not a party to it
         # 10 fractions, 3 at the partner; completed: the split follows
         deliver(world, course, [HOME] * 7 + [PARTNER] * 3)
         world.app.complete_course(course, "done", Actor("dr.home", HOME))
-        splits = api.get(f"/api/courses/{course}/splits", headers=auth(FIN_O)).json()
+        assert api.get(f"/api/courses/{course}/splits", headers=auth(FIN_O)).status_code == 404  # need to know
+        splits = api.get(f"/api/courses/{course}/splits", headers=auth(FIN_H)).json()
         assert splits[-1]["current"] and {s["centre"]: s["amount"] for s in splits[-1]["shares"]} == {
             HOME: "2100.00", PARTNER: "900.00"}
         st = api.get(f"/api/billing/statement?{NOVEMBER}&pair={HOME}:{PARTNER}", headers=auth(FIN_H)).json()
@@ -225,6 +227,7 @@ def test_send_is_bounded_by_the_deadline_and_keeps_what_was_answered(world, tmp_
         assert status["billing"]["accepted"] == 1
 
 
+@pytest.mark.slow
 def test_a_send_does_not_stop_the_server_answering(tmp_path):
     """A real server process: while a send waits on a silent receiver, other requests are answered."""
     import os
@@ -248,7 +251,7 @@ def test_a_send_does_not_stop_the_server_answering(tmp_path):
     with Receiver(lambda m, seen: "silent") as receiver, running_server(
             db, free_port(), env=env, log=tmp_path / "server.log",
             extra=("--hl7-config", hl7_config(tmp_path, receiver.port, timeout=20, attempts=1),
-                   "--send-deadline", "4")) as base:
+                   "--send-deadline", "8")) as base:
         answer: dict = {}
 
         def send() -> None:
@@ -259,17 +262,15 @@ def test_a_send_does_not_stop_the_server_answering(tmp_path):
 
         sender = threading.Thread(target=send)
         sender.start()
-        deadline = time.monotonic() + 10
-        while not receiver.received and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert receiver.received, "the send never reached the receiver"
+        wait_for(lambda: receiver.received, "the send reaching the receiver", seconds=10)
         # the send is waiting for an ACK now: the server still answers, and refuses a second send
+        during = 0  # requests answered while the send was still waiting (not after it gave up)
         for _ in range(5):
-            started = time.monotonic()
             assert httpx.get(base + "/api/deliveries", headers=auth(PHYS_H), timeout=5).status_code == 200
-            assert time.monotonic() - started < 1
+            during += sender.is_alive()
+        assert during >= 1
         second = httpx.post(base + "/api/sends/hl7", headers=auth(PHYS_H), json={}, timeout=5)
         assert second.status_code == 409 and "Another send" in second.json()["message"]
         sender.join(timeout=30)
-        assert answer["r"].status_code == 200 and 3.5 < answer["took"] < 10
-        assert "send deadline (4 s) passed" in answer["r"].json()[0]["failure"]
+        assert answer["r"].status_code == 200 and answer["took"] >= 7.5  # it waited for the deadline
+        assert "send deadline (8 s) passed" in answer["r"].json()[0]["failure"]

@@ -23,48 +23,63 @@ ONLY_HOME = {HOME}
 NONE: set[str] = set()
 
 
-def rule(rtt=NONE, physicist=NONE, finance=NONE, admin=NONE) -> dict[str, set[str]]:
-    return {"rtt": rtt, "physicist": physicist, "finance": finance, "admin": admin}
+def rule(rtt=NONE, physicist=NONE, finance=NONE, admin=NONE, privacy=NONE, unseen=(), unseen_at=frozenset({"OTHER"})
+         ) -> dict[str, set[str]]:
+    """Which centres of each role may use the route; `unseen`: the roles whose accounts at the
+    centres `unseen_at` (not the course's) get 404, exactly as for an unknown id, not 403
+    (need to know: a refusal must not tell that the course exists)."""
+    return {"rtt": rtt, "physicist": physicist, "finance": finance, "admin": admin, "privacy": privacy,
+            "unseen": {(role, centre) for role in unseen for centre in unseen_at}}
 
+
+# the roles that look at a course at all (need to know: its home and assigned centres)
+READERS = ("rtt", "physicist", "finance")
 
 EXPECTED: dict[tuple[str, str], dict[str, set[str]]] = {
-    ("GET", "/api/me"): rule(ALL, ALL, ALL, ALL),
+    ("GET", "/api/me"): rule(ALL, ALL, ALL, ALL, ALL),
+    # lists answer everyone with a role that reads, with only the courses of its centre
+    # (tests/test_security_need_to_know.py checks what is in them)
     ("GET", "/api/courses"): rule(rtt=ALL, physicist=ALL, finance=ALL),
     ("POST", "/api/courses"): rule(physicist=ONLY_HOME),
-    ("GET", "/api/courses/{course_id}"): rule(rtt=COURSE, physicist=ALL, finance=ALL),
-    ("GET", "/api/courses/{course_id}/events"): rule(rtt=COURSE, physicist=ALL, finance=ALL),
-    ("POST", "/api/courses/{course_id}/fractions"): rule(rtt=COURSE),
-    ("POST", "/api/courses/{course_id}/fractions/{number}/verify"): rule(rtt=COURSE),
+    ("GET", "/api/courses/{course_id}"): rule(rtt=COURSE, physicist=COURSE, finance=COURSE, unseen=READERS),
+    ("GET", "/api/courses/{course_id}/events"): rule(rtt=COURSE, physicist=COURSE, finance=COURSE, unseen=READERS),
+    ("POST", "/api/courses/{course_id}/fractions"): rule(rtt=COURSE, unseen=("rtt",)),
+    ("POST", "/api/courses/{course_id}/fractions/{number}/verify"): rule(rtt=COURSE, unseen=("rtt",)),
     # fraction 1 was recorded at HOME and is verified by the time void is walked (verify sorts first):
     # only a physicist of the home centre may void it (tests/test_void_rules.py: the whole rule)
-    ("POST", "/api/courses/{course_id}/fractions/{number}/void"): rule(physicist=ONLY_HOME),
-    ("POST", "/api/courses/{course_id}/assign"): rule(physicist=ONLY_HOME),
-    ("POST", "/api/courses/{course_id}/triage"): rule(physicist=ONLY_HOME),
-    ("POST", "/api/courses/{course_id}/plans"): rule(physicist=COURSE),
-    ("POST", "/api/courses/{course_id}/identities"): rule(physicist=ONLY_HOME),
-    ("POST", "/api/courses/{course_id}/plans/approve"): rule(physicist=ONLY_HOME),
-    ("POST", "/api/courses/{course_id}/suspend"): rule(physicist=ONLY_HOME),
-    ("POST", "/api/courses/{course_id}/resume"): rule(physicist=ONLY_HOME),
-    ("POST", "/api/courses/{course_id}/complete"): rule(physicist=ONLY_HOME),
+    ("POST", "/api/courses/{course_id}/fractions/{number}/void"): rule(physicist=ONLY_HOME,
+                                                                       unseen=("rtt", "physicist")),
+    ("POST", "/api/courses/{course_id}/assign"): rule(physicist=ONLY_HOME, unseen=("physicist",)),
+    ("POST", "/api/courses/{course_id}/triage"): rule(physicist=ONLY_HOME, unseen=("physicist",)),
+    ("POST", "/api/courses/{course_id}/plans"): rule(physicist=COURSE, unseen=("physicist",)),
+    ("POST", "/api/courses/{course_id}/identities"): rule(physicist=ONLY_HOME, unseen=("physicist",)),
+    ("POST", "/api/courses/{course_id}/plans/approve"): rule(physicist=ONLY_HOME, unseen=("physicist",)),
+    ("POST", "/api/courses/{course_id}/suspend"): rule(physicist=ONLY_HOME, unseen=("physicist",)),
+    ("POST", "/api/courses/{course_id}/resume"): rule(physicist=ONLY_HOME, unseen=("physicist",)),
+    ("POST", "/api/courses/{course_id}/complete"): rule(physicist=ONLY_HOME, unseen=("physicist",)),
     ("GET", "/api/events"): rule(physicist=ALL, finance=ALL),
+    # accounts: an administrator manages its own centre's (the body's and the victim's centre is PARTNER);
+    # another centre's account is unknown to it
     ("GET", "/api/accounts"): rule(admin=ALL),
-    ("POST", "/api/accounts"): rule(admin=ALL),
-    ("POST", "/api/accounts/{name}/revoke"): rule(admin=ALL),
+    ("POST", "/api/accounts"): rule(admin={PARTNER}),
+    ("POST", "/api/accounts/{name}/revoke"): rule(admin={PARTNER}, unseen=("admin",), unseen_at={HOME, "OTHER"}),
+    ("POST", "/api/accounts/{name}/rotate"): rule(admin={PARTNER}, unseen=("admin",), unseen_at={HOME, "OTHER"}),
     # incidents: the seeded one happened at PARTNER on the course whose home is HOME
     ("GET", "/api/incidents"): rule(rtt=ALL, physicist=ALL, finance=ALL),
     ("POST", "/api/incidents"): rule(rtt=ALL, physicist=ALL),
     ("GET", "/api/incidents/export"): rule(physicist=ALL),
     ("GET", "/api/incidents/export.csv"): rule(physicist=ALL),
-    ("POST", "/api/incidents/{incident_id}/follow-up"): rule(rtt=COURSE, physicist=COURSE),
-    ("POST", "/api/incidents/{incident_id}/close"): rule(physicist=ONLY_HOME),
-    # billing: finance reads all, records only where its centre is a party (the body's pair is HOME/PARTNER)
+    ("POST", "/api/incidents/{incident_id}/follow-up"): rule(rtt=COURSE, physicist=COURSE, unseen=("rtt", "physicist")),
+    ("POST", "/api/incidents/{incident_id}/close"): rule(physicist=ONLY_HOME, unseen=("physicist",)),
+    # billing: finance reads its centre's, records only where its centre is a party (the body's pair is HOME/PARTNER)
     ("GET", "/api/billing/agreements"): rule(finance=ALL),
     ("POST", "/api/billing/agreements"): rule(finance=COURSE),
     ("GET", "/api/billing/statement"): rule(finance=ALL),
     ("GET", "/api/billing/statement.csv"): rule(finance=ALL),
-    ("GET", "/api/courses/{course_id}/splits"): rule(finance=ALL),
-    ("POST", "/api/courses/{course_id}/settle"): rule(finance=COURSE),
-    ("POST", "/api/courses/{course_id}/category"): rule(physicist=ONLY_HOME, finance=ONLY_HOME),
+    ("GET", "/api/courses/{course_id}/splits"): rule(finance=COURSE, unseen=("finance",)),
+    ("POST", "/api/courses/{course_id}/settle"): rule(finance=COURSE, unseen=("finance",)),
+    ("POST", "/api/courses/{course_id}/category"): rule(physicist=ONLY_HOME, finance=ONLY_HOME,
+                                                        unseen=("physicist", "finance")),
     # exports and sends: each physicist for its own home courses; the status for everyone following the recovery
     ("GET", "/api/exports/hl7"): rule(physicist=ALL),
     ("POST", "/api/sends/hl7"): rule(physicist=ALL),
@@ -80,7 +95,9 @@ EXPECTED: dict[tuple[str, str], dict[str, set[str]]] = {
     ("POST", "/api/reconcile"): rule(physicist=ALL),
     ("POST", "/api/reconcile/report"): rule(physicist=ALL),
     ("POST", "/api/reconcile/import-set"): rule(physicist=ALL),
-    ("POST", "/api/reconcile/acknowledge"): rule(physicist=ONLY_HOME),
+    ("POST", "/api/reconcile/acknowledge"): rule(physicist=ONLY_HOME, unseen=("physicist",)),
+    # the access log: the administrator and the privacy officer, each for what concerns its centre
+    ("GET", "/api/access-log"): rule(admin=ALL, privacy=ALL),
 }
 PUBLIC = {("GET", "/health"), ("GET", "/ready")}
 
@@ -183,13 +200,21 @@ def test_roles_routes_centres(world):
                 r = client.request(method, url, json=body, headers=auth(name))
                 allowed = centre in EXPECTED[(method, path)][role]
                 if allowed:
-                    assert r.status_code not in (401, 403) and r.status_code < 500, (method, path, name, r.text)
+                    assert r.status_code not in (401, 403, 404) and r.status_code < 500, (method, path, name, r.text)
                 else:
-                    assert r.status_code == 403, (method, path, name, r.status_code, r.text)
-                    assert r.json()["error"] == "forbidden"
+                    unseen = (role, centre) in EXPECTED[(method, path)]["unseen"]
+                    assert r.status_code == (404 if unseen else 403), (method, path, name, r.status_code, r.text)
+                    assert r.json()["error"].endswith("not_found") if unseen else r.json()["error"] == "forbidden"
                     assert ledger.app.recorder.max_notification_id() == before, (method, path, name)
                 checked += 1
     assert checked == len(EXPECTED) * len(ROLES) * len(CENTRES)
+
+
+def test_the_table_is_consistent():
+    """Every 404 of the table is a refusal (never an allowed centre)."""
+    for key, spec in EXPECTED.items():
+        for role, centre in spec["unseen"]:
+            assert centre not in spec[role], key
 
 
 def test_a_route_without_a_rule_stops_the_app(world):

@@ -6,12 +6,6 @@ from __future__ import annotations
 import os
 
 import pytest
-import schemathesis
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance, negative_data_rejection, positive_data_acceptance, response_schema_conformance,
-    status_code_conformance,
-)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -40,11 +34,21 @@ def world(tmp_path_factory):
     os.environ.pop("FRACTION_LEDGER_READ_DB", None)
 
 
-# What issue 5 asks: no 5xx, only documented statuses, bodies and content types.
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-# Not asked: some bounds live in code, not in the schema (MU 0..100000, Decimal strings), so a
-# schema-valid body can rightly be refused with a 400 naming the field.
-NOT_CHECKED = [positive_data_acceptance, negative_data_rejection]
+def checks() -> tuple[list, list]:
+    """schemathesis is imported here, by the test that uses it: importing it takes seconds, which
+    every run of the fast tier (`-m "not slow"`) would otherwise pay at collection."""
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance, negative_data_rejection, positive_data_acceptance, response_schema_conformance,
+        status_code_conformance,
+    )
+
+    # What issue 5 asks: no 5xx, only documented statuses, bodies and content types.
+    asked = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    # Not asked: some bounds live in code, not in the schema (MU 0..100000, Decimal strings), so a
+    # schema-valid body can rightly be refused with a 400 naming the field.
+    not_asked = [positive_data_acceptance, negative_data_rejection]
+    return asked, not_asked
 
 
 def account_for(path: str) -> str:
@@ -56,8 +60,12 @@ def account_for(path: str) -> str:
     return account_name("physicist", HOME)
 
 
+@pytest.mark.slow
 def test_api_answers_only_documented_responses_never_5xx(world):
     # schemathesis's pytest plugin does not run under this pytest; drive its strategies with hypothesis.
+    import schemathesis
+
+    CHECKS, NOT_CHECKED = checks()
     app, course_id = world
     schema = schemathesis.openapi.from_asgi("/schema/openapi.json", app)
     tested = []

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from adapters.runtime import Ledger
-from tests.conftest import free_port
+from tests.conftest import EACH_BACKEND, free_port
 from tests.http_support import (
     PATIENT_NAME, PARTNER, account_name, auth, fraction_body, running_server, seed_accounts, seed_course,
 )
@@ -30,6 +30,8 @@ def served(db_url, tmp_path, monkeypatch):
         yield base, course_id, log
 
 
+@EACH_BACKEND
+@pytest.mark.slow
 def test_sixteen_clients_same_fraction_one_201_fifteen_409(served):
     base, course_id, log = served
     barrier = threading.Barrier(CLIENTS, timeout=30)

@@ -210,6 +210,7 @@ ENCODINGS = {
 }
 
 
+@pytest.mark.slow
 def test_records_and_plans_in_every_encoding_read_as_written(tmp_path, monkeypatch):
     ois = partner_ois(tmp_path, monkeypatch, plan_groups=[(10, ["120.5", ELECTRON, SETUP])])
     originals = {**ois["files"], "plan": ois["plan"]}
@@ -228,6 +229,7 @@ def test_records_and_plans_in_every_encoding_read_as_written(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("options", [["-e"], ["+td"], ["+td", "-e"], ["+ti", "-e"]], ids="".join)
+@pytest.mark.slow
 def test_a_converted_record_cut_short_is_refused(tmp_path, monkeypatch, options):
     """The summary ends in an undefined-length sequence once `dcmconv -e` has written it: a cut
     anywhere inside it is refused; a deflated file cut anywhere is refused."""
@@ -258,6 +260,7 @@ def test_a_converted_record_cut_short_is_refused(tmp_path, monkeypatch, options)
 
 
 @pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.slow
 def test_a_partner_folder_converted_by_dcmconv_imports_in_every_order(ledger, tmp_path, monkeypatch, order):
     ois = partner_ois(tmp_path, monkeypatch)
     shaped = {}
@@ -329,6 +332,7 @@ def test_an_ois_continuation_the_ledger_lacks_is_unknown_to_the_ledger(ledger, t
 
 
 @pytest.mark.parametrize("order", ORDERS)
+@pytest.mark.slow
 def test_applicators_and_setup_beams_reach_the_records_and_import_in_every_order(ledger, tmp_path, monkeypatch, order):
     dciodvfy = require_tool("dciodvfy")
     ois = partner_ois(tmp_path, monkeypatch, plan_groups=[(10, ["120.5", ELECTRON, SETUP])])

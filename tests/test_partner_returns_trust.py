@@ -6,7 +6,7 @@
    a physicist of the home centre before anyone treats with it.
 7. One backed-up plan is one course, whichever centre imports it.
 
-The home ledger runs on SQLite and on PostgreSQL (the `ledger` fixture); each partner keeps a
+The home ledger runs on SQLite (the `ledger` fixture; the registration race also on PostgreSQL); each partner keeps a
 SQLite ledger of its own, as at a partner hospital.
 """
 
@@ -26,7 +26,7 @@ from adapters.runtime import Ledger
 from ledger import errors
 from ledger.plan_course import PlanCourse
 from ledger.service import Actor
-from tests.conftest import Clock, cli
+from tests.conftest import EACH_BACKEND, Clock, cli
 from tests.test_trust_bundle import resign
 
 HOME, PARTNER, OTHER = "AZ-HOME", "PARTNER-RT", "OTHER-RT"
@@ -276,6 +276,7 @@ def test_a_second_course_for_the_same_patient_and_plan_is_refused_with_the_first
     log(ledger, course, 1, HOME)
 
 
+@EACH_BACKEND
 def test_two_centres_registering_the_plan_at_once_get_one_course(ledger, db_url, monkeypatch, tmp_path):
     """The partner's registration lands between the home's check and its save: the home's save
     conflicts, and on its second look it finds the partner's course."""

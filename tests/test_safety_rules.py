@@ -1,5 +1,5 @@
 """Issue 12: the safety rules hold on every path. Each story is told at the service level and
-runs on SQLite and on a real PostgreSQL (the `ledger` fixture); the entry points (API, CLI,
+runs on the embedded SQLite store (the `ledger` fixture); the entry points (API, CLI,
 DICOM import, bundles) are checked to reach the same rule.
 """
 
@@ -336,6 +336,7 @@ def test_a_self_verification_is_refused_and_registered_as_a_low_near_miss(ledger
     assert (near["category"], near["severity"], near["attempt"]["refusal"]) == ("near-miss", "low", "verifier_is_operator")
 
 
+@pytest.mark.slow
 def test_dicom_records_of_a_continuation_pass_dciodvfy(ledger, tmp_path):
     dciodvfy = require_tool("dciodvfy")
     course = register(ledger, fractions=5)

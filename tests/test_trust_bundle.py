@@ -1,7 +1,7 @@
 """Signed bundles between centres: a partner that kept its own ledger while it was cut off hands
 back its fraction registrations as one file; the home centre imports it safely, twice if need be.
 
-The home ledger runs on SQLite and on PostgreSQL (the `ledger` fixture); the partner's is a
+The home ledger runs on SQLite (the `ledger` fixture); the partner's is a
 SQLite file of its own, as at a partner hospital.
 """
 

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 
 from adapters import chain
-from tests.conftest import cli
+from tests.conftest import EACH_BACKEND, cli
 from tests.test_core_rules import PARTNER, log, register
 
 
@@ -67,6 +67,9 @@ class RawLog:
 
     def close(self) -> None:
         self.conn.close()
+
+
+pytestmark = EACH_BACKEND
 
 
 @pytest.fixture

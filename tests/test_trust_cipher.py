@@ -7,6 +7,7 @@ import json
 import stat
 
 import psycopg
+import pytest
 
 from adapters.keys import new_cipher_key
 from adapters.runtime import Ledger
@@ -71,6 +72,7 @@ def test_with_a_cipher_key_no_patient_name_or_id_reaches_the_database_file(tmp_p
     assert loose.returncode == 1 and "readable by others" in loose.stderr
 
 
+@pytest.mark.slow
 def test_encrypted_events_on_postgresql_hold_no_patient_name(postgres_url, tmp_path, monkeypatch):
     monkeypatch.setenv("FRACTION_LEDGER_CIPHER_KEY", new_cipher_key())
     monkeypatch.setenv("FRACTION_LEDGER_READ_DB", str(tmp_path / "never-used.sqlite3"))

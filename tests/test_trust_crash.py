@@ -8,7 +8,6 @@ Loopback only, bounded: a few rounds of about a second of load each, every wait 
 from __future__ import annotations
 
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import pytest
 
 from adapters import chain
 from adapters.runtime import Ledger
-from tests.conftest import ROOT, cli, free_port
+from tests.conftest import EACH_BACKEND, ROOT, cli, free_port, wait_for
 from tests.http_support import PARTNER, account_name, auth, fraction_body, seed_accounts, seed_course
 
 ROUNDS = 3
@@ -32,19 +31,21 @@ def start_server(db: str, port: int, log) -> subprocess.Popen:
     proc = subprocess.Popen([sys.executable, "-m", "tools.cli", "--db", db, "serve", "--host", "127.0.0.1",
                              "--port", str(port), "--log-level", "warning"],
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=log, stderr=subprocess.STDOUT, cwd=str(ROOT))
-    deadline = time.monotonic() + 60
-    while True:
+
+    def ready() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return proc
+            return httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200
         except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("server did not come up within 60 s")
-        time.sleep(0.05)
+            return False
+
+    try:
+        wait_for(ready, "the server coming up", seconds=60)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc
 
 
 class Rtt(threading.Thread):
@@ -68,7 +69,7 @@ class Rtt(threading.Thread):
                                     headers=auth(self.account) | {"Idempotency-Key": key})
                 except httpx.HTTPError as exc:
                     self.lost_answers += not isinstance(exc, httpx.ConnectError)
-                    time.sleep(0.05)  # the server is down: try the same fraction again
+                    self.stop.wait(0.05)  # the server is down: try the same fraction again soon
                     continue
                 if r.status_code == 201:
                     self.acknowledged[self.number] = r.json()["record_id"]
@@ -78,6 +79,14 @@ class Rtt(threading.Thread):
                     self.number += 1
 
 
+def answered_each(rtts: list[Rtt], when: str) -> None:
+    """Wait (bounded) until every client got one more 201 than it had now."""
+    had = [len(r.acknowledged) for r in rtts]
+    wait_for(lambda: all(len(r.acknowledged) > n for r, n in zip(rtts, had)), f"a 201 for every client {when}",
+             seconds=60)
+
+
+@EACH_BACKEND
 @pytest.mark.slow
 def test_sigkill_during_concurrent_logging_loses_no_acknowledged_fraction(db_url, tmp_path, monkeypatch):
     started = time.monotonic()
@@ -97,13 +106,14 @@ def test_sigkill_during_concurrent_logging_loses_no_acknowledged_fraction(db_url
             rtt.start()
         try:
             for _ in range(ROUNDS):
-                time.sleep(random.uniform(0.6, 1.4))
+                # Kill once every client was answered since the (re)start, mid-stream of requests.
+                answered_each(rtts, "before a kill")
                 server.send_signal(signal.SIGKILL)
                 server.wait(timeout=10)
                 kills += 1
                 assert time.monotonic() - started < DEADLINE
                 server = start_server(db_url, port, log)
-            time.sleep(0.5)  # acknowledged after the last restart too
+            answered_each(rtts, "after the last restart")  # acknowledged after the last restart too
         finally:
             stop.set()
             for rtt in rtts:

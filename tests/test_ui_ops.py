@@ -74,6 +74,7 @@ def site(tmp_path_factory):
             ois.close()
 
 
+@pytest.mark.slow
 def test_finance_downloads_a_statement_csv(browser, site):
     context, page = signed_in(browser, site, "finance.home")
     assert page.url.endswith("/finance")
@@ -99,6 +100,7 @@ def test_finance_downloads_a_statement_csv(browser, site):
     context.close()
 
 
+@pytest.mark.slow
 def test_physicist_exports_hl7_and_sees_each_destinations_answer(browser, site):
     context, page = signed_in(browser, site, "physicist.home")
     page.click("a[href='/physicist/exports']")
@@ -124,6 +126,7 @@ def test_physicist_exports_hl7_and_sees_each_destinations_answer(browser, site):
     context.close()
 
 
+@pytest.mark.slow
 def test_partner_rtt_registers_an_incident_on_the_course_page(browser, site):
     course = site["demo"][0]
     context, page = signed_in(browser, site, "rtt.partner.a")
@@ -149,6 +152,7 @@ def test_partner_rtt_registers_an_incident_on_the_course_page(browser, site):
     context.close()
 
 
+@pytest.mark.slow
 def test_physicist_uploads_an_rt_plan_and_sees_the_course(browser, site):
     from pydicom.data import get_testdata_file
 
@@ -174,6 +178,7 @@ def test_physicist_uploads_an_rt_plan_and_sees_the_course(browser, site):
     context.close()
 
 
+@pytest.mark.slow
 def test_physicist_sends_dicom_and_sees_the_ois_accept(browser, site):
     context, page = signed_in(browser, site, "physicist.home")
     page.goto(site["base"] + "/physicist/exports")
@@ -192,6 +197,7 @@ def test_physicist_sends_dicom_and_sees_the_ois_accept(browser, site):
     context.close()
 
 
+@pytest.mark.slow
 def test_physicist_reconciles_the_restored_ois_and_acknowledges_the_import_set(browser, site):
     import json
 

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -28,6 +26,8 @@ import click
 from pydicom import dcmread
 from pydicom.uid import RTBeamsTreatmentRecordStorage
 from pynetdicom import AE
+
+from tools.storescp import LoopbackStorescp
 
 HOME, AET = "AZ-HOME", "HOME-OIS"
 CONCURRENT = 4
@@ -82,40 +82,6 @@ def rate(port: int, called: str, batches: list[list[Path]]) -> float:
     return total / elapsed
 
 
-class LoopbackStorescp:
-    """storescp behind a loopback socket, one `storescp --inetd` per association, at once."""
-
-    def __init__(self, out: Path):
-        self.exe = shutil.which("storescp")
-        if self.exe is None:
-            raise click.ClickException("storescp (dcmtk) is not installed: apt-get install dcmtk")
-        self.out = out
-        out.mkdir(parents=True, exist_ok=True)
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.one, args=(conn,), daemon=True).start()
-
-    def one(self, conn: socket.socket) -> None:
-        with conn:
-            subprocess.run([self.exe, "--inetd", "-aet", "STORESCP", "-od", str(self.out)], stdin=conn,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=300)
-
-    def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-
-
 def measure(records: int, lag_records: int) -> dict:
     from litestar.testing import TestClient
 
@@ -138,7 +104,10 @@ def measure(records: int, lag_records: int) -> dict:
                 ids[plan] = import_plan_file(ledger.app, plan, physicist, HOME)["course_id"]
             scp = StorageSCP(ledger, {AET: HOME}, aet="LEDGER", port=0)
             scp.start()
-            storescp = LoopbackStorescp(tmp / "storescp")
+            try:
+                storescp = LoopbackStorescp(tmp / "storescp", aet="STORESCP")
+            except FileNotFoundError as exc:
+                raise click.ClickException(str(exc)) from None
             try:
                 one = [courses[0][1]]
                 many = [files for _, files in courses[1:]]

@@ -14,6 +14,7 @@ import click
 import msgspec
 
 from ledger import errors
+from tools.cli_access import log_read
 from tools.cli_common import Context, emit, parse_time, refuse
 
 
@@ -125,6 +126,7 @@ def course_register(obj: Context, patient_id, patient_name, birth_date, sex, pla
 def course_list(obj: Context, for_centre, status, as_json) -> None:
     """List courses."""
     rows = obj.ledger.fresh().courses(centre=for_centre, status=status)
+    log_read(obj, "courses.list", rows)
     if as_json:
         emit(rows, True)
         return
@@ -145,6 +147,7 @@ def course_show(obj: Context, course_id, as_json) -> None:
     c = obj.ledger.fresh().course(course_id)
     if c is None:
         raise errors.CourseNotFound(f"No course with id {course_id}.")
+    log_read(obj, "courses.read", [c])
     from adapters.chain import head_hash
 
     c["log_head"] = head_hash(obj.ledger.app)  # printed, it anchors the log (`verify --head`)
@@ -335,6 +338,7 @@ def events(obj: Context, as_json) -> None:
     """The whole event log, in order."""
     from adapters.readmodel import iter_events
 
+    log_read(obj, "events.read", obj.ledger.fresh().courses())  # the whole log: every course
     items = iter_events(obj.ledger.app)
     if as_json:
         # Stream a JSON array so that memory stays flat on a long log.
@@ -429,7 +433,8 @@ def register_areas() -> None:
     """Each area's commands live in their own module; their `register` adds them here."""
     import importlib
 
-    for area in ("cli_hl7", "cli_serve", "cli_trust", "cli_billing", "cli_dicom", "cli_recovery", "drill"):
+    for area in ("cli_hl7", "cli_serve", "cli_trust", "cli_billing", "cli_dicom", "cli_recovery", "cli_access",
+                 "drill"):
         importlib.import_module(f"tools.{area}").register(main)
 
 

@@ -15,6 +15,7 @@ import msgspec
 from adapters.reports import incidents_csv, statement_csv
 from schemas.billing import CATEGORIES, NEAR_MISS, SEVERITIES
 
+from tools.cli_access import log_read  # noqa: E402
 from tools.cli_common import Context  # noqa: F401
 
 def emit(value: Any, as_json: bool, text: str | None = None) -> None:
@@ -112,6 +113,7 @@ def incident_close(obj: Context, incident_id, resolution, by, request_id, as_jso
 def incident_list(obj: Context, centre, course_id, status, category, as_json) -> None:
     """List incidents, oldest first (near-misses included)."""
     rows = obj.ledger.fresh().incidents(centre=centre, course_id=course_id, status=status, category=category)
+    log_read(obj, "incidents.read", rows, key="course_id")
     if as_json:
         emit(rows, True)
         return
@@ -132,6 +134,7 @@ def incident_export(obj: Context, centre, as_json, as_csv) -> None:
     if not (as_json or as_csv):
         raise click.UsageError("choose --json or --csv")
     rows = obj.ledger.fresh().incidents(home_centre=centre)
+    log_read(obj, "incidents.export", rows, key="course_id")
     if as_json:
         emit(rows, True)
         return
@@ -213,6 +216,7 @@ def billing_settle(obj: Context, course_id, request_id, as_json) -> None:
 def billing_splits(obj: Context, course_id, as_json) -> None:
     """A course's splits, oldest first; the last one is in force."""
     rows = obj.ledger.fresh().splits(course_id)
+    log_read(obj, "billing", [course_id])
     if as_json:
         emit(rows, True)
         return
@@ -243,6 +247,7 @@ def billing_statement(obj: Context, start, end, pair, as_json, as_csv) -> None:
             raise click.BadParameter(f"{pair!r}: expected two centres as C:P", param_hint="--pair")
         centres = (first, second)
     result = obj.ledger.fresh().statement(start, end, centres)
+    log_read(obj, "billing", result["lines"], key="course_id")
     if as_json:
         emit(result, True)
     elif as_csv:

@@ -17,6 +17,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from tools.cli_access import log_read  # noqa: E402
 from tools.cli_common import Context, emit, group_named, offset_zone, parse_time  # noqa: F401
 
 
@@ -128,6 +129,7 @@ def export_dicom(obj: Context, out, course_id, since, as_json) -> None:
     from adapters.dicom.export import export_all
 
     ledger = obj.ledger
+    log_read(obj, "exports", [course_id] if course_id else ledger.fresh().courses())
     counts: Counter = Counter()
     for item in export_all(ledger.app, ledger.fresh(), Path(out), course_id, since_option(since)):
         counts[item.kind] += 1

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from tools.cli_access import log_read  # noqa: E402
 from tools.cli_common import Context, emit, group_named, parse_since  # noqa: E402,F401
 
 
@@ -47,6 +48,7 @@ def export_hl7(obj: Context, out, course_id, since, config_path, codes_path, as_
     from adapters.hl7.replay import course_messages, export_to
 
     builder = builder_for(config_path, codes_path)
+    log_read(obj, "exports", [course_id] if course_id else obj.ledger.fresh().courses())
     messages = course_messages(obj.ledger, builder, course_id, parse_since(since))
     counts = export_to(obj.ledger, messages, Path(out), obj.actor())
     total = sum(counts.values())

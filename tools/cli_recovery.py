@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from tools.cli_access import log_read  # noqa: E402
 from tools.cli_common import Context, emit, offset_zone, parse_time
 
 
@@ -45,6 +46,7 @@ def reconcile(ctx: click.Context, ois, restore_point, mu_tolerance, utc_offset, 
     with progress_bar("OIS records", count_files(ois)) as bar:
         result = run(obj.ledger, ois, offset_zone(utc_offset), point, tolerance,
                      progress=lambda: bar.advance(bar.task_ids[0]))
+    log_read(obj, "reconcile", result["courses"], key="course_id")
     if export_dir:
         builder = None
         if hl7_config:

@@ -38,13 +38,42 @@ def new_token() -> str:
     return make()
 
 
-def server_secret(read_db: Path) -> str:
-    """A secret for CSRF tokens that survives restarts (a form open in a browser keeps working)."""
-    path = read_db.with_name(read_db.name + ".secret")
+def server_files(storage: Any) -> Path | None:
+    """Where the server keeps its CSRF secret and sessions (`NAME.secret`, `NAME.sessions`): beside
+    the read model's file, else beside the log's file; None when neither is on disk (an encrypted
+    ledger on PostgreSQL, a log in memory): then both stay in memory, nothing is written to the
+    working directory."""
+    read_db = storage.read_model_path()
+    if str(read_db) != ":memory:":
+        return read_db.resolve()
+    if not storage.is_postgres and not storage.in_memory:
+        return Path(storage.url).resolve()
+    return None
+
+
+def server_secret(base: Path | None) -> str:
+    """A secret for CSRF tokens that survives restarts (a form open in a browser keeps working);
+    without a file for it, one for the life of this process."""
+    if base is None:
+        return secrets.token_urlsafe(32)
+    path = base.with_name(base.name + ".secret")
     if not path.exists():
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def check_certificate(certfile: str, keyfile: str | None) -> None:
+    """Refuse, before anything starts, a certificate and key that TLS cannot use (uvicorn would
+    stop with a traceback, or ask on the terminal for the password of an encrypted key)."""
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile, password="")
+    except (ssl.SSLError, OSError) as exc:
+        raise click.BadParameter(
+            f"{certfile}{' with ' + keyfile if keyfile else ''} cannot be used for TLS ({exc.strerror or exc}); "
+            "give a PEM certificate and its unencrypted private key", param_hint="--ssl-certfile") from None
 
 
 def demo_accounts(obj: Context) -> list[tuple[str, str, str, str]]:
@@ -75,33 +104,51 @@ def register(main: click.Group) -> None:
                   help="DICOM destinations (TOML): [destinations.NAME] host, port, called_aet.")
     @click.option("--send-deadline", type=click.FloatRange(1, 3600), default=120.0, show_default=True,
                   help="Seconds a send started from the pages or the API may take in all.")
+    @click.option("--ssl-certfile", default=None, type=click.Path(dir_okay=False, exists=True),
+                  help="Serve over HTTPS with this certificate (PEM; the chain after it).")
+    @click.option("--ssl-keyfile", default=None, type=click.Path(dir_okay=False, exists=True),
+                  help="The certificate's private key (PEM), unless it is in --ssl-certfile.")
+    @click.option("--secure-cookies/--no-secure-cookies", default=None,
+                  help="Send the session and CSRF cookies over HTTPS only. Default: on when serving over "
+                       "HTTPS (--ssl-certfile); turn it on behind a TLS proxy.")
     @click.pass_obj
     def serve(obj: Context, host: str, port: int, demo: bool, log_level: str, hl7_config: str | None,
-              dicom_config: str | None, send_deadline: float) -> None:
+              dicom_config: str | None, send_deadline: float, ssl_certfile: str | None, ssl_keyfile: str | None,
+              secure_cookies: bool | None) -> None:
         """Serve the JSON API (OpenAPI at /schema) and the pages for RTTs, physicists and finance."""
         import uvicorn
 
         from adapters.http import create_app
         from tools.demo import run_demo
 
+        if ssl_keyfile and not ssl_certfile:
+            raise click.BadParameter("a key without its certificate: give --ssl-certfile too",
+                                     param_hint="--ssl-keyfile")
+        if ssl_certfile:
+            check_certificate(ssl_certfile, ssl_keyfile)
+        secure = bool(ssl_certfile) if secure_cookies is None else secure_cookies
         ledger = obj.ledger
         if demo:
             run_demo(ledger, echo=click.echo)
             click.echo("demo accounts (sign in on the first page with a token):")
             for name, role, centre, token in demo_accounts(obj):
                 click.echo(f"  {name:<16} {role:<10} {centre:<11} {token}")
-        read_db = ledger.storage.read_model_path().resolve()
+        base = server_files(ledger.storage)
         try:
-            app = create_app(ledger, session_dir=read_db.with_name(read_db.name + ".sessions"),
-                             secret=os.environ.get("FRACTION_LEDGER_SECRET") or server_secret(read_db),
-                             hl7_config=hl7_config, send_deadline=send_deadline, dicom_config=dicom_config)
+            app = create_app(ledger, session_dir=base.with_name(base.name + ".sessions") if base else None,
+                             secret=os.environ.get("FRACTION_LEDGER_SECRET") or server_secret(base),
+                             hl7_config=hl7_config, send_deadline=send_deadline, dicom_config=dicom_config,
+                             secure_cookies=secure)
         except ValueError as exc:  # a bad HL7/DICOM configuration or procedure code file
             raise click.BadParameter(str(exc)) from None
-        click.echo(f"serving on http://{host}:{port}/ (API docs: http://{host}:{port}/schema)")
+        scheme = "https" if ssl_certfile else "http"
+        click.echo(f"serving on {scheme}://{host}:{port}/ (API docs: {scheme}://{host}:{port}/schema)"
+                   + ("" if secure else "; cookies not marked Secure"))
         sys.stdout.flush()  # the tokens must be readable now, not when a buffer fills
         # One process: the read model is a local SQLite file kept current by this server.
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=True,
-                    limit_concurrency=512, timeout_graceful_shutdown=5)
+                    limit_concurrency=512, timeout_graceful_shutdown=5,
+                    ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
 
     @main.group("user")
     def user() -> None:
@@ -109,7 +156,7 @@ def register(main: click.Group) -> None:
 
     @user.command("add")
     @click.argument("name")
-    @click.option("--role", type=click.Choice(["rtt", "physicist", "finance", "admin"]), required=True)
+    @click.option("--role", type=click.Choice(["rtt", "physicist", "finance", "admin", "privacy"]), required=True)
     @click.option("--centre", required=True)
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_obj

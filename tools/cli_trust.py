@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import click
+import msgspec
 
 from adapters import chain
 from adapters.bundle import export_bundle, read_bundle
@@ -16,6 +17,7 @@ from ledger.service import utc_now
 
 # Refusals (LedgerError) and configuration errors (ValueError, e.g. KeyFileError) raised here are
 # turned into "refused: ..." on stderr and exit status 1 by tools.cli.LedgerGroup.
+from tools.cli_access import log_read  # noqa: E402
 from tools.cli_common import Context, emit, parse_time  # noqa: E402,F401
 
 
@@ -169,6 +171,9 @@ def bundle_export(obj, centre_name, out, since, key, as_json) -> None:
     if out.exists():
         raise ValueError(f"{out} exists already; it is not overwritten")
     data, summary = export_bundle(obj.ledger.app, centre_name, key or Path(f"{centre_name}.ed25519"), when)
+    exported = msgspec.json.decode(data.split(b"\n", 1)[0])["courses"]  # the body, then the signature line
+    log_read(obj, "bundles.export", [{"id": c["id"], "patient_id": c["registration"]["patient"]["id"],
+                                      "home_centre": c["registration"]["home_centre"]} for c in exported])
     out.write_bytes(data)
     summary["file"] = str(out)
     emit(summary, as_json, f"wrote {out}: {summary['events']} events of {summary['courses']} course(s) "

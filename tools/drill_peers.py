@@ -17,10 +17,10 @@ class StoreSCP:
     """dcmtk's storescp behind a loopback socket (it cannot bind one address by itself)."""
 
     def __init__(self, out: Path):
-        from tools.bench_listen import LoopbackStorescp
+        from tools.storescp import LoopbackStorescp
 
         self.out = out
-        self.peer = LoopbackStorescp(out)
+        self.peer = LoopbackStorescp(out, aet="STORESCP")
         self.port = self.peer.port
 
     def files(self) -> list[Path]:

@@ -130,6 +130,13 @@ def summary_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
             "plan_uid": referenced_plan(ds), "fractions": fractions}
 
 
+def seen(ledger: Any, course_id: str) -> bool:
+    """Whether the importing user sees this course: a ledger for one user (the HTTP upload's)
+    says so with `sees(course_id)`; the command line sees every course."""
+    sees = getattr(ledger, "sees", None)
+    return sees(course_id) if sees is not None else True
+
+
 class Baseline:
     """Imports records into one ledger; `import_files` yields one answer per file."""
 
@@ -159,6 +166,8 @@ class Baseline:
         read = self.ledger.fresh()
         rows = read.db.execute("SELECT id, patient_id, plans FROM courses WHERE patient_id = ? OR plans LIKE ?",
                                [patient_id, f'%"{plan_uid}"%']).fetchall()
+        # a course the importing user may not see is as if it did not exist (need to know)
+        rows = [r for r in rows if seen(self.ledger, r[0])]
         for course_id, home_id, plans in rows:
             if any(p["uid"] == plan_uid for p in json.loads(plans)):
                 if home_id != patient_id and not self.app.get_course(course_id).knows_patient_id(patient_id):

@@ -97,7 +97,8 @@ def send_all(app: FractionLedger, items: Iterable[Exported], host: str, port: in
     def flush() -> None:
         if answers:
             app.record_answers(name, [a["uid"] for a in answers if a["accepted"]],
-                               [{"id": a["uid"], "code": a["status"], "text": a["reason"]}
+                               [{"id": a["uid"], "code": a["status"], "text": a["reason"],
+                                 "course": str(a["course_id"]) if a.get("course_id") else None}
                                 for a in answers if not a["accepted"]], actor)
             answers.clear()
 

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from adapters.dicom.baseline import seen
 from adapters.runtime import Ledger
 from ledger import errors
 from ledger.service import Actor
@@ -21,6 +22,7 @@ COLUMNS = ("patient_id", "plan", "triage", "centre")
 
 def find_course(ledger: Ledger, patient_id: str, plan: str) -> str:
     rows = ledger.fresh().db.execute("SELECT id, plans FROM courses WHERE patient_id = ?", [patient_id]).fetchall()
+    rows = [r for r in rows if seen(ledger, r[0])]  # another centre's patient is as unknown (need to know)
     if not rows:
         raise ValueError(f"patient_id: patient {patient_id!r} is not known to the ledger")
     matches = [cid for cid, plans in rows if any(plan in (p["uid"], p["label"]) for p in json.loads(plans))]

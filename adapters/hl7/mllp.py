@@ -149,12 +149,12 @@ class AnswerBook:
         self.count = 0
         self.last = time.monotonic()
 
-    def add(self, destination: str, answer: Answer) -> None:
+    def add(self, destination: str, answer: Answer, course: str | None = None) -> None:
         accepted, refused = self.pending.setdefault(destination, ([], []))
         if answer.accepted:
             accepted.append(answer.control_id)
         else:
-            refused.append({"id": answer.control_id, "code": answer.code, "text": answer.text})
+            refused.append({"id": answer.control_id, "code": answer.code, "text": answer.text, "course": course})
         self.count += 1
         if self.count >= self.every or time.monotonic() - self.last > self.seconds:
             self.flush()

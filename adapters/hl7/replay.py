@@ -151,7 +151,7 @@ def send_pending(ledger: Ledger, builder: MessageBuilder, sender, actor: Actor,
 
     def on_answer(control_id: str, answer) -> None:
         m = sent.pop(control_id)
-        book.add(m.destination, answer)
+        book.add(m.destination, answer, str(m.course_id) if m.course_id else None)
         if answer.accepted:
             report["accepted"] += 1
         else:

@@ -10,6 +10,7 @@ from typing import Annotated
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
+from adapters.http import access_log
 from adapters.http.api_courses import IdempotencyKey, backend
 from adapters.http.api_incidents import safe
 from adapters.http.auth import current
@@ -26,9 +27,9 @@ from schemas.api_ops import (
 
 
 @get("/api/billing/agreements", opt={"action": "billing"}, sync_to_thread=True, responses=documented(*READ),
-     summary="Every version of every agreement between centres")
+     summary="Every version of the agreements the caller's centre is a party to")
 def agreements(request: Request) -> list[AgreementOut]:
-    return [as_(AgreementOut, a) for a in backend(request).read(lambda r: r.agreements())]
+    return [as_(AgreementOut, a) for a in backend(request).agreements_view(current(request))]
 
 
 @post("/api/billing/agreements", opt={"action": "billing.agree", "body": AgreementIn}, sync_to_thread=True,
@@ -63,7 +64,10 @@ def statement_of(request: Request, start: date, end: date, pair: str | None) -> 
     if end < start:
         raise errors.InvalidCommand("to", f"{end} is before from {start}")
     centres = parse_pair(pair)
-    return backend(request).read(lambda r: r.statement(start, end, centres))
+    # only the courses the caller's finance sees (its own, and those its centre bills or is billed for)
+    result = backend(request).statement_view(current(request), start, end, centres)
+    access_log.saw_rows(result["lines"], key="course_id")
+    return result
 
 
 @get("/api/billing/statement", opt={"action": "billing"}, sync_to_thread=True, responses=documented(*READ),
@@ -85,7 +89,7 @@ def statement_csv_download(request: Request, start: Start, end: End, pair: Pair 
      responses=documented(*READ), summary="A course's splits, oldest first; the last one is in force")
 def splits(request: Request, course_id: FromPath[str]) -> list[SplitOut]:
     b = backend(request)
-    b.course_for(current(request), "billing", course_id)
+    access_log.saw_course(b.course_for(current(request), "billing", course_id))  # 404 for a course not seen
     return [as_(SplitOut, s) for s in b.read(lambda r: r.splits(course_id))]
 
 

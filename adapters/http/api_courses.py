@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from litestar import Request, Router, get, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
+from adapters.http import access_log
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of, request_id_for
 from adapters.http.errors import READ, WRITE, documented
@@ -45,6 +46,7 @@ def read_course(request: Request, course_id: FromPath[str]) -> CourseDetailOut:
 def course_events(request: Request, course_id: FromPath[str]) -> list[EventOut]:
     b = backend(request)
     course = b.course_for(current(request), "courses.read", course_id)
+    access_log.saw_course(course)
     out = []
     for stored in b.app.recorder.select_events(course.id):
         event = b.app.mapper.to_domain_event(stored)

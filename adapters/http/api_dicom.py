@@ -25,6 +25,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromQuery, JSONBody
 from msgspec import Meta, Struct
 
+from adapters.http import access_log
 from adapters.http.api_courses import backend
 from adapters.http.api_exports import folder_zip, zip_response
 from adapters.http.auth import current
@@ -33,7 +34,7 @@ from adapters.http.errors import READ, WRITE, documented
 from adapters.http.views import as_
 from ledger import access, errors
 from ledger.access import Principal
-from schemas.api_ops import ImportAnswer, SendIn, SendOut
+from schemas.api_ops import DeviationReason, ImportAnswer, SendIn, SendOut, StartsAt, TriageCode, UtcOffset
 
 MAX_FILE = 20_000_000
 MAX_UPLOAD = 200_000_000
@@ -110,6 +111,12 @@ class GuardedLedger:
     def __init__(self, b: Backend, who: Principal, action: str):
         self.read, self.fresh = b.ledger.read, b.ledger.fresh
         self.app = CentreGuard(b.app, who, action)
+        self._app, self._who = b.app, who
+
+    def sees(self, course_id: str) -> bool:
+        """Need to know: the importers treat a course the caller may not see as unknown."""
+        course = self._app.get_course(course_id)
+        return access.sees(self._who, course.home_centre, course.assigned_centres)
 
 
 def uploads(data: dict[str, Any], folder: Path) -> list[tuple[str, Path]]:
@@ -193,15 +200,15 @@ def import_triage_list(b: Backend, who: Principal, data: dict) -> list[dict]:
 def upload_route(path: str, action: str, summary: str, run, params: str):
     """A multipart upload route; `params` lists the query parameters it documents."""
     if params == "plans":
-        def handler(request: Request, data: Upload, triage: FromQuery[Annotated[int, Meta(ge=1, le=5)] | None] = None,
+        def handler(request: Request, data: Upload, triage: FromQuery[TriageCode | None] = None,
                     fallback_for: FromQuery[str | None] = None,
-                    starts_at: FromQuery[Annotated[int, Meta(ge=1, le=10000)] | None] = None) -> list[ImportAnswer]:
+                    starts_at: FromQuery[StartsAt | None] = None) -> list[ImportAnswer]:
             return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, triage, fallback_for,
                                                       starts_at)]
     elif params == "records":
         def handler(request: Request, data: Upload,  # type: ignore[misc]
-                    utc_offset: FromQuery[Annotated[str, Meta(max_length=10)] | None] = None,
-                    deviation_reason: FromQuery[Annotated[str, Meta(min_length=1, max_length=2000)] | None] = None,
+                    utc_offset: FromQuery[UtcOffset | None] = None,
+                    deviation_reason: FromQuery[DeviationReason | None] = None,
                     ) -> list[ImportAnswer]:
             return [as_(ImportAnswer, a) for a in run(backend(request), current(request), data, utc_offset,
                                                       deviation_reason)]
@@ -227,6 +234,7 @@ def home_exports(b: Backend, who: Principal, course_id: str | None, since: datet
     else:
         ids = [c["id"] for c in b.read(lambda r: r.courses(centre=who.centre)) if c["home_centre"] == who.centre]
     for cid in ids:
+        access_log.saw(cid)
         yield from export_all(b.app, b.ledger.read, out, cid, since)
 
 

@@ -24,6 +24,7 @@ from litestar import Request, Response, Router, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody
 
+from adapters.http import access_log
 from adapters.http.api_courses import backend
 from adapters.http.api_incidents import safe
 from adapters.http.auth import current
@@ -88,6 +89,8 @@ def home_messages(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str |
         ids = [course_id]
     else:
         ids = [c["id"] for c in b.read(lambda r: r.courses(centre=who.centre)) if c["home_centre"] == who.centre]
+    for cid in ids:
+        access_log.saw(cid)
     try:
         return b.read(lambda r: [m for cid in ids
                                  for m in course_messages(b.ledger, hl7.builder, cid, since, destinations)])
@@ -215,13 +218,14 @@ def deliveries_of(b: Backend, hl7: Hl7Settings) -> list[dict]:
 
 
 @get("/api/deliveries", opt={"action": "deliveries.read"}, sync_to_thread=True, responses=documented(*READ),
-     summary="What each destination accepted, refused (with its reason) or was given in a file")
+     summary="What each destination accepted, refused (with its reason: of the courses the caller sees) "
+             "or was given in a file")
 def deliveries(request: Request) -> list[DeliveryOut]:
     from adapters.http.api_dicom import dicom_config, dicom_deliveries
 
     b = backend(request)
     rows = deliveries_of(b, settings(request)) + dicom_deliveries(b, dicom_config(request))
-    return [as_(DeliveryOut, row) for row in rows]
+    return [as_(DeliveryOut, row) for row in b.seen_refusals(current(request), rows)]
 
 
 router = Router("/", route_handlers=[export_hl7, send_hl7, deliveries], tags=["exports and sends"])

@@ -8,12 +8,12 @@ from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from adapters.http.api_courses import IdempotencyKey, backend
+from adapters.http import access_log
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of, request_id_for
 from adapters.http.errors import READ, WRITE, documented
 from adapters.http.views import as_
 from adapters.reports import incidents_csv
-from ledger import access
 from ledger.access import Principal
 from schemas.api_ops import CloseIn, FollowUpIn, IncidentChangeOut, IncidentIn, IncidentOut
 
@@ -21,10 +21,9 @@ Status = Literal["open", "closed"]
 
 
 def incident_for(b: Backend, who: Principal, action: str, incident_id: str) -> None:
-    """404 if unknown; 403 unless the caller may take `action` on it. An incident's "home" is
-    its course's home centre (else where it happened); where it happened counts as assigned."""
-    incident = b.app.get_incident(incident_id)
-    access.check(who, action, incident.home_centre or incident.centre, [incident.centre])
+    """404 if unknown or not seen by the caller (alike); 403 unless the caller may take `action`
+    on it (`Backend.incident_for`)."""
+    b.incident_for(who, action, incident_id)
 
 
 def register(b: Backend, who: Principal, data: IncidentIn, rid: str | None) -> dict:
@@ -45,20 +44,24 @@ def register_incident(request: Request, data: JSONBody[IncidentIn],
 
 
 @get("/", opt={"action": "incidents.read"}, sync_to_thread=True, responses=documented(*READ),
-     summary="Incidents the caller may see, oldest first (near-misses included)")
+     summary="Incidents the caller may see (its centre's, and those of the courses it sees), oldest first")
 def list_incidents(request: Request, course_id: FromQuery[str | None] = None, status: FromQuery[Status | None] = None,
                    centre: FromQuery[str | None] = None) -> list[IncidentOut]:
     b, who = backend(request), current(request)
     if course_id is not None:
         b.course_view(who, course_id)  # 404/403 as for the course itself
-    mine = None if access.scope_of(who, "incidents.read") == access.ANY else who.centre
-    rows = b.read(lambda r: r.incidents(centre=centre, course_id=course_id, status=status, home_centre=mine))
+    rows = b.incidents_view(who, centre=centre, course_id=course_id, status=status)
+    access_log.saw_rows(rows, key="course_id")
     return [as_(IncidentOut, row) for row in rows]
 
 
 def exported(request: Request, centre: str | None) -> tuple[str, list[dict]]:
-    home = centre or current(request).centre
-    return home, backend(request).read(lambda r: r.incidents(home_centre=home))
+    """What a home centre gets back, of the incidents the caller sees."""
+    who = current(request)
+    home = centre or who.centre
+    rows = backend(request).incidents_view(who, home_centre=home)
+    access_log.saw_rows(rows, key="course_id")
+    return home, rows
 
 
 @get("/export", opt={"action": "incidents.export"}, sync_to_thread=True, responses=documented(*READ),

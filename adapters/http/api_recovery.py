@@ -17,6 +17,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromQuery, JSONBody
 from msgspec import Meta, Struct
 
+from adapters.http import access_log
 from adapters.http.api_courses import backend
 from adapters.http.api_dicom import MAX_UPLOAD, Upload, uploads, zone_of
 from adapters.http.api_exports import folder_zip, zip_response
@@ -100,6 +101,7 @@ def reconciled(b: Backend, who: Principal, data: dict, opts: Options, then=None)
                                       home_centre=who.centre))
         for problem in result["unreadable_files"]:
             problem["file"] = names.get(problem["file"], problem["file"])
+        access_log.saw_rows(result["courses"], key="course_id")
         return then(result, Path(tmp)) if then else result
 
 

@@ -10,12 +10,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from adapters.http.api_courses import IdempotencyKey, backend
+from adapters.http import access_log
 from adapters.http.auth import PUBLIC, current
-from adapters.http.backend import actor_of, request_id_for
+from adapters.http.backend import request_id_for
 from adapters.http.errors import READ, WRITE, documented
 from adapters.http.views import as_, event_out
-from adapters.readmodel import COURSE_TOPIC
-from ledger.accounts import add_account, hash_token, list_accounts, revoke_account
+from ledger.accounts import hash_token
 from schemas.api import AccountIn, AccountOut, EventOut, Health, Me, NewAccountOut, SourceOut
 
 TOKEN_BYTES = 32
@@ -33,47 +33,51 @@ def me(request: Request) -> Me:
 
 
 @get("/api/accounts", opt={"action": "accounts.manage"}, sync_to_thread=True, responses=documented(*READ),
-     tags=["accounts"], summary="Every account (never a token)")
+     tags=["accounts"], summary="The accounts of the caller's centre (never a token)")
 def accounts(request: Request) -> list[AccountOut]:
-    return [as_(AccountOut, a) for a in list_accounts(backend(request).app)]
+    return [as_(AccountOut, a) for a in backend(request).accounts_view(current(request))]
 
 
 @post("/api/accounts", opt={"action": "accounts.manage", "body": AccountIn}, sync_to_thread=True, status_code=201,
-      responses=documented(*WRITE), tags=["accounts"], summary="Create an account; its token is in this answer only")
+      responses=documented(*WRITE), tags=["accounts"],
+      summary="Create an account at the caller's centre; its token is in this answer only")
 def create_account(request: Request, data: JSONBody[AccountIn], idempotency_key: IdempotencyKey = None) -> NewAccountOut:
     who = current(request)
     token = new_token()
     # A retried request must not hand out a second token for one account: idempotent creation is refused (422/409).
-    account = add_account(backend(request).app, {"name": data.name, "role": data.role, "centre": data.centre},
-                          hash_token(token), actor_of(who), request_id_for(who, idempotency_key))
+    account = backend(request).add_account(who, {"name": data.name, "role": data.role, "centre": data.centre},
+                                           hash_token(token), request_id_for(who, idempotency_key))
     return as_(NewAccountOut, {**account, "token": token})
 
 
 @post("/api/accounts/{name:str}/revoke", opt={"action": "accounts.manage"}, sync_to_thread=True, status_code=200,
-      responses=documented(*WRITE), tags=["accounts"], summary="Revoke an account: its token stops working at once")
+      responses=documented(*WRITE), tags=["accounts"],
+      summary="Revoke an account of the caller's centre: its token stops working at once")
 def revoke(request: Request, name: FromPath[str], idempotency_key: IdempotencyKey = None) -> AccountOut:
     who = current(request)
-    return as_(AccountOut, revoke_account(backend(request).app, name, actor_of(who), request_id_for(who, idempotency_key)))
+    return as_(AccountOut, backend(request).revoke_account(who, name, request_id_for(who, idempotency_key)))
+
+
+@post("/api/accounts/{name:str}/rotate", opt={"action": "accounts.manage"}, sync_to_thread=True, status_code=200,
+      responses=documented(*WRITE), tags=["accounts"],
+      summary="A new token for an account of the caller's centre (a lost token); the old one stops working")
+def rotate(request: Request, name: FromPath[str]) -> NewAccountOut:
+    # No Idempotency-Key: a retry must not hand out the token of a first answer again.
+    who = current(request)
+    token = new_token()
+    account = backend(request).rotate_account(who, name, hash_token(token))
+    return as_(NewAccountOut, {**account, "token": token})
 
 
 @get("/api/events", opt={"action": "events.read"}, sync_to_thread=True, responses=documented(*READ), tags=["events"],
-     summary="The course events of the log in order, after a position")
+     summary="The events of the courses the caller sees, in log order, after a position")
 def events(request: Request,
            after: Annotated[int, QueryParameter(ge=0, le=2**62)] = 0,
            limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100) -> list[EventOut]:
-    app = backend(request).app
-    out: list[EventOut] = []
-    start = after
-    # Accounts and idempotency records share the log; only course events are shown here.
-    while len(out) < limit:
-        batch = app.recorder.select_notifications(start, 500, inclusive_of_start=False)
-        for n in batch:
-            if n.topic.startswith(COURSE_TOPIC) and len(out) < limit:
-                out.append(event_out(app.mapper.to_domain_event(n), n.id, n.topic))
-        if len(batch) < 500:
-            break
-        start = batch[-1].id
-    return out
+    rows = backend(request).course_events_view(current(request), after, limit)
+    for _, event, _ in rows:
+        access_log.saw(event.originator_id)
+    return [event_out(event, position, topic) for position, event, topic in rows]
 
 
 @get("/health", opt={"action": PUBLIC}, sync_to_thread=True, tags=["system"],
@@ -105,4 +109,4 @@ def ready(request: Request) -> Response[Health]:
     return Response(Health("ready"), status_code=200)
 
 
-router = Router("/", route_handlers=[me, accounts, create_account, revoke, events, health, ready])
+router = Router("/", route_handlers=[me, accounts, create_account, revoke, rotate, events, health, ready])

@@ -3,10 +3,13 @@
 Every route names its action in `opt={"action": ...}`; a route with an action the access
 policy does not know stops the app from starting, so no route is served without a rule.
 Adding an area (uploads, exports, billing) is one module with a `router`, listed in AREAS.
+Sessions (pages only, a new id at sign-in and sign-out, expiry on the ledger's clock) are
+`sessions.py`; the lockout after failed sign-ins and bad tokens is `throttle.py`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import secrets
 from pathlib import Path
@@ -16,17 +19,18 @@ import msgspec
 from litestar import Litestar, Request
 from litestar.config.csrf import CSRFConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.static_files import create_static_files_router
-from litestar.stores.file import FileStore
-from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
 
+from adapters.http import access_log
 from adapters.http.auth import PUBLIC, guard
 from adapters.http.backend import Backend
 from adapters.http.errors import handlers, validate_body
+from adapters.http.sessions import SessionStore, keep_purging, session_config
+from adapters.http.throttle import Throttle
+from adapters.http.security import SWAGGER_ASSETS, LocalSwagger, security_headers, swagger_ui_directory, too_deep
 from adapters.runtime import Ledger
 from ledger.access import RULES
 
@@ -48,18 +52,22 @@ AREAS = [
     "adapters.http.pages_recovery",
     "adapters.http.pages_finance",
     "adapters.http.pages_incidents",
+    "adapters.http.api_access_log",
 ]
 MAX_BODY = 1_000_000  # JSON bodies; upload routes set their own limit
 
 
 async def validate_request_body(request: Request) -> None:
-    """Name every bad field of a JSON body before litestar's own parse (which stops at the first)."""
-    kind = request.route_handler.opt.get("body")
-    if kind is None or request.method not in ("POST", "PUT", "PATCH"):
+    """Name every bad field of a JSON body before litestar's own parse (which stops at the first).
+    Every JSON body, of any route, is decoded here once: one nested too deep is refused (400)
+    before any decoder recurses into it."""
+    if request.method not in ("POST", "PUT", "PATCH"):
         return None
     if "json" not in request.headers.get("content-type", "application/json"):
         return None  # forms of the pages are checked by their handlers
+    kind = request.route_handler.opt.get("body")
     from adapters.http.errors import InvalidBody
+    from adapters.http.security import MAX_JSON_DEPTH
 
     body = await request.body()
     if not body.strip():
@@ -67,9 +75,15 @@ async def validate_request_body(request: Request) -> None:
     else:
         try:
             raw = msgspec.json.decode(body)
+            deep = too_deep(raw)
         except msgspec.DecodeError as exc:
             raise InvalidBody([("body", f"not valid JSON ({exc})")]) from None
-    validate_body(kind, raw)
+        except RecursionError:  # deeper than msgspec decodes, so far deeper than we accept
+            deep = True
+        if deep:
+            raise InvalidBody([("body", f"nested deeper than {MAX_JSON_DEPTH} levels of arrays and objects")])
+    if kind is not None:
+        validate_body(kind, raw)
     return None
 
 
@@ -88,33 +102,51 @@ def check_rules(app: Litestar) -> None:
 
 def create_app(ledger: Ledger, *, session_dir: Path | None = None, secret: str | None = None,
                debug: bool = False, hl7_config: Path | str | None = None,
-               send_deadline: float | None = None, dicom_config: Path | str | None = None) -> Litestar:
+               send_deadline: float | None = None, dicom_config: Path | str | None = None,
+               secure_cookies: bool = False) -> Litestar:
+    """`secure_cookies`: the session and CSRF cookies are sent over HTTPS only (serving over TLS)."""
     areas = [importlib.import_module(name) for name in AREAS]
-    store = FileStore(session_dir, create_directories=True) if session_dir else MemoryStore()
+    store = SessionStore(session_dir, clock=ledger.app.clock)
+
+    async def start_purging(app: Litestar) -> None:
+        await asyncio.to_thread(store.purge_expired)  # what expired while the server was down
+        app.state.purging = asyncio.create_task(keep_purging(store))
+
+    async def stop_purging(app: Litestar) -> None:
+        task = app.state.get("purging")
+        if task is not None:
+            task.cancel()
     app = Litestar(
         route_handlers=[area.router for area in areas]
-        + [create_static_files_router("/static", directories=[HERE / "static"], opt={"action": PUBLIC},
+        + [create_static_files_router(SWAGGER_ASSETS, directories=[swagger_ui_directory()], opt={"action": PUBLIC},
+                                      include_in_schema=False),
+           create_static_files_router("/static", directories=[HERE / "static"], opt={"action": PUBLIC},
                                       include_in_schema=False)],
         guards=[guard],
         before_request=validate_request_body,
+        before_send=[security_headers()],
+        after_request=access_log.after_request,  # every read of patient data logged before it is sent
         exception_handlers=handlers(),
         request_max_body_size=MAX_BODY,
         openapi_config=OpenAPIConfig(
             title="fraction-ledger", version="0.1.0",
             description="The ledger of radiotherapy fractions during an IT outage. Authenticate with "
                         "`Authorization: Bearer TOKEN` (tokens from `fraction-ledger user add`).",
-            path="/schema", render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin()],
+            path="/schema", render_plugins=[LocalSwagger(), JsonRenderPlugin()],
         ),
-        middleware=[
-            ServerSideSessionConfig(samesite="strict", httponly=True, max_age=12 * 3600).middleware,
-        ],
+        middleware=[access_log.middleware, session_config(secure_cookies).middleware],
         stores={"sessions": store},
+        on_startup=[start_purging],
+        on_shutdown=[stop_purging],
         csrf_config=CSRFConfig(secret=secret or secrets.token_urlsafe(32), cookie_httponly=True,
-                               cookie_samesite="strict", exclude=["/api/", "/schema"]),
+                               cookie_samesite="strict", cookie_secure=secure_cookies, exclude=["/api/", "/schema"]),
         template_config=TemplateConfig(directory=HERE / "templates", engine=JinjaTemplateEngine),
         debug=debug,
     )
     app.state.backend = Backend(ledger)
+    app.state.sessions = store
+    app.state.throttle = Throttle(ledger.app.clock)
+    app.state.secure_cookies = secure_cookies
     from adapters.http.api_exports import SEND_DEADLINE, Hl7Settings
 
     app.state.hl7 = Hl7Settings(hl7_config, send_deadline or SEND_DEADLINE)

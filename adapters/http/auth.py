@@ -3,7 +3,9 @@
 The guard runs before anything else of a route: it finds the account (401 when none),
 checks that its role may take the route's action at all (403), and leaves the
 `Principal` on the connection. Which course a centre may touch is checked by the route,
-once it has loaded the course (`Backend.course_for`).
+once it has loaded the course (`Backend.course_for`). A bad token counts against the
+client's address (`throttle.py`); while that address is locked out, every token is refused
+with 429, a correct one too.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from adapters.http.i18n import language_of, translator
+from adapters.http.throttle import TooManyAttempts, address_key, minutes
 from ledger import access
 from ledger.access import Principal
 from ledger.accounts import principal_for_token, principal_named
@@ -36,7 +40,25 @@ def principal_of(connection: ASGIConnection) -> Principal | None:
     scheme, _, token = connection.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    return principal_for_token(app, token.strip())
+    address = address_of(connection)
+    refuse_while_locked(connection, address)
+    principal = principal_for_token(app, token.strip())
+    if principal is None:
+        connection.app.state.throttle.failed(address)
+    return principal
+
+
+def address_of(connection: ASGIConnection) -> str:
+    """The throttle's key for the client's address (behind a proxy: the proxy's)."""
+    return address_key(connection.client.host if connection.client else None)
+
+
+def refuse_while_locked(connection: ASGIConnection, *keys: str) -> None:
+    """429 with Retry-After, in the client's language, while any of `keys` is locked out."""
+    wait = connection.app.state.throttle.retry_after(*keys)
+    if wait is not None:
+        t = translator(language_of(connection))  # type: ignore[arg-type]
+        raise TooManyAttempts(t("too_many_attempts", minutes=minutes(wait)), wait)
 
 
 def guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from adapters.http import access_log
 from adapters.readmodel import ReadModel
 from adapters.runtime import Ledger, department_zone, freshness_policy
 from ledger import access, errors
@@ -33,18 +34,28 @@ class Backend:
             return query(self.ledger.fresh())
 
     # ---- courses, with the caller's access checked -----------------------------------------
+    # Need to know (`access.sees`): a course the caller may not see is answered exactly as an
+    # unknown id, so that a 403 never tells that another centre's course exists.
 
     def course_for(self, principal: Principal, action: str, course_id: str) -> Course:
-        """The course (404 if unknown), if `principal` may take `action` on it (else 403)."""
+        """The course (404 if unknown or not seen by `principal`), if `principal` may take
+        `action` on it (else 403)."""
         course = self.app.get_course(course_id)
-        access.check(principal, action, course.home_centre, course.assigned_centres)
+        parties = self.parties(principal, course.id, course.home_centre, course.assigned_centres)
+        if not access.sees(principal, course.home_centre, course.assigned_centres, parties):
+            raise not_found(course_id)
+        access.check(principal, action, course.home_centre, course.assigned_centres, parties)
         return course
 
     def course_view(self, principal: Principal, course_id: str) -> dict:
         view = self.read(lambda r: r.course(course_id))
         if view is None:
-            raise errors.CourseNotFound(f"No course with id {course_id}.")
-        access.check(principal, "courses.read", view["home_centre"], view["assigned_centres"])
+            raise not_found(course_id)
+        parties = self.parties(principal, course_id, view["home_centre"], view["assigned_centres"])
+        if not access.sees(principal, view["home_centre"], view["assigned_centres"], parties):
+            raise not_found(course_id)
+        access.check(principal, "courses.read", view["home_centre"], view["assigned_centres"], parties)
+        access_log.saw_rows([view])
         return view
 
     def sources_view(self) -> list[dict]:
@@ -53,8 +64,134 @@ class Backend:
         return source_states(self.read(lambda r: r.sources()), self.app.clock(), limit, hours, department_zone())
 
     def courses_view(self, principal: Principal, status: str | None = None) -> list[dict]:
-        centre = access.centre_filter(principal)
-        return self.read(lambda r: r.courses(centre=centre, status=status))
+        """The courses `principal` sees (need to know), whatever its role; their patients' data is
+        shown, so the access log records them."""
+        rows = self.seen_courses(principal, status)
+        access_log.saw_rows(rows)
+        return rows
+
+    def seen_courses(self, principal: Principal, status: str | None = None) -> list[dict]:
+        """The courses `principal` sees, for filtering (not shown, so not logged here)."""
+        if access.SEES.get(principal.role) is None:
+            return []
+        billed = access.SEES[principal.role] == access.BILLED
+        return self.read(lambda r: r.courses(centre=principal.centre, status=status, billed=billed))
+
+    def seen_course_ids(self, principal: Principal) -> set[str]:
+        return {str(c["id"]) for c in self.seen_courses(principal)}
+
+    def parties(self, principal: Principal, course_id, home_centre: str, assigned_centres) -> set[str]:
+        """The billing parties of a course, looked up only when they can matter (finance of
+        a centre that is not one of the course's own)."""
+        if (access.SEES.get(principal.role) != access.BILLED or principal.centre == home_centre
+                or principal.centre in set(assigned_centres)):
+            return set()
+        return self.read(lambda r: r.billing_parties(str(course_id)))
+
+    # ---- what else names a patient: only what the caller sees --------------------------------
+
+    def course_events_view(self, principal: Principal, after: int, limit: int) -> list[tuple[int, object, str]]:
+        """(position, domain event, topic) of the course events after `after`, of the courses the
+        caller sees; a course registered after the look-up is left out (nothing is shown by default)."""
+        from adapters.readmodel import COURSE_TOPIC
+
+        seen = self.seen_course_ids(principal)
+        out: list[tuple[int, object, str]] = []
+        start = after
+        # Accounts and idempotency records share the log; only course events are shown here.
+        while len(out) < limit:
+            batch = self.app.recorder.select_notifications(start, 500, inclusive_of_start=False)
+            for n in batch:
+                if (n.topic.startswith(COURSE_TOPIC) and str(n.originator_id) in seen and len(out) < limit):
+                    out.append((n.id, self.app.mapper.to_domain_event(n), n.topic))
+            if len(batch) < 500:
+                break
+            start = batch[-1].id
+        return out
+
+    def incidents_view(self, principal: Principal, **filters) -> list[dict]:
+        """Incidents (read-model query `incidents(**filters)`) that `principal` sees: those its
+        centre registered and those of the courses it sees."""
+        seen = self.seen_course_ids(principal)
+        rows = self.read(lambda r: r.incidents(**filters))
+        return [row for row in rows
+                if access.sees_incident(principal, row["centre"], str(row.get("course_id")) in seen)]
+
+    def incident_for(self, principal: Principal, action: str, incident_id: str):
+        """The incident (404 if unknown or not seen), if `principal` may take `action` on it (else 403).
+        An incident's "home" is its course's home centre (else where it happened); where it
+        happened counts as assigned."""
+        incident = self.app.get_incident(incident_id)
+        course_seen = False
+        if incident.course_id is not None:
+            try:
+                self.course_for(principal, "courses.read", str(incident.course_id))
+                course_seen = True
+            except (errors.NotFound, errors.AccessDenied):
+                course_seen = False
+        if not access.sees_incident(principal, incident.centre, course_seen):
+            raise errors.IncidentNotFound(f"No incident with id {incident_id}.")
+        access.check(principal, action, incident.home_centre or incident.centre, [incident.centre])
+        return incident
+
+    def agreements_view(self, principal: Principal) -> list[dict]:
+        """The agreements the caller's centre is a party to."""
+        return self.read(lambda r: r.agreements(party=principal.centre))
+
+    def statement_view(self, principal: Principal, start, end, pair: tuple[str, str] | None) -> dict:
+        return self.read(lambda r: r.statement(start, end, pair, seen_by=principal.centre))
+
+    def seen_refusals(self, principal: Principal, rows: list[dict]) -> list[dict]:
+        """Deliveries with only the refusals of courses the caller sees (a receiver's text names
+        the patient); a refusal recorded without its course is left out."""
+        seen = self.seen_course_ids(principal)
+        return [{**row, "refused": [r for r in row["refused"] if str(r.get("course")) in seen]} for row in rows]
+
+    # ---- accounts: an administrator manages its own centre's ---------------------------------
+
+    def accounts_view(self, principal: Principal) -> list:
+        from ledger.accounts import list_accounts
+
+        return [a for a in list_accounts(self.app) if access.may_manage_account(principal, a.centre)]
+
+    def account_for(self, principal: Principal, name: str):
+        """The account (404 if unknown or of another centre: answered alike)."""
+        from ledger.accounts import roster
+
+        book = roster(self.app)
+        account = book.accounts.get(name) if book else None
+        if account is None or not access.may_manage_account(principal, account.centre):
+            raise errors.AccountNotFound(f"No account named {name}.")
+        return account
+
+    def add_account(self, principal: Principal, data: dict, token_hash: str, request_id: str | None = None) -> dict:
+        from ledger.accounts import add_account, roster
+
+        centre = data.get("centre") if isinstance(data, dict) else None
+        if isinstance(centre, str) and not access.may_manage_account(principal, centre):
+            raise errors.AccessDenied(
+                f"{principal.user} (admin at {principal.centre}) may not add an account at {centre}: "
+                f"an administrator manages the accounts of its own centre only.",
+                conflict={"user": principal.user, "role": principal.role, "centre": principal.centre,
+                          "action": "accounts.manage", "field": "centre"})
+        book = roster(self.app)
+        taken = book.accounts.get(str(data.get("name"))) if book and isinstance(data, dict) else None
+        if taken is not None and not access.may_manage_account(principal, taken.centre):
+            # the name is taken at another centre: say so, but nothing of that account
+            raise errors.AccountConflict(f"The name {data['name']} is taken; choose another. Nothing was changed.")
+        return add_account(self.app, data, token_hash, actor_of(principal), request_id)
+
+    def revoke_account(self, principal: Principal, name: str, request_id: str | None = None) -> dict:
+        from ledger.accounts import revoke_account
+
+        self.account_for(principal, name)
+        return revoke_account(self.app, name, actor_of(principal), request_id)
+
+    def rotate_account(self, principal: Principal, name: str, token_hash: str, request_id: str | None = None) -> dict:
+        from ledger.accounts import rotate_token
+
+        self.account_for(principal, name)
+        return rotate_token(self.app, name, token_hash, actor_of(principal), request_id)
 
     # ---- voids: who may void which fraction (`access.may_void`) ------------------------------
 
@@ -67,6 +204,11 @@ class Backend:
         access.check_void(principal, course.home_centre, number, centres, verified_by)
         return self.app.void_fraction(course_id, number, reason, principal.user, actor_of(principal), group=group,
                                       request_id=request_id)
+
+
+def not_found(course_id: str) -> errors.CourseNotFound:
+    """The answer for an unknown course id, and for one the caller may not see: the same words."""
+    return errors.CourseNotFound(f"No course with id {course_id}.")
 
 
 def void_facts(course: Course, group: int, number: int) -> tuple[set[str], str | None]:

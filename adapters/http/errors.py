@@ -7,16 +7,20 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from typing import Any
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from eventsourcing.persistence import InterfaceError, OperationalError
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
 from ledger import errors
+from ledger.access_log import AccessLogUnavailable
 from schemas.api import ErrorOut, FieldError
 from schemas.text import describe
 
@@ -30,6 +34,8 @@ DESCRIPTIONS = {
     409: "Refused by a rule or by the current state; `conflict` holds the record in the way.",
     413: "The request body is too large.",
     422: "This Idempotency-Key was already used for a different request.",
+    503: "The ledger's storage is full or cannot be reached, or the access log could not be written (then the "
+         "patient data read is not served); nothing was written. Try again later.",
 }
 
 
@@ -38,8 +44,8 @@ def documented(*codes: int) -> dict[int, ResponseSpec]:
             for code in codes}
 
 
-READ = (400, 401, 403, 404)
-WRITE = (400, 401, 403, 404, 409, 413, 422)
+READ = (400, 401, 403, 404, 503)
+WRITE = (400, 401, 403, 404, 409, 413, 422, 503)
 
 
 class InvalidBody(errors.InvalidCommand):
@@ -52,6 +58,8 @@ class InvalidBody(errors.InvalidCommand):
 
 
 def status_of(exc: errors.LedgerError) -> int:
+    if isinstance(exc, AccessLogUnavailable):
+        return 503
     if isinstance(exc, errors.InvalidCommand):
         return 400
     if isinstance(exc, errors.AccessDenied):
@@ -75,11 +83,15 @@ def body_of(exc: errors.LedgerError) -> ErrorOut:
 
 def ledger_error(request: Request, exc: errors.LedgerError) -> Response:
     if not request.url.path.startswith("/api"):
+        if isinstance(exc, AccessLogUnavailable):  # a page says it in the reader's language
+            from adapters.http.i18n import language_of, translator
+
+            return error_page(request, 503, translator(language_of(request))("err_access_log_unavailable"))
         return error_page(request, status_of(exc), exc.message)
     return Response(body_of(exc), status_code=status_of(exc))
 
 
-def error_page(request: Request, status: int, message: str) -> Response:
+def error_page(request: Request, status: int, message: str, heading: str | None = None) -> Response:
     """Errors on the pages are pages: sign in again on 401, else say what happened."""
     from litestar.response import Redirect
 
@@ -91,7 +103,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
     lang = language_of(request)
     t = translator(lang)
     who = request.scope.get("user")
-    heading = {403: t("forbidden"), 404: t("not_found")}.get(status, t("err_other"))
+    heading = heading or {403: t("forbidden"), 404: t("not_found"), 503: t("unavailable")}.get(status, t("err_other"))
     html = request.app.template_engine.get_template("error.html").render(
         t=t, lang=lang, languages=("en", "nl", "fr"), who=who, path=request.url.path, flash=None,
         home=HOME_OF_ROLE.get(who.role, "/") if who else "/", heading=heading, message=message)
@@ -107,7 +119,7 @@ def http_error(request: Request, exc: HTTPException) -> Response:
         fields = [FieldError(str(e.get("key", "request")), str(e.get("message", ""))) for e in exc.extra
                   if isinstance(e, dict)]
     code = {400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-            413: "too_large"}.get(exc.status_code, "error")
+            413: "too_large", 429: "too_many_attempts"}.get(exc.status_code, "error")
     message = exc.detail
     if fields:
         message = "; ".join(f"{f.field}: {f.reason}" for f in fields)
@@ -120,6 +132,44 @@ def unexpected(request: Request, exc: Exception) -> Response:
     log.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
     return Response(ErrorOut(error="internal", message="Internal error; nothing is known to be written."),
                     status_code=HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+STORAGE_FULL = ("disk is full", "no space left on device", "could not extend file", "disk quota exceeded")
+STORAGE_MESSAGES = {
+    "storage_full": "The ledger's storage is full: nothing was written; everything acknowledged before is kept. "
+                    "Free disk space and send it again; reads still work.",
+    "storage_unavailable": "The ledger's database cannot be reached: nothing was written; everything acknowledged "
+                           "before is kept. Try again in a moment.",
+}
+
+
+def storage_problem(exc: BaseException) -> str | None:
+    """'storage_full' for a full disk (SQLite's SQLITE_FULL, PostgreSQL's disk_full, ENOSPC), 'storage_unavailable'
+    for a database that cannot be reached or used right now; None for anything else (a bug stays a 500)."""
+    if isinstance(exc, OSError):
+        return "storage_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    if any(words in str(exc).lower() for words in STORAGE_FULL):
+        return "storage_full"
+    return "storage_unavailable" if isinstance(exc, (OperationalError, InterfaceError)) else None
+
+
+def storage_error(request: Request, exc: Exception) -> Response:
+    """A write the storage could not take: 503, nothing written (the transaction rolled back), the
+    server goes on serving reads and takes writes again once the storage does."""
+    problem = storage_problem(exc)
+    if problem is None:
+        return unexpected(request, exc)
+    log.error("%s (%s) on %s %s", problem, type(exc).__name__, request.method, request.url.path)
+    if not request.url.path.startswith(("/api", "/schema")):
+        from adapters.http.i18n import language_of, translator
+
+        t = translator(language_of(request))
+        response = error_page(request, 503, t("err_" + problem), heading=t("err_storage"))
+    else:
+        response = Response(ErrorOut(error=problem, message=STORAGE_MESSAGES[problem]),
+                            status_code=HTTP_503_SERVICE_UNAVAILABLE)
+    response.headers["Retry-After"] = "60"
+    return response
 
 
 def field_problems(exc: msgspec.ValidationError, prefix: str) -> tuple[str, str]:
@@ -168,4 +218,6 @@ HINTS = {
 
 
 def handlers() -> dict[Any, Any]:
-    return {errors.LedgerError: ledger_error, HTTPException: http_error, Exception: unexpected}
+    return {errors.LedgerError: ledger_error, HTTPException: http_error, OperationalError: storage_error,
+            InterfaceError: storage_error, sqlite3.OperationalError: storage_error, OSError: storage_error,
+            Exception: unexpected}

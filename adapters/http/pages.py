@@ -4,6 +4,7 @@ in the user's language, with the ledger's own explanation of the record in the w
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -14,14 +15,20 @@ from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from adapters.runtime import department_zone
-from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, current
+from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, address_of, current, refuse_while_locked
 from adapters.http.backend import Backend, actor_of, may_void
+from adapters.http.errors import InvalidBody, validate_body
 from adapters.http.i18n import COOKIE, LANGUAGES, language_of, translator
+from adapters.http.sessions import rotate
+from adapters.http.throttle import TooManyAttempts, account_key
 from ledger import errors
 from ledger.accounts import hash_token, principal_for_token
+from schemas.api import FractionIn, VoidIn
+from schemas.text import MULTI_LINE, ONE_LINE, REASONS
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-HOME_OF_ROLE = {"rtt": "/worklist", "physicist": "/physicist", "finance": "/finance", "admin": "/admin"}
+HOME_OF_ROLE = {"rtt": "/worklist", "physicist": "/physicist", "finance": "/finance", "admin": "/admin",
+                "privacy": "/access-log"}
 TERMINATIONS = ("NORMAL", "OPERATOR", "MACHINE", "UNKNOWN")
 INCIDENT_CATEGORIES = ("positioning", "dose-deviation", "equipment", "extra-or-missed-fraction",
                        "wrong-patient-or-plan", "data-loss-or-restore", "communication", "other")
@@ -73,10 +80,43 @@ def flash(request: Request, text: str) -> None:
 
 
 def refusal(t, exc: errors.LedgerError) -> dict:
-    """A refusal for people: a headline in their language, then the ledger's exact words."""
+    """A refusal for people: a headline in their language, then the ledger's exact words (bad
+    fields: each named, with the reason in their language where it is a limit of the schema)."""
+    detail = exc.message
+    if isinstance(exc, errors.InvalidCommand):
+        problems = exc.problems if isinstance(exc, InvalidBody) else [(exc.field, exc.reason)]
+        detail = "; ".join(t("field_problem", field=f, reason=reason_in(t, r)) for f, r in problems)
     return {"headline": t("err_" + exc.code) if t("err_" + exc.code) != "err_" + exc.code else t("err_other"),
-            "detail": exc.message, "conflict": exc.conflict, "code": exc.code,
+            "detail": detail, "conflict": exc.conflict, "code": exc.code,
             "rule": isinstance(exc, errors.RuleViolation) and exc.do_not_treat}
+
+
+# The reasons msgspec (through `schemas.text.describe`) gives for the schema's limits, in words a
+# catalog translates; any other reason is shown as the ledger wrote it.
+LIMITS = [
+    (re.compile(r"^at most (\d+) characters$"), "reason_too_long"),
+    (re.compile(r"^Expected `str` of length >= 1$"), "reason_required"),
+    (re.compile(r"^required field is missing$"), "reason_required"),
+    (re.compile(r"^Expected `str` of length >= (\d+)$"), "reason_too_short"),
+    (re.compile(r"^Expected `(?:int|decimal|float)` >= (\d+)$"), "reason_at_least"),
+    (re.compile(r"^Expected `(?:int|decimal|float)` <= (\d+)$"), "reason_at_most"),
+    (re.compile("^" + re.escape(REASONS[ONE_LINE]) + "$"), "reason_one_line"),
+    (re.compile("^" + re.escape(REASONS[MULTI_LINE]) + "$"), "reason_multi_line"),
+]
+
+
+def reason_in(t, reason: str) -> str:
+    for pattern, key in LIMITS:
+        found = pattern.match(reason)
+        if found:
+            return t(key, n=found.group(1)) if found.groups() else t(key)
+    return reason
+
+
+def check_form(kind: type, raw: dict) -> None:
+    """A page form is held to the limits of the API body it stands for (`schemas/`): every bad
+    field named, nothing written."""
+    validate_body(kind, raw)
 
 
 # ---- sign-in and language ------------------------------------------------------------------
@@ -89,17 +129,30 @@ def sign_in_page(request: Request) -> Template:
 
 @post("/", opt={"action": PUBLIC}, sync_to_thread=True, include_in_schema=False, status_code=200)
 def sign_in(request: Request, data: Form) -> Template | Redirect:
+    """A failure counts against the address and, when one was typed, the account name; while
+    either is locked out (or the account the token opens is), the answer is 429, whatever the token."""
     token = str(data.get("token", "")).strip()
-    who = principal_for_token(backend(request).app, token) if token else None
-    if who is None:
-        return page(request, "sign_in.html", status_code=401, error=translator(language_of(request))("bad_token"))
-    request.set_session({SESSION_USER: who.user, SESSION_TOKEN: hash_token(token)})
+    name = str(data.get("name", "")).strip()[:65]  # no account name is longer than 64: bounds what is counted
+    keys = [address_of(request)] + ([account_key(name)] if name else [])
+    try:
+        refuse_while_locked(request, *keys)
+        who = principal_for_token(backend(request).app, token) if token else None
+        if who is None or (name and who.user != name):
+            request.app.state.throttle.failed(*keys)
+            return page(request, "sign_in.html", status_code=401, account=name,
+                        error=translator(language_of(request))("bad_token"))
+        refuse_while_locked(request, account_key(who.user))
+    except TooManyAttempts as locked:
+        answer = page(request, "sign_in.html", status_code=429, account=name, error=locked.detail)
+        answer.headers.update(locked.headers or {})
+        return answer
+    rotate(request, {SESSION_USER: who.user, SESSION_TOKEN: hash_token(token)})
     return Redirect(HOME_OF_ROLE[who.role])
 
 
 @post("/sign-out", opt={"action": "me"}, sync_to_thread=False, include_in_schema=False, status_code=200)
 def sign_out(request: Request) -> Redirect:
-    request.clear_session()
+    request.clear_session()  # the stored session goes with its id; a new sign-in gets a new one
     return Redirect("/")
 
 
@@ -108,7 +161,8 @@ def switch_language(request: Request, code: FromPath[str], next: FromQuery[str] 
     target = next if next.startswith("/") and not next.startswith("//") else "/"
     response = Redirect(target)
     if code in LANGUAGES:
-        response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="strict", httponly=True)
+        response.set_cookie(COOKIE, code, max_age=365 * 24 * 3600, samesite="strict", httponly=True,
+                            secure=request.app.state.secure_cookies)
     return response
 
 
@@ -186,6 +240,7 @@ def log_from_form(request: Request, course_id: FromPath[str], data: Form) -> Tem
     command, shown = form_to_fraction(data)
     t = translator(language_of(request))
     try:
+        check_form(FractionIn, {"type" if k == "delivery_type" else k: v for k, v in command.items()})
         record = b.app.log_fraction(course_id, {**command, "centre": who.centre, "operator": who.user}, actor_of(who))
     except errors.LedgerError as exc:
         return page(request, "course.html", status_code=400 if isinstance(exc, errors.InvalidCommand) else 409,
@@ -230,6 +285,7 @@ def void_confirmed(b: Backend, course_id: str, number: int, data: dict, who) -> 
     count on it) and a reason; who may void which fraction is the backend's rule."""
     if data.get("confirm") != "yes":
         raise VoidNotConfirmed("confirm", f"fraction {number} was not voided: its confirmation box was not ticked")
+    check_form(VoidIn, {"reason": str(data.get("reason", ""))})
     b.void_fraction(who, course_id, number, str(data.get("reason", "")))
 
 

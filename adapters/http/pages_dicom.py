@@ -17,9 +17,10 @@ from adapters.http.api_dicom import (
 from adapters.http.api_exports import settings, zip_response
 from adapters.http.auth import current
 from adapters.http.i18n import language_of, translator
-from adapters.http.pages import backend, page, refusal
+from adapters.http.pages import backend, check_form, page, refusal
 from adapters.http.pages_exports import exports_page, local_time
 from ledger import errors
+from schemas.api_ops import PlanImportIn, RecordImportIn, SendIn
 
 Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
@@ -46,7 +47,8 @@ def upload_page(name: str, action: str, run):
         try:
             answers = run(b, who, data)
         except errors.LedgerError as exc:
-            return physicist_page(request, status_code=400, refusal=refusal(translator(language_of(request)), exc))
+            status = 400 if isinstance(exc, errors.InvalidCommand) else 409
+            return physicist_page(request, status_code=status, refusal=refusal(translator(language_of(request)), exc))
         return physicist_page(request, results=[as_result(a) for a in answers])
 
     handler.__name__ = f"upload_{name}"
@@ -54,9 +56,21 @@ def upload_page(name: str, action: str, run):
                 status_code=200, request_max_body_size=MAX_UPLOAD)(handler)
 
 
+def filled(data: dict, *names: str) -> dict[str, str]:
+    """The form's fields that were filled in, as the API's query parameters of the same name."""
+    return {n: str(data[n]).strip() for n in names if str(data.get(n) or "").strip()}
+
+
 def triage_of(data: dict) -> int | None:
-    text = str(data.get("triage") or "").strip()
-    return int(text) if text.isdigit() and 1 <= int(text) <= 5 else None
+    fields = filled(data, "triage")
+    check_form(PlanImportIn, fields)  # 1..5, as on the API
+    return int(fields["triage"]) if fields else None
+
+
+def record_options(data: dict) -> tuple[str | None, str | None]:
+    fields = filled(data, "utc_offset", "deviation_reason")
+    check_form(RecordImportIn, fields)
+    return fields.get("utc_offset"), fields.get("deviation_reason")
 
 
 @get("/physicist/exports/dicom.zip", opt={"action": "exports"}, sync_to_thread=True, include_in_schema=False)
@@ -74,18 +88,17 @@ def send_dicom_from_form(request: Request, data: Annotated[dict[str, Any], Body(
         media_type=RequestEncodingType.URL_ENCODED)]) -> Template:
     chosen = str(data.get("destination") or "")
     try:
+        check_form(SendIn, {"destinations": [chosen] if chosen else []})
         results = send_dicom_now(backend(request), current(request), dicom_config(request), settings(request),
                                  [chosen] if chosen else None)
     except errors.LedgerError as exc:
-        return exports_page(request, status_code=409, refusal=refusal(translator(language_of(request)), exc))
+        return exports_page(request, status_code=400 if isinstance(exc, errors.InvalidCommand) else 409, refusal=refusal(translator(language_of(request)), exc))
     return exports_page(request, results=results)
 
 
 router = Router("/", route_handlers=[
     upload_page("plans", "imports.plans", lambda b, who, data: import_plans(b, who, data, triage_of(data))),
-    upload_page("records", "imports.records",
-                lambda b, who, data: import_records(b, who, data, str(data.get("utc_offset") or "") or None,
-                                                    str(data.get("deviation_reason") or "").strip() or None)),
+    upload_page("records", "imports.records", lambda b, who, data: import_records(b, who, data, *record_options(data))),
     upload_page("triage", "imports.triage", import_triage_list),
     download_dicom, send_dicom_from_form,
 ])

@@ -17,8 +17,9 @@ from litestar.response import Template
 from adapters.http.api_exports import address, deliveries_of, hl7_zip, send_hl7_now, settings, zip_response
 from adapters.http.auth import current
 from adapters.http.i18n import language_of, translator
-from adapters.http.pages import Form, backend, local_input, page, refusal
+from adapters.http.pages import Form, backend, check_form, local_input, page, refusal
 from ledger import errors
+from schemas.api_ops import SendIn
 
 
 def exports_page(request: Request, status_code: int = 200, **context: Any) -> Template:
@@ -30,7 +31,8 @@ def exports_page(request: Request, status_code: int = 200, **context: Any) -> Te
     dicom_destinations = [{"name": n, "address": dicom_address(d)} for n, d in dicom.destinations.items()]
     return page(request, "exports.html", status_code=status_code, destinations=destinations,
                 dicom_destinations=dicom_destinations, deadline=f"{hl7.deadline:g}",
-                deliveries=deliveries_of(b, hl7) + dicom_deliveries(b, dicom), **context)
+                deliveries=b.seen_refusals(current(request), deliveries_of(b, hl7) + dicom_deliveries(b, dicom)),
+                **context)
 
 
 @get("/physicist/exports", opt={"action": "exports"}, sync_to_thread=True, include_in_schema=False)
@@ -57,9 +59,10 @@ def send_from_form(request: Request, data: Form) -> Template:
     # A worker thread: the send waits on receivers, never on the server's event loop.
     who, chosen = current(request), str(data.get("destination") or "")
     try:
+        check_form(SendIn, {"destinations": [chosen] if chosen else []})
         results = send_hl7_now(backend(request), who, settings(request), [chosen] if chosen else None)
     except errors.LedgerError as exc:
-        return exports_page(request, status_code=409, refusal=refusal(translator(language_of(request)), exc))
+        return exports_page(request, status_code=400 if isinstance(exc, errors.InvalidCommand) else 409, refusal=refusal(translator(language_of(request)), exc))
     return exports_page(request, results=results)
 
 

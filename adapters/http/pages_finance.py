@@ -43,7 +43,7 @@ def finance_home(request: Request, start: Annotated[str | None, QueryParameter(n
     b, who = backend(request), current(request)
     context: dict = {"courses": b.courses_view(who), "form": {"from": start or "", "to": end or "", "pair": pair or ""}}
     if who.role == "finance":
-        context["agreements"] = b.read(lambda r: r.agreements())
+        context["agreements"] = b.agreements_view(who)
         try:
             first, last = period(start, end, b.app.clock())
             context["form"].update({"from": first.isoformat(), "to": last.isoformat()})
