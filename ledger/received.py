@@ -38,16 +38,19 @@ class ReceivedFractions:
         plan = self.plan_for(cmd, group.number)
         self.check_plan_has_beams(plan, group.number)
         beams = self.beams_for(cmd, plan, group.number)
+        # A further record of one session (a partner's OIS writes one per beam) is part of it,
+        # as in `deliver`: not a second delivery colliding with the first.
+        part_of = None if cmd.delivery_type == "CONTINUATION" else self.same_session(cmd, plan, group.number)
         try:
             self.check_active("record a fraction from another centre")
             self.check_plan_approved(plan)
             if cmd.delivery_type == "CONTINUATION":
                 self.check_can_continue(group.number, cmd.number)
-            else:
+            elif part_of is None:
                 self.check_not_delivered(group.number, cmd.number)
             self.check_metersets(cmd, plan, group.number, beams)
         except self.COLLISIONS + self.DEVIATIONS as clash:
-            record = self.record_session(cmd, group, plan, beams, meta, recorded)
+            record = self.record_session(cmd, group, plan, beams, meta, recorded, part_of=part_of)
             clashing = (clash.conflict or {}).get("record_id")
             when = cmd.delivered_at.isoformat(timespec="minutes")
             there = f"delivered there on {cmd.machine} at {when} by {cmd.operator}"
@@ -62,7 +65,7 @@ class ReceivedFractions:
             self._flagged(kind=kind, reason=reason, record_ids=[record.record_id] + ([clashing] if clashing else []),
                           meta=meta)
             return record, clash
-        return self.record_session(cmd, group, plan, beams, meta, recorded), None
+        return self.record_session(cmd, group, plan, beams, meta, recorded, part_of=part_of), None
 
     def received_records(self, source_uids: list[str], centre: str) -> list[FractionRecord]:
         """This ledger's copies of records that `centre`'s ledger named `source_uids`. A centre
