@@ -92,4 +92,8 @@ def test_a_broken_duplicate_rule_makes_the_drill_fail(tmp_path):
     assert "FAIL:" in proc.stdout and (tmp_path / "broken" / "report.pdf").exists()
     page = (tmp_path / "broken" / "report.html").read_text()  # the report in Dutch, as asked
     assert "Uitvaloefening" in page and "<td>MISLUKT</td>" in page and "controles geslaagd" in page
-    assert any("--peers none" in s for s in summary["skipped"])
+    # the checks, phases and counts too: "a fraction logged twice is refused", "fractions logged over HTTP"
+    assert "een twee keer geregistreerde fractie wordt geweigerd" in page and "fracties geregistreerd via HTTP" in page
+    assert "2b partners registreren en controleren (API), fouten geweigerd" in page
+    assert "overgeslagen (--peers none)" in page
+    assert any(s["text"].endswith("(--peers none)") for s in summary["skipped"])

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -73,10 +74,17 @@ class CourseSpec:
 
 @dataclass
 class Check:
+    """One check: `name` is its sentence in English with {placeholders} for `params` (the report
+    renders it in the reader's language: tools/drill_i18n)."""
+
     phase: str
     name: str
     expected: Any
     found: Any
+    params: dict = field(default_factory=dict)
+
+    def text(self, tr: Callable[[str], str] = str) -> str:
+        return tr(self.name).format(**self.params)
 
     @property
     def ok(self) -> bool:
@@ -157,7 +165,7 @@ class Drill(Recovery):
         self.counts: Counter = Counter()
         self.tokens: dict[str, str] = {}
         self.db = str(out / "home.sqlite3")
-        self.skipped: list[str] = []
+        self.skipped: list[dict] = []  # {"text": sentence, "params": {...}}
         self.delivered: dict[int, dict[int, str]] = {s.index: {} for s in self.specs}  # course -> number -> centre
         self.refusals: list[tuple[str, int]] = []  # (course id, fraction) of live attempts refused
 
@@ -172,11 +180,11 @@ class Drill(Recovery):
         path = os.environ.get("PYTHONPATH", "")
         return {"FRACTION_LEDGER_CLOCK": self.now().isoformat(), "PYTHONPATH": root + (os.pathsep + path if path else "")}
 
-    def check(self, phase: str, name: str, expected: Any, found: Any) -> bool:
-        c = Check(phase, name, expected, found)
+    def check(self, phase: str, name: str, expected: Any, found: Any, **params: Any) -> bool:
+        c = Check(phase, name, expected, found, params)
         self.checks.append(c)
         if not c.ok:
-            self.echo(f"  FAIL {name}: expected {expected}, found {found}", err=True)
+            self.echo(f"  FAIL {c.text()}: expected {expected}, found {found}", err=True)
         return c.ok
 
     @contextlib.contextmanager
@@ -327,8 +335,8 @@ class Drill(Recovery):
         self.counts["courses waiting (triage 4-5)"] = sum(1 for s in self.specs if not s.centre)
         for p in self.online:
             seen = sorted(c["patient_id"] for c in self.api("GET", "/api/courses", rtt(p, "a")).json())
-            self.check("2 outage", f"an RTT of {p} sees exactly the courses assigned to {p}",
-                       sorted(s.patient_id for s in self.specs if s.centre == p), seen)
+            self.check("2 outage", "an RTT of {centre} sees exactly the courses assigned to {centre}",
+                       sorted(s.patient_id for s in self.specs if s.centre == p), seen, centre=p)
 
     def expect_status(self, response, status: int, what: str) -> Any:
         if response.status_code != status:
@@ -365,13 +373,13 @@ class Drill(Recovery):
                 if s.index == TWICE and j == 0:
                     mine = self.api("POST", f"/api/courses/{s.course_id}/fractions/{number}/verify", a, {},
                                     f"self-{s.index}")
-                    self.refused("2 outage", "an RTT verifying its own fraction is refused (four eyes)", s, number,
+                    self.refused("2 outage", "{patient}: an RTT verifying its own fraction is refused (four eyes)", s, number,
                                  mine, "verifier_is_operator")
                 self.verify(s, number, b)
                 if s.index == TWICE and j == 0:
                     # The second RTT, not seeing the first's record, logs the same fraction again.
                     again = self.log(s, number, b, self.outage_time(s, j) + timedelta(minutes=25), f"twice-{s.index}")
-                    self.refused("2 outage", "a fraction logged twice is refused", s, number, again,
+                    self.refused("2 outage", "{patient}: a fraction logged twice is refused", s, number, again,
                                  "fraction_already_delivered")
 
     def verify(self, s: CourseSpec, number: int, user: str) -> None:
@@ -379,11 +387,12 @@ class Drill(Recovery):
         if r.status_code == 200:
             self.counts["fractions verified by a second RTT"] += 1
         else:
-            self.check("2 outage", f"{s.patient_id} fraction {number} verified by a second RTT", 200, r.status_code)
+            self.check("2 outage", "{patient} fraction {number} verified by a second RTT", 200, r.status_code,
+                       patient=s.patient_id, number=number)
 
     def refused(self, phase: str, name: str, s: CourseSpec, number: int, response, code: str) -> None:
         found = response.status_code, (response.json().get("error") if response.status_code >= 400 else "accepted")
-        if self.check(phase, f"{s.patient_id}: {name}", (409, code), found):
+        if self.check(phase, name, (409, code), found, patient=s.patient_id):
             self.refusals.append((s.course_id, number))
             self.counts["live attempts refused by the rules"] += 1
         elif response.status_code == 201:
@@ -406,8 +415,8 @@ class Drill(Recovery):
         for t in racers:
             t.join(timeout=120)
         codes = sorted(r.status_code for r in answers.values())
-        self.check("2 outage", f"{s.patient_id}: two centres racing for fraction {number}: one accepted, one refused",
-                   [201, 409], codes)
+        self.check("2 outage", "{patient}: two centres racing for fraction {number}: one accepted, one refused",
+                   [201, 409], codes, patient=s.patient_id, number=number)
         for centre, r in answers.items():
             if r.status_code == 201:
                 self.delivered[s.index][number] = centre
@@ -429,19 +438,19 @@ class Drill(Recovery):
         rest = f"{float(last_mu) - float(half):.1f}"
         c = self.log(s, number, a, self.outage_time(s, 0) + timedelta(minutes=30), f"continued-{s.index}",
                      type="CONTINUATION", beams=[{"number": last_number, "delivered_mu": rest}])
-        self.check("2 outage", f"{s.patient_id}: the interrupted session and its continuation are accepted",
-                   [201, 201], [r.status_code, c.status_code])
+        self.check("2 outage", "{patient}: the interrupted session and its continuation are accepted",
+                   [201, 201], [r.status_code, c.status_code], patient=s.patient_id)
         if r.status_code == 201:
             self.delivered[s.index][number] = s.centre
             self.counts["fractions logged over HTTP"] += 1
             self.counts["continuations logged"] += int(c.status_code == 201)
         self.verify(s, number, b)
         course = self.api("GET", f"/api/courses/{s.course_id}", a).json()
-        self.check("2 outage", f"{s.patient_id}: the interrupted fraction and its continuation count once",
-                   s.baseline + 1, course.get("fractions_delivered"))
+        self.check("2 outage", "{patient}: the interrupted fraction and its continuation count once",
+                   s.baseline + 1, course.get("fractions_delivered"), patient=s.patient_id)
         again = self.log(s, number, a, self.outage_time(s, 0) + timedelta(minutes=50), f"continued-again-{s.index}",
                          type="CONTINUATION", beams=[{"number": last_number, "delivered_mu": rest}])
-        self.refused("2 outage", "a second continuation of a completed fraction is refused", s, number, again,
+        self.refused("2 outage", "{patient}: a second continuation of a completed fraction is refused", s, number, again,
                      "fraction_already_delivered")
 
     def beam_numbers(self, s: CourseSpec) -> list[tuple[int, str]]:
@@ -455,22 +464,23 @@ class Drill(Recovery):
         from the schedule although the ledger has it, is refused too."""
         s = self.specs[REX]
         late = self.log(s, s.baseline, "rtt.home.a", self.home_time(s, s.baseline), f"late-{s.index}")
-        self.check("2 outage", f"{s.patient_id}: REX 3 late re-registration of fraction {s.baseline} (lost day) accepted",
-                   201, late.status_code)
+        self.check("2 outage", "{patient}: REX 3 late re-registration of fraction {number} (lost day) accepted",
+                   201, late.status_code, patient=s.patient_id, number=s.baseline)
         if late.status_code == 201:
             self.delivered[s.index][s.baseline] = HOME
             self.counts["fractions logged over HTTP"] += 1
             self.verify(s, s.baseline, "rtt.home.b")
         shown = self.api("GET", f"/api/courses/{s.course_id}", "rtt.home.a").json()
-        self.check("2 outage", f"{s.patient_id}: REX 3 count current after the late re-registration",
-                   f"{s.planned}/{s.planned}", f"{shown.get('fractions_delivered')}/{shown.get('fractions_planned')}")
+        self.check("2 outage", "{patient}: REX 3 count current after the late re-registration",
+                   f"{s.planned}/{s.planned}", f"{shown.get('fractions_delivered')}/{shown.get('fractions_planned')}",
+                   patient=s.patient_id)
         a = rtt(s.centre, "a")
         extra = self.log(s, s.planned + 1, a, self.outage_time(s, 1), f"extra-{s.index}")
-        self.refused("2 outage", "REX 3 extra fraction beyond the prescription is refused", s, s.planned + 1, extra,
+        self.refused("2 outage", "{patient}: REX 3 extra fraction beyond the prescription is refused", s, s.planned + 1, extra,
                      "fraction_out_of_range")
         r = self.specs[REREGISTER]
         again = self.log(r, r.baseline, "rtt.home.b", self.home_time(r, r.baseline), f"reregister-{r.index}")
-        self.refused("2 outage", "REX 3 re-registration by hand of a fraction the ledger holds is refused", r,
+        self.refused("2 outage", "{patient}: REX 3 re-registration by hand of a fraction the ledger holds is refused", r,
                      r.baseline, again, "fraction_already_delivered")
 
     # ---- the offline partner -----------------------------------------------------------------
@@ -511,8 +521,8 @@ class Drill(Recovery):
         surplus = pcli("fraction", "log", s.course_id, "--number", str(s.planned + 1), "--centre", p,
                        "--machine", machine, "--operator", rtt(p, "a"),
                        "--at", self.outage_time(s, remaining).isoformat(), expect_ok=False)
-        self.check("2 outage", f"{s.patient_id}: at the offline partner, a fraction beyond the re-plan is refused",
-                   (1, True), (surplus.exit_code, "outside the prescription" in surplus.stderr))
+        self.check("2 outage", "{patient}: at the offline partner, a fraction beyond the re-plan is refused",
+                   (1, True), (surplus.exit_code, "outside the prescription" in surplus.stderr), patient=s.patient_id)
         key = folder / f"{p}.ed25519"
         pcli("centre", "keygen", p, "--out", str(key))
         bundle = folder / f"{p}.bundle"
@@ -532,9 +542,9 @@ class Drill(Recovery):
             self.delivered[s.index][k] = p
         course = self.api("GET", f"/api/courses/{s.course_id}", "physicist.home").json()
         numbered = sorted({f["number"] for f in course.get("fractions", []) if f.get("centre") == p and not f.get("voided")})
-        self.check("2 outage", f"{s.patient_id}: the partner's re-plan (its fractions 1-{remaining}) keeps the "
-                   "prescription count", (s.planned, list(range(s.baseline + 1, s.planned + 1))),
-                   (course.get("fractions_delivered"), numbered))
+        self.check("2 outage", "{patient}: the partner's re-plan (its fractions 1-{last}) keeps the prescription count",
+                   (s.planned, list(range(s.baseline + 1, s.planned + 1))),
+                   (course.get("fractions_delivered"), numbered), patient=s.patient_id, last=remaining)
 
     def complete_courses(self) -> None:
         done = [s for s in self.specs if len(self.delivered[s.index]) == s.planned]
@@ -626,8 +636,8 @@ class Drill(Recovery):
         return {
             "seed": self.seed, "courses": len(self.specs), "partners": self.partners, "offline_partner": self.offline,
             "clock": self.start.isoformat(), "passed": all(c.ok for c in self.checks),
-            "checks": [{"phase": c.phase, "check": c.name, "expected": c.expected, "found": c.found, "ok": c.ok}
-                       for c in self.checks],
+            "checks": [{"phase": c.phase, "check": c.text(), "name": c.name, "params": c.params,
+                        "expected": c.expected, "found": c.found, "ok": c.ok} for c in self.checks],
             "counts": dict(self.counts), "timeline": self.timeline, "skipped": self.skipped,
             "log_events": getattr(self, "log_events", None),
         }
@@ -683,13 +693,15 @@ def drill(out: Path, courses: int, partners: int, seed: int, peers: str, lang: s
 
 
 def text_summary(r: dict, html: Path, pdf: Path) -> str:
+    from tools.drill_report import say
+
     failed = [c for c in r["checks"] if not c["ok"]]
     lines = [f"drill seed {r['seed']}: {r['courses']} courses, home {HOME}, partners {', '.join(r['partners'])} "
              f"({r['offline_partner']} offline), clock {r['clock']}"]
     lines += [f"  {t['phase']:<48} {t['seconds']:>7.1f} s" for t in r["timeline"]]
     lines += [f"  {k:<58} {v:>6}" for k, v in r["counts"].items()]
     lines.append(f"  {'events in the log (verified)':<58} {r['log_events']:>6}")
-    lines += [f"  {s}" for s in r["skipped"]]
+    lines += [f"  {say('en', s['text'], s['params'])}" for s in r["skipped"]]
     lines += [f"  FAILED {c['check']}: expected {c['expected']}, found {c['found']}" for c in failed]
     lines.append(f"{'PASS' if r['passed'] else 'FAIL'}: {len(r['checks']) - len(failed)} of {len(r['checks'])} checks "
                  f"passed in {r['seconds']} s")

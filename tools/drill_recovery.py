@@ -118,13 +118,13 @@ class Recovery:
 
     def peer_available(self, name: str, installed: bool) -> bool:
         if self.peers == "none":
-            self.skipped.append(f"{name}: skipped (--peers none)")
+            self.skipped.append({"text": "{peer}: skipped (--peers none)", "params": {"peer": name}})
             return False
         if not installed:
             if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-                self.check("4 recovery", f"{name} installed (required under CI)", True, False)
+                self.check("4 recovery", "{peer} installed (required under CI)", True, False, peer=name)
             else:
-                self.skipped.append(f"{name}: not installed, skipped")
+                self.skipped.append({"text": "{peer}: not installed, skipped", "params": {"peer": name}})
             return False
         return True
 

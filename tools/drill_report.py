@@ -5,7 +5,32 @@ from __future__ import annotations
 
 import html
 import json
+from functools import cache
 from pathlib import Path
+
+# The drill's sentences (checks, phases, counts) in Dutch and French, keyed by their English text
+# (`tools/drill_i18n/{nl,fr}.json`; tests/test_drill.py fails when one lacks a translation).
+CATALOGS = Path(__file__).resolve().parent / "drill_i18n"
+
+
+@cache
+def sentences(lang: str) -> dict[str, str]:
+    return {} if lang == "en" else json.loads((CATALOGS / f"{lang}.json").read_text(encoding="utf-8"))
+
+
+def say(lang: str, text: str, params: dict | None = None) -> str:
+    """One of the drill's sentences in `lang`, its {placeholders} filled."""
+    return sentences(lang).get(text, text).format(**(params or {}))
+
+
+def localize(r: dict, lang: str) -> dict:
+    """The summary with every sentence in `lang` (the stored summary keeps codes and values)."""
+    return {**r,
+            "checks": [{**c, "phase": say(lang, c["phase"]), "check": say(lang, c.get("name", c["check"]),
+                                                                       c.get("params"))} for c in r["checks"]],
+            "timeline": [{**p, "phase": say(lang, p["phase"])} for p in r["timeline"]],
+            "counts": {say(lang, k): v for k, v in r["counts"].items()},
+            "skipped": [say(lang, s["text"], s["params"]) for s in r["skipped"]]}
 
 
 def shown(value) -> str:
@@ -27,6 +52,7 @@ def words(r: dict, lang: str):
 
 def render_html(r: dict, lang: str = "en") -> str:
     e = html.escape
+    r = localize(r, lang)
     t, verdict, about = words(r, lang)
     rows = "\n".join(
         f"<tr class={'ok' if c['ok'] else 'fail'}><td>{e(c['phase'])}</td><td>{e(c['check'])}</td>"
@@ -79,6 +105,7 @@ def render_pdf(r: dict, lang: str = "en") -> bytes:
     from fpdf import FPDF
 
     t, verdict, about = words(r, lang)
+    r = localize(r, lang)
     pdf = FPDF(orientation="L", format="A4")
     pdf.set_auto_page_break(True, margin=12)
     pdf.add_page()
