@@ -14,7 +14,7 @@ from adapters.hl7.mllp import MllpSender, SendFailed
 from adapters.hl7.replay import send_pending
 from adapters.runtime import Ledger
 from tests.conftest import Clock, cli
-from tests.hl7_receiver import Receiver
+from tools.hl7_receiver import Receiver
 from tests.hl7_scenario import HOME, PARTNER, PHYSICIST, check_everywhere, deliver, register
 
 

@@ -14,7 +14,7 @@ from adapters.http import create_app
 from adapters.reports import INCIDENT_CSV, STATEMENT_CSV
 from ledger.service import Actor
 from tests.conftest import CLOCK_MONTH, cli, wait_for
-from tests.hl7_receiver import Receiver
+from tools.hl7_receiver import Receiver
 from tests.http_support import (
     HOME, OTHER, PARTNER, T0, account_name, auth, fraction_body, seed_accounts, seed_course,
 )

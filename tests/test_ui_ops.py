@@ -16,7 +16,7 @@ import pytest
 
 from ledger.service import Actor
 from tests.conftest import CLOCK_MONTH, free_port, require_module, require_tool
-from tests.hl7_receiver import Receiver
+from tools.hl7_receiver import Receiver
 from tests.http_support import T0, course_body, running_server, seed_demo_site
 from tests.test_ui_browser import ACCOUNTS, HOME, PARTNER, browser, shot, signed_in  # noqa: F401 (browser: fixture)
 

@@ -1,4 +1,4 @@
-"""An independent MLLP receiver for the tests: python-hl7's asyncio server on 127.0.0.1,
+"""An independent MLLP receiver for the tests and the drill: python-hl7's asyncio server on 127.0.0.1,
 in a thread, answering each message as a `policy` says: ("AA"|"AE"|"AR", text), "drop"
 (close the connection without an answer) or "silent" (never answer)."""
 
