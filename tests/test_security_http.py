@@ -26,6 +26,7 @@ from litestar.testing import TestClient
 from adapters.http import create_app
 from adapters.http.security import MAX_JSON_DEPTH, content_security_policy
 from tests.conftest import ROOT, cli, free_port, require_module, require_tool, wait_for
+from tools.serverproc import stop_process
 from tests.http_support import (
     HOME, PARTNER, ROLES, account_name, auth, fraction_body, seed_accounts, seed_course, seed_demo_site, token_of,
 )
@@ -447,12 +448,7 @@ def serve_in(cwd: Path, db: str, env: dict, log: Path) -> None:
                 wait_for(up, "the server coming up", seconds=60, every=0.1)
                 assert client.get("/").status_code == 200  # a session and a CSRF token are made
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+            stop_process(proc)
 
 
 @pytest.mark.slow

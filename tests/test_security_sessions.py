@@ -26,6 +26,7 @@ from ledger.accounts import Roster, add_account, hash_token, principal_for_token
     roster, rotate_token
 from ledger.service import Actor
 from tests.conftest import ROOT, Clock, free_port, require_tool, wait_for
+from tools.serverproc import stop_process
 from tests.http_support import account_name, auth, running_server, seed_accounts, token_of
 
 RTT = account_name("rtt", "PARTNER")
@@ -238,12 +239,7 @@ def test_serve_over_tls_marks_cookies_secure_by_default(site, tmp_path):
         [csrf] = cookie_headers(answer, "csrftoken")
         assert "secure" in csrf.lower().split("; ")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
     # Behind a TLS proxy, plain HTTP on loopback: asked for explicitly.
     with running_server(db, free_port(), extra=("--secure-cookies",)) as plain:
         [csrf] = cookie_headers(httpx.get(plain + "/", timeout=10), "csrftoken")

@@ -20,6 +20,7 @@ import pytest
 from adapters import chain
 from adapters.runtime import Ledger
 from tests.conftest import EACH_BACKEND, ROOT, cli, free_port, wait_for
+from tools.serverproc import stop_process
 from tests.http_support import PARTNER, account_name, auth, fraction_body, seed_accounts, seed_course
 
 ROUNDS = 3
@@ -118,12 +119,7 @@ def test_sigkill_during_concurrent_logging_loses_no_acknowledged_fraction(db_url
             stop.set()
             for rtt in rtts:
                 rtt.join(timeout=20)
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=5)
+            stop_process(server)
 
     acknowledged = sum(len(r.acknowledged) for r in rtts)
     assert kills == ROUNDS and acknowledged >= CLIENTS, "the clients must have been answered between kills"

@@ -557,7 +557,7 @@ class Drill(Recovery):
     # ---- the whole drill -----------------------------------------------------------------------
 
     def run(self) -> bool:
-        from tools.serverproc import free_port, running_server
+        from tools.serverproc import free_port, running_server, stop_process
 
         os.environ.pop("FRACTION_LEDGER_READ_DB", None)  # each ledger keeps its read model beside it
         self.out.mkdir(parents=True, exist_ok=True)
@@ -575,12 +575,7 @@ class Drill(Recovery):
                 port = self.wait_listening(listener, listener_log)
                 self.baseline_over_dicom(listener, port)
         finally:
-            listener.terminate()
-            try:
-                listener.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                listener.kill()
-                listener.wait(timeout=10)
+            stop_process(listener, grace=30)
         self.read_courses()
         self.agreements()
         import httpx

@@ -22,6 +22,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc: subprocess.Popen, grace: float = 15) -> None:
+    """Ask a child process to stop (SIGTERM); kill it if it has not within `grace` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 @contextlib.contextmanager
 def running_server(db: str, port: int, env: dict | None = None, log: Path | None = None,
                    extra: tuple[str, ...] = ()) -> Iterator[str]:
@@ -47,11 +57,6 @@ def running_server(db: str, port: int, env: dict | None = None, log: Path | None
             time.sleep(0.1)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
         if log:
             out.close()
