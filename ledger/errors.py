@@ -9,19 +9,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger.messages import english, known, said
+
 
 class LedgerError(Exception):
-    """Base of all refusals. `code` is stable for programs, the message is for people."""
+    """Base of all refusals. `code` is stable for programs and names the kind of refusal;
+    `said` is what it tells a person: a message code of `ledger.messages` with its values,
+    rendered in the reader's language at the edge. `message` is its English text."""
 
     code = "refused"
 
-    def __init__(self, message: str, *, conflict: dict[str, Any] | None = None):
+    def __init__(self, text: str, /, *, conflict: dict[str, Any] | None = None, **params: Any):
+        self.said = said(text, **params) if known(text) else None
+        message = english(self.said) if self.said else text
         super().__init__(message)
         self.message = message
         self.conflict = conflict
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.said is not None:
+            out["said"] = self.said
         if self.conflict is not None:
             out["conflict"] = self.conflict
         return out
