@@ -102,8 +102,7 @@ def export_bundle(app: Any, centre: str, key_path: Any, since: datetime | None =
     registered = app.get_centre(centre).public_key
     if registered != public:
         raise errors.CentreConflict(
-            f"{key_path} is not the key registered for centre {centre} "
-            f"({fingerprint(registered) if registered else 'no key registered'}); a bundle signed with it would be refused."
+            "centre_conflict.not_key_registered_centre", key_path=key_path, centre=centre, fingerprint=fingerprint(registered) if registered else 'no key registered'
         )
     events = msgspec.to_builtins(collect(app, centre, since))
     prev = GENESIS
@@ -124,35 +123,34 @@ def read_bundle(app: Any, data: bytes) -> Bundle:
     typed bundle, or BundleRefused naming the reason (nothing is applied then)."""
     lines = [line for line in data.split(b"\n") if line.strip()]
     if len(lines) != 2:
-        raise errors.BundleRefused(f"not a bundle file: expected 2 JSON lines (bundle, signature), found {len(lines)}")
+        raise errors.BundleRefused("bundle_refused.not_bundle_file_expected", n_lines=len(lines))
     body, trailer = lines
     try:
         raw, seal = msgspec.json.decode(body), msgspec.json.decode(trailer)
     except msgspec.DecodeError as exc:
-        raise errors.BundleRefused(f"not a bundle file: {exc}") from None
+        raise errors.BundleRefused("bundle_refused.not_bundle_file", exc=exc) from None
     if not isinstance(raw, dict) or raw.get("format") != BUNDLE_FORMAT or not isinstance(seal, dict):
-        raise errors.BundleRefused(f"not a bundle file (format {BUNDLE_FORMAT} expected)")
+        raise errors.BundleRefused("bundle_refused.not_bundle_file_format", bundle_format=BUNDLE_FORMAT)
     centre = str(raw.get("centre"))
     try:
         public = app.get_centre(centre).public_key
     except errors.CentreNotFound as exc:
-        raise errors.BundleRefused(f"signed by an unknown centre: {exc}") from None
+        raise errors.BundleRefused("bundle_refused.signed_unknown_centre", exc=exc) from None
     if public is None:
-        raise errors.BundleRefused(f"centre {centre} has no public key here: `fraction-ledger centre add {centre} --public-key FILE`")
+        raise errors.BundleRefused("bundle_refused.centre_has_no_public", centre=centre, centre2=centre)
     if seal.get("signed_by") != centre or not signature_valid(public, body, str(seal.get("signature", ""))):
         raise errors.BundleRefused(
-            f"the signature does not match centre {centre}'s public key ({fingerprint(public)}): "
-            "the file was changed after signing, or signed by someone else"
+            "bundle_refused.signature_does_not_match", centre=centre, fingerprint=fingerprint(public)
         )
     prev = GENESIS
     for i, item in enumerate(raw.get("events") or [], 1):
         if not isinstance(item, dict) or event_hash(prev, item) != item.get("hash"):
             key = item.get("key") if isinstance(item, dict) else "?"
-            raise errors.BundleRefused(f"event {i} ({key}) does not match its chain hash")
+            raise errors.BundleRefused("bundle_refused.event_does_not_match", i=i, key=key)
         prev = item["hash"]
     if raw.get("head") != prev:
-        raise errors.BundleRefused("the bundle's head does not match the chain of its events (events were cut off)")
+        raise errors.BundleRefused("bundle_refused.bundle_s_head_does")
     try:
         return msgspec.convert(raw, Bundle, strict=False)
     except msgspec.ValidationError as exc:
-        raise errors.BundleRefused(f"malformed bundle: {exc}") from None
+        raise errors.BundleRefused("bundle_refused.malformed_bundle", exc=exc) from None

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 from ledger.billing import statement
+from ledger.messages import english, is_message
 
 INCIDENT_TOPIC = "ledger.incident:Incident."
 AGREEMENT_TOPIC = "ledger.billing:Agreement."
@@ -23,7 +24,7 @@ BILLING_TABLES = ("incidents", "agreements", "splits", "split_shares")
 
 INCIDENT_COLUMNS = {
     "id": str, "centre": str, "home_centre": str, "course_id": str, "fraction": int, "category": str,
-    "severity": str, "description": str, "registered_by": str, "occurred_at": str, "registered_at": str,
+    "severity": str, "description": str, "description_said": str, "registered_by": str, "occurred_at": str, "registered_at": str,
     "recorded_by": str, "status": str, "follow_ups": str, "resolution": str, "closed_by": str,
     "closed_at": str, "attempt": str, "position": int,
 }
@@ -38,7 +39,7 @@ SPLIT_COLUMNS = {
     "completed_on": str, "agreements": str, "reason": str, "cause": str, "recorded_at": str, "recorded_by": str,
 }
 SHARE_COLUMNS = {"course_id": str, "sequence": int, "centre": str, "fractions": int, "amount": str}
-JSON_COLUMNS = {"follow_ups", "attempt", "tariffs", "agreements"}
+JSON_COLUMNS = {"follow_ups", "attempt", "tariffs", "agreements", "description_said"}
 
 
 def text(value: Any) -> str | None:
@@ -62,6 +63,11 @@ class BillingTables:
 
     def create_billing_tables(self) -> None:
         self.db["incidents"].create(INCIDENT_COLUMNS, pk="id", if_not_exists=True)
+        missing = set(INCIDENT_COLUMNS) - set(self.db["incidents"].columns_dict)
+        for name in missing:  # a read model made by an older version: add the column, then rebuild
+            self.db["incidents"].add_column(name, INCIDENT_COLUMNS[name])
+        if missing:
+            self.db["position"].delete_where()
         self.db["agreements"].create(AGREEMENT_COLUMNS, pk=("agreement_id", "version"), if_not_exists=True)
         self.db["splits"].create(SPLIT_COLUMNS, pk=("course_id", "sequence"), if_not_exists=True)
         self.db["split_shares"].create(SHARE_COLUMNS, pk=("course_id", "sequence", "centre"), if_not_exists=True)
@@ -83,7 +89,8 @@ class BillingTables:
     def on_Incident_Registered(self, incident_id: str, e: Any, position: int) -> None:
         self.db["incidents"].insert({
             "id": incident_id, "centre": e.centre, "home_centre": e.home_centre, "course_id": e.course_id,
-            "fraction": e.fraction, "category": e.category, "severity": e.severity, "description": e.description,
+            "fraction": e.fraction, "category": e.category, "severity": e.severity, "description": english(e.description),
+            "description_said": dumps(e.description) if is_message(e.description) else None,
             "registered_by": e.by, "occurred_at": text(e.occurred_at), "registered_at": text(e.meta["recorded_at"]),
             "recorded_by": e.meta["user"], "status": "open", "follow_ups": "[]", "resolution": None,
             "closed_by": None, "closed_at": None, "attempt": dumps(e.attempt) if e.attempt else None,

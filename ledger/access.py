@@ -152,9 +152,10 @@ def may(principal: Principal, action: str, home_centre: str | None = None,
 def check(principal: Principal, action: str, home_centre: str | None = None,
           assigned_centres: Iterable[str] = (), billing_parties: Iterable[str] = ()) -> None:
     if not may(principal, action, home_centre, assigned_centres, billing_parties):
-        where = f" on a course of {home_centre}" if home_centre is not None else ""
         raise errors.AccessDenied(
-            f"{principal.user} ({principal.role} at {principal.centre}) may not {action.replace('.', ' ')}{where}.",
+            "forbidden.may_not" if home_centre is None else "forbidden.may_not_on_course",
+            user=principal.user, role=principal.role, centre=principal.centre, action=action,
+            **({} if home_centre is None else {"home_centre": home_centre}),
             conflict={"user": principal.user, "role": principal.role, "centre": principal.centre, "action": action},
         )
 
@@ -180,9 +181,7 @@ def check_void(principal: Principal, home_centre: str, number: int, recorded_at:
     why = (f"it was verified by {verified_by}" if verified_by is not None
            else f"it was recorded at {', '.join(centres)}")
     raise errors.AccessDenied(
-        f"{principal.user} ({principal.role} at {principal.centre}) may not void fraction {number}: {why}. "
-        f"An RTT voids only an unverified fraction recorded at its own centre; "
-        f"ask a physicist of {home_centre}, the course's home centre.",
+        "forbidden.may_not_void_fraction", user=principal.user, role=principal.role, centre=principal.centre, number=number, why=why, home_centre=home_centre,
         conflict={"user": principal.user, "role": principal.role, "centre": principal.centre,
                   "action": "fractions.void", "number": number, "recorded_at": centres, "verified_by": verified_by,
                   "home_centre": home_centre},

@@ -68,14 +68,13 @@ class Roster(Aggregate):
         if name in self.accounts:
             known = self.accounts[name]
             raise errors.AccountConflict(
-                f"Account {name} already exists ({known.role} at {known.centre}, "
-                f"{'active' if known.active else 'revoked'}); nothing was changed.",
+                "account_conflict.account_already_exists_nothing", name=name, role=known.role, centre=known.centre, value='active' if known.active else 'revoked',
                 conflict=msgspec.to_builtins(known),
             )
 
     def account(self, name: str) -> Account:
         if name not in self.accounts:
-            raise errors.AccountNotFound(f"No account named {name}.")
+            raise errors.AccountNotFound("account_not_found.no_account_named", name=name)
         return self.accounts[name]
 
     def add(self, new: NewAccount, token_hash: str, meta: dict) -> Account:
@@ -92,7 +91,7 @@ class Roster(Aggregate):
     def rotate(self, name: str, token_hash: str, meta: dict) -> Account:
         """A new token for an active account (a lost token); the old one stops working."""
         if not self.account(name).active:
-            raise errors.AccountConflict(f"Account {name} is revoked; make a new account instead.")
+            raise errors.AccountConflict("account_conflict.account_revoked_make_new", name=name)
         self._rotated(name=name, token_hash=token_hash, meta=meta)
         return self.accounts[name]
 
@@ -156,7 +155,7 @@ def revoke_account(app: FractionLedger, name: str, actor: Actor, request_id: str
     def act(meta: dict) -> tuple[list[Any], Any]:
         book = roster(app)
         if book is None:
-            raise errors.AccountNotFound(f"No account named {name}.")
+            raise errors.AccountNotFound("account_not_found.no_account_named", name=name)
         return [book], msgspec.to_builtins(book.revoke(name, meta))
 
     return app.run("revoke_account", {"name": name}, actor, request_id, act)
@@ -166,7 +165,7 @@ def rotate_token(app: FractionLedger, name: str, token_hash: str, actor: Actor, 
     def act(meta: dict) -> tuple[list[Any], Any]:
         book = roster(app)
         if book is None:
-            raise errors.AccountNotFound(f"No account named {name}.")
+            raise errors.AccountNotFound("account_not_found.no_account_named", name=name)
         return [book], msgspec.to_builtins(book.rotate(name, token_hash, meta))
 
     return app.run("rotate_token", {"name": name, "token_hash": token_hash}, actor, request_id, act)

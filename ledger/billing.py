@@ -50,27 +50,27 @@ def check_money(value: Decimal | None, field: str) -> None:
     if value is None:
         return
     if not value.is_finite() or value < 0 or value > MAX_AMOUNT:
-        raise errors.InvalidCommand(field, f"must be an amount in EUR between 0 and {MAX_AMOUNT}, got {value}")
+        raise errors.InvalidCommand(field, "invalid.must_be_amount_eur", max_amount=MAX_AMOUNT, value=value)
     if value != value.quantize(CENT):
-        raise errors.InvalidCommand(field, f"must be whole cents, got {value}")
+        raise errors.InvalidCommand(field, "invalid.must_be_whole_cents", value=value)
 
 
 def check_terms(t: AgreementTerms) -> None:
     """A version that cannot give a split for every course is refused before it is recorded."""
     if t.billing_centre == t.partner:
-        raise errors.InvalidCommand("partner", "the partner must be another centre than the billing centre")
+        raise errors.InvalidCommand("partner", "invalid.partner_must_be_another")
     if t.valid_to is not None and t.valid_to < t.valid_from:
-        raise errors.InvalidCommand("valid_to", f"{t.valid_to} is before valid_from {t.valid_from}")
+        raise errors.InvalidCommand("valid_to", "invalid.before_valid_from", valid_to=t.valid_to, valid_from=t.valid_from)
     check_money(t.course_amount, "course_amount")
     check_money(t.fee_per_fraction, "fee_per_fraction")
     for category, amount in t.tariffs.items():
         check_money(amount, f"tariff {category}")
     if t.course_amount is None and not t.tariffs:
-        raise errors.InvalidCommand("course_amount", "give the course amount, or a tariff per treatment category")
+        raise errors.InvalidCommand("course_amount", "invalid.give_course_amount_or")
     if t.rule == PER_FRACTION and t.fee_per_fraction is None:
-        raise errors.InvalidCommand("fee_per_fraction", "the per-fraction rule needs a fee per fraction")
+        raise errors.InvalidCommand("fee_per_fraction", "invalid.per_fraction_rule_needs")
     if t.rule == PRO_RATA and t.fee_per_fraction is not None:
-        raise errors.InvalidCommand("fee_per_fraction", "only the per-fraction rule has a fee per fraction")
+        raise errors.InvalidCommand("fee_per_fraction", "invalid.only_per_fraction_rule")
 
 
 def in_cents(t: AgreementTerms) -> AgreementTerms:

@@ -37,8 +37,7 @@ class Centre(Aggregate):
     def check_key_change(self, public_key: str, replace: bool) -> None:
         if self.public_key is not None and not replace:
             raise errors.CentreConflict(
-                f"Centre {self.name} already has a public key; replacing it needs --replace-key "
-                "(bundles signed with the old key will then be refused)."
+                "centre_conflict.centre_already_has_public", name=self.name
             )
 
     def set_key(self, public_key: str | None, replace: bool, meta: dict) -> bool:
@@ -89,11 +88,10 @@ def alias_id_for(kind: str, value: str) -> uuid.UUID:
 
 def check_alias(kind: str, value: str) -> None:
     if kind not in ALIAS_KINDS:
-        raise errors.InvalidCommand("kind", f"an alias is one of {', '.join(ALIAS_KINDS)}, not {kind!r}")
+        raise errors.InvalidCommand("kind", "invalid.alias_one_not", alias_kinds=', '.join(ALIAS_KINDS), kind=repr(kind))
     limit = 16 if kind == "aet" else 64
     if not normalized(value) or len(value) > limit or any(ord(c) < 32 for c in value) or "\\" in value:
-        raise errors.InvalidCommand(kind, f"{value!r} is not a DICOM {kind} name (1..{limit} characters, "
-                                          "no backslash or control characters)")
+        raise errors.InvalidCommand(kind, "invalid.not_dicom_name_characters", value=repr(value), kind=kind, limit=limit)
 
 
 def check_zone(zone: str) -> None:
@@ -102,7 +100,7 @@ def check_zone(zone: str) -> None:
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise errors.InvalidCommand("zone", f"{zone!r} is not an IANA time zone such as Europe/Brussels") from None
+        raise errors.InvalidCommand("zone", "invalid.not_iana_time_zone", zone=repr(zone)) from None
 
 
 class CentreAlias(Aggregate):

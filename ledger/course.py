@@ -16,6 +16,7 @@ import msgspec
 from eventsourcing.domain import Aggregate, event
 
 from ledger import errors, replan
+from ledger.messages import said
 from ledger.origin import RecordOrigin
 from ledger.received import ReceivedFractions
 from ledger.summaries import SummaryFractions
@@ -61,7 +62,7 @@ def check_plan_lists_beams(plan: Plan, field: str = "plan") -> None:
         if not group.beams:
             raise errors.InvalidCommand(
                 f"{field}.fraction_groups[{i}].beams",
-                f"fraction group {group.number} lists no beams: give each beam with its meterset (MU)",
+                "invalid.fraction_group_lists_no", number=group.number,
             )
 
 
@@ -74,9 +75,10 @@ def mu_tolerance(meterset: Decimal) -> Decimal:
     return max(MU_DEVIATION_FLOOR, meterset * MU_DEVIATION_SHARE)
 
 
-def describe(record: FractionRecord) -> str:
-    when = record.delivered_at.isoformat(timespec="minutes")
-    return f"{record.centre} on {record.machine} at {when} by {record.operator}"
+def where(record: FractionRecord) -> dict[str, Any]:
+    """Who delivered a fraction, where and when: the words of a refusal that names it."""
+    return said("record.where", centre=record.centre, machine=record.machine,
+                at=record.delivered_at.isoformat(timespec="minutes"), operator=record.operator)
 
 
 def conflict_of(record: FractionRecord) -> dict[str, Any]:
@@ -146,7 +148,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
             if group.number == number:
                 return group
         known = ", ".join(str(g.number) for g in self.plan.fraction_groups)
-        raise errors.InvalidCommand("group", f"fraction group {number} is not in plan {self.plan.label} (groups: {known})")
+        raise errors.InvalidCommand("group", "invalid.fraction_group_not_plan", number=number, course=self.plan.label, known=known)
 
     def find_plan(self, uid: str) -> Plan | None:
         return next((p for p in self.plans if p.uid == uid), None)
@@ -193,13 +195,14 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
     # ---- rules ---------------------------------------------------------------------------
 
     def check_active(self, doing: str) -> None:
+        """`doing`: a `doing.*` message code (what was refused)."""
         if self.status != ACTIVE:
             note = self.status_note or {}
             raise errors.CourseNotActive(
-                f"Cannot {doing}: course {self.plan.label} of patient {self.patient['id']} is {self.status}"
-                f" (by {note.get('user', '?')} at {note.get('centre', '?')} on {note.get('at', '?')}"
-                + (f", reason: {note['reason']}" if note.get("reason") else "")
-                + ").",
+                "course_not_active.cannot_doing_reason" if note.get("reason") else "course_not_active.cannot_doing",
+                doing=said(doing), course=self.plan.label, patient_id=self.patient["id"],
+                status=said(f"status.{self.status}"), user=note.get("user", "?"), centre=note.get("centre", "?"),
+                at=note.get("at", "?"), **({"reason": note["reason"]} if note.get("reason") else {}),
                 conflict={"status": self.status, **note},
             )
 
@@ -207,9 +210,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         if not 1 <= number <= group.fractions_planned:
             delivered = len(self.delivered_numbers(group.number))
             raise errors.FractionOutOfRange(
-                f"Fraction {number} is outside the prescription: course {self.plan.label} of patient "
-                f"{self.patient['id']} has {group.fractions_planned} fractions planned in group {group.number} "
-                f"({delivered} delivered). Do not treat.",
+                "fraction_out_of_range.fraction_outside_prescription_course", number=number, course=self.plan.label, patient_id=self.patient['id'], fractions_planned=group.fractions_planned, number2=group.number, delivered=delivered,
                 conflict={"fractions_planned": group.fractions_planned, "fractions_delivered": delivered},
             )
 
@@ -218,8 +219,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         if existing:
             first = existing[0]
             raise errors.FractionAlreadyDelivered(
-                f"Fraction {number} of course {self.plan.label} (patient {self.patient['id']}) was already "
-                f"delivered at {describe(first)}. Do not treat; if that record is wrong, void it first.",
+                "fraction_already_delivered.fraction_course_patient_was", number=number, course=self.plan.label, patient_id=self.patient['id'], record=where(first),
                 conflict=conflict_of(first),
             )
 
@@ -229,68 +229,60 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         offset = at.utcoffset()
         if offset is None or not UTC_OFFSETS[0] <= offset <= UTC_OFFSETS[1]:
             raise errors.InvalidCommand(
-                "delivered_at", f"UTC offset {at.isoformat()[19:] or 'missing'} is not a time zone on Earth (-12:00 to +14:00)"
+                "delivered_at", "invalid.utc_offset_not_time", isoformat=at.isoformat()[19:] or 'missing'
             )
         if at > now + CLOCK_SKEW:
             raise errors.InvalidCommand(
-                "delivered_at", f"{at.isoformat(timespec='minutes')} is in the future: the ledger's clock reads "
-                f"{now.astimezone(at.tzinfo).isoformat(timespec='minutes')}"
+                "delivered_at", "invalid.future_ledger_s_clock", at=at.isoformat(timespec='minutes'), now=now.astimezone(at.tzinfo).isoformat(timespec='minutes')
             )
         if at < self.registered_at - LONGEST_BEFORE_REGISTRATION:
             raise errors.InvalidCommand(
-                "delivered_at", f"{at.isoformat(timespec='minutes')} is before course {self.plan.label} could have "
-                f"started (registered {self.registered_at.date().isoformat()}; a fraction can be at most "
-                f"{LONGEST_BEFORE_REGISTRATION.days} days older)"
+                "delivered_at", "invalid.before_course_could_have", at=at.isoformat(timespec='minutes'), course=self.plan.label, registered_at=self.registered_at.date().isoformat(), days=LONGEST_BEFORE_REGISTRATION.days
             )
 
     def check_plan_has_beams(self, plan: Plan, group: int) -> None:
         if not any(g.beams for g in plan.fraction_groups if g.number == group):
             raise errors.PlanHasNoBeams(
-                f"Plan {plan.label} ({plan.uid}) of patient {self.patient['id']} lists no beams in fraction group "
-                f"{group}: import its RT Plan before logging fractions. Do not treat from this course."
+                "plan_has_no_beams.plan_patient_lists_no", course=plan.label, uid=plan.uid, patient_id=self.patient['id'], group=group
             )
 
     def check_can_continue(self, group: int, number: int) -> None:
         if not self.active_records(group, number):
             raise errors.NothingToContinue(
-                f"Fraction {number} of course {self.plan.label} has no delivered session to continue; "
-                f"log it as TREATMENT."
+                "nothing_to_continue.fraction_course_has_no", number=number, course=self.plan.label
             )
         if self.is_complete_fraction(group, number):
             last = self.active_records(group, number)[-1]
             raise errors.FractionAlreadyDelivered(
-                f"Fraction {number} of course {self.plan.label} (patient {self.patient['id']}) was delivered in "
-                f"full at {describe(last)}; there is nothing to continue. Do not treat.",
+                "fraction_already_delivered.fraction_course_patient_was_2", number=number, course=self.plan.label, patient_id=self.patient['id'], record=where(last),
                 conflict=conflict_of(last),
             )
 
-    def warnings_for(self, cmd: LogFraction, group: int) -> list[str]:
-        """What is accepted but must be seen: stored with the fraction and shown."""
+    def warnings_for(self, cmd: LogFraction, group: int) -> list[dict]:
+        """What is accepted but must be seen: stored with the fraction (as messages) and shown."""
         found = []
         gap = timedelta(hours=MIN_HOURS_BETWEEN_FRACTIONS)
         for other in self.active_records():
             if (other.group, other.number) != (group, cmd.number) and abs(other.delivered_at - cmd.delivered_at) < gap:
-                found.append(
-                    f"Less than {MIN_HOURS_BETWEEN_FRACTIONS} hours after fraction {other.number} "
-                    f"({describe(other)})."
-                )
+                found.append(said("warning.short_interval", hours=MIN_HOURS_BETWEEN_FRACTIONS, number=other.number,
+                                  record=where(other)))
                 break
         if cmd.centre != self.home_centre and cmd.centre not in self.assigned_centres:
-            found.append(f"Centre {cmd.centre} is not assigned to this course (home {self.home_centre}).")
+            found.append(said("warning.centre_not_assigned", centre=cmd.centre, home_centre=self.home_centre))
         if cmd.delivery_type == "TREATMENT" and cmd.source == "ledger":  # an import comes in any order
             missing = sorted(set(range(1, cmd.number)) - self.delivered_numbers(group))
             if missing:
                 shown = ", ".join(map(str, missing[:10])) + (" ..." if len(missing) > 10 else "")
-                found.append(f"Earlier fractions are not recorded: {shown}.")
+                found.append(said("warning.earlier_not_recorded", n=len(missing), numbers=shown))
         if self.flags:
-            found.append(f"Course is flagged for review: {self.flags[-1]['reason']}")
+            found.append(said("warning.course_flagged", reason=self.flags[-1]["reason"]))
         return found
 
     # ---- commands --------------------------------------------------------------------------
 
     def deliver(self, cmd: LogFraction, meta: dict) -> FractionRecord:
         """Check every rule, then record the session. Returns the stored record."""
-        self.check_active("log a fraction")
+        self.check_active("doing.log_fraction")
         group = self.group(cmd.group) if cmd.group is not None else self.only_group()
         cmd = self.in_course_numbering(cmd, group)
         self.check_number_in_prescription(group, cmd.number)
@@ -317,12 +309,11 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
             return cmd
         plan = self.find_plan(cmd.plan_uid) if cmd.plan_uid else self.plan_in_use(cmd.centre)
         if plan is None:
-            raise errors.UnknownPlan(f"Plan {cmd.plan_uid} is not a plan of course {self.plan.label}.")
+            raise errors.UnknownPlan("unknown_plan.plan_not_plan_course", plan_uid=cmd.plan_uid, course=self.plan.label)
         own = next((g for g in plan.fraction_groups if g.number == group.number), None)
         if own is None or not 1 <= cmd.number <= own.fractions_planned:
             raise errors.FractionOutOfRange(
-                f"Fraction {cmd.number} is outside plan {plan.label} ({plan.uid}), which plans "
-                f"{own.fractions_planned if own else 0} fractions in group {group.number}. Do not treat.",
+                "fraction_out_of_range.fraction_outside_plan_which", number=cmd.number, course=plan.label, uid=plan.uid, fractions_planned=own.fractions_planned if own else 0, number2=group.number,
                 conflict={"plan_uid": plan.uid, "fractions_planned": own.fractions_planned if own else 0},
             )
         number = self.plan_start(plan.uid, group.number) + cmd.number - 1
@@ -352,17 +343,14 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
             lacking = planned[beam.number] - beam.start_mu
             if cmd.delivery_type == "CONTINUATION" and lacking <= MU_TOLERANCE and beam.delivered_mu > 0:
                 raise errors.BeamAlreadyComplete(
-                    f"Beam {beam.number} of fraction {cmd.number} (course {self.plan.label}, patient "
-                    f"{self.patient['id']}) was already delivered in full ({beam.start_mu} of {planned[beam.number]} MU): "
-                    "a continuation gives only the beams that were interrupted. Do not treat this beam again.",
+                    "beam_already_complete.beam_fraction_course_patient", number=beam.number, number2=cmd.number, course=self.plan.label, patient_id=self.patient['id'], start_mu=beam.start_mu, planned=planned[beam.number],
                     conflict={"beam": beam.number, "delivered_mu": str(beam.start_mu),
                               "meterset": str(planned[beam.number])},
                 )
             if beam.termination == "NORMAL" and beam.delivered_mu == 0 and lacking > mu_tolerance(planned[beam.number]):
                 raise errors.InvalidCommand(
                     f"beams[{beams.index(beam)}].delivered_mu",
-                    f"beam {beam.number} ended NORMAL but delivered 0 MU of {lacking}: a beam that ends normally gives "
-                    "its meterset; if it was interrupted, say how it ended (OPERATOR, MACHINE or UNKNOWN)",
+                    "invalid.beam_ended_normal_but", number=beam.number, lacking=lacking,
                 )
         if found and cmd.deviation_reason is None:
             shown = "; ".join(
@@ -370,9 +358,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
                 for d in found
             )
             raise errors.MetersetBeyondTolerance(
-                f"Fraction {cmd.number} of course {self.plan.label} (patient {self.patient['id']}): {shown}. Check what "
-                "was entered; if it is what the linac delivered, confirm it with a reason: it is then recorded as a dose "
-                "deviation and an incident is registered.",
+                "meterset_beyond_tolerance.fraction_course_patient_check", number=cmd.number, course=self.plan.label, patient_id=self.patient['id'], shown=shown,
                 conflict={"deviations": [to_event(d) for d in found]},
             )
 
@@ -434,7 +420,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
 
     def only_group(self) -> FractionGroup:
         if len(self.plan.fraction_groups) != 1:
-            raise errors.InvalidCommand("group", "this plan has several fraction groups: say which one")
+            raise errors.InvalidCommand("group", "invalid.plan_has_several_fraction")
         return self.plan.fraction_groups[0]
 
     def plan_for(self, cmd: LogFraction, group: int) -> Plan:
@@ -443,8 +429,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
             plan = self.find_plan(cmd.plan_uid)
             if plan is None:
                 raise errors.UnknownPlan(
-                    f"Plan {cmd.plan_uid} is not a plan of course {self.plan.label}: "
-                    f"known plans are {', '.join(p.uid for p in self.plans)}."
+                    "unknown_plan.plan_not_plan_course_2", plan_uid=cmd.plan_uid, course=self.plan.label, value=', '.join((p.uid for p in self.plans))
                 )
             return plan
         if cmd.delivery_type == "CONTINUATION":
@@ -460,8 +445,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         found = self.awaiting_approval.get(plan.uid)
         if found:
             raise errors.PlanNotApproved(
-                f"Plan {plan.label} ({plan.uid}) of {plan.centre or 'another centre'} awaits approval by a physicist of "
-                f"{self.home_centre}: {replan.describe(found)}. Do not treat with it until it is approved.",
+                "plan_not_approved.plan_awaits_approval_physicist", course=plan.label, uid=plan.uid, centre=plan.centre or 'another centre', home_centre=self.home_centre, record=replan.describe(found),
                 conflict={"plan_uid": plan.uid, "centre": plan.centre, "differences": found},
             )
 
@@ -492,19 +476,18 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
                         given[b.number] += b.delivered_mu
         if cmd.beams is None:
             if cmd.delivery_type == "CONTINUATION":
-                raise errors.InvalidCommand("beams", "a continuation must say which beams were delivered and their MU")
+                raise errors.InvalidCommand("beams", "invalid.continuation_must_say_which")
             return [BeamDelivery(number=n, specified_mu=mu, delivered_mu=mu) for n, mu in planned.items()]
         if not cmd.beams:
-            raise errors.InvalidCommand("beams", "a session delivers at least one beam; leave beams out to mean every "
-                                                 "planned beam in full")
+            raise errors.InvalidCommand("beams", "invalid.session_delivers_least_one")
         out: list[BeamDelivery] = []
         for b in cmd.beams:
             if b.number not in planned:
                 raise errors.UnknownBeam(
-                    f"Beam {b.number} is not in plan {plan.label} (beams: {', '.join(map(str, planned)) or 'none'})."
+                    "unknown_beam.beam_not_plan_beams", number=b.number, course=plan.label, join=', '.join(map(str, planned)) or 'none'
                 )
             if any(o.number == b.number for o in out):
-                raise errors.InvalidCommand("beams", f"beam {b.number} is listed twice")
+                raise errors.InvalidCommand("beams", "invalid.beam_listed_twice", number=b.number)
             specified = b.specified_mu if b.specified_mu is not None else planned[b.number]
             out.append(BeamDelivery(number=b.number, specified_mu=specified, delivered_mu=b.delivered_mu,
                                     termination=b.termination, start_mu=given[b.number]))
@@ -515,17 +498,17 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         grp = self.group(group) if group is not None else self.only_group()
         sessions = self.active_records(grp.number, number)
         if not sessions:
-            raise errors.FractionNotFound(f"Fraction {number} of course {self.plan.label} is not recorded.")
+            raise errors.FractionNotFound("fraction_not_found.fraction_course_not_recorded", number=number, course=self.plan.label)
         pending = [s for s in sessions if s.verified_by is None]
         if not pending:
             raise errors.AlreadyVerified(
-                f"Fraction {number} was already verified by {sessions[-1].verified_by}.",
+                "already_verified.fraction_was_already_verified", number=number, verified_by=sessions[-1].verified_by,
                 conflict=conflict_of(sessions[-1]),
             )
         for s in pending:
             if by == s.operator:
                 raise errors.VerifierIsOperator(
-                    f"{by} delivered fraction {number} and cannot verify it: a colleague must double-check.",
+                    "verifier_is_operator.delivered_fraction_cannot_verify", by=by, number=number,
                     conflict=conflict_of(s),
                 )
         self._verified(record_ids=[s.record_id for s in pending], by=by, meta=meta)
@@ -534,15 +517,15 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
     def void(self, group: int | None, number: int, reason: str, by: str, meta: dict) -> list[FractionRecord]:
         grp = self.group(group) if group is not None else self.only_group()
         if not reason.strip():
-            raise errors.InvalidCommand("reason", "a void needs a reason")
+            raise errors.InvalidCommand("reason", "invalid.void_needs_reason")
         sessions = self.active_records(grp.number, number)
         if not sessions:
             voided = [r for r in self.records if r.group == grp.number and r.number == number]
             if voided:
                 raise errors.AlreadyVoided(
-                    f"Fraction {number} was already voided by {voided[-1].voided_by}: {voided[-1].void_reason}."
+                    "already_voided.fraction_was_already_voided", number=number, voided_by=voided[-1].voided_by, void_reason=voided[-1].void_reason
                 )
-            raise errors.FractionNotFound(f"Fraction {number} of course {self.plan.label} is not recorded.")
+            raise errors.FractionNotFound("fraction_not_found.fraction_course_not_recorded", number=number, course=self.plan.label)
         self._voided(record_ids=[s.record_id for s in sessions], reason=reason, by=by, meta=meta)
         return [r for r in self.records if r.record_id in {s.record_id for s in sessions}]
 
@@ -574,10 +557,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         """A re-plan made for someone else must never be attached to this patient's course."""
         if patient_id is not None and not self.knows_patient_id(patient_id):
             raise errors.PatientMismatch(
-                f"Plan {plan.label} ({plan.uid}) is for patient {patient_id}, but course {self.plan.label} is of "
-                f"patient {self.patient['id']}: a fallback plan must be for the same patient. If it is the same person "
-                f"under another centre's id, map it first with `fraction-ledger course identity` (name and birth date "
-                f"are checked). Nothing was changed.",
+                "patient_mismatch.plan_patient_but_course", course=plan.label, uid=plan.uid, patient_id=patient_id, course2=self.plan.label, patient_id2=self.patient['id'],
                 conflict={"course_patient_id": self.patient["id"], "plan_patient_id": patient_id},
             )
 
@@ -587,8 +567,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         may bring in a partner's re-plan that the partner returned (the SLA's "completed plans")."""
         if plan.centre != centre and centre != self.home_centre:
             raise errors.PlanForAnotherCentre(
-                f"Plan {plan.label} ({plan.uid}) is a plan for {plan.centre or 'no centre'}, but it is added by {centre}: "
-                f"a centre adds fallback plans only for itself. Nothing was changed.",
+                "plan_for_another_centre.plan_plan_but_added", course=plan.label, uid=plan.uid, centre=plan.centre or 'no centre', centre2=centre,
                 conflict={"plan_centre": plan.centre, "acting_centre": centre},
             )
 
@@ -607,13 +586,13 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         known = self.find_plan(plan.uid)
         if known is not None:
             if known != plan:
-                raise errors.CourseConflict(f"Plan {plan.uid} is already on this course with other content.")
+                raise errors.CourseConflict("course_conflict.plan_already_course_with", uid=plan.uid)
             return False
         original = {g.number for g in self.plan.fraction_groups}
         for g in plan.fraction_groups:
             if g.number not in original:
                 raise errors.InvalidCommand(
-                    "plan.fraction_groups", f"fallback group {g.number} matches no group of the original plan"
+                    "plan.fraction_groups", "invalid.fallback_group_matches_no", number=g.number
                 )
         starts = {}
         for g in plan.fraction_groups:
@@ -621,7 +600,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
             start = (starts_at or {}).get(g.number) or self.first_missing(g.number)
             if not 1 <= start <= planned:
                 raise errors.InvalidCommand(
-                    "starts_at", f"group {g.number}: a re-plan starts at a fraction of the course (1..{planned}), not {start}"
+                    "starts_at", "invalid.group_re_plan_starts", number=g.number, planned=planned, start=start
                 )
             starts[g.number] = start
         self._fallback_added(plan=to_event(plan), meta=meta, starts_at={str(k): v for k, v in starts.items()},
@@ -631,9 +610,9 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
             if start + g.fractions_planned - 1 > planned:
                 self._flagged(
                     kind="replan_exceeds_prescription",
-                    reason=f"re-plan {plan.label} ({plan.uid}) prescribes {g.fractions_planned} fractions in group "
-                           f"{g.number} from fraction {start}, but the course has {planned - start + 1} left: "
-                           f"fractions beyond {planned} are refused; review the re-plan",
+                    reason=said("flag.replan_exceeds_prescription", course=plan.label, uid=plan.uid,
+                                planned=g.fractions_planned, group=g.number, start=start, left=planned - start + 1,
+                                prescribed=planned),
                     record_ids=[], meta=meta,
                 )
         return True
@@ -642,11 +621,10 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         """A physicist of the home centre approves a re-plan that waits for it; False if none waits."""
         plan = self.find_plan(plan_uid)
         if plan is None:
-            raise errors.UnknownPlan(f"Plan {plan_uid} is not a plan of course {self.plan.label}.")
+            raise errors.UnknownPlan("unknown_plan.plan_not_plan_course", plan_uid=plan_uid, course=self.plan.label)
         if meta["centre"] != self.home_centre:
             raise errors.AccessDenied(
-                f"Only a physicist of {self.home_centre}, the course's home centre, may approve plan {plan.label} "
-                f"({plan_uid}); {meta['user']} acts for {meta['centre']}.",
+                "forbidden.only_physicist_course_s", home_centre=self.home_centre, course=plan.label, plan_uid=plan_uid, meta_user=meta['user'], meta_centre=meta['centre'],
                 conflict={"home_centre": self.home_centre, "centre": meta["centre"], "plan_uid": plan_uid},
             )
         if plan_uid not in self.awaiting_approval:
@@ -656,17 +634,17 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
 
     def suspend(self, reason: str, meta: dict) -> None:
         if self.status != ACTIVE:
-            raise errors.LifecycleConflict(f"Course {self.plan.label} is {self.status}; only an active course can be suspended.")
+            raise errors.LifecycleConflict("lifecycle_conflict.course_only_active_course", course=self.plan.label, status=self.status)
         self._status_changed(status=SUSPENDED, reason=reason, meta=meta)
 
     def resume(self, meta: dict) -> None:
         if self.status != SUSPENDED:
-            raise errors.LifecycleConflict(f"Course {self.plan.label} is {self.status}; only a suspended course can be resumed.")
+            raise errors.LifecycleConflict("lifecycle_conflict.course_only_suspended_course", course=self.plan.label, status=self.status)
         self._status_changed(status=ACTIVE, reason="", meta=meta)
 
     def complete(self, reason: str, meta: dict) -> None:
         if self.status == COMPLETED:
-            raise errors.LifecycleConflict(f"Course {self.plan.label} is already completed.")
+            raise errors.LifecycleConflict("lifecycle_conflict.course_already_completed", course=self.plan.label)
         self._status_changed(status=COMPLETED, reason=reason, meta=meta)
 
     # ---- facts (applied on every replay) ---------------------------------------------------

@@ -36,14 +36,16 @@ class LedgerError(Exception):
 
 
 class InvalidCommand(LedgerError):
-    """Bad input: names the field and the reason."""
+    """Bad input: names the field and the reason (a message code with its values)."""
 
     code = "invalid"
 
-    def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
+    def __init__(self, field: str, reason: str, /, **params: Any):
+        super().__init__(reason, **params)
         self.field = field
-        self.reason = reason
+        self.reason = self.message
+        self.message = f"{field}: {self.reason}"
+        self.args = (self.message,)
 
 
 class NotFound(LedgerError):

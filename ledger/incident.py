@@ -15,6 +15,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from ledger import errors
+from ledger.messages import said
 from ledger.course import NAMESPACE
 from schemas.billing import DOSE_DEVIATION, HIGH, LOW, MEDIUM, NEAR_MISS, RegisterIncident
 
@@ -86,17 +87,19 @@ class Incident(Aggregate):
         self.follow_ups: list[dict] = []
 
     def check_open(self, doing: str) -> None:
+        """`doing`: a `doing.*` message code."""
         if self.status != OPEN:
-            raise errors.IncidentClosed(f"Cannot {doing}: incident {self.id} is closed ({self.resolution or 'no resolution given'}).")
+            raise errors.IncidentClosed("incident_closed.cannot_incident_closed", doing=said(doing), id=self.id,
+                                        resolution=self.resolution or said("incident.no_resolution"))
 
     def follow_up(self, text: str, by: str, meta: dict) -> None:
-        self.check_open("add a follow-up")
+        self.check_open("doing.add_follow_up")
         if not text.strip():
-            raise errors.InvalidCommand("text", "a follow-up needs text")
+            raise errors.InvalidCommand("text", "invalid.follow_up_needs_text")
         self._followed_up(text=text, by=by, meta=meta)
 
     def close(self, resolution: str, by: str, meta: dict) -> None:
-        self.check_open("close it")
+        self.check_open("doing.close_incident")
         self._closed(resolution=resolution, by=by, meta=meta)
 
     @event("FollowUpAdded")
@@ -127,7 +130,8 @@ def registration(cmd: RegisterIncident, home_centre: str | None, by: str) -> dic
 def dose_deviation(course: Any, record: Any) -> dict:
     """The Registered arguments for a session whose metersets were accepted beyond tolerance
     because a person confirmed them with a reason."""
-    shown = "; ".join(f"beam {d.beam}: {d.delivered} MU delivered where {d.expected} MU were due" for d in record.deviations)
+    shown = [said("incident.beam_deviation", beam=d.beam, delivered=d.delivered, expected=d.expected)
+             for d in record.deviations]
     worst = max(abs(d.delivered - d.expected) / d.expected if d.expected else Decimal(1) for d in record.deviations)
     return {
         "incident_id": str(uuid.uuid5(NAMESPACE, f"dose-deviation/{course.id}/{record.record_id}")),
@@ -137,8 +141,8 @@ def dose_deviation(course: Any, record: Any) -> dict:
         "fraction": record.number,
         "category": DOSE_DEVIATION,
         "severity": HIGH if worst > HIGH_DEVIATION_SHARE else MEDIUM,
-        "description": f"Fraction {record.number} on {record.machine}: {shown}. Confirmed by {record.recorded_by}: "
-                       f"{record.deviation_reason}",
+        "description": said("incident.dose_deviation", number=record.number, machine=record.machine,
+                            beams=shown, by=record.recorded_by, reason=record.deviation_reason),
         "by": record.recorded_by,
         "occurred_at": record.delivered_at,
         "attempt": None,
@@ -161,13 +165,15 @@ def near_miss(course: Any, command: str, payload: dict, refusal: errors.RuleViol
         "fraction": payload.get("number"),
         "category": NEAR_MISS,
         "severity": NEAR_MISS_SEVERITY[refusal.code] if is_near_miss(refusal) else MEDIUM,
-        "description": f"Refused {command.replace('_', ' ')} by {who} at {centre}: {refusal.message}",
+        "description": said("incident.near_miss", command=said(f"command.{command}"), user=who, centre=centre,
+                            refusal=refusal.said or refusal.message),
         "by": who,
         "occurred_at": payload.get("delivered_at"),
         "attempt": {
             "command": command,
             "refusal": refusal.code,
             "message": refusal.message,
+            "said": refusal.said,
             "user": actor.user,
             "operator": payload.get("operator"),
             "centre": centre,

@@ -8,7 +8,7 @@ and what programs, logs and the CLI's default language read.
 
 `N_` marks a template for extraction (`pybabel extract`, see README "Translations"); a
 template's `{name}` fields are the params. A count that needs plural forms is a `PLURALS`
-entry: (singular, plural, the param that counts).
+entry: (singular, plural, the param that counts), marked with `Np_`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,228 @@ def N_(text: str) -> str:
     return text
 
 
-TEXTS: dict[str, str] = {}
+def Np_(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a text with plural forms for extraction (`-k Np_:1,2`)."""
+    return singular, plural
 
-PLURALS: dict[str, tuple[str, str, str]] = {}
+
+TEXTS: dict[str, str] = {
+    # warnings stored with a fraction
+    'warning.short_interval': N_('Less than {hours} hours after fraction {number} ({record}).'),
+    'warning.centre_not_assigned': N_('Centre {centre} is not assigned to this course (home {home_centre}).'),
+    'warning.course_flagged': N_('Course is flagged for review: {reason}'),
+    # flags on a course, for a physicist to review
+    'flag.replan_exceeds_prescription': N_('re-plan {course} ({uid}) prescribes {planned} fractions in group {group} from fraction {start}, but the course has {left} left: fractions beyond {prescribed} are refused; review the re-plan'),
+    'flag.bundle_collision': N_('fraction {number} from {centre} collides: delivered there on {there}, while here: {clash}. Both records are kept.'),
+    'flag.bundle_deviation': N_('fraction {number} from {centre} (delivered there on {there}) is kept although {clash}.'),
+    # what a refusal is about, in a few words (inside another sentence)
+    'refusal.fraction_already_delivered': N_('the fraction was already delivered'),
+    'refusal.delivered_here': N_('the fraction was already delivered at {record}'),
+    'refusal.course_not_active': N_('the course is not active'),
+    'refusal.meterset_beyond_tolerance': N_("the metersets differ from the plan's beyond tolerance"),
+    'refusal.beam_already_complete': N_('a beam was already delivered in full'),
+    'refusal.plan_not_approved': N_('the plan awaits approval by the home centre'),
+    # incidents the ledger registers itself
+    'incident.beam_deviation': N_('beam {beam}: {delivered} MU delivered where {expected} MU were due'),
+    'incident.dose_deviation': N_('Fraction {number} on {machine}: {beams}. Confirmed by {by}: {reason}'),
+    'incident.near_miss': N_('Refused {command} by {user} at {centre}: {refusal}'),
+    'incident.bundle_collision': N_('Bundle collision, both records kept: {reason}'),
+    # commands, as an incident names them
+    'command.log_fraction': N_('log fraction'),
+    'command.verify_fraction': N_('verify fraction'),
+    'command.void_fraction': N_('void fraction'),
+    'command.import_bundle': N_('import bundle'),
+    # forbidden
+    'forbidden.may_not_void_fraction': N_("{user} ({role} at {centre}) may not void fraction {number}: {why}. An RTT voids only an unverified fraction recorded at its own centre; ask a physicist of {home_centre}, the course's home centre."),
+    'forbidden.may_not': N_('{user} ({role} at {centre}) may not take the action {action}.'),
+    'forbidden.may_not_on_course': N_('{user} ({role} at {centre}) may not take the action {action} on a course of {home_centre}.'),
+    'forbidden.only_physicist_course_s': N_("Only a physicist of {home_centre}, the course's home centre, may approve plan {course} ({plan_uid}); {meta_user} acts for {meta_centre}."),
+    'forbidden.admin_may_not_add': N_('{user} (admin at {centre}) may not add an account at {centre2}: an administrator manages the accounts of its own centre only.'),
+    # account_conflict
+    'account_conflict.account_already_exists_nothing': N_('Account {name} already exists ({role} at {centre}, {value}); nothing was changed.'),
+    'account_conflict.account_revoked_make_new': N_('Account {name} is revoked; make a new account instead.'),
+    'account_conflict.name_taken_choose_another': N_('The name {data_name} is taken; choose another. Nothing was changed.'),
+    # account_not_found
+    'account_not_found.no_account_named': N_('No account named {name}.'),
+    # invalid
+    'invalid.json_object': N_('expected a JSON object'),
+    'invalid.not_json': N_('not valid JSON ({detail})'),
+    'invalid.nested_too_deep': N_('nested deeper than {depth} levels of arrays and objects'),
+    'invalid.unknown_field_expected': N_('unknown field (expected: {expected})'),
+    'invalid.centre_from_account': N_('not accepted: the centre comes from your account'),
+    'invalid.operator_from_account': N_('not accepted: the operator is the account that sends the fraction'),
+    'invalid.verifier_from_account': N_('not accepted: the verifier is the account that sends the request'),
+    'invalid.one_line': N_('must not contain a backslash (DICOM would read it as a second value) or a control character (CR, LF, TAB, NUL...)'),
+    'invalid.multi_line': N_('must not contain a control character (CR, TAB, NUL...); line breaks are LF only'),
+    'invalid.too_long': N_('at most {n} characters'),
+    'invalid.too_short': N_('at least {n} characters'),
+    'invalid.too_many': N_('at most {n} items'),
+    'invalid.too_few': N_('at least {n} items'),
+    'invalid.at_least': N_('at least {n}'),
+    'invalid.at_most': N_('at most {n}'),
+    'invalid.more_than': N_('must be more than {n}'),
+    'invalid.missing_field': N_('{name} is required'),
+    'invalid.unknown_field': N_('{name} is not a field of this request'),
+    'invalid.enum_value': N_('{value} is not one of the allowed values'),
+    'invalid.decimal': N_('is not a number (use a point for decimals, e.g. 120.5)'),
+    'invalid.datetime': N_('is not a date and time (ISO-8601 with a timezone offset, e.g. 2026-11-23T09:30:00+01:00)'),
+    'invalid.date': N_('is not a date (YYYY-MM-DD)'),
+    'invalid.expected_type': N_('expected {expected}, got {got}'),
+    'invalid.must_be_amount_eur': N_('must be an amount in EUR between 0 and {max_amount}, got {value}'),
+    'invalid.must_be_whole_cents': N_('must be whole cents, got {value}'),
+    'invalid.partner_must_be_another': N_('the partner must be another centre than the billing centre'),
+    'invalid.before_valid_from': N_('{valid_to} is before valid_from {valid_from}'),
+    'invalid.give_course_amount_or': N_('give the course amount, or a tariff per treatment category'),
+    'invalid.per_fraction_rule_needs': N_('the per-fraction rule needs a fee per fraction'),
+    'invalid.only_per_fraction_rule': N_('only the per-fraction rule has a fee per fraction'),
+    'invalid.alias_one_not': N_('an alias is one of {alias_kinds}, not {kind}'),
+    'invalid.not_dicom_name_characters': N_('{value} is not a DICOM {kind} name (1..{limit} characters, no backslash or control characters)'),
+    'invalid.not_iana_time_zone': N_('{zone} is not an IANA time zone such as Europe/Brussels'),
+    'invalid.fraction_group_not_plan': N_('fraction group {number} is not in plan {course} (groups: {known})'),
+    'invalid.fraction_group_lists_no': N_('fraction group {number} lists no beams: give each beam with its meterset (MU)'),
+    'invalid.utc_offset_not_time': N_('UTC offset {isoformat} is not a time zone on Earth (-12:00 to +14:00)'),
+    'invalid.future_ledger_s_clock': N_("{at} is in the future: the ledger's clock reads {now}"),
+    'invalid.before_course_could_have': N_('{at} is before course {course} could have started (registered {registered_at}; a fraction can be at most {days} days older)'),
+    'invalid.plan_has_several_fraction': N_('this plan has several fraction groups: say which one'),
+    'invalid.session_delivers_least_one': N_('a session delivers at least one beam; leave beams out to mean every planned beam in full'),
+    'invalid.void_needs_reason': N_('a void needs a reason'),
+    'invalid.beam_ended_normal_but': N_('beam {number} ended NORMAL but delivered 0 MU of {lacking}: a beam that ends normally gives its meterset; if it was interrupted, say how it ended (OPERATOR, MACHINE or UNKNOWN)'),
+    'invalid.continuation_must_say_which': N_('a continuation must say which beams were delivered and their MU'),
+    'invalid.beam_listed_twice': N_('beam {number} is listed twice'),
+    'invalid.fallback_group_matches_no': N_('fallback group {number} matches no group of the original plan'),
+    'invalid.group_re_plan_starts': N_('group {number}: a re-plan starts at a fraction of the course (1..{planned}), not {start}'),
+    'invalid.follow_up_needs_text': N_('a follow-up needs text'),
+    'invalid.required': N_('is required'),
+    'invalid.missing': N_('is missing'),
+    'invalid.destination_needs_name': N_('a destination needs a name'),
+    'invalid.fraction_named_within_course': N_('a fraction is named within a course: give the course too'),
+    'invalid.versions_are_numbered_ledger': N_('versions are numbered by the ledger'),
+    'invalid.expected_two_different_centres': N_('{pair}: expected two different centres as C:P'),
+    'invalid.before_from': N_('{end} is before from {start}'),
+    'invalid.no_file_uploaded_multipart': N_('no file uploaded (multipart/form-data, field `files`)'),
+    'invalid.not_offset_such_as': N_('{utc_offset} is not an offset such as +01:00'),
+    'invalid.add_timezone_offset_e': N_('add the timezone offset, e.g. 2026-11-02T00:00:00+01:00'),
+    'invalid.unknown_known': N_('unknown {unknown} (known: {join})'),
+    'invalid.unknown_known_2': N_('unknown {unknown} (known: {destinations})'),
+    'invalid.add_timezone_offset_e_2': N_('add the timezone offset, e.g. 2026-11-02T06:00:00+01:00'),
+    'invalid.not_number_mu_or': N_('{mu_tolerance} is not a number of MU (0 or more)'),
+    'invalid.must_be_characters': N_('must be 1 to {max_idempotency_key} characters'),
+    'invalid.not_date_time': N_('{text_value} is not a date and time'),
+    'invalid.not_date_yyyy_mm': N_('{start} is not a date (YYYY-MM-DD)'),
+    'invalid.not_date_yyyy_mm_2': N_('{end} is not a date (YYYY-MM-DD)'),
+    'invalid.choose_import_set_s': N_("choose the import set's import-set.json"),
+    'invalid.not_import_set_manifest': N_('not an import set manifest ({exc})'),
+    'invalid.detail': N_('{detail}'),
+    # centre_conflict
+    'centre_conflict.centre_already_has_public': N_('Centre {name} already has a public key; replacing it needs --replace-key (bundles signed with the old key will then be refused).'),
+    'centre_conflict.name_already_means_centre': N_('The {kind} name {value} already means centre {centre}; one name names one centre.'),
+    'centre_conflict.not_key_registered_centre': N_('{key_path} is not the key registered for centre {centre} ({fingerprint}); a bundle signed with it would be refused.'),
+    # fraction_out_of_range
+    'fraction_out_of_range.fraction_outside_prescription_course': N_('Fraction {number} is outside the prescription: course {course} of patient {patient_id} has {fractions_planned} fractions planned in group {number2} ({delivered} delivered). Do not treat.'),
+    'fraction_out_of_range.fraction_outside_plan_which': N_('Fraction {number} is outside plan {course} ({uid}), which plans {fractions_planned} fractions in group {number2}. Do not treat.'),
+    # fraction_already_delivered
+    'fraction_already_delivered.fraction_course_patient_was': N_('Fraction {number} of course {course} (patient {patient_id}) was already delivered at {record}. Do not treat; if that record is wrong, void it first.'),
+    'fraction_already_delivered.fraction_course_patient_was_2': N_('Fraction {number} of course {course} (patient {patient_id}) was delivered in full at {record}; there is nothing to continue. Do not treat.'),
+    # plan_has_no_beams
+    'plan_has_no_beams.plan_patient_lists_no': N_('Plan {course} ({uid}) of patient {patient_id} lists no beams in fraction group {group}: import its RT Plan before logging fractions. Do not treat from this course.'),
+    # nothing_to_continue
+    'nothing_to_continue.fraction_course_has_no': N_('Fraction {number} of course {course} has no delivered session to continue; log it as TREATMENT.'),
+    # unknown_plan
+    'unknown_plan.plan_not_plan_course': N_('Plan {plan_uid} is not a plan of course {course}.'),
+    'unknown_plan.plan_not_plan_course_2': N_('Plan {plan_uid} is not a plan of course {course}: known plans are {value}.'),
+    # meterset_beyond_tolerance
+    'meterset_beyond_tolerance.fraction_course_patient_check': N_('Fraction {number} of course {course} (patient {patient_id}): {shown}. Check what was entered; if it is what the linac delivered, confirm it with a reason: it is then recorded as a dose deviation and an incident is registered.'),
+    # plan_not_approved
+    'plan_not_approved.plan_awaits_approval_physicist': N_('Plan {course} ({uid}) of {centre} awaits approval by a physicist of {home_centre}: {record}. Do not treat with it until it is approved.'),
+    # fraction_not_found
+    'fraction_not_found.fraction_course_not_recorded': N_('Fraction {number} of course {course} is not recorded.'),
+    'fraction_not_found.course_holds_no_fraction': N_('Course {course} holds no fraction received as {sorted}: import the bundle that carried it first.'),
+    # already_verified
+    'already_verified.fraction_was_already_verified': N_('Fraction {number} was already verified by {verified_by}.'),
+    # patient_mismatch
+    'patient_mismatch.plan_patient_but_course': N_("Plan {course} ({uid}) is for patient {patient_id}, but course {course2} is of patient {patient_id2}: a fallback plan must be for the same patient. If it is the same person under another centre's id, map it first with `fraction-ledger course identity` (name and birth date are checked). Nothing was changed."),
+    'patient_mismatch.born_not_patient_course': N_("{name} born {birth_date} is not the patient of course {course} (patient {patient_id}): name and birth date must both match to map {centre}'s id {patient_id2}."),
+    # plan_for_another_centre
+    'plan_for_another_centre.plan_plan_but_added': N_('Plan {course} ({uid}) is a plan for {centre}, but it is added by {centre2}: a centre adds fallback plans only for itself. Nothing was changed.'),
+    # lifecycle_conflict
+    'lifecycle_conflict.course_only_active_course': N_('Course {course} is {status}; only an active course can be suspended.'),
+    'lifecycle_conflict.course_only_suspended_course': N_('Course {course} is {status}; only a suspended course can be resumed.'),
+    'lifecycle_conflict.course_already_completed': N_('Course {course} is already completed.'),
+    'lifecycle_conflict.course_split_recorded_when': N_('Course {course} is {status}; its split is recorded when it completes.'),
+    # beam_already_complete
+    'beam_already_complete.beam_fraction_course_patient': N_('Beam {number} of fraction {number2} (course {course}, patient {patient_id}) was already delivered in full ({start_mu} of {planned} MU): a continuation gives only the beams that were interrupted. Do not treat this beam again.'),
+    # unknown_beam
+    'unknown_beam.beam_not_plan_beams': N_('Beam {number} is not in plan {course} (beams: {join}).'),
+    # verifier_is_operator
+    'verifier_is_operator.delivered_fraction_cannot_verify': N_('{by} delivered fraction {number} and cannot verify it: a colleague must double-check.'),
+    # already_voided
+    'already_voided.fraction_was_already_voided': N_('Fraction {number} was already voided by {voided_by}: {void_reason}.'),
+    # course_conflict
+    'course_conflict.plan_already_course_with': N_('Plan {uid} is already on this course with other content.'),
+    'course_conflict.patient_id_already_s': N_("Patient id {patient_id} is already {other_centre}'s id of this patient."),
+    'course_conflict.course_already_registered_patient': N_('Course {course_id} is already registered for patient {id} and plan {uid} with a different {differs}; nothing was changed.'),
+    # incident_closed
+    'incident_closed.cannot_incident_closed': N_('Cannot {doing}: incident {id} is closed ({resolution}).'),
+    # unknown_origin
+    'unknown_origin.record_course_patient_machine': N_("A record of course {course} (patient {patient_id}) on machine {machine} names {shown}: no centre of this course is known by these names. Declare the centre's name with `fraction-ledger centre alias add CENTRE --institution NAME` (or --station), then import it again."),
+    # course_already_registered
+    'course_already_registered.plan_patient_already_course': N_('Plan {plan_uid} of patient {patient_id} is already course {course_id} of home centre {home_centre}; it cannot also be a course of {home_centre2}. Treat on that course (its home centre assigns it to your centre). Nothing was changed.'),
+    # bundle_refused
+    'bundle_refused.fraction_course_record_was': N_('fraction {number} of course {course} (record {source_uid}) was delivered at {centre}, not at {centre2}: a centre may verify or void only the fractions delivered there.'),
+    'bundle_refused.unknown_event_type': N_('unknown event type {name}'),
+    'bundle_refused.event_was_recorded_but': N_("event {i} ({key}) was recorded at {where}, but the bundle is {centre}'s: a centre's bundle may carry only its own records."),
+    'bundle_refused.course_registration_gives_id': N_('course {id}: its registration gives id {cid}; the bundle is inconsistent.'),
+    'bundle_refused.event_names_course_which': N_('event {i} ({key}) names course {course}, which the bundle does not describe.'),
+    'bundle_refused.event_was_imported_before': N_('event {i} ({key}) was imported before with other content: the exporting ledger changed its history.'),
+    'bundle_refused.event': N_('event {i} ({key}): {exc}'),
+    'bundle_refused.course_bundle_s_differs': N_("course {id}: the bundle's {name} differs from this ledger's; nothing was imported."),
+    'bundle_refused.not_bundle_file_expected': N_('not a bundle file: expected 2 JSON lines (bundle, signature), found {n_lines}'),
+    'bundle_refused.not_bundle_file_format': N_('not a bundle file (format {bundle_format} expected)'),
+    'bundle_refused.centre_has_no_public': N_('centre {centre} has no public key here: `fraction-ledger centre add {centre2} --public-key FILE`'),
+    'bundle_refused.signature_does_not_match': N_("the signature does not match centre {centre}'s public key ({fingerprint}): the file was changed after signing, or signed by someone else"),
+    'bundle_refused.bundle_s_head_does': N_("the bundle's head does not match the chain of its events (events were cut off)"),
+    'bundle_refused.not_bundle_file': N_('not a bundle file: {exc}'),
+    'bundle_refused.signed_unknown_centre': N_('signed by an unknown centre: {exc}'),
+    'bundle_refused.event_does_not_match': N_('event {i} ({key}) does not match its chain hash'),
+    'bundle_refused.malformed_bundle': N_('malformed bundle: {exc}'),
+    'bundle_refused.detail': N_('{detail}'),
+    # contended
+    'contended.course_kept_changing_while': N_('The course kept changing while this was being recorded; nothing was written. Try again.'),
+    'contended.ledger_kept_changing_while': N_('The ledger kept changing while the bundle was imported; nothing was written. Try again.'),
+    # course_not_found
+    'course_not_found.no_course_with_id': N_('No course with id {course_id}.'),
+    # request_id_reused
+    'request_id_reused.request_id_was_already': N_('Request id {request_id} was already used for a different {command}; nothing was written.'),
+    # incident_not_found
+    'incident_not_found.no_incident_with_id': N_('No incident with id {incident_id}.'),
+    # centre_not_found
+    'centre_not_found.centre_not_known_here': N_('Centre {name} is not known here: add it with `fraction-ledger centre add {name2} --public-key FILE`.'),
+    # course_not_active
+    'course_not_active.cannot_doing': N_('Cannot {doing}: course {course} of patient {patient_id} is {status} (by {user} at {centre} on {at}).'),
+    'course_not_active.cannot_doing_reason': N_('Cannot {doing}: course {course} of patient {patient_id} is {status} (by {user} at {centre} on {at}, reason: {reason}).'),
+    # doing
+    'doing.log_fraction': N_('log a fraction'),
+    'doing.add_follow_up': N_('add a follow-up'),
+    'doing.close_incident': N_('close it'),
+    'incident.no_resolution': N_('no resolution given'),
+    'field.patient': N_('patient'),
+    'field.plan': N_('plan'),
+    'doing.record_from_another_centre': N_('record a fraction from another centre'),
+    # status
+    'status.active': N_('active'),
+    'status.suspended': N_('suspended'),
+    'status.completed': N_('completed'),
+    # record
+    'record.where': N_('{centre} on {machine} at {at} by {operator}'),
+    # replan
+    'replan.more_fractions': N_('{planned} fractions planned in group {group} where the prescription has {prescribed}'),
+    'replan.meterset_per_fraction': N_('{planned} MU per fraction in group {group} where the prescription gives {prescribed} MU (more than {share} apart)'),
+}
+
+PLURALS: dict[str, tuple[str, str, str]] = {
+    "warning.earlier_not_recorded": (*Np_("An earlier fraction is not recorded: {numbers}.",
+                                          "Earlier fractions are not recorded: {numbers}."), "n"),
+}
 
 
 def known(code: str) -> bool:
@@ -44,8 +263,34 @@ def template(code: str, params: dict[str, Any]) -> str:
     return TEXTS[code]
 
 
-def english(message: dict[str, Any] | str) -> str:
-    """The English text of a stored message; a plain string (written before codes) as it is."""
+def is_message(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"code", "params"}
+
+
+def render(message: dict[str, Any] | str, translate: Any = None, value: Any = None) -> str:
+    """A stored message as text: `translate(template) -> template` gives the reader's language
+    (identity: English), `value(v) -> str` formats each value (numbers, dates per locale). A
+    value that is itself a message (or a list of them) is rendered the same way; a plain
+    string (a warning written before codes existed) is shown as it is."""
     if isinstance(message, str):
         return message
-    return template(message["code"], message["params"]).format(**message["params"])
+    translate = translate or (lambda text, params: template_text(text, params))
+    value = value or str
+    params = {}
+    for name, v in message["params"].items():
+        if is_message(v):
+            params[name] = render(v, translate, value)
+        elif isinstance(v, list) and v and all(is_message(x) for x in v):
+            params[name] = "; ".join(render(x, translate, value) for x in v)
+        else:
+            params[name] = value(v)
+    return translate(message["code"], message["params"]).format(**params)
+
+
+def template_text(code: str, params: dict[str, Any]) -> str:
+    return template(code, params)
+
+
+def english(message: dict[str, Any] | str) -> str:
+    """The English text of a stored message; a plain string (written before codes) as it is."""
+    return render(message)

@@ -41,11 +41,11 @@ class OisImportCommands:
 
     def acknowledge_import(self, set_id: str, items: list[dict], by: str, actor: Any, request_id: str | None = None) -> dict:
         if not set_id or not by.strip():
-            raise errors.InvalidCommand("set_id" if not set_id else "by", "is required")
+            raise errors.InvalidCommand("set_id" if not set_id else "by", "invalid.required")
         for k, item in enumerate(items):
             for key in ("course_id", "group", "number", "record_ids"):
                 if key not in item:
-                    raise errors.InvalidCommand(f"items[{k}].{key}", "is missing")
+                    raise errors.InvalidCommand(f"items[{k}].{key}", "invalid.missing")
 
         def act(meta: dict) -> tuple[list[Any], Any]:
             try:

@@ -64,9 +64,7 @@ class RecordOrigin:
             return declared[0]
         shown = ", ".join(repr(n) for n in names if n) or "no institution or station"
         raise errors.UnknownOrigin(
-            f"A record of course {self.plan.label} (patient {self.patient['id']}) on machine {machine or '?'} names "
-            f"{shown}: no centre of this course is known by these names. Declare the centre's name with "
-            "`fraction-ledger centre alias add CENTRE --institution NAME` (or --station), then import it again.",
+            "unknown_origin.record_course_patient_machine", course=self.plan.label, patient_id=self.patient['id'], machine=machine or '?', shown=shown,
             conflict={"machine": machine, "names": [n for n in names if n]},
         )
 
@@ -81,13 +79,12 @@ class RecordOrigin:
         ours = (normalized_person(self.patient["name"]), str(self.patient.get("birth_date")))
         if self.patient.get("birth_date") is None or theirs != ours:
             raise errors.PatientMismatch(
-                f"{name} born {birth_date} is not the patient of course {self.plan.label} (patient "
-                f"{self.patient['id']}): name and birth date must both match to map {centre}'s id {patient_id}.",
+                "patient_mismatch.born_not_patient_course", name=name, birth_date=birth_date, course=self.plan.label, patient_id=self.patient['id'], centre=centre, patient_id2=patient_id,
                 conflict={"course_patient_id": self.patient["id"], "patient_id": patient_id},
             )
         for other_centre, known in self.patient_ids.items():
             if known == patient_id and other_centre != centre:
-                raise errors.CourseConflict(f"Patient id {patient_id} is already {other_centre}'s id of this patient.")
+                raise errors.CourseConflict("course_conflict.patient_id_already_s", patient_id=patient_id, other_centre=other_centre)
         if patient_id == self.patient["id"] or self.patient_ids.get(centre) == patient_id:
             return False
         self._identity_mapped(centre=centre, patient_id=patient_id, meta=meta)

@@ -41,8 +41,6 @@ class PlanCourse(Aggregate):
         """Refuses a second course for this patient's plan."""
         if str(course_id) != self.course_id:
             raise errors.CourseAlreadyRegistered(
-                f"Plan {self.plan_uid} of patient {self.patient_id} is already course {self.course_id} of home centre "
-                f"{self.home_centre}; it cannot also be a course of {home_centre}. Treat on that course (its home centre "
-                f"assigns it to your centre). Nothing was changed.",
+                "course_already_registered.plan_patient_already_course", plan_uid=self.plan_uid, patient_id=self.patient_id, course_id=self.course_id, home_centre=self.home_centre, home_centre2=home_centre,
                 conflict={"id": self.course_id, "home_centre": self.home_centre},
             )

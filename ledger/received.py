@@ -6,9 +6,11 @@ Part of the `Course` aggregate (a mixin, to keep course.py to one idea): the sam
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from ledger import errors
+from ledger.messages import said
 from schemas.course import FractionRecord, LogFraction
 
 
@@ -42,7 +44,7 @@ class ReceivedFractions:
         # as in `deliver`: not a second delivery colliding with the first.
         part_of = None if cmd.delivery_type == "CONTINUATION" else self.same_session(cmd, plan, group.number)
         try:
-            self.check_active("record a fraction from another centre")
+            self.check_active("doing.record_from_another_centre")
             self.check_plan_approved(plan)
             if cmd.delivery_type == "CONTINUATION":
                 self.check_can_continue(group.number, cmd.number)
@@ -52,16 +54,15 @@ class ReceivedFractions:
         except self.COLLISIONS + self.DEVIATIONS as clash:
             record = self.record_session(cmd, group, plan, beams, meta, recorded, part_of=part_of)
             clashing = (clash.conflict or {}).get("record_id")
-            when = cmd.delivered_at.isoformat(timespec="minutes")
-            there = f"delivered there on {cmd.machine} at {when} by {cmd.operator}"
-            if isinstance(clash, self.COLLISIONS):
-                kind, reason = "bundle_collision", (
-                    f"fraction {cmd.number} from {cmd.centre} collides: {there}, while here: "
-                    f"{clash.message.split('. ')[0]}. Both records are kept.")
-            else:
-                kind, reason = "bundle_deviation", (
-                    f"fraction {cmd.number} from {cmd.centre} ({there}) is kept although: "
-                    f"{clash.message.split('. ')[0]}.")
+            there = said("record.where", centre=cmd.centre, machine=cmd.machine,
+                         at=cmd.delivered_at.isoformat(timespec="minutes"), operator=cmd.operator)
+            kind = "bundle_collision" if isinstance(clash, self.COLLISIONS) else "bundle_deviation"
+            here = clash.conflict or {}
+            clashed = (said("refusal.delivered_here", record=said(
+                "record.where", centre=here["centre"], machine=here["machine"], operator=here["operator"],
+                at=datetime.fromisoformat(here["delivered_at"]).isoformat(timespec="minutes")))
+                if "record_id" in here and "delivered_at" in here else said(f"refusal.{clash.code}"))
+            reason = said(f"flag.{kind}", number=cmd.number, centre=cmd.centre, there=there, clash=clashed)
             self._flagged(kind=kind, reason=reason, record_ids=[record.record_id] + ([clashing] if clashing else []),
                           meta=meta)
             return record, clash
@@ -78,13 +79,11 @@ class ReceivedFractions:
         if elsewhere:
             r = elsewhere[0]
             raise errors.BundleRefused(
-                f"fraction {r.number} of course {self.plan.label} (record {r.source_uid or r.record_id}) was delivered at "
-                f"{r.centre}, not at {centre}: a centre may verify or void only the fractions delivered there."
+                "bundle_refused.fraction_course_record_was", number=r.number, course=self.plan.label, source_uid=r.source_uid or r.record_id, centre=r.centre, centre2=centre
             )
         if missing:
             raise errors.FractionNotFound(
-                f"Course {self.plan.label} holds no fraction received as {', '.join(sorted(missing))}: "
-                "import the bundle that carried it first."
+                "fraction_not_found.course_holds_no_fraction", course=self.plan.label, sorted=', '.join(sorted(missing))
             )
         return found
 
@@ -94,7 +93,7 @@ class ReceivedFractions:
         for r in pending:
             if by == r.operator:
                 raise errors.VerifierIsOperator(
-                    f"{by} delivered fraction {r.number} and cannot verify it: a colleague must double-check.",
+                    "verifier_is_operator.delivered_fraction_cannot_verify", by=by, number=r.number,
                     conflict={"record_id": r.record_id, "number": r.number, "operator": r.operator},
                 )
         if pending:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from ledger.messages import said
 from schemas.course import FractionGroup, Plan
 
 # A re-plan's total meterset per fraction of a group may differ this much from the prescription's.
@@ -39,10 +40,8 @@ def differences(prescription: Plan, plan: Plan) -> list[dict]:
     return found
 
 
-def describe(found: list[dict]) -> str:
-    words = {
-        "more_fractions": "{planned} fractions planned in group {group} where the prescription has {prescribed}",
-        "meterset_per_fraction": "{planned} MU per fraction in group {group} where the prescription gives {prescribed} MU"
-                                 f" (more than {METERSET_SHARE:.0%} apart)",
-    }
-    return "; ".join(words[d["code"]].format(**d) for d in found)
+def describe(found: list[dict]) -> list[dict]:
+    """The differences as messages (`replan.*` codes), rendered where they are shown."""
+    return [said(f"replan.{d['code']}", **{k: v for k, v in d.items() if k != "code"},
+                 **({"share": f"{METERSET_SHARE:.0%}"} if d["code"] == "meterset_per_fraction" else {}))
+            for d in found]

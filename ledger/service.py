@@ -25,6 +25,7 @@ from ledger.course import Course, check_plan_lists_beams, course_id_for, registr
 from ledger.ois_import import OisImportCommands
 from ledger.plan_course import PlanCourse, plan_course_id_for
 from ledger.delivery import Destination, destination_id
+from ledger.messages import said
 from ledger.incident import Incident, dose_deviation
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.service_billing import BillingCommands
@@ -32,7 +33,7 @@ from ledger.service_trust import TrustCommands
 from schemas.course import (
     CentreArg, LogFraction, MapPatientId, NewPlan, ReasonArg, RegisterCourse, TriageArg, VerifyArg, VoidArg, to_event,
 )
-from schemas.text import describe
+from ledger.validation import explain
 
 T = TypeVar("T", bound=msgspec.Struct)
 MAX_ATTEMPTS = 30
@@ -66,11 +67,8 @@ def parse(kind: type[T], data: Any) -> T:
     try:
         return msgspec.convert(data, kind, strict=False)
     except msgspec.ValidationError as exc:
-        field, text = describe(str(exc))
-        field = field or "body"
-        if "datetime" in text:
-            text += " (ISO-8601 with a timezone offset, e.g. 2026-11-23T09:30:00+01:00)"
-        raise errors.InvalidCommand(field, text) from None
+        field, reason = explain(str(exc))
+        raise errors.InvalidCommand(field or "body", reason["code"], **reason["params"]) from None
 
 
 def utc_now() -> datetime:
@@ -97,9 +95,9 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         try:
             course = self.repository.get(uuid.UUID(str(course_id)))
         except (AggregateNotFoundError, ValueError):
-            raise errors.CourseNotFound(f"No course with id {course_id}.") from None
+            raise errors.CourseNotFound("course_not_found.no_course_with_id", course_id=course_id) from None
         if not isinstance(course, Course):
-            raise errors.CourseNotFound(f"No course with id {course_id}.")
+            raise errors.CourseNotFound("course_not_found.no_course_with_id", course_id=course_id)
         return course
 
     def previous_answer(self, request_id: str | None, command: str, fp: str) -> Any:
@@ -112,7 +110,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
             return None
         if request.fingerprint != fp:
             raise errors.RequestIdReused(
-                f"Request id {request_id!r} was already used for a different {request.command}; nothing was written."
+                "request_id_reused.request_id_was_already", request_id=repr(request_id), command=request.command
             )
         return request.result
 
@@ -140,7 +138,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
             except IntegrityError:
                 # Someone appended first: decide again on the state they left.
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-        raise errors.StillContended("The course kept changing while this was being recorded; nothing was written. Try again.")
+        raise errors.StillContended("contended.course_kept_changing_while")
 
     def on_course(
         self,
@@ -190,8 +188,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
             ]
             if differs:
                 raise errors.CourseConflict(
-                    f"Course {course_id} is already registered for patient {cmd.patient.id} and plan {cmd.plan.uid} "
-                    f"with a different {' and '.join(differs)}; nothing was changed.",
+                    "course_conflict.course_already_registered_patient", course_id=course_id, id=cmd.patient.id, uid=cmd.plan.uid, differs=[said(f"field.{name}") for name in differs],
                     conflict={"id": str(course_id), "fields": differs},
                 )
             return [], {"id": str(course_id), "status": "unchanged"}
@@ -363,7 +360,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
 
     def on_destination(self, command: str, name: str, payload: Any, actor: Actor, change: Callable[[Destination, dict], Any]) -> Any:
         if not name.strip():
-            raise errors.InvalidCommand("destination", "a destination needs a name")
+            raise errors.InvalidCommand("destination", "invalid.destination_needs_name")
 
         def act(meta: dict) -> tuple[list[Any], Any]:
             found = self.destination(name) or Destination(name=name, meta=meta)

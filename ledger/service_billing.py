@@ -41,15 +41,15 @@ class BillingCommands:
         try:
             incident = self.repository.get(uuid.UUID(str(incident_id)))
         except (AggregateNotFoundError, ValueError):
-            raise errors.IncidentNotFound(f"No incident with id {incident_id}.") from None
+            raise errors.IncidentNotFound("incident_not_found.no_incident_with_id", incident_id=incident_id) from None
         if not isinstance(incident, Incident):
-            raise errors.IncidentNotFound(f"No incident with id {incident_id}.")
+            raise errors.IncidentNotFound("incident_not_found.no_incident_with_id", incident_id=incident_id)
         return incident
 
     def register_incident(self, data: Any, actor: Actor, request_id: str | None = None) -> dict:
         cmd = parse(RegisterIncident, data)
         if cmd.fraction is not None and cmd.course_id is None:
-            raise errors.InvalidCommand("fraction", "a fraction is named within a course: give the course too")
+            raise errors.InvalidCommand("fraction", "invalid.fraction_named_within_course")
         incident_id = str(incident_id_for(request_id))
 
         def act(meta: dict) -> tuple[list[Any], Any]:
@@ -114,7 +114,7 @@ class BillingCommands:
         """Record a version of the agreement between a billing centre and a partner."""
         terms = parse(AgreementTerms, data)
         if terms.version:
-            raise errors.InvalidCommand("version", "versions are numbered by the ledger")
+            raise errors.InvalidCommand("version", "invalid.versions_are_numbered_ledger")
         check_terms(terms)
 
         def act(meta: dict) -> tuple[list[Any], Any]:
@@ -181,7 +181,7 @@ class BillingCommands:
             course = self.get_course(course_id)
             if course.status != COMPLETED:
                 raise errors.LifecycleConflict(
-                    f"Course {course.plan.label} is {course.status}; its split is recorded when it completes."
+                    "lifecycle_conflict.course_split_recorded_when", course=course.plan.label, status=course.status
                 )
             aggregates, split, changed = self.settle(course, meta, "settle_course")
             return aggregates, {"id": str(course.id), "changed": changed, "split": to_event(split)}

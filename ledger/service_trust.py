@@ -21,6 +21,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from ledger import errors
+from ledger.messages import said
 from ledger.centre import Centre, CentreAlias, alias_id_for, centre_id_for, check_alias, check_zone, normalized
 from ledger.course import Course, course_id_for, registration
 from ledger.incident import Incident, near_miss, near_miss_id_for
@@ -60,7 +61,7 @@ class TrustCommands:
             return self.repository.get(centre_id_for(name))
         except AggregateNotFoundError:
             raise errors.CentreNotFound(
-                f"Centre {name} is not known here: add it with `fraction-ledger centre add {name} --public-key FILE`."
+                "centre_not_found.centre_not_known_here", name=name, name2=name
             ) from None
 
     def add_centre(self, name: str, public_key: str | None, actor: Any, replace_key: bool = False,
@@ -104,7 +105,7 @@ class TrustCommands:
                 known = None
             if known is not None and known.centre != name:
                 raise errors.CentreConflict(
-                    f"The {kind} name {value!r} already means centre {known.centre}; one name names one centre."
+                    "centre_conflict.name_already_means_centre", kind=kind, value=repr(value), centre=known.centre
                 )
             centre, new = self.centre_or_new(name, meta)
             changed = centre.add_alias(kind, value, meta)
@@ -159,8 +160,7 @@ class TrustCommands:
             where = ev.record.centre if isinstance(ev, Delivered) else ev.centre
             if where != bundle.centre:
                 raise errors.BundleRefused(
-                    f"event {i} ({ev.key}) was recorded at {where}, but the bundle is {bundle.centre}'s: "
-                    "a centre's bundle may carry only its own records."
+                    "bundle_refused.event_was_recorded_but", i=i, key=ev.key, where=where, centre=bundle.centre
                 )
 
     def import_bundle(self, bundle: Bundle, actor: Any) -> dict:
@@ -172,13 +172,13 @@ class TrustCommands:
             except errors.BundleRefused:
                 raise
             except errors.LedgerError as exc:
-                raise errors.BundleRefused(str(exc)) from None
+                raise errors.BundleRefused("bundle_refused.detail", detail=str(exc)) from None
             try:
                 self.save(*aggregates)
                 return summary
             except IntegrityError:
                 time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
-        raise errors.StillContended("The ledger kept changing while the bundle was imported; nothing was written. Try again.")
+        raise errors.StillContended("contended.ledger_kept_changing_while")
 
     def apply_bundle(self, bundle: Bundle, actor: Any) -> tuple[list[Any], dict]:
         courses: dict[str, Course] = {}
@@ -190,14 +190,14 @@ class TrustCommands:
             args = registration(bc.registration)
             cid = course_id_for(bc.registration.home_centre, bc.registration.patient.id, bc.registration.plan.uid)
             if str(cid) != bc.id:
-                raise errors.BundleRefused(f"course {bc.id}: its registration gives id {cid}; the bundle is inconsistent.")
+                raise errors.BundleRefused("bundle_refused.course_registration_gives_id", id=bc.id, cid=cid)
             try:
                 course = self.get_course(cid)
                 for name in ("patient", "plan"):
                     mine = course.patient if name == "patient" else to_event(course.plan)
                     if msgspec.json.encode(mine, order="sorted") != msgspec.json.encode(args[name], order="sorted"):
                         raise errors.BundleRefused(
-                            f"course {bc.id}: the bundle's {name} differs from this ledger's; nothing was imported."
+                            "bundle_refused.course_bundle_s_differs", id=bc.id, name=name
                         )
             except errors.CourseNotFound:
                 claim = self.claim_plan(cid, bc.registration, base_meta, new)
@@ -216,19 +216,19 @@ class TrustCommands:
             if done is not None:
                 if done.fingerprint != fp:
                     raise errors.BundleRefused(
-                        f"event {i} ({ev.key}) was imported before with other content: the exporting ledger changed its history."
+                        "bundle_refused.event_was_imported_before", i=i, key=ev.key
                     )
                 summary["already_imported"] += 1
                 continue
             course = courses.get(ev.course)
             if course is None:
-                raise errors.BundleRefused(f"event {i} ({ev.key}) names course {ev.course}, which the bundle does not describe.")
+                raise errors.BundleRefused("bundle_refused.event_names_course_which", i=i, key=ev.key, course=ev.course)
             meta = {**base_meta, "user": ev.user, "centre": ev.centre, "request_id": rid,
                     "bundle": {"centre": bundle.centre, "imported_by": actor.user, "recorded_at": ev.recorded_at}}
             try:
                 result = self.apply_event(course, ev, meta, summary, new)
             except errors.LedgerError as exc:
-                raise errors.BundleRefused(f"event {i} ({ev.key}): {exc}") from None
+                raise errors.BundleRefused("bundle_refused.event", i=i, key=ev.key, exc=exc) from None
             new.append(Request(request_id=rid, command="bundle_event", fingerprint=fp, result=result, meta=meta))
             summary["applied"] += 1
         return [*new, *(c for c in courses.values() if all(c is not n for n in new))], summary
@@ -254,7 +254,7 @@ class TrustCommands:
             return {"changed": course.add_fallback_plan(ev.plan.as_plan(), meta, starts_at=starts)}
         if isinstance(ev, FallbackApproved):
             return {"changed": course.approve_fallback_plan(ev.plan_uid, meta)}
-        raise errors.BundleRefused(f"unknown event type {type(ev).__name__}")
+        raise errors.BundleRefused("bundle_refused.unknown_event_type", name=type(ev).__name__)
 
     def collision_incident(self, course: Course, cmd: LogFraction, clash: errors.RuleViolation, meta: dict) -> Incident:
         """The collision as a near-miss incident of the course's home centre, saved in the bundle's
@@ -262,5 +262,5 @@ class TrustCommands:
         from ledger.service import Actor  # ledger.service imports this module: import at call time
 
         args = near_miss(course, "import_bundle", to_event(cmd), clash, Actor(meta["user"], meta["centre"]))
-        args["description"] = f"Bundle collision, both records kept: {course.flags[-1]['reason']}"
+        args["description"] = said("incident.bundle_collision", reason=course.flags[-1]["reason"])
         return Incident(incident_id=str(near_miss_id_for(meta["request_id"])), **args, meta=meta)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Any, Annotated, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -217,7 +217,7 @@ class FractionRecord(Struct, frozen=True, kw_only=True):
     note: str = ""
     source: str = "ledger"
     source_uid: str | None = None
-    warnings: list[str] = []
+    warnings: list[str | dict[str, Any]] = []  # messages (ledger.messages); plain text if written before codes
     # Beams whose delivered MU differ from the plan beyond tolerance, confirmed with a reason.
     deviations: list[MetersetDeviation] = []
     deviation_reason: str | None = None

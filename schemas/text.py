@@ -25,7 +25,7 @@ too, because the operator goes whole into FT1-20.
 
 from __future__ import annotations
 
-import re
+
 from typing import Annotated
 
 from msgspec import Meta
@@ -60,11 +60,7 @@ def long_text(max_length: int, min_length: int = 0) -> type[str]:
     return Annotated[str, Meta(min_length=min_length, max_length=max_length, pattern=MULTI_LINE)]  # type: ignore[return-value]
 
 
-REASONS = {
-    ONE_LINE: "must not contain a backslash (DICOM would read it as a second value) "
-              "or a control character (CR, LF, TAB, NUL...)",
-    MULTI_LINE: "must not contain a control character (CR, TAB, NUL...); line breaks are LF only",
-}
+REASONS = {ONE_LINE: "invalid.one_line", MULTI_LINE: "invalid.multi_line"}
 
 
 def check_person_name(value: str | None, field: str) -> None:
@@ -87,25 +83,3 @@ def check_person_name(value: str | None, field: str) -> None:
     escaped = len(value) + 2 * sum(value.count(c) for c in HL7_ESCAPED)
     if escaped > HL7_ST_LENGTH:
         raise ValueError(f"{field}: {escaped} characters once HL7-escaped; HL7 ST allows {HL7_ST_LENGTH}")
-
-
-_TOO_LONG = re.compile(r"^Expected `str` of length <= (\d+)$")
-_FIELD_PREFIX = re.compile(r"^([A-Za-z_][\w.\[\]]*): (.*)$", re.S)
-
-
-def describe(message: str, prefix: str = "") -> tuple[str, str]:
-    """A msgspec ValidationError message as (field, reason) in words: the path msgspec gives,
-    plus the field a `__post_init__` check names, and a reason for our patterns."""
-    field, text = prefix, message
-    if " - at `$" in text:
-        text, _, path = text.rpartition(" - at `$")
-        field = prefix + path.rstrip("`")
-    named = _FIELD_PREFIX.match(text)
-    if named and not text.startswith("Expected"):
-        field = f"{field}.{named.group(1)}" if field and field != "body" else named.group(1)
-        text = named.group(2)
-    for pattern, reason in REASONS.items():
-        if f"matching regex {pattern!r}" in text:
-            text = reason
-    text = _TOO_LONG.sub(r"at most \1 characters", text)
-    return field.lstrip("."), text

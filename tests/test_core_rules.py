@@ -14,6 +14,7 @@ import msgspec
 import pytest
 
 from ledger import errors
+from ledger.messages import english
 from ledger.service import Actor
 
 HOME, PARTNER, OTHER = "HOME", "PARTNER", "OTHER"
@@ -207,11 +208,12 @@ def test_accepted_with_stored_warnings(ledger):
     course = register(ledger, fractions=10)
     log(ledger, course, 1, HOME)
     close = log(ledger, course, 2, HOME, day=0)  # same day as fraction 1
-    assert any("Less than 6 hours" in w for w in close["warnings"])
+    assert [w["code"] for w in close["warnings"]] == ["warning.short_interval"]  # stored as codes and values
+    assert any("Less than 6 hours" in english(w) for w in close["warnings"])
     unassigned = log(ledger, course, 3, OTHER, day=5)
-    assert any("not assigned" in w for w in unassigned["warnings"])
+    assert any("not assigned" in english(w) for w in unassigned["warnings"])
     gap = log(ledger, course, 6, HOME, day=8)
-    assert any("4, 5" in w for w in gap["warnings"])
+    assert any("4, 5" in english(w) for w in gap["warnings"])
     stored = {f["number"]: f["warnings"] for f in ledger.fresh().course(course)["fractions"]}
     assert stored[2] == close["warnings"] and stored[3] == unassigned["warnings"]
 

@@ -283,12 +283,18 @@ def test_the_words_for_limits_and_storage_are_in_every_language():
 
     from adapters.http.errors import STORAGE_MESSAGES
     from adapters.http.i18n import LANGUAGES, catalog
-    from adapters.http.pages import LIMITS
+    from ledger.messages import TEXTS
 
-    keys = {key for _, key in LIMITS} | {"err_" + p for p in STORAGE_MESSAGES} | {"err_storage", "field_problem"}
+    keys = {"err_" + p for p in STORAGE_MESSAGES} | {"err_storage", "field_problem"}
     for key in keys:
         names = [{n for _, n, _, _ in string.Formatter().parse(catalog(lang)[key]) if n} for lang in LANGUAGES]
         assert names[0] == names[1] == names[2], key
+    limits = [text for code, text in TEXTS.items() if code.startswith("invalid.")]  # the field reasons
+    for text in limits:
+        names = {n for _, n, _, _ in string.Formatter().parse(text) if n}
+        for lang in ("nl", "fr"):
+            translated = catalog(lang, "messages")[text]
+            assert translated and {n for _, n, _, _ in string.Formatter().parse(translated) if n} == names, (lang, text)
 
 
 def test_page_forms_apply_the_api_limits_name_the_field_in_the_readers_language_and_write_nothing(api, tmp_path):

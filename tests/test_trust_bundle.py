@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from adapters.bundle import canonical, event_hash, export_bundle, read_bundle
 from adapters.keys import generate_centre_key, load_private_key, sign
 from adapters.runtime import Ledger
+from ledger.messages import english
 from ledger import errors
 from ledger.service import Actor
 from tests.conftest import Clock, cli
@@ -137,7 +138,8 @@ def test_the_same_fraction_at_two_centres_is_kept_twice_and_flagged_never_merged
     assert len(home.flags) == 1
     flag = home.flags[0]
     assert flag["kind"] == "bundle_collision" and set(flag["record_ids"]) == {r.record_id for r in fourth}
-    assert "fraction 4 from PARTNER collides" in flag["reason"] and "already delivered at HOME" in flag["reason"]
+    reason = english(flag["reason"])  # stored as a code and its values
+    assert "fraction 4 from PARTNER collides" in reason and "already delivered at HOME" in reason
     incident = ledger.app.repository.get(uuid.UUID(summary["collisions"][0]["incident"]))
     assert (incident.category, incident.severity, incident.centre, incident.home_centre, incident.fraction) == (
         "near-miss", "high", PARTNER, HOME, 4)

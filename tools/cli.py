@@ -16,7 +16,7 @@ import msgspec
 from adapters.files import private_umask
 from ledger import errors
 from tools.cli_access import log_read
-from tools.cli_common import Context, emit, parse_time, refuse
+from tools.cli_common import Context, emit, parse_time, refuse, say
 
 
 class LedgerGroup(click.Group):
@@ -154,7 +154,7 @@ def course_show(obj: Context, course_id, as_json) -> None:
     """A course with its whole fraction history across centres."""
     c = obj.ledger.fresh().course(course_id)
     if c is None:
-        raise errors.CourseNotFound(f"No course with id {course_id}.")
+        raise errors.CourseNotFound("course_not_found.no_course_with_id", course_id=course_id)
     log_read(obj, "courses.read", [c])
     from adapters.chain import head_hash
 
@@ -182,11 +182,11 @@ def course_show(obj: Context, course_id, as_json) -> None:
         click.echo(f"  #{f['number']:<3} {f['delivered_at']}  {f['centre']:<10} {f['machine']:<10} "
                    f"{f['delivery_type']:<12} MU {mu}  by {f['operator']}, {check}{flags}{replan}")
         for w in f["warnings"]:
-            click.echo(f"        warning: {w}")
+            click.echo(f"        warning: {say(w)}")
     for i in c.get("incidents", []):
         click.echo(f"  incident {i['registered_at'][:16]} {i['category']} ({i['severity']}, {i['status']}) at {i['centre']}: {i['description']}")
     for flag in c.get("flags") or []:
-        click.echo(f"  FLAGGED {flag['at'][:16]} ({flag['kind']}): {flag['reason']}")
+        click.echo(f"  FLAGGED {flag['at'][:16]} ({flag['kind']}): {say(flag['reason'])}")
     click.echo(f"  log head {c['log_head']}")
 
 
@@ -303,7 +303,7 @@ def fraction_log(obj: Context, course_id, number, group, centre, machine, operat
     record = obj.ledger.app.log_fraction(course_id, data, obj.actor(centre), request_id=request_id)
     text = f"accepted: fraction {record['number']} at {record['centre']} ({record['record_id']})"
     for w in record["warnings"]:
-        text += f"\nwarning: {w}"
+        text += f"\nwarning: {say(w)}"
     emit(record, as_json, text)
 
 

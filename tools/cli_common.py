@@ -11,7 +11,9 @@ from typing import Any
 import click
 import msgspec
 
+from adapters.i18n import cli_language, words
 from adapters.runtime import Ledger
+from ledger.errors import LedgerError
 from ledger.service import Actor
 
 
@@ -58,8 +60,15 @@ def emit(value: Any, as_json: bool, text: str | None = None) -> None:
 
 
 def refuse(exc: Exception) -> None:
-    click.echo(f"refused: {exc}", err=True)
+    """A refusal on stderr in the operator's language (FRACTION_LEDGER_LANG or the locale), exit 1."""
+    w = words(cli_language())
+    click.echo(f"{w.t('cli_refused')}: {w.say(exc) if isinstance(exc, LedgerError) else exc}", err=True)
     sys.exit(1)
+
+
+def say(message: object) -> str:
+    """A stored message (a warning, a flag) in the operator's language."""
+    return words(cli_language()).say(message)
 
 
 def parse_time(text: str, option: str = "--at") -> datetime:

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import html
 import json
-from functools import cache
-from pathlib import Path
 
-# The drill's sentences (checks, phases, counts) in Dutch and French, keyed by their English text
-# (`tools/drill_i18n/{nl,fr}.json`; tests/test_drill.py fails when one lacks a translation).
-CATALOGS = Path(__file__).resolve().parent / "drill_i18n"
+from adapters.i18n import catalog
+
+# The drill's sentences (checks, phases, counts) in Dutch and French, keyed by their English text:
+# the gettext domain `drill` (adapters/locale/*/LC_MESSAGES/drill.po; tests/test_drill_words.py fails
+# when one lacks a translation).
 
 
-@cache
 def sentences(lang: str) -> dict[str, str]:
-    return {} if lang == "en" else json.loads((CATALOGS / f"{lang}.json").read_text(encoding="utf-8"))
+    return {} if lang == "en" else catalog(lang, "drill")
 
 
 def say(lang: str, text: str, params: dict | None = None) -> str:

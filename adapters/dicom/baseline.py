@@ -29,7 +29,8 @@ from adapters.dicom.plans import attribute, decimal, kind_of, need, read_dataset
 from adapters.runtime import Ledger, department_zone
 from ledger import errors
 from ledger.service import Actor
-from schemas.text import PersonName, ShortString, check_person_name, describe
+from schemas.text import PersonName, ShortString, check_person_name
+from ledger.validation import describe
 
 # Shown as the operator of a fraction known only from a summary (which names none); what marks
 # such a fraction is its `source="summary"` (`ledger.summaries`), not this name.

@@ -31,7 +31,8 @@ from adapters.dicom import BadFile
 from adapters.dicom.complete import check_body, inflate, meta_info
 from adapters.files import DICOM_FILE, InputTooLarge, read_input
 from schemas.course import Beam, FractionGroup, Patient, Plan
-from schemas.text import Label, LongString, PersonName, ShortString, check_person_name, describe
+from schemas.text import Label, LongString, PersonName, ShortString, check_person_name
+from ledger.validation import describe
 
 SOP_NAMES = {
     "1.2.840.10008.5.1.4.1.1.481.5": "RT Plan",

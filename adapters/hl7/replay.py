@@ -65,7 +65,7 @@ def course_messages(
     incidents = incidents or ledger_incidents(read)
     if course_id is not None:
         if read.course(course_id) is None:
-            raise errors.CourseNotFound(f"No course with id {course_id}.")
+            raise errors.CourseNotFound("course_not_found.no_course_with_id", course_id=course_id)
         ids = [course_id]
     else:
         ids = [c["id"] for c in read.courses()]

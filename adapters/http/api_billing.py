@@ -51,7 +51,7 @@ def parse_pair(pair: str | None) -> tuple[str, str] | None:
         return None
     first, sep, second = pair.partition(":")
     if not sep or not first or not second or first == second:
-        raise errors.InvalidCommand("pair", f"{pair!r}: expected two different centres as C:P")
+        raise errors.InvalidCommand("pair", "invalid.expected_two_different_centres", pair=repr(pair))
     return first, second
 
 
@@ -62,7 +62,7 @@ Pair = Annotated[str | None, QueryParameter(name="pair", max_length=200, descrip
 
 def statement_of(request: Request, start: date, end: date, pair: str | None) -> dict:
     if end < start:
-        raise errors.InvalidCommand("to", f"{end} is before from {start}")
+        raise errors.InvalidCommand("to", "invalid.before_from", end=end, start=start)
     centres = parse_pair(pair)
     # only the courses the caller's finance sees (its own, and those its centre bills or is billed for)
     result = backend(request).statement_view(current(request), start, end, centres)

@@ -139,7 +139,7 @@ def uploads(data: dict[str, Any], folder: Path, limit: int = MAX_FILE) -> list[t
         write_private(path, content)
         saved.append((name, path))
     if not saved:
-        raise errors.InvalidCommand("files", "no file uploaded (multipart/form-data, field `files`)")
+        raise errors.InvalidCommand("files", "invalid.no_file_uploaded_multipart")
     return saved
 
 
@@ -173,7 +173,7 @@ def zone_of(utc_offset: str | None) -> Any:
     except ValueError:
         found = None
     if found is None:
-        raise errors.InvalidCommand("utc_offset", f"{utc_offset!r} is not an offset such as +01:00")
+        raise errors.InvalidCommand("utc_offset", "invalid.not_offset_such_as", utc_offset=repr(utc_offset))
     return found
 
 
@@ -233,7 +233,7 @@ def home_exports(b: Backend, who: Principal, course_id: str | None, since: datet
     from adapters.dicom.export import export_all
 
     if since is not None and since.tzinfo is None:
-        raise errors.InvalidCommand("since", "add the timezone offset, e.g. 2026-11-02T00:00:00+01:00")
+        raise errors.InvalidCommand("since", "invalid.add_timezone_offset_e")
     if course_id is not None:
         b.course_for(who, "exports", course_id)
         ids = [course_id]
@@ -280,8 +280,7 @@ def send_dicom_now(b: Backend, who: Principal, config: DicomConfig, hl7: Any,
 
     unknown = sorted(set(names or ()) - set(config.destinations))
     if unknown:
-        raise errors.InvalidCommand("destinations", f"unknown {', '.join(unknown)} (known: "
-                                    f"{', '.join(config.destinations) or 'none: serve --dicom-config'})")
+        raise errors.InvalidCommand("destinations", "invalid.unknown_known", unknown=', '.join(unknown), join=', '.join(config.destinations) or 'none: serve --dicom-config')
     chosen = list(names or ()) or list(config.destinations)
     if not chosen:
         raise SendRefused("No DICOM destination configured: give [destinations.NAME] host, port and called_aet "

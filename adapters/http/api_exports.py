@@ -118,7 +118,7 @@ def hl7_zip(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str | None 
     from adapters.hl7.replay import export_with
 
     if since is not None and since.tzinfo is None:
-        raise errors.InvalidCommand("since", "add the timezone offset, e.g. 2026-11-02T00:00:00+01:00")
+        raise errors.InvalidCommand("since", "invalid.add_timezone_offset_e")
     messages = home_messages(b, who, hl7, course_id, since, None)
     entries: list[tuple[str, bytes]] = []
     export_with(b.ledger, messages, lambda name, data: entries.append((name, data)), f"http download by {who.user}",
@@ -176,7 +176,7 @@ def send_hl7_now(b: Backend, who: Principal, hl7: Hl7Settings, destinations: lis
     """Send to the named (default: every addressed) destination; one send at a time."""
     unknown = sorted(set(destinations or ()) - set(hl7.destinations))
     if unknown:
-        raise errors.InvalidCommand("destinations", f"unknown {', '.join(unknown)} (known: {', '.join(hl7.destinations)})")
+        raise errors.InvalidCommand("destinations", "invalid.unknown_known_2", unknown=', '.join(unknown), destinations=', '.join(hl7.destinations))
     names = list(destinations or ()) or [n for n, d in hl7.destinations.items() if address(d)]
     missing = [n for n in names if not address(hl7.destinations[n])]
     if not names or missing:

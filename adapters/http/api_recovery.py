@@ -76,7 +76,7 @@ class Options(Struct, frozen=True):
 
 def options(restore_point: datetime | None, mu_tolerance: str | None, utc_offset: str | None) -> Options:
     if restore_point is not None and restore_point.tzinfo is None:
-        raise errors.InvalidCommand("restore_point", "add the timezone offset, e.g. 2026-11-02T06:00:00+01:00")
+        raise errors.InvalidCommand("restore_point", "invalid.add_timezone_offset_e_2")
     tolerance = None
     if mu_tolerance is not None:
         try:
@@ -84,7 +84,7 @@ def options(restore_point: datetime | None, mu_tolerance: str | None, utc_offset
         except InvalidOperation:
             tolerance = None
         if tolerance is None or not tolerance.is_finite() or tolerance < 0:
-            raise errors.InvalidCommand("mu_tolerance", f"{mu_tolerance!r} is not a number of MU (0 or more)")
+            raise errors.InvalidCommand("mu_tolerance", "invalid.not_number_mu_or", mu_tolerance=repr(mu_tolerance))
     return Options(restore_point, tolerance, utc_offset)
 
 

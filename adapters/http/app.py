@@ -33,6 +33,7 @@ from adapters.http.throttle import Throttle
 from adapters.http.security import SWAGGER_ASSETS, LocalSwagger, security_headers, swagger_ui_directory, too_deep
 from adapters.runtime import Ledger
 from ledger.access import RULES
+from ledger.messages import said
 
 HERE = Path(__file__).parent
 # One module per area, each with a `router`. New areas (DICOM, HL7, billing) add a line here.
@@ -77,11 +78,11 @@ async def validate_request_body(request: Request) -> None:
             raw = msgspec.json.decode(body)
             deep = too_deep(raw)
         except msgspec.DecodeError as exc:
-            raise InvalidBody([("body", f"not valid JSON ({exc})")]) from None
+            raise InvalidBody([("body", said("invalid.not_json", detail=str(exc)))]) from None
         except RecursionError:  # deeper than msgspec decodes, so far deeper than we accept
             deep = True
         if deep:
-            raise InvalidBody([("body", f"nested deeper than {MAX_JSON_DEPTH} levels of arrays and objects")])
+            raise InvalidBody([("body", said("invalid.nested_too_deep", depth=MAX_JSON_DEPTH))])
     if kind is not None:
         validate_body(kind, raw)
     return None

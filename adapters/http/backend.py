@@ -130,7 +130,7 @@ class Backend:
             except (errors.NotFound, errors.AccessDenied):
                 course_seen = False
         if not access.sees_incident(principal, incident.centre, course_seen):
-            raise errors.IncidentNotFound(f"No incident with id {incident_id}.")
+            raise errors.IncidentNotFound("incident_not_found.no_incident_with_id", incident_id=incident_id)
         access.check(principal, action, incident.home_centre or incident.centre, [incident.centre])
         return incident
 
@@ -161,7 +161,7 @@ class Backend:
         book = roster(self.app)
         account = book.accounts.get(name) if book else None
         if account is None or not access.may_manage_account(principal, account.centre):
-            raise errors.AccountNotFound(f"No account named {name}.")
+            raise errors.AccountNotFound("account_not_found.no_account_named", name=name)
         return account
 
     def add_account(self, principal: Principal, data: dict, token_hash: str, request_id: str | None = None) -> dict:
@@ -170,15 +170,14 @@ class Backend:
         centre = data.get("centre") if isinstance(data, dict) else None
         if isinstance(centre, str) and not access.may_manage_account(principal, centre):
             raise errors.AccessDenied(
-                f"{principal.user} (admin at {principal.centre}) may not add an account at {centre}: "
-                f"an administrator manages the accounts of its own centre only.",
+                "forbidden.admin_may_not_add", user=principal.user, centre=principal.centre, centre2=centre,
                 conflict={"user": principal.user, "role": principal.role, "centre": principal.centre,
                           "action": "accounts.manage", "field": "centre"})
         book = roster(self.app)
         taken = book.accounts.get(str(data.get("name"))) if book and isinstance(data, dict) else None
         if taken is not None and not access.may_manage_account(principal, taken.centre):
             # the name is taken at another centre: say so, but nothing of that account
-            raise errors.AccountConflict(f"The name {data['name']} is taken; choose another. Nothing was changed.")
+            raise errors.AccountConflict("account_conflict.name_taken_choose_another", data_name=data['name'])
         return add_account(self.app, data, token_hash, actor_of(principal), request_id)
 
     def revoke_account(self, principal: Principal, name: str, request_id: str | None = None) -> dict:
@@ -208,7 +207,7 @@ class Backend:
 
 def not_found(course_id: str) -> errors.CourseNotFound:
     """The answer for an unknown course id, and for one the caller may not see: the same words."""
-    return errors.CourseNotFound(f"No course with id {course_id}.")
+    return errors.CourseNotFound("course_not_found.no_course_with_id", course_id=course_id)
 
 
 def void_facts(course: Course, group: int, number: int) -> tuple[set[str], str | None]:
@@ -235,6 +234,6 @@ def request_id_for(principal: Principal, key: str | None) -> str | None:
     if key is None:
         return None
     if not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY:
-        raise errors.InvalidCommand("Idempotency-Key", f"must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+        raise errors.InvalidCommand("Idempotency-Key", "invalid.must_be_characters", max_idempotency_key=MAX_IDEMPOTENCY_KEY)
     return f"http/{principal.user}/{key}"
 

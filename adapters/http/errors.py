@@ -23,7 +23,8 @@ from adapters.files import size_text
 from ledger import errors
 from ledger.access_log import AccessLogUnavailable
 from schemas.api import ErrorOut, FieldError
-from schemas.text import describe
+from ledger.messages import english, said
+from ledger.validation import explain
 
 log = logging.getLogger("fraction_ledger.http")
 
@@ -52,12 +53,14 @@ WRITE = (400, 401, 403, 404, 409, 413, 422, 503)
 
 
 class InvalidBody(errors.InvalidCommand):
-    """Several bad fields at once."""
+    """Several bad fields at once: `problems` as (field, English reason) for programs, `said` as
+    (field, message) for pages that say them in the reader's language."""
 
-    def __init__(self, problems: list[tuple[str, str]]):
-        super().__init__(problems[0][0], problems[0][1])
-        self.problems = problems
-        self.message = "; ".join(f"{f}: {r}" for f, r in problems)
+    def __init__(self, problems: list[tuple[str, dict]]):
+        super().__init__(problems[0][0], problems[0][1]["code"], **problems[0][1]["params"])
+        self.said_fields = problems
+        self.problems = [(f, english(r)) for f, r in problems]
+        self.message = "; ".join(f"{f}: {r}" for f, r in self.problems)
 
 
 class TooLarge(errors.InvalidCommand):
@@ -240,36 +243,31 @@ def storage_error(request: Request, exc: Exception) -> Response:
     return response
 
 
-def field_problems(exc: msgspec.ValidationError, prefix: str) -> tuple[str, str]:
-    field, text = describe(str(exc), prefix)
-    if "RFC3339" in text or "Expected `datetime`" in text:
-        text += " (expected a date and time with a timezone offset, e.g. 2026-11-23T09:30:00+01:00)"
-    elif "Expected `datetime` with a timezone" in text or "timezone" in text:
-        text += " (add the offset, e.g. +01:00)"
-    return field, text
+def field_problems(exc: msgspec.ValidationError, prefix: str) -> tuple[str, dict]:
+    return explain(str(exc), prefix)
 
 
 def validate_body(kind: type[msgspec.Struct], raw: Any) -> None:
     """Check every field of a JSON body and name every bad one (msgspec stops at the first)."""
     if not isinstance(raw, dict):
-        raise InvalidBody([("body", "expected a JSON object")])
+        raise InvalidBody([("body", said("invalid.json_object"))])
     try:
         msgspec.convert(raw, kind, strict=False)
         return
     except msgspec.ValidationError as whole:
         first = field_problems(whole, "body")
-    problems: list[tuple[str, str]] = []
+    problems: list[tuple[str, dict]] = []
     fields = msgspec.structs.fields(kind)
     known = {f.encode_name for f in fields}
     forbid = getattr(kind, "__struct_config__").forbid_unknown_fields
     for key in raw:
         if key not in known and forbid:
-            hint = HINTS.get(key, f"unknown field (expected: {', '.join(sorted(known))})")
-            problems.append((key, hint))
+            problems.append((key, said(HINTS[key]) if key in HINTS else
+                                 said("invalid.unknown_field_expected", expected=", ".join(sorted(known)))))
     for f in fields:
         if f.encode_name not in raw:
             if f.required:
-                problems.append((f.encode_name, "required field is missing"))
+                problems.append((f.encode_name, said("invalid.required")))
             continue
         try:
             msgspec.convert(raw[f.encode_name], f.type, strict=False)
@@ -278,11 +276,8 @@ def validate_body(kind: type[msgspec.Struct], raw: Any) -> None:
     raise InvalidBody(problems or [first])
 
 
-HINTS = {
-    "centre": "not accepted: the centre comes from your account",
-    "operator": "not accepted: the operator is the account that sends the fraction",
-    "by": "not accepted: the verifier is the account that sends the request",
-}
+HINTS = {"centre": "invalid.centre_from_account", "operator": "invalid.operator_from_account",
+         "by": "invalid.verifier_from_account"}
 
 
 def handlers() -> dict[Any, Any]:

@@ -1,22 +1,13 @@
-"""English, Dutch and French for the pages: catalogs in i18n/*.json, the language from a
-cookie set by the switch on every page, else from the browser's Accept-Language."""
+"""The pages' language: from a cookie set by the switch on every page, else from the browser's
+Accept-Language. The words themselves are in adapters/i18n.py (gettext catalogs)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from functools import cache
-from pathlib import Path
-
 from litestar import Request
 
-LANGUAGES = ("en", "nl", "fr")
+from adapters.i18n import LANGUAGES, Words, catalog, translator, words  # noqa: F401  (the pages' words)
+
 COOKIE = "lang"
-
-
-@cache
-def catalog(lang: str) -> dict[str, str]:
-    return json.loads((Path(__file__).parent / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
 
 
 def language_of(request: Request) -> str:
@@ -34,13 +25,3 @@ def language_of(request: Request) -> str:
         if tag in LANGUAGES:
             return tag
     return "en"
-
-
-def translator(lang: str) -> Callable[..., str]:
-    words, fallback = catalog(lang), catalog("en")
-
-    def t(key: str, **values: object) -> str:
-        text = words.get(key) or fallback.get(key) or key
-        return text.format(**values) if values else text
-
-    return t

@@ -4,7 +4,6 @@ in the user's language, with the ledger's own explanation of the record in the w
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -18,13 +17,12 @@ from adapters.runtime import department_zone
 from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, address_of, current, refuse_while_locked
 from adapters.http.backend import Backend, actor_of, may_void
 from adapters.http.errors import InvalidBody, log_alarm, validate_body
-from adapters.http.i18n import COOKIE, LANGUAGES, language_of, translator
+from adapters.http.i18n import COOKIE, LANGUAGES, language_of, translator, words
 from adapters.http.sessions import rotate
 from adapters.http.throttle import TooManyAttempts, account_key
 from ledger import errors
 from ledger.accounts import hash_token, principal_for_token
 from schemas.api import FractionIn, VoidIn
-from schemas.text import MULTI_LINE, ONE_LINE, REASONS
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 HOME_OF_ROLE = {"rtt": "/worklist", "physicist": "/physicist", "finance": "/finance", "admin": "/admin",
@@ -55,7 +53,7 @@ def local_input(text: str | None, field: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text).replace(tzinfo=zone())
     except ValueError:
-        raise errors.InvalidCommand(field, f"{text!r} is not a date and time") from None
+        raise errors.InvalidCommand(field, "invalid.not_date_time", text_value=repr(text)) from None
 
 
 def backend(request: Request) -> Backend:
@@ -73,7 +71,7 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     if isinstance(shown, dict) and shown.get("code") == errors.LogCompromised.code:
         status_code = 503  # whichever form was refused: the log, not the input, is what is wrong
     return Template(template_name=name, status_code=status_code, context={
-        "t": translator(lang), "lang": lang, "languages": LANGUAGES, "who": who, "path": request.url.path,
+        "t": translator(lang), "say": words(lang).say, "words": words(lang), "lang": lang, "languages": LANGUAGES, "who": who, "path": request.url.path,
         "flash": flash, "home": HOME_OF_ROLE.get(who.role, "/") if who else "/", "local": local,
         "alarm": log_alarm(request), **context,
     })
@@ -84,37 +82,16 @@ def flash(request: Request, text: str) -> None:
 
 
 def refusal(t, exc: errors.LedgerError) -> dict:
-    """A refusal for people: a headline in their language, then the ledger's exact words (bad
-    fields: each named, with the reason in their language where it is a limit of the schema)."""
-    detail = exc.message
+    """A refusal for people, in their language: a headline, then the ledger's words (bad fields:
+    each named, with its reason)."""
+    w = getattr(t, "__self__", None) or words("en")  # `t` is a Words' bound method
+    detail = w.say(exc)
     if isinstance(exc, errors.InvalidCommand):
-        problems = exc.problems if isinstance(exc, InvalidBody) else [(exc.field, exc.reason)]
-        detail = "; ".join(t("field_problem", field=f, reason=reason_in(t, r)) for f, r in problems)
+        problems = exc.said_fields if isinstance(exc, InvalidBody) else [(exc.field, exc.said or exc.reason)]
+        detail = "; ".join(t("field_problem", field=f, reason=w.say(r)) for f, r in problems)
     return {"headline": t("err_" + exc.code) if t("err_" + exc.code) != "err_" + exc.code else t("err_other"),
             "detail": detail, "conflict": exc.conflict, "code": exc.code,
             "rule": isinstance(exc, errors.RuleViolation) and exc.do_not_treat}
-
-
-# The reasons msgspec (through `schemas.text.describe`) gives for the schema's limits, in words a
-# catalog translates; any other reason is shown as the ledger wrote it.
-LIMITS = [
-    (re.compile(r"^at most (\d+) characters$"), "reason_too_long"),
-    (re.compile(r"^Expected `str` of length >= 1$"), "reason_required"),
-    (re.compile(r"^required field is missing$"), "reason_required"),
-    (re.compile(r"^Expected `str` of length >= (\d+)$"), "reason_too_short"),
-    (re.compile(r"^Expected `(?:int|decimal|float)` >= (\d+)$"), "reason_at_least"),
-    (re.compile(r"^Expected `(?:int|decimal|float)` <= (\d+)$"), "reason_at_most"),
-    (re.compile("^" + re.escape(REASONS[ONE_LINE]) + "$"), "reason_one_line"),
-    (re.compile("^" + re.escape(REASONS[MULTI_LINE]) + "$"), "reason_multi_line"),
-]
-
-
-def reason_in(t, reason: str) -> str:
-    for pattern, key in LIMITS:
-        found = pattern.match(reason)
-        if found:
-            return t(key, n=found.group(1)) if found.groups() else t(key)
-    return reason
 
 
 def check_form(kind: type, raw: dict) -> None:
@@ -251,7 +228,7 @@ def log_from_form(request: Request, course_id: FromPath[str], data: Form) -> Tem
                     refusal=refusal(t, exc), **course_context(request, course_id, form=shown))
     text = t("accepted", number=record["number"])
     if record["warnings"]:
-        text += " " + t("warnings") + ": " + " ".join(record["warnings"])
+        text += " " + t("warnings") + ": " + " ".join(words(language_of(request)).say(w) for w in record["warnings"])
     flash(request, text)
     return Redirect(f"/courses/{course_id}")
 

@@ -28,11 +28,11 @@ def period(start: str | None, end: str | None, now: datetime) -> tuple[date, dat
     try:
         first = date.fromisoformat(start) if start else today.replace(day=1)
     except ValueError:
-        raise errors.InvalidCommand("from", f"{start!r} is not a date (YYYY-MM-DD)") from None
+        raise errors.InvalidCommand("from", "invalid.not_date_yyyy_mm", start=repr(start)) from None
     try:
         last = date.fromisoformat(end) if end else today
     except ValueError:
-        raise errors.InvalidCommand("to", f"{end!r} is not a date (YYYY-MM-DD)") from None
+        raise errors.InvalidCommand("to", "invalid.not_date_yyyy_mm_2", end=repr(end)) from None
     return first, last
 
 

@@ -65,11 +65,11 @@ def acknowledge_form(request: Request, data: Multipart) -> Template:
     upload = data.get("manifest")
     try:
         if not isinstance(upload, UploadFile):
-            raise errors.InvalidCommand("manifest", "choose the import set's import-set.json")
+            raise errors.InvalidCommand("manifest", "invalid.choose_import_set_s")
         try:
             raw = json.loads(read_at_most(upload.file, MANIFEST_SIZE) or b"")
         except ValueError as exc:
-            raise errors.InvalidCommand("manifest", f"not an import set manifest ({exc})") from None
+            raise errors.InvalidCommand("manifest", "invalid.not_import_set_manifest", exc=exc) from None
         validate_body(AcknowledgeIn, raw)
         result = acknowledge_set(b, who, msgspec.convert(raw, AcknowledgeIn, strict=False))
     except errors.LedgerError as exc:
