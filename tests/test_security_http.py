@@ -310,7 +310,7 @@ def test_page_forms_apply_the_api_limits_name_the_field_in_the_readers_language_
         (RTT, "fr", f"/courses/{cid}/fractions/1/void", {"reason": "", "confirm": "yes"}, None,
          "reason", "obligatoire"),
         (RTT, "fr", f"/courses/{cid}/log", {"number": "2", "machine": "PARTNER-TB2", "delivered_at": "2026-11-25T09:00",
-                                            "note": "n" * 1025}, None, "note", "1024 caractères au plus"),
+                                            "note": "n" * 1025}, None, "note", "au plus 1024 caractères"),
         (PHYS, "en", f"/physicist/courses/{cid}/suspend", {"reason": "r" * 2001}, None,
          "reason", "at most 2000 characters"),
         (PHYS, "nl", f"/physicist/courses/{cid}/assign", {"centre": "C" * 65}, None,

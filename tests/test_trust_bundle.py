@@ -143,7 +143,8 @@ def test_the_same_fraction_at_two_centres_is_kept_twice_and_flagged_never_merged
     incident = ledger.app.repository.get(uuid.UUID(summary["collisions"][0]["incident"]))
     assert (incident.category, incident.severity, incident.centre, incident.home_centre, incident.fraction) == (
         "near-miss", "high", PARTNER, HOME, 4)
-    assert incident.description.startswith("Bundle collision, both records kept: fraction 4 from PARTNER collides")
+    assert english(incident.description).startswith(
+        "Bundle collision, both records kept: fraction 4 from PARTNER collides")
     assert incident.attempt["refusal"] == "fraction_already_delivered" and incident.attempt["operator"] == "rtt.partner.a"
     fifth = home.active_records(1, 5)[0]
     assert any("flagged for review" in w for w in fifth.warnings)
