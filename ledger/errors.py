@@ -227,3 +227,24 @@ class LogCompromised(LedgerError):
     def __init__(self, message: str, problem: dict[str, Any]):
         super().__init__(message, conflict=problem)
         self.problem = problem
+
+
+# ---- issue 17: prescription amendments ------------------------------------------------------
+
+
+class CountersignerIsPrescriber(RuleViolation):
+    """The four-eyes rule on a prescription change: who proposed an amendment cannot countersign it."""
+
+    code = "countersigner_is_prescriber"
+    do_not_treat = False
+
+
+class AmendmentConflict(Conflict):
+    """An amendment that contradicts the course as it stands (fewer fractions than delivered,
+    countersigned already)."""
+
+    code = "amendment_conflict"
+
+
+class AmendmentNotFound(NotFound):
+    code = "amendment_not_found"

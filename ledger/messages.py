@@ -237,6 +237,24 @@ TEXTS: dict[str, str] = {
     # replan
     'replan.more_fractions': N_('{planned} fractions planned in group {group} where the prescription has {prescribed}'),
     'replan.meterset_per_fraction': N_('{planned} MU per fraction in group {group} where the prescription gives {prescribed} MU (more than {share} apart)'),
+    # issue 17: treatment gaps and prescription amendments
+    'amendment.course_completed': N_('Course {course} is completed: its prescription can no longer be amended.'),
+    'amendment.below_delivered': N_('Fraction group {group} of course {course} cannot have {after} fractions: fraction {highest} was already delivered. If that record is wrong, void it first.'),
+    'amendment.already_countersigned': N_('Amendment {amendment} was already countersigned by {by} on {at}; nothing was changed.'),
+    'amendment_not_found.no_amendment': N_('Course {course} has no amendment {amendment}.'),
+    'countersigner_is_prescriber.same_person': N_('{by} proposed this amendment of course {course} and cannot countersign it: a second prescriber or a physicist must (four eyes).'),
+    'invalid.amendment_needs_reason': N_('an amendment needs a reason'),
+    'invalid.amendment_needs_fractions': N_('an amendment of kind {kind} needs a number of fractions'),
+    'invalid.amendment_needs_day': N_('an amendment of kind {kind} needs a day'),
+    'invalid.amendment_changes_nothing': N_('group {group} already has {fractions} fractions: the amendment changes nothing'),
+    'invalid.day_before_schedule': N_("{day} is before the course's first treatment day ({start})"),
+    'invalid.day_already_treats': N_('the schedule already gives {fractions} fractions on {day}'),
+    'forbidden.physicists_do_not_prescribe': N_('{user} (physicist at {centre}) may not amend a prescription here: an oncologist does (set FRACTION_LEDGER_PHYSICISTS_PRESCRIBE=1 where physicists prescribe).'),
+    'gap.alarm': N_('Category 1 course {course} of patient {patient_id} is {prolongation} treatment days behind its schedule (alarm beyond {threshold}).'),
+    'amendment.what_fractions': N_('fraction group {group}: {before} to {after} fractions'),
+    'amendment.what_extra_fractions': N_('fraction group {group}: {fractions} more ({before} to {after} fractions)'),
+    'amendment.what_twice_daily': N_('two fractions on {day}, at least 6 hours apart'),
+    'amendment.what_treatment_day': N_('one fraction on {day}, outside the usual treatment days'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {
