@@ -20,6 +20,7 @@ import sqlite_utils
 from adapters.files import create_private
 from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
+from adapters.readmodel_gaps import GAP_COLUMNS, GAP_JSON_COLUMNS, GapTables
 from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
 from ledger.service import FractionLedger
 
@@ -34,7 +35,7 @@ COURSE_COLUMNS = {
     "status_reason": str, "assigned_centres": str, "plans": str, "fractions_planned": int,
     "fractions_delivered": int, "awaiting_verification": int, "fractions_with_warnings": int,
     "last_fraction_at": str, "last_fraction_centre": str, "registered_at": str, "version": int,
-    "flags": str,
+    "flags": str, **GAP_COLUMNS,
 }
 FRACTION_COLUMNS = {
     "record_id": str, "course_id": str, "grp": int, "number": int, "centre": str, "machine": str,
@@ -43,7 +44,7 @@ FRACTION_COLUMNS = {
     "verified_at": str, "voided": int, "void_reason": str, "voided_by": str, "voided_at": str,
     "position": int,
 }
-JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags"}
+JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags", *GAP_JSON_COLUMNS}
 
 
 def dumps(value: Any) -> str:
@@ -60,7 +61,7 @@ def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
+class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
         create_private(path)  # patient names: 0600 (its -wal/-shm follow)

@@ -255,6 +255,7 @@ TEXTS: dict[str, str] = {
     'amendment.what_extra_fractions': N_('fraction group {group}: {fractions} more ({before} to {after} fractions)'),
     'amendment.what_twice_daily': N_('two fractions on {day}, at least 6 hours apart'),
     'amendment.what_treatment_day': N_('one fraction on {day}, outside the usual treatment days'),
+    'command.countersign_amendment': N_('countersign an amendment'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {

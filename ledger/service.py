@@ -29,6 +29,7 @@ from ledger.messages import said
 from ledger.incident import Incident, dose_deviation
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.service_billing import BillingCommands
+from ledger.service_gaps import GapCommands
 from ledger.service_trust import TrustCommands
 from schemas.course import (
     CentreArg, LogFraction, MapPatientId, NewPlan, ReasonArg, RegisterCourse, TriageArg, VerifyArg, VoidArg, to_event,
@@ -75,7 +76,7 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Application):
+class FractionLedger(GapCommands, BillingCommands, TrustCommands, OisImportCommands, Application):
     name = "FractionLedger"
 
     def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now):

@@ -154,6 +154,7 @@ class CourseChangeOut(Struct, frozen=True, kw_only=True):
     plan_uid: str | None = None
     changed: bool | None = None
     awaiting_approval: bool | None = None  # a fallback plan that waits for the home centre's physicist
+    gap_category: int | None = None
 
 
 class EventOut(Struct, frozen=True, kw_only=True):

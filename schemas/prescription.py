@@ -11,7 +11,8 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from schemas.course import PositiveInt, Reason
+from schemas.course import PositiveInt, Reason, Site
+from schemas.schedule import Schedule
 
 # fractions:       the group's number of fractions becomes `fractions`
 # extra_fractions: `fractions` more fractions in the group (a compensation)
@@ -56,3 +57,44 @@ class CountersignArg(Struct, frozen=True):
 
 class GapCategoryArg(Struct, frozen=True):
     category: GapCategory
+
+
+class ScheduleArg(Struct, frozen=True, kw_only=True):
+    """A course's intended schedule (None: the default) and treatment site."""
+
+    schedule: Schedule | None = None
+    site: Site | None = None
+
+
+class GapOut(Struct, frozen=True, kw_only=True):
+    """One line of the gaps worklist (adapters/gaps_view.py)."""
+
+    id: str
+    patient_id: str
+    patient_name: str
+    plan_label: str
+    home_centre: str
+    assigned_centres: list[str]
+    triage: int | None = None
+    site: str | None = None
+    category: int | None = None
+    category_from: str | None = None
+    delivered: int
+    planned: int
+    days_since_last: int | None = None
+    missed: int
+    planned_end: date | None = None
+    projected_end: date | None = None
+    prolongation: int
+    next_day: date | None = None
+    next_fraction: dict | None = None
+    alarm: bool
+    pending_amendments: int = 0
+    dose_prescribed_gy: str | None = None
+    dose_delivered_gy: str | None = None
+
+
+class AmendmentOut(Struct, frozen=True, kw_only=True):
+    id: str  # the course
+    amendment: Amendment
+    fractions_planned: int

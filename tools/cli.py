@@ -442,7 +442,7 @@ def register_areas() -> None:
     """Each area's commands live in their own module; their `register` adds them here."""
     import importlib
 
-    for area in ("cli_hl7", "cli_serve", "cli_trust", "cli_billing", "cli_dicom", "cli_recovery", "cli_access",
+    for area in ("cli_hl7", "cli_serve", "cli_trust", "cli_billing", "cli_dicom", "cli_recovery", "cli_access", "cli_gaps",
                  "drill"):
         importlib.import_module(f"tools.{area}").register(main)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from adapters.http import access_log
 from adapters.readmodel import ReadModel
@@ -76,6 +76,19 @@ class Backend:
             return []
         billed = access.SEES[principal.role] == access.BILLED
         return self.read(lambda r: r.courses(centre=principal.centre, status=status, billed=billed))
+
+    def gaps_view(self, principal: Principal, centre: str | None = None) -> list[dict]:
+        """The gaps worklist of the active courses `principal` sees (`centre`: only those whose
+        home or assigned centre it is), by urgency (adapters/gaps_view.py); logged as shown."""
+        from adapters.gaps_view import gaps_of
+        from adapters.runtime import gap_alarm_days
+
+        rows = self.seen_courses(principal, "active")
+        if centre is not None:
+            rows = [r for r in rows if r["home_centre"] == centre or centre in r["assigned_centres"]]
+        out = self.read(lambda r: gaps_of(self.app, r, rows, gap_alarm_days()))
+        access_log.saw_rows(out)
+        return out
 
     def seen_course_ids(self, principal: Principal) -> set[str]:
         return {str(c["id"]) for c in self.seen_courses(principal)}

@@ -1,0 +1,85 @@
+"""The gaps worklist as the pages, the API and the CLI show it: every active course a reader
+sees, ordered by urgency (ledger/gaps.py `urgency`: category, then prolongation), each with its
+centres, next planned fraction and what is lost; computed from the read model."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+import msgspec
+
+from adapters.readmodel_gaps import gap_of_row
+from ledger import gaps
+from ledger.messages import said
+
+
+def next_fraction_of(row: dict, delivered: set[tuple[int, int]]) -> dict | None:
+    """The first missing fraction of the first incomplete group of the prescription in force."""
+    prescribed = {int(k): v for k, v in (row.get("prescribed") or {}).items()}
+    for g in row["plans"][0]["fraction_groups"]:
+        planned = prescribed.get(g["number"], g["fractions_planned"])
+        missing = next((n for n in range(1, planned + 1) if (g["number"], n) not in delivered), None)
+        if missing is not None:
+            return {"group": g["number"], "number": missing}
+    return None
+
+
+def dose_of(row: dict, delivered: set[tuple[int, int]]) -> tuple[Any, Any]:
+    """Prescribed and delivered dose (Gy) where the plan gives a dose per fraction for every group."""
+    from decimal import Decimal
+
+    groups = row["plans"][0]["fraction_groups"]
+    if not groups or any(g.get("dose_gy") is None for g in groups):
+        return None, None
+    prescribed = {int(k): v for k, v in (row.get("prescribed") or {}).items()}
+    per = {g["number"]: Decimal(str(g["dose_gy"])) for g in groups}
+    total = sum((per[g["number"]] * prescribed.get(g["number"], g["fractions_planned"]) for g in groups), Decimal(0))
+    given = sum((per[grp] for grp, _ in delivered if grp in per), Decimal(0))
+    return total, given
+
+
+def worklist(rows: list[dict], sessions: dict[str, list[tuple[int, int, str]]], now: datetime,
+             zone_of: Callable[[str], Any], threshold: int) -> list[dict]:
+    """`rows`: decoded course rows (active); `sessions`: course id -> (group, number, first delivery ISO)."""
+    out = []
+    for row in rows:
+        firsts = sessions.get(row["id"], [])
+        gap = gap_of_row(row, [f for _, _, f in firsts], now, zone_of(row["home_centre"]), threshold)
+        delivered = {(g, n) for g, n, _ in firsts}
+        prescribed, given = dose_of(row, delivered)
+        gap = msgspec.structs.replace(gap, dose_prescribed_gy=prescribed, dose_delivered_gy=given)
+        pending = [a for a in row.get("amendments") or [] if not a.get("countersigned_by")]
+        out.append({
+            "id": row["id"], "patient_id": row["patient_id"], "patient_name": row["patient_name"],
+            "plan_label": row["plan_label"], "home_centre": row["home_centre"],
+            "assigned_centres": row["assigned_centres"], "triage": row["triage"], "site": row.get("site"),
+            "next_fraction": next_fraction_of(row, delivered), "pending_amendments": len(pending),
+            **msgspec.to_builtins(gap), "_gap": gap,
+        })
+    out.sort(key=lambda r: (*gaps.urgency(r["_gap"]), r["patient_id"], r["id"]))
+    for r in out:
+        r.pop("_gap")
+    return out
+
+
+def alarms(rows: list[dict], threshold: int) -> list[dict]:
+    """The worklist's alarms as messages (rendered at the edge)."""
+    return [{"id": r["id"], "home_centre": r["home_centre"], "assigned_centres": r["assigned_centres"],
+             "message": said("gap.alarm", course=r["plan_label"], patient_id=r["patient_id"],
+                             prolongation=r["prolongation"], threshold=threshold)}
+            for r in rows if r["alarm"]]
+
+
+def gaps_of(app: Any, read: Any, rows: list[dict], threshold: int) -> list[dict]:
+    """The worklist of these course rows: `app` the FractionLedger (clock, centre zones), `read`
+    the read model (the fractions' first sessions)."""
+    zones: dict[str, Any] = {}
+
+    def zone_of(name: str) -> Any:
+        if name not in zones:
+            zones[name] = app.zone_of(name)
+        return zones[name]
+
+    sessions = read.first_sessions([r["id"] for r in rows])
+    return worklist(rows, sessions, app.clock(), zone_of, threshold)
