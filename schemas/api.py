@@ -68,7 +68,7 @@ class PlanApprovalIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 class AccountIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")]
-    role: Literal["rtt", "physicist", "finance", "admin", "privacy"]
+    role: Literal["rtt", "physicist", "finance", "admin", "privacy", "oncologist"]
     centre: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")]
 
 

@@ -163,7 +163,7 @@ def register(main: click.Group) -> None:
 
     @user.command("add")
     @click.argument("name")
-    @click.option("--role", type=click.Choice(["rtt", "physicist", "finance", "admin", "privacy"]), required=True)
+    @click.option("--role", type=click.Choice(["rtt", "physicist", "finance", "admin", "privacy", "oncologist"]), required=True)
     @click.option("--centre", required=True)
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_obj

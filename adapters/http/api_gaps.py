@@ -3,10 +3,8 @@ schedule, amendments and their countersignature (ledger/amendments.py, ledger/ga
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Request, Router, get, post
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from adapters.http.api_courses import IdempotencyKey, backend
 from adapters.http.auth import current
@@ -18,13 +16,10 @@ from ledger import access
 from schemas.api import CourseChangeOut
 from schemas.prescription import AmendmentOut, AmendPrescription, GapCategoryArg, GapOut, ScheduleArg
 
-CentreQuery = Annotated[str | None, Parameter(query="centre", required=False, max_length=64,
-                                              description="only the courses whose home or assigned centre this is")]
-
-
 @get("/api/gaps", opt={"action": "gaps.read"}, sync_to_thread=True, responses=documented(*READ),
      summary="The gaps worklist: every active course the caller sees, by urgency (category, then prolongation)")
-def gaps_worklist(request: Request, centre: CentreQuery = None) -> list[GapOut]:
+def gaps_worklist(request: Request, centre: FromQuery[str | None] = None) -> list[GapOut]:
+    """`centre`: only the courses whose home or assigned centre this is."""
     return [as_(GapOut, row) for row in backend(request).gaps_view(current(request), centre)]
 
 

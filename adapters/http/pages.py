@@ -26,7 +26,7 @@ from schemas.api import FractionIn, VoidIn
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 HOME_OF_ROLE = {"rtt": "/worklist", "physicist": "/physicist", "finance": "/finance", "admin": "/admin",
-                "privacy": "/access-log"}
+                "privacy": "/access-log", "oncologist": "/gaps"}
 TERMINATIONS = ("NORMAL", "OPERATOR", "MACHINE", "UNKNOWN")
 INCIDENT_CATEGORIES = ("positioning", "dose-deviation", "equipment", "extra-or-missed-fraction",
                        "wrong-patient-or-plan", "data-loss-or-restore", "communication", "other")
