@@ -295,10 +295,10 @@ def send_dicom_now(b: Backend, who: Principal, config: DicomConfig, hl7: Any,
             stopped: list[str] = []
             with tempfile.TemporaryDirectory(prefix="fraction-ledger-send-") as tmp:
                 items = until(home_exports(b, who, course_id, since, Path(tmp)), deadline_at, stopped)
-                report = send_all(b.app, items, d.host, d.port, d.called_aet, d.calling_aet, actor_of(who),
+                report = send_all(b.app, items, name, d.host, d.port, d.called_aet, d.calling_aet, actor_of(who),
                                   timeout=d.timeout).to_dict()
             failure = report["error"] or (stopped[0] + f" ({deadline:g} s)" if stopped else None)
-            out.append({"destination": name, "address": report["destination"], "sent": report["sent"],
+            out.append({"destination": name, "address": report["address"], "sent": report["sent"],
                         "accepted": report["accepted"], "skipped": report["already_accepted"],
                         "refused": [{"control_id": r["uid"], "code": r["status"], "text": r["reason"],
                                      "kind": r["kind"], "course": r["course_id"]} for r in report["refused"]],
@@ -321,12 +321,15 @@ def send_dicom(request: Request, data: JSONBody[SendIn]) -> list[SendOut]:
 
 def dicom_deliveries(b: Backend, config: DicomConfig) -> list[dict]:
     rows = []
+    from adapters.dicom.send import accepted_by, stream_name
+
     for name, d in config.destinations.items():
-        found = b.app.destination(address(d))
+        found = b.app.destination(stream_name(name))
+        accepted = accepted_by(b.app, name, address(d))
         rows.append({
             "destination": name, "address": address(d), "kind": "dicom",
-            "accepted": len(found.accepted) if found else 0, "exported": 0,
-            "last_accepted_at": max(found.accepted.values()) if found and found.accepted else None,
+            "accepted": len(accepted), "exported": 0,
+            "last_accepted_at": max(accepted.values()) if accepted else None,
             "refused": [{"control_id": k, **v} for k, v in sorted(found.refused.items())] if found else [],
         })
     return rows
