@@ -138,7 +138,10 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
                 existing = self.get_course(course_id)
             except errors.CourseNotFound:
                 claim = self.claim_plan(course_id, cmd, meta)
-                return [Course(**args, meta=meta), *claim], {"id": str(course_id), "status": "registered"}
+                course = Course(**args, meta=meta)
+                if cmd.schedule is not None or cmd.site is not None:
+                    course.set_schedule(cmd.schedule, cmd.site, meta)
+                return [course, *claim], {"id": str(course_id), "status": "registered"}
             differs = [
                 name
                 for name, value in (("patient", existing.patient), ("plan", to_event(existing.plan)))
@@ -151,7 +154,9 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
                 )
             return [], {"id": str(course_id), "status": "unchanged"}
 
-        return self.run("register_course", args, actor, request_id, act)
+        given = {k: to_event(v) if k == "schedule" else v for k, v in (("schedule", cmd.schedule), ("site", cmd.site))
+                 if v is not None}
+        return self.run("register_course", {**args, **given}, actor, request_id, act)
 
     def claim_plan(self, course_id: uuid.UUID, cmd: RegisterCourse, meta: dict, pending: list[Any] = ()) -> list[Any]:
         """What a new course saves with it so that its patient's plan is no other course (see
