@@ -9,25 +9,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
 
 from ledger import gaps
+from ledger.unit_of_work import Actor, parse
 from schemas.course import to_event
 from schemas.prescription import AmendPrescription, CountersignArg, GapCategoryArg, ScheduleArg
 
-if TYPE_CHECKING:
-    from ledger.service import Actor
 
 ZONE_ENV = "FRACTION_LEDGER_TZ"
-
-
-def parse(kind: Any, data: Any) -> Any:
-    from ledger.service import parse as core_parse  # here, because ledger.service imports this module
-
-    return core_parse(kind, data)
 
 
 def amendment_out(course: Any, amendment: Any) -> dict:
