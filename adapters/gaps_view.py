@@ -65,7 +65,8 @@ def worklist(rows: list[dict], sessions: dict[str, list[tuple[int, int, str]]], 
 
 def alarms(rows: list[dict], threshold: int) -> list[dict]:
     """The worklist's alarms as messages (rendered at the edge)."""
-    return [{"id": r["id"], "home_centre": r["home_centre"], "assigned_centres": r["assigned_centres"],
+    return [{"id": r["id"], "patient_id": r["patient_id"], "home_centre": r["home_centre"],
+             "assigned_centres": r["assigned_centres"],
              "message": said("gap.alarm", course=r["plan_label"], patient_id=r["patient_id"],
                              prolongation=r["prolongation"], threshold=threshold)}
             for r in rows if r["alarm"]]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -63,6 +64,17 @@ class Prescriptions:
     def prescription(self) -> Plan:
         """The prescription in force: the registered plan with every countersigned amendment."""
         return prescribed_plan(self.plan, self.prescribed)  # type: ignore[attr-defined]
+
+    def dose(self) -> tuple[Decimal | None, Decimal | None]:
+        """(prescribed, delivered) dose in Gy, against the prescription in force, where the plan
+        gives every fraction group a dose per fraction; else (None, None)."""
+        groups = self.prescription.fraction_groups
+        if not groups or any(g.dose_gy is None for g in groups):
+            return None, None
+        per = {g.number: g.dose_gy for g in groups}
+        prescribed = sum((g.dose_gy * g.fractions_planned for g in groups), Decimal(0))
+        done = {(r.group, r.number) for r in self.active_records()}  # type: ignore[attr-defined]
+        return prescribed, sum((per.get(grp, Decimal(0)) for grp, _ in done), Decimal(0))
 
     def original_fractions_planned(self) -> int:
         return sum(g.fractions_planned for g in self.plan.fraction_groups)  # type: ignore[attr-defined]

@@ -181,9 +181,11 @@ class Course(Prescriptions, ReceivedFractions, SummaryFractions, RecordOrigin, A
 
     def gap(self, now: datetime, zone: Any, threshold: int = gaps.ALARM_AFTER_DAYS) -> gaps.Gap:
         """The course's treatment gap today (ledger/gaps.py), in the home centre's `zone`."""
-        return gaps.gap_of(self.schedule_in(zone), self.amendments, self.original_fractions_planned(),
-                           self.fractions_planned(), self.delivered_days(zone), schedules.local_day(now, zone),
-                           gaps.category_of(self.gap_category, self.site), threshold)
+        prescribed, delivered = self.dose()
+        gap = gaps.gap_of(self.schedule_in(zone), self.amendments, self.original_fractions_planned(),
+                          self.fractions_planned(), self.delivered_days(zone), schedules.local_day(now, zone),
+                          gaps.category_of(self.gap_category, self.site), threshold)
+        return msgspec.structs.replace(gap, dose_prescribed_gy=prescribed, dose_delivered_gy=delivered)
 
     def find_plan(self, uid: str) -> Plan | None:
         return next((p for p in self.plans if p.uid == uid), None)

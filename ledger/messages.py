@@ -251,10 +251,10 @@ TEXTS: dict[str, str] = {
     'invalid.day_already_treats': N_('the schedule already gives {fractions} fractions on {day}'),
     'forbidden.physicists_do_not_prescribe': N_('{user} (physicist at {centre}) may not amend a prescription here: an oncologist does (set FRACTION_LEDGER_PHYSICISTS_PRESCRIBE=1 where physicists prescribe).'),
     'gap.alarm': N_('Category 1 course {course} of patient {patient_id} is {prolongation} treatment days behind its schedule (alarm beyond {threshold}).'),
-    'amendment.what_fractions': N_('fraction group {group}: {before} to {after} fractions'),
-    'amendment.what_extra_fractions': N_('fraction group {group}: {fractions} more ({before} to {after} fractions)'),
-    'amendment.what_twice_daily': N_('two fractions on {day}, at least 6 hours apart'),
-    'amendment.what_treatment_day': N_('one fraction on {day}, outside the usual treatment days'),
+    'amendment_what.fractions': N_('fraction group {group}: {before} to {after} fractions'),
+    'amendment_what.extra_fractions': N_('fraction group {group}: {fractions} more ({before} to {after} fractions)'),
+    'amendment_what.twice_daily': N_('two fractions on {day}, at least 6 hours apart'),
+    'amendment_what.treatment_day': N_('one fraction on {day}, outside the usual treatment days'),
     'command.countersign_amendment': N_('countersign an amendment'),
 }
 
