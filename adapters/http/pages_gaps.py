@@ -4,7 +4,7 @@ prescription amendments and their countersignature (forms posting here)."""
 from __future__ import annotations
 
 from litestar import Request, Router, get, post
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from adapters.http.auth import current
@@ -18,15 +18,14 @@ from schemas.prescription import AmendPrescription, GapCategoryArg
 
 
 @get("/gaps", opt={"action": "gaps.read"}, sync_to_thread=True, include_in_schema=False)
-def gaps_page(request: Request, centre: str | None = None) -> Template:
+def gaps_page(request: Request, centre: FromQuery[str | None] = None) -> Template:
     b, who = backend(request), current(request)
     rows = b.gaps_view(who, centre or None)
     return page(request, "gaps.html", rows=rows, centre=centre or "", gap_alarms=alarms(rows, gap_alarm_days()))
 
 
-def gap_form(path: str, action: str, run, ok_key: str, body: type):
-    def handler(request: Request, course_id: FromPath[str], data: Form, amendment_id: str | None = None
-                ) -> Template | Redirect:
+def gap_form(path: str, action: str, run, ok_key: str, body: type | None):
+    def answer(request: Request, course_id: str, data: dict, amendment_id: str | None) -> Template | Redirect:
         b, who = backend(request), current(request)
         b.course_for(who, action, course_id)
         t = translator(language_of(request))
@@ -44,6 +43,14 @@ def gap_form(path: str, action: str, run, ok_key: str, body: type):
                         **course_context(request, course_id))
         flash(request, t(ok_key))
         return Redirect(f"/courses/{course_id}#prescription")
+
+    if "{amendment_id" in path:
+        def handler(request: Request, course_id: FromPath[str], amendment_id: FromPath[str], data: Form
+                    ) -> Template | Redirect:
+            return answer(request, course_id, data, amendment_id)
+    else:
+        def handler(request: Request, course_id: FromPath[str], data: Form) -> Template | Redirect:  # type: ignore[misc]
+            return answer(request, course_id, data, None)
 
     handler.__name__ = action.replace(".", "_") + "_page_form"
     return post("/courses/{course_id:str}" + path, opt={"action": action}, sync_to_thread=True,
