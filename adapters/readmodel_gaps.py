@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from ledger import gaps, schedule as schedules
+from ledger.amendments import signed_at
 from schemas.prescription import Amendment
 from schemas.schedule import Schedule
 
@@ -46,7 +47,7 @@ class GapTables:
         for a in amendments:
             if a["id"] == e.amendment_id:
                 a.update(countersigned_by=e.meta["user"], countersigned_centre=e.meta["centre"],
-                         countersigned_at=e.meta["recorded_at"].isoformat(timespec="seconds"))
+                         countersigned_at=signed_at(e.meta))
                 if e.after is not None:
                     a.update(before=e.before, after=e.after)
                 changed = a

@@ -53,6 +53,12 @@ def amended_schedule(schedule: Schedule, amendments: Iterable[Amendment]) -> Sch
     return schedule
 
 
+def signed_at(meta: dict) -> str:
+    """When a countersignature was given: at this ledger, or where a bundle says it was recorded."""
+    when = (meta.get("bundle") or {}).get("recorded_at") or meta["recorded_at"]
+    return when.isoformat(timespec="seconds") if hasattr(when, "isoformat") else str(when)
+
+
 class Prescriptions:
     """Needs the Course's `plan`, `status`, `delivered_numbers`, `only_group`, `id`, `version`,
     `schedule_in` and the events `_amendment_proposed`, `_amendment_countersigned`."""
@@ -168,6 +174,26 @@ class Prescriptions:
         self._amendment_countersigned(amendment_id=found.id, before=before, after=after, meta=meta)  # type: ignore[attr-defined]
         return self.amendment(found.id)
 
+    # ---- received from another centre's ledger (a bundle: ledger/service_trust.py) ---------------
+
+    def receive_amendment(self, amendment: Amendment, meta: dict) -> bool:
+        """An amendment proposed at another centre, with its own id; the same one again changes nothing."""
+        if any(a.id == amendment.id for a in self.amendments):
+            return False
+        fresh = msgspec.structs.replace(amendment, countersigned_by=None, countersigned_centre=None,
+                                        countersigned_at=None)
+        self._amendment_proposed(amendment=msgspec.to_builtins(fresh), meta=meta)  # type: ignore[attr-defined]
+        return True
+
+    def receive_countersign(self, amendment_id: str, before: int | None, after: int | None, meta: dict) -> bool:
+        """A countersignature given at another centre (its four eyes were checked there): the
+        amendment takes effect here with the count it gave there."""
+        found = self.amendment(amendment_id)
+        if found.countersigned_by is not None:
+            return False
+        self._amendment_countersigned(amendment_id=found.id, before=before, after=after, meta=meta)  # type: ignore[attr-defined]
+        return True
+
     # ---- facts -------------------------------------------------------------------------------------
 
     def apply_amendment(self, amendment: dict) -> None:
@@ -175,7 +201,7 @@ class Prescriptions:
 
     def apply_countersign(self, amendment_id: str, before: int | None, after: int | None, meta: dict) -> None:
         changes = {"countersigned_by": meta["user"], "countersigned_centre": meta["centre"],
-                   "countersigned_at": meta["recorded_at"].isoformat(timespec="seconds")}
+                   "countersigned_at": signed_at(meta)}
         if after is not None:
             changes.update(before=before, after=after)
         self.amendments = [msgspec.structs.replace(a, **changes) if a.id == amendment_id else a
