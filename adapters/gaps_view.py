@@ -12,6 +12,14 @@ import msgspec
 from adapters.readmodel_gaps import gap_of_row
 from ledger import gaps
 from ledger.messages import said
+from schemas.prescription import Amendment
+
+
+def what(a: Amendment) -> dict:
+    """An amendment in words (a message: rendered in the reader's language)."""
+    if a.kind in ("twice_daily", "treatment_day"):
+        return said(f"amendment_what.{a.kind}", day=a.day.isoformat() if a.day else "?")
+    return said(f"amendment_what.{a.kind}", group=a.group, before=a.before, after=a.after, fractions=a.fractions)
 
 
 def next_fraction_of(row: dict, delivered: set[tuple[int, int]]) -> dict | None:

@@ -116,3 +116,44 @@ def test_a_bundle_carries_the_amendment_so_the_partner_counts_against_the_amende
     again = partner.app.import_bundle(read_bundle(partner.app, data), Actor("physicist.partner", PARTNER))
     assert again["applied"] == 0, "importing twice changes nothing"
     assert partner.fresh().course(course)["fractions_planned"] == 6
+
+
+# ---- from the RT Plan: dose per fraction and the fraction pattern ---------------------------------
+
+
+def test_an_rt_plan_gives_the_dose_per_fraction_and_its_fraction_pattern_the_schedule(ledger, tmp_path):
+    from decimal import Decimal
+
+    from pydicom import dcmread as read
+    from pydicom.data import get_testdata_file
+
+    from adapters.dicom.plans import import_plan_file
+
+    ds = read(get_testdata_file("rtplan.dcm"))
+    ds.FractionGroupSequence[0].FractionPattern = "1010100"  # Monday, Wednesday, Friday
+    ds.FractionGroupSequence[0].NumberOfFractionPatternDigitsPerDay = 1
+    ds.FractionGroupSequence[0].RepeatFractionCycleLength = 1
+    ds.save_as(tmp_path / "plan.dcm")
+    answer = import_plan_file(ledger.app, tmp_path / "plan.dcm", PHYSICIST, HOME)
+    assert answer["status"] == "registered", answer
+    course = ledger.app.get_course(answer["course_id"])
+    # TargetPrescriptionDose 30.826203 Gy over 30 fractions (the beam dose says 1.0275401 too)
+    assert course.plan.fraction_groups[0].dose_gy == Decimal("1.027540")
+    assert course.schedule_in("Europe/Brussels").weekdays == [1, 3, 5]
+    prescribed, delivered = course.dose()
+    assert (prescribed, delivered) == (Decimal("30.826200"), Decimal(0))
+
+
+def test_without_a_target_prescription_the_beam_doses_give_the_dose_per_fraction(tmp_path):
+    from decimal import Decimal
+
+    from pydicom import dcmread as read
+    from pydicom.data import get_testdata_file
+
+    from adapters.dicom.plans import dose_per_fraction, read_plan
+
+    ds = read(get_testdata_file("rtplan.dcm"))
+    del ds.DoseReferenceSequence
+    assert read_plan(ds)[1].fraction_groups[0].dose_gy == Decimal("1.027540")
+    del ds.FractionGroupSequence[0].ReferencedBeamSequence[0].BeamDose
+    assert dose_per_fraction(ds, ds.FractionGroupSequence[0], 30, 1) is None

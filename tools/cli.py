@@ -104,11 +104,16 @@ def course() -> None:
 @click.option("--beam", "beams", multiple=True, help="NUMBER=MU per fraction; repeat per beam.")
 @click.option("--triage", type=int, default=None, help="Triage code 1 (urgent) .. 5.")
 @click.option("--assign", "assigned", multiple=True, help="Centre the course is assigned to; repeatable.")
+@click.option("--dose", default=None, help="Prescribed dose per fraction in Gy.")
+@click.option("--start", default=None, help="First treatment day, YYYY-MM-DD [default: the first fraction's day].")
+@click.option("--weekdays", default=None, help="ISO weekdays treated, e.g. 1,2,3,4,5 [default: Monday to Friday].")
+@click.option("--site", default=None, help="Treatment site: gives the gap category's default (README 'Treatment gaps').")
 @click.option("--request-id", default=None)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def course_register(obj: Context, patient_id, patient_name, birth_date, sex, plan_uid, plan_label, fractions,
-                    home_centre, machine, beams, triage, assigned, request_id, as_json) -> None:
+                    home_centre, machine, beams, triage, assigned, dose, start, weekdays, site, request_id,
+                    as_json) -> None:
     """Register a course (registering the same course again changes nothing)."""
     data = {
         "patient": {"id": patient_id, "name": patient_name, "sex": sex,
@@ -116,12 +121,18 @@ def course_register(obj: Context, patient_id, patient_name, birth_date, sex, pla
         "home_centre": home_centre,
         "plan": {
             "uid": plan_uid, "label": plan_label, "machine": machine, "centre": home_centre,
-            "fraction_groups": [{"number": 1, "fractions_planned": fractions,
+            "fraction_groups": [{"number": 1, "fractions_planned": fractions, "dose_gy": dose,
                                  "beams": [parse_planned_beam(b) | {"machine": machine} for b in beams]}],
         },
         "triage": triage,
         "assigned_centres": list(assigned),
     }
+    if start is not None or weekdays is not None:
+        from tools.cli_gaps import weekdays_of
+
+        data["schedule"] = {"start": start, **({"weekdays": weekdays_of(weekdays)} if weekdays else {})}
+    if site is not None:
+        data["site"] = site
     result = obj.ledger.app.register_course(data, obj.actor(home_centre), request_id=request_id)
     emit(result, as_json, f"{result['status']}: course {result['id']}")
 
@@ -173,6 +184,9 @@ def course_show(obj: Context, course_id, as_json) -> None:
     for centre, pid in course.patient_ids.items():
         click.echo(f"  patient known at {centre} as {pid}")
     click.echo(f"  fractions {c['fractions_delivered']}/{c['fractions_planned']}, awaiting verification {c['awaiting_verification']}")
+    from tools.cli_gaps import show_prescription
+
+    show_prescription(obj, course)
     own = {r.record_id: r.plan_number for r in course.records if r.plan_number}
     for f in c["fractions"]:
         flags = " VOIDED (" + (f["void_reason"] or "") + ")" if f["voided"] else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from adapters.gaps_view import alarms, gaps_of
+from adapters.gaps_view import alarms, gaps_of, what
 from adapters.runtime import gap_alarm_days
 from schemas.prescription import KINDS
 from tools.cli_access import log_read
@@ -19,6 +19,25 @@ def weekdays_of(text: str | None) -> list[int] | None:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise click.BadParameter(f"{text!r}: ISO weekdays separated by commas, e.g. 1,2,3,4,5", param_hint="--weekdays") from None
+
+
+def show_prescription(obj: Context, course) -> None:
+    """`course show`: the gap, the dose, the original prescription and every amendment."""
+    if course.status == "active":
+        gap = obj.ledger.app.course_gap(course.id, threshold=gap_alarm_days())
+        click.echo(f"  gap category {gap.category or '-'}{' (site ' + course.site + ')' if gap.category_from == 'site' else ''}, "
+                   f"missed {gap.missed}, prolonged {gap.prolongation} treatment days, planned end {gap.planned_end or '-'}, "
+                   f"projected end {gap.projected_end or '-'}" + ("  ALARM" if gap.alarm else ""))
+    prescribed, delivered = course.dose()
+    if prescribed is not None:
+        click.echo(f"  dose {delivered}/{prescribed} Gy")
+    if course.amendments:
+        original = ", ".join(f"group {g.number}: {g.fractions_planned}" for g in course.plan.fraction_groups)
+        click.echo(f"  original prescription {original}")
+    for a in course.amendments:
+        signed = (f"countersigned by {a.countersigned_by} {a.countersigned_at}" if a.countersigned_by
+                  else "NOT COUNTERSIGNED: changes nothing")
+        click.echo(f"  amendment {a.id}: {say(what(a))}; by {a.by} {a.at}: {a.reason}; {signed}")
 
 
 def register(main: click.Group) -> None:

@@ -257,6 +257,19 @@ def dose_per_fraction(ds: Dataset, group: Dataset, planned: int, groups: int) ->
     return None
 
 
+def schedule_weekdays(ds: Dataset) -> list[int] | None:
+    """The weekdays (ISO, 1 Monday) a plan's Fraction Pattern (300A,007B) treats, read as one week
+    from Monday with one digit a day; None when the plan gives no such pattern (the default
+    schedule applies) or a pattern of another shape (several weeks, several digits a day)."""
+    for g in ds.get("FractionGroupSequence") or []:
+        pattern = str(g.get("FractionPattern") or "")
+        per_day = int(g.get("NumberOfFractionPatternDigitsPerDay") or 1)
+        weeks = int(g.get("RepeatFractionCycleLength") or 1)
+        if len(pattern) == 7 and per_day == 1 and weeks == 1 and set(pattern) <= {"0", "1"} and "1" in pattern:
+            return [i + 1 for i, digit in enumerate(pattern) if digit == "1"]
+    return None
+
+
 def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
     """The patient and the plan of an RT Plan dataset; BadFile names what is wrong."""
     if str(ds.get("SOPClassUID", "")) != RTPlanStorage:
@@ -350,8 +363,10 @@ def import_plan_file(app: Any, path: Path, actor: Any, centre: str, triage: int 
                 answer["warning"] = ("registered, but it departs from the prescription: it awaits approval by a physicist "
                                    "of the home centre (`fraction-ledger course approve-plan`) before anyone treats with it")
         else:
+            weekdays = schedule_weekdays(ds)
             result = app.register_course(
-                {"patient": to_event(patient), "home_centre": centre, "plan": to_event(plan), "triage": triage}, actor
+                {"patient": to_event(patient), "home_centre": centre, "plan": to_event(plan), "triage": triage,
+                 **({"schedule": {"weekdays": weekdays}} if weekdays else {})}, actor
             )
             answer.update(course_id=result["id"], status=result["status"])
     except LedgerError as exc:

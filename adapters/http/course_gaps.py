@@ -10,15 +10,8 @@ from litestar import Request
 from adapters.http.auth import current
 from adapters.runtime import gap_alarm_days, physicists_prescribe
 from ledger import access
-from ledger.messages import said
-from schemas.prescription import KINDS, Amendment
-
-
-def what(a: Amendment) -> dict:
-    """An amendment in words (a message: rendered in the reader's language)."""
-    if a.kind in ("twice_daily", "treatment_day"):
-        return said(f"amendment_what.{a.kind}", day=a.day.isoformat() if a.day else "?")
-    return said(f"amendment_what.{a.kind}", group=a.group, before=a.before, after=a.after, fractions=a.fractions)
+from adapters.gaps_view import what
+from schemas.prescription import KINDS
 
 
 def course_gap_context(request: Request, course_id: str) -> dict[str, Any]:
