@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
+from schemas.prescription import Amendment
+from schemas.schedule import Schedule
 from schemas.course import (
     AwareDatetime,
     FractionRecord,
@@ -144,6 +146,12 @@ class SourceOut(Struct, frozen=True, kw_only=True):
 class CourseDetailOut(CourseOut, frozen=True, kw_only=True):
     fractions: list[FractionOut] = []
     last_received: ReceivedOut | None = None
+    # issue 17: the intended schedule as given (None: the default), the treatment site, the gap
+    # category a physician set, and every prescription amendment (proposed and countersigned)
+    schedule: Schedule | None = None
+    site: str | None = None
+    gap_category: int | None = None
+    amendments: list[Amendment] = []
 
 
 class CourseChangeOut(Struct, frozen=True, kw_only=True):

@@ -297,3 +297,17 @@ def test_the_cli_gaps_contract_with_json(tmp_path):
     assert row["prolongation"] == 3
     bad = cli("course", "gap-category", course_id, "--category", "4", db=db, env=env)
     assert bad.returncode == 2
+
+
+def test_the_course_api_shows_the_schedule_site_category_and_every_amendment(ledger, client):
+    course_id = interrupted(ledger)
+    proposed = client.post(f"/api/courses/{course_id}/amendments", headers=auth("onc1.home"),
+                           json={"kind": "extra_fractions", "fractions": 1, "reason": "lost in the outage"}).json()
+    client.post(f"/api/courses/{course_id}/amendments/{proposed['amendment']['id']}/countersign",
+                headers=auth("onc2.home"))
+    body = client.get(f"/api/courses/{course_id}", headers=auth("rtt1.partner")).json()
+    assert body["schedule"]["start"] == "2026-11-02" and body["site"] == "head_and_neck"
+    assert body["fractions_planned"] == 36
+    [a] = body["amendments"]
+    assert (a["kind"], a["before"], a["after"], a["by"], a["reason"], a["countersigned_by"]) == \
+        ("extra_fractions", 35, 36, "onc1.home", "lost in the outage", "onc2.home")
