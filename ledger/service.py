@@ -31,7 +31,7 @@ from ledger.service_trust import TrustCommands
 from schemas.course import (
     CentreArg, LogFraction, MapPatientId, NewPlan, ReasonArg, RegisterCourse, TriageArg, VerifyArg, VoidArg, to_event,
 )
-from ledger.unit_of_work import SYSTEM, Actor, DateAsISO, parse, retrying, utc_now
+from ledger.unit_of_work import SYSTEM, Actor, DateAsISO, GroupCommit, parse, retrying, utc_now
 
 __all__ = ["SYSTEM", "Actor", "FractionLedger", "parse", "utc_now"]
 
@@ -41,6 +41,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
     def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now):
         super().__init__(env)
         self.clock = clock
+        self.group_commit = GroupCommit(self.save)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -93,7 +94,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
             aggregates, result = act(meta)
             if request_id is not None:
                 aggregates.append(Request(request_id=request_id, command=command, fingerprint=fp, result=result, meta=meta))
-            self.save(*aggregates)
+            self.group_commit.save(*aggregates)  # returns once durable, with the others that came together
             return result
 
         return retrying(attempt)

@@ -164,7 +164,7 @@ class TrustCommands:
                 raise
             except errors.LedgerError as exc:
                 raise errors.BundleRefused("bundle_refused.detail", detail=str(exc)) from None
-            self.save(*aggregates)
+            self.group_commit.save(*aggregates)
             return summary
 
         return retrying(attempt, "contended.ledger_kept_changing_while")

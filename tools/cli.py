@@ -408,12 +408,15 @@ def bench() -> None:
 
 @bench.command("core")
 @click.option("--fractions", "n", type=int, default=2000, show_default=True)
+@click.option("--clients", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Threads logging at once, each on its own courses (their saves are group-committed).")
+@click.option("--rounds", type=click.IntRange(1, 20), default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def bench_core(n, as_json) -> None:
+def bench_core(n, clients, rounds, as_json) -> None:
     """Fractions logged per second, durable, next to bare eventsourcing appends."""
     from tools.bench import run_bench
 
-    run_bench(n, as_json)
+    run_bench(n, as_json, rounds=rounds, clients=clients)
 
 
 def lazy_benchmark(name: str, module: str, doc: str) -> None:
