@@ -68,7 +68,7 @@ def open_application(storage: Storage, clock: Callable[[], datetime]) -> Fractio
     EXISTS` from processes starting together ("tuple concurrently updated"): try again."""
     for attempt in range(10):
         try:
-            return FractionLedger(env=storage.event_store_env(), clock=clock)
+            return FractionLedger(env=storage.event_store_env(), clock=clock, zone=department_zone())
         except (InternalError, OperationalError, IntegrityError):
             if attempt == 9:
                 raise

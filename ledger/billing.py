@@ -29,6 +29,7 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger import errors
 from ledger.course import NAMESPACE
+from ledger.local_time import DEFAULT_ZONE, ZoneOf, local_day
 from schemas.billing import PER_FRACTION, PRO_RATA, AgreementTerms, Share, Split
 from schemas.course import from_event, to_event
 
@@ -147,15 +148,67 @@ class Settlement(Aggregate):
 # ---- computing a split (pure) -----------------------------------------------------------------
 
 
-def deliveries_of(course: Any) -> list[tuple[str, date]]:
-    """(centre, date) per delivered fraction. A fraction counts for the centre of its first
-    session, on that session's local date (a continuation elsewhere does not move it)."""
+# What a fraction bills. One definition, used by the split and by the HL7 charges alike:
+# a course's *billable fractions* are its delivered fractions, each once, by the record of its
+# first session (a continuation completes the same fraction, a further record of one session,
+# a file per beam, is the same session), counted for the centre of that session on its local
+# day. Every billable fraction counts in the split: the course is paid once, and the home
+# centre's fractions before the outage are part of it. A billable fraction the ledger imported
+# from the OIS's backup (a session record or a summary) was already charged by the OIS before
+# the outage: the replay does not charge it again (`to_charge`).
+CHARGED_BY_OIS = ("baseline", "summary")
+
+
+def bills_its_fraction(delivery_type: str, part_of: str | None) -> bool:
+    """Whether a record is the one that bills its fraction: the first session's first record."""
+    return delivery_type == "TREATMENT" and part_of is None
+
+
+def charged_by_ois(source: str | None) -> bool:
+    """A record imported from the home OIS: the OIS posted its charge before the outage."""
+    return source in CHARGED_BY_OIS
+
+
+def to_charge(delivery_type: str, part_of: str | None, source: str | None) -> bool:
+    """Whether the ledger charges this record (and credits it, once voided): a billable fraction
+    that the OIS did not charge already."""
+    return bills_its_fraction(delivery_type, part_of) and not charged_by_ois(source)
+
+
+def billable_fractions(records: Iterable[Any]) -> list[Any]:
+    """The record that bills each delivered (not voided) fraction: its first session, the earliest
+    when two centres' records of one fraction collided."""
     first: dict[tuple[int, int], Any] = {}
-    for r in course.active_records():
+    for r in records:
+        if r.voided or not bills_its_fraction(r.delivery_type, r.part_of):
+            continue
         key = (r.group, r.number)
         if key not in first or r.delivered_at < first[key].delivered_at:
             first[key] = r
-    return [(r.centre, r.delivered_at.date()) for r in first.values()]
+    return list(first.values())
+
+
+def deliveries_of(course: Any, zone_of: ZoneOf = lambda _: DEFAULT_ZONE) -> list[tuple[str, date]]:
+    """(centre, date) per billable fraction: the centre of its first session, on that session's
+    day in the delivering centre's zone (a continuation elsewhere does not move it)."""
+    return [(r.centre, local_day(r.delivered_at, zone_of(r.centre))) for r in billable_fractions(course.records)]
+
+
+def completed_on(course: Any, zone_of: ZoneOf = lambda _: DEFAULT_ZONE) -> date:
+    """The day a completed course completed, in its home centre's zone: the statement it is on."""
+    return local_day(course.status_changed_at, zone_of(course.home_centre))
+
+
+def split_for(course: Any, find_terms: TermsLookup, zone_of: ZoneOf = lambda _: DEFAULT_ZONE) -> Split:
+    """The split of a completed course, its days in its centres' zones."""
+    return compute_split(
+        course_id=str(course.id),
+        home_centre=course.home_centre,
+        category=course.category,
+        deliveries=deliveries_of(course, zone_of),
+        completed_on=completed_on(course, zone_of),
+        find_terms=find_terms,
+    )
 
 
 def course_amount(terms: AgreementTerms, category: str | None) -> Decimal | None:

@@ -124,6 +124,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         self.assigned_centres: list[str] = list(assigned_centres)
         self.status = ACTIVE
         self.status_note: dict | None = None
+        self.status_changed_at: datetime | None = None  # typed: a completion's day is computed from it
         self.records: list[FractionRecord] = []
         self.registered_at: datetime = meta["recorded_at"]
         self.category: str | None = None  # treatment category: picks the billing tariff
@@ -698,6 +699,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
     @event("StatusChanged")
     def _status_changed(self, status: str, reason: str, meta: dict) -> None:
         self.status = status
+        self.status_changed_at = meta["recorded_at"]
         self.status_note = {
             "user": meta["user"],
             "centre": meta["centre"],

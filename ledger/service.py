@@ -13,7 +13,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, tzinfo
 from typing import Any, TypeVar
 
 import msgspec
@@ -27,6 +27,7 @@ from ledger.plan_course import PlanCourse, plan_course_id_for
 from ledger.delivery import Destination, destination_id
 from ledger.messages import said
 from ledger.incident import Incident, dose_deviation
+from ledger.local_time import DEFAULT_ZONE, zone_named
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.service_billing import BillingCommands
 from ledger.service_trust import TrustCommands
@@ -78,9 +79,16 @@ def utc_now() -> datetime:
 class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Application):
     name = "FractionLedger"
 
-    def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now):
+    def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now,
+                 zone: tzinfo = DEFAULT_ZONE):
+        """`zone`: the zone of a centre that recorded none (the department's)."""
         super().__init__(env)
         self.clock = clock
+        self.zone = zone
+
+    def zone_of(self, centre: str) -> tzinfo:
+        """The zone a centre's days are computed in: its recorded zone, else the department's."""
+        return zone_named(self.centre_zone(centre), self.zone)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -1,0 +1,81 @@
+"""Unit tests of the decisions that used to be taken at the edges (issue 14, point 2) and of the
+days the ledger computes (point 3): each on a `Course` built in memory, with no store, no
+application and no read model; the clock is a value given to the aggregate.
+
+Where each rule lives is in the README ("Where each rule lives").
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from ledger import billing
+from ledger.local_time import local_day
+from tests.test_course_unit import DAY1, HOME, PARTNER, deliver, fraction, meta, new_course
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+UTC = timezone.utc
+
+
+def in_brussels(_centre: str) -> ZoneInfo:
+    return BRUSSELS
+
+
+def completed(at: datetime):
+    course = new_course(fractions=5)
+    deliver(course, 1)
+    course.complete("done", meta("dr.home", HOME, at))
+    return course
+
+
+# ---- the day of a completion, in the home centre's zone ------------------------------------------
+
+
+@pytest.mark.parametrize("at, day", [
+    # 00:30 in Brussels on 1 December is 23:30 UTC on 30 November: December's statement.
+    (datetime(2026, 11, 30, 23, 30, tzinfo=UTC), date(2026, 12, 1)),
+    (datetime(2026, 11, 30, 22, 59, tzinfo=UTC), date(2026, 11, 30)),  # 23:59 in Brussels
+    # Summer time (+02:00): 00:30 on 1 July is 22:30 UTC on 30 June.
+    (datetime(2027, 6, 30, 22, 30, tzinfo=UTC), date(2027, 7, 1)),
+    (datetime(2027, 6, 30, 21, 59, tzinfo=UTC), date(2027, 6, 30)),
+    # The night the clocks go forward (28 March 2027, 02:00 CET -> 03:00 CEST) and the next.
+    (datetime(2027, 3, 27, 23, 30, tzinfo=UTC), date(2027, 3, 28)),
+    (datetime(2027, 3, 28, 22, 30, tzinfo=UTC), date(2027, 3, 29)),
+    # The night they go back (25 October 2026, 03:00 CEST -> 02:00 CET) and the next.
+    (datetime(2026, 10, 24, 22, 30, tzinfo=UTC), date(2026, 10, 25)),
+    (datetime(2026, 10, 25, 23, 30, tzinfo=UTC), date(2026, 10, 26)),
+])
+def test_a_course_completes_on_its_home_centres_local_day(at, day):
+    assert billing.completed_on(completed(at), in_brussels) == day
+
+
+def test_the_completion_day_follows_the_home_centres_own_zone():
+    course = completed(datetime(2026, 11, 30, 23, 30, tzinfo=UTC))
+    assert billing.completed_on(course, lambda _: ZoneInfo("Europe/London")) == date(2026, 11, 30)
+    assert billing.completed_on(course, lambda _: ZoneInfo("America/New_York")) == date(2026, 11, 30)
+
+
+def test_a_time_without_an_offset_has_no_day():
+    with pytest.raises(ValueError):
+        local_day(datetime(2026, 11, 30, 23, 30), BRUSSELS)
+
+
+def test_a_fraction_counts_on_the_delivering_centres_local_day_whatever_offset_it_was_told_with():
+    course = new_course(fractions=5)
+    late = meta("rtt.partner", PARTNER, datetime(2026, 12, 1, 8, 0, tzinfo=UTC))
+    # 23:30 UTC on 30 November, as a partner's system wrote it, is 1 December at a Brussels linac.
+    course.deliver(fraction(1, PARTNER, delivered_at=datetime(2026, 11, 30, 23, 30, tzinfo=UTC)), late)
+    assert billing.deliveries_of(course, in_brussels) == [(PARTNER, date(2026, 12, 1))]
+
+
+def test_the_split_of_a_course_takes_its_days_in_its_centres_zones():
+    course = new_course(fractions=5)
+    for n in (1, 2):
+        deliver(course, n)
+    course.complete("done", meta("dr.home", HOME, datetime(2026, 11, 30, 23, 30, tzinfo=UTC)))
+    split = billing.split_for(course, lambda *_: None, in_brussels)
+    assert (split.status, split.completed_on, split.first_fraction_on) == ("home-only", date(2026, 12, 1), DAY1.date())
