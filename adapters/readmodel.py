@@ -41,7 +41,7 @@ FRACTION_COLUMNS = {
     "plan_uid": str, "delivered_at": str, "delivery_type": str, "operator": str, "note": str,
     "beams": str, "warnings": str, "source": str, "source_uid": str, "recorded_at": str, "recorded_by": str, "verified_by": str,
     "verified_at": str, "voided": int, "void_reason": str, "voided_by": str, "voided_at": str,
-    "position": int,
+    "position": int, "part_of": str,
 }
 JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags"}
 
@@ -237,6 +237,7 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
                 "recorded_at": iso(r["recorded_at"]),
                 "recorded_by": r["recorded_by"], "verified_by": None, "verified_at": None, "voided": 0,
                 "void_reason": None, "voided_by": None, "voided_at": None, "position": position,
+                "part_of": r.get("part_of"),
             }
         )
         self.recount(course_id)

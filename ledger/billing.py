@@ -31,7 +31,7 @@ from ledger import errors
 from ledger.course import NAMESPACE
 from ledger.local_time import DEFAULT_ZONE, ZoneOf, local_day
 from schemas.billing import PER_FRACTION, PRO_RATA, AgreementTerms, Share, Split
-from schemas.course import from_event, to_event
+from schemas.course import Plan, from_event, to_event
 
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("10000000")
@@ -186,6 +186,17 @@ def billable_fractions(records: Iterable[Any]) -> list[Any]:
         if key not in first or r.delivered_at < first[key].delivered_at:
             first[key] = r
     return list(first.values())
+
+
+def technique(plan: Plan | None, group: int) -> str:
+    """The technique a fraction is billed as, from the beams of its fraction group in the plan its
+    record names: RADIATION/KIND, e.g. PHOTON/DYNAMIC (any dynamic beam makes it dynamic; the
+    radiation is the first beam's). A plan or group without beams: UNKNOWN/UNKNOWN."""
+    beams = [b for g in (plan.fraction_groups if plan else []) if g.number == group for b in g.beams]
+    if not beams:
+        return "UNKNOWN/UNKNOWN"
+    kind = "DYNAMIC" if any(b.beam_type == "DYNAMIC" for b in beams) else "STATIC"
+    return f"{beams[0].radiation_type or 'PHOTON'}/{kind}"
 
 
 def deliveries_of(course: Any, zone_of: ZoneOf = lambda _: DEFAULT_ZONE) -> list[tuple[str, date]]:

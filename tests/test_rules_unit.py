@@ -79,3 +79,60 @@ def test_the_split_of_a_course_takes_its_days_in_its_centres_zones():
     course.complete("done", meta("dr.home", HOME, datetime(2026, 11, 30, 23, 30, tzinfo=UTC)))
     split = billing.split_for(course, lambda *_: None, in_brussels)
     assert (split.status, split.completed_on, split.first_fraction_on) == ("home-only", date(2026, 12, 1), DAY1.date())
+
+
+# ---- the billable fraction: one definition for the split and the HL7 charges ---------------------
+
+
+def test_a_fraction_bills_once_by_its_first_session_whatever_completes_it():
+    course = new_course(fractions=5)
+    deliver(course, 1, beams=[{"number": 1, "delivered_mu": "100"}])
+    deliver(course, 1, beams=[{"number": 2, "delivered_mu": "20"}])  # a file per beam: the same session
+    deliver(course, 2, beams=[{"number": 1, "delivered_mu": "50", "termination": "MACHINE"},
+                              {"number": 2, "delivered_mu": "0", "termination": "MACHINE"}])
+    deliver(course, 2, PARTNER, delivery_type="CONTINUATION",
+            beams=[{"number": 1, "delivered_mu": "50"}, {"number": 2, "delivered_mu": "20"}])
+    first, further, interrupted, continuation = course.records
+    assert further.part_of == first.record_id
+    assert [billing.bills_its_fraction(r.delivery_type, r.part_of) for r in course.records] == [True, False, True, False]
+    assert billing.billable_fractions(course.records) == [first, interrupted]
+    # The continuation at the partner does not move fraction 2 away from the home centre.
+    assert billing.deliveries_of(course, in_brussels) == [(HOME, DAY1.date()), (HOME, DAY1.date() + timedelta(days=1))]
+
+
+def test_a_voided_fraction_is_not_billable_but_its_charge_is_still_the_ledgers_to_credit():
+    course = new_course(fractions=5)
+    deliver(course, 1)
+    course.void(None, 1, "wrong patient", "dr.home", meta())
+    [record] = course.records
+    assert billing.billable_fractions(course.records) == []
+    assert billing.to_charge(record.delivery_type, record.part_of, record.source)
+
+
+@pytest.mark.parametrize("source, counted, charged", [
+    ("ledger", True, True), ("bundle", True, True),
+    # Imported from the OIS's backup: part of the course (the split counts it), but the OIS
+    # posted its charge before the outage, so the replay does not charge it again.
+    ("baseline", True, False), ("summary", True, False),
+])
+def test_a_fraction_from_the_ois_counts_in_the_split_but_is_not_charged_again(source, counted, charged):
+    course = new_course(fractions=5)
+    deliver(course, 1, source=source)
+    [record] = course.records
+    assert (len(billing.billable_fractions(course.records)) == 1) is counted
+    assert billing.to_charge(record.delivery_type, record.part_of, record.source) is charged
+
+
+def test_the_technique_billed_is_of_the_beams_of_the_fraction_group_in_the_records_plan():
+    from schemas.course import Plan
+    from ledger.course import from_event
+
+    def plan(*beams):
+        return from_event({"uid": "1.2", "label": "x", "fraction_groups": [
+            {"number": 1, "fractions_planned": 5, "beams": [{"number": i, "meterset": "10", **b} for i, b in enumerate(beams, 1)]}]}, Plan)
+
+    assert billing.technique(plan({}, {}), 1) == "PHOTON/STATIC"
+    assert billing.technique(plan({"beam_type": "STATIC"}, {"beam_type": "DYNAMIC"}), 1) == "PHOTON/DYNAMIC"
+    assert billing.technique(plan({"radiation_type": "ELECTRON"}), 1) == "ELECTRON/STATIC"
+    assert billing.technique(plan({}), 2) == "UNKNOWN/UNKNOWN"
+    assert billing.technique(None, 1) == "UNKNOWN/UNKNOWN"
