@@ -136,3 +136,48 @@ def test_the_technique_billed_is_of_the_beams_of_the_fraction_group_in_the_recor
     assert billing.technique(plan({"radiation_type": "ELECTRON"}), 1) == "ELECTRON/STATIC"
     assert billing.technique(plan({}), 2) == "UNKNOWN/UNKNOWN"
     assert billing.technique(None, 1) == "UNKNOWN/UNKNOWN"
+
+
+# ---- which courses a statement shows ---------------------------------------------------------------
+
+
+def split_row(course_id: str, status: str, billing: str | None, shares: dict, home: str = HOME,
+              assigned: tuple = (PARTNER,)) -> dict:
+    return {"course_id": course_id, "patient_id": f"P-{course_id}", "completed_on": "2026-12-01", "status": status,
+            "billing_centre": billing, "reason": "no agreement" if status == "unsettled" else None,
+            "agreements": [{"billing_centre": billing, "partner": c, "version": 1, "rule": "pro-rata"}
+                           for c in shares if c != billing] if status == "settled" else [],
+            "home_centre": home, "assigned_centres": list(assigned),
+            "shares": [{"centre": c, "fractions": f, "amount": a} for c, (f, a) in shares.items()]}
+
+
+THIRD = "THIRD"
+SPLITS = [
+    split_row("home-only", "home-only", HOME, {HOME: (5, None)}),
+    split_row("pair", "settled", HOME, {HOME: (3, Decimal("600.00")), PARTNER: (2, Decimal("400.00"))}),
+    split_row("three", "settled", HOME, {HOME: (1, Decimal("400.00")), PARTNER: (1, Decimal("300.00")),
+                                         THIRD: (1, Decimal("300.00"))}, assigned=(PARTNER, THIRD)),
+    split_row("open", "unsettled", None, {HOME: (1, None), THIRD: (4, None)}, assigned=(THIRD,)),
+]
+
+
+def test_a_home_only_course_is_on_no_statement_and_an_unsettled_one_is_apart():
+    result = billing.statement_of(SPLITS)
+    assert {line["course_id"] for line in result["lines"]} == {"pair", "three"}
+    assert [(u["course_id"], u["fractions"]) for u in result["unsettled"]] == [("open", {HOME: 1, THIRD: 4})]
+    assert result["totals"]["amount"] == Decimal("2000.00")
+
+
+def test_a_pairs_statement_shows_the_courses_one_bills_and_the_other_shares_and_only_their_lines():
+    result = billing.statement_of(SPLITS, pair=(HOME, THIRD))
+    assert [(line["course_id"], line["centre"]) for line in result["lines"]] == [("three", HOME), ("three", THIRD)]
+    assert [u["course_id"] for u in result["unsettled"]] == ["open"]
+    assert result["balances"] == [{"debtor": HOME, "creditor": THIRD, "amount": Decimal("300.00")}]
+    assert billing.statement_of(SPLITS, pair=(PARTNER, THIRD))["lines"] == []  # neither bills "three"
+
+
+def test_a_centres_finance_sees_only_the_courses_it_is_a_party_to():
+    assert {line["course_id"] for line in billing.statement_of(SPLITS, seen_by=PARTNER)["lines"]} == {"pair", "three"}
+    seen = billing.statement_of(SPLITS, seen_by=THIRD)
+    assert ({line["course_id"] for line in seen["lines"]}, [u["course_id"] for u in seen["unsettled"]]) == ({"three"}, ["open"])
+    assert billing.statement_of(SPLITS, seen_by="ELSEWHERE") == billing.statement_of([])
