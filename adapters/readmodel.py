@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -21,6 +23,7 @@ from adapters.files import create_private
 from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
 from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
+from ledger.counts import tally
 from ledger.service import FractionLedger
 
 BATCH = 500
@@ -283,25 +286,24 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
         return json.loads(row[0]) if row[0] is not None else []
 
     def recount(self, course_id: str) -> None:
-        delivered, pending, warned = self.db.execute(
-            "SELECT COUNT(DISTINCT grp || '/' || number), "
-            "COALESCE(SUM(verified_by IS NULL), 0), COALESCE(SUM(warnings != '[]'), 0) "
-            "FROM fractions WHERE course_id=? AND voided=0",
+        """The course row's counts, as the ledger counts them (`ledger.counts.tally`)."""
+        rows = self.db.execute(
+            "SELECT grp, number, voided, verified_by, warnings, delivered_at, centre FROM fractions WHERE course_id=?",
             [course_id],
-        ).fetchone()
-        last = self.db.execute(
-            "SELECT delivered_at, centre FROM fractions WHERE course_id=? AND voided=0 "
-            "ORDER BY delivered_at DESC LIMIT 1",
-            [course_id],
-        ).fetchone()
+        ).fetchall()
+        records = [SimpleNamespace(group=g, number=n, voided=bool(v), verified_by=by, warnings=json.loads(w or "[]"),
+                                   delivered_at=datetime.fromisoformat(at), centre=c, text=at)
+                   for g, n, v, by, w, at, c in rows]
+        counts = tally(records)
+        last = counts.last
         self.db["courses"].update(
             course_id,
             {
-                "fractions_delivered": delivered,
-                "awaiting_verification": pending,
-                "fractions_with_warnings": warned,
-                "last_fraction_at": last[0] if last else None,
-                "last_fraction_centre": last[1] if last else None,
+                "fractions_delivered": counts.delivered,
+                "awaiting_verification": counts.awaiting_verification,
+                "fractions_with_warnings": counts.with_warnings,
+                "last_fraction_at": last.text if last else None,  # as the record states it
+                "last_fraction_centre": last.centre if last else None,
             },
         )
 

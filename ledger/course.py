@@ -16,6 +16,7 @@ import msgspec
 from eventsourcing.domain import Aggregate, event
 
 from ledger import errors, replan
+from ledger.counts import tally
 from ledger.messages import said
 from ledger.origin import RecordOrigin
 from ledger.received import ReceivedFractions
@@ -178,7 +179,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         return sum(g.fractions_planned for g in self.plan.fraction_groups)
 
     def fractions_delivered(self) -> int:
-        return len({(r.group, r.number) for r in self.active_records()})
+        return tally(self.records).delivered
 
     def is_complete_fraction(self, group: int, number: int) -> bool:
         """Every beam of the plan used has received its meterset over the fraction's sessions."""

@@ -15,7 +15,7 @@ import pytest
 
 from ledger import billing
 from ledger.local_time import local_day
-from tests.test_course_unit import DAY1, HOME, PARTNER, deliver, fraction, meta, new_course
+from tests.test_course_unit import DAY1, ELSEWHERE, HOME, PARTNER, deliver, fraction, meta, new_course
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 UTC = timezone.utc
@@ -181,3 +181,38 @@ def test_a_centres_finance_sees_only_the_courses_it_is_a_party_to():
     seen = billing.statement_of(SPLITS, seen_by=THIRD)
     assert ({line["course_id"] for line in seen["lines"]}, [u["course_id"] for u in seen["unsettled"]]) == ({"three"}, ["open"])
     assert billing.statement_of(SPLITS, seen_by="ELSEWHERE") == billing.statement_of([])
+
+
+# ---- a course's counts: the aggregate's and the read model's -------------------------------------
+
+
+def test_the_counts_of_a_course_count_fractions_once_and_sessions_by_their_state():
+    from ledger.counts import tally
+
+    course = new_course(fractions=5)
+    deliver(course, 1)
+    course.verify(None, 1, "rtt.bert", meta("rtt.bert"))
+    deliver(course, 2, beams=[{"number": 1, "delivered_mu": "50", "termination": "MACHINE"},
+                              {"number": 2, "delivered_mu": "0", "termination": "MACHINE"}])
+    deliver(course, 2, PARTNER, delivery_type="CONTINUATION",
+            beams=[{"number": 1, "delivered_mu": "50"}, {"number": 2, "delivered_mu": "20"}])
+    deliver(course, 3, ELSEWHERE)  # accepted with a warning: the course is not assigned there
+    deliver(course, 4)
+    course.void(None, 4, "wrong plan", "dr.home", meta())
+    counts = tally(course.records)
+    assert (counts.delivered, counts.awaiting_verification, counts.with_warnings) == (3, 3, 1)
+    assert (counts.last.number, counts.last.centre) == (3, ELSEWHERE)
+    assert course.fractions_delivered() == counts.delivered
+
+
+def test_the_last_session_is_the_latest_moment_whatever_offset_each_was_written_with():
+    from types import SimpleNamespace
+
+    from ledger.counts import tally
+
+    def at(text, centre):
+        return SimpleNamespace(group=1, number=len(centre), voided=False, verified_by=None, warnings=[],
+                               delivered_at=datetime.fromisoformat(text), centre=centre)
+
+    # As text, "09:00+01:00" sorts after "08:30+00:00"; as moments it is half an hour earlier.
+    assert tally([at("2026-11-02T09:00:00+01:00", "A"), at("2026-11-02T08:30:00+00:00", "BB")]).last.centre == "BB"
