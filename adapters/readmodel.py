@@ -24,6 +24,7 @@ from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
 from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
 from ledger.counts import tally
+from ledger.summaries import summary_only
 from ledger.service import FractionLedger
 
 BATCH = 500
@@ -44,7 +45,7 @@ FRACTION_COLUMNS = {
     "plan_uid": str, "delivered_at": str, "delivery_type": str, "operator": str, "note": str,
     "beams": str, "warnings": str, "source": str, "source_uid": str, "recorded_at": str, "recorded_by": str, "verified_by": str,
     "verified_at": str, "voided": int, "void_reason": str, "voided_by": str, "voided_at": str,
-    "position": int, "part_of": str,
+    "position": int, "part_of": str, "summary_only": int,
 }
 JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags"}
 
@@ -241,6 +242,8 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
                 "recorded_by": r["recorded_by"], "verified_by": None, "verified_at": None, "voided": 0,
                 "void_reason": None, "voided_by": None, "voided_at": None, "position": position,
                 "part_of": r.get("part_of"),
+                # The ledger's word (old events included), so no reader tells a summary by its operator's name.
+                "summary_only": int(summary_only(r["source"], r["operator"])),
             }
         )
         self.recount(course_id)
@@ -365,8 +368,9 @@ def decode(row: dict) -> dict:
     out = {k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in row.items()}
     if "grp" in out:
         out["group"] = out.pop("grp")
-    if "voided" in out:
-        out["voided"] = bool(out["voided"])
+    for flag in ("voided", "summary_only"):
+        if flag in out and out[flag] is not None:
+            out[flag] = bool(out[flag])
     out.pop("position", None)
     return out
 

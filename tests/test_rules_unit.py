@@ -216,3 +216,91 @@ def test_the_last_session_is_the_latest_moment_whatever_offset_each_was_written_
 
     # As text, "09:00+01:00" sorts after "08:30+00:00"; as moments it is half an hour earlier.
     assert tally([at("2026-11-02T09:00:00+01:00", "A"), at("2026-11-02T08:30:00+00:00", "BB")]).last.centre == "BB"
+
+
+# ---- what an OIS record or summary becomes: counted, attributed, imported once --------------------
+
+
+def test_a_summary_line_counts_only_when_it_ended_normal():
+    from ledger.summaries import counts_from_summary
+
+    assert counts_from_summary("NORMAL")
+    assert not any(counts_from_summary(t) for t in ("OPERATOR", "MACHINE", "PATIENT", "UNKNOWN"))
+
+
+def test_a_summarys_fraction_is_the_home_centres_on_the_prescription_and_imported_once():
+    from ledger.service import parse
+    from ledger.summaries import SUMMARY_OPERATOR, is_summary_only
+    from schemas.course import LogFraction
+
+    course = new_course(fractions=5)
+    line = course.summary_fraction(1, 2, DAY1, "1.2.3/1/2")
+    assert (line["centre"], line["plan_uid"], line["operator"], line["source"]) == (
+        HOME, course.plan.uid, SUMMARY_OPERATOR, "summary")
+    record = course.deliver(parse(LogFraction, line), meta())
+    assert is_summary_only(record) and course.has_imported("1.2.3/1/2")
+    course.void(None, 2, "replaced", "dr.home", meta())
+    assert course.has_imported("1.2.3/1/2"), "a voided record was imported all the same: not again"
+    assert not course.has_imported("1.2.3/1/3")
+
+
+@pytest.mark.parametrize("operators, verified, people", [
+    (["RTT^ANNA", "RTT^BERT"], True, ("RTT^ANNA", "RTT^BERT")),
+    (["RTT^ANNA", "RTT^BERT"], False, ("RTT^ANNA", None)),  # named, but the record says it is not verified
+    (["RTT^ANNA"], True, ("RTT^ANNA", None)),  # nobody to have double-checked it
+    ([], False, ("unknown (OIS record)", None)),
+])
+def test_who_delivered_and_who_verified_an_ois_record(operators, verified, people):
+    from ledger.origin import people_of_record
+
+    assert people_of_record(operators, verified) == people
+
+
+# ---- finding the course a write is for: from the event store, not the read model -----------------
+
+
+@pytest.fixture
+def in_memory():
+    from ledger.service import Actor, FractionLedger
+    from tests.test_course_unit import REGISTERED, REPLAN_UID, Clock, plan_of
+
+    app = FractionLedger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, clock=Clock(REGISTERED))
+    home = Actor("physicist", HOME)
+    cid = app.register_course({"patient": {"id": "P-1", "name": "PEETERS^AN", "birth_date": "1958-04-01"},
+                               "home_centre": HOME, "plan": plan_of(), "assigned_centres": [PARTNER]}, home)["id"]
+    other = app.register_course({"patient": {"id": "P-1", "name": "PEETERS^AN", "birth_date": "1958-04-01"},
+                                 "home_centre": HOME, "plan": plan_of("1.2.826.0.1.3680043.10.3"),
+                                 "assigned_centres": []}, home)["id"]
+    app.add_fallback_plan(cid, plan_of(REPLAN_UID, fractions=3, centre=PARTNER), Actor("phys.p", PARTNER))
+    try:
+        yield app, cid, other, REPLAN_UID
+    finally:
+        app.close()
+
+
+def test_a_record_finds_its_course_by_the_plan_it_references(in_memory):
+    from ledger.service import Actor
+    from tests.test_course_unit import PLAN_UID
+
+    app, cid, _, replan = in_memory
+    assert app.course_of_record("P-1", PLAN_UID).course_id == cid
+    # A partner's record of its re-plan carries the partner's patient id: known once mapped.
+    before = app.course_of_record("PRT-9", replan)
+    assert (before.course_id, before.problem, before.courses) == (None, "patient_not_known_as", (cid,))
+    app.map_patient_id(cid, PARTNER, "PRT-9", "PEETERS^AN", "1958-04-01", Actor("physicist", HOME))
+    assert app.course_of_record("PRT-9", replan).course_id == cid  # the index caught up with the log
+    assert app.course_of_record("P-1", "1.2.999").problem == "plan_unknown"
+    assert app.course_of_record("P-404", "1.2.999").problem == "patient_unknown"
+    # A course the importing user may not see is as if it did not exist.
+    assert app.course_of_record("P-1", PLAN_UID, sees=lambda _: False).problem == "patient_unknown"
+
+
+def test_a_triage_line_finds_its_course_by_plan_uid_or_a_label_that_names_one(in_memory):
+    app, cid, other, replan = in_memory
+    assert app.course_of_patient_plan("P-1", replan).course_id == cid
+    assert app.course_of_patient_plan("P-1", "1.2.826.0.1.3680043.10.3").course_id == other
+    ambiguous = app.course_of_patient_plan("P-1", "Breast 40Gy/15")  # both courses' label
+    assert (ambiguous.problem, set(ambiguous.courses)) == ("plan_ambiguous", {cid, other})
+    assert app.course_of_patient_plan("P-1", "Lung").problem == "plan_unknown"
+    assert app.course_of_patient_plan("P-2", "Lung").problem == "patient_unknown"
+    assert app.course_of_patient_plan("P-1", replan, sees=lambda c: c != cid).problem == "plan_unknown"
