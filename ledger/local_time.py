@@ -10,20 +10,15 @@ November's statement, and one completed at 00:30 summer time on 1 July on June's
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, tzinfo
+from datetime import tzinfo
 from zoneinfo import ZoneInfo
+
+from ledger.schedule import local_day  # noqa: F401  (one definition of a moment's day: the schedule's)
 
 # The zone of a centre that recorded none (`centre zone`), unless the application is given another.
 DEFAULT_ZONE = ZoneInfo("Europe/Brussels")
 
 ZoneOf = Callable[[str], tzinfo]
-
-
-def local_day(moment: datetime, zone: tzinfo) -> date:
-    """The calendar day of an aware moment in a zone. A naive time has no day: refused."""
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError(f"{moment.isoformat()} has no UTC offset: its day is unknown")
-    return moment.astimezone(zone).date()
 
 
 def zone_named(name: str | None, default: tzinfo = DEFAULT_ZONE) -> tzinfo:
