@@ -175,6 +175,15 @@ def to_charge(delivery_type: str, part_of: str | None, source: str | None) -> bo
     return bills_its_fraction(delivery_type, part_of) and not charged_by_ois(source)
 
 
+def charge_and_credit(voided: bool, charge_may_be_held: bool) -> tuple[bool, bool]:
+    """For a record the ledger charges: (send its charge, send its credit). A voided fraction whose
+    charge billing may hold is charged (the same charge again, which the receiver de-duplicates)
+    and credited; one whose charge never left is neither: there is nothing to undo."""
+    if not voided:
+        return True, False
+    return charge_may_be_held, charge_may_be_held
+
+
 def billable_fractions(records: Iterable[Any]) -> list[Any]:
     """The record that bills each delivered (not voided) fraction: its first session, the earliest
     when two centres' records of one fraction collided."""

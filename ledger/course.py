@@ -257,7 +257,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
             )
         if at < self.registered_at - LONGEST_BEFORE_REGISTRATION:
             raise errors.InvalidCommand(
-                "delivered_at", "invalid.before_course_could_have", at=at.isoformat(timespec='minutes'), course=self.plan.label, registered_at=self.registered_at.date().isoformat(), days=LONGEST_BEFORE_REGISTRATION.days
+                "delivered_at", "invalid.before_course_could_have", at=at.isoformat(timespec='minutes'), course=self.plan.label, registered_at=self.registered_at.astimezone(at.tzinfo).date().isoformat(), days=LONGEST_BEFORE_REGISTRATION.days
             )
 
     def check_plan_has_beams(self, plan: Plan, group: int) -> None:

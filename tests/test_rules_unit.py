@@ -304,3 +304,10 @@ def test_a_triage_line_finds_its_course_by_plan_uid_or_a_label_that_names_one(in
     assert app.course_of_patient_plan("P-1", "Lung").problem == "plan_unknown"
     assert app.course_of_patient_plan("P-2", "Lung").problem == "patient_unknown"
     assert app.course_of_patient_plan("P-1", replan, sees=lambda c: c != cid).problem == "plan_unknown"
+
+
+def test_a_voided_fraction_is_credited_only_when_its_charge_may_have_left():
+    assert billing.charge_and_credit(voided=False, charge_may_be_held=False) == (True, False)
+    assert billing.charge_and_credit(voided=False, charge_may_be_held=True) == (True, False)
+    assert billing.charge_and_credit(voided=True, charge_may_be_held=True) == (True, True)
+    assert billing.charge_and_credit(voided=True, charge_may_be_held=False) == (False, False)

@@ -18,7 +18,7 @@ from typing import Any
 from adapters.hl7.codes import ProcedureCodes
 from adapters.hl7.config import Hl7Config
 from adapters.hl7.er7 import CHARSET, VERSION, Template
-from ledger.billing import technique, to_charge
+from ledger.billing import charge_and_credit, technique, to_charge
 from schemas.course import Plan, from_event
 
 
@@ -129,20 +129,21 @@ class MessageBuilder:
 
     def charges(self, course: dict, may_hold: Callable[[str], bool] = lambda _: False) -> Iterable[Hl7Message]:
         """A charge per fraction the ledger charges (`ledger.billing.to_charge`), and for a voided
-        one whose charge may be held by billing, the charge and its credit."""
+        one whose charge may be held by billing, the charge and its credit (`charge_and_credit`)."""
         plans = {p["uid"]: from_event(p, Plan) for p in course["plans"]}  # converted once per course
         destination = self.config.destination_of("DFT")
         for f in course["fractions"]:
             if not to_charge(f["delivery_type"], f.get("part_of"), f["source"]):
                 continue
             charge_id = stable_id("CG", f["record_id"], "charge")
-            if f["voided"] and not may_hold(charge_id):
-                continue  # never charged: nothing to undo
+            charge, credit = charge_and_credit(bool(f["voided"]), may_hold(charge_id))
+            if not charge:
+                continue
             values = self.charge_values(course, f, plans)
             recorded = values["posted_at"]
             yield Hl7Message(charge_id, "DFT-CG", destination, course["id"], recorded,
                              CHARGE.fill(**self.header(course, "DFT", charge_id, recorded), **values))
-            if f["voided"]:
+            if credit:
                 credit_id = stable_id("CD", f["record_id"], "credit")
                 voided = when(f["voided_at"])
                 comment = (f"Credit for charge {values['transaction_id']}: fraction {f['number']} delivered "
