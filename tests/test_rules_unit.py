@@ -311,3 +311,12 @@ def test_a_voided_fraction_is_credited_only_when_its_charge_may_have_left():
     assert billing.charge_and_credit(voided=False, charge_may_be_held=True) == (True, False)
     assert billing.charge_and_credit(voided=True, charge_may_be_held=True) == (True, True)
     assert billing.charge_and_credit(voided=True, charge_may_be_held=False) == (False, False)
+
+
+def test_since_a_date_means_from_that_days_midnight_in_the_department_not_in_utc(monkeypatch):
+    from tools.cli_common import parse_since
+
+    monkeypatch.setenv("FRACTION_LEDGER_TZ", "Europe/Brussels")
+    assert parse_since("2026-12-01") == datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
+    assert parse_since("2027-07-01") == datetime(2027, 6, 30, 22, 0, tzinfo=UTC)  # summer time
+    assert parse_since("2027-07-01T00:00+02:00") == datetime(2027, 6, 30, 22, 0, tzinfo=UTC)
