@@ -320,3 +320,13 @@ def test_since_a_date_means_from_that_days_midnight_in_the_department_not_in_utc
     assert parse_since("2026-12-01") == datetime(2026, 11, 30, 23, 0, tzinfo=UTC)
     assert parse_since("2027-07-01") == datetime(2027, 6, 30, 22, 0, tzinfo=UTC)  # summer time
     assert parse_since("2027-07-01T00:00+02:00") == datetime(2027, 6, 30, 22, 0, tzinfo=UTC)
+
+
+def test_a_time_the_server_recorded_reads_on_the_departments_clock_and_a_delivery_as_it_was_told(monkeypatch):
+    from adapters.i18n import Words
+
+    monkeypatch.setenv("FRACTION_LEDGER_TZ", "Europe/Brussels")
+    fr = Words("fr")
+    assert fr.when("2026-11-30T23:30:00+00:00") == "1/12/2026 00:30"  # not "30/11/2026 23:30"
+    assert fr.when("2027-06-30T22:30:00+00:00") == "1/07/2027 00:30"  # summer time
+    assert fr.when("2026-11-23T09:10:00+01:00") == "23/11/2026 09:10"
