@@ -23,6 +23,7 @@ from adapters.files import create_private
 from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
 from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
+from ledger.access import centre_sees
 from ledger.counts import tally
 from ledger.summaries import summary_only
 from ledger.service import FractionLedger
@@ -313,24 +314,20 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
     # ---- queries ----------------------------------------------------------------------------
 
     def courses(self, centre: str | None = None, status: str | None = None, billed: bool = False) -> list[dict]:
-        """All courses, or those a centre may see (home centre or assigned to it; with `billed`,
-        also those it bills or has a share of in a split: what its finance sees)."""
-        where, params = [], []
-        if centre is not None:
-            seen = "home_centre = ? OR EXISTS (SELECT 1 FROM json_each(assigned_centres) WHERE value = ?)"
-            params += [centre, centre]
-            if billed:
-                seen += (" OR id IN (SELECT course_id FROM splits WHERE billing_centre = ?)"
-                         " OR id IN (SELECT course_id FROM split_shares WHERE centre = ?)")
-                params += [centre, centre]
-            where.append(f"({seen})")
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        rows = self.db["courses"].rows_where(
-            " AND ".join(where) or None, params, order_by="patient_id, registered_at, id"
-        )
-        return [decode(row) for row in rows]
+        """All courses, or those a centre sees (`ledger.access.centre_sees`: home centre or assigned to
+        it; with `billed`, also those it bills or has a share of in a split: what its finance sees)."""
+        where, params = ("status = ?", [status]) if status is not None else (None, [])
+        rows = [decode(row) for row in self.db["courses"].rows_where(where, params, order_by="patient_id, registered_at, id")]
+        if centre is None:
+            return rows
+        parties: dict[str, set[str]] = {}
+        if billed:
+            for course_id, party in self.db.execute(
+                    "SELECT course_id, billing_centre FROM splits WHERE billing_centre IS NOT NULL "
+                    "UNION SELECT course_id, centre FROM split_shares").fetchall():
+                parties.setdefault(course_id, set()).add(party)
+        return [c for c in rows if centre_sees(centre, c["home_centre"], c["assigned_centres"] or [],
+                                               parties.get(c["id"], set()) if billed else None)]
 
     def course(self, course_id: str) -> dict | None:
         rows = list(self.db["courses"].rows_where("id = ?", [course_id]))

@@ -26,7 +26,7 @@ from adapters.dicom.export import encode, write
 from adapters.dicom.plans import kind_of, read_dataset
 from adapters.files import MANIFEST_SIZE, InputTooLarge, private_dir, read_input_text, write_private
 from adapters.dicom.records import CourseView, beams_record, summary_record
-from adapters.runtime import Ledger
+from adapters.runtime import Ledger, department_zone
 from ledger.reconcile import CourseKey, Session, reconcile
 from ledger.summaries import counts_from_summary
 
@@ -194,4 +194,4 @@ def render_report(result: dict[str, Any], ois: str, made: datetime) -> str:
     ]
     return env.get_template("reconcile.html").render(
         r=result, t=result["totals"], courses=courses, ois=ois, clean=is_clean(result),
-        made=made.isoformat(timespec="minutes"))
+        made=made.astimezone(department_zone()).isoformat(timespec="minutes"))  # the department's clock

@@ -330,3 +330,13 @@ def test_a_time_the_server_recorded_reads_on_the_departments_clock_and_a_deliver
     assert fr.when("2026-11-30T23:30:00+00:00") == "1/12/2026 00:30"  # not "30/11/2026 23:30"
     assert fr.when("2027-06-30T22:30:00+00:00") == "1/07/2027 00:30"  # summer time
     assert fr.when("2026-11-23T09:10:00+01:00") == "23/11/2026 09:10"
+
+
+def test_a_centre_sees_its_own_and_assigned_courses_and_its_finance_those_it_bills_or_shares():
+    from ledger.access import centre_sees
+
+    assert centre_sees(HOME, HOME) and centre_sees(PARTNER, HOME, [PARTNER])
+    assert not centre_sees(ELSEWHERE, HOME, [PARTNER])
+    assert not centre_sees(ELSEWHERE, HOME, [PARTNER], billing_parties=None)  # not finance: its splits do not count
+    assert centre_sees(ELSEWHERE, HOME, [PARTNER], billing_parties={HOME, ELSEWHERE})
+    assert not centre_sees(ELSEWHERE, HOME, [PARTNER], billing_parties={HOME, PARTNER})
