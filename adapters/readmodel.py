@@ -317,17 +317,17 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
         """All courses, or those a centre sees (`ledger.access.centre_sees`: home centre or assigned to
         it; with `billed`, also those it bills or has a share of in a split: what its finance sees)."""
         where, params = ("status = ?", [status]) if status is not None else (None, [])
-        rows = [decode(row) for row in self.db["courses"].rows_where(where, params, order_by="patient_id, registered_at, id")]
+        rows = self.db["courses"].rows_where(where, params, order_by="patient_id, registered_at, id")
         if centre is None:
-            return rows
+            return [decode(row) for row in rows]
         parties: dict[str, set[str]] = {}
         if billed:
             for course_id, party in self.db.execute(
                     "SELECT course_id, billing_centre FROM splits WHERE billing_centre IS NOT NULL "
                     "UNION SELECT course_id, centre FROM split_shares").fetchall():
                 parties.setdefault(course_id, set()).add(party)
-        return [c for c in rows if centre_sees(centre, c["home_centre"], c["assigned_centres"] or [],
-                                               parties.get(c["id"], set()) if billed else None)]
+        return [decode(c) for c in rows if centre_sees(centre, c["home_centre"], json.loads(c["assigned_centres"] or "[]"),
+                                                       parties.get(c["id"], set()) if billed else None)]
 
     def course(self, course_id: str) -> dict | None:
         rows = list(self.db["courses"].rows_where("id = ?", [course_id]))
