@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ledger import billing
+from ledger import billable, billing
 from ledger.local_time import local_day
 from tests.test_course_unit import DAY1, ELSEWHERE, HOME, PARTNER, deliver, fraction, meta, new_course
 
@@ -94,8 +94,8 @@ def test_a_fraction_bills_once_by_its_first_session_whatever_completes_it():
             beams=[{"number": 1, "delivered_mu": "50"}, {"number": 2, "delivered_mu": "20"}])
     first, further, interrupted, continuation = course.records
     assert further.part_of == first.record_id
-    assert [billing.bills_its_fraction(r.delivery_type, r.part_of) for r in course.records] == [True, False, True, False]
-    assert billing.billable_fractions(course.records) == [first, interrupted]
+    assert [billable.bills_its_fraction(r.delivery_type, r.part_of) for r in course.records] == [True, False, True, False]
+    assert billable.billable_fractions(course.records) == [first, interrupted]
     # The continuation at the partner does not move fraction 2 away from the home centre.
     assert billing.deliveries_of(course, in_brussels) == [(HOME, DAY1.date()), (HOME, DAY1.date() + timedelta(days=1))]
 
@@ -105,8 +105,8 @@ def test_a_voided_fraction_is_not_billable_but_its_charge_is_still_the_ledgers_t
     deliver(course, 1)
     course.void(None, 1, "wrong patient", "dr.home", meta())
     [record] = course.records
-    assert billing.billable_fractions(course.records) == []
-    assert billing.to_charge(record.delivery_type, record.part_of, record.source)
+    assert billable.billable_fractions(course.records) == []
+    assert billable.to_charge(record.delivery_type, record.part_of, record.source)
 
 
 @pytest.mark.parametrize("source, counted, charged", [
@@ -119,8 +119,8 @@ def test_a_fraction_from_the_ois_counts_in_the_split_but_is_not_charged_again(so
     course = new_course(fractions=5)
     deliver(course, 1, source=source)
     [record] = course.records
-    assert (len(billing.billable_fractions(course.records)) == 1) is counted
-    assert billing.to_charge(record.delivery_type, record.part_of, record.source) is charged
+    assert (len(billable.billable_fractions(course.records)) == 1) is counted
+    assert billable.to_charge(record.delivery_type, record.part_of, record.source) is charged
 
 
 def test_the_technique_billed_is_of_the_beams_of_the_fraction_group_in_the_records_plan():
@@ -131,11 +131,11 @@ def test_the_technique_billed_is_of_the_beams_of_the_fraction_group_in_the_recor
         return from_event({"uid": "1.2", "label": "x", "fraction_groups": [
             {"number": 1, "fractions_planned": 5, "beams": [{"number": i, "meterset": "10", **b} for i, b in enumerate(beams, 1)]}]}, Plan)
 
-    assert billing.technique(plan({}, {}), 1) == "PHOTON/STATIC"
-    assert billing.technique(plan({"beam_type": "STATIC"}, {"beam_type": "DYNAMIC"}), 1) == "PHOTON/DYNAMIC"
-    assert billing.technique(plan({"radiation_type": "ELECTRON"}), 1) == "ELECTRON/STATIC"
-    assert billing.technique(plan({}), 2) == "UNKNOWN/UNKNOWN"
-    assert billing.technique(None, 1) == "UNKNOWN/UNKNOWN"
+    assert billable.technique(plan({}, {}), 1) == "PHOTON/STATIC"
+    assert billable.technique(plan({"beam_type": "STATIC"}, {"beam_type": "DYNAMIC"}), 1) == "PHOTON/DYNAMIC"
+    assert billable.technique(plan({"radiation_type": "ELECTRON"}), 1) == "ELECTRON/STATIC"
+    assert billable.technique(plan({}), 2) == "UNKNOWN/UNKNOWN"
+    assert billable.technique(None, 1) == "UNKNOWN/UNKNOWN"
 
 
 # ---- which courses a statement shows ---------------------------------------------------------------
@@ -307,10 +307,10 @@ def test_a_triage_line_finds_its_course_by_plan_uid_or_a_label_that_names_one(in
 
 
 def test_a_voided_fraction_is_credited_only_when_its_charge_may_have_left():
-    assert billing.charge_and_credit(voided=False, charge_may_be_held=False) == (True, False)
-    assert billing.charge_and_credit(voided=False, charge_may_be_held=True) == (True, False)
-    assert billing.charge_and_credit(voided=True, charge_may_be_held=True) == (True, True)
-    assert billing.charge_and_credit(voided=True, charge_may_be_held=False) == (False, False)
+    assert billable.charge_and_credit(voided=False, charge_may_be_held=False) == (True, False)
+    assert billable.charge_and_credit(voided=False, charge_may_be_held=True) == (True, False)
+    assert billable.charge_and_credit(voided=True, charge_may_be_held=True) == (True, True)
+    assert billable.charge_and_credit(voided=True, charge_may_be_held=False) == (False, False)
 
 
 def test_since_a_date_means_from_that_days_midnight_in_the_department_not_in_utc(monkeypatch):

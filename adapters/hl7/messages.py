@@ -18,7 +18,7 @@ from typing import Any
 from adapters.hl7.codes import ProcedureCodes
 from adapters.hl7.config import Hl7Config
 from adapters.hl7.er7 import CHARSET, VERSION, Template
-from ledger.billing import charge_and_credit, technique, to_charge
+from ledger.billable import charge_and_credit, technique, to_charge
 from schemas.course import Plan, from_event
 
 
