@@ -16,6 +16,7 @@ import msgspec
 from eventsourcing.domain import Aggregate, event
 
 from ledger import errors, gaps, replan
+from ledger.counts import tally
 from ledger import schedule as schedules
 from ledger.amendments import Prescriptions
 from ledger.messages import said
@@ -129,6 +130,7 @@ class Course(Prescriptions, ReceivedFractions, SummaryFractions, RecordOrigin, A
         self.assigned_centres: list[str] = list(assigned_centres)
         self.status = ACTIVE
         self.status_note: dict | None = None
+        self.status_changed_at: datetime | None = None  # typed: a completion's day is computed from it
         self.records: list[FractionRecord] = []
         self.registered_at: datetime = meta["recorded_at"]
         self.category: str | None = None  # treatment category: picks the billing tariff
@@ -215,7 +217,7 @@ class Course(Prescriptions, ReceivedFractions, SummaryFractions, RecordOrigin, A
         return sum(g.fractions_planned for g in self.prescription.fraction_groups)
 
     def fractions_delivered(self) -> int:
-        return len({(r.group, r.number) for r in self.active_records()})
+        return tally(self.records).delivered
 
     def is_complete_fraction(self, group: int, number: int) -> bool:
         """Every beam of the plan used has received its meterset over the fraction's sessions."""
@@ -275,7 +277,7 @@ class Course(Prescriptions, ReceivedFractions, SummaryFractions, RecordOrigin, A
             )
         if at < self.registered_at - LONGEST_BEFORE_REGISTRATION:
             raise errors.InvalidCommand(
-                "delivered_at", "invalid.before_course_could_have", at=at.isoformat(timespec='minutes'), course=self.plan.label, registered_at=self.registered_at.date().isoformat(), days=LONGEST_BEFORE_REGISTRATION.days
+                "delivered_at", "invalid.before_course_could_have", at=at.isoformat(timespec='minutes'), course=self.plan.label, registered_at=self.registered_at.astimezone(at.tzinfo).date().isoformat(), days=LONGEST_BEFORE_REGISTRATION.days
             )
 
     def check_plan_has_beams(self, plan: Plan, group: int) -> None:
@@ -767,6 +769,7 @@ class Course(Prescriptions, ReceivedFractions, SummaryFractions, RecordOrigin, A
     @event("StatusChanged")
     def _status_changed(self, status: str, reason: str, meta: dict) -> None:
         self.status = status
+        self.status_changed_at = meta["recorded_at"]
         self.status_note = {
             "user": meta["user"],
             "centre": meta["centre"],

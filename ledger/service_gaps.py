@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -20,9 +19,6 @@ from schemas.course import to_event
 from schemas.prescription import AmendPrescription, CountersignArg, GapCategoryArg, ScheduleArg
 
 
-ZONE_ENV = "FRACTION_LEDGER_TZ"
-
-
 def amendment_out(course: Any, amendment: Any) -> dict:
     """The course, the amendment as it now stands, and the course's fractions planned in force."""
     return {"id": str(course.id), "amendment": msgspec.to_builtins(amendment),
@@ -30,10 +26,7 @@ def amendment_out(course: Any, amendment: Any) -> dict:
 
 
 class GapCommands:
-    def zone_of(self, centre: str) -> ZoneInfo:
-        """The centre's zone (`centre zone`), else the department's (FRACTION_LEDGER_TZ, default Europe/Brussels)."""
-        named = self.centre_zone(centre)  # type: ignore[attr-defined]
-        return ZoneInfo(named or self.env.get(ZONE_ENV) or "Europe/Brussels")  # type: ignore[attr-defined]
+    """Days are computed in the course's home centre's zone (`FractionLedger.zone_of`)."""
 
     def set_schedule(self, course_id: uuid.UUID | str, schedule: Any, site: str | None, actor: Actor,
                      request_id: str | None = None) -> dict:
