@@ -364,6 +364,8 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
 
 def decode(row: dict) -> dict:
     out = {k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in row.items()}
+    if "amendments" in out and out["amendments"] is None:
+        out["amendments"] = []  # a course never amended
     if "grp" in out:
         out["group"] = out.pop("grp")
     for flag in ("voided", "summary_only"):

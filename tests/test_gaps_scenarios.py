@@ -311,3 +311,12 @@ def test_the_course_api_shows_the_schedule_site_category_and_every_amendment(led
     [a] = body["amendments"]
     assert (a["kind"], a["before"], a["after"], a["by"], a["reason"], a["countersigned_by"]) == \
         ("extra_fractions", 35, 36, "onc1.home", "lost in the outage", "onc2.home")
+
+
+def test_a_course_never_amended_has_no_amendments_and_the_default_schedule(ledger, client):
+    course_id = ledger.app.register_course(
+        {"patient": {"id": "P-PLAIN", "name": "PLAIN^ANN"}, "home_centre": HOME, "assigned_centres": [PARTNER],
+         "plan": {"uid": "1.2.3.77", "label": "Plain", "fraction_groups": [
+             {"number": 1, "fractions_planned": 5, "beams": [{"number": 1, "meterset": "100"}]}]}}, PHYSICIST)["id"]
+    body = client.get(f"/api/courses/{course_id}", headers=auth("rtt1.home")).json()
+    assert (body["amendments"], body["schedule"], body["site"], body["gap_category"]) == ([], None, None, None)
