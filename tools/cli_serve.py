@@ -31,6 +31,8 @@ DEMO_ACCOUNTS = [
     ("physicist.home", "physicist", "AZ-HOME"),
     ("finance.home", "finance", "AZ-HOME"),
     ("admin", "admin", "AZ-HOME"),
+    ("oncologist.home.a", "oncologist", "AZ-HOME"),  # prescribes; a second one countersigns
+    ("oncologist.home.b", "oncologist", "AZ-HOME"),
 ]
 
 

@@ -35,6 +35,9 @@ PATIENTS = [
 ]
 
 
+SITES = {"DEMO-001": "breast", "DEMO-002": "prostate", "DEMO-003": "rectum"}
+
+
 def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
     app = ledger.app
     present = ledger.fresh().course(str(course_id_for(HOME, PATIENTS[0][0], PATIENTS[0][4])))
@@ -55,6 +58,8 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
                              for b, bname, mu in beams]}]},
                 "triage": triage,
                 "assigned_centres": [PARTNER] if at_partner else [],
+                # Monday to Friday from the demo's first day: the gaps worklist shows what the outage cost
+                "schedule": {"start": start.date().isoformat()}, "site": SITES[pid],
             },
             physicist,
         )
