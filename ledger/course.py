@@ -247,6 +247,7 @@ class Course(Prescriptions, ReceivedFractions, SummaryFractions, RecordOrigin, A
             )
 
     def check_number_in_prescription(self, group: FractionGroup, number: int) -> None:
+        """`group` of the prescription in force (`group`, `only_group`): as amended and countersigned."""
         if not 1 <= number <= group.fractions_planned:
             delivered = len(self.delivered_numbers(group.number))
             raise errors.FractionOutOfRange(
@@ -323,6 +324,8 @@ class Course(Prescriptions, ReceivedFractions, SummaryFractions, RecordOrigin, A
     def deliver(self, cmd: LogFraction, meta: dict) -> FractionRecord:
         """Check every rule, then record the session. Returns the stored record."""
         self.check_active("doing.log_fraction")
+        # The group as the prescription in force has it: its countersigned amendments count, a
+        # pending one does not (ledger/amendments.py).
         group = self.group(cmd.group) if cmd.group is not None else self.only_group()
         cmd = self.in_course_numbering(cmd, group)
         self.check_number_in_prescription(group, cmd.number)
