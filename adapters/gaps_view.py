@@ -11,6 +11,8 @@ import msgspec
 
 from adapters.readmodel_gaps import gap_of_row
 from ledger import gaps
+from ledger.amendments import dose_of, next_planned, prescribed_plan
+from schemas.course import Plan
 from ledger.messages import said
 from schemas.prescription import Amendment
 
@@ -22,29 +24,10 @@ def what(a: Amendment) -> dict:
     return said(f"amendment_what.{a.kind}", group=a.group, before=a.before, after=a.after, fractions=a.fractions)
 
 
-def next_fraction_of(row: dict, delivered: set[tuple[int, int]]) -> dict | None:
-    """The first missing fraction of the first incomplete group of the prescription in force."""
-    prescribed = {int(k): v for k, v in (row.get("prescribed") or {}).items()}
-    for g in row["plans"][0]["fraction_groups"]:
-        planned = prescribed.get(g["number"], g["fractions_planned"])
-        missing = next((n for n in range(1, planned + 1) if (g["number"], n) not in delivered), None)
-        if missing is not None:
-            return {"group": g["number"], "number": missing}
-    return None
-
-
-def dose_of(row: dict, delivered: set[tuple[int, int]]) -> tuple[Any, Any]:
-    """Prescribed and delivered dose (Gy) where the plan gives a dose per fraction for every group."""
-    from decimal import Decimal
-
-    groups = row["plans"][0]["fraction_groups"]
-    if not groups or any(g.get("dose_gy") is None for g in groups):
-        return None, None
-    prescribed = {int(k): v for k, v in (row.get("prescribed") or {}).items()}
-    per = {g["number"]: Decimal(str(g["dose_gy"])) for g in groups}
-    total = sum((per[g["number"]] * prescribed.get(g["number"], g["fractions_planned"]) for g in groups), Decimal(0))
-    given = sum((per[grp] for grp, _ in delivered if grp in per), Decimal(0))
-    return total, given
+def prescription_of(row: dict) -> Plan:
+    """The prescription in force of a course row: its registered plan with the amended counts."""
+    plan = msgspec.convert(row["plans"][0], Plan, strict=False)
+    return prescribed_plan(plan, {int(k): v for k, v in (row.get("prescribed") or {}).items()})
 
 
 def worklist(rows: list[dict], sessions: dict[str, list[tuple[int, int, str]]], now: datetime,
@@ -55,14 +38,17 @@ def worklist(rows: list[dict], sessions: dict[str, list[tuple[int, int, str]]], 
         firsts = sessions.get(row["id"], [])
         gap = gap_of_row(row, [f for _, _, f in firsts], now, zone_of(row["home_centre"]), threshold)
         delivered = {(g, n) for g, n, _ in firsts}
-        prescribed, given = dose_of(row, delivered)
+        groups = prescription_of(row).fraction_groups
+        prescribed, given = dose_of(groups, delivered)
+        following = next_planned(groups, delivered)
         gap = msgspec.structs.replace(gap, dose_prescribed_gy=prescribed, dose_delivered_gy=given)
         pending = [a for a in row.get("amendments") or [] if not a.get("countersigned_by")]
         out.append({
             "id": row["id"], "patient_id": row["patient_id"], "patient_name": row["patient_name"],
             "plan_label": row["plan_label"], "home_centre": row["home_centre"],
             "assigned_centres": row["assigned_centres"], "triage": row["triage"], "site": row.get("site"),
-            "next_fraction": next_fraction_of(row, delivered), "pending_amendments": len(pending),
+            "next_fraction": {"group": following[0], "number": following[1]} if following else None,
+            "pending_amendments": len(pending),
             **msgspec.to_builtins(gap), "_gap": gap,
         })
     out.sort(key=lambda r: (*gaps.urgency(r["_gap"]), r["patient_id"], r["id"]))

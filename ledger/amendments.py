@@ -43,6 +43,27 @@ def prescribed_plan(plan: Plan, prescribed: dict[int, int]) -> Plan:
     return msgspec.structs.replace(plan, fraction_groups=groups)
 
 
+def dose_of(groups: Iterable[FractionGroup], delivered: Iterable[tuple[int, int]]) -> tuple[Decimal | None, Decimal | None]:
+    """(prescribed, delivered) dose in Gy of a prescription's groups (as amended) and the delivered
+    fractions (group, number), where every group gives a dose per fraction; else (None, None)."""
+    groups = list(groups)
+    if not groups or any(g.dose_gy is None for g in groups):
+        return None, None
+    per = {g.number: g.dose_gy for g in groups}
+    prescribed = sum((g.dose_gy * g.fractions_planned for g in groups), Decimal(0))
+    return prescribed, sum((per.get(grp, Decimal(0)) for grp, _ in set(delivered)), Decimal(0))
+
+
+def next_planned(groups: Iterable[FractionGroup], delivered: Iterable[tuple[int, int]]) -> tuple[int, int] | None:
+    """The next fraction the prescription plans: the first missing number of its first incomplete group."""
+    done = set(delivered)
+    for g in groups:
+        missing = next((n for n in range(1, g.fractions_planned + 1) if (g.number, n) not in done), None)
+        if missing is not None:
+            return g.number, missing
+    return None
+
+
 def amended_schedule(schedule: Schedule, amendments: Iterable[Amendment]) -> Schedule:
     """The schedule with the compensation days of the countersigned amendments, in the order
     they were countersigned (a later one for the same day wins)."""
@@ -74,13 +95,8 @@ class Prescriptions:
     def dose(self) -> tuple[Decimal | None, Decimal | None]:
         """(prescribed, delivered) dose in Gy, against the prescription in force, where the plan
         gives every fraction group a dose per fraction; else (None, None)."""
-        groups = self.prescription.fraction_groups
-        if not groups or any(g.dose_gy is None for g in groups):
-            return None, None
-        per = {g.number: g.dose_gy for g in groups}
-        prescribed = sum((g.dose_gy * g.fractions_planned for g in groups), Decimal(0))
-        done = {(r.group, r.number) for r in self.active_records()}  # type: ignore[attr-defined]
-        return prescribed, sum((per.get(grp, Decimal(0)) for grp, _ in done), Decimal(0))
+        return dose_of(self.prescription.fraction_groups,
+                       ((r.group, r.number) for r in self.active_records()))  # type: ignore[attr-defined]
 
     def original_fractions_planned(self) -> int:
         return sum(g.fractions_planned for g in self.plan.fraction_groups)  # type: ignore[attr-defined]

@@ -31,11 +31,12 @@ def meta(user: str, moment: datetime, centre: str = HOME) -> dict:
     return {"user": user, "centre": centre, "recorded_at": moment.astimezone(timezone.utc), "request_id": None}
 
 
-def new_course(groups=((1, 35),), site="head_and_neck", schedule=None) -> Course:
+def new_course(groups=((1, 35),), site="head_and_neck", schedule=None, dose=None) -> Course:
     cmd = parse(RegisterCourse, {
         "patient": {"id": "P-HN", "name": "JANSSENS^PIET"}, "home_centre": HOME,
         "plan": {"uid": "1.2.826.0.1.3680043.10.17", "label": "H&N 70Gy/35", "fraction_groups": [
-            {"number": n, "fractions_planned": f, "beams": [{"number": 1, "meterset": "200"}]} for n, f in groups]},
+            {"number": n, "fractions_planned": f, "dose_gy": dose, "beams": [{"number": 1, "meterset": "200"}]}
+            for n, f in groups]},
         "schedule": schedule or {"start": MON.isoformat()}, "site": site})
     m = meta("phys.home", at(MON, 7))
     course = Course(**registration(cmd), meta=m)
@@ -268,3 +269,44 @@ def test_rex3_one_boost_fraction_less_after_an_extra_large_field_fraction():
     assert [(a.group, a.before, a.after, a.by, a.countersigned_by) for a in course.amendments] == [
         (1, 3, 4, "onc.a", "onc.b"), (2, 2, 1, "onc.a", "phys.home")]
     assert course.next_fraction(HOME) is None
+
+
+# ---- dose, the next planned fraction, amendments received from another centre ----------------
+
+
+def test_the_dose_counts_against_the_amended_prescription_and_needs_every_groups_dose():
+    from decimal import Decimal
+
+    from ledger.amendments import dose_of, next_planned
+    from schemas.course import FractionGroup
+
+    groups = [FractionGroup(number=1, fractions_planned=25, dose_gy=Decimal("1.8")),
+              FractionGroup(number=2, fractions_planned=8, dose_gy=Decimal("2"))]
+    assert dose_of(groups, [(1, 1), (1, 2), (2, 1), (1, 2)]) == (Decimal("61.0"), Decimal("5.6"))
+    assert dose_of([groups[0], FractionGroup(number=2, fractions_planned=8)], [(1, 1)]) == (None, None)
+    assert next_planned(groups, [(1, n) for n in range(1, 26)]) == (2, 1)
+    assert next_planned(groups, [(1, n) for n in range(1, 26)] + [(2, n) for n in range(1, 9)]) is None
+
+
+def test_a_course_dose_follows_the_countersigned_amendment():
+    from decimal import Decimal
+
+    course = new_course(groups=((1, 5),), dose="4")
+    deliver(course, 1, MON)
+    assert course.dose() == (Decimal(20), Decimal(4))
+    countersign(course, amend(course, kind="extra_fractions", fractions=1).id)
+    assert course.dose() == (Decimal(24), Decimal(4))
+
+
+def test_an_amendment_received_from_another_centre_keeps_its_id_and_counts_once_countersigned():
+    home, partner = five_delivered(), new_course(groups=((1, 5),))
+    proposed = amend(home, kind="extra_fractions", fractions=1)
+    signed = countersign(home, proposed.id)
+    m = meta("onc.a", at(date(2026, 11, 17), 7), centre="HOME")
+    assert partner.receive_amendment(proposed, m) and not partner.receive_amendment(proposed, m)
+    assert partner.fractions_planned() == 5, "received, not yet countersigned: nothing changes"
+    m2 = meta("onc.b", at(date(2026, 11, 17), 8), centre="HOME")
+    assert partner.receive_countersign(proposed.id, signed.before, signed.after, m2)
+    assert not partner.receive_countersign(proposed.id, signed.before, signed.after, m2)
+    assert partner.fractions_planned() == 6 and partner.amendments[0].id == proposed.id
+    assert partner.amendments[0].countersigned_by == "onc.b"
