@@ -320,3 +320,8 @@ def test_a_course_never_amended_has_no_amendments_and_the_default_schedule(ledge
              {"number": 1, "fractions_planned": 5, "beams": [{"number": 1, "meterset": "100"}]}]}}, PHYSICIST)["id"]
     body = client.get(f"/api/courses/{course_id}", headers=auth("rtt1.home")).json()
     assert (body["amendments"], body["schedule"], body["site"], body["gap_category"]) == ([], None, None, None)
+
+
+def test_bench_gaps_reports_the_worklist_it_timed():
+    out = json.loads(cli("bench", "gaps", "--courses", "6", "--rounds", "1", "--json", check=True).stdout)
+    assert (out["courses"], out["alarms"], out["rounds"]) == (6, 2, 1) and out["median_ms"] >= 0
