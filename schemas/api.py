@@ -152,6 +152,9 @@ class CourseDetailOut(CourseOut, frozen=True, kw_only=True):
     site: str | None = None
     gap_category: int | None = None
     amendments: list[Amendment] = []
+    # prescribed (as amended) and delivered dose in Gy, where the plan gives every group a dose per fraction
+    dose_prescribed_gy: str | None = None
+    dose_delivered_gy: str | None = None
 
 
 class CourseChangeOut(Struct, frozen=True, kw_only=True):

@@ -308,6 +308,7 @@ def test_the_course_api_shows_the_schedule_site_category_and_every_amendment(led
     body = client.get(f"/api/courses/{course_id}", headers=auth("rtt1.partner")).json()
     assert body["schedule"]["start"] == "2026-11-02" and body["site"] == "head_and_neck"
     assert body["fractions_planned"] == 36
+    assert (body["dose_delivered_gy"], body["dose_prescribed_gy"]) == ("14", "72")  # exact decimals
     [a] = body["amendments"]
     assert (a["kind"], a["before"], a["after"], a["by"], a["reason"], a["countersigned_by"]) == \
         ("extra_fractions", 35, 36, "onc1.home", "lost in the outage", "onc2.home")
@@ -320,6 +321,7 @@ def test_a_course_never_amended_has_no_amendments_and_the_default_schedule(ledge
              {"number": 1, "fractions_planned": 5, "beams": [{"number": 1, "meterset": "100"}]}]}}, PHYSICIST)["id"]
     body = client.get(f"/api/courses/{course_id}", headers=auth("rtt1.home")).json()
     assert (body["amendments"], body["schedule"], body["site"], body["gap_category"]) == ([], None, None, None)
+    assert body["dose_prescribed_gy"] is None, "no dose in the plan, none shown"
 
 
 def test_bench_gaps_reports_the_worklist_it_timed():

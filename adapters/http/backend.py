@@ -56,6 +56,11 @@ class Backend:
             raise not_found(course_id)
         access.check(principal, "courses.read", view["home_centre"], view["assigned_centres"], parties)
         access_log.saw_rows([view])
+        from adapters.gaps_view import prescription_of
+        from ledger.amendments import dose_of
+
+        done = {(f["group"], f["number"]) for f in view["fractions"] if not f["voided"]}
+        view["dose_prescribed_gy"], view["dose_delivered_gy"] = dose_of(prescription_of(view).fraction_groups, done)
         return view
 
     def sources_view(self) -> list[dict]:
