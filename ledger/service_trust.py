@@ -70,6 +70,7 @@ class TrustCommands:
         from ledger.service import parse  # ledger.service imports this module: import at call time
 
         cmd = parse(AddCentre, {"name": name, "public_key": public_key})
+        self.check_centres_known(("name", cmd.name))
 
         def act(meta: dict) -> tuple[list[Any], Any]:
             try:
@@ -96,6 +97,7 @@ class TrustCommands:
         from ledger.service import CentreArg, parse  # ledger.service imports this module
 
         name = parse(CentreArg, {"centre": name}).centre
+        self.check_centres_known(("centre", name))
         check_alias(kind, value)
 
         def act(meta: dict) -> tuple[list[Any], Any]:
@@ -120,6 +122,7 @@ class TrustCommands:
         from ledger.service import CentreArg, parse
 
         name = parse(CentreArg, {"centre": name}).centre
+        self.check_centres_known(("centre", name))
         check_zone(zone)
 
         def act(meta: dict) -> tuple[list[Any], Any]:
@@ -166,6 +169,12 @@ class TrustCommands:
     def import_bundle(self, bundle: Bundle, actor: Any) -> dict:
         """Apply a bundle whose signature and chain were checked; all of it or nothing."""
         self.check_bundle_origin(bundle)
+        try:
+            self.check_centres_known(("centre", bundle.centre),
+                                     *(("home_centre", c.registration.home_centre) for c in bundle.courses),
+                                     *(("assigned_centres", a) for c in bundle.courses for a in c.registration.assigned_centres))
+        except errors.UnknownCentre as exc:
+            raise errors.BundleRefused("bundle_refused.detail", detail=str(exc)) from None
         for attempt in range(MAX_ATTEMPTS):
             try:
                 aggregates, summary = self.apply_bundle(bundle, actor)
