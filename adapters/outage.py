@@ -130,7 +130,7 @@ def call_list_csv(rows: list[dict], w: Words) -> str:
     writer.writerow(["patient_id", "name", "plan", "why", "phones", "contact_person", "contact_phone", "outcome",
                      "course"])
     for r in rows:
-        writer.writerow([r["patient_id"], r["name"], r["plan"], "; ".join(r["why"]), " / ".join(r["phones"]),
+        writer.writerow([r["patient_id"], r["name"], r["plan"], "; ".join(w.say(x) for x in r["said"]), " / ".join(r["phones"]),
                          person(r["contact_person"]) if r["contact_person"] else "", r["contact_phone"],
                          outcome_word(w, r["calls"]), r["course"]])
     return out.getvalue()
@@ -166,7 +166,7 @@ def call_list_pdf(rows: list[dict], centre: str, day: date, w: Words, made_at: d
     pdf = new_pdf(w.t("calls_title", centre=centre, day=w.day(day)), w, made_at)
     pdf.rows([w.t("col_patient"), w.t("col_name"), w.t("col_why"), w.t("col_phones"), w.t("col_contact_person"),
               w.t("col_outcome")],
-             [[r["patient_id"], r["name"], "; ".join(r["why"]), " / ".join(r["phones"]),
+             [[r["patient_id"], r["name"], "; ".join(w.say(x) for x in r["said"]), " / ".join(r["phones"]),
                " ".join(x for x in (person(r["contact_person"]) if r["contact_person"] else "", r["contact_phone"]) if x),
                outcome_word(w, r["calls"]) + "  [ ]"] for r in rows],
              (22, 30, 58, 30, 30, 20))
@@ -222,8 +222,23 @@ def last_event_time(course: Course, app: Any) -> datetime:
 
 
 def emergency_sheet_pdf(app: Any, course: Course, w: Words) -> bytes:
-    s = sheet_data(app, course, w)
-    pdf = new_pdf(w.t("sheet_title", patient_id=s["patient_id"]), w, last_event_time(course, app))
+    """The one-page sheet of a course."""
+    return sheet_pages(app, [course], w)
+
+
+def sheet_pages(app: Any, courses: list[Course], w: Words) -> bytes:
+    """The sheets of a patient's courses, a page each, as one PDF."""
+    first = sheet_data(app, courses[0], w)
+    pdf = new_pdf(w.t("sheet_title", patient_id=first["patient_id"]), w,
+                  max(last_event_time(c, app) for c in courses))
+    for i, course in enumerate(courses):
+        if i:
+            pdf.add_page()
+        draw_sheet(pdf, sheet_data(app, course, w), w)
+    return bytes(pdf.output())
+
+
+def draw_sheet(pdf: OutagePdf, s: dict, w: Words) -> None:
     pdf.heading(w.t("sheet_patient"))
     pdf.line_of(w.t("col_name"), s["name"])
     pdf.line_of(w.t("col_patient"), f"{s['patient_id']} ({w.t('sheet_home', centre=s['home_centre'])})")
@@ -258,4 +273,3 @@ def emergency_sheet_pdf(app: Any, course: Course, w: Words) -> bytes:
         pdf.set_font(pdf.family, "", 9)
     else:
         pdf.cell(0, 5, "-", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    return bytes(pdf.output())

@@ -443,7 +443,7 @@ def register_areas() -> None:
     import importlib
 
     for area in ("cli_hl7", "cli_serve", "cli_trust", "cli_billing", "cli_dicom", "cli_recovery", "cli_access",
-                 "drill"):
+                 "cli_outage", "drill"):
         importlib.import_module(f"tools.{area}").register(main)
 
 
