@@ -13,7 +13,7 @@ import click
 
 from adapters.i18n import cli_language, words
 from adapters.outage import (
-    call_list, call_list_csv, call_list_pdf, home_course_ids, plan_dict, plan_text, sheet_data, today_at,
+    call_list, call_list_csv, call_list_pdf, home_course_ids, plan_dict, plan_text, today_at,
 )
 from tools.cli_access import log_read
 from tools.cli_common import Context, emit  # noqa: F401
@@ -283,6 +283,25 @@ def export_sheets(obj, out, dicom, course_id, lang, as_json) -> None:
                                                                      if dicom else "") + f" to {out}")
 
 
+@click.command("sheets")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", required=True)
+@click.option("--port", type=int, required=True)
+@click.option("--called-aet", required=True, help="The PACS's AE title.")
+@click.option("--aet", "calling_aet", default="LEDGER", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def send_sheets(folder, host, port, called_aet, calling_aet, as_json) -> None:
+    """C-STORE the Encapsulated PDFs `export sheets --dicom` wrote (FOLDER/dicom) to the cloud PACS."""
+    from adapters.dicom.sheets import store_sheets
+
+    paths = sorted((folder / "dicom").glob("*.dcm")) or sorted(folder.glob("*.dcm"))
+    answers = store_sheets(paths, host, port, called_aet, calling_aet)
+    stored = sum(1 for a in answers if a["stored"])
+    emit(answers, as_json, f"{called_aet}@{host}:{port}: stored {stored} of {len(answers)} sheets")
+    if stored != len(answers):
+        raise SystemExit(1)
+
+
 def register(main: click.Group) -> None:
     centre = main.commands["centre"]
     for command in (centre_register, centre_machine, centre_list):
@@ -290,3 +309,4 @@ def register(main: click.Group) -> None:
     for command in (capacity, plan_assignments, contact, calls):
         main.add_command(command)
     main.commands["export"].add_command(export_sheets)
+    main.commands["send"].add_command(send_sheets)

@@ -100,3 +100,26 @@ def safe(text: str) -> str:
 
 
 __all__ = ["ENCAPSULATED_PDF", "encapsulated_pdf", "write_sheets", "sheet_data"]
+
+
+def store_sheets(paths: list[Path], host: str, port: int, called_aet: str, calling_aet: str = "LEDGER",
+                 timeout: float = 30) -> list[dict]:
+    """C-STORE each Encapsulated PDF to a PACS on one association; its answer per file."""
+    from pydicom import dcmread
+    from pynetdicom import AE
+
+    ae = AE(ae_title=calling_aet)
+    ae.add_requested_context(ENCAPSULATED_PDF, ExplicitVRLittleEndian)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout
+    assoc = ae.associate(host, port, ae_title=called_aet)
+    if not assoc.is_established:
+        raise ConnectionError(f"no association with {called_aet} at {host}:{port} (refused, rejected or unreachable)")
+    answers = []
+    try:
+        for path in paths:
+            status = assoc.send_c_store(dcmread(path))
+            code = int(status.Status) if "Status" in status else -1
+            answers.append({"file": str(path), "status": code, "stored": code == 0})
+    finally:
+        assoc.release()
+    return answers
