@@ -257,6 +257,8 @@ TEXTS: dict[str, str] = {
     'call.moved_to_partner': N_('moved to {centre}: first treatment there on {start}, time window {window}'),
     'call.suspended': N_('treatment suspended: {reason}'),
     'call.new_start_date': N_('treatment resumes: new start date {start}'),
+    'invalid.not_a_day': N_('{value} is not a day (YYYY-MM-DD)'),
+    'invalid.nothing_chosen': N_('tick at least one proposal to accept'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {
