@@ -18,13 +18,12 @@ from ledger.contacts import PatientContact, contact_id_for
 from ledger.course import ACTIVE, Course
 from ledger.planning import AssignmentPlan, Need, Offer, check_acceptance, propose
 from ledger.registry import REGISTRY_ID, CentreRegistry, technique_of
+from ledger.unit_of_work import parse
 from schemas.course import to_event
 from schemas.outage import ContactDetails, DeclareCapacity, MachineSpec, RecordCall, RegisterCentre
 
 
 def _parse(kind: Any, data: Any) -> Any:
-    from ledger.service import parse  # ledger.service imports this module: import at call time
-
     return parse(kind, data)
 
 

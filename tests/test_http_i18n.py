@@ -16,7 +16,10 @@ HTTP = Path(__file__).resolve().parent.parent / "adapters" / "http"
 # keys built in a template from a value: prefix + every value it can take
 DYNAMIC = {"cat_": (*INCIDENT_CATEGORIES, NEAR_MISS), "sev_": SEVERITIES, "incident_": ("open", "closed"),
            "channel_": CHANNELS,
-           "log_alarm_": PROBLEM_KINDS}
+           "log_alarm_": PROBLEM_KINDS,
+           # outage pages (issue 18)
+           "alias_": ("institution", "station", "aet"), "call_": ("called", "not_reached"),
+           "unit_": ("patients", "slots")}
 
 
 def used_keys() -> set[str]:
