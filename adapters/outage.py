@@ -273,3 +273,39 @@ def draw_sheet(pdf: OutagePdf, s: dict, w: Words) -> None:
         pdf.set_font(pdf.family, "", 9)
     else:
         pdf.cell(0, 5, "-", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+
+# ---- the day list ----------------------------------------------------------------------------------
+
+
+def day_list(app: Any, read: Any, centre: str, day: date) -> list[dict]:
+    """`centre`'s patients on `day`: expected (assignments and each course's schedule), delivered, missing."""
+    from ledger.day_list import entry_for
+
+    zone = zone_of(app, centre)
+    day_over = today_at(app, centre) > day
+    rows = []
+    for row in read.courses(centre=centre):
+        course = app.get_course(row["id"])
+        entry = entry_for(course, app.course_events(row["id"]), centre, day, zone, day_over)
+        if entry is not None:
+            rows.append({"course": entry.course_id, "patient_id": entry.patient_id, "name": person(entry.patient_name),
+                         "plan": entry.label, "home_centre": course.home_centre, "expected": entry.expected,
+                         "delivered": entry.delivered, "status": entry.status})
+    order = {"missing": 0, "expected": 1, "delivered": 2, "unexpected": 3}
+    return sorted(rows, key=lambda r: (order[r["status"]], r["patient_id"], r["course"]))
+
+
+def day_list_pdf(rows: list[dict], centre: str, day: date, w: Words, made_at: datetime) -> bytes:
+    pdf = new_pdf(w.t("day_list_title", centre=centre, day=w.day(day)), w, made_at)
+    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("expected", "delivered", "missing", "unexpected")}
+    pdf.cell(0, 6, pdf.text_of(w.t("day_list_counts", **counts)), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.rows([w.t("col_patient"), w.t("col_name"), w.t("col_plan"), w.t("col_expected"), w.t("col_delivered_at"),
+              w.t("col_status"), w.t("col_check")],
+             [[r["patient_id"], r["name"], r["plan"], str(r["expected"]),
+               "; ".join(f"{d['number']} {w.when(d['at'])} {d['machine']}" for d in r["delivered"]) or "-",
+               w.t("day_status_" + r["status"]), "[ ]"] for r in rows],
+             (22, 34, 34, 14, 46, 22, 12))
+    pdf.ln(6)
+    pdf.cell(0, 6, pdf.text_of(w.t("day_list_signature")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    return bytes(pdf.output())

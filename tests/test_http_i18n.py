@@ -19,7 +19,7 @@ DYNAMIC = {"cat_": (*INCIDENT_CATEGORIES, NEAR_MISS), "sev_": SEVERITIES, "incid
            "log_alarm_": PROBLEM_KINDS,
            # outage pages (issue 18)
            "alias_": ("institution", "station", "aet"), "call_": ("called", "not_reached"),
-           "unit_": ("patients", "slots")}
+           "unit_": ("patients", "slots"), "day_status_": ("expected", "delivered", "missing", "unexpected")}
 
 
 def used_keys() -> set[str]:

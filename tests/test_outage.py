@@ -333,3 +333,40 @@ def test_the_emergency_sheet_shows_identity_prescription_plan_fractions_next_war
     fr = text_of(emergency_sheet_pdf(app, app.get_course(cid), Words("fr")))
     assert "Fiche d'urgence de radiothérapie P-007" in fr and "Prochaine fraction" in fr
     assert pdf == emergency_sheet_pdf(app, app.get_course(cid), EN)  # the same log gives the same bytes
+
+
+# ---- 4. the day list -------------------------------------------------------------------------
+
+
+def test_the_day_list_of_each_centre_from_assignments_and_schedules_with_who_is_missing(ledger, tmp_path):
+    from adapters.outage import day_list, day_list_pdf
+
+    app = ledger.app
+    network(app)
+    at_home, moved, early = (register(app, i, 2, "VMAT") for i in (1, 2, 3))
+    # course 3 started the week before: its schedule's start is its first fraction
+    app.log_fraction(early, {"number": 1, "centre": HOME, "machine": "HOME-L1", "operator": "rtt.jo",
+                             "delivered_at": "2027-03-22T09:00:00+01:00"}, Actor("rtt.jo", HOME))
+    app.assign_centre(moved, PART_A, PHYS)  # on Sunday 28 March: at the partner from Monday
+    monday = date(2027, 3, 29)
+    home_list = {r["patient_id"]: r for r in day_list(app, ledger.fresh(), HOME, monday)}
+    assert {p: r["status"] for p, r in home_list.items()} == {"P-001": "expected", "P-003": "expected"}
+    friday = {r["patient_id"]: r["status"] for r in day_list(app, ledger.fresh(), HOME, date(2027, 3, 26))}
+    assert friday == {"P-003": "missing"}  # expected Tuesday to Friday after its first fraction: nobody came
+    assert [r["patient_id"] for r in day_list(app, ledger.fresh(), PART_A, monday)] == ["P-002"]
+    assert day_list(app, ledger.fresh(), PART_A, date(2027, 3, 26)) == []  # before the assignment it was home's
+    ledger.clock.now = datetime.fromisoformat("2027-03-29T20:00:00+02:00")
+    app.log_fraction(moved, {"number": 1, "centre": PART_A, "machine": "A-TB1", "operator": "rtt.bob",
+                             "delivered_at": "2027-03-29T18:30:00+02:00"}, Actor("rtt.bob", PART_A))
+    partner = day_list(app, ledger.fresh(), PART_A, monday)
+    assert [(r["patient_id"], r["status"], [d["number"] for d in r["delivered"]]) for r in partner] == [
+        ("P-002", "delivered", [1])]
+    ledger.clock.now = datetime.fromisoformat("2027-03-30T08:00:00+02:00")
+    home_after = {r["patient_id"]: r["status"] for r in day_list(app, ledger.fresh(), HOME, monday)}
+    assert home_after == {"P-001": "missing", "P-003": "missing"}
+    rows = day_list(app, ledger.fresh(), HOME, monday)
+    text = text_of(day_list_pdf(rows, HOME, monday, Words("fr"), ledger.clock.now))
+    assert "Liste du jour AZ-HOME" in text and "ABSENT" in text and "FAMILY1 GIVEN" in text
+    shown = cli("day-list", "--for-centre", PART_A, "--day", "2027-03-29", db=ledger.storage.url,
+                env={"FRACTION_LEDGER_READ_DB": str(tmp_path / "cli-read.sqlite3")})
+    assert shown.returncode == 0 and "P-002" in shown.stdout and "treated" in shown.stdout

@@ -122,3 +122,20 @@ def test_the_emergency_sheet_page_is_a_pdf_for_those_who_see_the_course(site):
     sheet = phys.get(f"/courses/{ids[0]}/sheet.pdf")
     assert sheet.status_code == 200 and "Radiotherapy emergency sheet P-1" in PdfReader(io.BytesIO(sheet.content)).pages[0].extract_text()
     assert client_for(ledger, account_name("rtt", OTHER)).get(f"/courses/{ids[0]}/sheet.pdf").status_code == 404
+
+
+def test_the_day_list_page_and_its_pdf_and_an_unknown_centre_on_the_api(site):
+    ledger, ids = site
+    rtt = client_for(ledger, account_name("rtt", HOME))
+    page = rtt.get("/day-list?day=2027-03-29")
+    assert page.status_code == 200 and page.text.count('class="day-expected"') == 4  # every home course, Monday
+    pdf = rtt.get("/day-list.pdf?day=2027-03-29")
+    assert "Day list HOME" in PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    assert client_for(ledger, FIN).get("/day-list").status_code == 403
+    api = TestClient(create_app(ledger))
+    with api:
+        r = api.post(f"/api/courses/{ids[0]}/assign", json={"centre": "PARTNR"},
+                     headers={"Authorization": f"Bearer {token_of(PHYS)}"})
+    assert r.status_code == 400 and r.json()["fields"][0]["field"] == "centre", r.text
+    assert "did you mean PARTNER?" in r.text
+    assert ledger.app.get_course(ids[0]).assigned_centres == []

@@ -261,6 +261,36 @@ def calls_record(obj, course_id, day, outcome, note, as_json) -> None:
     emit(result, as_json, f"recorded: {outcome} for course {course_id} on {day}")
 
 
+# ---- the day list ----------------------------------------------------------------------------------
+
+
+@click.command("day-list")
+@click.option("--for-centre", "centre", required=True)
+@click.option("--day", default=None, help="YYYY-MM-DD [default: today in the centre's zone].")
+@click.option("--pdf", "pdf_out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the printable list.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def day_list_command(obj, centre, day, pdf_out, as_json) -> None:
+    """A centre's patients on a day: expected (assignments and schedules), delivered, missing."""
+    from adapters.outage import day_list, day_list_pdf
+
+    ledger = obj.ledger
+    day = day_option(day) or today_at(ledger.app, centre)
+    w = words(cli_language())
+    rows = day_list(ledger.app, ledger.fresh(), centre, day)
+    log_read(obj, "day_list.read", [r["course"] for r in rows])
+    if pdf_out is not None:
+        pdf_out.write_bytes(day_list_pdf(rows, centre, day, w, ledger.app.clock()))
+    if as_json:
+        emit(rows, True)
+        return
+    for r in rows:
+        given = ", ".join(str(d["number"]) for d in r["delivered"]) or "-"
+        click.echo(f"{w.t('day_status_' + r['status']):<14} {r['patient_id']:<12} {r['name']:<24} {r['plan']:<20} {given}")
+    if pdf_out is not None:
+        click.echo(f"wrote {pdf_out}")
+
+
 # ---- the emergency sheets ------------------------------------------------------------------------
 
 
@@ -306,7 +336,7 @@ def register(main: click.Group) -> None:
     centre = main.commands["centre"]
     for command in (centre_register, centre_machine, centre_list):
         centre.add_command(command)
-    for command in (capacity, plan_assignments, contact, calls):
+    for command in (capacity, plan_assignments, contact, calls, day_list_command):
         main.add_command(command)
     main.commands["export"].add_command(export_sheets)
     main.commands["send"].add_command(send_sheets)

@@ -21,7 +21,8 @@ from adapters.http.backend import actor_of
 from adapters.http.i18n import language_of, translator, words
 from adapters.http.pages import Form, backend, flash, page, refusal
 from adapters.outage import (
-    call_list, call_list_csv, call_list_pdf, emergency_sheet_pdf, home_course_ids, plan_dict, today_at,
+    call_list, call_list_csv, call_list_pdf, day_list, day_list_pdf, emergency_sheet_pdf, home_course_ids, plan_dict,
+    today_at,
 )
 from ledger import access, errors
 from ledger.centre import ALIAS_KINDS
@@ -209,6 +210,33 @@ def calls_record(request: Request, data: Form) -> Template | Redirect:
     return Redirect(f"/calls?day={day}")
 
 
+# ---- the day list ----------------------------------------------------------------------------------
+
+
+def day_rows(request: Request, day: date) -> list[dict]:
+    who, b = current(request), backend(request)
+    rows = b.read(lambda r: day_list(b.app, r, who.centre, day))
+    for row in rows:
+        access_log.saw(row["course"], row["patient_id"], row["home_centre"])
+    return rows
+
+
+@get("/day-list", opt={"action": "day_list.read"}, sync_to_thread=True, include_in_schema=False)
+def day_list_home(request: Request, day: FromQuery[str | None] = None) -> Template:
+    who = current(request)
+    shown = day_of(day, request, who.centre)
+    return page(request, "day_list.html", rows=day_rows(request, shown), day=shown.isoformat(), centre=who.centre)
+
+
+@get("/day-list.pdf", opt={"action": "day_list.read"}, sync_to_thread=True, include_in_schema=False)
+def day_list_printable(request: Request, day: FromQuery[str | None] = None) -> Response:
+    who, b = current(request), backend(request)
+    shown = day_of(day, request, who.centre)
+    pdf = day_list_pdf(day_rows(request, shown), who.centre, shown, words(language_of(request)), b.app.clock())
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="day-list-{who.centre}-{shown.isoformat()}.pdf"'})
+
+
 # ---- the emergency sheet ----------------------------------------------------------------------------
 
 
@@ -224,5 +252,6 @@ def course_sheet(request: Request, course_id: FromPath[str]) -> Response:
 
 router = Router("/", route_handlers=[
     centres_home, register_form, machine_form, remove_machine_form, alias_form, zone_form, capacity_form,
-    plan_home, plan_accept, calls_home, calls_csv, calls_pdf, calls_record, course_sheet,
+    plan_home, plan_accept, calls_home, calls_csv, calls_pdf, calls_record, day_list_home, day_list_printable,
+    course_sheet,
 ])
