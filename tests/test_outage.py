@@ -370,3 +370,43 @@ def test_the_day_list_of_each_centre_from_assignments_and_schedules_with_who_is_
     shown = cli("day-list", "--for-centre", PART_A, "--day", "2027-03-29", db=ledger.storage.url,
                 env={"FRACTION_LEDGER_READ_DB": str(tmp_path / "cli-read.sqlite3")})
     assert shown.returncode == 0 and "P-002" in shown.stdout and "treated" in shown.stdout
+
+
+def test_a_bundle_from_a_centre_the_registry_does_not_hold_is_refused_whole(ledger, tmp_path, monkeypatch):
+    from adapters.bundle import export_bundle, read_bundle
+    from adapters.keys import generate_centre_key
+    from adapters.runtime import Ledger
+    from tests.conftest import Clock
+    from tests.test_core_rules import DAY1, HOME as B_HOME, PARTNER as B_PARTNER, log, plan
+
+    monkeypatch.setenv("FRACTION_LEDGER_READ_DB", str(tmp_path / "partner-read.sqlite3"))
+    body = {"patient": {"id": "P-B", "name": "DUPONT^MARIE"}, "home_centre": B_HOME, "plan": plan(),
+            "assigned_centres": [B_PARTNER]}
+    course = ledger.app.register_course(body, PHYS)["id"]
+    with Ledger(str(tmp_path / "partner.sqlite3"), clock=Clock(DAY1 + timedelta(days=60))) as partner:
+        public, _ = generate_centre_key(tmp_path / "partner.ed25519")
+        partner.app.add_centre(B_PARTNER, public, Actor("admin", B_PARTNER))
+        partner.app.register_course(body, Actor("physicist.partner", B_PARTNER))
+        log(partner, course, 1, B_PARTNER, operator="rtt.partner.a")
+        data = export_bundle(partner.app, B_PARTNER, tmp_path / "partner.ed25519", None)[0]
+    ledger.app.add_centre(B_PARTNER, public, PHYS)  # its key, known before the registry was kept
+    ledger.app.register_centre({"code": B_HOME, "name": "Home"}, PHYS)
+    before = ledger.app.recorder.max_notification_id()
+    with pytest.raises(errors.BundleRefused, match=f"{B_PARTNER} is not a centre of the registry"):
+        ledger.app.import_bundle(read_bundle(ledger.app, data), PHYS)
+    assert ledger.app.recorder.max_notification_id() == before and ledger.app.get_course(course).records == []
+    ledger.app.register_centre({"code": B_PARTNER, "name": "Partner"}, PHYS)
+    assert ledger.app.import_bundle(read_bundle(ledger.app, data), PHYS)["applied"] == 1
+
+
+def test_a_dicom_plan_imported_for_an_unknown_centre_registers_nothing(ledger, tmp_path):
+    from adapters.dicom.plans import import_plan_file
+    from tools.dicom_samples import sample_plan, write_plan
+
+    network(ledger.app)
+    path = tmp_path / "plan.dcm"
+    write_plan(sample_plan(), path)
+    refused = import_plan_file(ledger.app, path, PHYS, "AZ-HOEM")  # each file is answered on its own
+    assert refused["status"] == "error" and "did you mean AZ-HOME?" in refused["error"], refused
+    assert ledger.fresh().courses() == []
+    assert import_plan_file(ledger.app, path, PHYS, HOME)["status"] == "registered"
