@@ -99,8 +99,9 @@ def call_list(app: Any, read: Any, centre: str, day: date, w: Words, with_contac
     rows = []
     for row in read.courses(centre=centre):
         course = app.get_course(row["id"])
-        reasons = call_reasons(app.course_events(row["id"]), day, zone_of(app, course.home_centre),
-                               course.home_centre, windows)
+        home_zone = zone_of(app, course.home_centre)
+        reasons = call_reasons(app.course_events(row["id"]), day, home_zone, course.home_centre, windows,
+                               course.schedule_in(home_zone))
         if not reasons:
             continue
         contact = app.contact(course.home_centre, course.patient["id"])

@@ -9,7 +9,8 @@ read model (so they are on disk only inside the event log, which is encrypted at
 ledger is) and read only by the roles `ledger.access` lets read them ("contacts.read").
 
 Why a patient must be called on a day (`call_reasons`): their course was moved to a partner
-that day (go there, from the next working day), given a new start date, or suspended.
+that day (go there, from its next treatment day by the course's schedule), resumed with a new start
+date, or suspended.
 """
 
 from __future__ import annotations
@@ -71,12 +72,25 @@ def next_working_day(day: date) -> date:
     return following
 
 
+def next_treatment_day(day: date, schedule: Any = None) -> date:
+    """The first treatment day after `day`: by the course's schedule (ledger/schedule.py), else the
+    next working day."""
+    if schedule is not None:
+        from ledger import schedule as schedules
+
+        found = schedules.fractions_from(schedule, day + timedelta(days=1), 1)
+        if found is not None:
+            return found
+    return next_working_day(day)
+
+
 def call_reasons(events: list[Any], day: date, zone: str, home_centre: str,
-                 windows: dict[str, tuple[str, str]] | None = None) -> list[dict]:
+                 windows: dict[str, tuple[str, str]] | None = None, schedule: Any = None) -> list[dict]:
     """Why the patient of a course must be called on `day` (in the home centre's zone), from the
     course's events: a message per reason (`ledger.messages`). `windows`: centre -> the time window
-    its capacity declaration offers, said with the move."""
+    its capacity declaration offers, said with the move; `schedule`: the course's, for the day to come."""
     tz = ZoneInfo(zone)
+    first = next_treatment_day(day, schedule).isoformat()
     reasons: list[dict] = []
     for e in events:
         kind = type(e).__name__
@@ -84,11 +98,11 @@ def call_reasons(events: list[Any], day: date, zone: str, home_centre: str,
         if at.astimezone(tz).date() != day:
             continue
         if kind == "CentreAssigned" and e.centre != home_centre:
-            start, end = (windows or {}).get(e.centre, ("", ""))
-            reasons.append(said("call.moved_to_partner", centre=e.centre, start=next_working_day(day).isoformat(),
-                                window=f"{start}-{end}" if start else "-"))
+            opens, closes = (windows or {}).get(e.centre, ("", ""))
+            reasons.append(said("call.moved_to_partner", centre=e.centre, start=first,
+                                window=f"{opens}-{closes}" if opens else "-"))
         elif kind == "StatusChanged" and e.status == "suspended":
             reasons.append(said("call.suspended", reason=e.reason or "-"))
         elif kind == "StatusChanged" and e.status == "active":
-            reasons.append(said("call.new_start_date", start=next_working_day(day).isoformat()))
+            reasons.append(said("call.new_start_date", start=first))
     return reasons
