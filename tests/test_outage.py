@@ -410,3 +410,18 @@ def test_a_dicom_plan_imported_for_an_unknown_centre_registers_nothing(ledger, t
     assert refused["status"] == "error" and "did you mean AZ-HOME?" in refused["error"], refused
     assert ledger.fresh().courses() == []
     assert import_plan_file(ledger.app, path, PHYS, HOME)["status"] == "registered"
+
+
+def test_contact_details_come_with_the_triage_list(ledger, tmp_path):
+    network(ledger.app)
+    cid = register(ledger.app, 1, None, "VMAT")
+    triage = tmp_path / "triage.csv"
+    triage.write_text("patient_id,plan,triage,centre,phone,contact_person,contact_phone\n"
+                      "P-001,VMAT 20fx #1,2,,+32 470 11 11 11;+32 9 222 22 22,DOE^JANE,+32 475 33 33 33\n"
+                      "P-001,VMAT 20fx #1,4,,not a phone,,\n")
+    answers = list(import_triage(ledger, triage, PHYS))
+    assert [a["status"] for a in answers] == ["changed", "error"] and answers[1]["error"].startswith("phones")
+    details = ledger.app.contact(HOME, "P-001").details
+    assert details == {"phones": ["+32 470 11 11 11", "+32 9 222 22 22"], "contact_person": "DOE^JANE",
+                       "contact_phone": "+32 475 33 33 33", "note": ""}
+    assert ledger.app.get_course(cid).triage == 2  # the refused line wrote nothing

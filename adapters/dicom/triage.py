@@ -18,6 +18,8 @@ from adapters.files import TRIAGE_LIST, check_size
 from adapters.runtime import Ledger
 from ledger import errors
 from ledger.service import Actor
+from ledger.unit_of_work import parse
+from schemas.outage import ContactDetails
 
 COLUMNS = ("patient_id", "plan", "triage", "centre")
 # Optional: how to reach the patient (`ledger.contacts`); phones separated by ";".
@@ -68,6 +70,8 @@ def import_triage(ledger: Ledger, path: Path, actor: Actor) -> Iterator[dict]:
                 centre = (row.get("centre") or "").strip()
                 ledger.app.check_centres_known(("centre", centre))  # before anything of the line is written
                 contact = contact_of(row)
+                if contact is not None:
+                    parse(ContactDetails, contact)  # refused before the triage code of the line is written
                 changed = ledger.app.set_triage(course_id, int(text), actor)["changed"]
                 if contact is not None:
                     course = ledger.app.get_course(course_id)
