@@ -13,7 +13,7 @@ from eventsourcing.application import AggregateNotFoundError
 
 from ledger import errors
 from ledger.capacity import Capacity, capacity_id_for
-from ledger.centre import Centre, centre_id_for, check_zone
+from ledger.centre import centre_id_for, check_zone
 from ledger.contacts import PatientContact, contact_id_for
 from ledger.course import ACTIVE, Course
 from ledger.planning import AssignmentPlan, Need, Offer, check_acceptance, propose

@@ -16,7 +16,7 @@ from adapters.outage import (
     call_list, call_list_csv, call_list_pdf, home_course_ids, plan_dict, plan_text, today_at,
 )
 from tools.cli_access import log_read
-from tools.cli_common import Context, emit  # noqa: F401
+from tools.cli_common import emit
 
 
 def parse_machine(text: str) -> dict:

@@ -18,7 +18,7 @@ from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
 
 from adapters.dicom.records import MANUFACTURER, uid_for
 from adapters.i18n import Words
-from adapters.outage import emergency_sheet_pdf, last_event_time, sheet_data, sheet_pages
+from adapters.outage import emergency_sheet_pdf, last_event_time, sheet_pages
 
 ENCAPSULATED_PDF = "1.2.840.10008.5.1.4.1.1.104.1"
 
@@ -98,8 +98,6 @@ def write_sheets(app: Any, course_ids: list[str], out: Path, w: Words, dicom: bo
 def safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
 
-
-__all__ = ["ENCAPSULATED_PDF", "encapsulated_pdf", "write_sheets", "sheet_data"]
 
 
 def store_sheets(paths: list[Path], host: str, port: int, called_aet: str, calling_aet: str = "LEDGER",
