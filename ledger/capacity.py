@@ -41,6 +41,7 @@ class Capacity(Aggregate):
     def __init__(self, *, centre: str, meta: dict):
         self.centre = centre
         self.versions: list[dict] = []
+        self.taken: list[str] = []  # courses accepted for this partner (their assignments are on the courses)
 
     def declare(self, offer: dict, meta: dict) -> dict:
         """Record a declaration (or amendment) as the next version; the same as the newest changes nothing."""
@@ -56,6 +57,16 @@ class Capacity(Aggregate):
             if version["valid_from"] <= day and (until is None or day <= until):
                 return version
         return None
+
+    def take(self, course_ids: list[str], meta: dict) -> None:
+        """Accepted assignments to this partner, recorded on its stream too: two physicists accepting
+        at the same moment append to the same stream, so one of them decides again on the other's
+        result and a partner is never filled beyond its capacity by a race."""
+        self._taken(course_ids=list(course_ids), meta=meta)
+
+    @event("PlacesTaken")
+    def _taken(self, course_ids: list[str], meta: dict) -> None:
+        self.taken.extend(course_ids)
 
     @event("Declared")
     def _declared(self, offer: dict, version: int, meta: dict) -> None:

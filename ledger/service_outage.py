@@ -173,11 +173,15 @@ class OutageCommands:
             needs = [need_of(c, c.fractions_planned() - c.fractions_delivered()) for c in courses.values()
                      if c.status == ACTIVE and c.fractions_planned() > c.fractions_delivered()]
             accepted = check_acceptance(needs, self.offers_on(day), chosen, capacity_lost)
-            saved = []
+            saved: list[Any] = []
             for need, centre in accepted:
                 course = courses[need.course_id]
                 course.assign(centre, {**meta, "plan": {"capacity_lost": capacity_lost, "day": day.isoformat()}})
                 saved.append(course)
+            for centre in sorted({c for _, c in accepted}):
+                capacity = self.capacity_of(centre)
+                capacity.take([n.course_id for n, c in accepted if c == centre], meta)
+                saved.append(capacity)
             return saved, {"accepted": [{"course": n.course_id, "patient_id": n.patient_id, "centre": c}
                                         for n, c in accepted]}
 

@@ -425,3 +425,49 @@ def test_contact_details_come_with_the_triage_list(ledger, tmp_path):
     assert details == {"phones": ["+32 470 11 11 11", "+32 9 222 22 22"], "contact_person": "DOE^JANE",
                        "contact_phone": "+32 475 33 33 33", "note": ""}
     assert ledger.app.get_course(cid).triage == 2  # the refused line wrote nothing
+
+
+def test_two_physicists_accepting_at_once_never_fill_a_partner_beyond_its_capacity(tmp_path, monkeypatch):
+    import threading
+
+    from adapters.runtime import Ledger
+    from tests.conftest import Clock
+
+    monkeypatch.setenv("FRACTION_LEDGER_READ_DB", str(tmp_path / "read.sqlite3"))
+    db = str(tmp_path / "race.sqlite3")
+    with Ledger(db, clock=Clock()) as setup:
+        network(setup.app)
+        setup.app.declare_capacity({"centre": PART_B, "per_day": 1, "valid_from": "2027-03-01",
+                                    "machines": ["B-HAL1"]}, PHYS)
+        ids = [register(setup.app, i, 1, "VMAT") for i in (1, 2)]
+    both_read = threading.Barrier(2, timeout=30)
+    answers: dict[int, object] = {}
+
+    def accept(n: int) -> None:
+        monkeypatch.setenv("FRACTION_LEDGER_READ_DB", str(tmp_path / f"read-{n}.sqlite3"))
+        with Ledger(db, clock=Clock(), read_db=str(tmp_path / f"read-{n}.sqlite3")) as mine:
+            offers_on, first = mine.app.offers_on, [True]
+
+            def offers_then_wait(day):
+                found = offers_on(day)
+                if first[0]:  # both decide on the same state before either saves
+                    first[0] = False
+                    both_read.wait()
+                return found
+
+            mine.app.offers_on = offers_then_wait
+            try:
+                answers[n] = mine.app.accept_assignments(ids, [(ids[n], PART_B)], 50, DAY, PHYS)
+            except errors.PlanChanged as exc:
+                answers[n] = exc
+
+    threads = [threading.Thread(target=accept, args=(n,)) for n in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    refused = [a for a in answers.values() if isinstance(a, errors.PlanChanged)]
+    assert len(answers) == 2 and len(refused) == 1 and "PARTNER-B is full" in refused[0].message
+    with Ledger(db, clock=Clock()) as after:
+        assert sum(1 for cid in ids if PART_B in after.app.get_course(cid).assigned_centres) == 1
+        assert len(after.app.capacity_of(PART_B).taken) == 1
