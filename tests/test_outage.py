@@ -471,3 +471,15 @@ def test_two_physicists_accepting_at_once_never_fill_a_partner_beyond_its_capaci
     with Ledger(db, clock=Clock()) as after:
         assert sum(1 for cid in ids if PART_B in after.app.get_course(cid).assigned_centres) == 1
         assert len(after.app.capacity_of(PART_B).taken) == 1
+
+
+def test_listen_pull_and_watch_do_not_start_for_a_centre_the_registry_does_not_hold(tmp_path):
+    db = tmp_path / "l.sqlite3"
+    env = {"FRACTION_LEDGER_READ_DB": str(tmp_path / "r.sqlite3")}
+    cli("centre", "register", HOME, "--name", "Home", db=db, env=env, check=True)
+    (tmp_path / "drop").mkdir()
+    for args in (("listen", "--port", "0", "--allow", "HOME-OIS=AZ-HOEM"),
+                 ("pull", "--host", "127.0.0.1", "--port", "1", "--called-aet", "OIS", "--centre", "AZ-HOEM"),
+                 ("watch", str(tmp_path / "drop"), "--centre", "AZ-HOEM", "--once")):
+        r = cli(*args, db=db, env=env)
+        assert r.returncode == 1 and "did you mean AZ-HOME?" in r.stderr, (args, r.stderr)
