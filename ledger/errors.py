@@ -248,3 +248,20 @@ class AmendmentConflict(Conflict):
 
 class AmendmentNotFound(NotFound):
     code = "amendment_not_found"
+
+
+class UnknownCentre(InvalidCommand):
+    """A centre that is not in the registry (`ledger.registry`): a typo must not send a patient
+    nowhere. Bad input naming the field; `conflict` lists the centres the registry knows."""
+
+    code = "unknown_centre"
+
+    def __init__(self, text: str, /, *, field: str = "centre", **params: Any):
+        super().__init__(field, text, **params)
+
+
+class PlanChanged(Conflict):
+    """An accepted assignment no longer holds on the current state (a partner filled up, the course
+    was assigned meanwhile): nothing of the acceptance was recorded; plan again."""
+
+    code = "plan_changed"

@@ -256,6 +256,28 @@ TEXTS: dict[str, str] = {
     'amendment_what.twice_daily': N_('two fractions on {day}, at least 6 hours apart'),
     'amendment_what.treatment_day': N_('one fraction on {day}, outside the usual treatment days'),
     'command.countersign_amendment': N_('countersign an amendment'),
+    # issue 18: outage operations (registry, capacity, assignment plan, calls, sheets)
+    'unknown_centre.not_registered': N_('{centre} is not a centre of the registry (known: {known}); register it first with `fraction-ledger centre register`.'),
+    'unknown_centre.did_you_mean': N_('{centre} is not a centre of the registry: did you mean {suggestion}? (known: {known})'),
+    'unknown_centre.registry_empty': N_('Centre {centre} is not registered: the registry holds no centre yet; register it first.'),
+    'invalid.machine_not_at_centre': N_('{machine} is not a machine of centre {centre} in the registry'),
+    'invalid.until_before_from': N_('ends ({valid_until}) before it starts ({valid_from})'),
+    'invalid.window_end_before_start': N_('the time window ends ({window_end}) before it starts ({window_start})'),
+    'invalid.percentage': N_('{value} is not a percentage from 0 to 100'),
+    'plan.not_triaged': N_('no triage code: triage the course first'),
+    'plan.no_machine_for_technique': N_('no partner offers a machine that delivers {technique}'),
+    'plan.no_room': N_('every partner that delivers {technique} is full ({centres})'),
+    'plan_changed.course_not_in_plan': N_('Course {course} is not an active course to plan (or it is named twice); nothing was assigned. Plan again.'),
+    'plan_changed.already_assigned': N_('Course {course} (patient {patient_id}) is already assigned to {centres}; nothing was assigned. Plan again.'),
+    'plan_changed.not_to_be_treated': N_('Course {course} (patient {patient_id}) is not to be treated at {capacity_lost}% of capacity lost; nothing was assigned.'),
+    'plan_changed.no_offer': N_('{centre} offers no capacity on that day; nothing was assigned. Plan again.'),
+    'plan_changed.technique_not_offered': N_('{centre} offers no machine that delivers {technique} for course {course} (patient {patient_id}); nothing was assigned.'),
+    'plan_changed.partner_full': N_('{centre} is full ({per_day} patients a day): course {course} (patient {patient_id}) does not fit; nothing was assigned. Plan again.'),
+    'call.moved_to_partner': N_('moved to {centre}: first treatment there on {start}, time window {window}'),
+    'call.suspended': N_('treatment suspended: {reason}'),
+    'call.new_start_date': N_('treatment resumes: new start date {start}'),
+    'invalid.not_a_day': N_('{value} is not a day (YYYY-MM-DD)'),
+    'invalid.nothing_chosen': N_('tick at least one proposal to accept'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {

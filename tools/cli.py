@@ -109,12 +109,14 @@ def course() -> None:
 @click.option("--start", default=None, help="First treatment day, YYYY-MM-DD [default: the first fraction's day].")
 @click.option("--weekdays", default=None, help="ISO weekdays treated, e.g. 1,2,3,4,5 [default: Monday to Friday].")
 @click.option("--site", default=None, help="Treatment site: gives the gap category's default (README 'Treatment gaps').")
+@click.option("--technique", type=click.Choice(["static", "IMRT", "VMAT", "SRS", "electrons"]), default=None,
+              help="The technique the plan needs (else read from its beams): where it can be treated.")
 @click.option("--request-id", default=None)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def course_register(obj: Context, patient_id, patient_name, birth_date, sex, plan_uid, plan_label, fractions,
-                    home_centre, machine, beams, triage, assigned, dose, start, weekdays, site, request_id,
-                    as_json) -> None:
+                    home_centre, machine, beams, triage, assigned, dose, start, weekdays, site, technique,
+                    request_id, as_json) -> None:
     """Register a course (registering the same course again changes nothing)."""
     data = {
         "patient": {"id": patient_id, "name": patient_name, "sex": sex,
@@ -124,6 +126,7 @@ def course_register(obj: Context, patient_id, patient_name, birth_date, sex, pla
             "uid": plan_uid, "label": plan_label, "machine": machine, "centre": home_centre,
             "fraction_groups": [{"number": 1, "fractions_planned": fractions, "dose_gy": dose,
                                  "beams": [parse_planned_beam(b) | {"machine": machine} for b in beams]}],
+            **({"source": {"technique": technique}} if technique else {}),
         },
         "triage": triage,
         "assigned_centres": list(assigned),
@@ -461,8 +464,8 @@ def register_areas() -> None:
     """Each area's commands live in their own module; their `register` adds them here."""
     import importlib
 
-    for area in ("cli_hl7", "cli_serve", "cli_trust", "cli_billing", "cli_dicom", "cli_recovery", "cli_access", "cli_gaps",
-                 "drill"):
+    for area in ("cli_hl7", "cli_serve", "cli_trust", "cli_billing", "cli_dicom", "cli_recovery", "cli_access",
+                 "cli_gaps", "cli_outage", "drill"):
         importlib.import_module(f"tools.{area}").register(main)
 
 
