@@ -82,7 +82,7 @@ def signed_at(meta: dict) -> str:
 
 class Prescriptions:
     """Needs the Course's `plan`, `status`, `delivered_numbers`, `only_group`, `id`, `version`,
-    `schedule_in` and the events `_amendment_proposed`, `_amendment_countersigned`."""
+    `original_schedule_in` and the events `_amendment_proposed`, `_amendment_countersigned`."""
 
     amendments: list[Amendment]
     prescribed: dict[int, int]  # group -> fractions planned, as countersigned amendments left it
@@ -150,7 +150,7 @@ class Prescriptions:
         else:
             if cmd.day is None:
                 raise errors.InvalidCommand("day", "invalid.amendment_needs_day", kind=cmd.kind)
-            intended = self.schedule_in(zone)  # type: ignore[attr-defined]
+            intended = self.original_schedule_in(zone)  # type: ignore[attr-defined]
             now = amended_schedule(intended, self.amendments)
             if cmd.day < intended.start:
                 raise errors.InvalidCommand("day", "invalid.day_before_schedule", day=cmd.day.isoformat(),

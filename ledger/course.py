@@ -18,7 +18,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger import errors, gaps, replan
 from ledger.counts import tally
 from ledger import schedule as schedules
-from ledger.amendments import Prescriptions
+from ledger.amendments import Prescriptions, amended_schedule
 from ledger.messages import said
 from ledger.origin import RecordOrigin
 from ledger.received import ReceivedFractions
@@ -167,9 +167,15 @@ class Course(Prescriptions, ReceivedFractions, SummaryFractions, RecordOrigin, A
         raise errors.InvalidCommand("group", "invalid.fraction_group_not_plan", number=number, course=self.plan.label, known=known)
 
     def schedule_in(self, zone: Any) -> Schedule:
-        """The course's intended schedule with its start resolved (ledger/schedule.py): as given,
-        else Monday to Friday; from the given start, else the day of the first fraction recorded,
-        else the day the course was registered, in `zone` (the home centre's, a tzinfo or name)."""
+        """The course's schedule in force (ledger/schedule.py): the intended one
+        (`original_schedule_in`) with the compensation days of its countersigned amendments (a
+        twice-daily day intends 2 fractions, a Saturday treated 1)."""
+        return amended_schedule(self.original_schedule_in(zone), self.amendments)
+
+    def original_schedule_in(self, zone: Any) -> Schedule:
+        """The intended schedule with its start resolved: as given, else Monday to Friday; from the
+        given start, else the day of the first fraction recorded, else the day the course was
+        registered, in `zone` (the home centre's, a tzinfo or name). The gap's planned end counts on it."""
         delivered = [r.delivered_at for r in self.active_records()]
         return gaps.intended(self.schedule_given, min(delivered) if delivered else self.registered_at, zone)
 
@@ -184,7 +190,7 @@ class Course(Prescriptions, ReceivedFractions, SummaryFractions, RecordOrigin, A
     def gap(self, now: datetime, zone: Any, threshold: int = gaps.ALARM_AFTER_DAYS) -> gaps.Gap:
         """The course's treatment gap today (ledger/gaps.py), in the home centre's `zone`."""
         prescribed, delivered = self.dose()
-        gap = gaps.gap_of(self.schedule_in(zone), self.amendments, self.original_fractions_planned(),
+        gap = gaps.gap_of(self.original_schedule_in(zone), self.amendments, self.original_fractions_planned(),
                           self.fractions_planned(), self.delivered_days(zone), schedules.local_day(now, zone),
                           gaps.category_of(self.gap_category, self.site), threshold)
         return msgspec.structs.replace(gap, dose_prescribed_gy=prescribed, dose_delivered_gy=delivered)

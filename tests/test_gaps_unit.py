@@ -310,3 +310,15 @@ def test_an_amendment_received_from_another_centre_keeps_its_id_and_counts_once_
     assert not partner.receive_countersign(proposed.id, signed.before, signed.after, m2)
     assert partner.fractions_planned() == 6 and partner.amendments[0].id == proposed.id
     assert partner.amendments[0].countersigned_by == "onc.b"
+
+
+def test_the_schedule_in_force_has_the_countersigned_compensation_days():
+    from ledger import schedule as schedules
+
+    course = interrupted_four_days()
+    tuesday = date(2026, 11, 17)
+    a = amend(course, kind="twice_daily", day=tuesday.isoformat())
+    assert schedules.fractions_on(course.schedule_in(BXL), tuesday) == 1, "not countersigned: not in force"
+    countersign(course, a.id)
+    assert schedules.fractions_on(course.schedule_in(BXL), tuesday) == 2
+    assert schedules.fractions_on(course.original_schedule_in(BXL), tuesday) == 1
