@@ -295,6 +295,10 @@ def test_the_cli_gaps_contract_with_json(tmp_path):
     cli("--user", "onc.b", "course", "countersign", course_id, aid, db=db, env=env, check=True)
     [row] = json.loads(cli("gaps", "--json", db=db, env=env, check=True).stdout)
     assert row["prolongation"] == 3
+    shown = json.loads(cli("course", "show", course_id, "--json", db=db, env=env, check=True).stdout)
+    assert shown["gap"]["prolongation"] == 3 and shown["amendments"][0]["countersigned_by"] == "onc.b"
+    text = cli("course", "show", course_id, db=db, env=env, check=True).stdout
+    assert "prolonged 3 treatment days" in text and "two fractions on" in text and "countersigned by onc.b" in text
     bad = cli("course", "gap-category", course_id, "--category", "4", db=db, env=env)
     assert bad.returncode == 2
 

@@ -175,7 +175,9 @@ def course_show(obj: Context, course_id, as_json) -> None:
 
     c["log_head"] = head_hash(obj.ledger.app)  # printed, it anchors the log (`verify --head`)
     if as_json:
-        emit(c, True)
+        from tools.cli_gaps import gap_of_course
+
+        emit({**c, "gap": gap_of_course(obj, course_id)}, True)
         return
     click.echo(f"Course {c['id']}\n  patient {c['patient_id']} {c['patient_name']}, home {c['home_centre']}")
     click.echo(f"  plan {c['plan_label']} ({c['plan_uid']}), {c['status']}, triage {c['triage'] or '-'}, "

@@ -21,6 +21,16 @@ def weekdays_of(text: str | None) -> list[int] | None:
         raise click.BadParameter(f"{text!r}: ISO weekdays separated by commas, e.g. 1,2,3,4,5", param_hint="--weekdays") from None
 
 
+def gap_of_course(obj: Context, course_id: str) -> dict | None:
+    """`course show --json`: the course's gap today (None unless it is active)."""
+    import msgspec
+
+    course = obj.ledger.app.get_course(course_id)
+    if course.status != "active":
+        return None
+    return msgspec.to_builtins(obj.ledger.app.course_gap(course.id, threshold=gap_alarm_days()))
+
+
 def show_prescription(obj: Context, course) -> None:
     """`course show`: the gap, the dose, the original prescription and every amendment."""
     if course.status == "active":
