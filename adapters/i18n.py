@@ -117,6 +117,15 @@ class Words:
         """An amount in EUR as the reader writes it (2.100,00 in NL/FR; 2,100.00 in EN)."""
         return format_decimal(Decimal(str(value)), format="#,##0.00", locale=self.locale)
 
+    def mu(self, value: Decimal | str | float | None) -> str:
+        """A meterset as people read it: one or two decimals (116.0 for 116.0036697, 95.15), per locale."""
+        if value in (None, ""):
+            return "-"
+        try:
+            return format_decimal(Decimal(str(value)), format="#,##0.0#", locale=self.locale)
+        except ArithmeticError:
+            return str(value)
+
     def when(self, value: datetime | str | None) -> str:
         """A time in its own offset (the centre's), as the reader writes it."""
         if value in (None, ""):
@@ -172,6 +181,28 @@ class Words:
         """The reason of a field error without its field name."""
         said = getattr(error, "said", None)
         return render(said, self._template, self.value) if said else getattr(error, "reason", str(error))
+
+
+def mu_input(value: Decimal | str | float | None) -> str:
+    """A meterset as a form field's value: rounded to 0.01 MU, at least one decimal ("112.4", "116.0")."""
+    if value in (None, ""):
+        return ""
+    try:
+        text = format(Decimal(str(value)).quantize(Decimal("0.01")).normalize(), "f")
+    except ArithmeticError:
+        return str(value)
+    return text if "." in text else text + ".0"
+
+
+def name_parts(pn: str | None) -> tuple[str, str]:
+    """A DICOM person name (FAMILY^GIVEN^...) as (family name, given names); an all-capitals given
+    name is written as a name ("AN" -> "An") so that the two are told apart at a glance."""
+    parts = (pn or "").split("=")[0].split("^")
+    family = parts[0].strip()
+    given = " ".join(p.strip() for p in parts[1:3] if p.strip())
+    if given.isupper():
+        given = "-".join(" ".join(w.capitalize() for w in g.split(" ")) for g in given.split("-"))
+    return family, given
 
 
 @cache
