@@ -126,6 +126,13 @@ class Words:
         except ArithmeticError:
             return str(value)
 
+    def amount(self, value: Decimal | str | None) -> str:
+        """An amount on a page or statement: two decimals with the reader's decimal sign and no
+        thousands separator (1200.00; 1200,00 in NL/FR), so that it is copied into a sheet as it is."""
+        if value in (None, ""):
+            return "–"
+        return format_decimal(Decimal(str(value)), format="0.00", locale=self.locale)
+
     def when(self, value: datetime | str | None) -> str:
         """A time in its own offset (the centre's), as the reader writes it."""
         if value in (None, ""):

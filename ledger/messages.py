@@ -237,6 +237,9 @@ TEXTS: dict[str, str] = {
     # replan
     'replan.more_fractions': N_('{planned} fractions planned in group {group} where the prescription has {prescribed}'),
     'replan.meterset_per_fraction': N_('{planned} MU per fraction in group {group} where the prescription gives {prescribed} MU (more than {share} apart)'),
+    # issue 21: the web UI for a working day
+    'invalid.choose_ois_records_first': N_("there is no reconciliation to take it from yet: choose the restored OIS's records and reconcile first"),
+    'invalid.void_not_confirmed': N_('fraction {number} was not voided: its confirmation box was not ticked'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {

@@ -293,7 +293,7 @@ def void_confirmed(b: Backend, course_id: str, number: int, data: dict, who) -> 
     """A void from the page needs its box ticked (the browser asks too, but the server does not
     count on it) and a reason; who may void which fraction is the backend's rule."""
     if data.get("confirm") != "yes":
-        raise VoidNotConfirmed("confirm", f"fraction {number} was not voided: its confirmation box was not ticked")
+        raise VoidNotConfirmed("confirm", "invalid.void_not_confirmed", number=number)
     check_form(VoidIn, {"reason": str(data.get("reason", ""))})
     b.void_fraction(who, course_id, number, str(data.get("reason", "")))
 
