@@ -110,6 +110,11 @@ def field_label(w, field: str) -> str:
     return field if label == key else label
 
 
+def named_field(w, field: str) -> str:
+    label = field_label(w, field)
+    return field if label == field else f"{label} ({field})"
+
+
 def refusal(t, exc: errors.LedgerError) -> dict:
     """A refusal for people, in their language: a headline, then the ledger's words. Bad fields:
     each named as the page labels it, with its reason, also in `fields` (field -> reason) for
@@ -119,7 +124,8 @@ def refusal(t, exc: errors.LedgerError) -> dict:
     if isinstance(exc, errors.InvalidCommand):
         problems = exc.said_fields if isinstance(exc, InvalidBody) else [(exc.field, exc.said or exc.reason)]
         fields = {f: w.say(r) for f, r in problems}
-        detail = "; ".join(t("field_problem", field=field_label(w, f), reason=r) for f, r in fields.items())
+        # the label the page gives the field, and its name (what the API and support call it)
+        detail = "; ".join(t("field_problem", field=named_field(w, f), reason=r) for f, r in fields.items())
     return {"headline": t("err_" + exc.code) if t("err_" + exc.code) != "err_" + exc.code else t("err_other"),
             "detail": detail, "conflict": exc.conflict, "code": exc.code, "fields": fields,
             "rule": isinstance(exc, errors.RuleViolation) and exc.do_not_treat}

@@ -117,7 +117,8 @@ def agree_form(request: Request, data: Form) -> Template | Redirect:
         return page(request, "finance.html", status_code=403 if isinstance(exc, errors.AccessDenied) else
                     400 if isinstance(exc, errors.InvalidCommand) else 409, **context)
     version = result.get("terms", {}).get("version", "")
-    flash(request, t("agreement_recorded" if result.get("changed", True) else "agreement_unchanged",
+    said_key = "agreement_recorded" if result.get("changed", True) else "agreement_unchanged"
+    flash(request, t(said_key,
                      billing_centre=terms.billing_centre, partner=terms.partner, version=version,
                      valid_from=words(language_of(request)).day(terms.valid_from)))
     return Redirect("/finance#agreements")

@@ -26,6 +26,9 @@ from ledger.accounts import hash_token
 from schemas.api import AccountIn, AssignIn, PlanApprovalIn, ReasonIn, TriageIn
 
 MAX_FILE = 5_000_000
+# what a course change from this page says when done (`done_<change>`), and an import's status (`import_<status>`)
+DONE = ("assign", "triage", "suspend", "resume", "complete", "approve_plan")
+IMPORT_STATUSES = ("registered", "imported", "unchanged", "updated", "warning")
 
 
 def awaiting_approval(b, who, courses: list[dict]) -> list[dict]:
@@ -120,7 +123,8 @@ def course_form(path: str, action: str, kind: type, fields: tuple[str, ...], run
             return page(request, "physicist.html", status_code=status,
                         **physicist_context(request, refusal=refusal(t, exc), refused_course=course_id))
         family, given = name_parts(course.patient.get("name"))
-        flash(request, t("done_" + path.replace("-", "_"), patient=f"{course.patient['id']} {family}, {given}".strip(", "),
+        who_is = " ".join([course.patient["id"], ", ".join(p for p in (family, given) if p)])
+        flash(request, t("done_" + path.replace("-", "_"), patient=who_is,
                          plan=course.plan.label, centre=str(data.get("centre", "")), triage=str(data.get("triage", "")),
                          plan_uid=str(data.get("plan_uid", ""))))
         return Redirect("/physicist")
