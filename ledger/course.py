@@ -16,6 +16,7 @@ import msgspec
 from eventsourcing.domain import Aggregate, event
 
 from ledger import errors, replan
+from ledger import schedule as schedules
 from ledger.messages import said
 from ledger.origin import RecordOrigin
 from ledger.received import ReceivedFractions
@@ -31,6 +32,7 @@ from schemas.course import (
     from_event,
     to_event,
 )
+from schemas.schedule import Schedule
 
 NAMESPACE = uuid.UUID("6f1c7f0e-3c55-5b8e-9a57-0d1b7c1e2f40")
 # A delivered beam within this many MU of its meterset counts as delivered in full.
@@ -135,6 +137,11 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         # centre -> id, each set by a physicist who checked name and birth date.
         self.patient_ids: dict[str, str] = {}
         self.awaiting_approval: dict[str, list[dict]] = {}  # fallback plan uid -> how it departs from the prescription
+        # The intended schedule as given (None: the default, `schedule_in`), and the treatment site.
+        # (Set by `ScheduleSet`, saved with the registration when given: eventsourcing treats every
+        # keyword of `__init__` as required, so a new one would not load older registrations.)
+        self.schedule_given: Schedule | None = None
+        self.site: str | None = None
 
     # ---- reading the state --------------------------------------------------------------
 
@@ -149,6 +156,17 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
                 return group
         known = ", ".join(str(g.number) for g in self.plan.fraction_groups)
         raise errors.InvalidCommand("group", "invalid.fraction_group_not_plan", number=number, course=self.plan.label, known=known)
+
+    def schedule_in(self, zone: Any) -> Schedule:
+        """The course's intended schedule with its start resolved (ledger/schedule.py): as given,
+        else Monday to Friday; from the given start, else the day of the first fraction recorded,
+        else the day the course was registered, in `zone` (the home centre's, a tzinfo or name)."""
+        given = self.schedule_given or Schedule()
+        if given.start is not None:
+            return given
+        delivered = [r.delivered_at for r in self.active_records()]
+        first = min(delivered) if delivered else self.registered_at
+        return given.starting(schedules.local_day(first, zone))
 
     def find_plan(self, uid: str) -> Plan | None:
         return next((p for p in self.plans if p.uid == uid), None)
@@ -547,6 +565,13 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         self._triaged(code=code, meta=meta)
         return True
 
+    def set_schedule(self, schedule: Schedule | None, site: str | None, meta: dict) -> bool:
+        """The intended schedule and the treatment site (None: the default schedule, no site)."""
+        if schedule == self.schedule_given and site == self.site:
+            return False
+        self._schedule_set(schedule=to_event(schedule) if schedule is not None else None, site=site, meta=meta)
+        return True
+
     def set_category(self, category: str, meta: dict) -> bool:
         if category == self.category:
             return False
@@ -672,6 +697,11 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
     @event("TriageSet")
     def _triaged(self, code: int, meta: dict) -> None:
         self.triage = code
+
+    @event("ScheduleSet")
+    def _schedule_set(self, schedule: dict | None, site: str | None, meta: dict) -> None:
+        self.schedule_given = from_event(schedule, Schedule) if schedule else None
+        self.site = site
 
     @event("CategorySet")
     def _categorised(self, category: str, meta: dict) -> None:

@@ -9,16 +9,14 @@ fraction. Commands with a request id are answered once (see `ledger.requests`).
 
 from __future__ import annotations
 
-import random
-import time
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, timezone
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder
 
 from ledger import errors
 from ledger.course import Course, check_plan_lists_beams, course_id_for, registration
@@ -33,47 +31,9 @@ from ledger.service_trust import TrustCommands
 from schemas.course import (
     CentreArg, LogFraction, MapPatientId, NewPlan, ReasonArg, RegisterCourse, TriageArg, VerifyArg, VoidArg, to_event,
 )
-from ledger.validation import explain
+from ledger.unit_of_work import SYSTEM, Actor, DateAsISO, parse, retrying, utc_now
 
-T = TypeVar("T", bound=msgspec.Struct)
-MAX_ATTEMPTS = 30
-
-
-class DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
-
-
-class Actor(msgspec.Struct, frozen=True):
-    """Who is doing it, and from which centre: recorded on every event."""
-
-    user: str
-    centre: str
-
-
-SYSTEM = Actor(user="system", centre="-")
-
-
-def parse(kind: type[T], data: Any) -> T:
-    """Validate raw input into a command; the error names the field and the reason."""
-    if isinstance(data, kind):
-        return data
-    try:
-        return msgspec.convert(data, kind, strict=False)
-    except msgspec.ValidationError as exc:
-        field, reason = explain(str(exc))
-        raise errors.InvalidCommand(field or "body", reason["code"], **reason["params"]) from None
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
+__all__ = ["SYSTEM", "Actor", "FractionLedger", "parse", "utc_now"]
 
 class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Application):
     name = "FractionLedger"
@@ -124,7 +84,8 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
     ) -> Any:
         """Run `act(meta)` -> (aggregates to save, result) until it saves without a conflict."""
         fp = fingerprint(command, {"payload": payload, "actor": actor})
-        for attempt in range(MAX_ATTEMPTS):
+
+        def attempt() -> Any:
             answered = self.previous_answer(request_id, command, fp)
             if answered is not None:
                 return answered
@@ -132,13 +93,10 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
             aggregates, result = act(meta)
             if request_id is not None:
                 aggregates.append(Request(request_id=request_id, command=command, fingerprint=fp, result=result, meta=meta))
-            try:
-                self.save(*aggregates)
-                return result
-            except IntegrityError:
-                # Someone appended first: decide again on the state they left.
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-        raise errors.StillContended("contended.course_kept_changing_while")
+            self.save(*aggregates)
+            return result
+
+        return retrying(attempt)
 
     def on_course(
         self,
@@ -180,7 +138,10 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
                 existing = self.get_course(course_id)
             except errors.CourseNotFound:
                 claim = self.claim_plan(course_id, cmd, meta)
-                return [Course(**args, meta=meta), *claim], {"id": str(course_id), "status": "registered"}
+                course = Course(**args, meta=meta)
+                if cmd.schedule is not None or cmd.site is not None:
+                    course.set_schedule(cmd.schedule, cmd.site, meta)
+                return [course, *claim], {"id": str(course_id), "status": "registered"}
             differs = [
                 name
                 for name, value in (("patient", existing.patient), ("plan", to_event(existing.plan)))
@@ -193,7 +154,9 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
                 )
             return [], {"id": str(course_id), "status": "unchanged"}
 
-        return self.run("register_course", args, actor, request_id, act)
+        given = {k: to_event(v) if k == "schedule" else v for k, v in (("schedule", cmd.schedule), ("site", cmd.site))
+                 if v is not None}
+        return self.run("register_course", {**args, **given}, actor, request_id, act)
 
     def claim_plan(self, course_id: uuid.UUID, cmd: RegisterCourse, meta: dict, pending: list[Any] = ()) -> list[Any]:
         """What a new course saves with it so that its patient's plan is no other course (see

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
@@ -22,16 +22,9 @@ from ledger.billing import Agreement, Settlement, agreement_id_for, check_terms,
 from ledger.course import COMPLETED, Course
 from ledger.incident import Incident, incident_id_for, is_near_miss, near_miss, near_miss_id_for, registration
 from schemas.billing import AgreementTerms, CloseArg, CourseCategoryArg, FollowUpArg, RegisterIncident, Split
+from ledger.unit_of_work import Actor, parse
 from schemas.course import to_event
 
-if TYPE_CHECKING:
-    from ledger.service import Actor
-
-
-def parse(kind: Any, data: Any) -> Any:
-    from ledger.service import parse as core_parse  # here, because ledger.service imports this module
-
-    return core_parse(kind, data)
 
 
 class BillingCommands:

@@ -12,13 +12,10 @@ near-miss incident is registered for the home centre, in the same transaction.
 
 from __future__ import annotations
 
-import random
-import time
 from typing import Any
 
 import msgspec
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import IntegrityError
 
 from ledger import errors
 from ledger.messages import said
@@ -26,11 +23,9 @@ from ledger.centre import Centre, CentreAlias, alias_id_for, centre_id_for, chec
 from ledger.course import Course, course_id_for, registration
 from ledger.incident import Incident, near_miss, near_miss_id_for
 from ledger.requests import Request, fingerprint, request_aggregate_id
-from schemas.course import LogFraction, to_event
+from ledger.unit_of_work import Actor, parse, retrying
+from schemas.course import CentreArg, LogFraction, to_event
 from schemas.trust import AddCentre, Bundle, Delivered, FallbackAdded, FallbackApproved, Verified, Voided
-
-MAX_ATTEMPTS = 10
-
 
 def bundle_request_id(centre: str, key: str) -> str:
     return f"bundle/{centre}/{key}"
@@ -39,7 +34,6 @@ def bundle_request_id(centre: str, key: str) -> str:
 def as_command(d: Delivered) -> LogFraction:
     """The session as the exporting centre recorded it, to run through this ledger's rules;
     validated like a fraction logged here (a value the home systems cannot take is refused)."""
-    from ledger.service import parse  # ledger.service imports this module: import at call time
 
     r = d.record
     return parse(LogFraction, {
@@ -67,7 +61,6 @@ class TrustCommands:
     def add_centre(self, name: str, public_key: str | None, actor: Any, replace_key: bool = False,
                    request_id: str | None = None) -> dict:
         """Add a centre (with its public key), or give a known centre its key; the same again changes nothing."""
-        from ledger.service import parse  # ledger.service imports this module: import at call time
 
         cmd = parse(AddCentre, {"name": name, "public_key": public_key})
 
@@ -93,7 +86,6 @@ class TrustCommands:
     def add_centre_alias(self, name: str, kind: str, value: str, actor: Any, request_id: str | None = None) -> dict:
         """Declare a name a partner's systems use for centre `name` (an institution name, a station
         name, an AE title). A name already meaning another centre is refused."""
-        from ledger.service import CentreArg, parse  # ledger.service imports this module
 
         name = parse(CentreArg, {"centre": name}).centre
         check_alias(kind, value)
@@ -117,7 +109,6 @@ class TrustCommands:
 
     def set_centre_zone(self, name: str, zone: str, actor: Any, request_id: str | None = None) -> dict:
         """The IANA zone of a centre: times its records give without an offset are read in it, on their date."""
-        from ledger.service import CentreArg, parse
 
         name = parse(CentreArg, {"centre": name}).centre
         check_zone(zone)
@@ -166,19 +157,17 @@ class TrustCommands:
     def import_bundle(self, bundle: Bundle, actor: Any) -> dict:
         """Apply a bundle whose signature and chain were checked; all of it or nothing."""
         self.check_bundle_origin(bundle)
-        for attempt in range(MAX_ATTEMPTS):
+        def attempt() -> dict:
             try:
                 aggregates, summary = self.apply_bundle(bundle, actor)
             except errors.BundleRefused:
                 raise
             except errors.LedgerError as exc:
                 raise errors.BundleRefused("bundle_refused.detail", detail=str(exc)) from None
-            try:
-                self.save(*aggregates)
-                return summary
-            except IntegrityError:
-                time.sleep(random.uniform(0, 0.005 * (attempt + 1)))
-        raise errors.StillContended("contended.ledger_kept_changing_while")
+            self.save(*aggregates)
+            return summary
+
+        return retrying(attempt, "contended.ledger_kept_changing_while")
 
     def apply_bundle(self, bundle: Bundle, actor: Any) -> tuple[list[Any], dict]:
         courses: dict[str, Course] = {}
@@ -259,7 +248,6 @@ class TrustCommands:
     def collision_incident(self, course: Course, cmd: LogFraction, clash: errors.RuleViolation, meta: dict) -> Incident:
         """The collision as a near-miss incident of the course's home centre, saved in the bundle's
         transaction; its id follows from the bundle event, so it is registered once."""
-        from ledger.service import Actor  # ledger.service imports this module: import at call time
 
         args = near_miss(course, "import_bundle", to_event(cmd), clash, Actor(meta["user"], meta["centre"]))
         args["description"] = said("incident.bundle_collision", reason=course.flags[-1]["reason"])

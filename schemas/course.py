@@ -15,6 +15,7 @@ from typing import Any, Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from schemas.schedule import Schedule
 from schemas.text import (
     ONE_LINE, Label, LongString, Machine, Note, PatientId, PersonName, ShortString, check_person_name, long_text,
 )
@@ -29,6 +30,9 @@ Triage = Annotated[int, Meta(ge=1, le=5)]
 PositiveInt = Annotated[int, Meta(ge=1, le=10000)]
 Reason = long_text(2000)  # a void's or a status change's reason: HL7 NTE/FT and the summary PDF
 
+# Treatment sites the gap category has a default for (ledger/gaps.py SITE_CATEGORY).
+Site = Literal["head_and_neck", "cervix", "lung", "oesophagus", "anus", "bladder", "vulva", "skin", "brain",
+               "breast", "prostate", "rectum", "lymphoma", "sarcoma", "other", "palliative"]
 Termination = Literal["NORMAL", "OPERATOR", "MACHINE", "UNKNOWN"]
 DeliveryType = Literal["TREATMENT", "CONTINUATION"]
 Sex = Literal["M", "F", "O"]
@@ -246,6 +250,10 @@ class RegisterCourse(Struct, frozen=True, kw_only=True):
     plan: NewPlan
     triage: Triage | None = None
     assigned_centres: list[Centre] = []
+    # The intended schedule (default: Monday to Friday from the first fraction) and the
+    # treatment site, which gives the gap category's default (ledger/gaps.py).
+    schedule: Schedule | None = None
+    site: Site | None = None
 
 
 class LogFraction(Struct, frozen=True, kw_only=True):

@@ -49,11 +49,43 @@ def test_storescp_receives_the_exported_files_and_a_second_send_sends_nothing(db
             assert dataset_bytes(received[uid]) == dataset_bytes(path), path.name
         code, again = send(db, server.port)
         assert code == 0 and (again["sent"], again["already_accepted"]) == (0, 10)
-        status = json.loads(cli("send", "status", "--host", "127.0.0.1", "--port", str(server.port),
-                                "--called-aet", "OIS", "--json", db=db, check=True).stdout)
+        status = json.loads(cli("send", "status", "--json", db=db, check=True).stdout)
         assert (status["accepted"], status["refused"]) == (10, [])
     finally:
         server.close()
+
+
+@pytest.mark.slow
+def test_a_destination_is_known_by_its_name_not_its_address(db, tmp_path):
+    first = LoopbackStorescp(tmp_path / "first")
+    try:
+        code, report = send(db, first.port)
+        assert code == 0 and report["sent"] == 10 and report["destination"] == "ois"
+        assert report["address"] == f"dicom://OIS@127.0.0.1:{first.port}"
+    finally:
+        first.close()
+    moved = LoopbackStorescp(tmp_path / "moved")  # the OIS comes back on another host/port: nothing is sent twice
+    try:
+        code, again = send(db, moved.port)
+        assert code == 0 and (again["sent"], again["already_accepted"]) == (0, 10)
+        code, other = send(db, moved.port, "--destination", "pacs")  # another destination gets everything
+        assert code == 0 and (other["sent"], other["accepted"]) == (10, 10)
+        assert len(moved.received()) == 10
+    finally:
+        moved.close()
+    status = json.loads(cli("send", "status", "--destination", "pacs", "--json", db=db, check=True).stdout)
+    assert status["accepted"] == 10
+
+
+def test_what_a_ledger_recorded_under_an_address_still_counts_for_the_named_destination(tmp_path):
+    from adapters.dicom.send import accepted_by, destination_name
+    from ledger.service import Actor
+
+    with Ledger(str(tmp_path / "l.sqlite3")) as ledger:
+        old = destination_name("ois.local", 104, "ARIA")  # how a ledger before name keys kept the answers
+        ledger.app.record_answers(old, ["1.2.3", "1.2.4"], [], Actor("physicist", "HOME"))
+        assert set(accepted_by(ledger.app, "ois", old)) == {"1.2.3", "1.2.4"}
+        assert accepted_by(ledger.app, "ois") == {}
 
 
 @pytest.mark.slow
@@ -115,16 +147,14 @@ def test_orthanc_accepts_refuses_with_status_and_the_refused_are_sent_again(db, 
         assert {(r["course_id"], r["status"]) for r in second["refused"]} == {(courses["PAT-2"], "0xA700")}
         assert all("Out of Resources" in r["reason"] for r in second["refused"])
         refused = {r["uid"] for r in second["refused"]}
-        status = json.loads(cli("send", "status", "--host", "127.0.0.1", "--port", str(orthanc.dicom_port),
-                                "--called-aet", "OIS", "--json", db=db, check=True).stdout)
+        status = json.loads(cli("send", "status", "--json", db=db, check=True).stdout)
         assert {r["uid"]: r["status"] for r in status["refused"]} == {uid: "0xA700" for uid in refused}
         orthanc.stop()
         orthanc.start(max_patients=0)
         code, third = send(db, orthanc.dicom_port)
         assert code == 0 and (third["already_accepted"], third["sent"], third["accepted"]) == (6, 4, 4)
         stored = orthanc.sop_instance_uids()
-        status = json.loads(cli("send", "status", "--host", "127.0.0.1", "--port", str(orthanc.dicom_port),
-                                "--called-aet", "OIS", "--json", db=db, check=True).stdout)
+        status = json.loads(cli("send", "status", "--json", db=db, check=True).stdout)
         assert (status["accepted"], status["refused"]) == (10, [])
         assert refused <= stored and len(stored) == 10
     finally:

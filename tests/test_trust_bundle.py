@@ -147,7 +147,7 @@ def test_the_same_fraction_at_two_centres_is_kept_twice_and_flagged_never_merged
         "Bundle collision, both records kept: fraction 4 from PARTNER collides")
     assert incident.attempt["refusal"] == "fraction_already_delivered" and incident.attempt["operator"] == "rtt.partner.a"
     fifth = home.active_records(1, 5)[0]
-    assert any("flagged for review" in w for w in fifth.warnings)
+    assert any("flagged for review" in english(w) for w in fifth.warnings)
     shown = ledger.fresh().course(course)
     assert [f["kind"] for f in shown["flags"]] == ["bundle_collision"]
     assert [(i["id"], i["category"]) for i in shown["incidents"]] == [(str(incident.id), "near-miss")]

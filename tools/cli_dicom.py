@@ -139,6 +139,8 @@ def export_dicom(obj: Context, out, course_id, since, as_json) -> None:
 
 
 @click.command("dicom")
+@click.option("--destination", default="ois", show_default=True,
+              help="The destination's name: what it accepted is kept under it (a new host or port keeps it).")
 @click.option("--host", required=True)
 @click.option("--port", required=True, type=int)
 @click.option("--called-aet", required=True, help="AE title of the home OIS's DICOM store.")
@@ -151,7 +153,8 @@ def export_dicom(obj: Context, out, course_id, since, as_json) -> None:
 @click.option("--timeout", type=float, default=30, show_default=True, help="Seconds to wait for the peer's answers.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def send_dicom(obj: Context, host, port, called_aet, calling_aet, course_id, since, out, limit, timeout, as_json) -> None:
+def send_dicom(obj: Context, destination, host, port, called_aet, calling_aet, course_id, since, out, limit, timeout,
+               as_json) -> None:
     """C-STORE every record not yet accepted by this destination; refusals show their DIMSE status."""
     from adapters.dicom.export import export_all
     from adapters.dicom.send import send_all
@@ -160,10 +163,10 @@ def send_dicom(obj: Context, host, port, called_aet, calling_aet, course_id, sin
     with tempfile.TemporaryDirectory(prefix="fraction-ledger-send-") as tmp:
         folder = Path(out) if out else Path(tmp)
         items = export_all(ledger.app, ledger.fresh(), folder, course_id, since_option(since))
-        report = send_all(ledger.app, items, host, port, called_aet, calling_aet, obj.actor(), limit=limit,
+        report = send_all(ledger.app, items, destination, host, port, called_aet, calling_aet, obj.actor(), limit=limit,
                           timeout=timeout)
     result = report.to_dict()
-    text = (f"{report.destination}: sent {report.sent}, accepted {report.accepted}, refused {len(report.refused)}, "
+    text = (f"{report.destination} ({report.address}): sent {report.sent}, accepted {report.accepted}, refused {len(report.refused)}, "
             f"already accepted before {report.already_accepted}")
     for r in report.refused:
         text += f"\nrefused {r['status']} {r['reason']}: {r['kind']} {r['uid']} (course {r['course_id']})"
@@ -175,17 +178,14 @@ def send_dicom(obj: Context, host, port, called_aet, calling_aet, course_id, sin
 
 
 @click.command("status")
-@click.option("--host", required=True)
-@click.option("--port", required=True, type=int)
-@click.option("--called-aet", required=True)
+@click.option("--destination", "name", default="ois", show_default=True, help="The DICOM destination's name.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def send_status(obj: Context, host, port, called_aet, as_json) -> None:
-    """What a destination has accepted and refused so far."""
-    from adapters.dicom.send import destination_name
+def send_status(obj: Context, name, as_json) -> None:
+    """What a DICOM destination has accepted and refused so far."""
+    from adapters.dicom.send import stream_name
 
-    name = destination_name(host, port, called_aet)
-    dest = obj.ledger.app.destination(name)
+    dest = obj.ledger.app.destination(stream_name(name))
     refused = [{"uid": uid, "status": r["code"], "reason": r["text"], "at": r["at"]}
                for uid, r in sorted((dest.refused if dest else {}).items())]
     result = {"destination": name, "accepted": len(dest.accepted) if dest else 0, "refused": refused}

@@ -28,7 +28,22 @@ class SendFailed(Exception):
 
 
 def destination_name(host: str, port: int, called_aet: str) -> str:
+    """Where a destination is (shown beside its name); not what its answers are kept under."""
     return f"dicom://{called_aet}@{host}:{port}"
+
+
+def stream_name(name: str) -> str:
+    """The `Destination` stream of a configured DICOM destination: keyed by its name, so moving
+    the OIS to another host or port keeps what it accepted (HL7 destinations: by name too)."""
+    return f"dicom/{name}"
+
+
+def accepted_by(app: FractionLedger, name: str, address: str | None = None) -> dict[str, str]:
+    """What the named destination accepted, with what a ledger from before name keys recorded
+    under its address (`dicom://AET@host:port`): an upgrade does not send everything again."""
+    found = app.destination(stream_name(name))
+    legacy = app.destination(address) if address else None
+    return {**(legacy.accepted if legacy else {}), **(found.accepted if found else {})}
 
 
 def describe_status(code: int) -> str:
@@ -39,6 +54,7 @@ def describe_status(code: int) -> str:
 @dataclass
 class SendReport:
     destination: str
+    address: str = ""
     sent: int = 0
     accepted: int = 0
     already_accepted: int = 0
@@ -46,7 +62,7 @@ class SendReport:
     error: str | None = None
 
     def to_dict(self) -> dict:
-        return {"destination": self.destination, "sent": self.sent, "accepted": self.accepted,
+        return {"destination": self.destination, "address": self.address, "sent": self.sent, "accepted": self.accepted,
                 "already_accepted": self.already_accepted, "refused": self.refused, "error": self.error}
 
 
@@ -83,14 +99,14 @@ class Sender:
         self.assoc = None
 
 
-def send_all(app: FractionLedger, items: Iterable[Exported], host: str, port: int, called_aet: str,
-             calling_aet: str, actor: Actor, limit: int | None = None,
+def send_all(app: FractionLedger, items: Iterable[Exported], destination: str, host: str, port: int,
+             called_aet: str, calling_aet: str, actor: Actor, limit: int | None = None,
              progress: Callable[[Exported, str], None] | None = None, timeout: float = 30) -> SendReport:
-    """Send every item the destination has not accepted yet (at most `limit` of them)."""
-    name = destination_name(host, port, called_aet)
-    known = app.destination(name)
-    accepted = set(known.accepted) if known else set()
-    report = SendReport(name)
+    """Send every item the named destination has not accepted yet (at most `limit` of them)."""
+    address = destination_name(host, port, called_aet)
+    name = stream_name(destination)
+    accepted = set(accepted_by(app, destination, address))
+    report = SendReport(destination, address)
     sender = Sender(host, port, called_aet, calling_aet, timeout)
     answers: list[dict] = []
 

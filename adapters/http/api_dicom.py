@@ -28,14 +28,14 @@ from msgspec import Meta, Struct
 from adapters.files import CONFIG, DICOM_FILE, MIB, TRIAGE_LIST, read_at_most, read_input_text, size_text, write_private
 from adapters.http import access_log
 from adapters.http.api_courses import backend
-from adapters.http.api_exports import folder_zip, zip_response
+from adapters.http.api_exports import SendRefused, deliveries_of, folder_zip, settings, zip_response
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of
 from adapters.http.errors import READ, WRITE, TooLarge, documented
 from adapters.http.views import as_
 from ledger import access, errors
 from ledger.access import Principal
-from schemas.api_ops import DeviationReason, ImportAnswer, SendIn, SendOut, StartsAt, TriageCode, UtcOffset
+from schemas.api_ops import DeliveryOut, DeviationReason, ImportAnswer, SendIn, SendOut, StartsAt, TriageCode, UtcOffset
 
 MAX_FILE = DICOM_FILE  # one uploaded file (a triage list: TRIAGE_LIST)
 # One request, per route: the whole body is held while it is parsed, so each route takes what its
@@ -276,7 +276,6 @@ def send_dicom_now(b: Backend, who: Principal, config: DicomConfig, hl7: Any,
     """C-STORE to the named (default: every configured) destination; one send at a time (HL7 or
     DICOM: `hl7.sending`), bounded by the server's send deadline (`hl7.deadline`)."""
     from adapters.dicom.send import send_all
-    from adapters.http.api_exports import SendRefused
 
     unknown = sorted(set(names or ()) - set(config.destinations))
     if unknown:
@@ -295,10 +294,10 @@ def send_dicom_now(b: Backend, who: Principal, config: DicomConfig, hl7: Any,
             stopped: list[str] = []
             with tempfile.TemporaryDirectory(prefix="fraction-ledger-send-") as tmp:
                 items = until(home_exports(b, who, course_id, since, Path(tmp)), deadline_at, stopped)
-                report = send_all(b.app, items, d.host, d.port, d.called_aet, d.calling_aet, actor_of(who),
+                report = send_all(b.app, items, name, d.host, d.port, d.called_aet, d.calling_aet, actor_of(who),
                                   timeout=d.timeout).to_dict()
             failure = report["error"] or (stopped[0] + f" ({deadline:g} s)" if stopped else None)
-            out.append({"destination": name, "address": report["destination"], "sent": report["sent"],
+            out.append({"destination": name, "address": report["address"], "sent": report["sent"],
                         "accepted": report["accepted"], "skipped": report["already_accepted"],
                         "refused": [{"control_id": r["uid"], "code": r["status"], "text": r["reason"],
                                      "kind": r["kind"], "course": r["course_id"]} for r in report["refused"]],
@@ -312,8 +311,6 @@ def send_dicom_now(b: Backend, who: Principal, config: DicomConfig, hl7: Any,
       responses=documented(*WRITE),
       summary="C-STORE to the configured DICOM destinations what each has not accepted; its answers per destination")
 def send_dicom(request: Request, data: JSONBody[SendIn]) -> list[SendOut]:
-    from adapters.http.api_exports import settings
-
     rows = send_dicom_now(backend(request), current(request), dicom_config(request), settings(request),
                           list(data.destinations), data.course_id, data.since)
     return [as_(SendOut, row) for row in rows]
@@ -321,15 +318,27 @@ def send_dicom(request: Request, data: JSONBody[SendIn]) -> list[SendOut]:
 
 def dicom_deliveries(b: Backend, config: DicomConfig) -> list[dict]:
     rows = []
+    from adapters.dicom.send import accepted_by, stream_name
+
     for name, d in config.destinations.items():
-        found = b.app.destination(address(d))
+        found = b.app.destination(stream_name(name))
+        accepted = accepted_by(b.app, name, address(d))
         rows.append({
             "destination": name, "address": address(d), "kind": "dicom",
-            "accepted": len(found.accepted) if found else 0, "exported": 0,
-            "last_accepted_at": max(found.accepted.values()) if found and found.accepted else None,
+            "accepted": len(accepted), "exported": 0,
+            "last_accepted_at": max(accepted.values()) if accepted else None,
             "refused": [{"control_id": k, **v} for k, v in sorted(found.refused.items())] if found else [],
         })
     return rows
+
+
+@get("/api/deliveries", opt={"action": "deliveries.read"}, sync_to_thread=True, responses=documented(*READ),
+     summary="What each destination (HL7 and DICOM) accepted, refused (with its reason: of the courses the caller sees) "
+             "or was given in a file")
+def deliveries(request: Request) -> list[DeliveryOut]:
+    b = backend(request)
+    rows = deliveries_of(b, settings(request)) + dicom_deliveries(b, dicom_config(request))
+    return [as_(DeliveryOut, row) for row in b.seen_refusals(current(request), rows)]
 
 
 ROUTES = [
@@ -345,6 +354,6 @@ ROUTES = [
     upload_route("/api/imports/triage", "imports.triage",
                  "Import a triage list (CSV: patient_id,plan,triage,centre); a result per line",
                  import_triage_list, "triage", UPLOAD_LIMITS["triage"]),
-    export_dicom, send_dicom,
+    export_dicom, send_dicom, deliveries,
 ]
 router = Router("/", route_handlers=ROUTES, tags=["DICOM"])

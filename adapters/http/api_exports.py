@@ -33,7 +33,7 @@ from adapters.http.errors import READ, WRITE, documented
 from adapters.http.views import as_
 from ledger import errors
 from ledger.access import Principal
-from schemas.api_ops import DeliveryOut, SendIn, SendOut
+from schemas.api_ops import SendIn, SendOut
 
 SEND_DEADLINE = 120.0  # seconds for a whole send; `serve --send-deadline` changes it
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed: the same messages give the same zip
@@ -217,15 +217,4 @@ def deliveries_of(b: Backend, hl7: Hl7Settings) -> list[dict]:
     return rows
 
 
-@get("/api/deliveries", opt={"action": "deliveries.read"}, sync_to_thread=True, responses=documented(*READ),
-     summary="What each destination accepted, refused (with its reason: of the courses the caller sees) "
-             "or was given in a file")
-def deliveries(request: Request) -> list[DeliveryOut]:
-    from adapters.http.api_dicom import dicom_config, dicom_deliveries
-
-    b = backend(request)
-    rows = deliveries_of(b, settings(request)) + dicom_deliveries(b, dicom_config(request))
-    return [as_(DeliveryOut, row) for row in b.seen_refusals(current(request), rows)]
-
-
-router = Router("/", route_handlers=[export_hl7, send_hl7, deliveries], tags=["exports and sends"])
+router = Router("/", route_handlers=[export_hl7, send_hl7], tags=["exports and sends"])

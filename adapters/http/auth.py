@@ -25,6 +25,10 @@ from ledger.accounts import principal_for_token, principal_named
 PUBLIC = "public"
 SESSION_USER, SESSION_TOKEN = "user", "token_hash"
 
+# Where each role's work starts: the page after signing in, and the way back from an error.
+HOME_OF_ROLE = {"rtt": "/worklist", "physicist": "/physicist", "finance": "/finance", "admin": "/admin",
+                "privacy": "/access-log"}
+
 
 def is_page(connection: ASGIConnection) -> bool:
     return not connection.url.path.startswith("/api")

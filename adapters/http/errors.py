@@ -20,6 +20,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
 from adapters.files import size_text
+from adapters.http.auth import HOME_OF_ROLE
 from ledger import errors
 from ledger.access_log import AccessLogUnavailable
 from schemas.api import ErrorOut, FieldError
@@ -118,7 +119,6 @@ def error_page(request: Request, status: int, message: str, heading: str | None 
     from litestar.response import Redirect
 
     from adapters.http.i18n import language_of, translator
-    from adapters.http.pages import HOME_OF_ROLE
 
     if status == 401:
         return Redirect("/")

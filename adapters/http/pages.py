@@ -17,6 +17,7 @@ from litestar.response import Redirect, Template
 from adapters.runtime import department_zone
 from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, address_of, current, refuse_while_locked
 from adapters.http.backend import Backend, actor_of, may_void
+from adapters.http.auth import HOME_OF_ROLE
 from adapters.http.errors import InvalidBody, log_alarm, validate_body
 from adapters.http.i18n import COOKIE, LANGUAGES, language_of, translator, words
 from adapters.i18n import mu_input, name_parts
@@ -27,8 +28,6 @@ from ledger.accounts import hash_token, principal_for_token
 from schemas.api import FractionIn, VoidIn
 
 Form = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
-HOME_OF_ROLE = {"rtt": "/worklist", "physicist": "/physicist", "finance": "/finance", "admin": "/admin",
-                "privacy": "/access-log"}
 TERMINATIONS = ("NORMAL", "OPERATOR", "MACHINE", "UNKNOWN")
 INCIDENT_CATEGORIES = ("positioning", "dose-deviation", "equipment", "extra-or-missed-fraction",
                        "wrong-patient-or-plan", "data-loss-or-restore", "communication", "other")

@@ -14,6 +14,8 @@ from litestar.params import FromQuery
 from litestar import Request, Response, Router, get, post
 from litestar.response import Template
 
+from adapters.http.api_dicom import address as dicom_address
+from adapters.http.api_dicom import dicom_config, dicom_deliveries
 from adapters.http.api_exports import address, deliveries_of, hl7_zip, send_hl7_now, settings, zip_response
 from adapters.http.auth import current
 from adapters.http.i18n import language_of, translator
@@ -23,9 +25,6 @@ from schemas.api_ops import SendIn
 
 
 def exports_page(request: Request, status_code: int = 200, **context: Any) -> Template:
-    from adapters.http.api_dicom import address as dicom_address
-    from adapters.http.api_dicom import dicom_config, dicom_deliveries
-
     hl7, dicom, b = settings(request), dicom_config(request), backend(request)
     destinations = [{"name": n, "address": address(d), "messages": d.messages} for n, d in hl7.destinations.items()]
     dicom_destinations = [{"name": n, "address": dicom_address(d)} for n, d in dicom.destinations.items()]
