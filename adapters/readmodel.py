@@ -34,6 +34,7 @@ COURSE_COLUMNS = {
     "status_reason": str, "assigned_centres": str, "plans": str, "fractions_planned": int,
     "fractions_delivered": int, "awaiting_verification": int, "fractions_with_warnings": int,
     "last_fraction_at": str, "last_fraction_centre": str, "registered_at": str, "version": int,
+    "schedule": str,
     "flags": str,
 }
 FRACTION_COLUMNS = {
@@ -43,7 +44,7 @@ FRACTION_COLUMNS = {
     "verified_at": str, "voided": int, "void_reason": str, "voided_by": str, "voided_at": str,
     "position": int,
 }
-JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags"}
+JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags", "schedule"}
 
 
 def dumps(value: Any) -> str:
@@ -271,6 +272,10 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
 
     def on_StatusChanged(self, course_id: str, e: Any, position: int) -> None:
         self.db["courses"].update(course_id, {"status": e.status, "status_reason": e.reason or None})
+
+    def on_ScheduleSet(self, course_id: str, e: Any, position: int) -> None:
+        """The schedule as given (None: Monday to Friday from the first fraction), for the day view."""
+        self.db["courses"].update(course_id, {"schedule": dumps(e.schedule) if e.schedule else None})
 
     def on_CourseFlagged(self, course_id: str, e: Any, position: int) -> None:
         flag = {"kind": e.kind, "reason": e.reason, "record_ids": e.record_ids, "centre": e.meta["centre"],

@@ -19,6 +19,7 @@ from litestar.testing import TestClient
 from adapters.http import create_app
 from ledger import day
 from ledger.service import Actor
+from schemas.schedule import Schedule
 from tests.http_support import HOME, PARTNER, account_name, course_body, seed_accounts, seed_course, token_of
 
 RTT_A, RTT_B = account_name("rtt", PARTNER), account_name("rtt", PARTNER, 2)
@@ -45,10 +46,13 @@ def site(ledger):
     ledger.clock.now = MONDAY
     app = ledger.app
     ids = {}
-    for pid, name, triage in (("P-100", "MÜLLER^ZOË", 2), ("P-200", "PEETERS^AN", 1), ("P-300", "JANSSENS^MARC", 4)):
+    for pid, name, triage in (("P-100", "MÜLLER^ZOË", 2), ("P-200", "PEETERS^AN", 1), ("P-300", "JANSSENS^MARC", 4),
+                              ("P-600", "CLAES^JAN", 3)):
         body = course_body(patient_id=pid, uid=f"1.2.3.{pid[-3:]}", fractions=5)
         body["patient"]["name"] = name
         body["triage"] = triage
+        if pid == "P-600":
+            body["schedule"] = {"weekdays": [2, 4]}  # Tuesdays and Thursdays: not due on a Monday
         ids[pid] = app.register_course(body, Actor("setup", HOME))["id"]
     # P-200 treated this morning by RTT_A (awaits a colleague's check); P-300 suspended
     app.log_fraction(ids["P-200"], {"number": 1, "centre": PARTNER, "machine": "TB2", "operator": RTT_A,
@@ -69,6 +73,11 @@ def test_due_today_rule():
     assert day.due_state(saturday, "active", 3, 5, None) == day.NOT_DUE  # not a working day
     assert day.due_state(monday, "suspended", 3, 5, None) == day.NOT_DUE
     assert day.due_state(monday, "active", 5, 5, None) == day.NOT_DUE  # every fraction given
+    # the course's schedule (ledger/schedule.py) says which days: Monday, Wednesday, Friday here
+    three_a_week = Schedule(weekdays=[1, 3, 5])
+    assert day.due_state(monday, "active", 3, 5, None, three_a_week) == day.DUE
+    assert day.due_state(monday + timedelta(days=1), "active", 3, 5, None, three_a_week) == day.NOT_DUE
+    assert day.due_state(saturday, "active", 3, 5, None, Schedule(weekdays=[6])) == day.DUE
     ranked = sorted([(day.NOT_DUE, 1, "a"), (day.TREATED, 1, "b"), (day.DUE, 3, "c"), (day.DUE, 1, "d")],
                     key=lambda x: day.day_order(*x))
     assert [x[2] for x in ranked] == ["d", "c", "b", "a"]
@@ -89,7 +98,7 @@ def ids_in(page: str) -> list[str]:
 def test_day_view_due_first_search_filters_and_sort(site):
     sign_in(site, RTT_B)
     page = site.get("/worklist").text
-    assert ids_in(page) == ["P-100", "P-200", "P-300"]  # due, treated today, suspended
+    assert ids_in(page) == ["P-100", "P-200", "P-600", "P-300"]  # due, treated today, then by triage
     assert rows(page)[0].startswith("due P-100 MÜLLER, Zoë born 2 Jan 1960")
     assert "1 course due today" in text_of(page) and "1 treated today" in text_of(page)
     # search by id or by name, accents and case ignored
@@ -102,9 +111,9 @@ def test_day_view_due_first_search_filters_and_sort(site):
     assert ids_in(site.get("/worklist?awaiting=yes").text) == ["P-200"]
     # sortable columns, both ways, and the header says how it is sorted
     by_triage = site.get("/worklist?sort=triage&dir=desc").text
-    assert ids_in(by_triage) == ["P-300", "P-100", "P-200"]
+    assert ids_in(by_triage) == ["P-300", "P-600", "P-100", "P-200"]
     assert 'aria-sort="descending"' in by_triage
-    assert ids_in(site.get("/worklist?sort=patient").text) == ["P-300", "P-100", "P-200"]
+    assert ids_in(site.get("/worklist?sort=patient").text) == ["P-600", "P-300", "P-100", "P-200"]
 
 
 def test_verify_queue_lists_colleagues_fractions_only_and_verifies(site):

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import urlencode
 
+import msgspec
 from litestar import Request, Router, get
 from litestar.params import QueryParameter
 from litestar.response import Template
@@ -17,6 +18,7 @@ from adapters.http import access_log
 from adapters.http.auth import current
 from adapters.http.pages import backend, page, zone
 from ledger import day as days
+from schemas.schedule import Schedule
 
 Query = Annotated[str | None, QueryParameter(max_length=100)]
 STATUSES = ("active", "suspended", "completed")
@@ -88,8 +90,9 @@ def worklist(request: Request, q: Query = None, status: Query = None, triage: Qu
     today = b.app.clock().astimezone(zone()).date()
     every = b.seen_courses(who)
     for c in every:
+        given = msgspec.convert(c["schedule"], Schedule) if c.get("schedule") else None
         c["due"] = days.due_state(today, c["status"], c["fractions_delivered"] or 0, c["fractions_planned"] or 0,
-                                  local_day(c["last_fraction_at"]))
+                                  local_day(c["last_fraction_at"]), given)
     shown = [c for c in every if view.keep(c)]
     shown.sort(key=SORTS[view.sort], reverse=view.direction == "desc")
     access_log.saw_rows(shown)
