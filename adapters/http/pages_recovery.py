@@ -65,7 +65,8 @@ def last_report(request: Request) -> Response | Template:
     try:
         last = the_last(request)
     except errors.LedgerError as exc:
-        return recovery_page(request, status_code=400, refusal=refusal(translator(language_of(request)), exc))
+        # nothing kept yet: the recovery page says so, where the files are chosen
+        return recovery_page(request, refusal=refusal(translator(language_of(request)), exc))
     return Response(report_html(backend(request), last["result"], last["what"]), media_type="text/html; charset=utf-8")
 
 
@@ -74,7 +75,8 @@ def last_import_set(request: Request) -> Response | Template:
     try:
         last = the_last(request)
     except errors.LedgerError as exc:
-        return recovery_page(request, status_code=400, refusal=refusal(translator(language_of(request)), exc))
+        # nothing kept yet: the recovery page says so, where the files are chosen
+        return recovery_page(request, refusal=refusal(translator(language_of(request)), exc))
     return zip_response(import_set_zip(backend(request), current(request), last["result"]), f"import-set-{last['centre']}")
 
 
