@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 from adapters.http.api_incidents import register
 from adapters.http.auth import current
 from adapters.http.errors import validate_body
-from adapters.http.i18n import language_of, translator
+from adapters.http.i18n import language_of, translator, words
 from adapters.http.pages import Form, backend, course_context, flash, local_input, page, refusal
 from ledger import errors
 from schemas.api_ops import IncidentIn
@@ -38,7 +38,10 @@ def register_from_form(request: Request, course_id: FromPath[str], data: Form) -
     except errors.LedgerError as exc:
         return page(request, "course.html", status_code=400 if isinstance(exc, errors.InvalidCommand) else 409,
                     refusal=refusal(t, exc), incident_form=data, **course_context(request, course_id))
-    flash(request, t("incident_registered", id=result["id"][:8]))
+    w = words(language_of(request))
+    category, severity = str(raw.get("category", "")), str(raw.get("severity", ""))
+    flash(request, t("incident_registered_for", category=w.t("cat_" + category), severity=w.t("sev_" + severity),
+                     fraction=raw.get("fraction") or "–"))
     return Redirect(f"/courses/{course_id}#incidents")
 
 
