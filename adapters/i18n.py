@@ -18,7 +18,7 @@ import gettext
 import os
 import re
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from io import BytesIO
@@ -134,13 +134,18 @@ class Words:
         return format_decimal(Decimal(str(value)), format="0.00", locale=self.locale)
 
     def when(self, value: datetime | str | None) -> str:
-        """A time in its own offset (the centre's), as the reader writes it."""
+        """A time in its own offset (the centre's, as a delivery was told), as the reader writes it;
+        a time the server recorded (in UTC) on the department's clock, never as a UTC wall time."""
         if value in (None, ""):
             return "-"
         at = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
         pattern = f"{self._short_date} {self.locale.time_formats['short'].pattern}"
         if at.tzinfo is None:
             return format_datetime(at, pattern, locale=self.locale)
+        if at.utcoffset() == timedelta(0):
+            from adapters.runtime import department_zone  # here: the runtime opens ledgers, words need none
+
+            at = at.astimezone(department_zone())
         return format_datetime(at, pattern, tzinfo=at.tzinfo, locale=self.locale)
 
     @property

@@ -26,9 +26,9 @@ from adapters.dicom.export import encode, write
 from adapters.dicom.plans import kind_of, read_dataset
 from adapters.files import MANIFEST_SIZE, InputTooLarge, private_dir, read_input_text, write_private
 from adapters.dicom.records import CourseView, beams_record, summary_record
-from adapters.runtime import Ledger
+from adapters.runtime import Ledger, department_zone
 from ledger.reconcile import CourseKey, Session, reconcile
-from ledger.summaries import summary_only
+from ledger.summaries import counts_from_summary
 
 MANIFEST = "import-set.json"
 
@@ -52,7 +52,7 @@ def ledger_side(ledger: Ledger, home_centre: str | None = None) -> tuple[list[Co
         Session(patient_id=patients[row["course_id"]], plan_uid=row["plan_uid"], group=row["grp"],
                 number=row["number"], delivered_at=datetime.fromisoformat(row["delivered_at"]),
                 machine=row["machine"], centre=row["centre"], voided=bool(row["voided"]), ref=row["record_id"],
-                detailed=not summary_only(row["source"], row["operator"]), delivery_type=row["delivery_type"],
+                detailed=not row["summary_only"], delivery_type=row["delivery_type"],
                 mu={b["number"]: Decimal(b["delivered_mu"]) for b in json.loads(row["beams"])})
         for row in read.db["fractions"].rows_where(order_by="course_id, grp, number, delivered_at")
         if row["course_id"] in patients
@@ -83,7 +83,7 @@ def ois_side(paths: Iterable[str | Path], default_tz: tzinfo,
                     Session(patient_id=s["patient_id"], plan_uid=s["plan_uid"], group=f["group"], number=f["number"],
                             delivered_at=f["delivered_at"], machine="", mu={}, ref=f"{path.name} (summary)",
                             detailed=False)
-                    for f in s["fractions"] if f["termination"] == "NORMAL")
+                    for f in s["fractions"] if counts_from_summary(f["termination"]))
             else:
                 raise BadFile(f"not an RT treatment record: it is a {kind_of(ds)}")
         except (BadFile, ValueError, KeyError, AttributeError) as exc:
@@ -194,4 +194,4 @@ def render_report(result: dict[str, Any], ois: str, made: datetime) -> str:
     ]
     return env.get_template("reconcile.html").render(
         r=result, t=result["totals"], courses=courses, ois=ois, clean=is_clean(result),
-        made=made.isoformat(timespec="minutes"))
+        made=made.astimezone(department_zone()).isoformat(timespec="minutes"))  # the department's clock

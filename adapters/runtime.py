@@ -27,6 +27,18 @@ def department_zone() -> ZoneInfo:
     return ZoneInfo(os.environ.get(ZONE_ENV, "Europe/Brussels"))
 
 
+def local_text(moment: str | datetime | None, missing: str = "–") -> str:
+    """A stored time (UTC, or with the offset it was told with) as the department's wall clock
+    shows it, for people reading a page, a listing or a CSV: never a slice of a UTC string."""
+    if not moment:
+        return missing
+    try:
+        at = datetime.fromisoformat(moment) if isinstance(moment, str) else moment
+        return at.astimezone(department_zone()).strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return str(moment)
+
+
 SILENCE_ENV, HOURS_ENV = "FRACTION_LEDGER_SOURCE_SILENCE", "FRACTION_LEDGER_WORKING_HOURS"
 
 
@@ -68,7 +80,7 @@ def open_application(storage: Storage, clock: Callable[[], datetime]) -> Fractio
     EXISTS` from processes starting together ("tuple concurrently updated"): try again."""
     for attempt in range(10):
         try:
-            return FractionLedger(env=storage.event_store_env(), clock=clock)
+            return FractionLedger(env=storage.event_store_env(), clock=clock, zone=department_zone())
         except (InternalError, OperationalError, IntegrityError):
             if attempt == 9:
                 raise

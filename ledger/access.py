@@ -124,9 +124,16 @@ def sees(principal: Principal, home_centre: str, assigned_centres: Iterable[str]
     scope = SEES.get(principal.role)
     if scope is None:
         return False
-    if principal.centre == home_centre or principal.centre in set(assigned_centres):
+    return centre_sees(principal.centre, home_centre, assigned_centres, billing_parties if scope == BILLED else None)
+
+
+def centre_sees(centre: str, home_centre: str, assigned_centres: Iterable[str] = (),
+                billing_parties: Iterable[str] | None = None) -> bool:
+    """Whether a centre's people see a course: its home centre and the centres assigned to it; with
+    `billing_parties` (what its finance sees), also those that bill it or have a share of it."""
+    if centre == home_centre or centre in set(assigned_centres):
         return True
-    return scope == BILLED and principal.centre in set(billing_parties)
+    return billing_parties is not None and centre in set(billing_parties)
 
 
 def sees_incident(principal: Principal, centre: str, course_seen: bool) -> bool:

@@ -16,6 +16,7 @@ import msgspec
 from eventsourcing.domain import Aggregate, event
 
 from ledger import errors, replan
+from ledger.counts import tally
 from ledger import schedule as schedules
 from ledger.messages import said
 from ledger.origin import RecordOrigin
@@ -126,6 +127,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         self.assigned_centres: list[str] = list(assigned_centres)
         self.status = ACTIVE
         self.status_note: dict | None = None
+        self.status_changed_at: datetime | None = None  # typed: a completion's day is computed from it
         self.records: list[FractionRecord] = []
         self.registered_at: datetime = meta["recorded_at"]
         self.category: str | None = None  # treatment category: picks the billing tariff
@@ -195,7 +197,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         return sum(g.fractions_planned for g in self.plan.fraction_groups)
 
     def fractions_delivered(self) -> int:
-        return len({(r.group, r.number) for r in self.active_records()})
+        return tally(self.records).delivered
 
     def is_complete_fraction(self, group: int, number: int) -> bool:
         """Every beam of the plan used has received its meterset over the fraction's sessions."""
@@ -255,7 +257,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
             )
         if at < self.registered_at - LONGEST_BEFORE_REGISTRATION:
             raise errors.InvalidCommand(
-                "delivered_at", "invalid.before_course_could_have", at=at.isoformat(timespec='minutes'), course=self.plan.label, registered_at=self.registered_at.date().isoformat(), days=LONGEST_BEFORE_REGISTRATION.days
+                "delivered_at", "invalid.before_course_could_have", at=at.isoformat(timespec='minutes'), course=self.plan.label, registered_at=self.registered_at.astimezone(at.tzinfo).date().isoformat(), days=LONGEST_BEFORE_REGISTRATION.days
             )
 
     def check_plan_has_beams(self, plan: Plan, group: int) -> None:
@@ -728,6 +730,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
     @event("StatusChanged")
     def _status_changed(self, status: str, reason: str, meta: dict) -> None:
         self.status = status
+        self.status_changed_at = meta["recorded_at"]
         self.status_note = {
             "user": meta["user"],
             "centre": meta["centre"],

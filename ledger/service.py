@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import msgspec
@@ -25,22 +25,31 @@ from ledger.plan_course import PlanCourse, plan_course_id_for
 from ledger.delivery import Destination, destination_id
 from ledger.messages import said
 from ledger.incident import Incident, dose_deviation
+from ledger.local_time import DEFAULT_ZONE, zone_named
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.service_billing import BillingCommands
 from ledger.service_trust import TrustCommands
 from schemas.course import (
     CentreArg, LogFraction, MapPatientId, NewPlan, ReasonArg, RegisterCourse, TriageArg, VerifyArg, VoidArg, to_event,
 )
-from ledger.unit_of_work import SYSTEM, Actor, DateAsISO, parse, retrying, utc_now
+from ledger.unit_of_work import SYSTEM, Actor, DateAsISO, GroupCommit, parse, retrying, utc_now
 
 __all__ = ["SYSTEM", "Actor", "FractionLedger", "parse", "utc_now"]
 
 class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Application):
     name = "FractionLedger"
 
-    def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now):
+    def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now,
+                 zone: tzinfo = DEFAULT_ZONE):
+        """`zone`: the zone of a centre that recorded none (the department's)."""
         super().__init__(env)
         self.clock = clock
+        self.group_commit = GroupCommit(self.save)
+        self.zone = zone
+
+    def zone_of(self, centre: str) -> tzinfo:
+        """The zone a centre's days are computed in: its recorded zone, else the department's."""
+        return zone_named(self.centre_zone(centre), self.zone)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -93,7 +102,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
             aggregates, result = act(meta)
             if request_id is not None:
                 aggregates.append(Request(request_id=request_id, command=command, fingerprint=fp, result=result, meta=meta))
-            self.save(*aggregates)
+            self.group_commit.save(*aggregates)  # returns once durable, with the others that came together
             return result
 
         return retrying(attempt)

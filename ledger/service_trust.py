@@ -12,6 +12,7 @@ near-miss incident is registered for the home centre, in the same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -21,6 +22,7 @@ from ledger import errors
 from ledger.messages import said
 from ledger.centre import Centre, CentreAlias, alias_id_for, centre_id_for, check_alias, check_zone, normalized
 from ledger.course import Course, course_id_for, registration
+from ledger.course_index import CourseIndex, Found, course_of_patient_plan, course_of_record
 from ledger.incident import Incident, near_miss, near_miss_id_for
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.unit_of_work import Actor, parse, retrying
@@ -136,6 +138,19 @@ class TrustCommands:
         except errors.CentreNotFound:
             return None
 
+    def course_index(self) -> CourseIndex:
+        """Which course each plan is, from the event store, caught up (see `ledger.course_index`)."""
+        index = self.__dict__.get("_course_index")
+        if index is None:
+            index = self.__dict__.setdefault("_course_index", CourseIndex())
+        return index.refresh(self)
+
+    def course_of_record(self, patient_id: str, plan_uid: str, sees: Callable[[str], bool] = lambda _: True) -> Found:
+        return course_of_record(self.course_index(), patient_id, plan_uid, self.get_course, sees)
+
+    def course_of_patient_plan(self, patient_id: str, plan: str, sees: Callable[[str], bool] = lambda _: True) -> Found:
+        return course_of_patient_plan(self.course_index(), patient_id, plan, self.get_course, sees)
+
     def attribute_record(self, course_id: str, plan_uid: str, machine: str, names: dict[str, str]) -> str:
         """Where a record from an OIS was delivered (see `Course.centre_of_record`); `names` maps
         alias kinds (institution, station, aet) to what the record says."""
@@ -164,7 +179,7 @@ class TrustCommands:
                 raise
             except errors.LedgerError as exc:
                 raise errors.BundleRefused("bundle_refused.detail", detail=str(exc)) from None
-            self.save(*aggregates)
+            self.group_commit.save(*aggregates)
             return summary
 
         return retrying(attempt, "contended.ledger_kept_changing_while")

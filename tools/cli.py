@@ -14,6 +14,7 @@ import click
 import msgspec
 
 from adapters.files import private_umask
+from adapters.runtime import local_text
 from ledger import errors
 from tools.cli_access import log_read
 from tools.cli_common import Context, emit, parse_time, refuse, say
@@ -184,9 +185,9 @@ def course_show(obj: Context, course_id, as_json) -> None:
         for w in f["warnings"]:
             click.echo(f"        warning: {say(w)}")
     for i in c.get("incidents", []):
-        click.echo(f"  incident {i['registered_at'][:16]} {i['category']} ({i['severity']}, {i['status']}) at {i['centre']}: {i['description']}")
+        click.echo(f"  incident {local_text(i['registered_at'])} {i['category']} ({i['severity']}, {i['status']}) at {i['centre']}: {i['description']}")
     for flag in c.get("flags") or []:
-        click.echo(f"  FLAGGED {flag['at'][:16]} ({flag['kind']}): {say(flag['reason'])}")
+        click.echo(f"  FLAGGED {local_text(flag['at'])} ({flag['kind']}): {say(flag['reason'])}")
     click.echo(f"  log head {c['log_head']}")
 
 
@@ -408,12 +409,15 @@ def bench() -> None:
 
 @bench.command("core")
 @click.option("--fractions", "n", type=int, default=2000, show_default=True)
+@click.option("--clients", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Threads logging at once, each on its own courses (their saves are group-committed).")
+@click.option("--rounds", type=click.IntRange(1, 20), default=3, show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def bench_core(n, as_json) -> None:
+def bench_core(n, clients, rounds, as_json) -> None:
     """Fractions logged per second, durable, next to bare eventsourcing appends."""
     from tools.bench import run_bench
 
-    run_bench(n, as_json)
+    run_bench(n, as_json, rounds=rounds, clients=clients)
 
 
 def lazy_benchmark(name: str, module: str, doc: str) -> None:

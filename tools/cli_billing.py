@@ -13,6 +13,7 @@ import click
 import msgspec
 
 from adapters.reports import incidents_csv, statement_csv
+from adapters.runtime import local_text
 from schemas.billing import CATEGORIES, NEAR_MISS, SEVERITIES
 
 from tools.cli_access import log_read  # noqa: E402
@@ -119,7 +120,7 @@ def incident_list(obj: Context, centre, course_id, status, category, as_json) ->
         return
     for i in rows:
         where = f"course {i['course_id']}" + (f" fraction {i['fraction']}" if i["fraction"] else "") if i["course_id"] else "-"
-        click.echo(f"{i['id']}  {i['registered_at'][:16]}  {i['centre']:<10} {i['category']:<24} {i['severity']:<6} "
+        click.echo(f"{i['id']}  {local_text(i['registered_at'])}  {i['centre']:<10} {i['category']:<24} {i['severity']:<6} "
                    f"{i['status']:<6} {where}\n    {i['description']}")
 
 

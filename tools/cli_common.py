@@ -5,7 +5,7 @@ imports them all."""
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any
 
 import click
@@ -82,12 +82,15 @@ def parse_time(text: str, option: str = "--at") -> datetime:
 
 
 def parse_since(text: str | None) -> datetime | None:
-    """--since: a date (from its start, UTC) or a date and time with an offset."""
+    """--since: a date (from its start in the department's zone: the day people there mean) or a
+    date and time with an offset."""
     if text is None:
         return None
     if len(text) == 10:
+        from adapters.runtime import department_zone
+
         try:
-            return datetime.fromisoformat(text + "T00:00:00+00:00")
+            return datetime.combine(date.fromisoformat(text), time(0), department_zone())
         except ValueError:
             raise click.BadParameter(f"{text!r} is not an ISO-8601 date", param_hint="--since") from None
     return parse_time(text, "--since")

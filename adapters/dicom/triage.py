@@ -8,7 +8,6 @@ reported with its line number and changes nothing for that line.
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,16 +21,16 @@ COLUMNS = ("patient_id", "plan", "triage", "centre")
 
 
 def find_course(ledger: Ledger, patient_id: str, plan: str) -> str:
-    rows = ledger.fresh().db.execute("SELECT id, plans FROM courses WHERE patient_id = ?", [patient_id]).fetchall()
-    rows = [r for r in rows if seen(ledger, r[0])]  # another centre's patient is as unknown (need to know)
-    if not rows:
+    """The course a line is for, as the ledger finds it from its log (`FractionLedger.course_of_patient_plan`);
+    another centre's patient is as unknown (need to know)."""
+    found = ledger.app.course_of_patient_plan(patient_id, plan, lambda course_id: seen(ledger, course_id))
+    if found.problem == "patient_unknown":
         raise ValueError(f"patient_id: patient {patient_id!r} is not known to the ledger")
-    matches = [cid for cid, plans in rows if any(plan in (p["uid"], p["label"]) for p in json.loads(plans))]
-    if not matches:
+    if found.problem == "plan_unknown":
         raise ValueError(f"plan: patient {patient_id} has no plan with UID or label {plan!r}")
-    if len(matches) > 1:
-        raise ValueError(f"plan: label {plan!r} names {len(matches)} courses of patient {patient_id}; give the plan UID")
-    return matches[0]
+    if found.problem == "plan_ambiguous":
+        raise ValueError(f"plan: label {plan!r} names {len(found.courses)} courses of patient {patient_id}; give the plan UID")
+    return found.course_id
 
 
 def import_triage(ledger: Ledger, path: Path, actor: Actor) -> Iterator[dict]:

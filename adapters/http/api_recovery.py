@@ -93,7 +93,8 @@ def reconciled(b: Backend, who: Principal, data: dict, opts: Options, then=None)
     runs while the uploads are still on disk."""
     from adapters.recovery import run
 
-    tz = zone_of(opts.utc_offset)
+    # Times without an offset: as given, else in the caller's centre's zone (`FractionLedger.zone_of`).
+    tz = zone_of(opts.utc_offset) if opts.utc_offset else b.app.zone_of(who.centre)
     with tempfile.TemporaryDirectory(prefix="fraction-ledger-ois-") as tmp:
         saved = uploads(data, Path(tmp))
         names = {str(p): name for name, p in saved}

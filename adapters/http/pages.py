@@ -14,7 +14,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from adapters.runtime import department_zone
+from adapters.runtime import department_zone, local_text
 from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, address_of, current, refuse_while_locked
 from adapters.http.backend import Backend, actor_of, may_void
 from adapters.http.auth import HOME_OF_ROLE
@@ -39,12 +39,7 @@ def zone() -> ZoneInfo:
 
 def local(iso: str | None) -> str:
     """A stored (UTC) time as the department's local time, for people reading a page."""
-    if not iso:
-        return "–"
-    try:
-        return datetime.fromisoformat(iso).astimezone(zone()).strftime("%Y-%m-%d %H:%M")
-    except (TypeError, ValueError):
-        return str(iso)
+    return local_text(iso)
 
 
 def local_at(iso: str | datetime | None) -> datetime | None:
