@@ -285,3 +285,22 @@ def test_admin_revokes_and_rotates_with_words(site):
     assert f"Compte {home_rtt} révoqué" in text_of(r.text) and "révoqué le" in text_of(r.text)
     r = site.post(f"/admin/accounts/{home_rtt2}/rotate", data={"_csrf_token": csrf})
     assert re.search(r'id="new-token">fl_', r.text)
+
+
+def test_incident_follow_up_and_close_from_the_course_page(site):
+    course = site.ids["P-100"]
+    csrf = sign_in(site, RTT_A)
+    r = site.post(f"/courses/{course}/incidents", data={"_csrf_token": csrf, "category": "positioning",
+                                                        "severity": "low", "description": "mask loose"})
+    assert "Incident registered: Positioning" in text_of(r.text) or "Incident registered:" in text_of(r.text)
+    [incident] = site.ledger.fresh().incidents(course_id=course)
+    r = site.post(f"/courses/{course}/incidents/{incident['id']}/follow-up", data={"_csrf_token": csrf, "text": ""})
+    assert r.status_code == 400 and 'class="field-error"' in r.text.split(f'id="incident-{incident["id"]}"')[1]
+    r = site.post(f"/courses/{course}/incidents/{incident['id']}/follow-up",
+                  data={"_csrf_token": csrf, "text": "new mask made"})
+    assert "Follow-up added" in text_of(r.text) and "new mask made" in text_of(r.text)
+    assert f"/incidents/{incident['id']}/close" not in r.text  # closing is the home physicist's
+    csrf = sign_in(site, PHYS)
+    r = site.post(f"/courses/{course}/incidents/{incident['id']}/close", data={"_csrf_token": csrf, "resolution": "fixed"})
+    assert "Incident closed." in text_of(r.text)
+    assert site.ledger.fresh().incidents(course_id=course)[0]["status"] == "closed"
