@@ -16,8 +16,9 @@ from litestar.response import Template
 
 from adapters.http import access_log
 from adapters.http.auth import current
-from adapters.http.pages import backend, page, zone
+from adapters.http.pages import backend, page
 from ledger import day as days
+from ledger import schedule as schedules
 from schemas.schedule import Schedule
 
 Query = Annotated[str | None, QueryParameter(max_length=100)]
@@ -40,8 +41,8 @@ def folded(text: str | None) -> str:
     return " ".join("".join(ch for ch in plain if not unicodedata.combining(ch)).casefold().split())
 
 
-def local_day(iso: str | None) -> date | None:
-    return datetime.fromisoformat(iso).astimezone(zone()).date() if iso else None
+def local_day(iso: str | None, where) -> date | None:
+    return schedules.local_day(datetime.fromisoformat(iso), where) if iso else None
 
 
 class DayView:
@@ -87,12 +88,13 @@ def worklist(request: Request, q: Query = None, status: Query = None, triage: Qu
              sort: Query = None, dir: Query = None) -> Template:
     b, who = backend(request), current(request)
     view = DayView(q, status, triage, awaiting, sort, dir)
-    today = b.app.clock().astimezone(zone()).date()
+    where = b.app.zone_of(who.centre)  # the day as the people of this centre live it (ledger/local_time.py)
+    today = schedules.local_day(b.app.clock(), where)
     every = b.seen_courses(who)
     for c in every:
         given = msgspec.convert(c["schedule"], Schedule) if c.get("schedule") else None
         c["due"] = days.due_state(today, c["status"], c["fractions_delivered"] or 0, c["fractions_planned"] or 0,
-                                  local_day(c["last_fraction_at"]), given)
+                                  local_day(c["last_fraction_at"], where), given)
     shown = [c for c in every if view.keep(c)]
     shown.sort(key=SORTS[view.sort], reverse=view.direction == "desc")
     access_log.saw_rows(shown)
