@@ -3,8 +3,9 @@ worklist shows them.
 
 An active course with fractions still to deliver is due on a day its schedule intends a fraction
 (`ledger/schedule.py`: as given at registration, else Monday to Friday), until a fraction was
-given that day; then it is "treated today". Days are the local dates of the centre looking (its zone, `ledger/local_time.py`): the caller
-passes the day and each course's last delivery already converted to that zone.
+given that day; then it is "treated today". Days are the local dates of the centre looking (its
+zone, `ledger/local_time.py`): the caller passes the day and each course's last delivery as days
+of that zone.
 """
 
 from __future__ import annotations
