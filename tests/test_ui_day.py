@@ -304,3 +304,23 @@ def test_incident_follow_up_and_close_from_the_course_page(site):
     r = site.post(f"/courses/{course}/incidents/{incident['id']}/close", data={"_csrf_token": csrf, "resolution": "fixed"})
     assert "Incident closed." in text_of(r.text)
     assert site.ledger.fresh().incidents(course_id=course)[0]["status"] == "closed"
+
+
+def test_mu_amounts_and_names_as_people_read_them():
+    from adapters.i18n import Words, mu_input, name_parts
+
+    assert Words("en").mu("116.003669700000") == "116.0" and Words("fr").mu("95.15") == "95,15"
+    assert Words("nl").mu("1805") == "1.805,0"
+    assert mu_input("116.003669700000") == "116.0" and mu_input("112.4") == "112.4" and mu_input("98.125") == "98.12"
+    assert Words("en").amount("2100") == "2100.00" and Words("nl").amount("2100.5") == "2100,50"
+    assert name_parts("PEETERS^AN") == ("PEETERS", "An")
+    assert name_parts("MÜLLER-LEFÈVRE^ZOË") == ("MÜLLER-LEFÈVRE", "Zoë")
+    assert name_parts("DUPONT^JEAN-PIERRE^MARIE") == ("DUPONT", "Jean-Pierre Marie")
+    assert name_parts("Smith^John") == ("Smith", "John")
+
+
+def test_favicon_and_the_focus_script_are_served(site):
+    icon = site.get("/static/favicon.svg")
+    assert icon.status_code == 200 and "<svg" in icon.text
+    assert site.get("/static/focus.js").status_code == 200
+    assert '<link rel="icon" href="/static/favicon.svg"' in site.get("/").text
