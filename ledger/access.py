@@ -99,6 +99,23 @@ RULES: dict[str, dict[str, str]] = {
     # the access log (NEN 7513): the administrator and the privacy officer, each for what concerns
     # its centre (read by its people, or of its patients); nobody can change it
     "access_log.read": {"admin": HOME, "privacy": HOME},
+    # outage operations (issue 18). The registry names no patient: everyone reads it; physicists
+    # and administrators keep it (codes, names, machines, zones, aliases) for the network.
+    "centres.read": {"rtt": ANY, "physicist": ANY, "finance": ANY, "admin": ANY},
+    "centres.manage": {"physicist": ANY, "admin": ANY},
+    # a partner declares its own capacity ("home" is the declaring centre); physicists plan with all
+    "capacity.read": {"physicist": ANY, "admin": ANY},
+    "capacity.declare": {"physicist": HOME, "admin": HOME},
+    # the home physicists propose and accept the assignment of their courses
+    "plan.assignments": {"physicist": HOME},
+    # patients' phone numbers: only those who call them, the RTTs and physicists of the course's
+    # centres; finance, administrators and privacy officers never need them
+    "contacts.read": {"rtt": ASSIGNED, "physicist": ASSIGNED},
+    "contacts.write": {"physicist": HOME},
+    "calls.record": {"rtt": ASSIGNED, "physicist": ASSIGNED},
+    # a centre's day list and the emergency sheets of the courses one sees
+    "day_list.read": {"rtt": HOME, "physicist": HOME},
+    "sheets.read": {"rtt": SEEN, "physicist": SEEN},
 }
 
 

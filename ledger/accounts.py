@@ -143,6 +143,7 @@ def roster(app: FractionLedger) -> Roster | None:
 
 def add_account(app: FractionLedger, data: Any, token_hash: str, actor: Actor, request_id: str | None = None) -> dict:
     new = parse(NewAccount, data)
+    app.check_centres_known(("centre", new.centre))
 
     def act(meta: dict) -> tuple[list[Any], Any]:
         book = roster(app) or Roster(meta=meta)

@@ -41,6 +41,7 @@ class BillingCommands:
 
     def register_incident(self, data: Any, actor: Actor, request_id: str | None = None) -> dict:
         cmd = parse(RegisterIncident, data)
+        self.check_centres_known(("centre", cmd.centre))
         if cmd.fraction is not None and cmd.course_id is None:
             raise errors.InvalidCommand("fraction", "invalid.fraction_named_within_course")
         incident_id = str(incident_id_for(request_id))

@@ -65,6 +65,7 @@ class TrustCommands:
         """Add a centre (with its public key), or give a known centre its key; the same again changes nothing."""
 
         cmd = parse(AddCentre, {"name": name, "public_key": public_key})
+        self.check_centres_known(("name", cmd.name))
 
         def act(meta: dict) -> tuple[list[Any], Any]:
             try:
@@ -90,6 +91,7 @@ class TrustCommands:
         name, an AE title). A name already meaning another centre is refused."""
 
         name = parse(CentreArg, {"centre": name}).centre
+        self.check_centres_known(("centre", name))
         check_alias(kind, value)
 
         def act(meta: dict) -> tuple[list[Any], Any]:
@@ -113,6 +115,7 @@ class TrustCommands:
         """The IANA zone of a centre: times its records give without an offset are read in it, on their date."""
 
         name = parse(CentreArg, {"centre": name}).centre
+        self.check_centres_known(("centre", name))
         check_zone(zone)
 
         def act(meta: dict) -> tuple[list[Any], Any]:
@@ -172,6 +175,13 @@ class TrustCommands:
     def import_bundle(self, bundle: Bundle, actor: Any) -> dict:
         """Apply a bundle whose signature and chain were checked; all of it or nothing."""
         self.check_bundle_origin(bundle)
+        try:
+            self.check_centres_known(("centre", bundle.centre),
+                                     *(("home_centre", c.registration.home_centre) for c in bundle.courses),
+                                     *(("assigned_centres", a) for c in bundle.courses for a in c.registration.assigned_centres))
+        except errors.UnknownCentre as exc:
+            raise errors.BundleRefused("bundle_refused.detail", detail=str(exc)) from None
+
         def attempt() -> dict:
             try:
                 aggregates, summary = self.apply_bundle(bundle, actor)

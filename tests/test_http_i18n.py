@@ -21,6 +21,9 @@ HTTP = Path(__file__).resolve().parent.parent / "adapters" / "http"
 DYNAMIC = {"cat_": (*INCIDENT_CATEGORIES, NEAR_MISS), "sev_": SEVERITIES, "incident_": ("open", "closed"),
            "channel_": CHANNELS,
            "log_alarm_": PROBLEM_KINDS,
+           # outage pages (issue 18)
+           "alias_": ("institution", "station", "aet"), "call_": ("called", "not_reached"),
+           "unit_": ("patients", "slots"), "day_status_": ("expected", "delivered", "missing", "unexpected"),
            # issue 21
            "day_": (day.DUE, day.TREATED, day.NOT_DUE), "deviation_": ("over", "under"),
            "deviation_beam_": ("over", "under"), "done_": DONE, "import_": IMPORT_STATUSES, "role_": ROLES,

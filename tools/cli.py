@@ -105,11 +105,13 @@ def course() -> None:
 @click.option("--beam", "beams", multiple=True, help="NUMBER=MU per fraction; repeat per beam.")
 @click.option("--triage", type=int, default=None, help="Triage code 1 (urgent) .. 5.")
 @click.option("--assign", "assigned", multiple=True, help="Centre the course is assigned to; repeatable.")
+@click.option("--technique", type=click.Choice(["static", "IMRT", "VMAT", "SRS", "electrons"]), default=None,
+              help="The technique the plan needs (else read from its beams): where it can be treated.")
 @click.option("--request-id", default=None)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def course_register(obj: Context, patient_id, patient_name, birth_date, sex, plan_uid, plan_label, fractions,
-                    home_centre, machine, beams, triage, assigned, request_id, as_json) -> None:
+                    home_centre, machine, beams, triage, assigned, technique, request_id, as_json) -> None:
     """Register a course (registering the same course again changes nothing)."""
     data = {
         "patient": {"id": patient_id, "name": patient_name, "sex": sex,
@@ -119,6 +121,7 @@ def course_register(obj: Context, patient_id, patient_name, birth_date, sex, pla
             "uid": plan_uid, "label": plan_label, "machine": machine, "centre": home_centre,
             "fraction_groups": [{"number": 1, "fractions_planned": fractions,
                                  "beams": [parse_planned_beam(b) | {"machine": machine} for b in beams]}],
+            **({"source": {"technique": technique}} if technique else {}),
         },
         "triage": triage,
         "assigned_centres": list(assigned),
@@ -447,7 +450,7 @@ def register_areas() -> None:
     import importlib
 
     for area in ("cli_hl7", "cli_serve", "cli_trust", "cli_billing", "cli_dicom", "cli_recovery", "cli_access",
-                 "drill"):
+                 "cli_outage", "drill"):
         importlib.import_module(f"tools.{area}").register(main)
 
 

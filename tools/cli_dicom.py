@@ -221,6 +221,7 @@ def listen(obj: Context, port, host, aet, allow, deviation_reason, timeout, as_j
         allowed = parse_allow(allow)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--allow") from None
+    obj.ledger.app.check_centres_known(*(("allow", c) for c in allowed.values()))  # not started for a typo
 
     def show(a: dict) -> None:
         if as_json:
@@ -273,6 +274,8 @@ def pull(obj: Context, host, port, called_aet, aet, centre, every, since, deviat
 
     from adapters.dicom.pull import Puller, PullError
     from ledger.receipts import parse_duration
+
+    obj.ledger.app.check_centres_known(("centre", centre))  # not started for a typo
 
     try:
         interval = parse_duration(every).total_seconds() if every else None
@@ -335,6 +338,8 @@ def watch(obj: Context, folder, centre, source, every, settle, once, deviation_r
 
     from adapters.dicom.watch import Watcher, summary
     from ledger.receipts import parse_duration
+
+    obj.ledger.app.check_centres_known(("centre", centre))  # not started for a typo
 
     durations = {}
     for name, value in (("--every", every), ("--settle", settle)):

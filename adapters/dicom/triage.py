@@ -1,7 +1,8 @@
 """The triage list: per patient and plan, a triage code 1-5 and the centre that will treat.
 
 A CSV with a header `patient_id,plan,triage,centre` (plan: the plan's UID or its label;
-centre may be empty). Each line is answered on its own: an unknown patient or a bad code is
+centre may be empty), and optionally `phone,contact_person,contact_phone`: the patient's contact
+details (phones separated by ";"), registered with the line. Each line is answered on its own: an unknown patient or a bad code is
 reported with its line number and changes nothing for that line.
 """
 
@@ -16,8 +17,21 @@ from adapters.files import TRIAGE_LIST, check_size
 from adapters.runtime import Ledger
 from ledger import errors
 from ledger.service import Actor
+from ledger.unit_of_work import parse
+from schemas.outage import ContactDetails
 
 COLUMNS = ("patient_id", "plan", "triage", "centre")
+# Optional: how to reach the patient (`ledger.contacts`); phones separated by ";".
+CONTACT_COLUMNS = ("phone", "contact_person", "contact_phone")
+
+
+def contact_of(row: dict) -> dict | None:
+    phones = [p.strip() for p in (row.get("phone") or "").split(";") if p.strip()]
+    person = (row.get("contact_person") or "").strip() or None
+    if not phones and person is None:
+        return None
+    return {"phones": phones, "contact_person": person,
+            "contact_phone": (row.get("contact_phone") or "").strip() or None}
 
 
 def find_course(ledger: Ledger, patient_id: str, plan: str) -> str:
@@ -52,8 +66,16 @@ def import_triage(ledger: Ledger, path: Path, actor: Actor) -> Iterator[dict]:
                     raise ValueError(f"triage: {text!r} is not a triage code 1-5")
                 course_id = find_course(ledger, answer["patient_id"], (row.get("plan") or "").strip())
                 answer["course_id"] = course_id
-                changed = ledger.app.set_triage(course_id, int(text), actor)["changed"]
                 centre = (row.get("centre") or "").strip()
+                ledger.app.check_centres_known(("centre", centre))  # before anything of the line is written
+                contact = contact_of(row)
+                if contact is not None:
+                    parse(ContactDetails, contact)  # refused before the triage code of the line is written
+                changed = ledger.app.set_triage(course_id, int(text), actor)["changed"]
+                if contact is not None:
+                    course = ledger.app.get_course(course_id)
+                    changed = ledger.app.set_contact(course.home_centre, course.patient["id"], contact,
+                                                     actor)["status"] == "set" or changed
                 if centre:
                     changed = ledger.app.assign_centre(course_id, centre, actor)["changed"] or changed
                 answer["status"] = "changed" if changed else "unchanged"

@@ -55,6 +55,7 @@ AREAS = [
     "adapters.http.pages_finance",
     "adapters.http.pages_incidents",
     "adapters.http.api_access_log",
+    "adapters.http.pages_outage",
 ]
 MAX_BODY = 1_000_000  # JSON bodies; upload routes set their own limit
 
