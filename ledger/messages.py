@@ -262,6 +262,7 @@ TEXTS: dict[str, str] = {
     # issue 21: the web UI for a working day
     'invalid.choose_ois_records_first': N_("there is no reconciliation to take it from yet: choose the restored OIS's records and reconcile first"),
     'invalid.void_not_confirmed': N_('fraction {number} was not voided: its confirmation box was not ticked'),
+    'refusal.beam_beyond_tolerance': N_('beam {beam}: {delivered} MU delivered where {expected} MU were due (tolerance {tolerance} MU)'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {
