@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from io import BytesIO
 from pathlib import Path
@@ -40,6 +40,7 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAINS = ("messages", "pages", "drill")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LONG_DECIMAL = re.compile(r"^-?\d+\.\d{3,}$")  # more decimals than a sentence needs
 
 
 def po_path(lang: str, domain: str) -> Path:
@@ -161,6 +162,11 @@ class Words:
     def value(self, v: Any) -> str:
         if isinstance(v, bool) or v is None:
             return str(v)
+        if isinstance(v, str) and _LONG_DECIMAL.match(v):
+            v = Decimal(v)  # a stored Decimal (events keep them as text)
+        if isinstance(v, Decimal) and v.is_finite() and v.as_tuple().exponent < -2:
+            # a value in a sentence (a meterset, a tolerance) to two decimals: 116.0036697 MU is 116.00 MU
+            return self.number(v.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
         if isinstance(v, (int, Decimal, float)):
             return self.number(v)
         if isinstance(v, datetime):
