@@ -151,6 +151,10 @@ def register(main: click.Group) -> None:
         scheme = "https" if ssl_certfile else "http"
         click.echo(f"serving on {scheme}://{host}:{port}/ (API docs: {scheme}://{host}:{port}/schema)"
                    + ("" if secure else "; cookies not marked Secure"))
+        if ledger.app.registry() is None:
+            click.echo("warning: no centre is registered yet, so any centre code is accepted until one is: "
+                       "register the network's centres (`fraction-ledger centre register`, or the Centres page)",
+                       err=True)
         sys.stdout.flush()  # the tokens must be readable now, not when a buffer fills
         # One process: the read model is a local SQLite file kept current by this server.
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=True,

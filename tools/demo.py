@@ -35,6 +35,27 @@ PATIENTS = [
 ]
 
 
+CENTRES = [  # code, name, machines (name, model, techniques)
+    (HOME, "AZ Home Radiotherapy", [("HOME-LINAC-1", "TrueBeam", ["static", "IMRT", "VMAT", "electrons"])]),
+    (PARTNER, "Partner Radiotherapy", [("PARTNER-TB2", "TrueBeam", ["static", "IMRT", "VMAT"]),
+                                       ("PARTNER-HAL", "Halcyon", ["static", "IMRT", "VMAT"])]),
+]
+
+
+def seed_centres(app, first_day) -> None:
+    """The network's registry (so an unknown centre such as PARTNR-RT is refused) and what the
+    partner offers: 40 patients a day after hours for two months."""
+    admin = Actor("admin.demo", HOME)
+    for code, name, machines in CENTRES:
+        app.register_centre({"code": code, "name": name, "zone": "Europe/Brussels",
+                             "machines": [{"name": m, "model": model, "techniques": t} for m, model, t in machines]},
+                            admin, request_id=f"demo-centre-{code}")
+    app.declare_capacity({"centre": PARTNER, "per_day": 40, "window_start": "17:00", "window_end": "23:00",
+                          "valid_from": first_day, "valid_until": first_day + timedelta(weeks=9),
+                          "machines": ["PARTNER-TB2", "PARTNER-HAL"]},
+                         Actor("physicist.partner", PARTNER), request_id="demo-capacity-partner")
+
+
 # Completed courses and the agreement they are settled under, so that finance's statement shows
 # lines: id, name, birth date, sex, plan uid, label, fractions, beams, triage, at home, at partner
 COMPLETED = [
@@ -54,6 +75,7 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print, billing: bool 
         echo("the demo data is already in this ledger")
         return [str(course_id_for(HOME, p[0], p[4])) for p in PATIENTS]
     start = start_of_demo(app.clock())
+    seed_centres(app, start.date())
     ids = []
     if billing:
         app.agree({"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata", "course_amount": "3150.00",

@@ -83,8 +83,16 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
         "path": request.url.path, "flash": flash, "home": HOME_OF_ROLE.get(who.role, "/") if who else "/",
         "local": lambda iso: w.when(local_at(iso)) if local_at(iso) else ("–" if not iso else str(iso)),
         "local_at": local_at, "name_parts": name_parts, "mu_input": mu_input,
-        "alarm": log_alarm(request), **context,
+        "alarm": log_alarm(request), "no_registry": no_registry(request, who), **context,
     })
+
+
+def no_registry(request: Request, who: Any) -> bool:
+    """Until a centre is registered, any centre code is accepted: the people who can register
+    them (physicists, administrators) are told so on every page."""
+    if who is None or who.role not in ("physicist", "admin"):
+        return False
+    return backend(request).app.registry() is None
 
 
 def flash(request: Request, text: str) -> None:
