@@ -48,7 +48,7 @@ def reconcile_form(request: Request, data: Multipart) -> Template | Response:
         opts = form_options(data)
         result = reconciled(b, who, data, opts)
         if output == "report":
-            return Response(report_html(b, result, f"upload by {who.user}"), media_type="text/html; charset=utf-8")
+            return Response(report_html(b, result, who, language_of(request)), media_type="text/html; charset=utf-8")
         if output == "import_set":
             return zip_response(import_set_zip(b, who, result), f"import-set-{who.centre}")
     except errors.LedgerError as exc:
