@@ -111,23 +111,23 @@ class Words:
         return text.format(count=self.number(count), **values)
 
     # -- the command line's and the reports' words (domains `cli` and `reports`)
-    def word(self, domain: str, key: str, **values: object) -> str:
+    def word(self, domain: str, key: str, /, **values: object) -> str:
         text = translations(self.lang, domain).gettext(key)
         if text == key:
             text = translations("en", domain).gettext(key)
         return text.format(**values) if values else text
 
-    def word_n(self, domain: str, key: str, count: int, **values: object) -> str:
+    def word_n(self, domain: str, key: str, count: int, /, **values: object) -> str:
         """A text with plural forms: msgid `key`, msgid_plural `key_plural`; {count} as the reader writes it."""
         text = translations(self.lang, domain).ngettext(key, key + "_plural", count)
         if text in (key, key + "_plural"):
             text = translations("en", domain).ngettext(key, key + "_plural", count)
         return text.format(count=self.number(count), **values)
 
-    def cli(self, key: str, **values: object) -> str:
+    def cli(self, key: str, /, **values: object) -> str:
         return self.word("cli", key, **values)
 
-    def report(self, key: str, **values: object) -> str:
+    def report(self, key: str, /, **values: object) -> str:
         return self.word("reports", key, **values)
 
     # -- values

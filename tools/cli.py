@@ -231,7 +231,8 @@ def course_assign(obj: Context, course_id, centre, remove, request_id, as_json) 
     app = obj.ledger.app
     change = app.unassign_centre if remove else app.assign_centre
     result = change(course_id, centre, obj.actor(), request_id=request_id)
-    emit(result, as_json, tr("course_unassigned" if remove else "course_assigned", id=result["id"], centre=centre)
+    emit(result, as_json, (tr("course_unassigned", id=result["id"], centre=centre) if remove
+                           else tr("course_assigned", id=result["id"], centre=centre))
          + ("" if result["changed"] else tr("already_so")))
 
 
@@ -248,8 +249,8 @@ def course_identity(obj: Context, course_id, centre, patient_id, name, birth_dat
     """Map a partner's patient id to this course, once name and birth date match (its records then import)."""
     result = obj.ledger.app.map_patient_id(course_id, centre, patient_id, name, birth_date, obj.actor(),
                                            request_id=request_id)
-    emit(result, as_json, tr("identity_mapped" if result["changed"] else "identity_unchanged", centre=centre,
-                             course_id=course_id, patient_id=patient_id))
+    said = {"centre": centre, "course_id": course_id, "patient_id": patient_id}
+    emit(result, as_json, tr("identity_mapped", **said) if result["changed"] else tr("identity_unchanged", **said))
 
 
 @course.command("triage")
@@ -272,8 +273,8 @@ def course_triage(obj: Context, course_id, code, as_json) -> None:
 def course_approve_plan(obj: Context, course_id, plan_uid, request_id, as_json) -> None:
     """Approve a partner's re-plan that departs from the prescription (a physicist of the home centre: --centre)."""
     result = obj.ledger.app.approve_fallback_plan(course_id, plan_uid, obj.actor(), request_id=request_id)
-    emit(result, as_json, tr("plan_approved" if result["changed"] else "plan_needs_no_approval", id=result["id"],
-                             plan_uid=plan_uid))
+    emit(result, as_json, tr("plan_approved", id=result["id"], plan_uid=plan_uid) if result["changed"]
+         else tr("plan_needs_no_approval", id=result["id"], plan_uid=plan_uid))
 
 
 # ---- fraction ------------------------------------------------------------------------------

@@ -228,7 +228,7 @@ def billing_splits(obj: Context, course_id, as_json) -> None:
     for s in rows:
         shares = ", ".join(tr("split_share", centre=x["centre"], fractions=x["fractions"],
                               amount=money(x["amount"] or "-")) for x in s["shares"])
-        click.echo(tr("split_line", sequence=s["sequence"], state=tr("split_in_force" if s["current"] else "split_superseded"),
+        click.echo(tr("split_line", sequence=s["sequence"], state=tr("split_in_force") if s["current"] else tr("split_superseded"),
                       status=s["status"], billing_centre=s["billing_centre"] or "-",
                       course_amount=money(s["course_amount"] or ""), shares=shares, cause=s["cause"])
                    + (f"\n    {s['reason']}" if s["reason"] else ""))

@@ -72,17 +72,17 @@ def say(message: object) -> str:
 
 
 # Statuses a command's result carries (`result["status"]`), said in the CLI's language.
-STATUS_WORDS = ("acknowledged", "active", "added", "closed", "completed", "declared", "error", "imported", "open",
-                "registered", "removed", "set", "suspended", "unchanged")
+STATUS_WORDS = ("acknowledged", "active", "added", "changed", "closed", "completed", "declared", "error", "imported", "open",
+                "registered", "removed", "set", "settled", "suspended", "unchanged", "unsettled")
 
 
-def tr(key: str, **values: object) -> str:
+def tr(key: str, /, **values: object) -> str:
     """A line the command prints for a person, in the CLI's language (domain `cli`, README
     "Languages of the command line and reports"); `--json` output never goes through here."""
     return words(cli_language()).cli(key, **values)
 
 
-def tr_n(key: str, count: int, **values: object) -> str:
+def tr_n(key: str, count: int, /, **values: object) -> str:
     return words(cli_language()).word_n("cli", key, count, **values)
 
 

@@ -34,7 +34,7 @@ def reconcile(ctx: click.Context, ois, restore_point, mu_tolerance, utc_offset, 
     if ctx.invoked_subcommand is not None:
         return
     if not ois:
-        raise click.UsageError("--ois DIR is required (the folder the OIS's treatment records are in)")
+        raise click.UsageError(tr("ois_required"))
     obj: Context = ctx.obj
     from adapters.dicom import count_files
     from adapters.recovery import export_import_set, render_report, run
@@ -43,7 +43,7 @@ def reconcile(ctx: click.Context, ois, restore_point, mu_tolerance, utc_offset, 
     try:
         tolerance = Decimal(mu_tolerance) if mu_tolerance is not None else None
     except InvalidOperation:
-        raise click.BadParameter(f"{mu_tolerance!r} is not a number of MU", param_hint="--mu-tolerance") from None
+        raise click.BadParameter(tr("bad_mu", text=repr(mu_tolerance)), param_hint="--mu-tolerance") from None
     point = parse_time(restore_point) if restore_point else None
     with progress_bar("OIS records", count_files(ois)) as bar:
         result = run(obj.ledger, ois, offset_zone(utc_offset), point, tolerance,
