@@ -152,6 +152,8 @@ def register(main: click.Group) -> None:
         scheme = "https" if ssl_certfile else "http"
         click.echo(tr("serving", url=f"{scheme}://{host}:{port}/", docs=f"{scheme}://{host}:{port}/schema")
                    + ("" if secure else tr("cookies_not_secure")))
+        if ledger.app.registry() is None:
+            click.echo(tr("no_centre_registered"), err=True)
         sys.stdout.flush()  # the tokens must be readable now, not when a buffer fills
         # One process: the read model is a local SQLite file kept current by this server.
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=True,

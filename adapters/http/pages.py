@@ -67,8 +67,16 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     return Template(template_name=name, status_code=status_code, context={
         "t": translator(lang), "say": words(lang).say, "words": words(lang), "lang": lang, "languages": LANGUAGES, "who": who, "path": request.url.path,
         "flash": flash, "home": HOME_OF_ROLE.get(who.role, "/") if who else "/", "local": local,
-        "alarm": log_alarm(request), **context,
+        "alarm": log_alarm(request), "no_registry": no_registry(request, who), **context,
     })
+
+
+def no_registry(request: Request, who: Any) -> bool:
+    """Until a centre is registered, any centre code is accepted: the people who can register
+    them (physicists, administrators) are told so on every page."""
+    if who is None or who.role not in ("physicist", "admin"):
+        return False
+    return backend(request).app.registry() is None
 
 
 def flash(request: Request, text: str) -> None:
