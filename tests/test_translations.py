@@ -245,7 +245,7 @@ def test_the_command_line_speaks_french_and_dutch_and_its_json_stays_the_same(tm
     assert "Behandelreeks " + cid in shown_nl and "NIET GECONTROLEERD" in shown_nl and "thuiscentrum HOME" in shown_nl
     shown_en = cli("course", "show", cid, db=db, env={"FRACTION_LEDGER_LANG": "en"}, check=True).stdout
     assert "NOT VERIFIED" in shown_en and "2026-11-02T09:00:00+01:00" in shown_en  # English as it always printed
-    listed = cli("course", "list", db=db, env={"LC_ALL": "nl_BE.UTF-8"}, check=True).stdout
+    listed = cli("course", "list", db=db, env={"FRACTION_LEDGER_LANG": None, "LC_ALL": "nl_BE.UTF-8"}, check=True).stdout
     assert "actief" in listed and "thuis HOME" in listed
 
     # --json is for programs: the same bytes in every language (but the log's head, which each

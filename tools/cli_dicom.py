@@ -68,7 +68,7 @@ def import_plan(obj: Context, paths, centre, triage, fallback_for, starts_at, as
     centre = centre_option(obj, centre)
     app, actor = obj.ledger.app, obj.actor(centre)
     answers = []
-    with progress_bar("plans", count_files(paths)) as bar:
+    with progress_bar(tr("progress_plans"), count_files(paths)) as bar:
         for path in iter_files(paths):
             answers.append(import_plan_file(app, path, actor, centre, triage, fallback_for, starts_at))
             bar.advance(bar.task_ids[0])
@@ -93,7 +93,7 @@ def import_records(obj: Context, paths, utc_offset, deviation_reason, as_json) -
     tz = offset_zone(utc_offset) if utc_offset else None
     baseline = Baseline(obj.ledger, obj.actor(), tz, deviation_reason)
     answers = []
-    with progress_bar("records", count_files(paths)) as bar:
+    with progress_bar(tr("progress_records"), count_files(paths)) as bar:
         for answer in baseline.import_files(paths, progress=lambda: bar.advance(bar.task_ids[0])):
             answers.append(answer)
     finish(answers, as_json, lambda a: f"{status_word(a['status']):<10} {a['file']}  " + (a.get("course_id") or "") +

@@ -45,7 +45,7 @@ def reconcile(ctx: click.Context, ois, restore_point, mu_tolerance, utc_offset, 
     except InvalidOperation:
         raise click.BadParameter(tr("bad_mu", text=repr(mu_tolerance)), param_hint="--mu-tolerance") from None
     point = parse_time(restore_point) if restore_point else None
-    with progress_bar("OIS records", count_files(ois)) as bar:
+    with progress_bar(tr("progress_ois_records"), count_files(ois)) as bar:
         result = run(obj.ledger, ois, offset_zone(utc_offset), point, tolerance,
                      progress=lambda: bar.advance(bar.task_ids[0]))
     log_read(obj, "reconcile", result["courses"], key="course_id")
