@@ -74,7 +74,8 @@ def check_certificate(certfile: str, keyfile: str | None) -> None:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile, password="")
     except (ssl.SSLError, OSError) as exc:
         raise click.BadParameter(
-            tr("bad_certificate", files=f"{certfile}{' + ' + keyfile if keyfile else ''}", error=exc.strerror or exc),
+            tr("bad_certificate", files=str(certfile) + (tr("with_key", key=keyfile) if keyfile else ""),
+               error=exc.strerror or exc),
             param_hint="--ssl-certfile") from None
 
 
