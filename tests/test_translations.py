@@ -172,14 +172,19 @@ def report_keys() -> dict[str, list[str]]:
 def test_every_cli_and_report_text_exists_in_every_language_with_the_same_placeholders(domain, keys):
     wanted = keys()
     assert len(wanted) > (100 if domain == "cli" else 60)
-    english = {m.id: m.string for m in catalog_of("en", domain) if m.id}
+    def key_of(m):
+        return m.id[0] if isinstance(m.id, tuple) else m.id
+
+    english = {key_of(m): m.string for m in catalog_of("en", domain) if m.id}
     for lang in LANGUAGES:
-        have = {m.id: m for m in catalog_of(lang, domain) if m.id}
+        have = {key_of(m): m for m in catalog_of(lang, domain) if m.id}
         missing = sorted((key, where[0]) for key, where in wanted.items() if key not in have or not have[key].string)
         assert missing == [], (lang, domain, "missing")
         assert [k for k in wanted if have[k].fuzzy] == [], (lang, domain, "fuzzy")
         for key in wanted:
-            assert placeholders(have[key].string) == placeholders(english[key]), (lang, key, have[key].string)
+            source = english[key][-1] if isinstance(english[key], tuple) else english[key]
+            for text in have[key].string if isinstance(have[key].string, tuple) else (have[key].string,):
+                assert text and placeholders(text) == placeholders(source), (lang, key, text)
 
 
 def prose_pieces(node: ast.AST):
@@ -278,6 +283,16 @@ def test_statement_and_reconciliation_lines_write_amounts_and_dates_the_readers_
     line_nl = cli("billing", "agreements", db=db, env={"FRACTION_LEDGER_LANG": "nl"}, check=True).stdout
     assert "1.250,50" in line_nl and "vergoeding" in line_nl
     assert "fee 1250.50" in cli("billing", "agreements", db=db, check=True).stdout  # English unchanged
+
+
+def test_plural_forms_of_the_command_line_follow_each_language():
+    from adapters.i18n import Words
+
+    assert Words("nl").word_n("cli", "centre_replaced_keys", 1) == " (1 eerdere sleutel vervangen)"
+    assert Words("nl").word_n("cli", "centre_replaced_keys", 2) == " (2 eerdere sleutels vervangen)"
+    assert Words("fr").word_n("cli", "centre_replaced_keys", 1) == " (1 clé antérieure remplacée)"
+    assert Words("fr").word_n("cli", "centre_replaced_keys", 3) == " (3 clés antérieures remplacées)"
+    assert Words("en").word_n("cli", "centre_replaced_keys", 1) == " (replaced 1 earlier key(s))"
 
 
 def reconcile_result() -> dict:

@@ -19,7 +19,7 @@ from ledger.service import utc_now
 # Refusals (LedgerError) and configuration errors (ValueError, e.g. KeyFileError) raised here are
 # turned into "refused: ..." on stderr and exit status 1 by tools.cli.LedgerGroup.
 from tools.cli_access import log_read  # noqa: E402
-from tools.cli_common import Context, emit, parse_time, say, shown, status_word, tr  # noqa: E402,F401
+from tools.cli_common import Context, emit, parse_time, say, shown, status_word, tr, tr_n  # noqa: E402,F401
 
 
 @click.command("verify")
@@ -149,7 +149,7 @@ def centre_show(obj, name, as_json) -> None:
     result = {"centre": c.name, "public_key": c.public_key, "fingerprint": fingerprint(c.public_key) if c.public_key else None,
               "previous_keys": c.previous_keys}
     emit(result, as_json, tr("centre_key", name=c.name, key=result["fingerprint"] or tr("no_key"))
-         + (tr("centre_replaced_keys", count=len(c.previous_keys)) if c.previous_keys else ""))
+         + (tr_n("centre_replaced_keys", len(c.previous_keys)) if c.previous_keys else ""))
 
 
 # ---- bundles ----------------------------------------------------------------------------------
