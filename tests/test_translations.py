@@ -215,7 +215,7 @@ def test_the_command_line_prints_no_english_sentence_of_its_own():
                 continue
             f = node.func
             called = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
-            if called == "echo" or called in ("BadParameter", "UsageError", "ClickException"):
+            if called == "echo" or called in ("BadParameter", "UsageError", "ClickException", "ValueError"):
                 texts = node.args[:1]
             elif called == "emit":
                 texts = node.args[2:3]

@@ -35,7 +35,7 @@ def verify(obj, anchor, as_json) -> None:
     # The chain covers the stored bytes: no cipher key and no read model are needed to check it.
     storage = Storage.from_option(obj.db, obj.cipher_key_file)
     if not storage.is_postgres and not Path(storage.url).exists():
-        raise ValueError(f"there is no ledger at {storage.url}")
+        raise ValueError(tr("no_ledger_at", url=storage.url))
     app = open_application(storage, utc_now)
     try:
         verdict = chain.verify(app, anchor=anchor)
@@ -172,7 +172,7 @@ def bundle_export(obj, centre_name, out, since, key, as_json) -> None:
     """Write the events recorded at a centre as one signed, hash-chained file."""
     when = parse_time(since, "--since") if since else None
     if out.exists():
-        raise ValueError(f"{out} exists already; it is not overwritten")
+        raise ValueError(tr("exists_already", file=out))
     data, summary = export_bundle(obj.ledger.app, centre_name, key or Path(f"{centre_name}.ed25519"), when)
     exported = msgspec.json.decode(data.split(b"\n", 1)[0])["courses"]  # the body, then the signature line
     log_read(obj, "bundles.export", [{"id": c["id"], "patient_id": c["registration"]["patient"]["id"],
