@@ -208,7 +208,7 @@ class Drill(Recovery):
 
         os.environ["FRACTION_LEDGER_CLOCK"] = self.now().isoformat()
         result = CliRunner().invoke(main, ["--db", db or self.db, "--user", user, "--centre", centre, *args],
-                                    catch_exceptions=False)
+                                    catch_exceptions=False, env={"FRACTION_LEDGER_LANG": "en"})  # it reads refusals
         if expect_ok and result.exit_code != 0:
             raise DrillError(f"fraction-ledger {' '.join(args)} failed ({result.exit_code}): {result.stderr.strip()}")
         return result
