@@ -1,7 +1,9 @@
 """The `fraction-ledger` command: every capability of the ledger from a terminal or a script.
 
 A refusal exits with status 1 and the reason on stderr; nothing is written then.
-`--json` prints machine-readable output on every command that prints.
+`--json` prints machine-readable output on every command that prints, the same in every language.
+The lines printed for a person are in the CLI's language (FRACTION_LEDGER_LANG, else the locale):
+`tr("key", ...)` of tools/cli_common.py, words in adapters/locale/<lang>/LC_MESSAGES/cli.po.
 """
 
 from __future__ import annotations
