@@ -135,7 +135,7 @@ def test_page_words_are_extracted_from_templates_and_code_and_exist_in_every_lan
 
 # The modules whose printed lines go through `tr` (tools/cli_common.py). The outage commands, the
 # drill (domain `drill`) and the benchmarks print on their own.
-CLI_MODULES = ["cli.py", "cli_access.py", "cli_billing.py", "cli_common.py", "cli_dicom.py", "cli_hl7.py",
+CLI_MODULES = ["cli.py", "cli_access.py", "cli_billing.py", "cli_common.py", "cli_dicom.py", "cli_hl7.py", "demo.py",
                "cli_recovery.py", "cli_serve.py", "cli_trust.py"]
 
 

@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from adapters.runtime import Ledger
+from tools.cli_common import say, status_word, tr
 from ledger import errors
 from ledger.course import course_id_for
 from ledger.service import Actor
@@ -60,7 +61,7 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
     app = ledger.app
     present = ledger.fresh().course(str(course_id_for(HOME, PATIENTS[0][0], PATIENTS[0][4])))
     if present is not None:
-        echo("the demo data is already in this ledger")
+        echo(tr("demo_already_there"))
         return [str(course_id_for(HOME, p[0], p[4])) for p in PATIENTS]
     start = start_of_demo(app.clock())
     seed_centres(app, start.date())
@@ -81,7 +82,8 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
             physicist,
         )
         ids.append(course["id"])
-        echo(f"{course['status']}: {pid} {name} — {label} ({n} fractions), course {course['id']}")
+        echo(tr("demo_course", status=status_word(course["status"]), patient_id=pid, name=name, label=label, fractions=n,
+                id=course["id"]))
         for k in range(1, at_home + at_partner + 1):
             centre, machine, rtt, checker = (
                 (HOME, "HOME-LINAC-1", "rtt.home.a", "rtt.home.b") if k <= at_home
@@ -97,7 +99,7 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
             if k < at_home + at_partner:  # the last one waits for its double check
                 app.verify_fraction(course["id"], k, checker, Actor(checker, centre), request_id=f"demo-verify-{pid}-{k}")
         if at_home + at_partner:
-            echo(f"  {at_home} fractions at {HOME}, {at_partner} at {PARTNER}")
+            echo(tr("demo_fractions", home=at_home, home_centre=HOME, partner=at_partner, partner_centre=PARTNER))
     # The REX 3 lesson: re-registering a fraction that is already there is refused.
     try:
         app.log_fraction(
@@ -108,6 +110,6 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
             request_id="demo-refused-12",  # its near-miss incident is recorded once, however often the demo runs
         )
     except errors.RuleViolation as exc:
-        echo(f"refused, as it should be: {exc}")
+        echo(tr("demo_refused", refusal=say(exc)))
     ledger.fresh()
     return ids
