@@ -22,6 +22,7 @@ import sqlite_utils
 from adapters.files import create_private
 from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
+from adapters.readmodel_gaps import GAP_COLUMNS, GAP_JSON_COLUMNS, GapTables
 from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
 from ledger.access import centre_sees
 from ledger.counts import tally
@@ -39,7 +40,7 @@ COURSE_COLUMNS = {
     "status_reason": str, "assigned_centres": str, "plans": str, "fractions_planned": int,
     "fractions_delivered": int, "awaiting_verification": int, "fractions_with_warnings": int,
     "last_fraction_at": str, "last_fraction_centre": str, "registered_at": str, "version": int,
-    "flags": str,
+    "flags": str, **GAP_COLUMNS,
 }
 FRACTION_COLUMNS = {
     "record_id": str, "course_id": str, "grp": int, "number": int, "centre": str, "machine": str,
@@ -48,7 +49,7 @@ FRACTION_COLUMNS = {
     "verified_at": str, "voided": int, "void_reason": str, "voided_by": str, "voided_at": str,
     "position": int, "part_of": str, "summary_only": int,
 }
-JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags"}
+JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags", *GAP_JSON_COLUMNS}
 
 
 def dumps(value: Any) -> str:
@@ -65,7 +66,7 @@ def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
+class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
         create_private(path)  # patient names: 0600 (its -wal/-shm follow)
@@ -350,6 +351,16 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
         )
         return [decode(row) for row in rows]
 
+    def awaiting_verification(self, centre: str) -> list[dict]:
+        """Sessions delivered at `centre` that nobody has verified yet (the verify queue), oldest first."""
+        rows = self.db.query(
+            "SELECT f.*, c.patient_id, c.patient_name, c.birth_date, c.plan_label, c.home_centre FROM fractions f "
+            "JOIN courses c ON c.id = f.course_id WHERE f.centre = ? AND f.voided = 0 AND f.verified_by IS NULL "
+            "ORDER BY f.delivered_at, f.position",
+            [centre],
+        )
+        return [decode(row) for row in rows]
+
     def dump(self) -> dict[str, list[dict]]:
         """Every row of every table, in key order (to compare a rebuild with the incremental model)."""
         return {
@@ -363,6 +374,8 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
 
 def decode(row: dict) -> dict:
     out = {k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in row.items()}
+    if "amendments" in out and out["amendments"] is None:
+        out["amendments"] = []  # a course never amended
     if "grp" in out:
         out["group"] = out.pop("grp")
     for flag in ("voided", "summary_only"):

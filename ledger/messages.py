@@ -237,6 +237,25 @@ TEXTS: dict[str, str] = {
     # replan
     'replan.more_fractions': N_('{planned} fractions planned in group {group} where the prescription has {prescribed}'),
     'replan.meterset_per_fraction': N_('{planned} MU per fraction in group {group} where the prescription gives {prescribed} MU (more than {share} apart)'),
+    # issue 17: treatment gaps and prescription amendments
+    'amendment.course_completed': N_('Course {course} is completed: its prescription can no longer be amended.'),
+    'amendment.below_delivered': N_('Fraction group {group} of course {course} cannot have {after} fractions: fraction {highest} was already delivered. If that record is wrong, void it first.'),
+    'amendment.already_countersigned': N_('Amendment {amendment} was already countersigned by {by} on {at}; nothing was changed.'),
+    'amendment_not_found.no_amendment': N_('Course {course} has no amendment {amendment}.'),
+    'countersigner_is_prescriber.same_person': N_('{by} proposed this amendment of course {course} and cannot countersign it: a second prescriber or a physicist must (four eyes).'),
+    'invalid.amendment_needs_reason': N_('an amendment needs a reason'),
+    'invalid.amendment_needs_fractions': N_('an amendment of kind {kind} needs a number of fractions'),
+    'invalid.amendment_needs_day': N_('an amendment of kind {kind} needs a day'),
+    'invalid.amendment_changes_nothing': N_('group {group} already has {fractions} fractions: the amendment changes nothing'),
+    'invalid.day_before_schedule': N_("{day} is before the course's first treatment day ({start})"),
+    'invalid.day_already_treats': N_('the schedule already gives {fractions} fractions on {day}'),
+    'forbidden.physicists_do_not_prescribe': N_('{user} (physicist at {centre}) may not amend a prescription here: an oncologist does (set FRACTION_LEDGER_PHYSICISTS_PRESCRIBE=1 where physicists prescribe).'),
+    'gap.alarm': N_('Category 1 course {course} of patient {patient_id} is {prolongation} treatment days behind its schedule (alarm beyond {threshold}).'),
+    'amendment_what.fractions': N_('fraction group {group}: {before} to {after} fractions'),
+    'amendment_what.extra_fractions': N_('fraction group {group}: {fractions} more ({before} to {after} fractions)'),
+    'amendment_what.twice_daily': N_('two fractions on {day}, at least 6 hours apart'),
+    'amendment_what.treatment_day': N_('one fraction on {day}, outside the usual treatment days'),
+    'command.countersign_amendment': N_('countersign an amendment'),
     # issue 18: outage operations (registry, capacity, assignment plan, calls, sheets)
     'unknown_centre.not_registered': N_('{centre} is not a centre of the registry (known: {known}); register it first with `fraction-ledger centre register`.'),
     'unknown_centre.did_you_mean': N_('{centre} is not a centre of the registry: did you mean {suggestion}? (known: {known})'),
@@ -259,6 +278,10 @@ TEXTS: dict[str, str] = {
     'call.new_start_date': N_('treatment resumes: new start date {start}'),
     'invalid.not_a_day': N_('{value} is not a day (YYYY-MM-DD)'),
     'invalid.nothing_chosen': N_('tick at least one proposal to accept'),
+    # issue 21: the web UI for a working day
+    'invalid.choose_ois_records_first': N_("there is no reconciliation to take it from yet: choose the restored OIS's records and reconcile first"),
+    'invalid.void_not_confirmed': N_('fraction {number} was not voided: its confirmation box was not ticked'),
+    'refusal.beam_beyond_tolerance': N_('beam {beam}: {delivered} MU delivered where {expected} MU were due (tolerance {tolerance} MU)'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {

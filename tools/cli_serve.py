@@ -32,6 +32,8 @@ DEMO_ACCOUNTS = [
     ("physicist.home", "physicist", "AZ-HOME"),
     ("finance.home", "finance", "AZ-HOME"),
     ("admin", "admin", "AZ-HOME"),
+    ("oncologist.home.a", "oncologist", "AZ-HOME"),  # prescribes; a second one countersigns
+    ("oncologist.home.b", "oncologist", "AZ-HOME"),
 ]
 
 
@@ -167,7 +169,7 @@ def register(main: click.Group) -> None:
 
     @user.command("add")
     @click.argument("name")
-    @click.option("--role", type=click.Choice(["rtt", "physicist", "finance", "admin", "privacy"]), required=True)
+    @click.option("--role", type=click.Choice(["rtt", "physicist", "finance", "admin", "privacy", "oncologist"]), required=True)
     @click.option("--centre", required=True)
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_obj

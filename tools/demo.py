@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from adapters.runtime import Ledger
-from tools.cli_common import say, status_word, tr
+from tools.cli_common import money, say, status_word, tr
 from ledger import errors
 from ledger.course import course_id_for
 from ledger.service import Actor
@@ -36,6 +36,9 @@ PATIENTS = [
 ]
 
 
+SITES = {"DEMO-001": "breast", "DEMO-002": "prostate", "DEMO-003": "rectum"}
+
+
 CENTRES = [  # code, name, machines (name, model, techniques)
     (HOME, "AZ Home Radiotherapy", [("HOME-LINAC-1", "TrueBeam", ["static", "IMRT", "VMAT", "electrons"])]),
     (PARTNER, "Partner Radiotherapy", [("PARTNER-TB2", "TrueBeam", ["static", "IMRT", "VMAT"]),
@@ -57,7 +60,19 @@ def seed_centres(app, first_day) -> None:
                          Actor("physicist.partner", PARTNER), request_id="demo-capacity-partner")
 
 
-def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
+# Completed courses and the agreement they are settled under, so that finance's statement shows
+# lines: id, name, birth date, sex, plan uid, label, fractions, beams, triage, at home, at partner
+COMPLETED = [
+    ("DEMO-004", "DE SMET^LUC", "1958-05-21", "M", "1.2.826.0.1.3680043.10.1000.4", "Breast R 40Gy/15",
+     15, [(1, "TANG MED", "104.6"), (2, "TANG LAT", "101.9")], 3, 10, 5),
+    ("DEMO-005", "WOUTERS^ELS", "1949-12-08", "F", "1.2.826.0.1.3680043.10.1000.5", "Lung SBRT 55Gy/5",
+     5, [(1, "ARC CW", "612.3"), (2, "ARC CCW", "598.7")], 1, 2, 3),
+]
+
+
+def run_demo(ledger: Ledger, echo: Callable[[str], None] = print, billing: bool = True) -> list[str]:
+    """The three courses under treatment; with `billing`, also an agreement between the two
+    centres and two courses completed under it (not among the ids returned)."""
     app = ledger.app
     present = ledger.fresh().course(str(course_id_for(HOME, PATIENTS[0][0], PATIENTS[0][4])))
     if present is not None:
@@ -66,7 +81,12 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
     start = start_of_demo(app.clock())
     seed_centres(app, start.date())
     ids = []
-    for pid, name, born, sex, uid, label, n, beams, triage, at_home, at_partner in PATIENTS:
+    if billing:
+        app.agree({"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata", "course_amount": "3150.00",
+                   "tariffs": {"sbrt": "4875.40"}, "valid_from": start.date().replace(month=1, day=1)},
+                  Actor("finance.demo", HOME), request_id="demo-agreement")
+        echo(tr("demo_agreement", billing_centre=HOME, partner=PARTNER, amount=money("3150.00")))
+    for pid, name, born, sex, uid, label, n, beams, triage, at_home, at_partner in PATIENTS + (COMPLETED if billing else []):
         physicist = Actor("physicist.demo", HOME)
         course = app.register_course(
             {
@@ -78,10 +98,13 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
                              for b, bname, mu in beams]}]},
                 "triage": triage,
                 "assigned_centres": [PARTNER] if at_partner else [],
+                # Monday to Friday from the demo's first day: the gaps worklist shows what the outage cost
+                "schedule": {"start": start.date().isoformat()}, "site": SITES[pid],
             },
             physicist,
         )
-        ids.append(course["id"])
+        if pid not in {c[0] for c in COMPLETED}:
+            ids.append(course["id"])
         echo(tr("demo_course", status=status_word(course["status"]), patient_id=pid, name=name, label=label, fractions=n,
                 id=course["id"]))
         for k in range(1, at_home + at_partner + 1):
@@ -100,6 +123,11 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
                 app.verify_fraction(course["id"], k, checker, Actor(checker, centre), request_id=f"demo-verify-{pid}-{k}")
         if at_home + at_partner:
             echo(tr("demo_fractions", home=at_home, home_centre=HOME, partner=at_partner, partner_centre=PARTNER))
+        if pid in {c[0] for c in COMPLETED}:
+            app.verify_fraction(course["id"], n, "rtt.partner.b", Actor("rtt.partner.b", PARTNER),
+                                request_id=f"demo-verify-{pid}-{n}")
+            app.complete_course(course["id"], "all fractions delivered", physicist, request_id=f"demo-complete-{pid}")
+            echo(tr("demo_completed", patient_id=pid))
     # The REX 3 lesson: re-registering a fraction that is already there is refused.
     try:
         app.log_fraction(

@@ -86,6 +86,18 @@ class SummaryPdf(FPDF):
         self.set_font(self.family, "", 9)
 
 
+def amendment_text(a: dict, w: Words | None = None) -> str:
+    """An amendment of the prescription as its reader says it."""
+    w = w or words("en")
+    day = a.get("day")
+    day = day if w.lang == "en" or not day else w.day(day)
+    if a["kind"] == "twice_daily":
+        return w.report("pdf_amend_twice_daily", day=day)
+    if a["kind"] == "treatment_day":
+        return w.report("pdf_amend_treatment_day", day=day)
+    return w.report("pdf_amend_group", group=a["group"], before=a.get("before"), after=a.get("after"))
+
+
 def treatment_summary(course: dict, completed_at: datetime, incidents: list[dict] | None = None,
                       lang: str = "en") -> bytes:
     """The PDF of a course as the read model gives it (with its fractions), in `lang`."""
@@ -121,8 +133,10 @@ def treatment_summary(course: dict, completed_at: datetime, incidents: list[dict
     active = [f for f in course["fractions"] if not f["voided"]]
     pdf.heading(r("pdf_course"))
     pdf.line_of(r("pdf_course_id"), course["id"])
+    original = sum(g["fractions_planned"] for g in course["plans"][0]["fraction_groups"])
+    amended = r("pdf_amended", original=num(original)) if original != course["fractions_planned"] else ""
     pdf.line_of(r("pdf_prescription"), r("pdf_prescription_text", plan_label=course["plan_label"],
-                                         planned=num(course["fractions_planned"]),
+                                         planned=num(course["fractions_planned"]), amended=amended,
                                          delivered=num(course["fractions_delivered"])))
     status = r(f"pdf_status_{course['status']}") if course["status"] in ("active", "suspended", "completed") else course["status"]
     pdf.line_of(r("pdf_status"), r("pdf_status_on", status=status, at=when(completed_at))
@@ -144,6 +158,14 @@ def treatment_summary(course: dict, completed_at: datetime, incidents: list[dict
                           plan.get("machine") or "-", num(used), groups, plan["uid"]])
     pdf.rows([r("pdf_plan"), r("pdf_kind"), r("pdf_centre"), r("pdf_machine"), r("pdf_sessions"),
               r("pdf_groups_and_beams"), "UID"], plan_rows, (24, 14, 18, 21, 15, 57, 41))
+
+    if course.get("amendments"):  # issue 17: the original and every amendment, with who and why
+        pdf.heading(r("pdf_amendments"))
+        pdf.rows([r("pdf_change"), r("pdf_reason"), r("pdf_proposed"), r("pdf_countersigned")],
+                 [[amendment_text(a, w), a["reason"], f"{a['by']} {when(a['at'])}",
+                   f"{a['countersigned_by']} {when(a['countersigned_at'])}" if a.get("countersigned_by")
+                   else r("pdf_not_countersigned")] for a in course["amendments"]],
+                 (52, 62, 38, 38))
 
     pdf.heading(r("pdf_fractions"))
     rows = []
