@@ -174,8 +174,8 @@ def send_to(b: Backend, who: Principal, hl7: Hl7Settings, names: list[str], mess
 
 
 def send_hl7_now(b: Backend, who: Principal, hl7: Hl7Settings, destinations: list[str] | None = None,
-                 course_id: str | None = None, since: datetime | None = None) -> list[dict]:
-    """Send to the named (default: every addressed) destination; one send at a time."""
+                 course_id: str | None = None, since: datetime | None = None, lang: str = "en") -> list[dict]:
+    """Send to the named (default: every addressed) destination; one send at a time (a summary PDF in `lang`)."""
     unknown = sorted(set(destinations or ()) - set(hl7.destinations))
     if unknown:
         raise errors.InvalidCommand("destinations", "invalid.unknown_known_2", unknown=', '.join(unknown), destinations=', '.join(hl7.destinations))
@@ -188,7 +188,7 @@ def send_hl7_now(b: Backend, who: Principal, hl7: Hl7Settings, destinations: lis
         raise SendRefused("Another send is running; try again when it has finished.")
     try:
         deadline_at = time.monotonic() + hl7.deadline
-        messages = home_messages(b, who, hl7, course_id, since, set(names))
+        messages = home_messages(b, who, hl7, course_id, since, set(names), lang)
         return send_to(b, who, hl7, names, messages, deadline_at)
     finally:
         hl7.sending.release()
@@ -200,7 +200,7 @@ def send_hl7_now(b: Backend, who: Principal, hl7: Hl7Settings, destinations: lis
 def send_hl7(request: Request, data: JSONBody[SendIn]) -> list[SendOut]:
     # No Idempotency-Key: a send is idempotent by itself (what a destination accepted is skipped).
     rows = send_hl7_now(backend(request), current(request), settings(request), list(data.destinations),
-                        data.course_id, data.since)
+                        data.course_id, data.since, language_of(request))
     return [as_(SendOut, row) for row in rows]
 
 
