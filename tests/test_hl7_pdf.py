@@ -72,3 +72,22 @@ def test_summary_is_written_in_its_readers_language(course):
     assert "Samenvatting van de radiotherapiebehandeling" in dutch and "Geen incident geregistreerd" in dutch
     assert "191,4" in dutch and "ONGELDIG" in dutch
     assert treatment_summary(course, DONE) == treatment_summary(course, DONE, lang="en")
+
+
+def test_the_amendments_are_written_in_the_readers_language(ledger):
+    from datetime import timedelta
+
+    from tests.test_gaps_exports import DAY1, HOME, ONC_A, amended, log, register
+
+    cid = register(ledger)
+    log(ledger, cid, 1, HOME)
+    amended(ledger, cid)
+    ledger.app.amend_prescription(cid, {"kind": "twice_daily", "day": (DAY1 + timedelta(days=7)).date().isoformat(),
+                                        "reason": "compensation day"}, ONC_A)
+    course = ledger.fresh().course(cid)
+    french = text_of(treatment_summary(course, DAY1 + timedelta(days=30), lang="fr"))
+    assert "6 fractions prévues (modifiée ; initialement 5)" in french
+    assert "Modifications de la prescription" in french and "groupe 1 : 5 -> 6 fractions" in french
+    assert "non contresignée : pas en vigueur" in french and "deux fractions le" in french
+    dutch = text_of(treatment_summary(course, DAY1 + timedelta(days=30), lang="nl"))
+    assert "Wijzigingen van het voorschrift" in dutch and "twee fracties op" in dutch
