@@ -36,7 +36,7 @@ PATIENTS = [
 ]
 
 
-SITES = {"DEMO-001": "breast", "DEMO-002": "prostate", "DEMO-003": "rectum"}
+SITES = {"DEMO-001": "breast", "DEMO-002": "prostate", "DEMO-003": "rectum", "DEMO-004": "breast", "DEMO-005": "lung"}
 
 
 CENTRES = [  # code, name, machines (name, model, techniques)
