@@ -99,7 +99,7 @@ def reconcile_form(request: Request, data: Multipart) -> Template | Response:
         kept(request)[who.user] = {"result": result, "centre": who.centre, "at": b.app.clock(), "files": count,
                                    "what": f"upload by {who.user}"}
         if output == "report":
-            return Response(report_html(b, result, f"upload by {who.user}"), media_type="text/html; charset=utf-8")
+            return Response(report_html(b, result, who, language_of(request)), media_type="text/html; charset=utf-8")
         if output == "import_set":
             return zip_response(import_set_zip(b, who, result), f"import-set-{who.centre}")
     except errors.LedgerError as exc:
