@@ -25,7 +25,8 @@ from pydicom.multival import MultiValue
 from pydicom.uid import RTBeamsTreatmentRecordStorage, RTTreatmentSummaryRecordStorage
 
 from adapters.dicom import BadFile, iter_files
-from adapters.dicom.plans import attribute, decimal, kind_of, need, read_dataset, text_of
+from adapters.dicom.elements import read_record
+from adapters.dicom.plans import attribute, decimal, kind_of, need, text_of
 from adapters.runtime import Ledger, department_zone
 from ledger import errors
 from ledger.service import Actor
@@ -78,9 +79,11 @@ def session_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
     beams, delivery_types = [], set()
     for b in beams_seq:
         beam_number = int(need(b, "ReferencedBeamNumber"))
-        points = b.get("ControlPointDeliverySequence") or []
-        specified = b.get("SpecifiedPrimaryMeterset") or (points[0].get("SpecifiedMeterset") if points else None)
-        delivered = b.get("DeliveredPrimaryMeterset") or (points[-1].get("DeliveredMeterset") if points else None)
+        specified, delivered = b.get("SpecifiedPrimaryMeterset"), b.get("DeliveredPrimaryMeterset")
+        if not (specified and delivered):  # the control points only when the beam's own metersets are not given
+            points = b.get("ControlPointDeliverySequence") or []
+            specified = specified or (points[0].get("SpecifiedMeterset") if points else None)
+            delivered = delivered or (points[-1].get("DeliveredMeterset") if points else None)
         if delivered in (None, "") and str(b.get("TreatmentDeliveryType") or "") == "SETUP":
             delivered = "0"  # a setup beam gives no dose; some systems leave its meterset empty
         if delivered is None:
@@ -281,7 +284,7 @@ class Baseline:
     def import_one(self, path: Path, ds: Dataset | None = None) -> dict:
         answer: dict[str, Any] = {"file": str(path), "course_id": None, "status": "error", "error": None}
         try:
-            ds = ds if ds is not None else read_dataset(path)
+            ds = ds if ds is not None else read_record(path)
             sop = str(ds.SOPClassUID)
             if sop == RTBeamsTreatmentRecordStorage:
                 return {**answer, **self.session(ds, path)}
@@ -300,7 +303,10 @@ class Baseline:
         summaries: list[Path] = []
         for path in iter_files(paths):
             try:
-                ds = read_dataset(path)
+                ds = read_record(path)
+                continuation = str(ds.SOPClassUID) == RTBeamsTreatmentRecordStorage and any(
+                    str(b.get("TreatmentDeliveryType") or "") == "CONTINUATION"
+                    for b in ds.get("TreatmentSessionBeamSequence") or [])
             except BadFile as exc:
                 yield {"file": str(path), "course_id": None, "status": "error", "error": str(exc)}
                 if progress:
@@ -310,9 +316,7 @@ class Baseline:
             if sop == RTTreatmentSummaryRecordStorage:
                 summaries.append(path)
                 continue
-            if sop == RTBeamsTreatmentRecordStorage and any(
-                str(b.get("TreatmentDeliveryType") or "") == "CONTINUATION" for b in ds.get("TreatmentSessionBeamSequence") or []
-            ):
+            if continuation:
                 continuations.append(path)
                 continue
             yield self.import_one(path, ds)
