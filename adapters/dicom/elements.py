@@ -29,7 +29,8 @@ from pydicom.charset import convert_encodings, default_encoding
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.filereader import read_partial
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag
+from pydicom.values import convert_value
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from adapters.dicom import BadFile
@@ -51,6 +52,19 @@ def is_sequence(tag: int) -> bool:
         return dictionary_VR(tag) == "SQ"
     except KeyError:  # a private or unknown tag: no reader asks for one
         return False
+
+
+@lru_cache(maxsize=None)
+def dictionary_vr(tag: int) -> str | None:
+    try:
+        return dictionary_VR(tag)
+    except KeyError:  # pydicom decides (private tags, group lengths)
+        return None
+
+
+# VRs whose value pydicom's `convert_value` decodes alone (no VR to resolve, no UN to replace).
+PLAIN_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI",
+                       "UR", "UT", "FL", "FD", "SL", "SS", "UL", "US", "AT"})
 
 
 def attribute_name(tag: int) -> str:
@@ -108,8 +122,11 @@ class Elements:
                 # an SQ read as UN holds implicit VR little endian (PS3.5 6.2.2)
                 return self.items(tag, pos, length, True if vr == b"UN" else implicit, "<" if vr == b"UN" else order)
             data = self.walker.data
-            raw = RawDataElement(Tag(tag), None if vr is None else vr.decode("ascii"), length,
-                                 bytes(data[pos:pos + length]), pos, implicit, order == "<")
+            name = dictionary_vr(tag) if vr is None else vr.decode("ascii")
+            raw = RawDataElement(BaseTag(tag), name, length, bytes(data[pos:pos + length]), pos, implicit,
+                                 order == "<")
+            if name in PLAIN_VRS:  # pydicom's converter of the VR, without building a DataElement
+                return convert_value(name, raw, encoding)
             return convert_raw_data_element(raw, encoding=encoding).value
         except BadFile:
             raise
