@@ -12,6 +12,7 @@ interrupted sessions, then summaries); only file names are held between passes.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
@@ -69,6 +70,23 @@ def referenced_plan(ds: Dataset) -> str:
     return str(refs[0].ReferencedSOPInstanceUID)
 
 
+def whole_facts(read: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """A reader of a record's facts that gives all of them or refuses the file (BadFile): a value it
+    cannot use (a number holding two values, a text where a number is due) never escapes as another
+    error, so a caller names the file and goes on, and nothing is written from half a record (the
+    facts are all taken before the first write)."""
+    @functools.wraps(read)
+    def reading(ds: Any, *args: Any) -> dict[str, Any]:
+        try:
+            return read(ds, *args)
+        except BadFile:
+            raise
+        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as exc:
+            raise BadFile(f"a value of the record cannot be read ({type(exc).__name__}: {exc})") from None
+    return reading
+
+
+@whole_facts
 def session_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
     """What an RT Beams Treatment Record says about its session, in the ledger's words.
     Shared by the baseline import and the reconciliation, so both read a record alike."""
@@ -117,6 +135,7 @@ def session_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
     }
 
 
+@whole_facts
 def summary_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
     """What an RT Treatment Summary Record says: the fractions it lists, with date and end."""
     fractions = []
