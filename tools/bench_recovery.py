@@ -183,12 +183,17 @@ def measure(db: Path, ois: Path, removed: list[str], work: Path) -> dict:
 def one_size(fractions: int, tmp: Path, log) -> dict:
     courses = max(1, fractions // FRACTIONS_PER_COURSE)
     work = tmp / f"n{courses}"
-    work.mkdir()
     db = work / "ledger.sqlite3"
-    built = build_ledger(db, courses)
-    log(f"{courses * FRACTIONS_PER_COURSE} fractions logged in {built:.0f} s")
-    files, removed, exported = build_ois(db, work / "ois")
-    log(f"OIS: {files + len(removed)} records exported in {exported:.0f} s, {len(removed)} removed")
+    if (work / "removed.json").exists():  # kept from an earlier run (--keep): measured again as it is
+        built = exported = 0.0
+        removed = json.loads((work / "removed.json").read_text())
+        log(f"{courses * FRACTIONS_PER_COURSE} fractions and their OIS kept in {work}")
+    else:
+        work.mkdir()
+        built = build_ledger(db, courses)
+        log(f"{courses * FRACTIONS_PER_COURSE} fractions logged in {built:.0f} s")
+        files, removed, exported = build_ois(db, work / "ois")
+        log(f"OIS: {files + len(removed)} records exported in {exported:.0f} s, {len(removed)} removed")
     run = measure(db, work / "ois", removed, work)
     log(f"reconciled in {run['seconds']:.1f} s, peak {run['peak_rss_mib']:.0f} MiB")
     return run | {"courses": courses, "build_seconds": built, "export_seconds": exported}
@@ -210,16 +215,23 @@ def table(rows: list[dict]) -> str:
 @click.command()
 @click.option("--fractions", "big", type=int, default=130000, show_default=True)
 @click.option("--small", type=int, default=13000, show_default=True)
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Build the ledgers and OIS folders in this folder and keep them; a later run with the same "
+                   "folder and sizes measures them again without building.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--child", nargs=3, type=click.Path(), default=None, hidden=True)
-def main(big: int, small: int, as_json: bool, child: tuple[str, str, str] | None) -> None:
+def main(big: int, small: int, keep: Path | None, as_json: bool, child: tuple[str, str, str] | None) -> None:
     """Reconcile a year of a network against an OIS missing 5% of its records: time, memory, growth."""
     if child:
         reconcile_child(*(Path(p) for p in child))
         return
     log = (lambda s: click.echo(s, err=True)) if as_json else click.echo
-    with tempfile.TemporaryDirectory(prefix="bench-recovery-") as tmp:
-        rows = [one_size(n, Path(tmp), log) for n in (small, big)]
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        rows = [one_size(n, keep, log) for n in (small, big)]
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-recovery-") as tmp:
+            rows = [one_size(n, Path(tmp), log) for n in (small, big)]
     a, b = rows
     report = {
         "sizes": rows,
