@@ -27,9 +27,9 @@ MAX_FILE = 5_000_000
 
 
 @get("/physicist", opt={"action": "courses.list"}, sync_to_thread=True, include_in_schema=False)
-def physicist_home(request: Request, results: list | None = None) -> Template:
+def physicist_home(request: Request) -> Template:
     courses = backend(request).courses_view(current(request))
-    return page(request, "physicist.html", courses=courses, results=results or [], extra_column="_physicist_actions.html",
+    return page(request, "physicist.html", courses=courses, results=[], extra_column="_physicist_actions.html",
                 sources=backend(request).sources_view())
 
 
