@@ -102,3 +102,30 @@ def test_a_value_no_reader_uses_is_not_decoded(world):
     assert session_facts(read_record(odd), TZ) == session_facts(read_record(record), TZ)
     sessions, problems, files = ois_side([odd], TZ)
     assert files == 1 and not problems and len(sessions) == 1
+
+
+def test_hostile_files_are_refused_by_the_record_reader_as_by_the_whole_one(tmp_path):
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from adapters.files import DICOM_ELEMENTS
+    from tests.test_security_files import UID, deflate_bomb, element, part10
+
+    bomb = deflate_bomb(tmp_path / "bomb.dcm", 128)
+    liar = tmp_path / "liar.dcm"
+    liar.write_bytes(part10(ExplicitVRLittleEndian, element(0x0008, 0x0016, b"UI", UID)
+                            + element(0x0009, 0x1010, b"OB", b"\1" * 64, declared=0xFFFFFFF0)))
+    items = struct.pack("<HHI", 0xFFFE, 0xE000, 0) * (DICOM_ELEMENTS + 10)
+    many = tmp_path / "many.dcm"
+    many.write_bytes(part10(ExplicitVRLittleEndian, element(0x0008, 0x0016, b"UI", UID) + element(
+        0x0009, 0x1020, b"SQ", items + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0), declared=0xFFFFFFFF)))
+    not_dicom = tmp_path / "notes.txt"
+    not_dicom.write_text("the OIS export log\n" * 20)
+    for path, reason in ((bomb, "too large: the deflated data set inflates past"),
+                         (liar, "truncated: element (0009,1010) declares 4294967280 bytes but 64 are left"),
+                         (many, f"too large: more than {DICOM_ELEMENTS} elements"),
+                         (not_dicom, "")):
+        with pytest.raises(BadFile) as whole:
+            read_dataset(path)
+        with pytest.raises(BadFile) as record:
+            read_record(path)
+        assert str(record.value) == str(whole.value) and reason in str(record.value), path
