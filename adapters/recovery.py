@@ -138,6 +138,7 @@ class Spool:
 
     def __init__(self) -> None:
         self.db = sqlite3.connect("")  # "": a temporary on-disk database, gone once closed
+        self.db.execute("PRAGMA cache_size = -512")  # KiB: the spool's pages stay on disk, not in memory
         self.db.execute("CREATE TABLE sessions (patient_id TEXT, plan_uid TEXT, body BLOB)")
         self.encode = msgspec.json.Encoder().encode
         self.decode = msgspec.json.Decoder(Session).decode
