@@ -6,6 +6,10 @@ Three domains, each a `.po` file per language in `locale/<lang>/LC_MESSAGES/`:
 - `pages`: the pages' and reports' vocabulary, keyed by a short name (`t("worklist")`), English
   included.
 - `drill`: the drill report's sentences, keyed by their English text.
+- `cli`: what the `fraction-ledger` commands print for a person (not `--json`), keyed by a short
+  name (`cli("course_registered")`), English included; the CLI's language is `cli_language()`.
+- `reports`: the printable reports' words (the reconciliation report, the treatment summary
+  PDF), keyed by a short name, English included; in the reader's language.
 The `.po` files are read and compiled in memory with Babel when first used (no build step), and
 numbers and dates are written the way each language writes them (Babel's CLDR data; Belgian
 conventions: `en` is written as in en_GB, `nl` as nl_BE, `fr` as fr_BE). README "Translations"
@@ -18,8 +22,8 @@ import gettext
 import os
 import re
 from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from io import BytesIO
 from pathlib import Path
@@ -37,9 +41,10 @@ from ledger.messages import PLURALS, TEXTS, render
 LANGUAGES = ("en", "nl", "fr")
 LOCALES = {"en": "en_GB", "nl": "nl_BE", "fr": "fr_BE"}
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-DOMAINS = ("messages", "pages", "drill")
+DOMAINS = ("messages", "pages", "drill", "cli", "reports")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LONG_DECIMAL = re.compile(r"^-?\d+\.\d{3,}$")  # more decimals than a sentence needs
 
 
 def po_path(lang: str, domain: str) -> Path:
@@ -106,6 +111,26 @@ class Words:
             text = self._english_pages.ngettext(key, key + "_plural", count)
         return text.format(count=self.number(count), **values)
 
+    # -- the command line's and the reports' words (domains `cli` and `reports`)
+    def word(self, domain: str, key: str, /, **values: object) -> str:
+        text = translations(self.lang, domain).gettext(key)
+        if text == key:
+            text = translations("en", domain).gettext(key)
+        return text.format(**values) if values else text
+
+    def word_n(self, domain: str, key: str, count: int, /, **values: object) -> str:
+        """A text with plural forms: msgid `key`, msgid_plural `key_plural`; {count} as the reader writes it."""
+        text = translations(self.lang, domain).ngettext(key, key + "_plural", count)
+        if text in (key, key + "_plural"):
+            text = translations("en", domain).ngettext(key, key + "_plural", count)
+        return text.format(count=self.number(count), **values)
+
+    def cli(self, key: str, /, **values: object) -> str:
+        return self.word("cli", key, **values)
+
+    def report(self, key: str, /, **values: object) -> str:
+        return self.word("reports", key, **values)
+
     # -- values
     def number(self, value: int | Decimal | float | str) -> str:
         try:
@@ -117,14 +142,35 @@ class Words:
         """An amount in EUR as the reader writes it (2.100,00 in NL/FR; 2,100.00 in EN)."""
         return format_decimal(Decimal(str(value)), format="#,##0.00", locale=self.locale)
 
+    def mu(self, value: Decimal | str | float | None) -> str:
+        """A meterset as people read it: one or two decimals (116.0 for 116.0036697, 95.15), per locale."""
+        if value in (None, ""):
+            return "-"
+        try:
+            return format_decimal(Decimal(str(value)), format="#,##0.0#", locale=self.locale)
+        except ArithmeticError:
+            return str(value)
+
+    def amount(self, value: Decimal | str | None) -> str:
+        """An amount on a page or statement: two decimals with the reader's decimal sign and no
+        thousands separator (1200.00; 1200,00 in NL/FR), so that it is copied into a sheet as it is."""
+        if value in (None, ""):
+            return "–"
+        return format_decimal(Decimal(str(value)), format="0.00", locale=self.locale)
+
     def when(self, value: datetime | str | None) -> str:
-        """A time in its own offset (the centre's), as the reader writes it."""
+        """A time in its own offset (the centre's, as a delivery was told), as the reader writes it;
+        a time the server recorded (in UTC) on the department's clock, never as a UTC wall time."""
         if value in (None, ""):
             return "-"
         at = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
         pattern = f"{self._short_date} {self.locale.time_formats['short'].pattern}"
         if at.tzinfo is None:
             return format_datetime(at, pattern, locale=self.locale)
+        if at.utcoffset() == timedelta(0):
+            from adapters.runtime import department_zone  # here: the runtime opens ledgers, words need none
+
+            at = at.astimezone(department_zone())
         return format_datetime(at, pattern, tzinfo=at.tzinfo, locale=self.locale)
 
     @property
@@ -140,6 +186,11 @@ class Words:
     def value(self, v: Any) -> str:
         if isinstance(v, bool) or v is None:
             return str(v)
+        if isinstance(v, str) and _LONG_DECIMAL.match(v):
+            v = Decimal(v)  # a stored Decimal (events keep them as text)
+        if isinstance(v, Decimal) and v.is_finite() and v.as_tuple().exponent < -2:
+            # a value in a sentence (a meterset, a tolerance) to two decimals: 116.0036697 MU is 116.00 MU
+            return self.number(v.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
         if isinstance(v, (int, Decimal, float)):
             return self.number(v)
         if isinstance(v, datetime):
@@ -172,6 +223,28 @@ class Words:
         """The reason of a field error without its field name."""
         said = getattr(error, "said", None)
         return render(said, self._template, self.value) if said else getattr(error, "reason", str(error))
+
+
+def mu_input(value: Decimal | str | float | None) -> str:
+    """A meterset as a form field's value: rounded to 0.01 MU, at least one decimal ("112.4", "116.0")."""
+    if value in (None, ""):
+        return ""
+    try:
+        text = format(Decimal(str(value)).quantize(Decimal("0.01")).normalize(), "f")
+    except ArithmeticError:
+        return str(value)
+    return text if "." in text else text + ".0"
+
+
+def name_parts(pn: str | None) -> tuple[str, str]:
+    """A DICOM person name (FAMILY^GIVEN^...) as (family name, given names); an all-capitals given
+    name is written as a name ("AN" -> "An") so that the two are told apart at a glance."""
+    parts = (pn or "").split("=")[0].split("^")
+    family = parts[0].strip()
+    given = " ".join(p.strip() for p in parts[1:3] if p.strip())
+    if given.isupper():
+        given = "-".join(" ".join(w.capitalize() for w in g.split(" ")) for g in given.split("-"))
+    return family, given
 
 
 @cache

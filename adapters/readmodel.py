@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -20,7 +22,11 @@ import sqlite_utils
 from adapters.files import create_private
 from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
+from adapters.readmodel_gaps import GAP_COLUMNS, GAP_JSON_COLUMNS, GapTables
 from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
+from ledger.access import centre_sees
+from ledger.counts import tally
+from ledger.summaries import summary_only
 from ledger.service import FractionLedger
 
 BATCH = 500
@@ -34,16 +40,16 @@ COURSE_COLUMNS = {
     "status_reason": str, "assigned_centres": str, "plans": str, "fractions_planned": int,
     "fractions_delivered": int, "awaiting_verification": int, "fractions_with_warnings": int,
     "last_fraction_at": str, "last_fraction_centre": str, "registered_at": str, "version": int,
-    "flags": str,
+    "flags": str, **GAP_COLUMNS,
 }
 FRACTION_COLUMNS = {
     "record_id": str, "course_id": str, "grp": int, "number": int, "centre": str, "machine": str,
     "plan_uid": str, "delivered_at": str, "delivery_type": str, "operator": str, "note": str,
     "beams": str, "warnings": str, "source": str, "source_uid": str, "recorded_at": str, "recorded_by": str, "verified_by": str,
     "verified_at": str, "voided": int, "void_reason": str, "voided_by": str, "voided_at": str,
-    "position": int,
+    "position": int, "part_of": str, "summary_only": int,
 }
-JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags"}
+JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags", *GAP_JSON_COLUMNS}
 
 
 def dumps(value: Any) -> str:
@@ -60,7 +66,7 @@ def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
+class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
         create_private(path)  # patient names: 0600 (its -wal/-shm follow)
@@ -237,6 +243,9 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
                 "recorded_at": iso(r["recorded_at"]),
                 "recorded_by": r["recorded_by"], "verified_by": None, "verified_at": None, "voided": 0,
                 "void_reason": None, "voided_by": None, "voided_at": None, "position": position,
+                "part_of": r.get("part_of"),
+                # The ledger's word (old events included), so no reader tells a summary by its operator's name.
+                "summary_only": int(summary_only(r["source"], r["operator"])),
             }
         )
         self.recount(course_id)
@@ -282,49 +291,44 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
         return json.loads(row[0]) if row[0] is not None else []
 
     def recount(self, course_id: str) -> None:
-        delivered, pending, warned = self.db.execute(
-            "SELECT COUNT(DISTINCT grp || '/' || number), "
-            "COALESCE(SUM(verified_by IS NULL), 0), COALESCE(SUM(warnings != '[]'), 0) "
-            "FROM fractions WHERE course_id=? AND voided=0",
+        """The course row's counts, as the ledger counts them (`ledger.counts.tally`)."""
+        rows = self.db.execute(
+            "SELECT grp, number, voided, verified_by, warnings, delivered_at, centre FROM fractions WHERE course_id=?",
             [course_id],
-        ).fetchone()
-        last = self.db.execute(
-            "SELECT delivered_at, centre FROM fractions WHERE course_id=? AND voided=0 "
-            "ORDER BY delivered_at DESC LIMIT 1",
-            [course_id],
-        ).fetchone()
+        ).fetchall()
+        records = [SimpleNamespace(group=g, number=n, voided=bool(v), verified_by=by, warnings=json.loads(w or "[]"),
+                                   delivered_at=datetime.fromisoformat(at), centre=c, text=at)
+                   for g, n, v, by, w, at, c in rows]
+        counts = tally(records)
+        last = counts.last
         self.db["courses"].update(
             course_id,
             {
-                "fractions_delivered": delivered,
-                "awaiting_verification": pending,
-                "fractions_with_warnings": warned,
-                "last_fraction_at": last[0] if last else None,
-                "last_fraction_centre": last[1] if last else None,
+                "fractions_delivered": counts.delivered,
+                "awaiting_verification": counts.awaiting_verification,
+                "fractions_with_warnings": counts.with_warnings,
+                "last_fraction_at": last.text if last else None,  # as the record states it
+                "last_fraction_centre": last.centre if last else None,
             },
         )
 
     # ---- queries ----------------------------------------------------------------------------
 
     def courses(self, centre: str | None = None, status: str | None = None, billed: bool = False) -> list[dict]:
-        """All courses, or those a centre may see (home centre or assigned to it; with `billed`,
-        also those it bills or has a share of in a split: what its finance sees)."""
-        where, params = [], []
-        if centre is not None:
-            seen = "home_centre = ? OR EXISTS (SELECT 1 FROM json_each(assigned_centres) WHERE value = ?)"
-            params += [centre, centre]
-            if billed:
-                seen += (" OR id IN (SELECT course_id FROM splits WHERE billing_centre = ?)"
-                         " OR id IN (SELECT course_id FROM split_shares WHERE centre = ?)")
-                params += [centre, centre]
-            where.append(f"({seen})")
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        rows = self.db["courses"].rows_where(
-            " AND ".join(where) or None, params, order_by="patient_id, registered_at, id"
-        )
-        return [decode(row) for row in rows]
+        """All courses, or those a centre sees (`ledger.access.centre_sees`: home centre or assigned to
+        it; with `billed`, also those it bills or has a share of in a split: what its finance sees)."""
+        where, params = ("status = ?", [status]) if status is not None else (None, [])
+        rows = self.db["courses"].rows_where(where, params, order_by="patient_id, registered_at, id")
+        if centre is None:
+            return [decode(row) for row in rows]
+        parties: dict[str, set[str]] = {}
+        if billed:
+            for course_id, party in self.db.execute(
+                    "SELECT course_id, billing_centre FROM splits WHERE billing_centre IS NOT NULL "
+                    "UNION SELECT course_id, centre FROM split_shares").fetchall():
+                parties.setdefault(course_id, set()).add(party)
+        return [decode(c) for c in rows if centre_sees(centre, c["home_centre"], json.loads(c["assigned_centres"] or "[]"),
+                                                       parties.get(c["id"], set()) if billed else None)]
 
     def course(self, course_id: str) -> dict | None:
         rows = list(self.db["courses"].rows_where("id = ?", [course_id]))
@@ -347,6 +351,16 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
         )
         return [decode(row) for row in rows]
 
+    def awaiting_verification(self, centre: str) -> list[dict]:
+        """Sessions delivered at `centre` that nobody has verified yet (the verify queue), oldest first."""
+        rows = self.db.query(
+            "SELECT f.*, c.patient_id, c.patient_name, c.birth_date, c.plan_label, c.home_centre FROM fractions f "
+            "JOIN courses c ON c.id = f.course_id WHERE f.centre = ? AND f.voided = 0 AND f.verified_by IS NULL "
+            "ORDER BY f.delivered_at, f.position",
+            [centre],
+        )
+        return [decode(row) for row in rows]
+
     def dump(self) -> dict[str, list[dict]]:
         """Every row of every table, in key order (to compare a rebuild with the incremental model)."""
         return {
@@ -360,10 +374,13 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
 
 def decode(row: dict) -> dict:
     out = {k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in row.items()}
+    if "amendments" in out and out["amendments"] is None:
+        out["amendments"] = []  # a course never amended
     if "grp" in out:
         out["group"] = out.pop("grp")
-    if "voided" in out:
-        out["voided"] = bool(out["voided"])
+    for flag in ("voided", "summary_only"):
+        if flag in out and out[flag] is not None:
+            out[flag] = bool(out[flag])
     out.pop("position", None)
     return out
 

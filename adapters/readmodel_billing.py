@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from ledger.billing import statement
+from ledger.billing import statement_of
 from ledger.messages import english, is_message
 
 INCIDENT_TOPIC = "ledger.incident:Incident."
@@ -189,45 +189,26 @@ class BillingTables:
 
     def statement(self, start: date, end: date, pair: tuple[str, str] | None = None,
                   seen_by: str | None = None) -> dict:
-        """Courses completed from `start` to `end` (inclusive), by their split in force; with
-        `seen_by`, only the courses that centre's finance sees (home, assigned, billing, a share)."""
+        """The statement of the courses completed from `start` to `end` (inclusive); which of them
+        it shows, and how, is `ledger.billing.statement_of`'s decision."""
         rows = self.db.execute(
             "SELECT s.course_id, c.patient_id, s.completed_on, s.status, s.billing_centre, s.agreements, s.reason, "
             "sh.centre, sh.fractions, sh.amount, c.home_centre, c.assigned_centres "
             "FROM splits s JOIN split_shares sh ON sh.course_id = s.course_id AND sh.sequence = s.sequence "
             "LEFT JOIN courses c ON c.id = s.course_id "
-            "WHERE s.current = 1 AND s.status != 'home-only' AND s.completed_on BETWEEN ? AND ? "
+            "WHERE s.current = 1 AND s.completed_on BETWEEN ? AND ? "
             "ORDER BY s.completed_on, s.course_id, sh.centre != s.billing_centre, sh.centre",
             [start.isoformat(), end.isoformat()],
         ).fetchall()
-        courses: dict[str, list] = {}
+        splits: dict[str, dict] = {}
         for row in rows:
-            courses.setdefault(row[0], []).append(row)
-        lines, unsettled = [], []
-        for course_id, shares in courses.items():
-            _, patient_id, completed_on, status, billing, agreements, reason = shares[0][:7]
-            centres = {r[7] for r in shares}
-            # A pair's statement: courses billed by one of the two on which the other has a share
-            # (an unsettled course has no billing centre yet: both delivered).
-            if pair is not None and not (set(pair) <= centres and (billing in pair or status != "settled")):
-                continue
-            if seen_by is not None and seen_by not in centres | {billing, shares[0][10], *json.loads(shares[0][11] or "[]")}:
-                continue
-            if status != "settled":
-                unsettled.append({"course_id": course_id, "patient_id": patient_id, "completed_on": completed_on,
-                                  "reason": reason, "fractions": {r[7]: r[8] for r in shares}})
-                continue
-            used = {a["partner"]: a for a in json.loads(agreements)}
-            for r in shares:
-                if pair is not None and r[7] not in pair:
-                    continue
-                a = used.get(r[7]) if r[7] != billing else None
-                lines.append({
-                    "course_id": course_id, "patient_id": patient_id, "completed_on": completed_on,
-                    "billing_centre": billing, "centre": r[7], "fractions": r[8], "amount": Decimal(r[9]),
-                    "agreement": f"{a['billing_centre']}/{a['partner']} v{a['version']} {a['rule']}" if a else None,
-                })
-        result = statement(lines, unsettled)
+            split = splits.setdefault(row[0], {
+                "course_id": row[0], "patient_id": row[1], "completed_on": row[2], "status": row[3],
+                "billing_centre": row[4], "agreements": json.loads(row[5] or "[]"), "reason": row[6],
+                "home_centre": row[10], "assigned_centres": json.loads(row[11] or "[]"), "shares": []})
+            split["shares"].append({"centre": row[7], "fractions": row[8],
+                                    "amount": Decimal(row[9]) if row[9] is not None else None})
+        result = statement_of(list(splits.values()), pair, seen_by)
         result["period"] = {"from": start.isoformat(), "to": end.isoformat()}
         result["pair"] = list(pair) if pair else None
         return result

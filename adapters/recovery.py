@@ -8,9 +8,12 @@ is reported by name and the reconciliation goes on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
+import pickle
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, tzinfo
@@ -29,11 +32,12 @@ from adapters.dicom.elements import read_record
 from adapters.dicom.plans import kind_of
 from adapters.files import MANIFEST_SIZE, InputTooLarge, private_dir, read_input_text, write_private
 from adapters.dicom.records import CourseView, beams_record, summary_record
-from adapters.runtime import Ledger
+from adapters.runtime import Ledger, department_zone
 from ledger.reconcile import CourseKey, Reconciliation, Session
-from ledger.summaries import summary_only
+from ledger.summaries import counts_from_summary
 
 MANIFEST = "import-set.json"
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # an MU or a count, written as the report's reader writes numbers
 
 
 def ledger_courses(ledger: Ledger, home_centre: str | None = None) -> Iterator[tuple[CourseKey, list[Session]]]:
@@ -65,7 +69,7 @@ def ledger_courses(ledger: Ledger, home_centre: str | None = None) -> Iterator[t
                 Session(patient_id=patient_id, plan_uid=row["plan_uid"], group=row["grp"],
                         number=row["number"], delivered_at=datetime.fromisoformat(row["delivered_at"]),
                         machine=row["machine"], centre=row["centre"], voided=bool(row["voided"]), ref=row["record_id"],
-                        detailed=not summary_only(row["source"], row["operator"]), delivery_type=row["delivery_type"],
+                        detailed=not row["summary_only"], delivery_type=row["delivery_type"],
                         mu={b["number"]: Decimal(b["delivered_mu"]) for b in json.loads(row["beams"])})
                 for row in read.db["fractions"].rows_where("course_id = ?", [course_id],
                                                            order_by="grp, number, delivered_at")
@@ -119,7 +123,7 @@ class OisReader:
             return [Session(patient_id=s["patient_id"], plan_uid=s["plan_uid"], group=f["group"], number=f["number"],
                             delivered_at=f["delivered_at"], machine="", mu={}, ref=f"{path.name} (summary)",
                             detailed=False)
-                    for f in s["fractions"] if f["termination"] == "NORMAL"]
+                    for f in s["fractions"] if counts_from_summary(f["termination"])]
         raise BadFile(f"not an RT treatment record: it is a {kind_of(ds)}")
 
 
@@ -140,8 +144,10 @@ class Spool:
         self.db = sqlite3.connect("")  # "": a temporary on-disk database, gone once closed
         self.db.execute("PRAGMA cache_size = -512")  # KiB: the spool's pages stay on disk, not in memory
         self.db.execute("CREATE TABLE sessions (patient_id TEXT, plan_uid TEXT, body BLOB)")
-        self.encode = msgspec.json.Encoder().encode
-        self.decode = msgspec.json.Decoder(Session).decode
+        # Pickled, so that a session comes back exactly as read (its delivery time keeps the zone it was
+        # read in, which the comparison of days uses); only this process writes and reads the database.
+        self.encode = functools.partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL)
+        self.decode = pickle.loads
 
     def __enter__(self) -> Spool:
         return self
@@ -266,13 +272,17 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def render_report(result: dict[str, Any], ois: str, made: datetime) -> str:
+def render_report(result: dict[str, Any], ois: str, made: datetime, lang: str = "en") -> str:
     """The printable report: totals first, then per course what the OIS lacks, what it has that
-    the ledger does not, and what conflicts, in the order a physicist works."""
+    the ledger does not, and what conflicts, in the order a physicist works. In the reader's
+    language (`lang`: the CLI's, or the page's it was asked from; domain `reports`); in English
+    its times and numbers are written as they always were (ISO), else as the reader writes them."""
     import jinja2
 
+    from adapters.i18n import words
     from ledger.reconcile import is_clean
 
+    w = words(lang)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
     by = {key: {} for key in ("missing_in_ois", "unknown_to_ledger", "conflicts")}
@@ -285,6 +295,8 @@ def render_report(result: dict[str, Any], ois: str, made: datetime) -> str:
          "conflict_items": by["conflicts"].get(c["course_id"], [])}
         for c in result["courses"]
     ]
+    at = made.astimezone(department_zone())  # the department's clock
     return env.get_template("reconcile.html").render(
-        r=result, t=result["totals"], courses=courses, ois=ois, clean=is_clean(result),
-        made=made.isoformat(timespec="minutes"))
+        r=result, n=result["totals"], courses=courses, ois=ois, clean=is_clean(result), lang=w.lang, t=w.report,
+        v=(lambda x: x) if w.lang == "en" else (lambda x: w.number(x) if _DECIMAL.fullmatch(str(x)) else w.value(x)),
+        made=at.isoformat(timespec="minutes") if w.lang == "en" else w.when(at))

@@ -14,6 +14,8 @@ import csv
 import io
 import re
 
+from adapters.runtime import local_text
+
 INCIDENT_CSV = [
     "id", "registered_at", "occurred_at", "centre", "home_centre", "course_id", "fraction", "category",
     "severity", "status", "description", "registered_by", "follow_ups", "resolution", "closed_by", "closed_at",
@@ -49,7 +51,7 @@ def incidents_csv(incidents: list[dict]) -> str:
     """Read-model incidents, follow-ups on one line, a near-miss with the rule that refused it."""
     return to_csv(INCIDENT_CSV, [
         i | {
-            "follow_ups": " | ".join(f"{f['at'][:16]} {f['by']}: {f['text']}" for f in i["follow_ups"]),
+            "follow_ups": " | ".join(f"{local_text(f['at'])} {f['by']}: {f['text']}" for f in i["follow_ups"]),
             "refusal": (i["attempt"] or {}).get("refusal"),
         }
         for i in incidents

@@ -28,7 +28,7 @@ from ledger.service import Actor, FractionLedger, parse
 ROSTER_ID = uuid.uuid5(NAMESPACE, "accounts")
 Name = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")]
 CentreName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")]
-Role = Literal["rtt", "physicist", "finance", "admin", "privacy"]
+Role = Literal["rtt", "physicist", "finance", "admin", "privacy", "oncologist"]
 
 
 class NewAccount(msgspec.Struct, frozen=True, kw_only=True):
@@ -143,6 +143,7 @@ def roster(app: FractionLedger) -> Roster | None:
 
 def add_account(app: FractionLedger, data: Any, token_hash: str, actor: Actor, request_id: str | None = None) -> dict:
     new = parse(NewAccount, data)
+    app.check_centres_known(("centre", new.centre))
 
     def act(meta: dict) -> tuple[list[Any], Any]:
         book = roster(app) or Roster(meta=meta)

@@ -28,7 +28,9 @@ import msgspec
 from eventsourcing.domain import Aggregate, event
 
 from ledger import errors
+from ledger.billable import billable_fractions
 from ledger.course import NAMESPACE
+from ledger.local_time import DEFAULT_ZONE, ZoneOf, local_day
 from schemas.billing import PER_FRACTION, PRO_RATA, AgreementTerms, Share, Split
 from schemas.course import from_event, to_event
 
@@ -147,15 +149,27 @@ class Settlement(Aggregate):
 # ---- computing a split (pure) -----------------------------------------------------------------
 
 
-def deliveries_of(course: Any) -> list[tuple[str, date]]:
-    """(centre, date) per delivered fraction. A fraction counts for the centre of its first
-    session, on that session's local date (a continuation elsewhere does not move it)."""
-    first: dict[tuple[int, int], Any] = {}
-    for r in course.active_records():
-        key = (r.group, r.number)
-        if key not in first or r.delivered_at < first[key].delivered_at:
-            first[key] = r
-    return [(r.centre, r.delivered_at.date()) for r in first.values()]
+def deliveries_of(course: Any, zone_of: ZoneOf = lambda _: DEFAULT_ZONE) -> list[tuple[str, date]]:
+    """(centre, date) per billable fraction: the centre of its first session, on that session's
+    day in the delivering centre's zone (a continuation elsewhere does not move it)."""
+    return [(r.centre, local_day(r.delivered_at, zone_of(r.centre))) for r in billable_fractions(course.records)]
+
+
+def completed_on(course: Any, zone_of: ZoneOf = lambda _: DEFAULT_ZONE) -> date:
+    """The day a completed course completed, in its home centre's zone: the statement it is on."""
+    return local_day(course.status_changed_at, zone_of(course.home_centre))
+
+
+def split_for(course: Any, find_terms: TermsLookup, zone_of: ZoneOf = lambda _: DEFAULT_ZONE) -> Split:
+    """The split of a completed course, its days in its centres' zones."""
+    return compute_split(
+        course_id=str(course.id),
+        home_centre=course.home_centre,
+        category=course.category,
+        deliveries=deliveries_of(course, zone_of),
+        completed_on=completed_on(course, zone_of),
+        find_terms=find_terms,
+    )
 
 
 def course_amount(terms: AgreementTerms, category: str | None) -> Decimal | None:
@@ -268,3 +282,44 @@ def statement(lines: list[dict], unsettled: list[dict] | None = None) -> dict:
         },
         "unsettled": unsettled or [],
     }
+
+
+def on_statement(split: dict, pair: tuple[str, str] | None = None, seen_by: str | None = None) -> bool:
+    """Whether a course's split in force is on a statement. A home-only course owes nobody: never.
+    A pair's statement: the courses billed by one of the two on which the other has a share (an
+    unsettled course has no billing centre yet: both delivered). `seen_by`: only the courses that
+    centre's finance sees (its home centre, assigned to it, it bills, or it has a share)."""
+    if split["status"] == "home-only":
+        return False
+    centres = {s["centre"] for s in split["shares"]}
+    billing = split["billing_centre"]
+    if pair is not None and not (set(pair) <= centres and (billing in pair or split["status"] != "settled")):
+        return False
+    if seen_by is not None and seen_by not in centres | {billing, split["home_centre"], *split["assigned_centres"]}:
+        return False
+    return True
+
+
+def statement_of(splits: Iterable[dict], pair: tuple[str, str] | None = None, seen_by: str | None = None) -> dict:
+    """The statement of the splits in force of a period's courses (in the order to show them, each
+    with its shares, the billing centre's first): a line per centre of each settled course on it
+    (on a pair's statement, the pair's centres only), the unsettled courses apart."""
+    lines, unsettled = [], []
+    for split in splits:
+        if not on_statement(split, pair, seen_by):
+            continue
+        base = {"course_id": split["course_id"], "patient_id": split["patient_id"], "completed_on": split["completed_on"]}
+        if split["status"] != "settled":
+            unsettled.append({**base, "reason": split["reason"],
+                              "fractions": {s["centre"]: s["fractions"] for s in split["shares"]}})
+            continue
+        billing = split["billing_centre"]
+        used = {a["partner"]: a for a in split["agreements"]}
+        for share in split["shares"]:
+            if pair is not None and share["centre"] not in pair:
+                continue
+            a = used.get(share["centre"]) if share["centre"] != billing else None
+            lines.append({**base, "billing_centre": billing, "centre": share["centre"], "fractions": share["fractions"],
+                          "amount": share["amount"],
+                          "agreement": f"{a['billing_centre']}/{a['partner']} v{a['version']} {a['rule']}" if a else None})
+    return statement(lines, unsettled)

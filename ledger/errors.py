@@ -227,3 +227,41 @@ class LogCompromised(LedgerError):
     def __init__(self, message: str, problem: dict[str, Any]):
         super().__init__(message, conflict=problem)
         self.problem = problem
+
+
+# ---- issue 17: prescription amendments ------------------------------------------------------
+
+
+class CountersignerIsPrescriber(RuleViolation):
+    """The four-eyes rule on a prescription change: who proposed an amendment cannot countersign it."""
+
+    code = "countersigner_is_prescriber"
+    do_not_treat = False
+
+
+class AmendmentConflict(Conflict):
+    """An amendment that contradicts the course as it stands (fewer fractions than delivered,
+    countersigned already)."""
+
+    code = "amendment_conflict"
+
+
+class AmendmentNotFound(NotFound):
+    code = "amendment_not_found"
+
+
+class UnknownCentre(InvalidCommand):
+    """A centre that is not in the registry (`ledger.registry`): a typo must not send a patient
+    nowhere. Bad input naming the field; `conflict` lists the centres the registry knows."""
+
+    code = "unknown_centre"
+
+    def __init__(self, text: str, /, *, field: str = "centre", **params: Any):
+        super().__init__(field, text, **params)
+
+
+class PlanChanged(Conflict):
+    """An accepted assignment no longer holds on the current state (a partner filled up, the course
+    was assigned meanwhile): nothing of the acceptance was recorded; plan again."""
+
+    code = "plan_changed"

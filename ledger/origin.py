@@ -15,6 +15,19 @@ from ledger import errors
 from schemas.course import FractionRecord, Plan
 
 
+# What an OIS record that names no machine or no operator is recorded with.
+UNKNOWN_MACHINE = "UNKNOWN"
+UNKNOWN_OPERATOR = "unknown (OIS record)"
+
+
+def people_of_record(operators: list[str], verified: bool) -> tuple[str, str | None]:
+    """Who delivered the session an OIS record states, and who double-checked it: the first
+    OperatorsName; the second, when the record says it was verified (the ledger exports a
+    verified fraction that way), else nobody yet."""
+    operator = operators[0] if operators else UNKNOWN_OPERATOR
+    return operator, (operators[1] if verified and len(operators) > 1 else None)
+
+
 def normalized_name(value: str) -> str:
     """Free text as people and partners' systems write it: case and spacing do not count."""
     return " ".join(value.split()).casefold()
@@ -67,6 +80,11 @@ class RecordOrigin:
             "unknown_origin.record_course_patient_machine", course=self.plan.label, patient_id=self.patient['id'], machine=machine or '?', shown=shown,
             conflict={"machine": machine, "names": [n for n in names if n]},
         )
+
+    def has_imported(self, source_uid: str) -> bool:
+        """Whether a record from another system (its SOP Instance UID, or a summary's line) is in
+        the course already, voided or not: importing it again changes nothing."""
+        return any(r.source_uid == source_uid for r in self.records)
 
     def knows_patient_id(self, patient_id: str) -> bool:
         """The home centre's id of the patient, or one a physicist mapped for another centre."""

@@ -22,6 +22,8 @@ from typing import Any
 
 import msgspec
 
+from ledger.local_time import local_day
+
 DEFAULT_MU_TOLERANCE = Decimal("0.5")
 
 
@@ -144,8 +146,11 @@ def differences(ledger: Fraction, ois: Fraction, tolerance: Decimal) -> list[str
     found = []
     if ledger.voided:
         found.append("the ledger voided this fraction but the OIS holds it as delivered")
-    if ledger.first_at.date() != ois.first_at.date():
-        found.append(f"date: ledger {ledger.first_at.date().isoformat()}, OIS {ois.first_at.date().isoformat()}")
+    # Both days at the linac as the OIS states it (its offset, or the zone its records were read in):
+    # the same moment written in UTC by one side and in local time by the other is the same day.
+    ours, theirs = local_day(ledger.first_at, ois.first_at.tzinfo), ois.first_at.date()
+    if ours != theirs:
+        found.append(f"date: ledger {ours.isoformat()}, OIS {theirs.isoformat()}")
     # A treatment summary record names neither machine nor MU: compare only what the OIS states.
     theirs = {m.strip().upper() for m in ois.machines if m.strip()}
     if theirs and ledger.detailed and not theirs & {m.strip().upper() for m in ledger.machines}:

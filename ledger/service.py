@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import msgspec
@@ -25,22 +25,33 @@ from ledger.plan_course import PlanCourse, plan_course_id_for
 from ledger.delivery import Destination, destination_id
 from ledger.messages import said
 from ledger.incident import Incident, dose_deviation
+from ledger.local_time import DEFAULT_ZONE, zone_named
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.service_billing import BillingCommands
+from ledger.service_gaps import GapCommands
+from ledger.service_outage import OutageCommands
 from ledger.service_trust import TrustCommands
 from schemas.course import (
     CentreArg, LogFraction, MapPatientId, NewPlan, ReasonArg, RegisterCourse, TriageArg, VerifyArg, VoidArg, to_event,
 )
-from ledger.unit_of_work import SYSTEM, Actor, DateAsISO, parse, retrying, utc_now
+from ledger.unit_of_work import SYSTEM, Actor, DateAsISO, GroupCommit, parse, retrying, utc_now
 
 __all__ = ["SYSTEM", "Actor", "FractionLedger", "parse", "utc_now"]
 
-class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Application):
+class FractionLedger(GapCommands, OutageCommands, BillingCommands, TrustCommands, OisImportCommands, Application):
     name = "FractionLedger"
 
-    def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now):
+    def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now,
+                 zone: tzinfo = DEFAULT_ZONE):
+        """`zone`: the zone of a centre that recorded none (the department's)."""
         super().__init__(env)
         self.clock = clock
+        self.group_commit = GroupCommit(self.save)
+        self.zone = zone
+
+    def zone_of(self, centre: str) -> tzinfo:
+        """The zone a centre's days are computed in: its recorded zone, else the department's."""
+        return zone_named(self.centre_zone(centre), self.zone)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -93,7 +104,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
             aggregates, result = act(meta)
             if request_id is not None:
                 aggregates.append(Request(request_id=request_id, command=command, fingerprint=fp, result=result, meta=meta))
-            self.save(*aggregates)
+            self.group_commit.save(*aggregates)  # returns once durable, with the others that came together
             return result
 
         return retrying(attempt)
@@ -130,6 +141,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         """Register a course from its plan; the same course registered again changes nothing."""
         cmd = parse(RegisterCourse, data)
         check_plan_lists_beams(cmd.plan)
+        self.check_centres_known(("home_centre", cmd.home_centre), *(("assigned_centres", c) for c in cmd.assigned_centres))
         args = registration(cmd)
         course_id = course_id_for(cmd.home_centre, cmd.patient.id, cmd.plan.uid)
 
@@ -178,6 +190,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         is registered as a near-miss; a confirmed meterset deviation registers a dose-deviation
         incident in the same transaction."""
         cmd = parse(LogFraction, data)
+        self.check_centres_known(("centre", cmd.centre))
         payload = to_event(cmd)
 
         def act(meta: dict) -> tuple[list[Any], Any]:
@@ -231,6 +244,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
 
     def assign_centre(self, course_id: uuid.UUID | str, centre: str, actor: Actor, request_id: str | None = None) -> dict:
         centre = parse(CentreArg, {"centre": centre}).centre
+        self.check_centres_known(("centre", centre))
         return self.on_course(
             "assign_centre", course_id, {"centre": centre}, actor, request_id,
             lambda course, meta: {"id": str(course.id), "centre": centre, "changed": course.assign(centre, meta)},
@@ -257,6 +271,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
         `starts_at`: the course's fraction that is the re-plan's fraction 1, in each of its fraction
         groups (default: each group's first fraction not yet delivered)."""
         plan = parse(NewPlan, data).as_plan()
+        self.check_centres_known(("centre", plan.centre))
         payload = to_event(plan) if patient_id is None else {**to_event(plan), "patient_id": patient_id}
         starts = {g.number: starts_at for g in plan.fraction_groups} if starts_at is not None else None
 
@@ -273,6 +288,7 @@ class FractionLedger(BillingCommands, TrustCommands, OisImportCommands, Applicat
                        actor: Actor, request_id: str | None = None) -> dict:
         """Record another centre's id of the course's patient, checked against name and birth date."""
         cmd = parse(MapPatientId, {"centre": centre, "patient_id": patient_id, "name": name, "birth_date": birth_date})
+        self.check_centres_known(("centre", cmd.centre))
         return self.on_course(
             "map_patient_id", course_id, to_event(cmd), actor, request_id,
             lambda course, meta: {"id": str(course.id), "centre": cmd.centre, "patient_id": cmd.patient_id,

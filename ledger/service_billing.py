@@ -18,7 +18,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from ledger import errors
-from ledger.billing import Agreement, Settlement, agreement_id_for, check_terms, compute_split, deliveries_of, settlement_id_for
+from ledger.billing import Agreement, Settlement, agreement_id_for, check_terms, settlement_id_for, split_for
 from ledger.course import COMPLETED, Course
 from ledger.incident import Incident, incident_id_for, is_near_miss, near_miss, near_miss_id_for, registration
 from schemas.billing import AgreementTerms, CloseArg, CourseCategoryArg, FollowUpArg, RegisterIncident, Split
@@ -41,6 +41,7 @@ class BillingCommands:
 
     def register_incident(self, data: Any, actor: Actor, request_id: str | None = None) -> dict:
         cmd = parse(RegisterIncident, data)
+        self.check_centres_known(("centre", cmd.centre))
         if cmd.fraction is not None and cmd.course_id is None:
             raise errors.InvalidCommand("fraction", "invalid.fraction_named_within_course")
         incident_id = str(incident_id_for(request_id))
@@ -145,14 +146,7 @@ class BillingCommands:
                 return None
             return agreement.in_force(on)
 
-        return compute_split(
-            course_id=str(course.id),
-            home_centre=course.home_centre,
-            category=course.category,
-            deliveries=deliveries_of(course),
-            completed_on=date.fromisoformat(course.status_note["at"][:10]),
-            find_terms=find_terms,
-        )
+        return split_for(course, find_terms, self.zone_of)
 
     def settle(self, course: Course, meta: dict, cause: str) -> tuple[list[Any], Split | None, bool]:
         """For a completed course: (aggregates to save, its split, whether a new split was recorded)."""

@@ -12,6 +12,7 @@ near-miss incident is registered for the home centre, in the same transaction.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -21,11 +22,14 @@ from ledger import errors
 from ledger.messages import said
 from ledger.centre import Centre, CentreAlias, alias_id_for, centre_id_for, check_alias, check_zone, normalized
 from ledger.course import Course, course_id_for, registration
+from ledger.course_index import CourseIndex, Found, course_of_patient_plan, course_of_record
 from ledger.incident import Incident, near_miss, near_miss_id_for
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.unit_of_work import Actor, parse, retrying
 from schemas.course import CentreArg, LogFraction, to_event
-from schemas.trust import AddCentre, Bundle, Delivered, FallbackAdded, FallbackApproved, Verified, Voided
+from schemas.trust import (
+    AddCentre, Amended, Bundle, Countersigned, Delivered, FallbackAdded, FallbackApproved, ScheduleGiven, Verified, Voided,
+)
 
 def bundle_request_id(centre: str, key: str) -> str:
     return f"bundle/{centre}/{key}"
@@ -63,6 +67,7 @@ class TrustCommands:
         """Add a centre (with its public key), or give a known centre its key; the same again changes nothing."""
 
         cmd = parse(AddCentre, {"name": name, "public_key": public_key})
+        self.check_centres_known(("name", cmd.name))
 
         def act(meta: dict) -> tuple[list[Any], Any]:
             try:
@@ -88,6 +93,7 @@ class TrustCommands:
         name, an AE title). A name already meaning another centre is refused."""
 
         name = parse(CentreArg, {"centre": name}).centre
+        self.check_centres_known(("centre", name))
         check_alias(kind, value)
 
         def act(meta: dict) -> tuple[list[Any], Any]:
@@ -111,6 +117,7 @@ class TrustCommands:
         """The IANA zone of a centre: times its records give without an offset are read in it, on their date."""
 
         name = parse(CentreArg, {"centre": name}).centre
+        self.check_centres_known(("centre", name))
         check_zone(zone)
 
         def act(meta: dict) -> tuple[list[Any], Any]:
@@ -136,6 +143,19 @@ class TrustCommands:
         except errors.CentreNotFound:
             return None
 
+    def course_index(self) -> CourseIndex:
+        """Which course each plan is, from the event store, caught up (see `ledger.course_index`)."""
+        index = self.__dict__.get("_course_index")
+        if index is None:
+            index = self.__dict__.setdefault("_course_index", CourseIndex())
+        return index.refresh(self)
+
+    def course_of_record(self, patient_id: str, plan_uid: str, sees: Callable[[str], bool] = lambda _: True) -> Found:
+        return course_of_record(self.course_index(), patient_id, plan_uid, self.get_course, sees)
+
+    def course_of_patient_plan(self, patient_id: str, plan: str, sees: Callable[[str], bool] = lambda _: True) -> Found:
+        return course_of_patient_plan(self.course_index(), patient_id, plan, self.get_course, sees)
+
     def attribute_record(self, course_id: str, plan_uid: str, machine: str, names: dict[str, str]) -> str:
         """Where a record from an OIS was delivered (see `Course.centre_of_record`); `names` maps
         alias kinds (institution, station, aet) to what the record says."""
@@ -157,6 +177,13 @@ class TrustCommands:
     def import_bundle(self, bundle: Bundle, actor: Any) -> dict:
         """Apply a bundle whose signature and chain were checked; all of it or nothing."""
         self.check_bundle_origin(bundle)
+        try:
+            self.check_centres_known(("centre", bundle.centre),
+                                     *(("home_centre", c.registration.home_centre) for c in bundle.courses),
+                                     *(("assigned_centres", a) for c in bundle.courses for a in c.registration.assigned_centres))
+        except errors.UnknownCentre as exc:
+            raise errors.BundleRefused("bundle_refused.detail", detail=str(exc)) from None
+
         def attempt() -> dict:
             try:
                 aggregates, summary = self.apply_bundle(bundle, actor)
@@ -164,7 +191,7 @@ class TrustCommands:
                 raise
             except errors.LedgerError as exc:
                 raise errors.BundleRefused("bundle_refused.detail", detail=str(exc)) from None
-            self.save(*aggregates)
+            self.group_commit.save(*aggregates)
             return summary
 
         return retrying(attempt, "contended.ledger_kept_changing_while")
@@ -243,6 +270,12 @@ class TrustCommands:
             return {"changed": course.add_fallback_plan(ev.plan.as_plan(), meta, starts_at=starts)}
         if isinstance(ev, FallbackApproved):
             return {"changed": course.approve_fallback_plan(ev.plan_uid, meta)}
+        if isinstance(ev, Amended):
+            return {"changed": course.receive_amendment(ev.amendment, meta)}
+        if isinstance(ev, Countersigned):
+            return {"changed": course.receive_countersign(ev.amendment_id, ev.before, ev.after, meta)}
+        if isinstance(ev, ScheduleGiven):
+            return {"changed": course.set_schedule(ev.schedule, ev.site, meta)}
         raise errors.BundleRefused("bundle_refused.unknown_event_type", name=type(ev).__name__)
 
     def collision_incident(self, course: Course, cmd: LogFraction, clash: errors.RuleViolation, meta: dict) -> Incident:

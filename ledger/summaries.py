@@ -11,11 +11,22 @@ session, in one transaction. Part of the `Course` aggregate (a mixin, like `Rece
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
+from ledger.origin import UNKNOWN_MACHINE
 from schemas.course import FractionRecord, LogFraction
 
-# Before `source="summary"` existed, a summary's fraction was stored with source "baseline" and
-# this operator name; such stored events must still read as summary-only.
-LEGACY_SUMMARY_OPERATOR = "OIS treatment summary"
+# Shown as the operator of a fraction known only from a summary (which names none); what marks
+# such a fraction is its `source="summary"`. Before that source existed, a summary's fraction was
+# stored with source "baseline" and this operator name; such stored events still read as summary-only.
+SUMMARY_OPERATOR = LEGACY_SUMMARY_OPERATOR = "OIS treatment summary"
+
+
+def counts_from_summary(termination: str) -> bool:
+    """Whether a summary's line is a delivered fraction: only one that ended NORMAL. A summary
+    holds no MU, so an interrupted fraction needs its session record."""
+    return termination == "NORMAL"
 
 
 def summary_only(source: str | None, operator: str | None) -> bool:
@@ -32,6 +43,14 @@ class SummaryFractions:
     """Needs the Course's `active_records`, `group`, `only_group`, `deliver`, `_voided`."""
 
     records: list[FractionRecord]
+
+    def summary_fraction(self, group: int, number: int, delivered_at: datetime, source_uid: str) -> dict[str, Any]:
+        """What a summary's line records: the fraction at the home centre (the summary is the home
+        OIS's), on the prescription and its machine, every beam in full."""
+        plan = self.plan  # type: ignore[attr-defined]
+        return {"number": number, "group": group, "centre": self.home_centre,  # type: ignore[attr-defined]
+                "machine": plan.machine or UNKNOWN_MACHINE, "operator": SUMMARY_OPERATOR,
+                "delivered_at": delivered_at, "plan_uid": plan.uid, "source": "summary", "source_uid": source_uid}
 
     def known_only_from_summary(self, group: int, number: int) -> bool:
         """The fraction is recorded, and only from a treatment summary."""

@@ -12,6 +12,7 @@ are decided one after the other.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timezone
@@ -62,6 +63,91 @@ def retrying(attempt: Callable[[], R], contended: str = "contended.course_kept_c
         except IntegrityError:
             time.sleep(random.uniform(0, PAUSE * (n + 1)))
     raise errors.StillContended(contended)
+
+
+class GroupCommit:
+    """Saves that arrive together are written in one transaction (group commit).
+
+    Each command decides in its own thread on the state it loaded (a refusal is raised there:
+    it never waits for others, and never blocks them), then hands its new events here and
+    waits. One waiting thread at a time is the leader: it takes every save queued so far (at
+    most `most`), writes them in ONE transaction of the store (events, request records, hash
+    chain entries) and wakes their threads; each is answered only once that transaction is
+    committed, i.e. durable. When the batch conflicts (two saves of the batch decided on the
+    same version of a course, or another process appended first), each save of it is written
+    again on its own, so only the ones that really lost get the `IntegrityError` that makes
+    `retrying` decide them again on the winner's state. One save alone is written at once.
+    """
+
+    def __init__(self, save: Callable[..., Any], most: int = 64):
+        self._save = save
+        self._most = most
+        self._ready = threading.Condition()
+        self._queue: list[_Save] = []
+        self._writing = False
+
+    def save(self, *aggregates: Any) -> None:
+        events = [e for a in aggregates if a is not None for e in a.collect_events()]
+        if not events:
+            return
+        mine = _Save(events)
+        with self._ready:
+            self._queue.append(mine)
+        while True:
+            with self._ready:
+                while self._writing and not mine.done:
+                    self._ready.wait()
+                if mine.done:
+                    return mine.outcome()
+                self._writing = True  # this thread leads: it writes what is queued, its own save first or later
+                batch = self._queue[:self._most]
+                del self._queue[:self._most]
+            try:
+                self._write(batch)
+            except BaseException as exc:  # even an interrupt: no save of the batch is left waiting
+                for s in batch:
+                    if not s.done:
+                        s.finish(exc)
+                raise
+            finally:
+                with self._ready:
+                    self._writing = False
+                    self._ready.notify_all()
+
+    def _write(self, batch: list[_Save]) -> None:
+        try:
+            self._save(*(e for s in batch for e in s.events))
+        except IntegrityError as conflict:
+            if len(batch) == 1:
+                batch[0].finish(conflict)
+                return
+            for s in batch:  # who lost? each on its own, in the order they came
+                try:
+                    self._save(*s.events)
+                    s.finish(None)
+                except Exception as exc:  # noqa: BLE001 - handed to the thread that asked
+                    s.finish(exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - the store refused them all (e.g. the log guard)
+            for s in batch:
+                s.finish(exc)
+            return
+        for s in batch:
+            s.finish(None)
+
+
+class _Save:
+    __slots__ = ("events", "done", "error")
+
+    def __init__(self, events: list[Any]):
+        self.events, self.done, self.error = events, False, None
+
+    def finish(self, error: BaseException | None) -> None:
+        self.done, self.error = True, error
+
+    def outcome(self) -> None:
+        if self.error is not None:
+            raise self.error
 
 
 class DateAsISO(Transcoding):

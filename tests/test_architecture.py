@@ -5,12 +5,14 @@ a cycle hidden in a function is still a cycle)."""
 from __future__ import annotations
 
 import ast
+from functools import cache
 
 from tests.conftest import ROOT
 
 LAYERS = ("schemas", "ledger", "adapters", "tools")  # each may import only those before it
 
 
+@cache
 def project_modules() -> dict[str, set[str]]:
     """Every module of the four layers and the project modules it imports, anywhere in its code."""
     files = {}

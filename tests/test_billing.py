@@ -473,3 +473,40 @@ def test_property_a_superseded_split_never_counts_twice(ledger, deliveries, rule
     settled = [ledger.app.splits_of(c["id"])[-1] for c in ledger.fresh().courses(status="completed")]
     assert result["totals"]["amount"] == sum(s["course_amount"] for s in settled if s["status"] == "settled")
     assert sum(c["net"] for c in result["totals"]["centres"]) == 0
+
+
+# ---- the day a course completed: in the home centre's zone (issue 14) ---------------------------
+
+
+@pytest.mark.parametrize("completed_utc, month, previous", [
+    # 00:30 in Brussels on 1 December (winter time): December's statement, not November's.
+    (datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc), (date(2026, 12, 1), date(2026, 12, 31)),
+     (date(2026, 11, 1), date(2026, 11, 30))),
+    # 00:30 in Brussels on 1 July (summer time, +02:00): July's, not June's.
+    (datetime(2027, 6, 30, 22, 30, tzinfo=timezone.utc), (date(2027, 7, 1), date(2027, 7, 31)),
+     (date(2027, 6, 1), date(2027, 6, 30))),
+])
+def test_a_course_completed_just_after_midnight_in_brussels_is_on_that_months_statement(
+        ledger, completed_utc, month, previous):
+    ledger.clock.now = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)  # the tests' clock, moved
+    agree(ledger, HOME, PARTNER, course_amount="1000.00")
+    course = register(ledger, "P-MIDNIGHT", 2)
+    deliver(ledger, course, [HOME, PARTNER])
+    ledger.clock.now = completed_utc - timedelta(seconds=1)  # the clock ticks once per command
+    complete(ledger, course)
+    [split] = ledger.app.splits_of(course)
+    assert split["completed_on"] == month[0]
+    read = ledger.fresh()
+    assert {line["course_id"] for line in read.statement(*month)["lines"]} == {course}
+    assert read.statement(*previous)["lines"] == []
+
+
+def test_a_centres_recorded_zone_gives_the_day_of_its_courses(ledger):
+    ledger.clock.now = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
+    ledger.app.set_centre_zone(HOME, "Europe/London", Actor("admin", HOME))
+    agree(ledger, HOME, PARTNER, course_amount="1000.00")
+    course = register(ledger, "P-LONDON", 2)
+    deliver(ledger, course, [HOME, PARTNER])
+    ledger.clock.now = datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc)
+    complete(ledger, course)
+    assert ledger.app.splits_of(course)[-1]["completed_on"] == date(2026, 11, 30)

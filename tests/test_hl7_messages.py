@@ -243,3 +243,13 @@ def test_values_hl7_cannot_hold_are_refused_naming_the_field(book, tmp_path):
         m.CHARGE.value("family", "")
     assert m.CHARGE.value("delivered_at", T0) == "20261102083000+0100"
     assert m.CHARGE.value("control_id", Decimal("1")) == "1"
+
+
+def test_a_session_written_as_one_record_per_beam_is_charged_once(book, tmp_path):
+    """The billable fraction is ledger.billing's: the first record of a fraction's first session."""
+    app = book.app
+    course = register(app, "P-PERBEAM", "PEETERS^AN")
+    deliver(app, course, 1, HOME, verify=False, beams=[{"number": 1, "delivered_mu": "95.1"}])
+    further = deliver(app, course, 1, HOME, verify=False, beams=[{"number": 2, "delivered_mu": "96.3"}])
+    assert further["part_of"] is not None
+    assert len(parsed_by_kind(export(book, tmp_path / "out"))["DFT-CG"]) == 1

@@ -90,3 +90,18 @@ def test_a_baseline_fraction_known_from_a_summary_on_both_sides_is_compared_on_d
     assert is_clean(reconcile([COURSE], [ours], [summary(1)]))
     moved = reconcile([COURSE], [ours], [summary(1, day=4)])
     assert moved["conflicts"][0]["differences"][0].startswith("date:")
+
+
+def test_the_same_moment_written_in_utc_and_in_brussels_time_is_the_same_day():
+    """The ledger holds 23:30 UTC on 30 November; the restored OIS says 00:30 on 1 December in
+    Brussels: one fraction on one day, not a date conflict (issue 14)."""
+    from zoneinfo import ZoneInfo
+
+    utc = datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc)
+    ours = [msgspec.structs.replace(session(1), delivered_at=utc)]
+    theirs = [msgspec.structs.replace(session(1), delivered_at=utc.astimezone(ZoneInfo("Europe/Brussels")))]
+    assert reconcile([COURSE], ours, theirs)["conflicts"] == []
+    # A day apart in Brussels is a date conflict, named in the OIS's days.
+    theirs = [msgspec.structs.replace(session(1), delivered_at=datetime(2026, 11, 30, 0, 30, tzinfo=ZoneInfo("Europe/Brussels")))]
+    [conflict] = reconcile([COURSE], ours, theirs)["conflicts"]
+    assert conflict["differences"] == ["date: ledger 2026-12-01, OIS 2026-11-30"]

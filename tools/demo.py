@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from adapters.runtime import Ledger
+from tools.cli_common import money, say, status_word, tr
 from ledger import errors
 from ledger.course import course_id_for
 from ledger.service import Actor
@@ -35,15 +36,57 @@ PATIENTS = [
 ]
 
 
-def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
+SITES = {"DEMO-001": "breast", "DEMO-002": "prostate", "DEMO-003": "rectum", "DEMO-004": "breast", "DEMO-005": "lung"}
+
+
+CENTRES = [  # code, name, machines (name, model, techniques)
+    (HOME, "AZ Home Radiotherapy", [("HOME-LINAC-1", "TrueBeam", ["static", "IMRT", "VMAT", "electrons"])]),
+    (PARTNER, "Partner Radiotherapy", [("PARTNER-TB2", "TrueBeam", ["static", "IMRT", "VMAT"]),
+                                       ("PARTNER-HAL", "Halcyon", ["static", "IMRT", "VMAT"])]),
+]
+
+
+def seed_centres(app, first_day) -> None:
+    """The network's registry (so an unknown centre such as PARTNR-RT is refused) and what the
+    partner offers: 40 patients a day after hours for two months."""
+    admin = Actor("admin.demo", HOME)
+    for code, name, machines in CENTRES:
+        app.register_centre({"code": code, "name": name, "zone": "Europe/Brussels",
+                             "machines": [{"name": m, "model": model, "techniques": t} for m, model, t in machines]},
+                            admin, request_id=f"demo-centre-{code}")
+    app.declare_capacity({"centre": PARTNER, "per_day": 40, "window_start": "17:00", "window_end": "23:00",
+                          "valid_from": first_day, "valid_until": first_day + timedelta(weeks=9),
+                          "machines": ["PARTNER-TB2", "PARTNER-HAL"]},
+                         Actor("physicist.partner", PARTNER), request_id="demo-capacity-partner")
+
+
+# Completed courses and the agreement they are settled under, so that finance's statement shows
+# lines: id, name, birth date, sex, plan uid, label, fractions, beams, triage, at home, at partner
+COMPLETED = [
+    ("DEMO-004", "DE SMET^LUC", "1958-05-21", "M", "1.2.826.0.1.3680043.10.1000.4", "Breast R 40Gy/15",
+     15, [(1, "TANG MED", "104.6"), (2, "TANG LAT", "101.9")], 3, 10, 5),
+    ("DEMO-005", "WOUTERS^ELS", "1949-12-08", "F", "1.2.826.0.1.3680043.10.1000.5", "Lung SBRT 55Gy/5",
+     5, [(1, "ARC CW", "612.3"), (2, "ARC CCW", "598.7")], 1, 2, 3),
+]
+
+
+def run_demo(ledger: Ledger, echo: Callable[[str], None] = print, billing: bool = True) -> list[str]:
+    """The three courses under treatment; with `billing`, also an agreement between the two
+    centres and two courses completed under it (not among the ids returned)."""
     app = ledger.app
     present = ledger.fresh().course(str(course_id_for(HOME, PATIENTS[0][0], PATIENTS[0][4])))
     if present is not None:
-        echo("the demo data is already in this ledger")
+        echo(tr("demo_already_there"))
         return [str(course_id_for(HOME, p[0], p[4])) for p in PATIENTS]
     start = start_of_demo(app.clock())
+    seed_centres(app, start.date())
     ids = []
-    for pid, name, born, sex, uid, label, n, beams, triage, at_home, at_partner in PATIENTS:
+    if billing:
+        app.agree({"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata", "course_amount": "3150.00",
+                   "tariffs": {"sbrt": "4875.40"}, "valid_from": start.date().replace(month=1, day=1)},
+                  Actor("finance.demo", HOME), request_id="demo-agreement")
+        echo(tr("demo_agreement", billing_centre=HOME, partner=PARTNER, amount=money("3150.00")))
+    for pid, name, born, sex, uid, label, n, beams, triage, at_home, at_partner in PATIENTS + (COMPLETED if billing else []):
         physicist = Actor("physicist.demo", HOME)
         course = app.register_course(
             {
@@ -55,11 +98,15 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
                              for b, bname, mu in beams]}]},
                 "triage": triage,
                 "assigned_centres": [PARTNER] if at_partner else [],
+                # Monday to Friday from the demo's first day: the gaps worklist shows what the outage cost
+                "schedule": {"start": start.date().isoformat()}, "site": SITES[pid],
             },
             physicist,
         )
-        ids.append(course["id"])
-        echo(f"{course['status']}: {pid} {name} — {label} ({n} fractions), course {course['id']}")
+        if pid not in {c[0] for c in COMPLETED}:
+            ids.append(course["id"])
+        echo(tr("demo_course", status=status_word(course["status"]), patient_id=pid, name=name, label=label, fractions=n,
+                id=course["id"]))
         for k in range(1, at_home + at_partner + 1):
             centre, machine, rtt, checker = (
                 (HOME, "HOME-LINAC-1", "rtt.home.a", "rtt.home.b") if k <= at_home
@@ -75,7 +122,12 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
             if k < at_home + at_partner:  # the last one waits for its double check
                 app.verify_fraction(course["id"], k, checker, Actor(checker, centre), request_id=f"demo-verify-{pid}-{k}")
         if at_home + at_partner:
-            echo(f"  {at_home} fractions at {HOME}, {at_partner} at {PARTNER}")
+            echo(tr("demo_fractions", home=at_home, home_centre=HOME, partner=at_partner, partner_centre=PARTNER))
+        if pid in {c[0] for c in COMPLETED}:
+            app.verify_fraction(course["id"], n, "rtt.partner.b", Actor("rtt.partner.b", PARTNER),
+                                request_id=f"demo-verify-{pid}-{n}")
+            app.complete_course(course["id"], "all fractions delivered", physicist, request_id=f"demo-complete-{pid}")
+            echo(tr("demo_completed", patient_id=pid))
     # The REX 3 lesson: re-registering a fraction that is already there is refused.
     try:
         app.log_fraction(
@@ -86,6 +138,6 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
             request_id="demo-refused-12",  # its near-miss incident is recorded once, however often the demo runs
         )
     except errors.RuleViolation as exc:
-        echo(f"refused, as it should be: {exc}")
+        echo(tr("demo_refused", refusal=say(exc)))
     ledger.fresh()
     return ids

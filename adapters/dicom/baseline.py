@@ -13,10 +13,8 @@ interrupted sessions, then summaries); only file names are held between passes.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
-from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +26,15 @@ from pydicom.uid import RTBeamsTreatmentRecordStorage, RTTreatmentSummaryRecordS
 from adapters.dicom import BadFile, iter_files
 from adapters.dicom.elements import read_record
 from adapters.dicom.plans import attribute, decimal, kind_of, need, text_of
-from adapters.runtime import Ledger, department_zone
+from adapters.runtime import Ledger
 from ledger import errors
+from ledger.course import Course
+from ledger.origin import UNKNOWN_MACHINE, people_of_record
+from ledger.summaries import counts_from_summary
 from ledger.service import Actor
 from schemas.text import PersonName, ShortString, check_person_name
 from ledger.validation import describe
 
-# Shown as the operator of a fraction known only from a summary (which names none); what marks
-# such a fraction is its `source="summary"` (`ledger.summaries`), not this name.
-SUMMARY_OPERATOR = "OIS treatment summary"
 
 
 def moment(date_value: Any, time_value: Any, offset: Any, default_tz: tzinfo) -> datetime:
@@ -178,42 +176,31 @@ class Baseline:
         # The AE title the records came from over the network (`fraction-ledger listen`): a name
         # for attribution, like the institution and station the record names.
         self.aet = ""
-        read = ledger.fresh()
-        read.db["fractions"].create_index(["source_uid"], if_not_exists=True)
 
     # ---- finding what a record belongs to --------------------------------------------------
 
-    def course_for(self, patient_id: str, plan_uid: str) -> dict:
-        """The course of the plan a record references; a partner's records carry its own patient id,
-        which the course must know (home id, or mapped with `course identity`)."""
-        read = self.ledger.fresh()
-        rows = read.db.execute("SELECT id, patient_id, plans FROM courses WHERE patient_id = ? OR plans LIKE ?",
-                               [patient_id, f'%"{plan_uid}"%']).fetchall()
-        # a course the importing user may not see is as if it did not exist (need to know)
-        rows = [r for r in rows if seen(self.ledger, r[0])]
-        for course_id, home_id, plans in rows:
-            if any(p["uid"] == plan_uid for p in json.loads(plans)):
-                if home_id != patient_id and not self.app.get_course(course_id).knows_patient_id(patient_id):
-                    raise BadFile(
-                        f"plan {plan_uid} is of course {course_id}, whose patient is not known as {patient_id}: if it "
-                        "is the same person under a partner's id, map it with `fraction-ledger course identity` "
-                        "(name and birth date are checked); nothing was written")
-                return read.course(course_id) or {}
-        if not rows:
+    def course_for(self, patient_id: str, plan_uid: str) -> Course:
+        """The course of the plan a record references, as the ledger finds it from its log
+        (`FractionLedger.course_of_record`); the answer of a file it finds none for."""
+        found = self.app.course_of_record(patient_id, plan_uid, lambda course_id: seen(self.ledger, course_id))
+        if found.problem == "patient_not_known_as":
+            raise BadFile(
+                f"plan {plan_uid} is of course {found.courses[0]}, whose patient is not known as {patient_id}: if it "
+                "is the same person under a partner's id, map it with `fraction-ledger course identity` "
+                "(name and birth date are checked); nothing was written")
+        if found.problem == "patient_unknown":
             raise BadFile(f"patient {patient_id} is not known to the ledger: import the plan first; nothing was written")
-        raise BadFile(f"plan {plan_uid} of patient {patient_id} is not known to the ledger: import the plan first; "
-                      "nothing was written")
-
-    def already_imported(self, source_uid: str) -> bool:
-        row = self.ledger.read.db.execute("SELECT 1 FROM fractions WHERE source_uid = ? LIMIT 1", [source_uid]).fetchone()
-        return row is not None
+        if found.problem is not None:
+            raise BadFile(f"plan {plan_uid} of patient {patient_id} is not known to the ledger: import the plan first; "
+                          "nothing was written")
+        return self.app.get_course(found.course_id)
 
     def zone_for(self, centre: str) -> tzinfo:
+        """The physicist's zone for this import, else the centre's (`FractionLedger.zone_of`)."""
         if self.default_tz is not None:
             return self.default_tz
         if centre not in self.zones:  # one lookup per centre and import, not per file
-            zone = self.app.centre_zone(centre)
-            self.zones[centre] = ZoneInfo(zone) if zone else department_zone()
+            self.zones[centre] = self.app.zone_of(centre)
         return self.zones[centre]
 
     # ---- one file --------------------------------------------------------------------------
@@ -241,23 +228,24 @@ class Baseline:
         self.check_writable(ds)
         facts = session_facts(ds, timezone.utc)
         course = self.course_for(facts["patient_id"], facts["plan_uid"])
-        answer = {"file": str(path), "course_id": course["id"], "kind": "session", "fractions": 0}
-        if self.already_imported(facts["sop_instance_uid"]):
+        course_id = str(course.id)
+        answer = {"file": str(path), "course_id": course_id, "kind": "session", "fractions": 0}
+        if course.has_imported(facts["sop_instance_uid"]):
             return answer | {"status": "unchanged"}
-        centre = self.app.attribute_record(course["id"], facts["plan_uid"], facts["machine"],
+        centre = self.app.attribute_record(course_id, facts["plan_uid"], facts["machine"],
                                            {"institution": facts["institution"], "station": facts["station"],
                                             "aet": self.aet})
         at = facts["delivered_at"]
         if not facts["has_offset"]:  # the wall time at the linac, in the zone in force there on that date
             at = at.replace(tzinfo=self.zone_for(centre))
-        operators = facts["operators"]
+        operator, verifier = people_of_record(facts["operators"], facts["verified"])
         data = {
             "number": facts["number"],
             "numbering": "plan",  # a record counts in its plan's numbering (a re-plan's from 1)
             "group": facts["group"],
             "centre": centre,
-            "machine": facts["machine"] or "UNKNOWN",
-            "operator": operators[0] if operators else "unknown (OIS record)",
+            "machine": facts["machine"] or UNKNOWN_MACHINE,
+            "operator": operator,
             "delivered_at": at,
             "plan_uid": facts["plan_uid"],
             "beams": facts["beams"],
@@ -266,34 +254,27 @@ class Baseline:
             "source_uid": facts["sop_instance_uid"],
             "deviation_reason": self.deviation_reason,
         }
-        record = self.app.log_fraction(course["id"], data, self.actor)
-        if facts["verified"] and len(operators) > 1:
-            # Double-checked in the OIS: the second name is the colleague (as the ledger exports it).
-            self.app.verify_fraction(course["id"], record["number"], operators[1], self.actor, group=record["group"])
+        record = self.app.log_fraction(course_id, data, self.actor)
+        if verifier is not None:
+            self.app.verify_fraction(course_id, record["number"], verifier, self.actor, group=record["group"])
         return answer | {"status": "imported", "fractions": 1}
 
     def summary(self, ds: Dataset, path: Path) -> dict:
         course = self.course_for(str(need(ds, "PatientID")), referenced_plan(ds))
-        facts = summary_facts(ds, self.zone_for(course["home_centre"]))
-        answer: dict[str, Any] = {"file": str(path), "course_id": course["id"], "kind": "summary", "fractions": 0,
+        course_id = str(course.id)
+        facts = summary_facts(ds, self.zone_for(course.home_centre))
+        answer: dict[str, Any] = {"file": str(path), "course_id": course_id, "kind": "summary", "fractions": 0,
                                   "covered": 0, "skipped": []}
-        plan = course["plans"][0]
         for f in facts["fractions"]:
             group, number = f["group"], f["number"]
             source_uid = f"{facts['sop_instance_uid']}/{group}/{number}"
-            if f["termination"] != "NORMAL":
-                # A summary holds no MU: an interrupted fraction needs its session record.
+            if not counts_from_summary(f["termination"]):
                 answer["skipped"].append(f"fraction {number} (group {group}) ended {f['termination']}: import its session record")
                 continue
-            if self.already_imported(source_uid):
+            if course.has_imported(source_uid):
                 continue
-            data = {
-                "number": number, "group": group, "centre": course["home_centre"],
-                "machine": plan.get("machine") or "UNKNOWN", "operator": SUMMARY_OPERATOR,
-                "delivered_at": f["delivered_at"],
-                "plan_uid": plan["uid"], "source": "summary", "source_uid": source_uid,
-            }
-            if self.app.log_from_summary(course["id"], data, self.actor) is None:
+            data = course.summary_fraction(group, number, f["delivered_at"], source_uid)
+            if self.app.log_from_summary(course_id, data, self.actor) is None:
                 answer["covered"] += 1  # a session record (or an earlier summary) has it already
             else:
                 answer["fractions"] += 1

@@ -1,14 +1,14 @@
 """The triage list: per patient and plan, a triage code 1-5 and the centre that will treat.
 
 A CSV with a header `patient_id,plan,triage,centre` (plan: the plan's UID or its label;
-centre may be empty). Each line is answered on its own: an unknown patient or a bad code is
+centre may be empty), and optionally `phone,contact_person,contact_phone`: the patient's contact
+details (phones separated by ";"), registered with the line. Each line is answered on its own: an unknown patient or a bad code is
 reported with its line number and changes nothing for that line.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,21 +17,34 @@ from adapters.files import TRIAGE_LIST, check_size
 from adapters.runtime import Ledger
 from ledger import errors
 from ledger.service import Actor
+from ledger.unit_of_work import parse
+from schemas.outage import ContactDetails
 
 COLUMNS = ("patient_id", "plan", "triage", "centre")
+# Optional: how to reach the patient (`ledger.contacts`); phones separated by ";".
+CONTACT_COLUMNS = ("phone", "contact_person", "contact_phone")
+
+
+def contact_of(row: dict) -> dict | None:
+    phones = [p.strip() for p in (row.get("phone") or "").split(";") if p.strip()]
+    person = (row.get("contact_person") or "").strip() or None
+    if not phones and person is None:
+        return None
+    return {"phones": phones, "contact_person": person,
+            "contact_phone": (row.get("contact_phone") or "").strip() or None}
 
 
 def find_course(ledger: Ledger, patient_id: str, plan: str) -> str:
-    rows = ledger.fresh().db.execute("SELECT id, plans FROM courses WHERE patient_id = ?", [patient_id]).fetchall()
-    rows = [r for r in rows if seen(ledger, r[0])]  # another centre's patient is as unknown (need to know)
-    if not rows:
+    """The course a line is for, as the ledger finds it from its log (`FractionLedger.course_of_patient_plan`);
+    another centre's patient is as unknown (need to know)."""
+    found = ledger.app.course_of_patient_plan(patient_id, plan, lambda course_id: seen(ledger, course_id))
+    if found.problem == "patient_unknown":
         raise ValueError(f"patient_id: patient {patient_id!r} is not known to the ledger")
-    matches = [cid for cid, plans in rows if any(plan in (p["uid"], p["label"]) for p in json.loads(plans))]
-    if not matches:
+    if found.problem == "plan_unknown":
         raise ValueError(f"plan: patient {patient_id} has no plan with UID or label {plan!r}")
-    if len(matches) > 1:
-        raise ValueError(f"plan: label {plan!r} names {len(matches)} courses of patient {patient_id}; give the plan UID")
-    return matches[0]
+    if found.problem == "plan_ambiguous":
+        raise ValueError(f"plan: label {plan!r} names {len(found.courses)} courses of patient {patient_id}; give the plan UID")
+    return found.course_id
 
 
 def import_triage(ledger: Ledger, path: Path, actor: Actor) -> Iterator[dict]:
@@ -53,8 +66,16 @@ def import_triage(ledger: Ledger, path: Path, actor: Actor) -> Iterator[dict]:
                     raise ValueError(f"triage: {text!r} is not a triage code 1-5")
                 course_id = find_course(ledger, answer["patient_id"], (row.get("plan") or "").strip())
                 answer["course_id"] = course_id
-                changed = ledger.app.set_triage(course_id, int(text), actor)["changed"]
                 centre = (row.get("centre") or "").strip()
+                ledger.app.check_centres_known(("centre", centre))  # before anything of the line is written
+                contact = contact_of(row)
+                if contact is not None:
+                    parse(ContactDetails, contact)  # refused before the triage code of the line is written
+                changed = ledger.app.set_triage(course_id, int(text), actor)["changed"]
+                if contact is not None:
+                    course = ledger.app.get_course(course_id)
+                    changed = ledger.app.set_contact(course.home_centre, course.patient["id"], contact,
+                                                     actor)["status"] == "set" or changed
                 if centre:
                     changed = ledger.app.assign_centre(course_id, centre, actor)["changed"] or changed
                 answer["status"] = "changed" if changed else "unchanged"

@@ -1,4 +1,5 @@
-"""The procedure code of a charge: configurable by technique and delivering centre.
+"""The procedure code of a charge: configurable by technique and delivering centre. Which
+technique a fraction is billed as is the ledger's decision (`ledger.billing.technique`).
 
 The mapping is a TOML (or JSON) file; `procedure_codes.toml` beside this module is the
 default. A file that does not fit is refused with the field and the reason.
@@ -62,12 +63,3 @@ class ProcedureCodes:
                 return table[technique]
         return own.get(ANY) or self.data.default[ANY]
 
-
-def technique(plan: dict | None, group: int) -> str:
-    """RADIATION/KIND of the beams a fraction used, e.g. PHOTON/DYNAMIC."""
-    beams = [b for g in (plan or {}).get("fraction_groups", []) if g["number"] == group for b in g.get("beams", [])]
-    if not beams:
-        return "UNKNOWN/UNKNOWN"
-    radiation = beams[0].get("radiation_type") or "PHOTON"
-    kind = "DYNAMIC" if any(b.get("beam_type") == "DYNAMIC" for b in beams) else "STATIC"
-    return f"{radiation}/{kind}"

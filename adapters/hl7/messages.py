@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from adapters.hl7.codes import ProcedureCodes, technique
+from adapters.hl7.codes import ProcedureCodes
 from adapters.hl7.config import Hl7Config
 from adapters.hl7.er7 import CHARSET, VERSION, Template
+from ledger.billable import charge_and_credit, technique, to_charge
+from schemas.course import Plan, from_event
 
 
 @dataclass(frozen=True)
@@ -126,22 +128,22 @@ class MessageBuilder:
         }
 
     def charges(self, course: dict, may_hold: Callable[[str], bool] = lambda _: False) -> Iterable[Hl7Message]:
-        """A charge per delivered fraction (its first session: a continuation completes the same
-        fraction), and for a voided one whose charge may be held by billing, the charge and
-        its credit. Fractions imported as baseline were billed by the OIS before the outage."""
-        plans = {p["uid"]: p for p in course["plans"]}
+        """A charge per fraction the ledger charges (`ledger.billing.to_charge`), and for a voided
+        one whose charge may be held by billing, the charge and its credit (`charge_and_credit`)."""
+        plans = {p["uid"]: from_event(p, Plan) for p in course["plans"]}  # converted once per course
         destination = self.config.destination_of("DFT")
         for f in course["fractions"]:
-            if f["delivery_type"] != "TREATMENT" or f["source"] in ("baseline", "summary"):
+            if not to_charge(f["delivery_type"], f.get("part_of"), f["source"]):
                 continue
             charge_id = stable_id("CG", f["record_id"], "charge")
-            if f["voided"] and not may_hold(charge_id):
-                continue  # never charged: nothing to undo
+            charge, credit = charge_and_credit(bool(f["voided"]), may_hold(charge_id))
+            if not charge:
+                continue
             values = self.charge_values(course, f, plans)
             recorded = values["posted_at"]
             yield Hl7Message(charge_id, "DFT-CG", destination, course["id"], recorded,
                              CHARGE.fill(**self.header(course, "DFT", charge_id, recorded), **values))
-            if f["voided"]:
+            if credit:
                 credit_id = stable_id("CD", f["record_id"], "credit")
                 voided = when(f["voided_at"])
                 comment = (f"Credit for charge {values['transaction_id']}: fraction {f['number']} delivered "
@@ -151,9 +153,11 @@ class MessageBuilder:
                 yield Hl7Message(credit_id, "DFT-CD", destination, course["id"], voided, CREDIT.fill(
                     **self.header(course, "DFT", credit_id, voided), **credit, comment=comment))
 
-    def charge_values(self, course: dict, f: dict, plans: dict[str, dict]) -> dict[str, Any]:
+    def charge_values(self, course: dict, f: dict, plans: dict[str, Plan | dict]) -> dict[str, Any]:
         """The FT1 values of a fraction's charge: what was done, where, by whom, and its code."""
-        code = self.codes.code_for(technique(plans.get(f["plan_uid"]), f["group"]), f["centre"])
+        plan = plans.get(f["plan_uid"])
+        plan = from_event(plan, Plan) if isinstance(plan, dict) else plan
+        code = self.codes.code_for(technique(plan, f["group"]), f["centre"])
         return {
             "transaction_id": stable_id("", f["record_id"], "charge", length=12),
             "delivered_at": when(f["delivered_at"]),

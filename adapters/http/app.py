@@ -47,6 +47,7 @@ AREAS = [
     "adapters.http.api_dicom",
     "adapters.http.api_recovery",
     "adapters.http.pages",
+    "adapters.http.pages_day",
     "adapters.http.pages_physicist",
     "adapters.http.pages_exports",
     "adapters.http.pages_dicom",
@@ -54,6 +55,9 @@ AREAS = [
     "adapters.http.pages_finance",
     "adapters.http.pages_incidents",
     "adapters.http.api_access_log",
+    "adapters.http.api_gaps",
+    "adapters.http.pages_gaps",
+    "adapters.http.pages_outage",
 ]
 MAX_BODY = 1_000_000  # JSON bodies; upload routes set their own limit
 
