@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -129,11 +128,18 @@ def build_ois(db: Path, ois: Path) -> tuple[int, list[str], float]:
     return len(exported) - len(removed), sorted(exported[i][1] for i in removed), seconds
 
 
-def rss_mib() -> float:
+def rss_mib(field: str = "VmRSS") -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def peak_mib() -> float:
+    """This process's peak resident memory since it started (VmHWM). Not getrusage's ru_maxrss:
+    Linux carries that over from the parent's size at the fork, so a child of a large parent
+    would report the parent's size as its own peak."""
+    return rss_mib("VmHWM")
 
 
 def reconcile_child(db: Path, ois: Path, removed_file: Path) -> None:
@@ -156,7 +162,7 @@ def reconcile_child(db: Path, ois: Path, removed_file: Path) -> None:
         t0 = time.perf_counter()
         result = run(ledger, [ois], TZ, progress=progress)
         seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mib()
     found = [ref for item in result["missing_in_ois"] for ref in item["refs"]]
     t = result["totals"]
     print(json.dumps({
