@@ -133,9 +133,10 @@ def test_page_words_are_extracted_from_templates_and_code_and_exist_in_every_lan
 
 # ---- the command line's words and the printable reports' words (domains `cli` and `reports`) -------
 
-# The modules whose printed lines go through `tr` (tools/cli_common.py). The outage commands, the
-# drill (domain `drill`) and the benchmarks print on their own.
-CLI_MODULES = ["cli.py", "cli_access.py", "cli_billing.py", "cli_common.py", "cli_dicom.py", "cli_hl7.py", "demo.py",
+# The modules whose printed lines go through `tr` (tools/cli_common.py). The drill (domain `drill`)
+# and the benchmarks print on their own.
+CLI_MODULES = ["cli.py", "cli_access.py", "cli_billing.py", "cli_common.py", "cli_dicom.py", "cli_gaps.py", "cli_hl7.py",
+               "cli_outage.py", "demo.py",
                "cli_recovery.py", "cli_serve.py", "cli_trust.py"]
 
 
