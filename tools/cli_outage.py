@@ -160,7 +160,8 @@ def plan_assignments(obj, capacity_lost, home, day, accept, as_json) -> None:
     day = day_option(day) or today_at(ledger.app, home)
     w = words(cli_language())
     ids = home_course_ids(ledger.fresh(), home)
-    plan = plan_dict(ledger.app.plan_assignments(ids, capacity_lost, day), w)
+    # --json is the same in every language (a reason in English, its code in "said"); the lines are the reader's
+    plan = plan_dict(ledger.app.plan_assignments(ids, capacity_lost, day), words("en") if as_json else w)
     log_read(obj, "courses.assign", ids)
     if accept:
         chosen = [(p["course"], p["centre"]) for p in plan["proposals"] if "all" in accept or p["course"] in accept]
@@ -239,8 +240,8 @@ def calls_list(obj, centre, day, as_csv, pdf_out, as_json) -> None:
     log_read(obj, "contacts.read", [r["course"] for r in rows])
     if pdf_out is not None:
         pdf_out.write_bytes(call_list_pdf(rows, centre, day, w, ledger.app.clock()))
-    if as_json:
-        emit(rows, True)
+    if as_json:  # the same in every language: the reasons in English, their codes in "said"
+        emit(rows if w.lang == "en" else call_list(ledger.app, ledger.fresh(), centre, day, words("en")), True)
     elif as_csv:
         click.echo(call_list_csv(rows, w), nl=False)
     else:
