@@ -343,12 +343,15 @@ def test_the_gaps_and_outage_commands_speak_french_and_dutch_and_their_json_stay
     assert made.stdout == "enregistré : centre HOME (Home, Europe/Brussels)\n"
     cli("centre", "register", "PARTNER", "--name", "Partner", "--machine", "P1=TrueBeam:static,VMAT", db=db, env=en,
         check=True)
-    declared = cli("capacity", "declare", "PARTNER", "--per-day", "4", "--from", "2026-11-01", "--machine", "P1",
+    declared = cli("capacity", "declare", "PARTNER", "--per-day", "1", "--from", "2026-11-01", "--machine", "P1",
                    db=db, env=nl, check=True)
     assert declared.stdout == "aangegeven: capaciteit van PARTNER versie 1\n"
     course = json.loads(cli("course", "register", "--patient-id", "HN-9", "--patient-name", "PEETERS^AN",
                             "--plan-uid", "1.2.3.9", "--plan-label", "H&N", "--fractions", "35", "--home-centre", "HOME",
                             "--beam", "1=200", "--triage", "1", "--json", db=db, env=en, check=True).stdout)["id"]
+    cli("course", "register", "--patient-id", "HN-10", "--patient-name", "JANSSENS^EVA", "--plan-uid", "1.2.3.10",
+        "--plan-label", "Lung", "--fractions", "20", "--home-centre", "HOME", "--beam", "1=180", "--triage", "1",
+        db=db, env=en, check=True)  # partner full: unplaceable, with a reason
     scheduled = cli("course", "schedule", course, "--start", "2026-11-02", "--site", "head_and_neck", db=db, env=fr,
                     check=True)
     assert scheduled.stdout == f"traitement {course} : calendrier fixé\n"
@@ -374,7 +377,7 @@ def test_the_gaps_and_outage_commands_speak_french_and_dutch_and_their_json_stay
     assert "oorspronkelijk voorschrift groep 1: 35" in shown_nl and "gap category" not in shown_nl
 
     plan_fr = cli("plan-assignments", "--home", "HOME", "--day", "2026-11-17", db=db, env=fr, check=True).stdout
-    assert "Plan d'attribution" in plan_fr and "HN-9" in plan_fr
+    assert "Plan d'attribution" in plan_fr and "HN-9" in plan_fr and "HN-10" in plan_fr
     plan_nl = cli("plan-assignments", "--home", "HOME", "--day", "2026-11-17", db=db, env=nl, check=True).stdout
     assert "Toewijzingsplan" in plan_nl and "HN-9" in plan_nl
     unknown = cli("plan-assignments", "--home", "HOME", "--day", "2026-11-17", "--accept", "nope", db=db, env=fr)
@@ -387,8 +390,8 @@ def test_the_gaps_and_outage_commands_speak_french_and_dutch_and_their_json_stay
     assert "ONTBREEKT" in day_nl and "missing" not in day_nl
     assert "HOME" in cli("centre", "list", db=db, env=fr, check=True).stdout
     capacity_fr = cli("capacity", "show", "PARTNER", db=db, env=fr, check=True).stdout
-    assert capacity_fr == "v1 4 patients/jour 07:00-19:00 1 nov. 2026.. sur P1 (par root)\n"
-    assert "patiënten/dag" in cli("capacity", "show", "PARTNER", db=db, env=nl, check=True).stdout
+    assert capacity_fr == "v1 1 patient/jour 07:00-19:00 1 nov. 2026.. sur P1 (par root)\n"
+    assert "v1 1 patiënt/dag 07:00-19:00" in cli("capacity", "show", "PARTNER", db=db, env=nl, check=True).stdout
 
     for args in (("gaps", "--json"), ("plan-assignments", "--home", "HOME", "--day", "2026-11-17", "--json"),
                  ("day-list", "--for-centre", "HOME", "--day", "2026-11-16", "--json"), ("centre", "list", "--json"),
@@ -396,3 +399,5 @@ def test_the_gaps_and_outage_commands_speak_french_and_dutch_and_their_json_stay
         outputs = {re.sub(r'"log_head":"[0-9a-f]+"', "", cli(*args, db=db, env=env, check=True).stdout)
                    for env in (en, fr, nl)}
         assert len(outputs) == 1, args
+    plan = json.loads(cli("plan-assignments", "--home", "HOME", "--day", "2026-11-17", "--json", db=db, env=fr).stdout)
+    assert plan["unplaceable"] and "full" in plan["unplaceable"][0]["reason"]  # a reason in English, its code in "said"

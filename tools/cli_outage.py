@@ -133,10 +133,11 @@ def capacity_show(obj, centre, as_json) -> None:
         emit(versions, True)
         return
     for v in versions:
-        values = dict(version=v["version"], per_day=v["per_day"], start=v["window_start"], end=v["window_end"],
+        values = dict(version=v["version"], start=v["window_start"], end=v["window_end"],
                       valid_from=shown(v["valid_from"]), valid_until=shown(v["valid_until"]) if v["valid_until"] else "",
                       machines=", ".join(v["machines"]), by=v["by"])
-        click.echo(tr("capacity_line_slots", **values) if v["unit"] == "slots" else tr("capacity_line_patients", **values))
+        click.echo(tr_n("capacity_line_slots", v["per_day"], **values) if v["unit"] == "slots"
+                   else tr_n("capacity_line_patients", v["per_day"], **values))
 
 
 # ---- the assignment plan -----------------------------------------------------------------------
