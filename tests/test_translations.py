@@ -133,9 +133,10 @@ def test_page_words_are_extracted_from_templates_and_code_and_exist_in_every_lan
 
 # ---- the command line's words and the printable reports' words (domains `cli` and `reports`) -------
 
-# The modules whose printed lines go through `tr` (tools/cli_common.py). The outage commands, the
-# drill (domain `drill`) and the benchmarks print on their own.
-CLI_MODULES = ["cli.py", "cli_access.py", "cli_billing.py", "cli_common.py", "cli_dicom.py", "cli_hl7.py", "demo.py",
+# The modules whose printed lines go through `tr` (tools/cli_common.py). The drill (domain `drill`)
+# and the benchmarks print on their own.
+CLI_MODULES = ["cli.py", "cli_access.py", "cli_billing.py", "cli_common.py", "cli_dicom.py", "cli_gaps.py", "cli_hl7.py",
+               "cli_outage.py", "demo.py",
                "cli_recovery.py", "cli_serve.py", "cli_trust.py"]
 
 
@@ -324,3 +325,79 @@ def test_the_reconciliation_report_is_written_in_the_readers_language():
     assert "Missing" not in french and "Checked by" not in french
     dutch = render_report(reconcile_result(), "ois", made, "nl")
     assert "Ontbreekt in het OIS" in dutch and "1.200" in dutch and "Gecontroleerd door:" in dutch
+
+
+def test_the_gaps_and_outage_commands_speak_french_and_dutch_and_their_json_stays_the_same(tmp_path):
+    """`gaps`, `course show`'s gap and amendments, `plan-assignments`, `day-list`, `centre list` and
+    `capacity show` in the CLI's language; their --json the same bytes in every language."""
+    import json
+    import re
+
+    from tests.conftest import cli
+
+    db = tmp_path / "outage.sqlite3"
+    base = {"FRACTION_LEDGER_CLOCK": "2026-11-17T07:00:00+01:00", "FRACTION_LEDGER_READ_DB": str(tmp_path / "r.sqlite3")}
+    fr, nl, en = ({**base, "FRACTION_LEDGER_LANG": lang} for lang in ("fr", "nl", "en"))
+    made = cli("centre", "register", "HOME", "--name", "Home", "--machine", "L1=TrueBeam:static,VMAT", db=db, env=fr,
+               check=True)
+    assert made.stdout == "enregistré : centre HOME (Home, Europe/Brussels)\n"
+    cli("centre", "register", "PARTNER", "--name", "Partner", "--machine", "P1=TrueBeam:static,VMAT", db=db, env=en,
+        check=True)
+    declared = cli("capacity", "declare", "PARTNER", "--per-day", "1", "--from", "2026-11-01", "--machine", "P1",
+                   db=db, env=nl, check=True)
+    assert declared.stdout == "aangegeven: capaciteit van PARTNER versie 1\n"
+    course = json.loads(cli("course", "register", "--patient-id", "HN-9", "--patient-name", "PEETERS^AN",
+                            "--plan-uid", "1.2.3.9", "--plan-label", "H&N", "--fractions", "35", "--home-centre", "HOME",
+                            "--beam", "1=200", "--triage", "1", "--json", db=db, env=en, check=True).stdout)["id"]
+    cli("course", "register", "--patient-id", "HN-10", "--patient-name", "JANSSENS^EVA", "--plan-uid", "1.2.3.10",
+        "--plan-label", "Lung", "--fractions", "20", "--home-centre", "HOME", "--beam", "1=180", "--triage", "1",
+        db=db, env=en, check=True)  # partner full: unplaceable, with a reason
+    scheduled = cli("course", "schedule", course, "--start", "2026-11-02", "--site", "head_and_neck", db=db, env=fr,
+                    check=True)
+    assert scheduled.stdout == f"traitement {course} : calendrier fixé\n"
+    for n, day in enumerate((2, 3, 4), start=1):
+        cli("fraction", "log", course, "--number", str(n), "--centre", "HOME", "--machine", "L1", "--operator", "rtt.an",
+            "--at", f"2026-11-0{day}T09:00+01:00", db=db, env=en, check=True)
+    proposed = cli("--user", "onc.a", "course", "amend", course, "--kind", "extra_fractions", "--fractions", "2",
+                   "--reason", "lost days", db=db, env=nl, check=True)
+    assert proposed.stdout.startswith("voorgesteld: wijziging ") and "wacht op medeondertekening" in proposed.stdout
+
+    gaps_fr = cli("gaps", db=db, env=fr, check=True).stdout
+    assert gaps_fr.startswith("ALARME ") and "manquées" in gaps_fr and "prochaine 1/4 le " in gaps_fr
+    assert "1 modification à contresigner" in gaps_fr and "missed" not in gaps_fr and "countersign" not in gaps_fr
+    gaps_nl = cli("gaps", db=db, env=nl, check=True).stdout
+    assert "gemist" in gaps_nl and "verlengd" in gaps_nl and "1 wijziging mede te ondertekenen" in gaps_nl
+    gaps_en = cli("gaps", db=db, env=en, check=True).stdout
+    assert "missed" in gaps_en and "next 1/4 on 2026-11-" in gaps_en and "1 amendment to countersign" in gaps_en
+    shown_fr = cli("course", "show", course, db=db, env=fr, check=True).stdout
+    assert "catégorie d'interruption 1 (site head_and_neck)" in shown_fr and "NON CONTRESIGNÉE" in shown_fr
+    assert "prescription d'origine groupe 1 : 35" in shown_fr and "ALARME" in shown_fr
+    shown_nl = cli("course", "show", course, db=db, env=nl, check=True).stdout
+    assert "onderbrekingscategorie 1 (locatie head_and_neck)" in shown_nl and "NIET MEDEONDERTEKEND" in shown_nl
+    assert "oorspronkelijk voorschrift groep 1: 35" in shown_nl and "gap category" not in shown_nl
+
+    plan_fr = cli("plan-assignments", "--home", "HOME", "--day", "2026-11-17", db=db, env=fr, check=True).stdout
+    assert "Plan d'attribution" in plan_fr and "HN-9" in plan_fr and "HN-10" in plan_fr
+    plan_nl = cli("plan-assignments", "--home", "HOME", "--day", "2026-11-17", db=db, env=nl, check=True).stdout
+    assert "Toewijzingsplan" in plan_nl and "HN-9" in plan_nl
+    unknown = cli("plan-assignments", "--home", "HOME", "--day", "2026-11-17", "--accept", "nope", db=db, env=fr)
+    assert unknown.returncode == 2 and "non proposé : nope" in unknown.stderr
+    bad_day = cli("day-list", "--for-centre", "HOME", "--day", "17/11", db=db, env=nl)
+    assert bad_day.returncode == 2 and "verwacht een dag JJJJ-MM-DD" in bad_day.stderr
+    day_fr = cli("day-list", "--for-centre", "HOME", "--day", "2026-11-16", db=db, env=fr, check=True).stdout
+    assert "ABSENT" in day_fr and "HN-9" in day_fr
+    day_nl = cli("day-list", "--for-centre", "HOME", "--day", "2026-11-16", db=db, env=nl, check=True).stdout
+    assert "ONTBREEKT" in day_nl and "missing" not in day_nl
+    assert "HOME" in cli("centre", "list", db=db, env=fr, check=True).stdout
+    capacity_fr = cli("capacity", "show", "PARTNER", db=db, env=fr, check=True).stdout
+    assert capacity_fr == "v1 1 patient/jour 07:00-19:00 1 nov. 2026.. sur P1 (par root)\n"
+    assert "v1 1 patiënt/dag 07:00-19:00" in cli("capacity", "show", "PARTNER", db=db, env=nl, check=True).stdout
+
+    for args in (("gaps", "--json"), ("plan-assignments", "--home", "HOME", "--day", "2026-11-17", "--json"),
+                 ("day-list", "--for-centre", "HOME", "--day", "2026-11-16", "--json"), ("centre", "list", "--json"),
+                 ("capacity", "show", "PARTNER", "--json"), ("course", "show", course, "--json")):
+        outputs = {re.sub(r'"log_head":"[0-9a-f]+"', "", cli(*args, db=db, env=env, check=True).stdout)
+                   for env in (en, fr, nl)}
+        assert len(outputs) == 1, args
+    plan = json.loads(cli("plan-assignments", "--home", "HOME", "--day", "2026-11-17", "--json", db=db, env=fr).stdout)
+    assert plan["unplaceable"] and "full" in plan["unplaceable"][0]["reason"]  # a reason in English, its code in "said"

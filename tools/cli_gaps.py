@@ -9,7 +9,7 @@ from adapters.gaps_view import alarms, gaps_of, what
 from adapters.runtime import gap_alarm_days
 from schemas.prescription import KINDS
 from tools.cli_access import log_read
-from tools.cli_common import Context, emit, say
+from tools.cli_common import Context, emit, say, shown, tr, tr_n
 
 
 def weekdays_of(text: str | None) -> list[int] | None:
@@ -18,7 +18,7 @@ def weekdays_of(text: str | None) -> list[int] | None:
     try:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise click.BadParameter(f"{text!r}: ISO weekdays separated by commas, e.g. 1,2,3,4,5", param_hint="--weekdays") from None
+        raise click.BadParameter(tr("bad_weekdays", text=repr(text)), param_hint="--weekdays") from None
 
 
 def gap_of_course(obj: Context, course_id: str) -> dict | None:
@@ -35,19 +35,22 @@ def show_prescription(obj: Context, course) -> None:
     """`course show`: the gap, the dose, the original prescription and every amendment."""
     if course.status == "active":
         gap = obj.ledger.app.course_gap(course.id, threshold=gap_alarm_days())
-        click.echo(f"  gap category {gap.category or '-'}{' (site ' + course.site + ')' if gap.category_from == 'site' else ''}, "
-                   f"missed {gap.missed}, prolonged {gap.prolongation} treatment days, planned end {gap.planned_end or '-'}, "
-                   f"projected end {gap.projected_end or '-'}" + ("  ALARM" if gap.alarm else ""))
+        site = tr("gap_from_site", site=course.site) if gap.category_from == "site" else ""
+        click.echo(tr("course_gap", category=gap.category or "-", site=site, missed=shown(gap.missed),
+                      prolongation=shown(gap.prolongation), planned_end=shown(gap.planned_end or "-"),
+                      projected_end=shown(gap.projected_end or "-"), alarm=tr("gap_alarm") if gap.alarm else ""))
     prescribed, delivered = course.dose()
     if prescribed is not None:
-        click.echo(f"  dose {delivered}/{prescribed} Gy")
+        click.echo(tr("course_dose", delivered=shown(delivered), prescribed=shown(prescribed)))
     if course.amendments:
-        original = ", ".join(f"group {g.number}: {g.fractions_planned}" for g in course.plan.fraction_groups)
-        click.echo(f"  original prescription {original}")
+        original = ", ".join(tr("original_group", group=g.number, fractions=shown(g.fractions_planned))
+                             for g in course.plan.fraction_groups)
+        click.echo(tr("original_prescription", groups=original))
     for a in course.amendments:
-        signed = (f"countersigned by {a.countersigned_by} {a.countersigned_at}" if a.countersigned_by
-                  else "NOT COUNTERSIGNED: changes nothing")
-        click.echo(f"  amendment {a.id}: {say(what(a))}; by {a.by} {a.at}: {a.reason}; {signed}")
+        signed = (tr("amendment_countersigned", by=a.countersigned_by, at=shown(a.countersigned_at))
+                  if a.countersigned_by else tr("amendment_not_countersigned"))
+        click.echo(tr("amendment_line", id=a.id, what=say(what(a)), by=a.by, at=shown(a.at), reason=a.reason,
+                      signed=signed))
 
 
 def register(main: click.Group) -> None:
@@ -67,20 +70,19 @@ def register(main: click.Group) -> None:
             emit(rows, True)
             return
         for a in alarms(rows, threshold):
-            click.echo(f"ALARM {say(a['message'])}")
+            click.echo(tr("gaps_alarm", message=say(a["message"])))
         for r in rows:
             nxt = r["next_fraction"]
             nxt_text = f"{nxt['group']}/{nxt['number']}" if nxt else "-"
-            dose = (f"  dose {r['dose_delivered_gy']}/{r['dose_prescribed_gy']} Gy"
+            dose = (tr("gaps_dose", delivered=shown(r["dose_delivered_gy"]), prescribed=shown(r["dose_prescribed_gy"]))
                     if r["dose_prescribed_gy"] is not None else "")
-            click.echo(
-                f"{r['id']}  cat {r['category'] or '-'}  {r['patient_id']:<12} {r['plan_label']:<16} "
-                f"{r['delivered']:>3}/{r['planned']:<3} missed {r['missed']:<2} prolonged {r['prolongation']:<3} "
-                f"last {r['days_since_last'] if r['days_since_last'] is not None else '-'} d ago  "
-                f"next {nxt_text} on {r['next_day'] or '-'}  "
-                f"at {', '.join(r['assigned_centres']) or r['home_centre']}{dose}"
-                + (f"  {r['pending_amendments']} amendment(s) to countersign" if r["pending_amendments"] else "")
-            )
+            pending = (tr_n("gaps_pending", r["pending_amendments"]) if r["pending_amendments"] else "")
+            last = r["days_since_last"] if r["days_since_last"] is not None else "-"
+            click.echo(tr("gaps_line", id=r["id"], category=r["category"] or "-", patient_id=r["patient_id"],
+                          plan_label=r["plan_label"], delivered=r["delivered"], planned=r["planned"], missed=r["missed"],
+                          prolongation=r["prolongation"], last=last, next=nxt_text,
+                          next_day=shown(r["next_day"] or "-"),
+                          at=", ".join(r["assigned_centres"]) or r["home_centre"], dose=dose, pending=pending))
 
     @course.command("schedule")
     @click.argument("course_id")
@@ -96,7 +98,7 @@ def register(main: click.Group) -> None:
         if start is not None or weekdays is not None:
             schedule = {"start": start, **({"weekdays": weekdays_of(weekdays)} if weekdays else {})}
         result = obj.ledger.app.set_schedule(course_id, schedule, site, obj.actor(), request_id=request_id)
-        emit(result, as_json, f"course {result['id']}: schedule set" + ("" if result["changed"] else " (already so)"))
+        emit(result, as_json, tr("schedule_set", id=result["id"]) + ("" if result["changed"] else tr("already_so")))
 
     @course.command("gap-category")
     @click.argument("course_id")
@@ -108,8 +110,8 @@ def register(main: click.Group) -> None:
     def course_gap_category(obj: Context, course_id, category, request_id, as_json) -> None:
         """Set a course's gap category (a physician's decision; it replaces the site's default)."""
         result = obj.ledger.app.set_gap_category(course_id, category, obj.actor(), request_id=request_id)
-        emit(result, as_json, f"course {result['id']}: gap category {category}"
-             + ("" if result["changed"] else " (already so)"))
+        emit(result, as_json, tr("gap_category_set", id=result["id"], category=category)
+             + ("" if result["changed"] else tr("already_so")))
 
     @course.command("amend")
     @click.argument("course_id")
@@ -126,7 +128,7 @@ def register(main: click.Group) -> None:
         """Propose a prescription amendment; it changes nothing until a second person countersigns it."""
         data = {"kind": kind, "reason": reason, "group": group, "fractions": fractions, "day": day}
         result = obj.ledger.app.amend_prescription(course_id, data, obj.actor(), request_id=request_id)
-        emit(result, as_json, f"proposed: amendment {result['amendment']['id']} ({kind}), awaiting countersignature")
+        emit(result, as_json, tr("amendment_proposed", id=result["amendment"]["id"], kind=kind))
 
     @course.command("countersign")
     @click.argument("course_id")
@@ -137,5 +139,5 @@ def register(main: click.Group) -> None:
     def course_countersign(obj: Context, course_id, amendment_id, request_id, as_json) -> None:
         """Countersign an amendment (never one's own): it takes effect."""
         result = obj.ledger.app.countersign_amendment(course_id, amendment_id, obj.actor(), request_id=request_id)
-        emit(result, as_json, f"countersigned: amendment {amendment_id} by {result['amendment']['countersigned_by']}; "
-                              f"{result['fractions_planned']} fractions planned")
+        emit(result, as_json, tr_n("amendment_countersigned_done", result["fractions_planned"], id=amendment_id,
+                                   by=result["amendment"]["countersigned_by"]))

@@ -16,7 +16,7 @@ from adapters.outage import (
     call_list, call_list_csv, call_list_pdf, home_course_ids, plan_dict, plan_text, today_at,
 )
 from tools.cli_access import log_read
-from tools.cli_common import emit
+from tools.cli_common import emit, shown, status_word, tr, tr_n
 
 
 def parse_machine(text: str) -> dict:
@@ -24,8 +24,7 @@ def parse_machine(text: str) -> dict:
     name, sep, rest = text.partition("=")
     model, sep2, techniques = rest.partition(":")
     if not (sep and sep2 and name and model and techniques):
-        raise click.BadParameter(f"{text!r}: expected NAME=MODEL:TECHNIQUE,..., e.g. TB2=TrueBeam:static,VMAT",
-                                 param_hint="--machine")
+        raise click.BadParameter(tr("bad_machine", text=repr(text)), param_hint="--machine")
     return {"name": name, "model": model, "techniques": [t.strip() for t in techniques.split(",") if t.strip()]}
 
 
@@ -35,7 +34,7 @@ def day_option(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise click.BadParameter(f"{value!r}: expected a day YYYY-MM-DD", param_hint="--day") from None
+        raise click.BadParameter(tr("bad_day_option", text=repr(value)), param_hint="--day") from None
 
 
 # ---- the registry ------------------------------------------------------------------------------
@@ -52,7 +51,7 @@ def centre_register(obj, code, name, zone, machines, as_json) -> None:
     """Register a centre of the network (code, name, zone, machines); again: rename, set machines."""
     result = obj.ledger.app.register_centre(
         {"code": code, "name": name, "zone": zone, "machines": [parse_machine(m) for m in machines]}, obj.actor())
-    emit(result, as_json, f"{result['status']}: centre {code} ({name}, {zone})")
+    emit(result, as_json, tr("centre_registered", status=status_word(result["status"]), code=code, name=name, zone=zone))
 
 
 @click.command("machine")
@@ -70,9 +69,9 @@ def centre_machine(obj, code, name, model, techniques, remove, as_json) -> None:
         result = app.remove_machine(code, name, obj.actor())
     else:
         if model is None or not techniques:
-            raise click.UsageError("give --model and at least one --technique (or --remove)")
+            raise click.UsageError(tr("machine_needs_model"))
         result = app.set_machine(code, {"name": name, "model": model, "techniques": list(techniques)}, obj.actor())
-    emit(result, as_json, f"{result['status']}: machine {name} of centre {code}")
+    emit(result, as_json, tr("machine_set", status=status_word(result["status"]), name=name, code=code))
 
 
 @click.command("list")
@@ -89,7 +88,7 @@ def centre_list(obj, as_json) -> None:
         for m in c["machines"]:
             click.echo(f"    {m['name']:<16} {m['model']:<12} {', '.join(m['techniques'])}")
         for a in c["aliases"]:
-            click.echo(f"    alias {a['kind']}: {a['value']}")
+            click.echo(tr("centre_list_alias", kind=a["kind"], value=a["value"]))
 
 
 # ---- capacity ------------------------------------------------------------------------------------
@@ -116,7 +115,8 @@ def capacity_declare(obj, centre, per_day, unit, window, valid_from, valid_until
     result = obj.ledger.app.declare_capacity(
         {"centre": centre, "per_day": per_day, "unit": unit, "window_start": start, "window_end": end,
          "valid_from": valid_from, "valid_until": valid_until, "machines": list(machines)}, obj.actor())
-    emit(result, as_json, f"{result['status']}: capacity of {centre} version {result['version']}")
+    emit(result, as_json, tr("capacity_declared", status=status_word(result["status"]), centre=centre,
+                             version=result["version"]))
 
 
 @capacity.command("show")
@@ -133,8 +133,11 @@ def capacity_show(obj, centre, as_json) -> None:
         emit(versions, True)
         return
     for v in versions:
-        click.echo(f"v{v['version']} {v['per_day']} {v['unit']}/day {v['window_start']}-{v['window_end']} "
-                   f"{v['valid_from']}..{v['valid_until'] or ''} on {', '.join(v['machines'])} (by {v['by']})")
+        values = dict(version=v["version"], start=v["window_start"], end=v["window_end"],
+                      valid_from=shown(v["valid_from"]), valid_until=shown(v["valid_until"]) if v["valid_until"] else "",
+                      machines=", ".join(v["machines"]), by=v["by"])
+        click.echo(tr_n("capacity_line_slots", v["per_day"], **values) if v["unit"] == "slots"
+                   else tr_n("capacity_line_patients", v["per_day"], **values))
 
 
 # ---- the assignment plan -----------------------------------------------------------------------
@@ -154,17 +157,18 @@ def plan_assignments(obj, capacity_lost, home, day, accept, as_json) -> None:
     ledger = obj.ledger
     home = home or obj.centre
     if home in (None, "", "-"):
-        raise click.UsageError("name the home centre: --home CENTRE (or --centre before the command)")
+        raise click.UsageError(tr("plan_home_needed"))
     day = day_option(day) or today_at(ledger.app, home)
     w = words(cli_language())
     ids = home_course_ids(ledger.fresh(), home)
-    plan = plan_dict(ledger.app.plan_assignments(ids, capacity_lost, day), w)
+    # --json is the same in every language (a reason in English, its code in "said"); the lines are the reader's
+    plan = plan_dict(ledger.app.plan_assignments(ids, capacity_lost, day), words("en") if as_json else w)
     log_read(obj, "courses.assign", ids)
     if accept:
         chosen = [(p["course"], p["centre"]) for p in plan["proposals"] if "all" in accept or p["course"] in accept]
         unknown = set(accept) - {"all"} - {p["course"] for p in plan["proposals"]}
         if unknown:
-            raise click.BadParameter(f"not proposed: {', '.join(sorted(unknown))}", param_hint="--accept")
+            raise click.BadParameter(tr("not_proposed", courses=", ".join(sorted(unknown))), param_hint="--accept")
         result = ledger.app.accept_assignments(ids, chosen, capacity_lost, day, obj.actor(home))
         plan["accepted"] = result["accepted"]
         plan["assigned"] = True
@@ -200,7 +204,7 @@ def contact_set(obj, course_id, phones, contact_person, contact_phone, as_json) 
     result = app.set_contact(course.home_centre, course.patient["id"],
                              {"phones": list(phones), "contact_person": contact_person, "contact_phone": contact_phone},
                              obj.actor())
-    emit(result, as_json, f"{result['status']}: contact of patient {course.patient['id']}")
+    emit(result, as_json, tr("contact_set", status=status_word(result["status"]), patient_id=course.patient["id"]))
 
 
 @contact.command("show")
@@ -237,15 +241,15 @@ def calls_list(obj, centre, day, as_csv, pdf_out, as_json) -> None:
     log_read(obj, "contacts.read", [r["course"] for r in rows])
     if pdf_out is not None:
         pdf_out.write_bytes(call_list_pdf(rows, centre, day, w, ledger.app.clock()))
-    if as_json:
-        emit(rows, True)
+    if as_json:  # the same in every language: the reasons in English, their codes in "said"
+        emit(rows if w.lang == "en" else call_list(ledger.app, ledger.fresh(), centre, day, words("en")), True)
     elif as_csv:
         click.echo(call_list_csv(rows, w), nl=False)
     else:
         for r in rows:
             click.echo(f"{r['patient_id']:<12} {r['name']:<24} {' / '.join(r['phones']) or '-':<28} {'; '.join(r['why'])}")
         if pdf_out is not None:
-            click.echo(f"wrote {pdf_out}")
+            click.echo(tr("wrote_list", file=pdf_out))
 
 
 @calls.command("record")
@@ -258,7 +262,8 @@ def calls_list(obj, centre, day, as_csv, pdf_out, as_json) -> None:
 def calls_record(obj, course_id, day, outcome, note, as_json) -> None:
     result = obj.ledger.app.record_call({"course_id": course_id, "day": day, "outcome": outcome, "note": note},
                                         obj.actor())
-    emit(result, as_json, f"recorded: {outcome} for course {course_id} on {day}")
+    said = tr("call_called") if outcome == "called" else tr("call_not_reached")
+    emit(result, as_json, tr("call_recorded", outcome=said, course_id=course_id, day=shown(day)))
 
 
 # ---- the day list ----------------------------------------------------------------------------------
@@ -288,7 +293,7 @@ def day_list_command(obj, centre, day, pdf_out, as_json) -> None:
         given = ", ".join(str(d["number"]) for d in r["delivered"]) or "-"
         click.echo(f"{w.t('day_status_' + r['status']):<14} {r['patient_id']:<12} {r['name']:<24} {r['plan']:<20} {given}")
     if pdf_out is not None:
-        click.echo(f"wrote {pdf_out}")
+        click.echo(tr("wrote_list", file=pdf_out))
 
 
 # ---- the emergency sheets ------------------------------------------------------------------------
@@ -309,8 +314,8 @@ def export_sheets(obj, out, dicom, course_id, lang, as_json) -> None:
     rows = [r for r in ledger.fresh().courses(status="active") if course_id in (None, r["id"])]
     log_read(obj, "exports", rows)
     written = write_sheets(ledger.app, [r["id"] for r in rows], out, words(lang or cli_language()), dicom)
-    emit(written, as_json, f"wrote {len(written['pdf'])} sheets" + (f", {len(written['dicom'])} DICOM Encapsulated PDF"
-                                                                     if dicom else "") + f" to {out}")
+    dicom_text = tr_n("sheets_dicom", len(written["dicom"])) if dicom else ""
+    emit(written, as_json, tr_n("sheets_written", len(written["pdf"]), dicom=dicom_text, folder=out))
 
 
 @click.command("sheets")
@@ -327,7 +332,7 @@ def send_sheets(folder, host, port, called_aet, calling_aet, as_json) -> None:
     paths = sorted((folder / "dicom").glob("*.dcm")) or sorted(folder.glob("*.dcm"))
     answers = store_sheets(paths, host, port, called_aet, calling_aet)
     stored = sum(1 for a in answers if a["stored"])
-    emit(answers, as_json, f"{called_aet}@{host}:{port}: stored {stored} of {len(answers)} sheets")
+    emit(answers, as_json, tr_n("sheets_stored", len(answers), aet=called_aet, host=host, port=port, stored=stored))
     if stored != len(answers):
         raise SystemExit(1)
 
