@@ -117,9 +117,10 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
             try:
                 row = self.db.execute("SELECT position, source, chain FROM position WHERE name='main'").fetchone()
                 start = row[0] if row else 0
-                if row is not None and (row[1] != self.source or row[2] != chain_hash_at(app, start)):
-                    # Built from another log, or the log at this path was replaced (restored from a
-                    # backup, say): the event the tables stop at is no longer the same. Start again.
+                if row is None or row[1] != self.source or row[2] != chain_hash_at(app, start):
+                    # No position (a new read model, or one an older version made, whose position was
+                    # dropped when its columns were added), built from another log, or the log at this
+                    # path was replaced (restored from a backup, say): start again from empty tables.
                     self.clear()
                     start = 0
                 notifications = app.recorder.select_notifications(start, BATCH, inclusive_of_start=False)
