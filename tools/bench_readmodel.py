@@ -47,7 +47,7 @@ def course_data(n: int, planned: int = FRACTIONS) -> dict:
 
 def fraction(number: int) -> dict:
     return {"number": number, "centre": "PARTNER", "machine": "PARTNER-L1", "operator": "rtt.partner",
-            "delivered_at": DAY1 + timedelta(days=number % 300, minutes=number // 300)}
+            "delivered_at": DAY1 + timedelta(hours=6 * number)}  # before the clock for up to 240 fractions
 
 
 def build(ledger: Ledger, events: int, clients: int = 8) -> int:
@@ -147,7 +147,7 @@ def ms(values: list[float], q: float = 0.5) -> float:
 @click.command("readmodel")
 @click.option("--events", type=int, default=10_000, show_default=True, help="Size of each log.")
 @click.option("--rounds", type=int, default=5, show_default=True)
-@click.option("--catch-ups", "catch_count", type=int, default=200, show_default=True,
+@click.option("--catch-ups", "catch_count", type=click.IntRange(1, 240), default=200, show_default=True,
               help="Single events per ledger per round.")
 @click.option("--json", "as_json", is_flag=True)
 def main(events: int, rounds: int, catch_count: int, as_json: bool) -> None:
