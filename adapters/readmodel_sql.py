@@ -1,0 +1,37 @@
+"""The read model's projection statements: prepared SQL on the connection, with values stored as
+sqlite-utils would store them, so that rows are the same whichever wrote them. sqlite-utils builds
+the schema and serves the reads; per-row sqlite-utils calls introspect the table every time (a
+dozen statements per event), which the projection cannot afford."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlite_utils.db import jsonify_if_needed
+
+
+def insert_sql(table: str, columns: Iterable[str], upsert_on: tuple[str, ...] = ()) -> str:
+    """A prepared INSERT of every column in `columns` order; with `upsert_on` (the primary key),
+    an existing row gets the other columns instead (and keeps its rowid), as sqlite-utils upserts."""
+    names = list(columns)
+    sql = (f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in names)}) "
+           f"VALUES ({', '.join('?' * len(names))})")
+    if upsert_on:
+        rest = [c for c in names if c not in upsert_on]
+        sql += (f" ON CONFLICT({', '.join(f'[{c}]' for c in upsert_on)}) DO UPDATE SET "
+                + ", ".join(f"[{c}]=excluded.[{c}]" for c in rest))
+    return sql
+
+
+PLAIN = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def cell(value: Any) -> Any:
+    """A value as sqlite-utils would store it (a date as ISO text, a list as JSON, ...)."""
+    return value if value.__class__ in PLAIN else jsonify_if_needed(value)
+
+
+def cells(row: dict, columns: Iterable[str]) -> tuple:
+    """The parameters of an `insert_sql` row: `row`'s values in column order (missing ones NULL)."""
+    return tuple(cell(row.get(c)) for c in columns)
