@@ -130,6 +130,22 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
     def close(self) -> None:
         self.db.close()
 
+    def image(self) -> bytes:
+        """The whole database, serialized: an in-memory read model's snapshot (`adapters.readmodel_snapshot`)."""
+        return self.conn.serialize()
+
+    def restore(self, image: bytes) -> None:
+        """These tables replaced by those of a serialized image (its schema brought up to date, as a
+        file made by an older version is); if the image is not a database, empty tables."""
+        try:
+            self.conn.deserialize(image)
+            self.create_tables()
+        except BaseException:
+            for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+                self.conn.execute(f"DROP TABLE [{name}]")
+            self.create_tables()
+            raise
+
     # ---- projection -------------------------------------------------------------------------
 
     def position(self) -> int:
