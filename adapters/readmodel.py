@@ -20,7 +20,7 @@ import msgspec
 import sqlite_utils
 
 from adapters.files import create_private
-from adapters.readmodel_sql import cell, cells, insert_sql
+from adapters.readmodel_sql import cell, insert_sql, row_of
 from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
 from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
@@ -68,6 +68,7 @@ def iso(value: Any) -> str | None:
 
 INSERT_COURSE = insert_sql("courses", COURSE_COLUMNS)
 INSERT_FRACTION = insert_sql("fractions", FRACTION_COLUMNS)
+COURSE_ROW, FRACTION_ROW = row_of(COURSE_COLUMNS), row_of(FRACTION_COLUMNS)
 UPSERT_OIS_IMPORT = insert_sql("ois_imports", OIS_IMPORT_COLUMNS, upsert_on=("record_id",))
 UPSERT_POSITION = insert_sql("position", ("name", "position", "source", "chain"), upsert_on=("name",))
 SELECT_POSITION = "SELECT position, source, chain FROM position WHERE name=?"
@@ -273,7 +274,7 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
 
     def on_Registered(self, course_id: str, e: Any, position: int) -> None:
         plan = e.plan
-        self.conn.execute(INSERT_COURSE, cells(
+        self.conn.execute(INSERT_COURSE, COURSE_ROW(
             {
                 "id": course_id,
                 "patient_id": e.patient["id"],
@@ -296,11 +297,12 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
                 "last_fraction_centre": None,
                 "registered_at": iso(e.meta["recorded_at"]),
                 "version": 1,
-            }, COURSE_COLUMNS))
+                "flags": None,
+            }))
 
     def on_FractionDelivered(self, course_id: str, e: Any, position: int) -> None:
         r = e.record
-        self.conn.execute(INSERT_FRACTION, cells(
+        self.conn.execute(INSERT_FRACTION, FRACTION_ROW(
             {
                 "record_id": r["record_id"], "course_id": course_id, "grp": r["group"], "number": r["number"],
                 "centre": r["centre"], "machine": r["machine"], "plan_uid": r["plan_uid"],
@@ -313,7 +315,7 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
                 "part_of": r.get("part_of"),
                 # The ledger's word (old events included), so no reader tells a summary by its operator's name.
                 "summary_only": int(summary_only(r["source"], r["operator"])),
-            }, FRACTION_COLUMNS))
+            }))
         self.recount_due.add(course_id)
 
     def on_FractionVerified(self, course_id: str, e: Any, position: int) -> None:

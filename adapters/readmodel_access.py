@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.readmodel_sql import cells, insert_sql
+from adapters.readmodel_sql import insert_sql, row_of
 from ledger.access_log import TOPIC as ACCESS_TOPIC
 
 ACCESS_TABLES = ("access_log",)
@@ -15,7 +15,7 @@ ACCESS_COLUMNS = {
     "channel": str, "client": str, "action": str, "path": str, "course_id": str, "patient_id": str,
     "home_centre": str,
 }
-INSERT_ACCESS = insert_sql("access_log", ACCESS_COLUMNS)
+INSERT_ACCESS, ACCESS_ROW = insert_sql("access_log", ACCESS_COLUMNS), row_of(ACCESS_COLUMNS)
 
 
 class AccessLogTables:
@@ -39,8 +39,8 @@ class AccessLogTables:
                 "channel": e.channel, "client": e.client, "action": e.action, "path": e.path}
         courses = e.courses or [{"course_id": None, "patient_id": None, "home_centre": None}]
         self.conn.executemany(INSERT_ACCESS, [
-            cells({**base, "row": f"{notification.id}/{n}", "course_id": c.get("course_id"),
-                   "patient_id": c.get("patient_id"), "home_centre": c.get("home_centre")}, ACCESS_COLUMNS)
+            ACCESS_ROW({**base, "row": f"{notification.id}/{n}", "course_id": c.get("course_id"),
+                        "patient_id": c.get("patient_id"), "home_centre": c.get("home_centre")})
             for n, c in enumerate(courses)])
         return True
 
