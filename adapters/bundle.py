@@ -28,7 +28,9 @@ from schemas.course import to_event
 from schemas.trust import BUNDLE_FORMAT, Bundle
 
 TOPIC = "ledger.course:Course."
-KINDS = ("FractionDelivered", "FractionVerified", "FractionVoided", "FallbackPlanAdded", "FallbackPlanApproved")
+KINDS = ("FractionDelivered", "FractionVerified", "FractionVoided", "FallbackPlanAdded", "FallbackPlanApproved",
+         # issue 17: what a partner needs to count against the amended prescription, on the same schedule
+         "PrescriptionAmended", "AmendmentCountersigned", "ScheduleSet")
 BATCH = 500
 
 
@@ -80,6 +82,12 @@ def collect(app: Any, centre: str, since: datetime | None) -> list[dict]:
                 item["starts_at"] = {str(k): int(v) for k, v in starts.items()}
         elif kind == "FallbackPlanApproved":
             item["plan_uid"] = e.plan_uid
+        elif kind == "PrescriptionAmended":
+            item["amendment"] = e.amendment
+        elif kind == "AmendmentCountersigned":
+            item |= {"amendment_id": e.amendment_id, "before": e.before, "after": e.after}
+        elif kind == "ScheduleSet":
+            item |= {"schedule": e.schedule, "site": e.site}
         else:
             ids = [r for r in e.record_ids if r in own]
             if not ids:

@@ -23,6 +23,7 @@ from adapters.files import create_private
 from adapters.readmodel_sql import cell, insert_sql, row_of
 from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
+from adapters.readmodel_gaps import GAP_COLUMNS, GAP_JSON_COLUMNS, GapTables
 from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
 from ledger.access import centre_sees
 from ledger.counts import tally
@@ -40,7 +41,7 @@ COURSE_COLUMNS = {
     "status_reason": str, "assigned_centres": str, "plans": str, "fractions_planned": int,
     "fractions_delivered": int, "awaiting_verification": int, "fractions_with_warnings": int,
     "last_fraction_at": str, "last_fraction_centre": str, "registered_at": str, "version": int,
-    "flags": str,
+    "flags": str, **GAP_COLUMNS,
 }
 FRACTION_COLUMNS = {
     "record_id": str, "course_id": str, "grp": int, "number": int, "centre": str, "machine": str,
@@ -49,7 +50,7 @@ FRACTION_COLUMNS = {
     "verified_at": str, "voided": int, "void_reason": str, "voided_by": str, "voided_at": str,
     "position": int, "part_of": str, "summary_only": int,
 }
-JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags"}
+JSON_COLUMNS = {"assigned_centres", "plans", "beams", "warnings", "flags", *GAP_JSON_COLUMNS}
 
 
 def dumps(value: Any) -> str:
@@ -84,7 +85,7 @@ SET_COURSE_COLUMN = {column: f"UPDATE courses SET {column}=? WHERE id=?"
 SET_STATUS = "UPDATE courses SET status=?, status_reason=? WHERE id=?"
 
 
-class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
+class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
     """The tables, and the projector that keeps them: sqlite-utils creates the schema (and serves
     the CLI's and the queries' reads); the projection itself runs prepared SQL on the connection,
     a batch of notifications per transaction. What a batch changes in a course's counts and
@@ -297,7 +298,6 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
                 "last_fraction_centre": None,
                 "registered_at": iso(e.meta["recorded_at"]),
                 "version": 1,
-                "flags": None,
             }))
 
     def on_FractionDelivered(self, course_id: str, e: Any, position: int) -> None:
@@ -422,6 +422,8 @@ class ReadModel(AccessLogTables, BillingTables, ReceiptTables):
 
 def decode(row: dict) -> dict:
     out = {k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in row.items()}
+    if "amendments" in out and out["amendments"] is None:
+        out["amendments"] = []  # a course never amended
     if "grp" in out:
         out["group"] = out.pop("grp")
     for flag in ("voided", "summary_only"):

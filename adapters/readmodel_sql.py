@@ -39,9 +39,18 @@ def plain(values: tuple) -> tuple:
 
 
 def row_of(columns: Iterable[str]) -> Callable[[dict], tuple]:
-    """The parameters of an `insert_sql` row, from a dict naming every column (in C, no loop here)."""
-    getter = itemgetter(*columns)
-    return lambda row: plain(getter(row))
+    """The parameters of an `insert_sql` row from a dict, in column order (taken in C when the dict
+    names every column; a column it does not name is NULL)."""
+    names = tuple(columns)
+    getter = itemgetter(*names)
+
+    def row(values: dict) -> tuple:
+        try:
+            return plain(getter(values))
+        except KeyError:
+            return plain(tuple(values.get(c) for c in names))
+
+    return row
 
 
 def cells(row: dict, columns: Iterable[str]) -> tuple:

@@ -28,6 +28,31 @@ def department_zone() -> ZoneInfo:
     return ZoneInfo(os.environ.get(ZONE_ENV, "Europe/Brussels"))
 
 
+GAP_ALARM_ENV, PRESCRIBE_ENV = "FRACTION_LEDGER_GAP_ALARM_DAYS", "FRACTION_LEDGER_PHYSICISTS_PRESCRIBE"
+
+
+def gap_alarm_days() -> int:
+    """A category 1 course prolonged by more treatment days than this raises the gap alarm
+    (FRACTION_LEDGER_GAP_ALARM_DAYS, default 2, RCR's limit; ledger/gaps.py)."""
+    from ledger.gaps import ALARM_AFTER_DAYS
+
+    text = os.environ.get(GAP_ALARM_ENV, "").strip()
+    if not text:
+        return ALARM_AFTER_DAYS
+    try:
+        days = int(text)
+    except ValueError:
+        raise ValueError(f"{GAP_ALARM_ENV}: a whole number of treatment days, got {text!r}") from None
+    if days < 0:
+        raise ValueError(f"{GAP_ALARM_ENV}: a whole number of treatment days, got {text!r}")
+    return days
+
+
+def physicists_prescribe() -> bool:
+    """Whether physicists may propose prescription amendments here (FRACTION_LEDGER_PHYSICISTS_PRESCRIBE=1)."""
+    return os.environ.get(PRESCRIBE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
 def local_text(moment: str | datetime | None, missing: str = "–") -> str:
     """A stored time (UTC, or with the offset it was told with) as the department's wall clock
     shows it, for people reading a page, a listing or a CSV: never a slice of a UTC string."""

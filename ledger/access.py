@@ -20,7 +20,7 @@ import msgspec
 
 from ledger import errors
 
-ROLES: tuple[str, ...] = ("rtt", "physicist", "finance", "admin", "privacy")
+ROLES: tuple[str, ...] = ("rtt", "physicist", "finance", "admin", "privacy", "oncologist")
 
 # Scopes: on which courses a role may take an action.
 ANY = "any"            # every course (or no course involved)
@@ -38,15 +38,16 @@ SEEN = "seen"          # the courses the user sees (`sees`, below): the reading 
 #     needs those courses, with no clinical page of theirs beyond the course itself.
 #   admin: no course; it manages the accounts of its own centre only.
 #   privacy: no course; it reads the access log of its own centre (who read which patient).
+#   oncologist: the courses of its centre (home, or assigned to it): it prescribes for them.
 BILLED = "billed"
 SEES: dict[str, str | None] = {"rtt": ASSIGNED, "physicist": ASSIGNED, "finance": BILLED, "admin": None,
-                               "privacy": None}
+                               "privacy": None, "oncologist": ASSIGNED}
 
 RULES: dict[str, dict[str, str]] = {
     # reading
-    "me": {"rtt": ANY, "physicist": ANY, "finance": ANY, "admin": ANY, "privacy": ANY},
-    "courses.list": {"rtt": SEEN, "physicist": SEEN, "finance": SEEN},
-    "courses.read": {"rtt": SEEN, "physicist": SEEN, "finance": SEEN},
+    "me": {"rtt": ANY, "physicist": ANY, "finance": ANY, "admin": ANY, "privacy": ANY, "oncologist": ANY},
+    "courses.list": {"rtt": SEEN, "physicist": SEEN, "finance": SEEN, "oncologist": SEEN},
+    "courses.read": {"rtt": SEEN, "physicist": SEEN, "finance": SEEN, "oncologist": SEEN},
     # the log's course events: only those of the courses the caller sees
     "events.read": {"physicist": SEEN, "finance": SEEN},
     # RTTs at the linac
@@ -99,6 +100,16 @@ RULES: dict[str, dict[str, str]] = {
     # the access log (NEN 7513): the administrator and the privacy officer, each for what concerns
     # its centre (read by its people, or of its patients); nobody can change it
     "access_log.read": {"admin": HOME, "privacy": HOME},
+    # issue 17: treatment gaps and prescription amendments. The gaps worklist for those who treat,
+    # plan and prescribe; the gap category and the schedule by the prescriber (the schedule also
+    # by the home physicist who registers the course); an amendment is proposed by an oncologist
+    # (a physicist only where the centre allows it: `check_prescriber`) and countersigned by a
+    # second oncologist or a physicist (never its prescriber: ledger/amendments.py).
+    "gaps.read": {"rtt": SEEN, "physicist": SEEN, "oncologist": SEEN},
+    "courses.gap_category": {"oncologist": ASSIGNED},
+    "courses.schedule": {"oncologist": ASSIGNED, "physicist": HOME},
+    "courses.amend": {"oncologist": ASSIGNED, "physicist": ASSIGNED},
+    "courses.countersign": {"oncologist": ASSIGNED, "physicist": ASSIGNED},
     # outage operations (issue 18). The registry names no patient: everyone reads it; physicists
     # and administrators keep it (codes, names, machines, zones, aliases) for the network.
     "centres.read": {"rtt": ANY, "physicist": ANY, "finance": ANY, "admin": ANY},
@@ -117,6 +128,17 @@ RULES: dict[str, dict[str, str]] = {
     "day_list.read": {"rtt": HOME, "physicist": HOME},
     "sheets.read": {"rtt": SEEN, "physicist": SEEN},
 }
+
+# Which roles prescribe (propose amendments): oncologists, and physicists where the centre
+# configures it (FRACTION_LEDGER_PHYSICISTS_PRESCRIBE=1, read at the edge).
+PRESCRIBERS: tuple[str, ...] = ("oncologist",)
+
+
+def check_prescriber(principal: "Principal", physicists_prescribe: bool) -> None:
+    """`courses.amend` lets physicists through the table; here the configuration decides."""
+    if principal.role == "physicist" and not physicists_prescribe:
+        raise errors.AccessDenied("forbidden.physicists_do_not_prescribe", user=principal.user,
+                                  centre=principal.centre)
 
 
 class Principal(msgspec.Struct, frozen=True):

@@ -28,7 +28,7 @@ from ledger.service import Actor, FractionLedger, parse
 ROSTER_ID = uuid.uuid5(NAMESPACE, "accounts")
 Name = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")]
 CentreName = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")]
-Role = Literal["rtt", "physicist", "finance", "admin", "privacy"]
+Role = Literal["rtt", "physicist", "finance", "admin", "privacy", "oncologist"]
 
 
 class NewAccount(msgspec.Struct, frozen=True, kw_only=True):

@@ -15,9 +15,10 @@ from typing import Any
 import msgspec
 from eventsourcing.domain import Aggregate, event
 
-from ledger import errors, replan
+from ledger import errors, gaps, replan
 from ledger.counts import tally
 from ledger import schedule as schedules
+from ledger.amendments import Prescriptions, amended_schedule
 from ledger.messages import said
 from ledger.origin import RecordOrigin
 from ledger.received import ReceivedFractions
@@ -99,11 +100,13 @@ def conflict_of(record: FractionRecord) -> dict[str, Any]:
     }
 
 
-class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
+class Course(Prescriptions, ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
     """Invariants (each a `check_` method): a fraction number lies within the prescription and
     is delivered once (a continuation completes an interrupted one, beam by beam, never beyond
     the plan's meterset); its time is believable; its plan has beams; nothing is delivered on a
-    suspended or completed course; a fraction is verified by someone other than its operator."""
+    suspended or completed course; a fraction is verified by someone other than its operator.
+    Fraction numbers count against the prescription in force (`prescription`: the registered plan
+    with its countersigned amendments, ledger/amendments.py)."""
 
     @staticmethod
     def create_id(patient: dict, home_centre: str, plan: dict, **_: Any) -> uuid.UUID:
@@ -144,6 +147,9 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         # keyword of `__init__` as required, so a new one would not load older registrations.)
         self.schedule_given: Schedule | None = None
         self.site: str | None = None
+        self.gap_category: int | None = None  # 1-3, set by a physician (ledger/gaps.py)
+        self.amendments: list = []  # schemas.prescription.Amendment, proposed and countersigned
+        self.prescribed: dict[int, int] = {}  # group -> fractions planned, as amended
 
     # ---- reading the state --------------------------------------------------------------
 
@@ -153,22 +159,41 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         return self.plans[0]
 
     def group(self, number: int) -> FractionGroup:
-        for group in self.plan.fraction_groups:
+        """A fraction group of the prescription in force (its number of fractions as amended)."""
+        for group in self.prescription.fraction_groups:
             if group.number == number:
                 return group
         known = ", ".join(str(g.number) for g in self.plan.fraction_groups)
         raise errors.InvalidCommand("group", "invalid.fraction_group_not_plan", number=number, course=self.plan.label, known=known)
 
     def schedule_in(self, zone: Any) -> Schedule:
-        """The course's intended schedule with its start resolved (ledger/schedule.py): as given,
-        else Monday to Friday; from the given start, else the day of the first fraction recorded,
-        else the day the course was registered, in `zone` (the home centre's, a tzinfo or name)."""
-        given = self.schedule_given or Schedule()
-        if given.start is not None:
-            return given
+        """The course's schedule in force (ledger/schedule.py): the intended one
+        (`original_schedule_in`) with the compensation days of its countersigned amendments (a
+        twice-daily day intends 2 fractions, a Saturday treated 1)."""
+        return amended_schedule(self.original_schedule_in(zone), self.amendments)
+
+    def original_schedule_in(self, zone: Any) -> Schedule:
+        """The intended schedule with its start resolved: as given, else Monday to Friday; from the
+        given start, else the day of the first fraction recorded, else the day the course was
+        registered, in `zone` (the home centre's, a tzinfo or name). The gap's planned end counts on it."""
         delivered = [r.delivered_at for r in self.active_records()]
-        first = min(delivered) if delivered else self.registered_at
-        return given.starting(schedules.local_day(first, zone))
+        return gaps.intended(self.schedule_given, min(delivered) if delivered else self.registered_at, zone)
+
+    def delivered_days(self, zone: Any) -> list:
+        """The local day of each fraction delivered (its first session), one entry per fraction."""
+        first: dict[tuple[int, int], datetime] = {}
+        for r in self.active_records():
+            key = (r.group, r.number)
+            first[key] = min(first.get(key, r.delivered_at), r.delivered_at)
+        return [schedules.local_day(at, zone) for at in first.values()]
+
+    def gap(self, now: datetime, zone: Any, threshold: int = gaps.ALARM_AFTER_DAYS) -> gaps.Gap:
+        """The course's treatment gap today (ledger/gaps.py), in the home centre's `zone`."""
+        prescribed, delivered = self.dose()
+        gap = gaps.gap_of(self.original_schedule_in(zone), self.amendments, self.original_fractions_planned(),
+                          self.fractions_planned(), self.delivered_days(zone), schedules.local_day(now, zone),
+                          gaps.category_of(self.gap_category, self.site), threshold)
+        return msgspec.structs.replace(gap, dose_prescribed_gy=prescribed, dose_delivered_gy=delivered)
 
     def find_plan(self, uid: str) -> Plan | None:
         return next((p for p in self.plans if p.uid == uid), None)
@@ -194,7 +219,8 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         return self.plan_starts.get(plan_uid, {}).get(group, 1)
 
     def fractions_planned(self) -> int:
-        return sum(g.fractions_planned for g in self.plan.fraction_groups)
+        """As amended (countersigned amendments); `original_fractions_planned` as registered."""
+        return sum(g.fractions_planned for g in self.prescription.fraction_groups)
 
     def fractions_delivered(self) -> int:
         return tally(self.records).delivered
@@ -227,6 +253,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
             )
 
     def check_number_in_prescription(self, group: FractionGroup, number: int) -> None:
+        """`group` of the prescription in force (`group`, `only_group`): as amended and countersigned."""
         if not 1 <= number <= group.fractions_planned:
             delivered = len(self.delivered_numbers(group.number))
             raise errors.FractionOutOfRange(
@@ -303,6 +330,8 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
     def deliver(self, cmd: LogFraction, meta: dict) -> FractionRecord:
         """Check every rule, then record the session. Returns the stored record."""
         self.check_active("doing.log_fraction")
+        # The group as the prescription in force has it: its countersigned amendments count, a
+        # pending one does not (ledger/amendments.py).
         group = self.group(cmd.group) if cmd.group is not None else self.only_group()
         cmd = self.in_course_numbering(cmd, group)
         self.check_number_in_prescription(group, cmd.number)
@@ -441,7 +470,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
     def only_group(self) -> FractionGroup:
         if len(self.plan.fraction_groups) != 1:
             raise errors.InvalidCommand("group", "invalid.plan_has_several_fraction")
-        return self.plan.fraction_groups[0]
+        return self.prescription.fraction_groups[0]
 
     def plan_for(self, cmd: LogFraction, group: int) -> Plan:
         """The plan named, else the newest fallback plan of the delivering centre, else the original."""
@@ -477,7 +506,7 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         if self.status != ACTIVE:
             return None
         in_use = {g.number: g for g in self.plan_in_use(centre).fraction_groups}
-        for group in self.plan.fraction_groups:
+        for group in self.prescription.fraction_groups:
             done = self.delivered_numbers(group.number)
             missing = next((n for n in range(1, group.fractions_planned + 1) if n not in done), None)
             if missing is not None:
@@ -572,6 +601,13 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
         if schedule == self.schedule_given and site == self.site:
             return False
         self._schedule_set(schedule=to_event(schedule) if schedule is not None else None, site=site, meta=meta)
+        return True
+
+    def set_gap_category(self, category: int, meta: dict) -> bool:
+        """The gap category (1-3) a physician sets; it replaces the treatment site's default."""
+        if category == self.gap_category:
+            return False
+        self._gap_category_set(category=category, meta=meta)
         return True
 
     def set_category(self, category: str, meta: dict) -> bool:
@@ -704,6 +740,18 @@ class Course(ReceivedFractions, SummaryFractions, RecordOrigin, Aggregate):
     def _schedule_set(self, schedule: dict | None, site: str | None, meta: dict) -> None:
         self.schedule_given = from_event(schedule, Schedule) if schedule else None
         self.site = site
+
+    @event("GapCategorySet")
+    def _gap_category_set(self, category: int, meta: dict) -> None:
+        self.gap_category = category
+
+    @event("PrescriptionAmended")
+    def _amendment_proposed(self, amendment: dict, meta: dict) -> None:
+        self.apply_amendment(amendment)
+
+    @event("AmendmentCountersigned")
+    def _amendment_countersigned(self, amendment_id: str, before: int | None, after: int | None, meta: dict) -> None:
+        self.apply_countersign(amendment_id, before, after, meta)
 
     @event("CategorySet")
     def _categorised(self, category: str, meta: dict) -> None:

@@ -229,6 +229,27 @@ class LogCompromised(LedgerError):
         self.problem = problem
 
 
+# ---- issue 17: prescription amendments ------------------------------------------------------
+
+
+class CountersignerIsPrescriber(RuleViolation):
+    """The four-eyes rule on a prescription change: who proposed an amendment cannot countersign it."""
+
+    code = "countersigner_is_prescriber"
+    do_not_treat = False
+
+
+class AmendmentConflict(Conflict):
+    """An amendment that contradicts the course as it stands (fewer fractions than delivered,
+    countersigned already)."""
+
+    code = "amendment_conflict"
+
+
+class AmendmentNotFound(NotFound):
+    code = "amendment_not_found"
+
+
 class UnknownCentre(InvalidCommand):
     """A centre that is not in the registry (`ledger.registry`): a typo must not send a patient
     nowhere. Bad input naming the field; `conflict` lists the centres the registry knows."""

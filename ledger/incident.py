@@ -35,6 +35,7 @@ NEAR_MISS_SEVERITY = {
     "patient_mismatch": HIGH,
     "plan_for_another_centre": HIGH,  # a partner's plan would have been the home centre's default
     "plan_not_approved": HIGH,  # a re-plan far from the prescription, not yet checked by the home centre
+    "countersigner_is_prescriber": LOW,  # the four eyes on a prescription change bypassed; it changed nothing
 }
 # A confirmed deviation beyond this share of what was due is a high-severity dose deviation.
 HIGH_DEVIATION_SHARE = Decimal("0.10")

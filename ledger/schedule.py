@@ -18,7 +18,8 @@ No store, no clock, no holidays: a day is a local `date` in the course's home ce
                                            (negative when `through` is before `after`): a prolongation
 
 Every function takes a `Schedule` whose `start` is set, or anything with a `schedule` attribute
-that is one; a course's resolved schedule is `Course.schedule_in(zone)` (ledger/course.py), so
+that is one; a course's resolved schedule in force is `Course.schedule_in(zone)` (ledger/course.py:
+its countersigned compensation days included; `Course.original_schedule_in` without them), so
 `expected_on(course.schedule_in(zone), day)` says whether a course is expected on a day.
 Days before `start` intend nothing.
 """

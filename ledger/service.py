@@ -28,6 +28,7 @@ from ledger.incident import Incident, dose_deviation
 from ledger.local_time import DEFAULT_ZONE, zone_named
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.service_billing import BillingCommands
+from ledger.service_gaps import GapCommands
 from ledger.service_outage import OutageCommands
 from ledger.service_trust import TrustCommands
 from schemas.course import (
@@ -37,7 +38,7 @@ from ledger.unit_of_work import SYSTEM, Actor, DateAsISO, GroupCommit, parse, re
 
 __all__ = ["SYSTEM", "Actor", "FractionLedger", "parse", "utc_now"]
 
-class FractionLedger(OutageCommands, BillingCommands, TrustCommands, OisImportCommands, Application):
+class FractionLedger(GapCommands, OutageCommands, BillingCommands, TrustCommands, OisImportCommands, Application):
     name = "FractionLedger"
 
     def __init__(self, env: dict[str, str] | None = None, clock: Callable[[], datetime] = utc_now,

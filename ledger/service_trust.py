@@ -27,7 +27,9 @@ from ledger.incident import Incident, near_miss, near_miss_id_for
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.unit_of_work import Actor, parse, retrying
 from schemas.course import CentreArg, LogFraction, to_event
-from schemas.trust import AddCentre, Bundle, Delivered, FallbackAdded, FallbackApproved, Verified, Voided
+from schemas.trust import (
+    AddCentre, Amended, Bundle, Countersigned, Delivered, FallbackAdded, FallbackApproved, ScheduleGiven, Verified, Voided,
+)
 
 def bundle_request_id(centre: str, key: str) -> str:
     return f"bundle/{centre}/{key}"
@@ -268,6 +270,12 @@ class TrustCommands:
             return {"changed": course.add_fallback_plan(ev.plan.as_plan(), meta, starts_at=starts)}
         if isinstance(ev, FallbackApproved):
             return {"changed": course.approve_fallback_plan(ev.plan_uid, meta)}
+        if isinstance(ev, Amended):
+            return {"changed": course.receive_amendment(ev.amendment, meta)}
+        if isinstance(ev, Countersigned):
+            return {"changed": course.receive_countersign(ev.amendment_id, ev.before, ev.after, meta)}
+        if isinstance(ev, ScheduleGiven):
+            return {"changed": course.set_schedule(ev.schedule, ev.site, meta)}
         raise errors.BundleRefused("bundle_refused.unknown_event_type", name=type(ev).__name__)
 
     def collision_incident(self, course: Course, cmd: LogFraction, clash: errors.RuleViolation, meta: dict) -> Incident:

@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
+from schemas.prescription import Amendment
+from schemas.schedule import Schedule
 from schemas.course import (
     AwareDatetime,
     FractionRecord,
@@ -68,7 +70,7 @@ class PlanApprovalIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 class AccountIn(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     name: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")]
-    role: Literal["rtt", "physicist", "finance", "admin", "privacy"]
+    role: Literal["rtt", "physicist", "finance", "admin", "privacy", "oncologist"]
     centre: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")]
 
 
@@ -144,6 +146,15 @@ class SourceOut(Struct, frozen=True, kw_only=True):
 class CourseDetailOut(CourseOut, frozen=True, kw_only=True):
     fractions: list[FractionOut] = []
     last_received: ReceivedOut | None = None
+    # issue 17: the intended schedule as given (None: the default), the treatment site, the gap
+    # category a physician set, and every prescription amendment (proposed and countersigned)
+    schedule: Schedule | None = None
+    site: str | None = None
+    gap_category: int | None = None
+    amendments: list[Amendment] = []
+    # prescribed (as amended) and delivered dose in Gy, where the plan gives every group a dose per fraction
+    dose_prescribed_gy: str | None = None
+    dose_delivered_gy: str | None = None
 
 
 class CourseChangeOut(Struct, frozen=True, kw_only=True):
@@ -154,6 +165,7 @@ class CourseChangeOut(Struct, frozen=True, kw_only=True):
     plan_uid: str | None = None
     changed: bool | None = None
     awaiting_approval: bool | None = None  # a fallback plan that waits for the home centre's physicist
+    gap_category: int | None = None
 
 
 class EventOut(Struct, frozen=True, kw_only=True):

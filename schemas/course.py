@@ -82,9 +82,13 @@ class FractionGroup(Struct, frozen=True, kw_only=True):
     number: PositiveInt
     fractions_planned: PositiveInt
     beams: list[Beam] = []
+    # The prescribed dose per fraction in Gy, where the RT Plan gives it (adapters/dicom/plans.py).
+    dose_gy: Decimal | None = None
 
     def __post_init__(self) -> None:
         check_unique([b.number for b in self.beams], "beam", f"fraction group {self.number}")
+        if self.dose_gy is not None and (not self.dose_gy.is_finite() or not 0 <= self.dose_gy <= 100):
+            raise ValueError(f"dose_gy must be a dose per fraction between 0 and 100 Gy, got {self.dose_gy}")
 
 
 class Plan(Struct, frozen=True, kw_only=True):

@@ -2,7 +2,8 @@
 
 A bundle carries what one centre recorded while it was apart from the others: the
 fractions it delivered (with their verifications and voids), its fallback plans and its approvals of
-partners' fallback plans, plus
+partners' fallback plans, the prescription amendments and countersignatures and the schedules it
+recorded (so that the receiving ledger counts against the amended prescription), plus
 the registration of every course they belong to so that the receiving ledger can check
 (or create) the course. Every event names where it came from (`key`: its stream and
 version in the exporting ledger), which is what makes a second import change nothing.
@@ -14,7 +15,9 @@ from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
-from schemas.course import AwareDatetime, Centre, FractionRecord, NewPlan, Reason, RegisterCourse
+from schemas.course import AwareDatetime, Centre, FractionRecord, NewPlan, Reason, RegisterCourse, Site
+from schemas.prescription import Amendment
+from schemas.schedule import Schedule
 from schemas.text import PersonName, check_person_name
 
 # An Ed25519 public key: 32 raw bytes in base64.
@@ -75,7 +78,28 @@ class FallbackApproved(BundleEvent, frozen=True, kw_only=True, tag="FallbackPlan
     plan_uid: str
 
 
-AnyBundleEvent = Delivered | Verified | Voided | FallbackAdded | FallbackApproved
+class Amended(BundleEvent, frozen=True, kw_only=True, tag="PrescriptionAmended"):
+    """A prescription amendment as proposed (who, why): it changes nothing until countersigned."""
+
+    amendment: Amendment
+
+
+class Countersigned(BundleEvent, frozen=True, kw_only=True, tag="AmendmentCountersigned"):
+    """The countersignature that made an amendment take effect, with the group's count it gave."""
+
+    amendment_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    before: int | None = None
+    after: Annotated[int, Meta(ge=1, le=10000)] | None = None
+
+
+class ScheduleGiven(BundleEvent, frozen=True, kw_only=True, tag="ScheduleSet"):
+    """A course's intended schedule and treatment site."""
+
+    schedule: Schedule | None = None
+    site: Site | None = None
+
+
+AnyBundleEvent = Delivered | Verified | Voided | FallbackAdded | FallbackApproved | Amended | Countersigned | ScheduleGiven
 
 
 class Bundle(Struct, frozen=True, kw_only=True):

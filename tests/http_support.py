@@ -12,7 +12,7 @@ from ledger.service import Actor
 ROOT = Path(__file__).resolve().parent.parent
 HOME, PARTNER, OTHER = "HOME", "PARTNER", "OTHER"
 CENTRES = (HOME, PARTNER, OTHER)
-ROLES = ("rtt", "physicist", "finance", "admin", "privacy")
+ROLES = ("rtt", "physicist", "finance", "admin", "privacy", "oncologist")
 PATIENT_NAME = "VANDENBROECK^JOZEFIEN"
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=timezone(timedelta(hours=1)))
 

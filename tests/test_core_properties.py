@@ -24,6 +24,10 @@ command = st.one_of(
     st.tuples(st.just("verify"), st.integers(0, 2), st.integers(1, 7), st.sampled_from(PEOPLE)),
     st.tuples(st.just("void"), st.integers(0, 2), st.integers(1, 7)),
     st.tuples(st.just("status"), st.integers(0, 2), st.sampled_from(["suspend", "resume", "complete"])),
+    # issue 17: prescription amendments, proposed and countersigned (by anyone, the prescriber included)
+    st.tuples(st.just("amend"), st.integers(0, 2), st.sampled_from(["fractions", "extra_fractions"]),
+              st.integers(1, 8), st.sampled_from(PEOPLE)),
+    st.tuples(st.just("countersign"), st.integers(0, 2), st.sampled_from(PEOPLE)),
 )
 
 
@@ -57,6 +61,12 @@ def apply(ledger: Ledger, ids: list[str], cmd: tuple) -> None:
             app.verify_fraction(course, cmd[2], cmd[3], Actor(cmd[3], "HOME"))
         elif kind == "void":
             app.void_fraction(course, cmd[2], "test", "physicist", Actor("physicist", "HOME"))
+        elif kind == "amend":
+            app.amend_prescription(course, {"kind": cmd[2], "fractions": cmd[3], "reason": "test"}, Actor(cmd[4], "HOME"))
+        elif kind == "countersign":
+            pending = app.get_course(course).pending_amendments()
+            if pending:
+                app.countersign_amendment(course, pending[-1].id, Actor(cmd[2], "HOME"))
         else:
             getattr(app, f"{cmd[2]}_course")(course, *(["why"] if cmd[2] != "resume" else []), Actor("physicist", "HOME"))
     except errors.LedgerError:
@@ -66,7 +76,7 @@ def apply(ledger: Ledger, ids: list[str], cmd: tuple) -> None:
 def check_invariants(ledger: Ledger, ids: list[str]) -> None:
     for course_id in ids:
         course = ledger.app.get_course(course_id)
-        for group in course.plan.fraction_groups:
+        for group in course.prescription.fraction_groups:  # as amended (countersigned)
             active = course.active_records(group.number)
             numbers = [r.number for r in active if r.delivery_type == "TREATMENT"]
             assert len(numbers) == len(set(numbers)), "a fraction number delivered twice"
@@ -80,6 +90,8 @@ def check_invariants(ledger: Ledger, ids: list[str]) -> None:
         view = ledger.fresh().course(course_id)
         assert view["fractions_delivered"] == course.fractions_delivered()
         assert view["status"] == course.status
+        assert view["fractions_planned"] == course.fractions_planned()
+        assert all(a.countersigned_by != a.by for a in course.amendments), "an amendment under two eyes"
 
 
 @pytest.mark.slow

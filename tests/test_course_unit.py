@@ -384,3 +384,18 @@ def test_every_refusal_of_the_readme_rule_table_has_a_unit_test_here():
     assert len(rules) >= 11, rules
     source = (ROOT / "tests" / "test_course_unit.py").read_text()
     assert [r for r in rules if f"errors.{r}," not in source] == []
+
+
+# ---- CountersignerIsPrescriber (issue 17; the amendments' other rules: tests/test_gaps_unit.py) ----
+
+
+def test_a_prescription_amendment_is_not_countersigned_by_its_prescriber():
+    from schemas.prescription import AmendPrescription
+
+    course = new_course(fractions=5)
+    proposed = course.amend(parse(AmendPrescription, {"kind": "extra_fractions", "fractions": 1, "reason": "outage"}),
+                            meta("onc.a"))
+    refused(course, errors.CountersignerIsPrescriber, lambda: course.countersign(proposed.id, meta("onc.a")))
+    assert course.fractions_planned() == 5
+    course.countersign(proposed.id, meta("onc.b"))
+    assert course.fractions_planned() == 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 import string
 from pathlib import Path
 
@@ -14,12 +15,17 @@ from schemas.billing import NEAR_MISS, SEVERITIES
 
 HTTP = Path(__file__).resolve().parent.parent / "adapters" / "http"
 # keys built in a template from a value: prefix + every value it can take
+from schemas.course import Site  # noqa: E402
+from schemas.prescription import KINDS  # noqa: E402
+
 DYNAMIC = {"cat_": (*INCIDENT_CATEGORIES, NEAR_MISS), "sev_": SEVERITIES, "incident_": ("open", "closed"),
            "channel_": CHANNELS,
            "log_alarm_": PROBLEM_KINDS,
            # outage pages (issue 18)
            "alias_": ("institution", "station", "aet"), "call_": ("called", "not_reached"),
-           "unit_": ("patients", "slots"), "day_status_": ("expected", "delivered", "missing", "unexpected")}
+           "unit_": ("patients", "slots"), "day_status_": ("expected", "delivered", "missing", "unexpected"),
+           # issue 17: the gap category's meaning, an amendment's kind, a treatment site
+           "gap_category_": ("1", "2", "3"), "kind_": KINDS, "site_": typing.get_args(Site)}
 
 
 def used_keys() -> set[str]:

@@ -23,26 +23,28 @@ ONLY_HOME = {HOME}
 NONE: set[str] = set()
 
 
-def rule(rtt=NONE, physicist=NONE, finance=NONE, admin=NONE, privacy=NONE, unseen=(), unseen_at=frozenset({"OTHER"})
-         ) -> dict[str, set[str]]:
+def rule(rtt=NONE, physicist=NONE, finance=NONE, admin=NONE, privacy=NONE, unseen=(), unseen_at=frozenset({"OTHER"}),
+         oncologist=NONE) -> dict[str, set[str]]:
     """Which centres of each role may use the route; `unseen`: the roles whose accounts at the
     centres `unseen_at` (not the course's) get 404, exactly as for an unknown id, not 403
     (need to know: a refusal must not tell that the course exists)."""
     return {"rtt": rtt, "physicist": physicist, "finance": finance, "admin": admin, "privacy": privacy,
-            "unseen": {(role, centre) for role in unseen for centre in unseen_at}}
+            "oncologist": oncologist, "unseen": {(role, centre) for role in unseen for centre in unseen_at}}
 
 
 # the roles that look at a course at all (need to know: its home and assigned centres)
-READERS = ("rtt", "physicist", "finance")
+READERS = ("rtt", "physicist", "finance", "oncologist")
 
 EXPECTED: dict[tuple[str, str], dict[str, set[str]]] = {
-    ("GET", "/api/me"): rule(ALL, ALL, ALL, ALL, ALL),
+    ("GET", "/api/me"): rule(ALL, ALL, ALL, ALL, ALL, oncologist=ALL),
     # lists answer everyone with a role that reads, with only the courses of its centre
     # (tests/test_security_need_to_know.py checks what is in them)
-    ("GET", "/api/courses"): rule(rtt=ALL, physicist=ALL, finance=ALL),
+    ("GET", "/api/courses"): rule(rtt=ALL, physicist=ALL, finance=ALL, oncologist=ALL),
     ("POST", "/api/courses"): rule(physicist=ONLY_HOME),
-    ("GET", "/api/courses/{course_id}"): rule(rtt=COURSE, physicist=COURSE, finance=COURSE, unseen=READERS),
-    ("GET", "/api/courses/{course_id}/events"): rule(rtt=COURSE, physicist=COURSE, finance=COURSE, unseen=READERS),
+    ("GET", "/api/courses/{course_id}"): rule(rtt=COURSE, physicist=COURSE, finance=COURSE, oncologist=COURSE,
+                                              unseen=READERS),
+    ("GET", "/api/courses/{course_id}/events"): rule(rtt=COURSE, physicist=COURSE, finance=COURSE, oncologist=COURSE,
+                                                     unseen=READERS),
     ("POST", "/api/courses/{course_id}/fractions"): rule(rtt=COURSE, unseen=("rtt",)),
     ("POST", "/api/courses/{course_id}/fractions/{number}/verify"): rule(rtt=COURSE, unseen=("rtt",)),
     # fraction 1 was recorded at HOME and is verified by the time void is walked (verify sorts first):
@@ -98,6 +100,16 @@ EXPECTED: dict[tuple[str, str], dict[str, set[str]]] = {
     ("POST", "/api/reconcile/acknowledge"): rule(physicist=ONLY_HOME, unseen=("physicist",)),
     # the access log: the administrator and the privacy officer, each for what concerns its centre
     ("GET", "/api/access-log"): rule(admin=ALL, privacy=ALL),
+    # issue 17: the gaps worklist for those who treat, plan and prescribe; the category by the
+    # prescriber; amendments proposed by an oncologist (physicists only where configured: 403 here)
+    # and countersigned by a second oncologist or a physicist
+    ("GET", "/api/gaps"): rule(rtt=ALL, physicist=ALL, oncologist=ALL),
+    ("POST", "/api/courses/{course_id}/gap-category"): rule(oncologist=COURSE, unseen=("oncologist",)),
+    ("POST", "/api/courses/{course_id}/schedule"): rule(oncologist=COURSE, physicist=ONLY_HOME,
+                                                        unseen=("oncologist", "physicist")),
+    ("POST", "/api/courses/{course_id}/amendments"): rule(oncologist=COURSE, unseen=("oncologist", "physicist")),
+    ("POST", "/api/courses/{course_id}/amendments/{amendment_id}/countersign"): rule(
+        oncologist=COURSE, physicist=COURSE, unseen=("oncologist", "physicist")),
 }
 PUBLIC = {("GET", "/health"), ("GET", "/ready")}
 
@@ -121,6 +133,9 @@ BODIES = {
     "/api/billing/agreements": {"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata",
                                 "course_amount": "3000.00", "valid_from": "2026-01-01"},
     "/api/courses/{course_id}/category": {"category": "complex"},
+    "/api/courses/{course_id}/gap-category": {"category": 2},
+    "/api/courses/{course_id}/schedule": {"site": "breast"},
+    "/api/courses/{course_id}/amendments": {"kind": "extra_fractions", "fractions": 1, "reason": "outage"},
     "/api/sends/hl7": {},
     "/api/sends/dicom": {},
     # acknowledging a set with a fraction of the seeded course: only its home centre may
@@ -149,8 +164,11 @@ def world(tmp_path_factory):
             incident = ledger.app.register_incident(
                 {"centre": PARTNER, "course_id": course_id, "category": "positioning", "severity": "low",
                  "description": "tattoo hard to see"}, Actor("rtt1.partner", PARTNER))["id"]
+            amendment = ledger.app.amend_prescription(
+                course_id, {"kind": "extra_fractions", "fractions": 1, "reason": "outage"},
+                Actor("setup", HOME))["amendment"]["id"]
             with TestClient(create_app(ledger)) as client:
-                yield client, ledger, course_id, incident
+                yield client, ledger, course_id, (incident, amendment)
     finally:
         os.environ.pop("FRACTION_LEDGER_READ_DB", None)
 
@@ -168,13 +186,13 @@ def test_every_documented_route_has_a_rule(world):
     assert set(EXPECTED) - found == set(), "rules for routes that no longer exist"
 
 
-def url_of(path: str, course_id: str, incident_id: str = "") -> str:
+def url_of(path: str, course_id: str, incident_id: str = "", amendment_id: str = "") -> str:
     return (path.replace("{course_id}", course_id).replace("{number}", "1").replace("{name}", "victim")
-            .replace("{incident_id}", incident_id) + QUERIES.get(path, ""))
+            .replace("{incident_id}", incident_id).replace("{amendment_id}", amendment_id) + QUERIES.get(path, ""))
 
 
 def test_roles_routes_centres(world):
-    client, ledger, course_id, incident_id = world
+    client, ledger, course_id, (incident_id, amendment_id) = world
     # fraction 1 exists (logged by a home RTT) so that verify and void have something to act on
     client.post(f"/api/courses/{course_id}/fractions", headers=auth(account_name("rtt", HOME, 2)),
                 json=fraction_body(1))
@@ -187,7 +205,7 @@ def test_roles_routes_centres(world):
         if (method, path) in PUBLIC:
             assert client.request(method, url_of(path, course_id)).status_code == 200
             continue
-        url = url_of(path, course_id, incident_id)
+        url = url_of(path, course_id, incident_id, amendment_id)
         body = BODIES.get(path)
         if path == "/api/reconcile/acknowledge":
             body = {**body, "items": [{**body["items"][0], "course_id": course_id}]}

@@ -139,3 +139,19 @@ def test_the_day_list_page_and_its_pdf_and_an_unknown_centre_on_the_api(site):
     assert r.status_code == 400 and r.json()["fields"][0]["field"] == "centre", r.text
     assert "did you mean PARTNER?" in r.text
     assert ledger.app.get_course(ids[0]).assigned_centres == []
+
+
+def test_until_a_centre_is_registered_physicists_and_admins_are_told_any_code_is_accepted(tmp_path, monkeypatch):
+    monkeypatch.setenv("FRACTION_LEDGER_READ_DB", str(tmp_path / "read.sqlite3"))
+    with Ledger(str(tmp_path / "ledger.sqlite3"), clock=Clock()) as ledger:
+        seed_accounts(ledger.app)
+        phys, rtt = client_for(ledger, PHYS), client_for(ledger, RTT_P)
+        assert 'id="no-registry"' in phys.get("/physicist").text
+        assert 'id="no-registry"' not in rtt.get("/worklist").text  # an RTT cannot register centres
+        phys.cookies.set("lang", "fr")
+        assert "Aucun centre n'est encore enregistré" in html.unescape(phys.get("/physicist").text)
+        ledger.app.register_centre({"code": HOME, "name": "Home"}, SETUP)
+        assert 'id="no-registry"' not in phys.get("/physicist").text
+        assigned = ledger.app.register_course(course_body("P-9", "1.2.3.4.9", assigned=()), SETUP)["id"]
+        with pytest.raises(Exception, match="PARTNR"):
+            ledger.app.assign_centre(assigned, "PARTNR", SETUP)

@@ -181,7 +181,7 @@ def test_31st_fraction_shows_the_reason(browser, site):
 @pytest.mark.slow
 def test_physicist_uploads_a_course_file(browser, site):
     path = Path(site["tmp"]) / "backup-P-555.json"
-    path.write_text(json.dumps(course_body(patient_id="P-555", uid="1.2.3.555", home=HOME)))
+    path.write_text(json.dumps(course_body(patient_id="P-555", uid="1.2.3.555", home=HOME, assigned=(PARTNER,))))
     bad = Path(site["tmp"]) / "broken.json"
     bad.write_text("{not json")
     context, page = signed_in(browser, site, "physicist.home")

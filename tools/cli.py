@@ -105,13 +105,18 @@ def course() -> None:
 @click.option("--beam", "beams", multiple=True, help="NUMBER=MU per fraction; repeat per beam.")
 @click.option("--triage", type=int, default=None, help="Triage code 1 (urgent) .. 5.")
 @click.option("--assign", "assigned", multiple=True, help="Centre the course is assigned to; repeatable.")
+@click.option("--dose", default=None, help="Prescribed dose per fraction in Gy.")
+@click.option("--start", default=None, help="First treatment day, YYYY-MM-DD [default: the first fraction's day].")
+@click.option("--weekdays", default=None, help="ISO weekdays treated, e.g. 1,2,3,4,5 [default: Monday to Friday].")
+@click.option("--site", default=None, help="Treatment site: gives the gap category's default (README 'Treatment gaps').")
 @click.option("--technique", type=click.Choice(["static", "IMRT", "VMAT", "SRS", "electrons"]), default=None,
               help="The technique the plan needs (else read from its beams): where it can be treated.")
 @click.option("--request-id", default=None)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def course_register(obj: Context, patient_id, patient_name, birth_date, sex, plan_uid, plan_label, fractions,
-                    home_centre, machine, beams, triage, assigned, technique, request_id, as_json) -> None:
+                    home_centre, machine, beams, triage, assigned, dose, start, weekdays, site, technique,
+                    request_id, as_json) -> None:
     """Register a course (registering the same course again changes nothing)."""
     data = {
         "patient": {"id": patient_id, "name": patient_name, "sex": sex,
@@ -119,13 +124,19 @@ def course_register(obj: Context, patient_id, patient_name, birth_date, sex, pla
         "home_centre": home_centre,
         "plan": {
             "uid": plan_uid, "label": plan_label, "machine": machine, "centre": home_centre,
-            "fraction_groups": [{"number": 1, "fractions_planned": fractions,
+            "fraction_groups": [{"number": 1, "fractions_planned": fractions, "dose_gy": dose,
                                  "beams": [parse_planned_beam(b) | {"machine": machine} for b in beams]}],
             **({"source": {"technique": technique}} if technique else {}),
         },
         "triage": triage,
         "assigned_centres": list(assigned),
     }
+    if start is not None or weekdays is not None:
+        from tools.cli_gaps import weekdays_of
+
+        data["schedule"] = {"start": start, **({"weekdays": weekdays_of(weekdays)} if weekdays else {})}
+    if site is not None:
+        data["site"] = site
     result = obj.ledger.app.register_course(data, obj.actor(home_centre), request_id=request_id)
     emit(result, as_json, f"{result['status']}: course {result['id']}")
 
@@ -164,7 +175,9 @@ def course_show(obj: Context, course_id, as_json) -> None:
 
     c["log_head"] = head_hash(obj.ledger.app)  # printed, it anchors the log (`verify --head`)
     if as_json:
-        emit(c, True)
+        from tools.cli_gaps import gap_of_course
+
+        emit({**c, "gap": gap_of_course(obj, course_id)}, True)
         return
     click.echo(f"Course {c['id']}\n  patient {c['patient_id']} {c['patient_name']}, home {c['home_centre']}")
     click.echo(f"  plan {c['plan_label']} ({c['plan_uid']}), {c['status']}, triage {c['triage'] or '-'}, "
@@ -177,6 +190,9 @@ def course_show(obj: Context, course_id, as_json) -> None:
     for centre, pid in course.patient_ids.items():
         click.echo(f"  patient known at {centre} as {pid}")
     click.echo(f"  fractions {c['fractions_delivered']}/{c['fractions_planned']}, awaiting verification {c['awaiting_verification']}")
+    from tools.cli_gaps import show_prescription
+
+    show_prescription(obj, course)
     own = {r.record_id: r.plan_number for r in course.records if r.plan_number}
     for f in c["fractions"]:
         flags = " VOIDED (" + (f["void_reason"] or "") + ")" if f["voided"] else ""
@@ -443,6 +459,7 @@ lazy_benchmark("dicom", "tools.bench_dicom", "DICOM record export rate and memor
 lazy_benchmark("listen", "tools.bench_listen", "DICOM records received per second (1 and 4 associations) next to storescp; lag to the course.")
 lazy_benchmark("start", "tools.bench_start", "Opening a ledger ready to serve: incremental hash-chain check next to a full one.")
 lazy_benchmark("readmodel", "tools.bench_readmodel", "Read-model rebuild next to the raw read rate; catch-up after one event; encrypted start.")
+lazy_benchmark("gaps", "tools.bench_gaps", "The gaps worklist of N active courses from the read model (--help for options).")
 lazy_benchmark("recovery", "tools.bench_recovery", "Reconcile a year of a network against an OIS missing 5% of its records: time, memory, growth.")
 
 
@@ -451,7 +468,7 @@ def register_areas() -> None:
     import importlib
 
     for area in ("cli_hl7", "cli_serve", "cli_trust", "cli_billing", "cli_dicom", "cli_recovery", "cli_access",
-                 "cli_outage", "drill"):
+                 "cli_gaps", "cli_outage", "drill"):
         importlib.import_module(f"tools.{area}").register(main)
 
 

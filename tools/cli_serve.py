@@ -31,6 +31,8 @@ DEMO_ACCOUNTS = [
     ("physicist.home", "physicist", "AZ-HOME"),
     ("finance.home", "finance", "AZ-HOME"),
     ("admin", "admin", "AZ-HOME"),
+    ("oncologist.home.a", "oncologist", "AZ-HOME"),  # prescribes; a second one countersigns
+    ("oncologist.home.b", "oncologist", "AZ-HOME"),
 ]
 
 
@@ -151,6 +153,10 @@ def register(main: click.Group) -> None:
         scheme = "https" if ssl_certfile else "http"
         click.echo(f"serving on {scheme}://{host}:{port}/ (API docs: {scheme}://{host}:{port}/schema)"
                    + ("" if secure else "; cookies not marked Secure"))
+        if ledger.app.registry() is None:
+            click.echo("warning: no centre is registered yet, so any centre code is accepted until one is: "
+                       "register the network's centres (`fraction-ledger centre register`, or the Centres page)",
+                       err=True)
         sys.stdout.flush()  # the tokens must be readable now, not when a buffer fills
         # One process: the read model is a local SQLite file kept current by this server.
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=True,
@@ -163,7 +169,7 @@ def register(main: click.Group) -> None:
 
     @user.command("add")
     @click.argument("name")
-    @click.option("--role", type=click.Choice(["rtt", "physicist", "finance", "admin", "privacy"]), required=True)
+    @click.option("--role", type=click.Choice(["rtt", "physicist", "finance", "admin", "privacy", "oncologist"]), required=True)
     @click.option("--centre", required=True)
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_obj

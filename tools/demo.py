@@ -35,6 +35,30 @@ PATIENTS = [
 ]
 
 
+SITES = {"DEMO-001": "breast", "DEMO-002": "prostate", "DEMO-003": "rectum"}
+
+
+CENTRES = [  # code, name, machines (name, model, techniques)
+    (HOME, "AZ Home Radiotherapy", [("HOME-LINAC-1", "TrueBeam", ["static", "IMRT", "VMAT", "electrons"])]),
+    (PARTNER, "Partner Radiotherapy", [("PARTNER-TB2", "TrueBeam", ["static", "IMRT", "VMAT"]),
+                                       ("PARTNER-HAL", "Halcyon", ["static", "IMRT", "VMAT"])]),
+]
+
+
+def seed_centres(app, first_day) -> None:
+    """The network's registry (so an unknown centre such as PARTNR-RT is refused) and what the
+    partner offers: 40 patients a day after hours for two months."""
+    admin = Actor("admin.demo", HOME)
+    for code, name, machines in CENTRES:
+        app.register_centre({"code": code, "name": name, "zone": "Europe/Brussels",
+                             "machines": [{"name": m, "model": model, "techniques": t} for m, model, t in machines]},
+                            admin, request_id=f"demo-centre-{code}")
+    app.declare_capacity({"centre": PARTNER, "per_day": 40, "window_start": "17:00", "window_end": "23:00",
+                          "valid_from": first_day, "valid_until": first_day + timedelta(weeks=9),
+                          "machines": ["PARTNER-TB2", "PARTNER-HAL"]},
+                         Actor("physicist.partner", PARTNER), request_id="demo-capacity-partner")
+
+
 def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
     app = ledger.app
     present = ledger.fresh().course(str(course_id_for(HOME, PATIENTS[0][0], PATIENTS[0][4])))
@@ -42,6 +66,7 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
         echo("the demo data is already in this ledger")
         return [str(course_id_for(HOME, p[0], p[4])) for p in PATIENTS]
     start = start_of_demo(app.clock())
+    seed_centres(app, start.date())
     ids = []
     for pid, name, born, sex, uid, label, n, beams, triage, at_home, at_partner in PATIENTS:
         physicist = Actor("physicist.demo", HOME)
@@ -55,6 +80,8 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
                              for b, bname, mu in beams]}]},
                 "triage": triage,
                 "assigned_centres": [PARTNER] if at_partner else [],
+                # Monday to Friday from the demo's first day: the gaps worklist shows what the outage cost
+                "schedule": {"start": start.date().isoformat()}, "site": SITES[pid],
             },
             physicist,
         )

@@ -236,6 +236,40 @@ def delivery_type_of(beam: Dataset) -> str:
     return value if value in ("TREATMENT", "OPEN_PORTFILM", "TRMT_PORTFILM", "SETUP") else "TREATMENT"
 
 
+def dose_per_fraction(ds: Dataset, group: Dataset, planned: int, groups: int) -> Decimal | None:
+    """The prescribed dose per fraction (Gy) of a fraction group, where the plan gives it: the
+    Target Prescription Dose of the TARGET dose reference the group references (or of the plan's
+    only one, when it has one fraction group) over its fractions; else the sum of the group's
+    Beam Doses. None when neither is there or a value is not a number."""
+    targets = {int(r.get("DoseReferenceNumber") or 0): r for r in ds.get("DoseReferenceSequence") or []
+               if str(r.get("DoseReferenceType", "")) == "TARGET" and r.get("TargetPrescriptionDose") not in (None, "")}
+    referenced = [int(r.get("ReferencedDoseReferenceNumber") or 0)
+                  for r in group.get("ReferencedDoseReferenceSequence") or []]
+    chosen = [targets[n] for n in referenced if n in targets] or (list(targets.values()) if groups == 1 and len(targets) == 1 else [])
+    try:
+        if len(chosen) == 1 and planned:
+            return (Decimal(str(chosen[0].TargetPrescriptionDose)) / planned).quantize(Decimal("0.000001"))
+        doses = [r.get("BeamDose") for r in group.get("ReferencedBeamSequence") or []]
+        if doses and all(d not in (None, "") for d in doses):
+            return sum((Decimal(str(d)) for d in doses), Decimal(0)).quantize(Decimal("0.000001"))
+    except (ArithmeticError, ValueError):
+        return None
+    return None
+
+
+def schedule_weekdays(ds: Dataset) -> list[int] | None:
+    """The weekdays (ISO, 1 Monday) a plan's Fraction Pattern (300A,007B) treats, read as one week
+    from Monday with one digit a day; None when the plan gives no such pattern (the default
+    schedule applies) or a pattern of another shape (several weeks, several digits a day)."""
+    for g in ds.get("FractionGroupSequence") or []:
+        pattern = str(g.get("FractionPattern") or "")
+        per_day = int(g.get("NumberOfFractionPatternDigitsPerDay") or 1)
+        weeks = int(g.get("RepeatFractionCycleLength") or 1)
+        if len(pattern) == 7 and per_day == 1 and weeks == 1 and set(pattern) <= {"0", "1"} and "1" in pattern:
+            return [i + 1 for i, digit in enumerate(pattern) if digit == "1"]
+    return None
+
+
 def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
     """The patient and the plan of an RT Plan dataset; BadFile names what is wrong."""
     if str(ds.get("SOPClassUID", "")) != RTPlanStorage:
@@ -283,9 +317,9 @@ def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
                 meterset = decimal(need(ref, "BeamMeterset", f" of beam {beam_number}{where}"),
                                    f"BeamMeterset of beam {beam_number}")
             beams.append(read_beam(beams_by_number[beam_number], meterset, source))
-        groups.append(
-            FractionGroup(number=number, fractions_planned=int(need(g, "NumberOfFractionsPlanned", where)), beams=beams)
-        )
+        planned = int(need(g, "NumberOfFractionsPlanned", where))
+        groups.append(FractionGroup(number=number, fractions_planned=planned, beams=beams,
+                                    dose_gy=dose_per_fraction(ds, g, planned, len(declared_groups))))
     machines = [b.machine for g in groups for b in g.beams if b.machine]
     plan = Plan(
         uid=uid,
@@ -329,8 +363,10 @@ def import_plan_file(app: Any, path: Path, actor: Any, centre: str, triage: int 
                 answer["warning"] = ("registered, but it departs from the prescription: it awaits approval by a physicist "
                                    "of the home centre (`fraction-ledger course approve-plan`) before anyone treats with it")
         else:
+            weekdays = schedule_weekdays(ds)
             result = app.register_course(
-                {"patient": to_event(patient), "home_centre": centre, "plan": to_event(plan), "triage": triage}, actor
+                {"patient": to_event(patient), "home_centre": centre, "plan": to_event(plan), "triage": triage,
+                 **({"schedule": {"weekdays": weekdays}} if weekdays else {})}, actor
             )
             answer.update(course_id=result["id"], status=result["status"])
     except LedgerError as exc:

@@ -63,24 +63,34 @@ class CourseView:
     """What a record needs of a course; built from the aggregate (or from a bench fixture)."""
 
     def __init__(self, course_id: str, patient: dict, plans: list[Plan], status: str,
-                 records: list[FractionRecord], registered_at: datetime):
+                 records: list[FractionRecord], registered_at: datetime, in_force: Plan | None = None):
         self.id = course_id
         self.patient = patient
         self.plans = plans
         self.status = status
         self.records = records
         self.registered_at = registered_at
+        # The prescription in force: the registered plan with its countersigned amendments
+        # (ledger/amendments.py); its fraction counts are what the records say was planned.
+        self.in_force = in_force or plans[0]
 
     @classmethod
     def of(cls, course: Any) -> CourseView:
-        return cls(str(course.id), course.patient, course.plans, course.status, course.records, course.registered_at)
+        return cls(str(course.id), course.patient, course.plans, course.status, course.records, course.registered_at,
+                   in_force=getattr(course, "prescription", None))
 
     @property
     def prescription(self) -> Plan:
-        return self.plans[0]
+        return self.in_force
+
+    def amended(self) -> list[str]:
+        """The fraction groups whose number of fractions an amendment changed, as `group=count`."""
+        original = {g.number: g.fractions_planned for g in self.plans[0].fraction_groups}
+        return [f"{g.number}={g.fractions_planned}" for g in self.in_force.fraction_groups
+                if original.get(g.number) != g.fractions_planned]
 
     def plan(self, uid: str) -> Plan:
-        return next((p for p in self.plans if p.uid == uid), self.prescription)
+        return next((p for p in self.plans if p.uid == uid), self.plans[0])
 
     def machine_detail(self, machine: str, key: str) -> str:
         for plan in self.plans:
@@ -251,7 +261,9 @@ def beams_record(view: CourseView, record: FractionRecord) -> Dataset:
 
 def summary_uid(view: CourseView) -> str:
     # A new fraction, a void or a status change is a new summary: its content is its identity.
-    facts = "|".join([view.status] + [f"{r.record_id}:{r.verified_by or ''}" for r in view.active()])
+    # An amended prescription is a new summary too (nothing is added for a course never amended).
+    facts = "|".join([view.status] + [f"{r.record_id}:{r.verified_by or ''}" for r in view.active()]
+                     + [f"rx:{a}" for a in view.amended()])
     return uid_for("summary", view.id, hashlib.sha256(facts.encode()).hexdigest())
 
 

@@ -81,6 +81,14 @@ class SummaryPdf(FPDF):
         self.set_font(self.family, "", 9)
 
 
+def amendment_text(a: dict) -> str:
+    if a["kind"] == "twice_daily":
+        return f"two fractions on {a['day']}"
+    if a["kind"] == "treatment_day":
+        return f"one fraction on {a['day']}"
+    return f"group {a['group']}: {a.get('before')} -> {a.get('after')} fractions"
+
+
 def treatment_summary(course: dict, completed_at: datetime, incidents: list[dict] | None = None) -> bytes:
     """The PDF of a course as the read model gives it (with its fractions)."""
     patient = course["patient_name"].split("=")[0].replace("^", " ").strip()
@@ -104,7 +112,9 @@ def treatment_summary(course: dict, completed_at: datetime, incidents: list[dict
     active = [f for f in course["fractions"] if not f["voided"]]
     pdf.heading("Course")
     pdf.line_of("Course id", course["id"])
-    pdf.line_of("Prescription", f"{course['plan_label']} - {course['fractions_planned']} fractions planned, "
+    original = sum(g["fractions_planned"] for g in course["plans"][0]["fraction_groups"])
+    amended = f" (amended; originally {original})" if original != course["fractions_planned"] else ""
+    pdf.line_of("Prescription", f"{course['plan_label']} - {course['fractions_planned']} fractions planned{amended}, "
                                 f"{course['fractions_delivered']} delivered")
     pdf.line_of("Status", f"{course['status']} on {short(completed_at)}"
                           + (f" ({course['status_reason']})" if course.get("status_reason") else ""))
@@ -123,6 +133,14 @@ def treatment_summary(course: dict, completed_at: datetime, incidents: list[dict
                           plan.get("machine") or "-", str(used), groups, plan["uid"]])
     pdf.rows(["Plan", "Kind", "Centre", "Machine", "Sessions", "Fraction groups and beams", "UID"], plan_rows,
              (24, 14, 18, 21, 15, 57, 41))
+
+    if course.get("amendments"):  # issue 17: the original and every amendment, with who and why
+        pdf.heading("Prescription amendments")
+        pdf.rows(["Change", "Reason", "Proposed", "Countersigned"],
+                 [[amendment_text(a), a["reason"], f"{a['by']} {short(a['at'])}",
+                   f"{a['countersigned_by']} {short(a['countersigned_at'])}" if a.get("countersigned_by")
+                   else "not countersigned: not in force"] for a in course["amendments"]],
+                 (52, 62, 38, 38))
 
     pdf.heading("Fractions")
     rows = []

@@ -54,6 +54,8 @@ AREAS = [
     "adapters.http.pages_finance",
     "adapters.http.pages_incidents",
     "adapters.http.api_access_log",
+    "adapters.http.api_gaps",
+    "adapters.http.pages_gaps",
     "adapters.http.pages_outage",
 ]
 MAX_BODY = 1_000_000  # JSON bodies; upload routes set their own limit

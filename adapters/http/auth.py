@@ -27,7 +27,7 @@ SESSION_USER, SESSION_TOKEN = "user", "token_hash"
 
 # Where each role's work starts: the page after signing in, and the way back from an error.
 HOME_OF_ROLE = {"rtt": "/worklist", "physicist": "/physicist", "finance": "/finance", "admin": "/admin",
-                "privacy": "/access-log"}
+                "privacy": "/access-log", "oncologist": "/gaps"}
 
 
 def is_page(connection: ASGIConnection) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from adapters.http import access_log
 from adapters.readmodel import ReadModel
@@ -56,6 +56,11 @@ class Backend:
             raise not_found(course_id)
         access.check(principal, "courses.read", view["home_centre"], view["assigned_centres"], parties)
         access_log.saw_rows([view])
+        from adapters.gaps_view import prescription_of
+        from ledger.amendments import dose_of
+
+        done = {(f["group"], f["number"]) for f in view["fractions"] if not f["voided"]}
+        view["dose_prescribed_gy"], view["dose_delivered_gy"] = dose_of(prescription_of(view).fraction_groups, done)
         return view
 
     def sources_view(self) -> list[dict]:
@@ -76,6 +81,34 @@ class Backend:
             return []
         billed = access.SEES[principal.role] == access.BILLED
         return self.read(lambda r: r.courses(centre=principal.centre, status=status, billed=billed))
+
+    def gaps_view(self, principal: Principal, centre: str | None = None, log: bool = True) -> list[dict]:
+        """The gaps worklist of the active courses `principal` sees (`centre`: only those whose
+        home or assigned centre it is), by urgency (adapters/gaps_view.py); logged as shown
+        (`log=False`: the caller shows only some, and logs those)."""
+        from adapters.gaps_view import gaps_of
+        from adapters.runtime import gap_alarm_days
+
+        rows = self.seen_courses(principal, "active")
+        if centre is not None:
+            rows = [r for r in rows if r["home_centre"] == centre or centre in r["assigned_centres"]]
+        out = self.read(lambda r: gaps_of(self.app, r, rows, gap_alarm_days()))
+        if log:
+            access_log.saw_rows(out)
+        return out
+
+    def gap_alarms_view(self, principal: Principal) -> list[dict]:
+        """The gap alarms of the courses `principal` treats or plans (a category 1 course prolonged
+        beyond the threshold): shown on the physicist's page and on the pages of the centres the
+        course is assigned to (and its home's). Only roles that read the gaps worklist."""
+        from adapters.gaps_view import alarms
+        from adapters.runtime import gap_alarm_days
+
+        if access.scope_of(principal, "gaps.read") is None:
+            return []
+        shown = alarms(self.gaps_view(principal, log=False), gap_alarm_days())
+        access_log.saw_rows(shown)
+        return shown
 
     def seen_course_ids(self, principal: Principal) -> set[str]:
         return {str(c["id"]) for c in self.seen_courses(principal)}

@@ -18,6 +18,7 @@ from adapters.http.auth import PUBLIC, SESSION_TOKEN, SESSION_USER, address_of, 
 from adapters.http.backend import Backend, actor_of, may_void
 from adapters.http.auth import HOME_OF_ROLE
 from adapters.http.errors import InvalidBody, log_alarm, validate_body
+from adapters.http.course_gaps import course_gap_context
 from adapters.http.i18n import COOKIE, LANGUAGES, language_of, translator, words
 from adapters.http.sessions import rotate
 from adapters.http.throttle import TooManyAttempts, account_key
@@ -67,8 +68,16 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     return Template(template_name=name, status_code=status_code, context={
         "t": translator(lang), "say": words(lang).say, "words": words(lang), "lang": lang, "languages": LANGUAGES, "who": who, "path": request.url.path,
         "flash": flash, "home": HOME_OF_ROLE.get(who.role, "/") if who else "/", "local": local,
-        "alarm": log_alarm(request), **context,
+        "alarm": log_alarm(request), "no_registry": no_registry(request, who), "gap_alarms": [], **context,
     })
+
+
+def no_registry(request: Request, who: Any) -> bool:
+    """Until a centre is registered, any centre code is accepted: the people who can register
+    them (physicists, administrators) are told so on every page."""
+    if who is None or who.role not in ("physicist", "admin"):
+        return False
+    return backend(request).app.registry() is None
 
 
 def flash(request: Request, text: str) -> None:
@@ -148,7 +157,8 @@ def switch_language(request: Request, code: FromPath[str], next: FromQuery[str] 
 def worklist(request: Request) -> Template:
     courses = backend(request).courses_view(current(request))
     courses.sort(key=lambda c: (c["status"] != "active", c["triage"] or 9, c["patient_id"]))
-    return page(request, "worklist.html", courses=courses, sources=backend(request).sources_view())
+    return page(request, "worklist.html", courses=courses, sources=backend(request).sources_view(),
+                gap_alarms=backend(request).gap_alarms_view(current(request)))
 
 
 def course_context(request: Request, course_id: str, form: dict | None = None) -> dict:
@@ -174,7 +184,8 @@ def course_context(request: Request, course_id: str, form: dict | None = None) -
         }
     voidable = {(f["group"], f["number"]) for f in view["fractions"]
                 if not f["voided"] and may_void(who, aggregate, f["group"], f["number"])}
-    return {"course": view, "plan": plan, "form": form or defaults, "stop": stop, "zone": zone().key,
+    return {**course_gap_context(request, course_id),
+            "course": view, "plan": plan, "form": form or defaults, "stop": stop, "zone": zone().key,
             "terminations": TERMINATIONS, "may_log": who.role == "rtt", "may_report": who.role in ("rtt", "physicist"),
             "voidable": voidable, "incident_categories": INCIDENT_CATEGORIES}
 

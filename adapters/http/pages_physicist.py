@@ -30,7 +30,7 @@ MAX_FILE = 5_000_000
 def physicist_home(request: Request) -> Template:
     courses = backend(request).courses_view(current(request))
     return page(request, "physicist.html", courses=courses, results=[], extra_column="_physicist_actions.html",
-                sources=backend(request).sources_view())
+                sources=backend(request).sources_view(), gap_alarms=backend(request).gap_alarms_view(current(request)))
 
 
 @post("/physicist/courses", opt={"action": "courses.register"}, include_in_schema=False,
