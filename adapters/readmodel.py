@@ -79,9 +79,6 @@ SET_VERSION = "UPDATE courses SET version=? WHERE id=?"
 SET_COUNTS = ("UPDATE courses SET fractions_delivered=?, awaiting_verification=?, fractions_with_warnings=?, "
               "last_fraction_at=?, last_fraction_centre=? WHERE id=?")
 COUNTED = "SELECT grp, number, voided, verified_by, warnings, delivered_at, centre FROM fractions WHERE course_id=?"
-COURSE_COLUMN = {column: f"SELECT {column} FROM courses WHERE id=?" for column in ("assigned_centres", "plans", "flags")}
-SET_COURSE_COLUMN = {column: f"UPDATE courses SET {column}=? WHERE id=?"
-                     for column in ("assigned_centres", "plans", "flags", "triage")}
 SET_STATUS = "UPDATE courses SET status=?, status_reason=? WHERE id=?"
 
 
@@ -329,7 +326,7 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         self.recount_due.add(course_id)
 
     def set_course(self, course_id: str, column: str, value: Any) -> None:
-        self.conn.execute(SET_COURSE_COLUMN[column], [cell(value), course_id])
+        self.conn.execute(f"UPDATE courses SET [{column}]=? WHERE id=?", [cell(value), course_id])
 
     def on_CentreAssigned(self, course_id: str, e: Any, position: int) -> None:
         centres = self.course_json(course_id, "assigned_centres")
@@ -355,7 +352,7 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         self.set_course(course_id, "flags", dumps(self.course_json(course_id, "flags") + [flag]))
 
     def course_json(self, course_id: str, column: str) -> list:
-        row = self.conn.execute(COURSE_COLUMN[column], [course_id]).fetchone()
+        row = self.conn.execute(f"SELECT [{column}] FROM courses WHERE id=?", [course_id]).fetchone()
         return json.loads(row[0]) if row[0] is not None else []
 
     def recount(self, course_id: str) -> None:
