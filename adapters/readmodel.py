@@ -13,8 +13,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import sqlite_utils
@@ -82,6 +81,20 @@ COUNTED = "SELECT grp, number, voided, verified_by, warnings, delivered_at, cent
 SET_STATUS = "UPDATE courses SET status=?, status_reason=? WHERE id=?"
 
 
+class Counted(NamedTuple):
+    """A fractions row as `ledger.counts.tally` reads a record (`warnings`: whether it has any, the
+    column being a JSON list; `text`: its delivery time as stored)."""
+
+    group: int
+    number: int
+    voided: bool
+    verified_by: str | None
+    warnings: bool
+    delivered_at: datetime
+    centre: str
+    text: str
+
+
 class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
     """The tables, and the projector that keeps them: sqlite-utils creates the schema (and serves
     the CLI's and the queries' reads); the projection itself runs prepared SQL on the connection,
@@ -96,6 +109,7 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         # Disposable tables: a power cut may lose the last batches, never half of one (WAL keeps
         # each transaction whole), and they are projected again from the stored position.
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-32768")  # up to 32 MiB of pages: a rebuild rewrites every index
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self.source = source
@@ -357,10 +371,8 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
 
     def recount(self, course_id: str) -> None:
         """The course row's counts, as the ledger counts them (`ledger.counts.tally`)."""
-        rows = self.conn.execute(COUNTED, [course_id]).fetchall()
-        records = [SimpleNamespace(group=g, number=n, voided=bool(v), verified_by=by, warnings=json.loads(w or "[]"),
-                                   delivered_at=datetime.fromisoformat(at), centre=c, text=at)
-                   for g, n, v, by, w, at, c in rows]
+        records = [Counted(g, n, bool(v), by, w is not None and w != "[]", datetime.fromisoformat(at), c, at)
+                   for g, n, v, by, w, at, c in self.conn.execute(COUNTED, [course_id])]
         counts = tally(records)
         last = counts.last
         self.conn.execute(SET_COUNTS, [counts.delivered, counts.awaiting_verification, counts.with_warnings,
