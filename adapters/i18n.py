@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from io import BytesIO
 from pathlib import Path
@@ -40,6 +40,7 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAINS = ("messages", "pages", "drill")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_LONG_DECIMAL = re.compile(r"^-?\d+\.\d{3,}$")  # more decimals than a sentence needs
 
 
 def po_path(lang: str, domain: str) -> Path:
@@ -117,6 +118,22 @@ class Words:
         """An amount in EUR as the reader writes it (2.100,00 in NL/FR; 2,100.00 in EN)."""
         return format_decimal(Decimal(str(value)), format="#,##0.00", locale=self.locale)
 
+    def mu(self, value: Decimal | str | float | None) -> str:
+        """A meterset as people read it: one or two decimals (116.0 for 116.0036697, 95.15), per locale."""
+        if value in (None, ""):
+            return "-"
+        try:
+            return format_decimal(Decimal(str(value)), format="#,##0.0#", locale=self.locale)
+        except ArithmeticError:
+            return str(value)
+
+    def amount(self, value: Decimal | str | None) -> str:
+        """An amount on a page or statement: two decimals with the reader's decimal sign and no
+        thousands separator (1200.00; 1200,00 in NL/FR), so that it is copied into a sheet as it is."""
+        if value in (None, ""):
+            return "–"
+        return format_decimal(Decimal(str(value)), format="0.00", locale=self.locale)
+
     def when(self, value: datetime | str | None) -> str:
         """A time in its own offset (the centre's, as a delivery was told), as the reader writes it;
         a time the server recorded (in UTC) on the department's clock, never as a UTC wall time."""
@@ -145,6 +162,11 @@ class Words:
     def value(self, v: Any) -> str:
         if isinstance(v, bool) or v is None:
             return str(v)
+        if isinstance(v, str) and _LONG_DECIMAL.match(v):
+            v = Decimal(v)  # a stored Decimal (events keep them as text)
+        if isinstance(v, Decimal) and v.is_finite() and v.as_tuple().exponent < -2:
+            # a value in a sentence (a meterset, a tolerance) to two decimals: 116.0036697 MU is 116.00 MU
+            return self.number(v.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
         if isinstance(v, (int, Decimal, float)):
             return self.number(v)
         if isinstance(v, datetime):
@@ -177,6 +199,28 @@ class Words:
         """The reason of a field error without its field name."""
         said = getattr(error, "said", None)
         return render(said, self._template, self.value) if said else getattr(error, "reason", str(error))
+
+
+def mu_input(value: Decimal | str | float | None) -> str:
+    """A meterset as a form field's value: rounded to 0.01 MU, at least one decimal ("112.4", "116.0")."""
+    if value in (None, ""):
+        return ""
+    try:
+        text = format(Decimal(str(value)).quantize(Decimal("0.01")).normalize(), "f")
+    except ArithmeticError:
+        return str(value)
+    return text if "." in text else text + ".0"
+
+
+def name_parts(pn: str | None) -> tuple[str, str]:
+    """A DICOM person name (FAMILY^GIVEN^...) as (family name, given names); an all-capitals given
+    name is written as a name ("AN" -> "An") so that the two are told apart at a glance."""
+    parts = (pn or "").split("=")[0].split("^")
+    family = parts[0].strip()
+    given = " ".join(p.strip() for p in parts[1:3] if p.strip())
+    if given.isupper():
+        given = "-".join(" ".join(w.capitalize() for w in g.split(" ")) for g in given.split("-"))
+    return family, given
 
 
 @cache

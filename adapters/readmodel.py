@@ -418,6 +418,16 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         )
         return [decode(row) for row in rows]
 
+    def awaiting_verification(self, centre: str) -> list[dict]:
+        """Sessions delivered at `centre` that nobody has verified yet (the verify queue), oldest first."""
+        rows = self.db.query(
+            "SELECT f.*, c.patient_id, c.patient_name, c.birth_date, c.plan_label, c.home_centre FROM fractions f "
+            "JOIN courses c ON c.id = f.course_id WHERE f.centre = ? AND f.voided = 0 AND f.verified_by IS NULL "
+            "ORDER BY f.delivered_at, f.position",
+            [centre],
+        )
+        return [decode(row) for row in rows]
+
     def dump(self) -> dict[str, list[dict]]:
         """Every row of every table, in key order (to compare a rebuild with the incremental model)."""
         return {

@@ -402,10 +402,9 @@ class Course(Prescriptions, ReceivedFractions, SummaryFractions, RecordOrigin, A
                     "invalid.beam_ended_normal_but", number=beam.number, lacking=lacking,
                 )
         if found and cmd.deviation_reason is None:
-            shown = "; ".join(
-                f"beam {d.beam}: {d.delivered} MU delivered where {d.expected} MU were due (tolerance {d.tolerance} MU)"
-                for d in found
-            )
+            # one message per beam (rendered "; "-joined), so that each reader reads them in their language
+            shown = [said("refusal.beam_beyond_tolerance", beam=d.beam, delivered=d.delivered, expected=d.expected,
+                          tolerance=d.tolerance) for d in found]
             raise errors.MetersetBeyondTolerance(
                 "meterset_beyond_tolerance.fraction_course_patient_check", number=cmd.number, course=self.plan.label, patient_id=self.patient['id'], shown=shown,
                 conflict={"deviations": [to_event(d) for d in found]},

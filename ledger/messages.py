@@ -278,6 +278,10 @@ TEXTS: dict[str, str] = {
     'call.new_start_date': N_('treatment resumes: new start date {start}'),
     'invalid.not_a_day': N_('{value} is not a day (YYYY-MM-DD)'),
     'invalid.nothing_chosen': N_('tick at least one proposal to accept'),
+    # issue 21: the web UI for a working day
+    'invalid.choose_ois_records_first': N_("there is no reconciliation to take it from yet: choose the restored OIS's records and reconcile first"),
+    'invalid.void_not_confirmed': N_('fraction {number} was not voided: its confirmation box was not ticked'),
+    'refusal.beam_beyond_tolerance': N_('beam {beam}: {delivered} MU delivered where {expected} MU were due (tolerance {tolerance} MU)'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {

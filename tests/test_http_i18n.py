@@ -12,6 +12,10 @@ from adapters.http.i18n import LANGUAGES, catalog
 from adapters.http.pages import INCIDENT_CATEGORIES
 from ledger.receipts import CHANNELS
 from schemas.billing import NEAR_MISS, SEVERITIES
+from adapters.http.pages_finance import RULES
+from adapters.http.pages_physicist import DONE, IMPORT_STATUSES
+from ledger import day
+from ledger.access import ROLES
 
 HTTP = Path(__file__).resolve().parent.parent / "adapters" / "http"
 # keys built in a template from a value: prefix + every value it can take
@@ -25,7 +29,11 @@ DYNAMIC = {"cat_": (*INCIDENT_CATEGORIES, NEAR_MISS), "sev_": SEVERITIES, "incid
            "alias_": ("institution", "station", "aet"), "call_": ("called", "not_reached"),
            "unit_": ("patients", "slots"), "day_status_": ("expected", "delivered", "missing", "unexpected"),
            # issue 17: the gap category's meaning, an amendment's kind, a treatment site
-           "gap_category_": ("1", "2", "3"), "kind_": KINDS, "site_": typing.get_args(Site)}
+           "gap_category_": ("1", "2", "3"), "kind_": KINDS, "site_": typing.get_args(Site),
+           # issue 21
+           "day_": (day.DUE, day.TREATED, day.NOT_DUE), "deviation_": ("over", "under"),
+           "deviation_beam_": ("over", "under"), "done_": DONE, "import_": IMPORT_STATUSES, "role_": ROLES,
+           "rule_": RULES}
 
 
 def used_keys() -> set[str]:

@@ -59,7 +59,19 @@ def seed_centres(app, first_day) -> None:
                          Actor("physicist.partner", PARTNER), request_id="demo-capacity-partner")
 
 
-def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
+# Completed courses and the agreement they are settled under, so that finance's statement shows
+# lines: id, name, birth date, sex, plan uid, label, fractions, beams, triage, at home, at partner
+COMPLETED = [
+    ("DEMO-004", "DE SMET^LUC", "1958-05-21", "M", "1.2.826.0.1.3680043.10.1000.4", "Breast R 40Gy/15",
+     15, [(1, "TANG MED", "104.6"), (2, "TANG LAT", "101.9")], 3, 10, 5),
+    ("DEMO-005", "WOUTERS^ELS", "1949-12-08", "F", "1.2.826.0.1.3680043.10.1000.5", "Lung SBRT 55Gy/5",
+     5, [(1, "ARC CW", "612.3"), (2, "ARC CCW", "598.7")], 1, 2, 3),
+]
+
+
+def run_demo(ledger: Ledger, echo: Callable[[str], None] = print, billing: bool = True) -> list[str]:
+    """The three courses under treatment; with `billing`, also an agreement between the two
+    centres and two courses completed under it (not among the ids returned)."""
     app = ledger.app
     present = ledger.fresh().course(str(course_id_for(HOME, PATIENTS[0][0], PATIENTS[0][4])))
     if present is not None:
@@ -68,7 +80,12 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
     start = start_of_demo(app.clock())
     seed_centres(app, start.date())
     ids = []
-    for pid, name, born, sex, uid, label, n, beams, triage, at_home, at_partner in PATIENTS:
+    if billing:
+        app.agree({"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata", "course_amount": "3150.00",
+                   "tariffs": {"sbrt": "4875.40"}, "valid_from": start.date().replace(month=1, day=1)},
+                  Actor("finance.demo", HOME), request_id="demo-agreement")
+        echo(f"agreement {HOME}/{PARTNER}: pro-rata, EUR 3150.00 per course")
+    for pid, name, born, sex, uid, label, n, beams, triage, at_home, at_partner in PATIENTS + (COMPLETED if billing else []):
         physicist = Actor("physicist.demo", HOME)
         course = app.register_course(
             {
@@ -85,7 +102,8 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
             },
             physicist,
         )
-        ids.append(course["id"])
+        if pid not in {c[0] for c in COMPLETED}:
+            ids.append(course["id"])
         echo(f"{course['status']}: {pid} {name} — {label} ({n} fractions), course {course['id']}")
         for k in range(1, at_home + at_partner + 1):
             centre, machine, rtt, checker = (
@@ -103,6 +121,11 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print) -> list[str]:
                 app.verify_fraction(course["id"], k, checker, Actor(checker, centre), request_id=f"demo-verify-{pid}-{k}")
         if at_home + at_partner:
             echo(f"  {at_home} fractions at {HOME}, {at_partner} at {PARTNER}")
+        if pid in {c[0] for c in COMPLETED}:
+            app.verify_fraction(course["id"], n, "rtt.partner.b", Actor("rtt.partner.b", PARTNER),
+                                request_id=f"demo-verify-{pid}-{n}")
+            app.complete_course(course["id"], "all fractions delivered", physicist, request_id=f"demo-complete-{pid}")
+            echo(f"  completed: {pid}")
     # The REX 3 lesson: re-registering a fraction that is already there is refused.
     try:
         app.log_fraction(

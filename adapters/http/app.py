@@ -47,6 +47,7 @@ AREAS = [
     "adapters.http.api_dicom",
     "adapters.http.api_recovery",
     "adapters.http.pages",
+    "adapters.http.pages_day",
     "adapters.http.pages_physicist",
     "adapters.http.pages_exports",
     "adapters.http.pages_dicom",

@@ -110,7 +110,9 @@ def ledger_error(request: Request, exc: errors.LedgerError) -> Response:
             from adapters.http.i18n import language_of, translator
 
             return error_page(request, 503, translator(language_of(request))("err_access_log_unavailable"))
-        return error_page(request, status_of(exc), exc.message)
+        from adapters.http.i18n import language_of, words
+
+        return error_page(request, status_of(exc), words(language_of(request)).say(exc))  # in the reader's language
     return Response(body_of(exc), status_code=status_of(exc))
 
 

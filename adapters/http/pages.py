@@ -4,6 +4,7 @@ in the user's language, with the ledger's own explanation of the record in the w
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -20,6 +21,7 @@ from adapters.http.auth import HOME_OF_ROLE
 from adapters.http.errors import InvalidBody, log_alarm, validate_body
 from adapters.http.course_gaps import course_gap_context
 from adapters.http.i18n import COOKIE, LANGUAGES, language_of, translator, words
+from adapters.i18n import mu_input, name_parts
 from adapters.http.sessions import rotate
 from adapters.http.throttle import TooManyAttempts, account_key
 from ledger import errors
@@ -39,6 +41,17 @@ def zone() -> ZoneInfo:
 def local(iso: str | None) -> str:
     """A stored (UTC) time as the department's local time, for people reading a page."""
     return local_text(iso)
+
+
+def local_at(iso: str | datetime | None) -> datetime | None:
+    """A stored time in the department's zone (for `Words.when`, which writes it per locale)."""
+    if not iso:
+        return None
+    try:
+        at = datetime.fromisoformat(iso) if isinstance(iso, str) else iso
+        return at.astimezone(zone())
+    except (TypeError, ValueError):
+        return None
 
 
 def local_input(text: str | None, field: str) -> datetime | None:
@@ -65,9 +78,12 @@ def page(request: Request, name: str, status_code: int = 200, **context: Any) ->
     shown = context.get("refusal")
     if isinstance(shown, dict) and shown.get("code") == errors.LogCompromised.code:
         status_code = 503  # whichever form was refused: the log, not the input, is what is wrong
+    w = words(lang)
     return Template(template_name=name, status_code=status_code, context={
-        "t": translator(lang), "say": words(lang).say, "words": words(lang), "lang": lang, "languages": LANGUAGES, "who": who, "path": request.url.path,
-        "flash": flash, "home": HOME_OF_ROLE.get(who.role, "/") if who else "/", "local": local,
+        "t": w.t, "tn": w.tn, "say": w.say, "words": w, "lang": lang, "languages": LANGUAGES, "who": who,
+        "path": request.url.path, "flash": flash, "home": HOME_OF_ROLE.get(who.role, "/") if who else "/",
+        "local": lambda iso: w.when(local_at(iso)) if local_at(iso) else ("–" if not iso else str(iso)),
+        "local_at": local_at, "name_parts": name_parts, "mu_input": mu_input,
         "alarm": log_alarm(request), "no_registry": no_registry(request, who), "gap_alarms": [], **context,
     })
 
@@ -84,16 +100,37 @@ def flash(request: Request, text: str) -> None:
     request.set_session({**(request.session or {}), "flash": text})
 
 
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def field_label(w, field: str) -> str:
+    """A field's name as the page calls it ("Delivered MU, beam 2"), from `field_<name>` page keys
+    (indices dropped: `beams[1].delivered_mu` is `field_beams.delivered_mu` with n=2); the bare
+    name when the page has no label for it."""
+    found = _INDEX.search(field)
+    key = "field_" + _INDEX.sub("", field)
+    label = w.t(key, n=int(found.group(1)) + 1) if found else w.t(key)
+    return field if label == key else label
+
+
+def named_field(w, field: str) -> str:
+    label = field_label(w, field)
+    return field if label == field else f"{label} ({field})"
+
+
 def refusal(t, exc: errors.LedgerError) -> dict:
-    """A refusal for people, in their language: a headline, then the ledger's words (bad fields:
-    each named, with its reason)."""
+    """A refusal for people, in their language: a headline, then the ledger's words. Bad fields:
+    each named as the page labels it, with its reason, also in `fields` (field -> reason) for
+    the page to show next to the field itself."""
     w = getattr(t, "__self__", None) or words("en")  # `t` is a Words' bound method
-    detail = w.say(exc)
+    detail, fields = w.say(exc), {}
     if isinstance(exc, errors.InvalidCommand):
         problems = exc.said_fields if isinstance(exc, InvalidBody) else [(exc.field, exc.said or exc.reason)]
-        detail = "; ".join(t("field_problem", field=f, reason=w.say(r)) for f, r in problems)
+        fields = {f: w.say(r) for f, r in problems}
+        # the label the page gives the field, and its name (what the API and support call it)
+        detail = "; ".join(t("field_problem", field=named_field(w, f), reason=r) for f, r in fields.items())
     return {"headline": t("err_" + exc.code) if t("err_" + exc.code) != "err_" + exc.code else t("err_other"),
-            "detail": detail, "conflict": exc.conflict, "code": exc.code,
+            "detail": detail, "conflict": exc.conflict, "code": exc.code, "fields": fields,
             "rule": isinstance(exc, errors.RuleViolation) and exc.do_not_treat}
 
 
@@ -153,14 +190,6 @@ def switch_language(request: Request, code: FromPath[str], next: FromQuery[str] 
 # ---- RTT pages ------------------------------------------------------------------------------
 
 
-@get("/worklist", opt={"action": "courses.list"}, sync_to_thread=True, include_in_schema=False)
-def worklist(request: Request) -> Template:
-    courses = backend(request).courses_view(current(request))
-    courses.sort(key=lambda c: (c["status"] != "active", c["triage"] or 9, c["patient_id"]))
-    return page(request, "worklist.html", courses=courses, sources=backend(request).sources_view(),
-                gap_alarms=backend(request).gap_alarms_view(current(request)))
-
-
 def course_context(request: Request, course_id: str, form: dict | None = None) -> dict:
     b, who = backend(request), current(request)
     view = b.course_view(who, course_id)
@@ -179,13 +208,17 @@ def course_context(request: Request, course_id: str, form: dict | None = None) -
             "group": group.number,
             "machine": here[-1]["machine"] if here else "",
             "delivered_at": b.app.clock().astimezone(zone()).strftime("%Y-%m-%dT%H:%M"),
-            "beams": [{"number": b.number, "name": b.name, "planned": b.meterset, "delivered": b.meterset,
-                       "termination": "NORMAL"} for b in group.beams],
+            "beams": [{"number": b.number, "name": b.name, "planned": mu_input(b.meterset),
+                       "delivered": mu_input(b.meterset), "termination": "NORMAL"} for b in group.beams],
         }
     voidable = {(f["group"], f["number"]) for f in view["fractions"]
                 if not f["voided"] and may_void(who, aggregate, f["group"], f["number"])}
+    # Confirmed dose deviations (beam, over/under, expected and delivered MU) per session, to highlight.
+    deviations = {r.record_id: {"beams": {d.beam: d for d in r.deviations}, "reason": r.deviation_reason}
+                  for r in aggregate.records if r.deviations}
     return {**course_gap_context(request, course_id),
             "course": view, "plan": plan, "form": form or defaults, "stop": stop, "zone": zone().key,
+            "deviations": deviations,
             "terminations": TERMINATIONS, "may_log": who.role == "rtt", "may_report": who.role in ("rtt", "physicist"),
             "voidable": voidable, "incident_categories": INCIDENT_CATEGORIES}
 
@@ -270,12 +303,12 @@ def void_confirmed(b: Backend, course_id: str, number: int, data: dict, who) -> 
     """A void from the page needs its box ticked (the browser asks too, but the server does not
     count on it) and a reason; who may void which fraction is the backend's rule."""
     if data.get("confirm") != "yes":
-        raise VoidNotConfirmed("confirm", f"fraction {number} was not voided: its confirmation box was not ticked")
+        raise VoidNotConfirmed("confirm", "invalid.void_not_confirmed", number=number)
     check_form(VoidIn, {"reason": str(data.get("reason", ""))})
     b.void_fraction(who, course_id, number, str(data.get("reason", "")))
 
 
 void_from_form = fraction_action("void", "fractions.void", void_confirmed, "voided_ok")
 
-router = Router("/", route_handlers=[sign_in_page, sign_in, sign_out, switch_language, worklist, course_page,
+router = Router("/", route_handlers=[sign_in_page, sign_in, sign_out, switch_language, course_page,
                                      log_from_form, verify_from_form, void_from_form])

@@ -16,7 +16,7 @@ from adapters.http.api_dicom import (
 )
 from adapters.http.api_exports import settings, zip_response
 from adapters.http.auth import current
-from adapters.http.i18n import language_of, translator
+from adapters.http.i18n import language_of, translator, words
 from adapters.http.errors import TooLarge
 from adapters.http.pages import backend, check_form, page, refusal
 from adapters.http.pages_exports import exports_page, local_time
@@ -26,20 +26,24 @@ from schemas.api_ops import PlanImportIn, RecordImportIn, SendIn
 Multipart = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
 
-def as_result(answer: dict) -> dict:
-    """An importer's answer as a line of the page's result list."""
-    where = f"line {answer['line']}: " if answer.get("line") else ""
+def as_result(answer: dict, w=None) -> dict:
+    """An importer's answer as a line of the page's result list (its course's patient and plan are
+    added by `pages_physicist.named`)."""
+    w = w or words("en")
+    where = w.t("at_line", line=answer["line"]) + " " if answer.get("line") else ""
     if answer["status"] == "error":
-        return {"file": answer["file"], "ok": False, "message": where + (answer.get("error") or "refused")}
-    what = answer["status"] + (f" ({answer['fractions']} fractions)" if answer.get("fractions") else "")
-    return {"file": answer["file"], "ok": True, "message": f"{where}{what}: {answer.get('course_id') or ''}",
+        return {"file": answer["file"], "ok": False, "message": where + (answer.get("error") or w.t("refused"))}
+    what = w.tn("fractions_count", answer["fractions"]) if answer.get("fractions") else ""
+    return {"file": answer["file"], "ok": True, "status": answer["status"], "where": where, "detail": what,
             "id": answer.get("course_id")}
 
 
 def physicist_page(request: Request, status_code: int = 200, **context: Any) -> Template:
-    courses = backend(request).courses_view(current(request))
-    return page(request, "physicist.html", status_code=status_code, courses=courses,
-                extra_column="_physicist_actions.html", **{"results": [], **context})
+    from adapters.http.pages_physicist import named, physicist_context
+
+    if context.get("results"):
+        context["results"] = named(request, context["results"])
+    return page(request, "physicist.html", status_code=status_code, **physicist_context(request, **context))
 
 
 def upload_page(name: str, action: str, run):
@@ -50,7 +54,7 @@ def upload_page(name: str, action: str, run):
         except errors.LedgerError as exc:
             status = 413 if isinstance(exc, TooLarge) else 400 if isinstance(exc, errors.InvalidCommand) else 409
             return physicist_page(request, status_code=status, refusal=refusal(translator(language_of(request)), exc))
-        return physicist_page(request, results=[as_result(a) for a in answers])
+        return physicist_page(request, results=[as_result(a, words(language_of(request))) for a in answers])
 
     handler.__name__ = f"upload_{name}"
     return post(f"/physicist/dicom/{name}", opt={"action": action}, sync_to_thread=True, include_in_schema=False,

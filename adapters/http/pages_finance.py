@@ -4,29 +4,38 @@ billing tables (`api_billing.statement_of`), as the API and `billing statement` 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated
 
-from litestar import Request, Response, Router, get
+import msgspec
+from litestar import Request, Response, Router, get, post
 from litestar.params import QueryParameter
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
 from adapters.http.api_billing import statement_of
 from adapters.http.api_incidents import safe
 from adapters.http.auth import current
-from adapters.http.i18n import language_of, translator
-from adapters.http.pages import backend, page, refusal, zone
+from adapters.http.backend import actor_of
+from adapters.http.errors import validate_body
+from adapters.http.i18n import language_of, translator, words
+from adapters.http.pages import Form, backend, flash, page, refusal, zone
 from adapters.reports import statement_csv
-from ledger import errors
+from ledger import access, errors
+from schemas.api_ops import AgreementIn
+from schemas.billing import PER_FRACTION, PRO_RATA
+
+RULES = (PRO_RATA, PER_FRACTION)
 
 Text = Annotated[str | None, QueryParameter(max_length=200)]
 
 
 def period(start: str | None, end: str | None, now: datetime) -> tuple[date, date]:
-    """The asked period; by default the current month up to today (the ledger's clock, local date)."""
+    """The asked period; by default the previous and the current month up to today (the ledger's
+    clock, local date): the courses completed lately, whatever the day of the month."""
     today = now.astimezone(zone()).date()
+    previous = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     try:
-        first = date.fromisoformat(start) if start else today.replace(day=1)
+        first = date.fromisoformat(start) if start else previous
     except ValueError:
         raise errors.InvalidCommand("from", "invalid.not_date_yyyy_mm", start=repr(start)) from None
     try:
@@ -36,12 +45,13 @@ def period(start: str | None, end: str | None, now: datetime) -> tuple[date, dat
     return first, last
 
 
-@get("/finance", opt={"action": "courses.list"}, sync_to_thread=True, include_in_schema=False)
-def finance_home(request: Request, start: Annotated[str | None, QueryParameter(name="from", max_length=20)] = None,
-                 end: Annotated[str | None, QueryParameter(name="to", max_length=20)] = None,
-                 pair: Text = None) -> Template:
+AGREEMENT_FIELDS = ("billing_centre", "partner", "rule", "valid_from", "valid_to", "course_amount", "fee_per_fraction")
+
+
+def finance_context(request: Request, start: str | None, end: str | None, pair: str | None) -> dict:
     b, who = backend(request), current(request)
-    context: dict = {"courses": b.courses_view(who), "form": {"from": start or "", "to": end or "", "pair": pair or ""}}
+    context: dict = {"courses": b.courses_view(who), "form": {"from": start or "", "to": end or "", "pair": pair or ""},
+                     "rules": RULES}
     if who.role == "finance":
         context["agreements"] = b.agreements_view(who)
         try:
@@ -50,7 +60,68 @@ def finance_home(request: Request, start: Annotated[str | None, QueryParameter(n
             context["statement"] = statement_of(request, first, last, pair or None)
         except errors.LedgerError as exc:
             context["refusal"] = refusal(translator(language_of(request)), exc)
+    return context
+
+
+@get("/finance", opt={"action": "courses.list"}, sync_to_thread=True, include_in_schema=False)
+def finance_home(request: Request, start: Annotated[str | None, QueryParameter(name="from", max_length=20)] = None,
+                 end: Annotated[str | None, QueryParameter(name="to", max_length=20)] = None,
+                 pair: Text = None) -> Template:
+    context = finance_context(request, start, end, pair)
     return page(request, "finance.html", status_code=400 if "refusal" in context else 200, **context)
+
+
+@get("/finance/statement", opt={"action": "billing"}, sync_to_thread=True, include_in_schema=False)
+def statement_print(request: Request, start: Annotated[str | None, QueryParameter(name="from", max_length=20)] = None,
+                    end: Annotated[str | None, QueryParameter(name="to", max_length=20)] = None,
+                    pair: Text = None) -> Template:
+    """The statement alone, to print or save as PDF (the print stylesheet leaves out menus and forms)."""
+    context = finance_context(request, start, end, pair)
+    return page(request, "statement.html", status_code=400 if "refusal" in context else 200, **context)
+
+
+def form_terms(data: dict) -> dict:
+    """The agreement form as the API body (AgreementIn): empty fields left out; tariffs one per line
+    `category=amount`; a decimal comma taken as a point."""
+    raw: dict = {}
+    for name in AGREEMENT_FIELDS:
+        value = str(data.get(name) or "").strip()
+        if value:
+            raw[name] = value.replace(",", ".") if name in ("course_amount", "fee_per_fraction") else value
+    tariffs = {}
+    for line in str(data.get("tariffs") or "").splitlines():
+        if line.strip():
+            category, _, amount = line.partition("=")
+            tariffs[category.strip()] = amount.strip().replace(",", ".")
+    if tariffs:
+        raw["tariffs"] = tariffs
+    return raw
+
+
+@post("/finance/agreements", opt={"action": "billing.agree"}, sync_to_thread=True, include_in_schema=False,
+      status_code=200)
+def agree_form(request: Request, data: Form) -> Template | Redirect:
+    """Record an agreement with a partner, or amend it: a new version valid from a date."""
+    b, who = backend(request), current(request)
+    t = translator(language_of(request))
+    raw = form_terms(data)
+    try:
+        validate_body(AgreementIn, raw)
+        terms = msgspec.convert(raw, AgreementIn, strict=False)
+        access.check(who, "billing.agree", terms.billing_centre, [terms.partner])
+        result = b.app.agree({f: getattr(terms, f) for f in AGREEMENT_FIELDS} | {"tariffs": dict(terms.tariffs)},
+                             actor_of(who))
+    except errors.LedgerError as exc:
+        context = finance_context(request, None, None, None)
+        context.update(refusal=refusal(t, exc), agreement_form=data)
+        return page(request, "finance.html", status_code=403 if isinstance(exc, errors.AccessDenied) else
+                    400 if isinstance(exc, errors.InvalidCommand) else 409, **context)
+    version = result.get("terms", {}).get("version", "")
+    said_key = "agreement_recorded" if result.get("changed", True) else "agreement_unchanged"
+    flash(request, t(said_key,
+                     billing_centre=terms.billing_centre, partner=terms.partner, version=version,
+                     valid_from=words(language_of(request)).day(terms.valid_from)))
+    return Redirect("/finance#agreements")
 
 
 @get("/finance/statement.csv", opt={"action": "billing"}, sync_to_thread=True, include_in_schema=False)
@@ -65,4 +136,4 @@ def statement_download(request: Request,
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
-router = Router("/", route_handlers=[finance_home, statement_download])
+router = Router("/", route_handlers=[finance_home, statement_print, agree_form, statement_download])

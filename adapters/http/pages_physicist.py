@@ -17,20 +17,48 @@ from litestar.response import Redirect, Template
 
 from adapters.http.auth import current
 from adapters.http.backend import actor_of
-from adapters.http.i18n import language_of, translator
+from adapters.http import access_log
+from adapters.http.i18n import language_of, translator, words
+from adapters.i18n import name_parts
 from adapters.http.pages import Form, backend, check_form, flash, page, refusal
 from ledger import access, errors
 from ledger.accounts import hash_token
-from schemas.api import AccountIn, AssignIn, ReasonIn, TriageIn
+from schemas.api import AccountIn, AssignIn, PlanApprovalIn, ReasonIn, TriageIn
 
 MAX_FILE = 5_000_000
+# what a course change from this page says when done (`done_<change>`), and an import's status (`import_<status>`)
+DONE = ("assign", "triage", "suspend", "resume", "complete", "approve_plan")
+IMPORT_STATUSES = ("registered", "imported", "unchanged", "updated", "warning")
+
+
+def awaiting_approval(b, who, courses: list[dict]) -> list[dict]:
+    """The fallback plans that wait for a physicist of this home centre: each with its course and
+    how it departs from the prescription (`ledger/replan.py`). Only courses with a re-plan are loaded."""
+    from ledger import replan
+
+    waiting = []
+    for c in courses:
+        if c["home_centre"] != who.centre or len(c.get("plans") or []) < 2:
+            continue
+        course = b.app.get_course(c["id"])
+        for uid, found in course.awaiting_approval.items():
+            plan = course.find_plan(uid)
+            waiting.append({"course": c, "plan_uid": uid, "plan_label": plan.label if plan else uid,
+                            "centre": plan.centre if plan else "", "differences": replan.describe(found)})
+    return waiting
+
+
+def physicist_context(request: Request, **context: Any) -> dict:
+    b, who = backend(request), current(request)
+    courses = b.courses_view(who)
+    return {"courses": courses, "results": [], "extra_column": "_physicist_actions.html",
+            "sources": b.sources_view(), "approvals": awaiting_approval(b, who, courses),
+            "gap_alarms": b.gap_alarms_view(who), **context}
 
 
 @get("/physicist", opt={"action": "courses.list"}, sync_to_thread=True, include_in_schema=False)
 def physicist_home(request: Request) -> Template:
-    courses = backend(request).courses_view(current(request))
-    return page(request, "physicist.html", courses=courses, results=[], extra_column="_physicist_actions.html",
-                sources=backend(request).sources_view(), gap_alarms=backend(request).gap_alarms_view(current(request)))
+    return page(request, "physicist.html", **physicist_context(request))
 
 
 @post("/physicist/courses", opt={"action": "courses.register"}, include_in_schema=False,
@@ -47,42 +75,59 @@ async def upload_courses(request: Request,
             continue
         content = await upload.read()
         results.append(register_file(request, upload.filename, content, who))
-    courses = backend(request).courses_view(who)
-    return page(request, "physicist.html", courses=courses, results=results, extra_column="_physicist_actions.html",
-                sources=backend(request).sources_view())
+    return page(request, "physicist.html", **physicist_context(request, results=named(request, results)))
 
 
 def register_file(request: Request, filename: str, content: bytes, who) -> dict:
+    w = words(language_of(request))
     if len(content) > MAX_FILE:
-        return {"file": filename, "ok": False, "message": f"larger than {MAX_FILE} bytes"}
+        return {"file": filename, "ok": False, "message": w.t("file_too_large", limit=w.number(MAX_FILE))}
     try:
         raw = msgspec.json.decode(content)
         if isinstance(raw, dict):
             access.check(who, "courses.register", home_centre=str(raw.get("home_centre")))
         result = backend(request).app.register_course(raw, actor_of(who))
-        return {"file": filename, "ok": True, "message": f"{result['status']}: {result['id']}", "id": result["id"]}
+        return {"file": filename, "ok": True, "status": result["status"], "id": result["id"]}
     except msgspec.DecodeError as exc:
-        return {"file": filename, "ok": False, "message": f"not a JSON course file ({exc})"}
+        return {"file": filename, "ok": False, "message": w.t("not_json_course", detail=str(exc))}
     except errors.LedgerError as exc:
-        return {"file": filename, "ok": False, "message": exc.message}
+        return {"file": filename, "ok": False, "message": w.say(exc)}
+
+
+def named(request: Request, results: list[dict]) -> list[dict]:
+    """Each import result that reached a course, with the course's patient and plan (what the
+    physicist checks), read from the read model; its status in words."""
+    b, w = backend(request), words(language_of(request))
+    for r in results:
+        if r.get("id"):
+            view = b.read(lambda m, cid=r["id"]: m.course(cid))
+            if view is not None:
+                r["course"] = view
+        if r.get("status"):
+            r["status_text"] = w.t("import_" + r["status"]) if w.t("import_" + r["status"]) != "import_" + r["status"] \
+                else r["status"]
+    access_log.saw_rows([r["course"] for r in results if r.get("course")])
+    return results
 
 
 def course_form(path: str, action: str, kind: type, fields: tuple[str, ...], run):
     """A course change from a form, held to the API body `kind` (its `fields` from the form)."""
     def handler(request: Request, course_id: FromPath[str], data: Form) -> Template | Redirect:
         b, who = backend(request), current(request)
-        b.course_for(who, action, course_id)
+        course = b.course_for(who, action, course_id)
+        t = translator(language_of(request))
         try:
             check_form(kind, {f: str(data.get(f, "")) for f in fields})
             run(b.app, course_id, data, who)
         except errors.LedgerError as exc:
-            t = translator(language_of(request))
-            courses = b.courses_view(who)
             status = 400 if isinstance(exc, errors.InvalidCommand) else 409
-            return page(request, "physicist.html", status_code=status, courses=courses, results=[],
-                        refusal=refusal(t, exc), extra_column="_physicist_actions.html",
-                        sources=backend(request).sources_view())
-        flash(request, f"{path}: {course_id}")
+            return page(request, "physicist.html", status_code=status,
+                        **physicist_context(request, refusal=refusal(t, exc), refused_course=course_id))
+        family, given = name_parts(course.patient.get("name"))
+        who_is = " ".join([course.patient["id"], ", ".join(p for p in (family, given) if p)])
+        flash(request, t("done_" + path.replace("-", "_"), patient=who_is,
+                         plan=course.plan.label, centre=str(data.get("centre", "")), triage=str(data.get("triage", "")),
+                         plan_uid=str(data.get("plan_uid", ""))))
         return Redirect("/physicist")
 
     handler.__name__ = "form_" + path
@@ -98,6 +143,11 @@ suspend_form = course_form("suspend", "courses.lifecycle", ReasonIn, ("reason",)
                            lambda app, cid, d, who: app.suspend_course(cid, str(d.get("reason", "")), actor_of(who)))
 resume_form = course_form("resume", "courses.lifecycle", ReasonIn, (),
                           lambda app, cid, d, who: app.resume_course(cid, actor_of(who)))
+complete_form = course_form("complete", "courses.lifecycle", ReasonIn, ("reason",),
+                            lambda app, cid, d, who: app.complete_course(cid, str(d.get("reason", "")), actor_of(who)))
+approve_form = course_form("approve-plan", "courses.approve_plan", PlanApprovalIn, ("plan_uid",),
+                           lambda app, cid, d, who: app.approve_fallback_plan(cid, str(d.get("plan_uid", "")),
+                                                                              actor_of(who)))
 
 
 @get("/admin", opt={"action": "accounts.manage"}, sync_to_thread=True, include_in_schema=False)
@@ -135,6 +185,7 @@ def admin_create(request: Request, data: Form) -> Template:
       include_in_schema=False, status_code=200)
 def admin_revoke(request: Request, name: FromPath[str]) -> Redirect:
     backend(request).revoke_account(current(request), name)  # 404 for another centre's account
+    flash(request, translator(language_of(request))("revoked_ok", name=name))
     return Redirect("/admin")
 
 
@@ -149,4 +200,4 @@ def admin_rotate(request: Request, name: FromPath[str]) -> Template:
 
 
 router = Router("/", route_handlers=[physicist_home, upload_courses, assign_form, triage_form, suspend_form,
-                                     resume_form, admin_home, admin_create, admin_revoke, admin_rotate])
+                                     resume_form, complete_form, approve_form, admin_home, admin_create, admin_revoke, admin_rotate])

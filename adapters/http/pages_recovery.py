@@ -13,6 +13,7 @@ from litestar.datastructures import UploadFile
 from litestar.response import Template
 
 from adapters.files import MANIFEST_SIZE, read_at_most
+from adapters.http import access_log
 from adapters.http.api_dicom import UPLOAD_LIMITS
 from adapters.http.api_exports import zip_response
 from adapters.http.api_recovery import AcknowledgeIn, acknowledge_set, import_set_zip, options, reconciled, report_html
@@ -24,13 +25,59 @@ from adapters.http.pages_dicom import Multipart
 from ledger import errors
 
 
+def kept(request: Request) -> dict:
+    """The last reconciliation of each physicist, kept in the server's memory (never on disk: it names
+    patients) so that the report and the import set come from it without uploading the files again."""
+    if not hasattr(request.app.state, "reconciliations"):
+        request.app.state.reconciliations = {}
+    return request.app.state.reconciliations
+
+
+def last_of(request: Request) -> dict | None:
+    who = current(request)
+    found = kept(request).get(who.user)
+    return found if found and found["centre"] == who.centre else None
+
+
 def recovery_page(request: Request, status_code: int = 200, **context: Any) -> Template:
-    return page(request, "recovery.html", status_code=status_code, zone=zone().key, **context)
+    last = last_of(request)
+    if "result" not in context and last is not None:
+        context["result"] = last["result"]
+        access_log.saw_rows(last["result"]["courses"], key="course_id")
+    return page(request, "recovery.html", status_code=status_code, zone=zone().key, last=last, **context)
 
 
 @get("/physicist/recovery", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False)
 def recovery_home(request: Request) -> Template:
     return recovery_page(request)
+
+
+def the_last(request: Request) -> dict:
+    last = last_of(request)
+    if last is None:
+        raise errors.InvalidCommand("files", "invalid.choose_ois_records_first")
+    access_log.saw_rows(last["result"]["courses"], key="course_id")
+    return last
+
+
+@get("/physicist/recovery/report", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False)
+def last_report(request: Request) -> Response | Template:
+    try:
+        last = the_last(request)
+    except errors.LedgerError as exc:
+        # nothing kept yet: the recovery page says so, where the files are chosen
+        return recovery_page(request, refusal=refusal(translator(language_of(request)), exc))
+    return Response(report_html(backend(request), last["result"], last["what"]), media_type="text/html; charset=utf-8")
+
+
+@get("/physicist/recovery/import-set.zip", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False)
+def last_import_set(request: Request) -> Response | Template:
+    try:
+        last = the_last(request)
+    except errors.LedgerError as exc:
+        # nothing kept yet: the recovery page says so, where the files are chosen
+        return recovery_page(request, refusal=refusal(translator(language_of(request)), exc))
+    return zip_response(import_set_zip(backend(request), current(request), last["result"]), f"import-set-{last['centre']}")
 
 
 def form_options(data: dict) -> Any:
@@ -47,6 +94,10 @@ def reconcile_form(request: Request, data: Multipart) -> Template | Response:
     try:
         opts = form_options(data)
         result = reconciled(b, who, data, opts)
+        files = data.get("files")
+        count = len(files) if isinstance(files, list) else int(files is not None)
+        kept(request)[who.user] = {"result": result, "centre": who.centre, "at": b.app.clock(), "files": count,
+                                   "what": f"upload by {who.user}"}
         if output == "report":
             return Response(report_html(b, result, f"upload by {who.user}"), media_type="text/html; charset=utf-8")
         if output == "import_set":
@@ -77,4 +128,4 @@ def acknowledge_form(request: Request, data: Multipart) -> Template:
     return recovery_page(request, acknowledged=result)
 
 
-router = Router("/", route_handlers=[recovery_home, reconcile_form, acknowledge_form])
+router = Router("/", route_handlers=[recovery_home, reconcile_form, acknowledge_form, last_report, last_import_set])
