@@ -160,3 +160,32 @@ def test_batches_of_one_event_give_the_rows_of_one_batch(tmp_path, monkeypatch):
         monkeypatch.setattr(readmodel, "BATCH", 1)
         assert rebuilt(ledger) == one_batch
         assert {c["id"]: c["version"] for c in one_batch["courses"]}[cid] > 1
+
+
+def test_prepared_statements_store_what_sqlite_utils_stores(tmp_path):
+    """The projection's own INSERT/upsert give the rows sqlite-utils' insert/upsert gave."""
+    import sqlite3
+    import uuid
+    from datetime import date, datetime, timezone
+    from decimal import Decimal
+
+    import sqlite_utils
+
+    from adapters.readmodel_sql import cells, insert_sql, row_of
+
+    columns = {"id": str, "n": int, "flag": int, "money": str, "at": str, "on": str, "who": str, "items": str,
+               "missing": str}
+    row = {"id": "a", "n": 3, "flag": True, "money": Decimal("12.50"), "at": datetime(2026, 11, 2, 9, tzinfo=timezone.utc),
+           "on": date(2026, 11, 2), "who": uuid.UUID(int=7), "items": ["x", {"y": 1}]}
+    db = sqlite_utils.Database(sqlite3.connect(str(tmp_path / "t.sqlite3"), isolation_level=None))
+    for table in ("by_library", "prepared"):
+        db[table].create(columns, pk="id")
+    db["by_library"].insert(row)
+    db.conn.execute(insert_sql("prepared", columns), row_of(columns)(row))
+    changed = {**row, "n": 4, "items": []}
+    db["by_library"].upsert(changed, pk="id")
+    db.conn.execute(insert_sql("prepared", columns, upsert_on=("id",)), cells(changed, columns))
+    db["by_library"].insert({**row, "id": "b"})
+    db.conn.execute(insert_sql("prepared", columns, upsert_on=("id",)), cells({**row, "id": "b"}, columns))
+    rows = {t: db.execute(f"SELECT rowid, * FROM {t} ORDER BY rowid").fetchall() for t in ("by_library", "prepared")}
+    assert rows["prepared"] == rows["by_library"] and len(rows["prepared"]) == 2
