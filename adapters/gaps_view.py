@@ -45,7 +45,7 @@ def worklist(rows: list[dict], sessions: dict[str, list[tuple[int, int, str]]], 
         pending = [a for a in row.get("amendments") or [] if not a.get("countersigned_by")]
         out.append({
             "id": row["id"], "patient_id": row["patient_id"], "patient_name": row["patient_name"],
-            "plan_label": row["plan_label"], "home_centre": row["home_centre"],
+            "birth_date": row.get("birth_date"), "plan_label": row["plan_label"], "home_centre": row["home_centre"],
             "assigned_centres": row["assigned_centres"], "triage": row["triage"], "site": row.get("site"),
             "next_fraction": {"group": following[0], "number": following[1]} if following else None,
             "pending_amendments": len(pending),

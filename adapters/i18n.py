@@ -6,6 +6,10 @@ Three domains, each a `.po` file per language in `locale/<lang>/LC_MESSAGES/`:
 - `pages`: the pages' and reports' vocabulary, keyed by a short name (`t("worklist")`), English
   included.
 - `drill`: the drill report's sentences, keyed by their English text.
+- `cli`: what the `fraction-ledger` commands print for a person (not `--json`), keyed by a short
+  name (`cli("course_registered")`), English included; the CLI's language is `cli_language()`.
+- `reports`: the printable reports' words (the reconciliation report, the treatment summary
+  PDF), keyed by a short name, English included; in the reader's language.
 The `.po` files are read and compiled in memory with Babel when first used (no build step), and
 numbers and dates are written the way each language writes them (Babel's CLDR data; Belgian
 conventions: `en` is written as in en_GB, `nl` as nl_BE, `fr` as fr_BE). README "Translations"
@@ -37,7 +41,7 @@ from ledger.messages import PLURALS, TEXTS, render
 LANGUAGES = ("en", "nl", "fr")
 LOCALES = {"en": "en_GB", "nl": "nl_BE", "fr": "fr_BE"}
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-DOMAINS = ("messages", "pages", "drill")
+DOMAINS = ("messages", "pages", "drill", "cli", "reports")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LONG_DECIMAL = re.compile(r"^-?\d+\.\d{3,}$")  # more decimals than a sentence needs
@@ -106,6 +110,26 @@ class Words:
         if text in (key, key + "_plural"):
             text = self._english_pages.ngettext(key, key + "_plural", count)
         return text.format(count=self.number(count), **values)
+
+    # -- the command line's and the reports' words (domains `cli` and `reports`)
+    def word(self, domain: str, key: str, /, **values: object) -> str:
+        text = translations(self.lang, domain).gettext(key)
+        if text == key:
+            text = translations("en", domain).gettext(key)
+        return text.format(**values) if values else text
+
+    def word_n(self, domain: str, key: str, count: int, /, **values: object) -> str:
+        """A text with plural forms: msgid `key`, msgid_plural `key_plural`; {count} as the reader writes it."""
+        text = translations(self.lang, domain).ngettext(key, key + "_plural", count)
+        if text in (key, key + "_plural"):
+            text = translations("en", domain).ngettext(key, key + "_plural", count)
+        return text.format(count=self.number(count), **values)
+
+    def cli(self, key: str, /, **values: object) -> str:
+        return self.word("cli", key, **values)
+
+    def report(self, key: str, /, **values: object) -> str:
+        return self.word("reports", key, **values)
 
     # -- values
     def number(self, value: int | Decimal | float | str) -> str:

@@ -109,6 +109,7 @@ def call_list(app: Any, read: Any, centre: str, day: date, w: Words, with_contac
         details = (contact.details if contact else None) or {}
         rows.append({
             "course": str(course.id), "patient_id": course.patient["id"], "patient_name": course.patient["name"],
+            "birth_date": row.get("birth_date"),
             "name": person(course.patient["name"]), "plan": course.plan.label, "home_centre": course.home_centre,
             "why": [w.say(r) for r in reasons], "said": reasons,
             "phones": list(details.get("phones", [])) if with_contacts else [],
@@ -291,6 +292,7 @@ def day_list(app: Any, read: Any, centre: str, day: date) -> list[dict]:
         entry = entry_for(course, app.course_events(row["id"]), centre, day, zone, day_over)
         if entry is not None:
             rows.append({"course": entry.course_id, "patient_id": entry.patient_id, "name": person(entry.patient_name),
+                         "patient_name": entry.patient_name, "birth_date": row.get("birth_date"),
                          "plan": entry.label, "home_centre": course.home_centre, "expected": entry.expected,
                          "delivered": entry.delivered, "status": entry.status})
     order = {"missing": 0, "expected": 1, "delivered": 2, "unexpected": 3}

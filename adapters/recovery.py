@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from datetime import datetime, tzinfo
 from decimal import Decimal
@@ -31,6 +32,7 @@ from ledger.reconcile import CourseKey, Session, reconcile
 from ledger.summaries import counts_from_summary
 
 MANIFEST = "import-set.json"
+_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")  # an MU or a count, written as the report's reader writes numbers
 
 
 def ledger_side(ledger: Ledger, home_centre: str | None = None) -> tuple[list[CourseKey], list[Session]]:
@@ -173,13 +175,17 @@ def read_manifest(path: Path) -> dict[str, Any]:
     return manifest
 
 
-def render_report(result: dict[str, Any], ois: str, made: datetime) -> str:
+def render_report(result: dict[str, Any], ois: str, made: datetime, lang: str = "en") -> str:
     """The printable report: totals first, then per course what the OIS lacks, what it has that
-    the ledger does not, and what conflicts, in the order a physicist works."""
+    the ledger does not, and what conflicts, in the order a physicist works. In the reader's
+    language (`lang`: the CLI's, or the page's it was asked from; domain `reports`); in English
+    its times and numbers are written as they always were (ISO), else as the reader writes them."""
     import jinja2
 
+    from adapters.i18n import words
     from ledger.reconcile import is_clean
 
+    w = words(lang)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                              autoescape=True, trim_blocks=True, lstrip_blocks=True)
     by = {key: {} for key in ("missing_in_ois", "unknown_to_ledger", "conflicts")}
@@ -192,6 +198,8 @@ def render_report(result: dict[str, Any], ois: str, made: datetime) -> str:
          "conflict_items": by["conflicts"].get(c["course_id"], [])}
         for c in result["courses"]
     ]
+    at = made.astimezone(department_zone())  # the department's clock
     return env.get_template("reconcile.html").render(
-        r=result, t=result["totals"], courses=courses, ois=ois, clean=is_clean(result),
-        made=made.astimezone(department_zone()).isoformat(timespec="minutes"))  # the department's clock
+        r=result, n=result["totals"], courses=courses, ois=ois, clean=is_clean(result), lang=w.lang, t=w.report,
+        v=(lambda x: x) if w.lang == "en" else (lambda x: w.number(x) if _DECIMAL.fullmatch(str(x)) else w.value(x)),
+        made=at.isoformat(timespec="minutes") if w.lang == "en" else w.when(at))

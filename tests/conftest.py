@@ -26,6 +26,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Set FRACTION_LEDGER_CLOCK yourself to run the suite at another date.
 os.environ.setdefault("FRACTION_LEDGER_CLOCK", "2027-03-28T00:30:00+00:00")
 CLOCK_START = datetime.fromisoformat(os.environ["FRACTION_LEDGER_CLOCK"])
+# The tests read the command line's English lines whatever the machine's locale (LANG=nl_BE...);
+# tests/test_translations.py sets the language per command.
+os.environ.setdefault("FRACTION_LEDGER_LANG", "en")
 
 
 def month_of(moment: datetime, zone: str = "Europe/Brussels") -> tuple[date, date]:

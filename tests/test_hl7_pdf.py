@@ -58,3 +58,36 @@ def test_incidents_given_by_the_hook_are_listed(course):
 def test_same_course_gives_the_same_bytes(course):
     assert treatment_summary(course, DONE) == treatment_summary(course, DONE)
     assert treatment_summary(course, DONE) != treatment_summary(course, DONE.replace(day=2))
+
+
+def test_summary_is_written_in_its_readers_language(course):
+    """The document's words, dates and numbers in French or Dutch; the values themselves unchanged."""
+    french = text_of(treatment_summary(course, DONE, lang="fr"))
+    assert "Résumé du traitement de radiothérapie" in french and "MÜLLER-LEFÈVRE ZOË" in french
+    assert "Aucun incident enregistré" in french and "No incident recorded" not in french
+    assert "191,4" in french and "02/11/2026" in french or "2/11/2026" in french
+    squeezed = "".join(french.split())
+    assert "ANNULÉE:loggedonthewrongday" in squeezed and "vérifiéeparrtt.az-home.checker" in squeezed
+    dutch = text_of(treatment_summary(course, DONE, lang="nl"))
+    assert "Samenvatting van de radiotherapiebehandeling" in dutch and "Geen incident geregistreerd" in dutch
+    assert "191,4" in dutch and "ONGELDIG" in dutch
+    assert treatment_summary(course, DONE) == treatment_summary(course, DONE, lang="en")
+
+
+def test_the_amendments_are_written_in_the_readers_language(ledger):
+    from datetime import timedelta
+
+    from tests.test_gaps_exports import DAY1, HOME, ONC_A, amended, log, register
+
+    cid = register(ledger)
+    log(ledger, cid, 1, HOME)
+    amended(ledger, cid)
+    ledger.app.amend_prescription(cid, {"kind": "twice_daily", "day": (DAY1 + timedelta(days=7)).date().isoformat(),
+                                        "reason": "compensation day"}, ONC_A)
+    course = ledger.fresh().course(cid)
+    french = text_of(treatment_summary(course, DAY1 + timedelta(days=30), lang="fr"))
+    assert "6 fractions prévues (modifiée ; initialement 5)" in french
+    assert "Modifications de la prescription" in french and "groupe 1 : 5 -> 6 fractions" in french
+    assert "non contresignée : pas en vigueur" in french and "deux fractions le" in french
+    dutch = text_of(treatment_summary(course, DAY1 + timedelta(days=30), lang="nl"))
+    assert "Wijzigingen van het voorschrift" in dutch and "twee fracties op" in dutch

@@ -44,4 +44,7 @@ def test_serve_demo_prints_tokens_that_work(tmp_path):
         me = httpx.get(base + "/api/me", headers={"Authorization": f"Bearer {tokens['rtt.partner.a']}"}).json()
         assert me == {"user": "rtt.partner.a", "role": "rtt", "centre": "PARTNER-RT"}
         courses = httpx.get(base + "/api/courses", headers={"Authorization": f"Bearer {tokens['physicist.home']}"})
-        assert {c["patient_id"] for c in courses.json()} == {"DEMO-001", "DEMO-002", "DEMO-003"}
+        shown = {c["patient_id"]: c["status"] for c in courses.json()}
+        # three under treatment, and two completed ones for finance's statement
+        assert shown == {"DEMO-001": "active", "DEMO-002": "active", "DEMO-003": "active",
+                         "DEMO-004": "completed", "DEMO-005": "completed"}

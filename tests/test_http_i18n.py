@@ -21,6 +21,7 @@ HTTP = Path(__file__).resolve().parent.parent / "adapters" / "http"
 # keys built in a template from a value: prefix + every value it can take
 from schemas.course import Site  # noqa: E402
 from schemas.prescription import KINDS  # noqa: E402
+from schemas.outage import TECHNIQUES  # noqa: E402
 
 DYNAMIC = {"cat_": (*INCIDENT_CATEGORIES, NEAR_MISS), "sev_": SEVERITIES, "incident_": ("open", "closed"),
            "channel_": CHANNELS,
@@ -33,7 +34,7 @@ DYNAMIC = {"cat_": (*INCIDENT_CATEGORIES, NEAR_MISS), "sev_": SEVERITIES, "incid
            # issue 21
            "day_": (day.DUE, day.TREATED, day.NOT_DUE), "deviation_": ("over", "under"),
            "deviation_beam_": ("over", "under"), "done_": DONE, "import_": IMPORT_STATUSES, "role_": ROLES,
-           "rule_": RULES}
+           "rule_": RULES, "technique_": TECHNIQUES}
 
 
 def used_keys() -> set[str]:

@@ -66,3 +66,20 @@ def test_reconcile_import_set_acknowledge_then_clean(ledger, tmp_path):
                     target.write_bytes(p.read_bytes())
         clean = api.post("/api/reconcile", headers=auth(PHYS_H), files=upload(restored)).json()
         assert clean["missing_in_ois"] == [] and clean["conflicts"] == [] and clean["unknown_to_ledger"] == []
+
+
+def test_the_printable_report_is_in_the_language_the_client_reads(ledger, tmp_path):
+    seed_accounts(ledger.app)
+    course = register(ledger, "P-A")
+    deliver(ledger, course, 1, 0)
+    ois = snapshot(ledger, tmp_path / "ois")
+    deliver(ledger, course, 2, 1)
+    with TestClient(create_app(ledger)) as api:
+        french = api.post("/api/reconcile/report", headers={**auth(PHYS_H), "Accept-Language": "fr-BE,fr;q=0.9"},
+                          files=upload(ois)).text
+        assert '<html lang="fr">' in french and "Manquantes dans l&#39;OIS" in french
+        assert f"envoi par {PHYS_H}" in french and "Missing in the OIS" not in french
+        dutch = api.post("/api/reconcile/report", headers={**auth(PHYS_H), "Accept-Language": "nl"}, files=upload(ois)).text
+        assert "Ontbreekt in het OIS" in dutch and "Gecontroleerd door:" in dutch
+        english = api.post("/api/reconcile/report", headers=auth(PHYS_H), files=upload(ois)).text
+        assert "Missing in the OIS" in english and f"upload by {PHYS_H}" in english

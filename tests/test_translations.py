@@ -129,3 +129,198 @@ def test_page_words_are_extracted_from_templates_and_code_and_exist_in_every_lan
     for lang in LANGUAGES:
         have = {m.id for m in catalog_of(lang, "pages") if m.id and m.string}
         assert sorted(keys - have) == [], lang
+
+
+# ---- the command line's words and the printable reports' words (domains `cli` and `reports`) -------
+
+# The modules whose printed lines go through `tr` (tools/cli_common.py). The outage commands, the
+# drill (domain `drill`) and the benchmarks print on their own.
+CLI_MODULES = ["cli.py", "cli_access.py", "cli_billing.py", "cli_common.py", "cli_dicom.py", "cli_hl7.py", "demo.py",
+               "cli_recovery.py", "cli_serve.py", "cli_trust.py"]
+
+
+def extracted_keys(paths: list[Path], keywords: dict) -> dict[str, list[str]]:
+    """key -> where, as Babel extracts them (Python, or the report template with Jinja's extractor)."""
+    from babel.messages.extract import extract_from_file
+
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        method = "jinja2.ext:babel_extract" if path.suffix == ".html" else "python"
+        for line, message, _, _ in extract_from_file(method, str(path), keywords=keywords):
+            key = message if isinstance(message, str) else message[0]
+            found.setdefault(key, []).append(f"{path.relative_to(ROOT)}:{line}")
+    return found
+
+
+def cli_keys() -> dict[str, list[str]]:
+    from tools.cli_common import STATUS_WORDS
+
+    keys = extracted_keys([ROOT / "tools" / name for name in CLI_MODULES], {"tr": None, "tr_n": (1,)})
+    keys.update({f"status_{s}": ["tools/cli_common.py STATUS_WORDS"] for s in STATUS_WORDS})
+    return keys
+
+
+def report_keys() -> dict[str, list[str]]:
+    keys = extracted_keys([ROOT / "adapters" / "hl7" / "pdf.py"], {"r": None, "report": None})
+    keys.update(extracted_keys([ROOT / "adapters" / "http" / "api_recovery.py"], {"report": None}))
+    keys.update(extracted_keys([ROOT / "adapters" / "templates" / "reconcile.html"], {"t": None}))
+    keys.update({f"pdf_status_{s}": ["adapters/hl7/pdf.py"] for s in ("active", "suspended", "completed")})
+    return keys
+
+
+@pytest.mark.parametrize("domain,keys", [("cli", cli_keys), ("reports", report_keys)])
+def test_every_cli_and_report_text_exists_in_every_language_with_the_same_placeholders(domain, keys):
+    wanted = keys()
+    assert len(wanted) > (100 if domain == "cli" else 60)
+    def key_of(m):
+        return m.id[0] if isinstance(m.id, tuple) else m.id
+
+    english = {key_of(m): m.string for m in catalog_of("en", domain) if m.id}
+    for lang in LANGUAGES:
+        have = {key_of(m): m for m in catalog_of(lang, domain) if m.id}
+        missing = sorted((key, where[0]) for key, where in wanted.items() if key not in have or not have[key].string)
+        assert missing == [], (lang, domain, "missing")
+        assert [k for k in wanted if have[k].fuzzy] == [], (lang, domain, "fuzzy")
+        for key in wanted:
+            source = english[key][-1] if isinstance(english[key], tuple) else english[key]
+            for text in have[key].string if isinstance(have[key].string, tuple) else (have[key].string,):
+                assert text and placeholders(text) == placeholders(source), (lang, key, text)
+
+
+def prose_pieces(node: ast.AST):
+    """The literal text of a string, an f-string or a concatenation of them."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        yield node.value
+    elif isinstance(node, ast.JoinedStr):
+        for part in node.values:
+            yield from prose_pieces(part)
+    elif isinstance(node, ast.BinOp):
+        yield from prose_pieces(node.left)
+        yield from prose_pieces(node.right)
+    elif isinstance(node, ast.IfExp):
+        yield from prose_pieces(node.body)
+        yield from prose_pieces(node.orelse)
+
+
+def test_the_command_line_prints_no_english_sentence_of_its_own():
+    """What a command prints for a person (echo, the text of emit, a bad-option message) is a `tr`
+    key, never English written in the code: a word of three letters or more in a literal fails."""
+    import re
+
+    problems = []
+    for name in CLI_MODULES:
+        path = ROOT / "tools" / name
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            f = node.func
+            called = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+            if called == "echo" or called in ("BadParameter", "UsageError", "ClickException", "ValueError"):
+                texts = node.args[:1]
+            elif called == "emit":
+                texts = node.args[2:3]
+            else:
+                continue
+            for text in texts:
+                for piece in prose_pieces(text):
+                    if re.search(r"[A-Za-z]{3,}", piece):
+                        problems.append((f"tools/{name}:{node.lineno}", piece))
+    assert problems == []
+
+
+def test_the_command_line_speaks_french_and_dutch_and_its_json_stays_the_same(tmp_path):
+    from tests.conftest import cli
+
+    db = tmp_path / "ledger.sqlite3"
+    fr, nl = {"FRACTION_LEDGER_LANG": "fr"}, {"FRACTION_LEDGER_LANG": "nl", "LANG": "fr_BE.UTF-8"}
+    made = cli("course", "register", "--patient-id", "P-1", "--patient-name", "PEETERS^AN",
+               "--plan-uid", "1.2.826.0.1.3680043.10.9", "--plan-label", "Breast", "--fractions", "15",
+               "--home-centre", "HOME", "--beam", "1=110.5", db=db, env=fr, check=True)
+    assert made.stdout.startswith("enregistré : traitement ")
+    cid = made.stdout.split()[-1]
+    logged = cli("fraction", "log", cid, "--number", "1", "--centre", "HOME", "--machine", "L1", "--operator", "rtt.a",
+                 "--at", "2026-11-02T09:00:00+01:00", db=db, env=nl, check=True)
+    assert logged.stdout.startswith("aanvaard: fractie 1 in HOME")  # FRACTION_LEDGER_LANG before LANG
+
+    shown_fr = cli("course", "show", cid, db=db, env=fr, check=True).stdout
+    assert "Traitement " + cid in shown_fr and "centre d'origine HOME" in shown_fr
+    assert "2/11/2026 09:00" in shown_fr and "NON VÉRIFIÉE" in shown_fr and "tête du journal" in shown_fr
+    assert "Course" not in shown_fr and "NOT VERIFIED" not in shown_fr
+    shown_nl = cli("course", "show", cid, db=db, env=nl, check=True).stdout
+    assert "Behandelreeks " + cid in shown_nl and "NIET GECONTROLEERD" in shown_nl and "thuiscentrum HOME" in shown_nl
+    shown_en = cli("course", "show", cid, db=db, env={"FRACTION_LEDGER_LANG": "en"}, check=True).stdout
+    assert "NOT VERIFIED" in shown_en and "2026-11-02T09:00:00+01:00" in shown_en  # English as it always printed
+    listed = cli("course", "list", db=db, env={"FRACTION_LEDGER_LANG": None, "LC_ALL": "nl_BE.UTF-8"}, check=True).stdout
+    assert "actief" in listed and "thuis HOME" in listed
+
+    # --json is for programs: the same bytes in every language (but the log's head, which each
+    # read moves on: reading a course is recorded in the access log).
+    import re
+
+    for args in (("course", "show", cid, "--json"), ("course", "list", "--json"), ("incident", "list", "--json")):
+        outputs = {re.sub(r'"log_head":"[0-9a-f]+"', "", cli(*args, db=db, env={"FRACTION_LEDGER_LANG": lang},
+                                                             check=True).stdout) for lang in LANGUAGES}
+        assert len(outputs) == 1, args
+
+    refused = cli("fraction", "void", cid, "--number", "9", "--reason", "x", "--by", "b", db=db, env=fr)
+    assert refused.returncode == 1 and refused.stderr.startswith("refusé: La fraction 9")  # the refusal in French
+    bad = cli("fraction", "log", cid, "--number", "2", "--centre", "HOME", "--machine", "L1", "--operator", "x",
+              "--at", "2026-11-03T09:00", db=db, env=fr)
+    assert bad.returncode == 2 and "n'a pas de décalage horaire" in bad.stderr
+    rebuilt = cli("rebuild", db=db, env=nl, check=True).stdout
+    assert rebuilt.startswith("leesmodellen opnieuw opgebouwd uit ")
+
+
+def test_statement_and_reconciliation_lines_write_amounts_and_dates_the_readers_way(tmp_path):
+    from tests.conftest import cli
+
+    db = tmp_path / "ledger.sqlite3"
+    cli("billing", "agree", "--billing-centre", "HOME", "--partner", "PARTNER", "--rule", "per-fraction",
+        "--fee-per-fraction", "1250.50", "--course-amount", "4200", "--valid-from", "2026-01-01",
+        db=db, check=True)
+    line = cli("billing", "agreements", db=db, env={"FRACTION_LEDGER_LANG": "fr"}, check=True).stdout
+    assert "1 250,50" in line.replace("\u202f", " ").replace("\xa0", " ") and "du 1 janv. 2026" in line
+    line_nl = cli("billing", "agreements", db=db, env={"FRACTION_LEDGER_LANG": "nl"}, check=True).stdout
+    assert "1.250,50" in line_nl and "vergoeding" in line_nl
+    assert "fee 1250.50" in cli("billing", "agreements", db=db, check=True).stdout  # English unchanged
+
+
+def test_plural_forms_of_the_command_line_follow_each_language():
+    from adapters.i18n import Words
+
+    assert Words("nl").word_n("cli", "centre_replaced_keys", 1) == " (1 eerdere sleutel vervangen)"
+    assert Words("nl").word_n("cli", "centre_replaced_keys", 2) == " (2 eerdere sleutels vervangen)"
+    assert Words("fr").word_n("cli", "centre_replaced_keys", 1) == " (1 clé antérieure remplacée)"
+    assert Words("fr").word_n("cli", "centre_replaced_keys", 3) == " (3 clés antérieures remplacées)"
+    assert Words("en").word_n("cli", "centre_replaced_keys", 1) == " (replaced 1 earlier key(s))"
+
+
+def reconcile_result() -> dict:
+    return {
+        "totals": {"courses": 1, "ledger_fractions": 1200, "ois_fractions": 1, "missing_in_ois": 1, "unknown_to_ledger": 0,
+                   "conflicts": 0, "courses_only_in_ois": 0, "unreadable_files": 0},
+        "missing_in_ois": [{"course_id": "c1", "fraction_number": 2, "group": 1, "delivered_at": "2026-11-02T08:30:00+01:00",
+                            "centre": "HOME", "machine": "L1", "mu": {1: "95.1"}, "acknowledged": None,
+                            "ois_has_summary_only": False, "after_restore_point": True}],
+        "unknown_to_ledger": [], "conflicts": [], "courses_only_in_ois": [], "courses_only_in_ledger": [],
+        "courses": [{"course_id": "c1", "patient_id": "P-1", "plan_label": "Breast", "ledger_fractions": 1200,
+                     "ois_fractions": 1, "missing": 1, "unknown": 0, "conflicts": 0}],
+        "unreadable_files": [], "restore_point": None, "mu_tolerance": "0.5", "log_head": "head",
+    }
+
+
+def test_the_reconciliation_report_is_written_in_the_readers_language():
+    from datetime import datetime, timezone
+
+    from adapters.recovery import render_report
+
+    made = datetime(2026, 11, 5, 9, 0, tzinfo=timezone.utc)
+    english = render_report(reconcile_result(), "ois", made)
+    assert '<html lang="en">' in english and "Missing in the OIS" in english and ">1200<" in english
+    assert "2026-11-02T08:30:00+01:00" in english and "after the restore point" in english
+    french = render_report(reconcile_result(), "ois", made, "fr")
+    assert '<html lang="fr">' in french and "Manquantes dans l&#39;OIS" in french
+    assert "2/11/2026 08:30" in french and "faisceau 1 : 95,1" in french and "après le point de restauration" in french
+    assert "Missing" not in french and "Checked by" not in french
+    dutch = render_report(reconcile_result(), "ois", made, "nl")
+    assert "Ontbreekt in het OIS" in dutch and "1.200" in dutch and "Gecontroleerd door:" in dutch

@@ -9,6 +9,7 @@ axe-core is installed with npm into a cache folder on first use (FRACTION_LEDGER
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -32,12 +33,15 @@ SERIOUS = ("serious", "critical")
 def axe_script() -> str:
     """axe-core's browser script, installed with npm into AXE_DIR when not there yet."""
     script = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
-    if not script.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            missing_peer("npm (to install axe-core)")
-        subprocess.run([npm, "install", "--prefix", str(AXE_DIR), "--no-audit", "--no-fund", "axe-core@4"],
-                       capture_output=True, timeout=300, check=False)
+    AXE_DIR.mkdir(parents=True, exist_ok=True)
+    with (AXE_DIR / ".install.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the suite's workers (pytest-xdist) install it once, not at once
+        if not script.exists():
+            npm = shutil.which("npm")
+            if npm is None:
+                missing_peer("npm (to install axe-core)")
+            subprocess.run([npm, "install", "--prefix", str(AXE_DIR), "--no-audit", "--no-fund", "axe-core@4"],
+                           capture_output=True, timeout=300, check=False)
     if not script.exists():
         missing_peer(f"axe-core (npm install --prefix {AXE_DIR} axe-core@4)")
     return script.read_text(encoding="utf-8")

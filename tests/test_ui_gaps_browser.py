@@ -17,7 +17,7 @@ from ledger.accounts import add_account, hash_token
 from ledger.service import Actor
 from tests.conftest import free_port, require_module, require_tool
 from tests.http_support import UI_HOME, UI_PARTNER, course_body, running_server, seed_demo_site, token_of
-from tests.test_ui_browser import LAUNCH_ARGS, SHOTS, shot, signed_in
+from tests.test_ui_browser import SHOTS, browser, shot, signed_in  # noqa: F401 (browser: fixture)
 
 BXL = ZoneInfo("Europe/Brussels")
 START = date(2027, 3, 1)
@@ -55,16 +55,6 @@ def site(tmp_path_factory):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with running_server(db, free_port(), env=env, log=tmp / "server.log") as base:
         yield {"base": base, "chromium": chromium, "course": course}
-
-
-@pytest.fixture(scope="module")
-def browser(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=site["chromium"], args=LAUNCH_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.mark.slow

@@ -1,7 +1,9 @@
 """The `fraction-ledger` command: every capability of the ledger from a terminal or a script.
 
 A refusal exits with status 1 and the reason on stderr; nothing is written then.
-`--json` prints machine-readable output on every command that prints.
+`--json` prints machine-readable output on every command that prints, the same in every language.
+The lines printed for a person are in the CLI's language (FRACTION_LEDGER_LANG, else the locale):
+`tr("key", ...)` of tools/cli_common.py, words in adapters/locale/<lang>/LC_MESSAGES/cli.po.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from adapters.files import private_umask
 from adapters.runtime import local_text
 from ledger import errors
 from tools.cli_access import log_read
-from tools.cli_common import Context, emit, parse_time, refuse, say
+from tools.cli_common import Context, emit, parse_time, refuse, say, shown, status_word, tr
 
 
 class LedgerGroup(click.Group):
@@ -66,7 +68,7 @@ def parse_planned_beam(text: str) -> dict:
             raise ValueError
         return {"number": int(number), "meterset": str(Decimal(mu))}
     except (ValueError, InvalidOperation):
-        raise click.BadParameter(f"{text!r}: expected NUMBER=MU, e.g. 1=120.5", param_hint="--beam") from None
+        raise click.BadParameter(tr("bad_planned_beam", text=repr(text)), param_hint="--beam") from None
 
 
 def parse_delivered_beam(text: str) -> dict:
@@ -78,7 +80,7 @@ def parse_delivered_beam(text: str) -> dict:
             raise ValueError
         beam = {"number": int(number), "delivered_mu": str(Decimal(mu))}
     except (ValueError, InvalidOperation):
-        raise click.BadParameter(f"{text!r}: expected NUMBER=MU[:STATUS], e.g. 2=80.5:OPERATOR", param_hint="--beam") from None
+        raise click.BadParameter(tr("bad_delivered_beam", text=repr(text)), param_hint="--beam") from None
     if status:
         beam["termination"] = status.upper()
     return beam
@@ -138,7 +140,7 @@ def course_register(obj: Context, patient_id, patient_name, birth_date, sex, pla
     if site is not None:
         data["site"] = site
     result = obj.ledger.app.register_course(data, obj.actor(home_centre), request_id=request_id)
-    emit(result, as_json, f"{result['status']}: course {result['id']}")
+    emit(result, as_json, tr("course_registered", status=status_word(result["status"]), id=result["id"]))
 
 
 @course.command("list")
@@ -154,11 +156,9 @@ def course_list(obj: Context, for_centre, status, as_json) -> None:
         emit(rows, True)
         return
     for c in rows:
-        click.echo(
-            f"{c['id']}  {c['patient_id']:<12} {c['patient_name']:<24} {c['plan_label']:<16} "
-            f"{c['fractions_delivered']:>3}/{c['fractions_planned']:<3} {c['status']:<9} "
-            f"triage {c['triage'] or '-'}  home {c['home_centre']}"
-        )
+        click.echo(tr("course_line", id=c["id"], patient_id=c["patient_id"], patient_name=c["patient_name"],
+                      plan_label=c["plan_label"], delivered=c["fractions_delivered"], planned=c["fractions_planned"],
+                      status=status_word(c["status"]), triage=c["triage"] or "-", home=c["home_centre"]))
 
 
 @course.command("show")
@@ -179,35 +179,42 @@ def course_show(obj: Context, course_id, as_json) -> None:
 
         emit({**c, "gap": gap_of_course(obj, course_id)}, True)
         return
-    click.echo(f"Course {c['id']}\n  patient {c['patient_id']} {c['patient_name']}, home {c['home_centre']}")
-    click.echo(f"  plan {c['plan_label']} ({c['plan_uid']}), {c['status']}, triage {c['triage'] or '-'}, "
-               f"assigned {', '.join(c['assigned_centres']) or '-'}")
+    click.echo(tr("course_head", id=c["id"], patient_id=c["patient_id"], patient_name=c["patient_name"],
+                  home=c["home_centre"]))
+    click.echo(tr("course_plan", label=c["plan_label"], uid=c["plan_uid"], status=status_word(c["status"]),
+                  triage=c["triage"] or "-", assigned=", ".join(c["assigned_centres"]) or "-"))
     course = obj.ledger.app.get_course(course_id)
     for plan in course.plans[1:]:
-        starts = ", ".join(f"group {g} from fraction {n}" for g, n in course.plan_starts.get(plan.uid, {}).items())
-        waits = " - AWAITS APPROVAL by a physicist of the home centre" if plan.uid in course.awaiting_approval else ""
-        click.echo(f"  re-plan {plan.label} ({plan.uid}) of {plan.centre or '-'}: {starts or 'from fraction 1'}{waits}")
+        starts = ", ".join(tr("replan_group_from", group=g, number=n)
+                           for g, n in course.plan_starts.get(plan.uid, {}).items())
+        waits = tr("replan_awaits_approval") if plan.uid in course.awaiting_approval else ""
+        click.echo(tr("replan_line", label=plan.label, uid=plan.uid, centre=plan.centre or "-",
+                      starts=starts or tr("replan_from_first"), waits=waits))
     for centre, pid in course.patient_ids.items():
-        click.echo(f"  patient known at {centre} as {pid}")
-    click.echo(f"  fractions {c['fractions_delivered']}/{c['fractions_planned']}, awaiting verification {c['awaiting_verification']}")
+        click.echo(tr("patient_known_at", centre=centre, patient_id=pid))
+    click.echo(tr("course_fractions", delivered=c["fractions_delivered"], planned=c["fractions_planned"],
+                  awaiting=c["awaiting_verification"]))
     from tools.cli_gaps import show_prescription
 
     show_prescription(obj, course)
     own = {r.record_id: r.plan_number for r in course.records if r.plan_number}
     for f in c["fractions"]:
-        flags = " VOIDED (" + (f["void_reason"] or "") + ")" if f["voided"] else ""
-        check = f"verified by {f['verified_by']}" if f["verified_by"] else "NOT VERIFIED"
-        replan = f" (re-plan's {own[f['record_id']]})" if f["record_id"] in own else ""
-        mu = " ".join(f"{b['number']}:{b['delivered_mu']}" for b in f["beams"])
-        click.echo(f"  #{f['number']:<3} {f['delivered_at']}  {f['centre']:<10} {f['machine']:<10} "
-                   f"{f['delivery_type']:<12} MU {mu}  by {f['operator']}, {check}{flags}{replan}")
+        flags = tr("fraction_voided", reason=f["void_reason"] or "") if f["voided"] else ""
+        check = tr("verified_by", by=f["verified_by"]) if f["verified_by"] else tr("not_verified")
+        replan = tr("replans_number", number=own[f["record_id"]]) if f["record_id"] in own else ""
+        mu = " ".join(f"{b['number']}:{shown(b['delivered_mu'])}" for b in f["beams"])
+        click.echo(tr("fraction_line", number=f["number"], at=shown(f["delivered_at"]), centre=f["centre"],
+                      machine=f["machine"], type=f["delivery_type"], mu=mu, operator=f["operator"], check=check,
+                      flags=flags, replan=replan))
         for w in f["warnings"]:
-            click.echo(f"        warning: {say(w)}")
+            click.echo(tr("fraction_warning", warning=say(w)))
     for i in c.get("incidents", []):
-        click.echo(f"  incident {local_text(i['registered_at'])} {i['category']} ({i['severity']}, {i['status']}) at {i['centre']}: {i['description']}")
+        click.echo(tr("course_incident", at=local_text(i["registered_at"]), category=i["category"],
+                      severity=i["severity"], status=status_word(i["status"]), centre=i["centre"],
+                      description=i["description"]))
     for flag in c.get("flags") or []:
-        click.echo(f"  FLAGGED {local_text(flag['at'])} ({flag['kind']}): {say(flag['reason'])}")
-    click.echo(f"  log head {c['log_head']}")
+        click.echo(tr("course_flagged", at=local_text(flag["at"]), kind=flag["kind"], reason=say(flag["reason"])))
+    click.echo(tr("course_log_head", head=c["log_head"]))
 
 
 def course_change(name: str, method: str, doc: str, reason: bool = False):
@@ -217,7 +224,7 @@ def course_change(name: str, method: str, doc: str, reason: bool = False):
     @click.pass_obj
     def command(obj: Context, course_id, request_id, as_json, **kw) -> None:
         result = getattr(obj.ledger.app, method)(course_id, *kw.values(), obj.actor(), request_id=request_id)
-        emit(result, as_json, f"course {result['id']}: {result['status']}")
+        emit(result, as_json, tr("course_status", id=result["id"], status=status_word(result["status"])))
 
     command.__doc__ = doc
     if reason:
@@ -242,8 +249,9 @@ def course_assign(obj: Context, course_id, centre, remove, request_id, as_json) 
     app = obj.ledger.app
     change = app.unassign_centre if remove else app.assign_centre
     result = change(course_id, centre, obj.actor(), request_id=request_id)
-    emit(result, as_json, f"course {result['id']}: {'un' if remove else ''}assigned {centre}"
-         + ("" if result["changed"] else " (already so)"))
+    emit(result, as_json, (tr("course_unassigned", id=result["id"], centre=centre) if remove
+                           else tr("course_assigned", id=result["id"], centre=centre))
+         + ("" if result["changed"] else tr("already_so")))
 
 
 @course.command("identity")
@@ -259,8 +267,8 @@ def course_identity(obj: Context, course_id, centre, patient_id, name, birth_dat
     """Map a partner's patient id to this course, once name and birth date match (its records then import)."""
     result = obj.ledger.app.map_patient_id(course_id, centre, patient_id, name, birth_date, obj.actor(),
                                            request_id=request_id)
-    emit(result, as_json, f"{'mapped' if result['changed'] else 'unchanged'}: {centre} knows the patient of course "
-                          f"{course_id} as {patient_id}")
+    said = {"centre": centre, "course_id": course_id, "patient_id": patient_id}
+    emit(result, as_json, tr("identity_mapped", **said) if result["changed"] else tr("identity_unchanged", **said))
 
 
 @course.command("triage")
@@ -271,7 +279,7 @@ def course_identity(obj: Context, course_id, centre, patient_id, name, birth_dat
 def course_triage(obj: Context, course_id, code, as_json) -> None:
     """Set a course's triage code."""
     result = obj.ledger.app.set_triage(course_id, code, obj.actor())
-    emit(result, as_json, f"course {result['id']}: triage {code}")
+    emit(result, as_json, tr("course_triage", id=result["id"], code=code))
 
 
 @course.command("approve-plan")
@@ -283,7 +291,8 @@ def course_triage(obj: Context, course_id, code, as_json) -> None:
 def course_approve_plan(obj: Context, course_id, plan_uid, request_id, as_json) -> None:
     """Approve a partner's re-plan that departs from the prescription (a physicist of the home centre: --centre)."""
     result = obj.ledger.app.approve_fallback_plan(course_id, plan_uid, obj.actor(), request_id=request_id)
-    emit(result, as_json, f"course {result['id']}: plan {plan_uid} " + ("approved" if result["changed"] else "needs no approval"))
+    emit(result, as_json, tr("plan_approved", id=result["id"], plan_uid=plan_uid) if result["changed"]
+         else tr("plan_needs_no_approval", id=result["id"], plan_uid=plan_uid))
 
 
 # ---- fraction ------------------------------------------------------------------------------
@@ -321,9 +330,9 @@ def fraction_log(obj: Context, course_id, number, group, centre, machine, operat
         "beams": [parse_delivered_beam(b) for b in beams] if beams else None, "deviation_reason": deviation_reason,
     }
     record = obj.ledger.app.log_fraction(course_id, data, obj.actor(centre), request_id=request_id)
-    text = f"accepted: fraction {record['number']} at {record['centre']} ({record['record_id']})"
+    text = tr("fraction_accepted", number=record["number"], centre=record["centre"], record_id=record["record_id"])
     for w in record["warnings"]:
-        text += f"\nwarning: {say(w)}"
+        text += "\n" + tr("warning", warning=say(w))
     emit(record, as_json, text)
 
 
@@ -338,7 +347,7 @@ def fraction_log(obj: Context, course_id, number, group, centre, machine, operat
 def fraction_verify(obj: Context, course_id, number, group, by, request_id, as_json) -> None:
     """Double-check a fraction."""
     records = obj.ledger.app.verify_fraction(course_id, number, by, obj.actor(), group=group, request_id=request_id)
-    emit(records, as_json, f"verified: fraction {number} by {by}")
+    emit(records, as_json, tr("fraction_verified", number=number, by=by))
 
 
 @fraction.command("void")
@@ -353,7 +362,7 @@ def fraction_verify(obj: Context, course_id, number, group, by, request_id, as_j
 def fraction_void(obj: Context, course_id, number, group, reason, by, request_id, as_json) -> None:
     """Void a fraction record (it stays in the log, marked void with the reason)."""
     records = obj.ledger.app.void_fraction(course_id, number, reason, by, obj.actor(), group=group, request_id=request_id)
-    emit(records, as_json, f"voided: fraction {number} ({reason})")
+    emit(records, as_json, tr("fraction_voided_done", number=number, reason=reason))
 
 
 # ---- log and read models -----------------------------------------------------------------
@@ -376,7 +385,8 @@ def events(obj: Context, as_json) -> None:
         click.echo("]")
         return
     for item in items:
-        click.echo(f"{item['position']:>7} {item['timestamp'].isoformat(timespec='seconds')} {item['type']:<28} {item['stream']}")
+        click.echo(tr("event_line", position=item["position"], at=shown(item["timestamp"].isoformat(timespec="seconds")),
+                      type=item["type"], stream=item["stream"]))
 
 
 @main.command("rebuild")
@@ -385,7 +395,7 @@ def events(obj: Context, as_json) -> None:
 def rebuild(obj: Context, as_json) -> None:
     """Drop the read models and rebuild them from the event log."""
     n = obj.ledger.read.rebuild(obj.ledger.app)
-    emit({"events": n}, as_json, f"rebuilt read models from {n} events")
+    emit({"events": n}, as_json, tr("rebuilt", events=shown(n)))
 
 
 @main.group("samples")

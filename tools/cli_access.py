@@ -17,7 +17,7 @@ import click
 
 from adapters.runtime import local_text
 from ledger.access_log import record_access
-from tools.cli_common import Context, emit
+from tools.cli_common import Context, emit, tr
 
 CLI_ROLE = "-"
 
@@ -86,7 +86,7 @@ def access_log(obj: Context, patient, reader, course, limit, as_json) -> None:
         emit(rows, True)
         return
     for r in rows:
-        whom = f"{r['patient_id'] or '-'} {r['course_id'] or ''}".rstrip() if r["course_id"] else "(no patient data)"
+        whom = f"{r['patient_id'] or '-'} {r['course_id'] or ''}".rstrip() if r["course_id"] else tr("no_patient_data")
         click.echo(f"{local_text(r['at']):<16}  {r['user']:<18} {r['role']:<9} {r['centre']:<10} {r['channel']} {r['client']:<22} "
                    f"{r['action']:<16} {whom}  {r['path']}")
 

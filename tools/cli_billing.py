@@ -17,7 +17,7 @@ from adapters.runtime import local_text
 from schemas.billing import CATEGORIES, NEAR_MISS, SEVERITIES
 
 from tools.cli_access import log_read  # noqa: E402
-from tools.cli_common import Context  # noqa: F401
+from tools.cli_common import Context, money, shown, status_word, tr  # noqa: F401
 
 def emit(value: Any, as_json: bool, text: str | None = None) -> None:
     if as_json:
@@ -30,9 +30,9 @@ def parse_time(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO-8601 date and time", param_hint="--at") from None
+        raise click.BadParameter(tr("bad_datetime", text=repr(text)), param_hint="--at") from None
     if value.tzinfo is None:
-        raise click.BadParameter(f"{text!r} has no timezone offset (e.g. 2026-11-23T09:30+01:00)", param_hint="--at")
+        raise click.BadParameter(tr("no_offset", text=repr(text)), param_hint="--at")
     return value
 
 
@@ -40,12 +40,12 @@ def parse_date(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
+        raise click.BadParameter(tr("bad_day", text=repr(text)), param_hint=option) from None
 
 
 def one_format(as_json: bool, as_csv: bool) -> None:
     if as_json and as_csv:
-        raise click.UsageError("choose one of --json and --csv")
+        raise click.UsageError(tr("json_or_csv"))
 
 
 # ---- incidents -------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def incident_register(obj: Context, centre, course_id, fraction, category, sever
             "severity": severity, "description": description, "by": by,
             "occurred_at": parse_time(at) if at else None}
     result = obj.ledger.app.register_incident(data, obj.actor(centre), request_id=request_id)
-    emit(result, as_json, f"registered: incident {result['id']} ({category}, {severity})")
+    emit(result, as_json, tr("incident_registered", id=result["id"], category=category, severity=severity))
 
 
 @incident.command("follow-up")
@@ -88,7 +88,7 @@ def incident_register(obj: Context, centre, course_id, fraction, category, sever
 def incident_follow_up(obj: Context, incident_id, text, by, request_id, as_json) -> None:
     """Add a follow-up to an open incident."""
     result = obj.ledger.app.add_follow_up(incident_id, text, obj.actor(), by=by, request_id=request_id)
-    emit(result, as_json, f"incident {result['id']}: follow-up {result['follow_ups']} added")
+    emit(result, as_json, tr("incident_followed_up", id=result["id"], number=result["follow_ups"]))
 
 
 @incident.command("close")
@@ -101,7 +101,7 @@ def incident_follow_up(obj: Context, incident_id, text, by, request_id, as_json)
 def incident_close(obj: Context, incident_id, resolution, by, request_id, as_json) -> None:
     """Close an incident; nothing can be added after."""
     result = obj.ledger.app.close_incident(incident_id, resolution, obj.actor(), by=by, request_id=request_id)
-    emit(result, as_json, f"incident {result['id']}: closed")
+    emit(result, as_json, tr("incident_closed", id=result["id"]))
 
 
 @incident.command("list")
@@ -119,9 +119,11 @@ def incident_list(obj: Context, centre, course_id, status, category, as_json) ->
         emit(rows, True)
         return
     for i in rows:
-        where = f"course {i['course_id']}" + (f" fraction {i['fraction']}" if i["fraction"] else "") if i["course_id"] else "-"
-        click.echo(f"{i['id']}  {local_text(i['registered_at'])}  {i['centre']:<10} {i['category']:<24} {i['severity']:<6} "
-                   f"{i['status']:<6} {where}\n    {i['description']}")
+        where = (tr("incident_course", course_id=i["course_id"])
+                 + (tr("incident_fraction", number=i["fraction"]) if i["fraction"] else "")) if i["course_id"] else "-"
+        click.echo(tr("incident_line", id=i["id"], at=local_text(i["registered_at"]), centre=i["centre"],
+                      category=i["category"], severity=i["severity"], status=status_word(i["status"]), where=where,
+                      description=i["description"]))
 
 
 @incident.command("export")
@@ -133,7 +135,7 @@ def incident_export(obj: Context, centre, as_json, as_csv) -> None:
     """Incidents to return to a home centre, as JSON or CSV."""
     one_format(as_json, as_csv)
     if not (as_json or as_csv):
-        raise click.UsageError("choose --json or --csv")
+        raise click.UsageError(tr("json_or_csv_needed"))
     rows = obj.ledger.fresh().incidents(home_centre=centre)
     log_read(obj, "incidents.export", rows, key="course_id")
     if as_json:
@@ -153,7 +155,7 @@ def billing() -> None:
 def parse_tariff(text: str) -> tuple[str, str]:
     category, sep, amount = text.partition("=")
     if not sep or not category or not amount:
-        raise click.BadParameter(f"{text!r}: expected CATEGORY=EUR, e.g. complex=4200.00", param_hint="--tariff")
+        raise click.BadParameter(tr("bad_tariff", text=repr(text)), param_hint="--tariff")
     return category, amount
 
 
@@ -177,8 +179,9 @@ def billing_agree(obj: Context, billing_centre, partner, rule, course_amount, fe
             "valid_from": valid_from, "valid_to": valid_to}
     result = obj.ledger.app.agree(data, obj.actor(billing_centre), request_id=request_id)
     t = result["terms"]
-    emit(result, as_json, f"agreement {billing_centre}/{partner} version {t['version']} ({t['rule']}, from {t['valid_from']})"
-         + ("" if result["changed"] else ": unchanged"))
+    emit(result, as_json, tr("agreement_made", billing_centre=billing_centre, partner=partner, version=t["version"],
+                             rule=t["rule"], valid_from=shown(t["valid_from"]))
+         + ("" if result["changed"] else tr("agreement_unchanged")))
 
 
 @billing.command("agreements")
@@ -192,9 +195,10 @@ def billing_agreements(obj: Context, as_json) -> None:
         return
     for a in rows:
         tariffs = ", ".join(f"{k}={v}" for k, v in a["tariffs"].items())
-        click.echo(f"{a['billing_centre']}/{a['partner']} v{a['version']}  {a['rule']:<12} from {a['valid_from']}"
-                   f" to {a['valid_to'] or '-'}  course {a['course_amount'] or '-'}  fee {a['fee_per_fraction'] or '-'}"
-                   + (f"  tariffs {tariffs}" if tariffs else ""))
+        click.echo(tr("agreement_line", billing_centre=a["billing_centre"], partner=a["partner"], version=a["version"],
+                      rule=a["rule"], valid_from=shown(a["valid_from"]), valid_to=shown(a["valid_to"] or "-"),
+                      course_amount=money(a["course_amount"] or "-"), fee=money(a["fee_per_fraction"] or "-"))
+                   + (tr("agreement_tariffs", tariffs=tariffs) if tariffs else ""))
 
 
 @billing.command("settle")
@@ -206,8 +210,8 @@ def billing_settle(obj: Context, course_id, request_id, as_json) -> None:
     """Recompute a completed course's split (e.g. after an agreement was recorded late)."""
     result = obj.ledger.app.settle_course(course_id, obj.actor(), request_id=request_id)
     s = result["split"]
-    emit(result, as_json, f"course {result['id']}: {s['status']}" + (f" ({s['reason']})" if s["reason"] else "")
-         + ("" if result["changed"] else ", unchanged"))
+    emit(result, as_json, tr("course_status", id=result["id"], status=s["status"])
+         + (f" ({s['reason']})" if s["reason"] else "") + ("" if result["changed"] else tr("split_unchanged")))
 
 
 @billing.command("splits")
@@ -222,9 +226,11 @@ def billing_splits(obj: Context, course_id, as_json) -> None:
         emit(rows, True)
         return
     for s in rows:
-        shares = ", ".join(f"{x['centre']} {x['fractions']} fr {x['amount'] or '-'}" for x in s["shares"])
-        click.echo(f"#{s['sequence']} {'in force ' if s['current'] else 'superseded'} {s['status']:<9} "
-                   f"bills {s['billing_centre'] or '-'} {s['course_amount'] or ''}  {shares}  ({s['cause']})"
+        shares = ", ".join(tr("split_share", centre=x["centre"], fractions=x["fractions"],
+                              amount=money(x["amount"] or "-")) for x in s["shares"])
+        click.echo(tr("split_line", sequence=s["sequence"], state=tr("split_in_force") if s["current"] else tr("split_superseded"),
+                      status=s["status"], billing_centre=s["billing_centre"] or "-",
+                      course_amount=money(s["course_amount"] or ""), shares=shares, cause=s["cause"])
                    + (f"\n    {s['reason']}" if s["reason"] else ""))
 
 
@@ -240,12 +246,12 @@ def billing_statement(obj: Context, start, end, pair, as_json, as_csv) -> None:
     one_format(as_json, as_csv)
     start, end = parse_date(start, "--from"), parse_date(end, "--to")
     if end < start:
-        raise click.BadParameter(f"{end} is before --from {start}", param_hint="--to")
+        raise click.BadParameter(tr("end_before_start", end=end, start=start), param_hint="--to")
     centres = None
     if pair is not None:
         first, sep, second = pair.partition(":")
         if not sep or not first or not second or first == second:
-            raise click.BadParameter(f"{pair!r}: expected two centres as C:P", param_hint="--pair")
+            raise click.BadParameter(tr("bad_pair", text=repr(pair)), param_hint="--pair")
         centres = (first, second)
     result = obj.ledger.fresh().statement(start, end, centres)
     log_read(obj, "billing", result["lines"], key="course_id")
@@ -259,21 +265,24 @@ def billing_statement(obj: Context, start, end, pair, as_json, as_csv) -> None:
 
 def print_statement(result: dict) -> None:
     period = result["period"]
-    click.echo(f"Settlement {period['from']} .. {period['to']}" + (f", {' / '.join(result['pair'])}" if result["pair"] else ""))
+    click.echo(tr("statement_head", start=shown(period["from"]), end=shown(period["to"]))
+               + (f", {' / '.join(result['pair'])}" if result["pair"] else ""))
     for line in result["lines"]:
-        click.echo(f"  {line['completed_on']}  {line['patient_id'] or '':<12} {line['course_id']}  bills {line['billing_centre']:<10}"
-                   f" {line['centre']:<10} {line['fractions']:>3} fr  {line['amount']:>12}")
+        click.echo(tr("statement_line", completed_on=shown(line["completed_on"]), patient_id=line["patient_id"] or "",
+                      course_id=line["course_id"], billing_centre=line["billing_centre"], centre=line["centre"],
+                      fractions=line["fractions"], amount=money(line["amount"])))
     for b in result["balances"]:
-        click.echo(f"  {b['debtor']} owes {b['creditor']} EUR {b['amount']}")
+        click.echo(tr("statement_balance", debtor=b["debtor"], creditor=b["creditor"], amount=money(b["amount"])))
     t = result["totals"]
-    click.echo(f"  total: {t['courses']} courses, {t['fractions']} fractions, EUR {t['amount']}")
+    click.echo(tr("statement_total", courses=shown(t["courses"]), fractions=shown(t["fractions"]), amount=money(t["amount"])))
     for u in result["unsettled"]:
-        click.echo(f"  UNSETTLED {u['course_id']} ({u['patient_id']}): {u['reason']}")
+        click.echo(tr("statement_unsettled", course_id=u["course_id"], patient_id=u["patient_id"], reason=u["reason"]))
 
 
 def course_category(obj: Context, course_id: str, category: str, request_id: str | None, as_json: bool) -> None:
     result = obj.ledger.app.set_course_category(course_id, category, obj.actor(), request_id=request_id)
-    emit(result, as_json, f"course {result['id']}: category {category}" + ("" if result["changed"] else " (already so)"))
+    emit(result, as_json, tr("course_category", id=result["id"], category=category)
+         + ("" if result["changed"] else tr("already_so")))
 
 
 def register(main: click.Group) -> None:

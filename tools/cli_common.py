@@ -31,7 +31,7 @@ class Context:
         if self._ledger is None:
             self._ledger = Ledger(self.db, cipher_key_file=self.cipher_key_file, verify_all=self.verify_all)
             if self._ledger.guard.problem is not None:  # reads go on; writes are refused with this
-                click.echo(f"ALARM: {self._ledger.guard.refusal()}", err=True)
+                click.echo(tr("alarm", problem=say(self._ledger.guard.refusal())), err=True)
         return self._ledger
 
     def log_guard(self) -> Any:
@@ -71,13 +71,51 @@ def say(message: object) -> str:
     return words(cli_language()).say(message)
 
 
+# Statuses a command's result carries (`result["status"]`), said in the CLI's language.
+STATUS_WORDS = ("acknowledged", "active", "added", "changed", "closed", "completed", "declared", "error", "imported", "open",
+                "registered", "removed", "set", "settled", "suspended", "unchanged", "unsettled")
+
+
+def tr(key: str, /, **values: object) -> str:
+    """A line the command prints for a person, in the CLI's language (domain `cli`, README
+    "Languages of the command line and reports"); `--json` output never goes through here."""
+    return words(cli_language()).cli(key, **values)
+
+
+def tr_n(key: str, count: int, /, **values: object) -> str:
+    return words(cli_language()).word_n("cli", key, count, **values)
+
+
+def status_word(value: str | None) -> str:
+    """A result's status word (`registered`, `unchanged`, ...) in the CLI's language."""
+    if value in STATUS_WORDS:
+        return tr(f"status_{value}")
+    return str(value)
+
+
+def shown(value: object) -> str:
+    """A number, date or time as the CLI's reader writes it; in English as it always printed
+    (ISO times, plain numbers), which scripts reading the English lines rely on."""
+    lang = cli_language()
+    if lang == "en" or value is None:
+        return str(value)
+    return words(lang).value(value)
+
+
+def money(value: object) -> str:
+    lang = cli_language()
+    if lang == "en" or value in (None, ""):
+        return str(value)
+    return words(lang).money(value)
+
+
 def parse_time(text: str, option: str = "--at") -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise click.BadParameter(f"{text!r} is not an ISO-8601 date and time", param_hint=option) from None
+        raise click.BadParameter(tr("bad_datetime", text=repr(text)), param_hint=option) from None
     if value.tzinfo is None:
-        raise click.BadParameter(f"{text!r} has no timezone offset (e.g. 2026-11-23T09:30+01:00)", param_hint=option)
+        raise click.BadParameter(tr("no_offset", text=repr(text)), param_hint=option)
     return value
 
 
@@ -92,7 +130,7 @@ def parse_since(text: str | None) -> datetime | None:
         try:
             return datetime.combine(date.fromisoformat(text), time(0), department_zone())
         except ValueError:
-            raise click.BadParameter(f"{text!r} is not an ISO-8601 date", param_hint="--since") from None
+            raise click.BadParameter(tr("bad_date", text=repr(text)), param_hint="--since") from None
     return parse_time(text, "--since")
 
 

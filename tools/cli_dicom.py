@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tools.cli_access import log_read  # noqa: E402
-from tools.cli_common import Context, emit, group_named, offset_zone, parse_time  # noqa: F401
+from tools.cli_common import Context, emit, group_named, offset_zone, parse_time, shown, status_word, tr  # noqa: F401
 
 
 def progress_bar(label: str, total: int | None) -> Progress:
@@ -36,7 +36,7 @@ def finish(answers: list[dict], as_json: bool, line) -> None:
         for a in answers:
             click.echo(line(a))
         counts = Counter(a["status"] for a in answers)
-        click.echo(", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no files", err=True)
+        click.echo(", ".join(f"{shown(n)} {status_word(s)}" for s, n in sorted(counts.items())) or tr("no_files"), err=True)
     if any(a["status"] == "error" for a in answers):
         sys.exit(1)
 
@@ -44,8 +44,7 @@ def finish(answers: list[dict], as_json: bool, line) -> None:
 def centre_option(obj: Context, centre: str | None) -> str:
     chosen = centre or (obj.centre if obj.centre != "-" else None)
     if not chosen:
-        raise click.UsageError("--centre: say which centre these plans belong to (the home centre, or the partner "
-                               "for --fallback-for)")
+        raise click.UsageError(tr("plans_centre_needed"))
     return chosen
 
 
@@ -69,11 +68,11 @@ def import_plan(obj: Context, paths, centre, triage, fallback_for, starts_at, as
     centre = centre_option(obj, centre)
     app, actor = obj.ledger.app, obj.actor(centre)
     answers = []
-    with progress_bar("plans", count_files(paths)) as bar:
+    with progress_bar(tr("progress_plans"), count_files(paths)) as bar:
         for path in iter_files(paths):
             answers.append(import_plan_file(app, path, actor, centre, triage, fallback_for, starts_at))
             bar.advance(bar.task_ids[0])
-    finish(answers, as_json, lambda a: f"{a['status']:<10} {a['file']}  " + (a["course_id"] or "") +
+    finish(answers, as_json, lambda a: f"{status_word(a['status']):<10} {a['file']}  " + (a["course_id"] or "") +
            (f"  {a['error']}" if a["error"] else "") + (f"\n           {a['warning']}" if a.get("warning") else ""))
 
 
@@ -94,10 +93,10 @@ def import_records(obj: Context, paths, utc_offset, deviation_reason, as_json) -
     tz = offset_zone(utc_offset) if utc_offset else None
     baseline = Baseline(obj.ledger, obj.actor(), tz, deviation_reason)
     answers = []
-    with progress_bar("records", count_files(paths)) as bar:
+    with progress_bar(tr("progress_records"), count_files(paths)) as bar:
         for answer in baseline.import_files(paths, progress=lambda: bar.advance(bar.task_ids[0])):
             answers.append(answer)
-    finish(answers, as_json, lambda a: f"{a['status']:<10} {a['file']}  " + (a.get("course_id") or "") +
+    finish(answers, as_json, lambda a: f"{status_word(a['status']):<10} {a['file']}  " + (a.get("course_id") or "") +
            (f"  {a['error']}" if a.get("error") else ""))
 
 
@@ -110,7 +109,8 @@ def import_triage_list(obj: Context, path, as_json) -> None:
     from adapters.dicom.triage import import_triage
 
     answers = list(import_triage(obj.ledger, Path(path), obj.actor()))
-    finish(answers, as_json, lambda a: f"line {a['line']:<4} {a['status']:<10} {a.get('patient_id', '')}"
+    finish(answers, as_json, lambda a: tr("triage_line", line=a["line"], status=status_word(a["status"]),
+                                          patient_id=a.get("patient_id", ""))
            + (f"  {a['error']}" if a.get("error") else ""))
 
 
@@ -134,8 +134,8 @@ def export_dicom(obj: Context, out, course_id, since, as_json) -> None:
     for item in export_all(ledger.app, ledger.fresh(), Path(out), course_id, since_option(since)):
         counts[item.kind] += 1
     result = {"out": str(out), "records": counts["record"], "summaries": counts["summary"], "plans": counts["plan"]}
-    emit(result, as_json, f"wrote {result['records']} treatment records, {result['summaries']} summaries, "
-         f"{result['plans']} fallback plans to {out}")
+    emit(result, as_json, tr("dicom_exported", records=shown(result["records"]), summaries=shown(result["summaries"]),
+                             plans=shown(result["plans"]), folder=out))
 
 
 @click.command("dicom")
@@ -166,12 +166,14 @@ def send_dicom(obj: Context, destination, host, port, called_aet, calling_aet, c
         report = send_all(ledger.app, items, destination, host, port, called_aet, calling_aet, obj.actor(), limit=limit,
                           timeout=timeout)
     result = report.to_dict()
-    text = (f"{report.destination} ({report.address}): sent {report.sent}, accepted {report.accepted}, refused {len(report.refused)}, "
-            f"already accepted before {report.already_accepted}")
+    text = tr("dicom_sent", destination=report.destination, address=report.address, sent=shown(report.sent),
+              accepted=shown(report.accepted), refused=shown(len(report.refused)),
+              already=shown(report.already_accepted))
     for r in report.refused:
-        text += f"\nrefused {r['status']} {r['reason']}: {r['kind']} {r['uid']} (course {r['course_id']})"
+        text += "\n" + tr("dicom_refused", status=r["status"], reason=r["reason"], kind=r["kind"], uid=r["uid"],
+                          course_id=r["course_id"])
     if report.error:
-        text += f"\nstopped: {report.error} (send again to resume)"
+        text += "\n" + tr("dicom_stopped", error=report.error)
     emit(result, as_json, text)
     if report.refused or report.error:
         sys.exit(1)
@@ -189,9 +191,9 @@ def send_status(obj: Context, name, as_json) -> None:
     refused = [{"uid": uid, "status": r["code"], "reason": r["text"], "at": r["at"]}
                for uid, r in sorted((dest.refused if dest else {}).items())]
     result = {"destination": name, "accepted": len(dest.accepted) if dest else 0, "refused": refused}
-    text = f"{name}: {result['accepted']} accepted, {len(refused)} refused"
+    text = tr("dicom_status", name=name, accepted=shown(result["accepted"]), refused=shown(len(refused)))
     for r in refused:
-        text += f"\nrefused {r['status']} {r['reason']}: {r['uid']} (at {r['at']})"
+        text += "\n" + tr("dicom_refused_at", status=r["status"], reason=r["reason"], uid=r["uid"], at=shown(r["at"]))
     emit(result, as_json, text)
 
 
@@ -227,7 +229,7 @@ def listen(obj: Context, port, host, aet, allow, deviation_reason, timeout, as_j
         if as_json:
             emit(a, True)
             return
-        click.echo(f"{a.get('status', 'error'):<10} {a['dimse_status']} {a['aet']:<16} {a['kind']} "
+        click.echo(f"{status_word(a.get('status', 'error')):<10} {a['dimse_status']} {a['aet']:<16} {a['kind']} "
                    f"{a['sop_instance_uid']}  {a.get('course_id') or ''}"
                    + (f"  {a['error']}" if a.get("error") else "")
                    + (f"  {a['warning']}" if a.get("warning") else ""))
@@ -238,7 +240,7 @@ def listen(obj: Context, port, host, aet, allow, deviation_reason, timeout, as_j
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     bound = scp.start()
     names = ", ".join(f"{k} ({v})" for k, v in allowed.items())
-    click.echo(f"listening as {aet} on {host}:{bound} for {names}", err=True)
+    click.echo(tr("dicom_listening", aet=aet, host=host, port=bound, names=names), err=True)
     try:
         while not stop.wait(0.5):
             pass
@@ -247,7 +249,8 @@ def listen(obj: Context, port, host, aet, allow, deviation_reason, timeout, as_j
     finally:
         scp.stop()
     counts = Counter(a.get("status", "error") for a in scp.answers)
-    click.echo("stopped: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing received"), err=True)
+    click.echo(tr("dicom_listen_stopped", counts=", ".join(f"{shown(n)} {status_word(s)}" for s, n in sorted(counts.items()))
+                  or tr("nothing_received")), err=True)
 
 
 @click.command("pull")
@@ -284,7 +287,7 @@ def pull(obj: Context, host, port, called_aet, aet, centre, every, since, deviat
     try:
         first_day = date.fromisoformat(since) if since else None
     except ValueError:
-        raise click.BadParameter(f"{since!r}: a date YYYY-MM-DD", param_hint="--since") from None
+        raise click.BadParameter(tr("bad_day", text=repr(since)), param_hint="--since") from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     failed = False
@@ -295,17 +298,17 @@ def pull(obj: Context, host, port, called_aet, aet, centre, every, since, deviat
             result = puller.pass_once()
         except PullError as exc:
             failed = True
-            click.echo(f"pull: {exc}", err=True)
+            click.echo(tr("pull_failed", error=exc), err=True)
         else:
             failed = bool(result["refused"])
             if as_json:
                 emit({k: v for k, v in result.items() if k != "answers"}, True)
             else:
-                click.echo(f"{called_aet}: {result['found']} found, {result['held']} held already, "
-                           f"{result['imported']} imported, {result['unchanged']} unchanged, "
-                           f"{len(result['refused'])} refused")
+                click.echo(tr("dicom_pulled", aet=called_aet, found=shown(result["found"]), held=shown(result["held"]),
+                              imported=shown(result["imported"]), unchanged=shown(result["unchanged"]),
+                              refused=shown(len(result["refused"]))))
                 for a in result["refused"]:
-                    click.echo(f"  refused {a['sop_instance_uid']}: {a.get('error')}")
+                    click.echo(tr("dicom_pull_refused", uid=a["sop_instance_uid"], error=a.get("error")))
         if interval is None:
             break
         try:
@@ -354,14 +357,14 @@ def watch(obj: Context, folder, centre, source, every, settle, once, deviation_r
         if as_json:
             emit(a, True)
         else:
-            click.echo(f"{a.get('status', 'error'):<10} {a['file']}  {a.get('course_id') or ''}"
+            click.echo(f"{status_word(a.get('status', 'error')):<10} {a['file']}  {a.get('course_id') or ''}"
                        + (f"  {a['error']}" if a.get("error") else ""))
 
     answers: list[dict] = []
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if not once:
-        click.echo(f"watching {folder} for {centre} every {every}", err=True)
+        click.echo(tr("dicom_watching", folder=folder, centre=centre, every=every), err=True)
     try:
         while True:
             for a in watcher.scan(all_complete=once):
@@ -372,7 +375,7 @@ def watch(obj: Context, folder, centre, source, every, settle, once, deviation_r
     except KeyboardInterrupt:
         pass
     counts = summary(answers)
-    click.echo(", ".join(f"{n} {k}" for k, n in counts.items()), err=True)
+    click.echo(", ".join(f"{shown(n)} {status_word(k)}" for k, n in counts.items()), err=True)
     if once and counts["refused"]:
         sys.exit(1)
 

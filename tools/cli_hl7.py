@@ -14,7 +14,8 @@ from pathlib import Path
 import click
 
 from tools.cli_access import log_read  # noqa: E402
-from tools.cli_common import Context, emit, group_named, parse_since  # noqa: E402,F401
+from adapters.i18n import cli_language  # noqa: E402
+from tools.cli_common import Context, emit, group_named, parse_since, shown, tr  # noqa: E402,F401
 
 
 def builder_for(config_path: str | None, codes_path: str | None):
@@ -49,11 +50,12 @@ def export_hl7(obj: Context, out, course_id, since, config_path, codes_path, as_
 
     builder = builder_for(config_path, codes_path)
     log_read(obj, "exports", [course_id] if course_id else obj.ledger.fresh().courses())
-    messages = course_messages(obj.ledger, builder, course_id, parse_since(since))
+    messages = course_messages(obj.ledger, builder, course_id, parse_since(since), lang=cli_language())
     counts = export_to(obj.ledger, messages, Path(out), obj.actor())
     total = sum(counts.values())
     emit({"out": str(out), "messages": total, "by_kind": counts}, as_json,
-         f"exported {total} messages to {out}: " + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"))
+         tr("hl7_exported", total=shown(total), folder=out,
+            kinds=", ".join(f"{shown(n)} {k}" for k, n in sorted(counts.items())) or tr("none")))
 
 
 @click.command("hl7")
@@ -80,24 +82,24 @@ def send_hl7(obj: Context, host, port, destinations, course_id, since, timeout, 
     builder = builder_for(config_path, codes_path)
     unknown = set(destinations) - set(builder.config.destinations)
     if unknown:
-        raise click.BadParameter(f"unknown destination {', '.join(sorted(unknown))} (known: "
-                                 f"{', '.join(builder.config.destinations)})", param_hint="--destination")
+        raise click.BadParameter(tr("unknown_destination", names=", ".join(sorted(unknown)),
+                                    known=", ".join(builder.config.destinations)), param_hint="--destination")
     sender = MllpSender(host, port, timeout=timeout, attempts=attempts)
     failure = None
     report: dict = {}
     try:
         report = send_pending(obj.ledger, builder, sender, obj.actor(), set(destinations) or None, course_id,
-                              parse_since(since))
+                              parse_since(since), lang=cli_language())
     except SendFailed as exc:
         failure = str(exc)
     if failure:
-        click.echo(f"failed: {failure}; every answer before it is recorded, send again to resume", err=True)
+        click.echo(tr("hl7_send_failed", failure=failure), err=True)
         sys.exit(1)
     report["connections"] = sender.connections
-    lines = [f"sent {report['sent']} messages to {host}:{port} ({report['accepted']} accepted, "
-             f"{len(report['refused'])} refused, {report['skipped']} already accepted before)"]
-    lines += [f"refused {r['code']}: {r['kind']} {r['control_id']} (course {r['course']}): {r['text'] or 'no reason given'}"
-              for r in report["refused"]]
+    lines = [tr("hl7_sent", sent=shown(report["sent"]), host=host, port=port, accepted=shown(report["accepted"]),
+                refused=shown(len(report["refused"])), skipped=shown(report["skipped"]))]
+    lines += [tr("hl7_refused", code=r["code"], kind=r["kind"], control_id=r["control_id"], course=r["course"],
+                 text=r["text"] or tr("no_reason")) for r in report["refused"]]
     emit(report, as_json, "\n".join(lines))
 
 
@@ -124,9 +126,11 @@ def deliveries(obj: Context, destinations, config_path, as_json) -> None:
         emit(rows, True)
         return
     for r in rows:
-        click.echo(f"{r['destination']}: {r['accepted']} accepted, {len(r['refused'])} refused, {r['exported']} exported to files")
+        click.echo(tr("hl7_destination", destination=r["destination"], accepted=shown(r["accepted"]),
+                      refused=shown(len(r["refused"])), exported=shown(r["exported"])))
         for x in r["refused"]:
-            click.echo(f"  refused {x['code']} {x['control_id']} at {x['at']}: {x['text'] or 'no reason given'}")
+            click.echo(tr("hl7_refused_at", code=x["code"], control_id=x["control_id"], at=shown(x["at"]),
+                          text=x["text"] or tr("no_reason")))
 
 
 def register(main: click.Group) -> None:

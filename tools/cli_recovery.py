@@ -11,7 +11,8 @@ import click
 
 from adapters.files import write_private
 from tools.cli_access import log_read  # noqa: E402
-from tools.cli_common import Context, emit, offset_zone, parse_time
+from adapters.i18n import cli_language
+from tools.cli_common import Context, emit, offset_zone, parse_time, shown, status_word, tr
 
 
 @click.group("reconcile", invoke_without_command=True)
@@ -33,7 +34,7 @@ def reconcile(ctx: click.Context, ois, restore_point, mu_tolerance, utc_offset, 
     if ctx.invoked_subcommand is not None:
         return
     if not ois:
-        raise click.UsageError("--ois DIR is required (the folder the OIS's treatment records are in)")
+        raise click.UsageError(tr("ois_required"))
     obj: Context = ctx.obj
     from adapters.dicom import count_files
     from adapters.recovery import export_import_set, render_report, run
@@ -42,9 +43,9 @@ def reconcile(ctx: click.Context, ois, restore_point, mu_tolerance, utc_offset, 
     try:
         tolerance = Decimal(mu_tolerance) if mu_tolerance is not None else None
     except InvalidOperation:
-        raise click.BadParameter(f"{mu_tolerance!r} is not a number of MU", param_hint="--mu-tolerance") from None
+        raise click.BadParameter(tr("bad_mu", text=repr(mu_tolerance)), param_hint="--mu-tolerance") from None
     point = parse_time(restore_point) if restore_point else None
-    with progress_bar("OIS records", count_files(ois)) as bar:
+    with progress_bar(tr("progress_ois_records"), count_files(ois)) as bar:
         result = run(obj.ledger, ois, offset_zone(utc_offset), point, tolerance,
                      progress=lambda: bar.advance(bar.task_ids[0]))
     log_read(obj, "reconcile", result["courses"], key="course_id")
@@ -56,34 +57,36 @@ def reconcile(ctx: click.Context, ois, restore_point, mu_tolerance, utc_offset, 
             builder = builder_for(hl7_config, None)
         result["import_set"] = export_import_set(obj.ledger, result, Path(export_dir), builder)
     if report:
-        write_private(report, render_report(result, ", ".join(ois), obj.ledger.app.clock()))
+        write_private(report, render_report(result, ", ".join(ois), obj.ledger.app.clock(), cli_language()))
     if as_json:
         emit(result, True)
         return
     t = result["totals"]
-    click.echo(f"{t['courses']} courses: ledger {t['ledger_fractions']} fractions, OIS {t['ois_fractions']} "
-               f"(from {t['files_read']} files)")
-    click.echo(f"missing in OIS {t['missing_in_ois']}, unknown to ledger {t['unknown_to_ledger']}, "
-               f"conflicts {t['conflicts']}, courses only in OIS {t['courses_only_in_ois']}, "
-               f"unreadable files {t['unreadable_files']}")
+    n = {k: shown(v) for k, v in t.items()}
+    click.echo(tr("reconcile_totals", courses=n["courses"], ledger=n["ledger_fractions"], ois=n["ois_fractions"],
+                  files=n["files_read"]))
+    click.echo(tr("reconcile_counts", missing=n["missing_in_ois"], unknown=n["unknown_to_ledger"],
+                  conflicts=n["conflicts"], only_ois=n["courses_only_in_ois"], unreadable=n["unreadable_files"]))
     for m in result["missing_in_ois"]:
-        click.echo(f"  missing   {m['patient_id']} {m['plan_label']} fraction {m['fraction_number']} "
-                   f"{m['delivered_at']} {m['centre']}" + ("  (the OIS has it in a summary only)" if m["ois_has_summary_only"] else "")
-                   + ("  (acknowledged as imported!)" if m["acknowledged"] else ""))
+        click.echo(tr("reconcile_missing", patient_id=m["patient_id"], plan_label=m["plan_label"],
+                      number=m["fraction_number"], at=shown(m["delivered_at"]), centre=m["centre"])
+                   + (tr("reconcile_summary_only") if m["ois_has_summary_only"] else "")
+                   + (tr("reconcile_acknowledged") if m["acknowledged"] else ""))
     for u in result["unknown_to_ledger"]:
-        click.echo(f"  UNKNOWN   {u['patient_id']} {u['plan_label']} fraction {u['fraction_number']} "
-                   f"{u['delivered_at']} {u['machine']}: {', '.join(u['refs'])}")
+        click.echo(tr("reconcile_unknown", patient_id=u["patient_id"], plan_label=u["plan_label"],
+                      number=u["fraction_number"], at=shown(u["delivered_at"]), machine=u["machine"],
+                      refs=", ".join(u["refs"])))
     for c in result["conflicts"]:
-        click.echo(f"  CONFLICT  {c['patient_id']} {c['plan_label']} fraction {c['fraction_number']}: "
-                   + "; ".join(c["differences"]))
+        click.echo(tr("reconcile_conflict", patient_id=c["patient_id"], plan_label=c["plan_label"],
+                      number=c["fraction_number"], differences="; ".join(c["differences"])))
     for p in result["unreadable_files"]:
-        click.echo(f"  unreadable {p['file']}: {p['error']}")
+        click.echo(tr("reconcile_unreadable", file=p["file"], error=p["error"]))
     if export_dir:
         s = result["import_set"]
-        click.echo(f"import set {s['set_id']} in {export_dir}: {s['records']} records, {s['summaries']} summaries, "
-                   f"{s['charges']} charges")
+        click.echo(tr("reconcile_import_set", set_id=s["set_id"], folder=export_dir, records=shown(s["records"]),
+                      summaries=shown(s["summaries"]), charges=shown(s["charges"])))
     if report:
-        click.echo(f"report: {report}")
+        click.echo(tr("reconcile_report", file=report))
     click.echo(result["log_head"])
 
 
@@ -99,12 +102,12 @@ def acknowledge(obj: Context, import_set, by, as_json) -> None:
     try:
         manifest = read_manifest(Path(import_set))
     except ValueError as exc:
-        click.echo(f"refused: {exc}", err=True)
+        click.echo(f"{tr('refused')}: {exc}", err=True)
         sys.exit(1)
     items = [{k: i[k] for k in ("course_id", "group", "number", "record_ids")} for i in manifest["items"]]
     result = obj.ledger.app.acknowledge_import(manifest["set_id"], items, by, obj.actor())
-    emit(result, as_json, f"{result['status']}: import set {result['set_id']} ({result['fractions']} fractions) "
-                          f"by {result['by']}")
+    emit(result, as_json, tr("import_set_acknowledged", status=status_word(result["status"]), set_id=result["set_id"],
+                             fractions=shown(result["fractions"]), by=result["by"]))
 
 
 def register(main: click.Group) -> None:

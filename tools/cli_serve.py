@@ -13,6 +13,7 @@ import click
 import msgspec
 
 from adapters.files import KEY_FILE, read_input_text, write_private
+from tools.cli_common import tr
 
 Context = Any  # tools.cli.Context (not imported: tools.cli imports this module)
 
@@ -75,8 +76,9 @@ def check_certificate(certfile: str, keyfile: str | None) -> None:
         ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(certfile, keyfile, password="")
     except (ssl.SSLError, OSError) as exc:
         raise click.BadParameter(
-            f"{certfile}{' with ' + keyfile if keyfile else ''} cannot be used for TLS ({exc.strerror or exc}); "
-            "give a PEM certificate and its unencrypted private key", param_hint="--ssl-certfile") from None
+            tr("bad_certificate", files=str(certfile) + (tr("with_key", key=keyfile) if keyfile else ""),
+               error=exc.strerror or exc),
+            param_hint="--ssl-certfile") from None
 
 
 def demo_accounts(obj: Context) -> list[tuple[str, str, str, str]]:
@@ -130,7 +132,7 @@ def register(main: click.Group) -> None:
         from tools.demo import run_demo
 
         if ssl_keyfile and not ssl_certfile:
-            raise click.BadParameter("a key without its certificate: give --ssl-certfile too",
+            raise click.BadParameter(tr("key_without_certificate"),
                                      param_hint="--ssl-keyfile")
         if ssl_certfile:
             check_certificate(ssl_certfile, ssl_keyfile)
@@ -139,7 +141,7 @@ def register(main: click.Group) -> None:
         ledger = obj.ledger
         if demo:
             run_demo(ledger, echo=click.echo)
-            click.echo("demo accounts (sign in on the first page with a token):")
+            click.echo(tr("demo_accounts"))
             for name, role, centre, token in demo_accounts(obj):
                 click.echo(f"  {name:<16} {role:<10} {centre:<11} {token}")
         base = server_files(ledger.storage)
@@ -151,12 +153,10 @@ def register(main: click.Group) -> None:
         except ValueError as exc:  # a bad HL7/DICOM configuration or procedure code file
             raise click.BadParameter(str(exc)) from None
         scheme = "https" if ssl_certfile else "http"
-        click.echo(f"serving on {scheme}://{host}:{port}/ (API docs: {scheme}://{host}:{port}/schema)"
-                   + ("" if secure else "; cookies not marked Secure"))
+        click.echo(tr("serving", url=f"{scheme}://{host}:{port}/", docs=f"{scheme}://{host}:{port}/schema")
+                   + ("" if secure else tr("cookies_not_secure")))
         if ledger.app.registry() is None:
-            click.echo("warning: no centre is registered yet, so any centre code is accepted until one is: "
-                       "register the network's centres (`fraction-ledger centre register`, or the Centres page)",
-                       err=True)
+            click.echo(tr("no_centre_registered"), err=True)
         sys.stdout.flush()  # the tokens must be readable now, not when a buffer fills
         # One process: the read model is a local SQLite file kept current by this server.
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=True,
@@ -181,7 +181,7 @@ def register(main: click.Group) -> None:
         account = add_account(obj.ledger.app, {"name": name, "role": role, "centre": centre}, hash_token(token),
                               obj.actor())
         emit({"token": token, "name": account["name"], "role": account["role"], "centre": account["centre"]},
-             as_json, f"account {name} ({role} at {centre}); token (shown once):\n{token}")
+             as_json, tr("account_added", name=name, role=role, centre=centre, token=token))
 
     @user.command("list")
     @click.option("--json", "as_json", is_flag=True)
@@ -195,7 +195,8 @@ def register(main: click.Group) -> None:
             emit(msgspec.to_builtins(accounts), True)
             return
         for a in accounts:
-            click.echo(f"{a.name:<20} {a.role:<10} {a.centre:<12} {'active' if a.active else 'revoked ' + (a.revoked_at or '')}")
+            click.echo(f"{a.name:<20} {a.role:<10} {a.centre:<12} "
+                       + (tr("account_active") if a.active else tr("account_revoked", at=a.revoked_at or "")))
 
     @user.command("revoke")
     @click.argument("name")
@@ -205,7 +206,7 @@ def register(main: click.Group) -> None:
         """Revoke an account: its token and sessions stop working at once."""
         from ledger.accounts import revoke_account
 
-        emit(revoke_account(obj.ledger.app, name, obj.actor()), as_json, f"revoked: {name}")
+        emit(revoke_account(obj.ledger.app, name, obj.actor()), as_json, tr("revoked_account", name=name))
 
     @user.command("rotate")
     @click.argument("name")
@@ -217,4 +218,4 @@ def register(main: click.Group) -> None:
 
         token = new_token()
         rotate_token(obj.ledger.app, name, hash_token(token), obj.actor())
-        emit({"token": token, "name": name}, as_json, f"new token for {name} (shown once):\n{token}")
+        emit({"token": token, "name": name}, as_json, tr("new_token", name=name, token=token))

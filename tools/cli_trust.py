@@ -19,7 +19,7 @@ from ledger.service import utc_now
 # Refusals (LedgerError) and configuration errors (ValueError, e.g. KeyFileError) raised here are
 # turned into "refused: ..." on stderr and exit status 1 by tools.cli.LedgerGroup.
 from tools.cli_access import log_read  # noqa: E402
-from tools.cli_common import Context, emit, parse_time  # noqa: E402,F401
+from tools.cli_common import Context, emit, parse_time, say, shown, status_word, tr, tr_n  # noqa: E402,F401
 
 
 @click.command("verify")
@@ -31,11 +31,11 @@ def verify(obj, anchor, as_json) -> None:
 
     Exit status 0 when the chain holds (and --head is on it), 1 otherwise."""
     if anchor is not None and (len(anchor) != 64 or any(c not in "0123456789abcdef" for c in anchor)):
-        raise click.BadParameter("a head is 64 lowercase hex characters", param_hint="--head")
+        raise click.BadParameter(tr("bad_head"), param_hint="--head")
     # The chain covers the stored bytes: no cipher key and no read model are needed to check it.
     storage = Storage.from_option(obj.db, obj.cipher_key_file)
     if not storage.is_postgres and not Path(storage.url).exists():
-        raise ValueError(f"there is no ledger at {storage.url}")
+        raise ValueError(tr("no_ledger_at", url=storage.url))
     app = open_application(storage, utc_now)
     try:
         verdict = chain.verify(app, anchor=anchor)
@@ -45,14 +45,15 @@ def verify(obj, anchor, as_json) -> None:
         emit(verdict.to_dict(), True)
     else:
         if verdict.problem:
-            click.echo(f"TAMPERED: {verdict.problem['message']}")
-            click.echo(f"chain holds up to event {verdict.head_event} (head {verdict.head})")
+            click.echo(tr("chain_tampered", problem=verdict.problem["message"]))
+            click.echo(tr("chain_holds_to", event=verdict.head_event, head=verdict.head))
         else:
-            click.echo(f"ok: {verdict.events} events, chain intact")
-            click.echo(f"log head {verdict.head} (event {verdict.head_event})")
+            click.echo(tr("chain_ok", events=shown(verdict.events)))
+            click.echo(tr("chain_head", head=verdict.head, event=verdict.head_event))
         if verdict.anchor is not None:
             a = verdict.anchor
-            click.echo(f"head {anchor} is on the chain at event {a['event']}" if a["on_chain"] else f"NOT ANCHORED: {a['message']}")
+            click.echo(tr("chain_anchored", head=anchor, event=a["event"]) if a["on_chain"]
+                       else tr("chain_not_anchored", problem=a["message"]))
     sys.exit(0 if verdict.ok else 1)
 
 
@@ -62,7 +63,7 @@ def verify(obj, anchor, as_json) -> None:
 def keygen_cipher(out: Path) -> None:
     """Create an AES-256 key for encryption at rest. Keep a copy offline: without it the log is unreadable."""
     write_secret(out, (new_cipher_key() + "\n").encode())
-    click.echo(f"wrote {out} (mode 0600). Use it with --cipher-key-file {out} when the ledger is created and ever after.")
+    click.echo(tr("cipher_key_written", file=out))
 
 
 # ---- centres ----------------------------------------------------------------------------------
@@ -84,8 +85,8 @@ def centre_add(obj, name, public_key_file, replace_key, as_json) -> None:
     """Add a centre (or record its key)."""
     key = read_public_key(public_key_file) if public_key_file else None
     result = obj.ledger.app.add_centre(name, key, obj.actor(), replace_key=replace_key)
-    shown = fingerprint(result["public_key"]) if result["public_key"] else "no key"
-    emit(result, as_json, f"{result['status']}: centre {name} ({shown})")
+    key = fingerprint(result["public_key"]) if result["public_key"] else tr("no_key")
+    emit(result, as_json, tr("centre_added", status=status_word(result["status"]), name=name, key=key))
 
 
 @centre.group("alias")
@@ -104,9 +105,10 @@ def centre_alias_add(obj, name, institution, station, aet, as_json) -> None:
     """Declare a name a centre's systems use; one name means one centre."""
     given = [(k, v) for k, v in (("institution", institution), ("station", station), ("aet", aet)) if v is not None]
     if len(given) != 1:
-        raise click.UsageError("give exactly one of --institution, --station, --aet")
+        raise click.UsageError(tr("one_alias"))
     result = obj.ledger.app.add_centre_alias(name, *given[0], obj.actor())
-    emit(result, as_json, f"{result['status']}: {result['kind']} {result['value']!r} means centre {name}")
+    emit(result, as_json, tr("centre_alias", status=status_word(result["status"]), kind=result["kind"],
+                             value=repr(result["value"]), name=name))
 
 
 @centre.command("zone")
@@ -117,7 +119,7 @@ def centre_alias_add(obj, name, institution, station, aet, as_json) -> None:
 def centre_zone(obj, name, zone, as_json) -> None:
     """A centre's IANA time zone (e.g. Europe/Brussels): its records' times without an offset are read in it."""
     result = obj.ledger.app.set_centre_zone(name, zone, obj.actor())
-    emit(result, as_json, f"{result['status']}: centre {name} in {zone}")
+    emit(result, as_json, tr("centre_zone", status=status_word(result["status"]), name=name, zone=zone))
 
 
 @centre.command("keygen")
@@ -133,8 +135,8 @@ def centre_keygen(obj, name, out, replace_key, as_json) -> None:
     public, pub_path = generate_centre_key(out)
     result = obj.ledger.app.add_centre(name, public, obj.actor(), replace_key=replace_key)
     result |= {"private_key_file": str(out), "public_key_file": str(pub_path)}
-    emit(result, as_json, f"{result['status']}: centre {name} ({fingerprint(public)})\n"
-                                  f"private key {out} (mode 0600, keep it at the centre), public key {pub_path} (give it to partners)")
+    emit(result, as_json, tr("centre_added", status=status_word(result["status"]), name=name, key=fingerprint(public))
+         + "\n" + tr("centre_key_files", private=out, public=pub_path))
 
 
 @centre.command("show")
@@ -146,8 +148,8 @@ def centre_show(obj, name, as_json) -> None:
     c = obj.ledger.app.get_centre(name)
     result = {"centre": c.name, "public_key": c.public_key, "fingerprint": fingerprint(c.public_key) if c.public_key else None,
               "previous_keys": c.previous_keys}
-    emit(result, as_json, f"centre {c.name}: {result['fingerprint'] or 'no key'}"
-                 + (f" (replaced {len(c.previous_keys)} earlier key(s))" if c.previous_keys else ""))
+    emit(result, as_json, tr("centre_key", name=c.name, key=result["fingerprint"] or tr("no_key"))
+         + (tr_n("centre_replaced_keys", len(c.previous_keys)) if c.previous_keys else ""))
 
 
 # ---- bundles ----------------------------------------------------------------------------------
@@ -170,16 +172,16 @@ def bundle_export(obj, centre_name, out, since, key, as_json) -> None:
     """Write the events recorded at a centre as one signed, hash-chained file."""
     when = parse_time(since, "--since") if since else None
     if out.exists():
-        raise ValueError(f"{out} exists already; it is not overwritten")
+        raise ValueError(tr("exists_already", file=out))
     data, summary = export_bundle(obj.ledger.app, centre_name, key or Path(f"{centre_name}.ed25519"), when)
     exported = msgspec.json.decode(data.split(b"\n", 1)[0])["courses"]  # the body, then the signature line
     log_read(obj, "bundles.export", [{"id": c["id"], "patient_id": c["registration"]["patient"]["id"],
                                       "home_centre": c["registration"]["home_centre"]} for c in exported])
     write_private(out, data, exclusive=True)
     summary["file"] = str(out)
-    emit(summary, as_json, f"wrote {out}: {summary['events']} events of {summary['courses']} course(s) "
-                                   f"recorded at {centre_name}, signed ({summary['key']})\n"
-                                   f"log head {summary['source_head']}")
+    emit(summary, as_json, tr("bundle_written", file=out, events=shown(summary["events"]),
+                              courses=shown(summary["courses"]), centre=centre_name, key=summary["key"])
+         + "\n" + tr("log_head", head=summary["source_head"]))
 
 
 @bundle.command("import")
@@ -191,11 +193,11 @@ def bundle_import(obj, file, as_json) -> None:
     app = obj.ledger.app
     summary = app.import_bundle(read_bundle(app, read_input(file, BUNDLE, "bundle")), obj.actor())
     summary["head"] = chain.head_hash(app)
-    text = (f"imported {file} from {summary['centre']}: {summary['applied']} applied, "
-            f"{summary['already_imported']} already imported, {summary['courses_registered']} course(s) registered")
+    text = tr("bundle_imported", file=file, centre=summary["centre"], applied=shown(summary["applied"]),
+              already=shown(summary["already_imported"]), registered=shown(summary["courses_registered"]))
     for c in summary["collisions"]:
-        text += f"\nCOLLISION, course {c['course']} flagged, near-miss incident {c['incident']}: {c['message']}"
-    text += f"\nlog head {summary['head']}"
+        text += "\n" + tr("bundle_collision", course=c["course"], incident=c["incident"], message=say(c["message"]))
+    text += "\n" + tr("log_head", head=summary["head"])
     emit(summary, as_json, text)
 
 

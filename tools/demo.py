@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from adapters.runtime import Ledger
+from tools.cli_common import money, say, status_word, tr
 from ledger import errors
 from ledger.course import course_id_for
 from ledger.service import Actor
@@ -35,7 +36,7 @@ PATIENTS = [
 ]
 
 
-SITES = {"DEMO-001": "breast", "DEMO-002": "prostate", "DEMO-003": "rectum"}
+SITES = {"DEMO-001": "breast", "DEMO-002": "prostate", "DEMO-003": "rectum", "DEMO-004": "breast", "DEMO-005": "lung"}
 
 
 CENTRES = [  # code, name, machines (name, model, techniques)
@@ -75,7 +76,7 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print, billing: bool 
     app = ledger.app
     present = ledger.fresh().course(str(course_id_for(HOME, PATIENTS[0][0], PATIENTS[0][4])))
     if present is not None:
-        echo("the demo data is already in this ledger")
+        echo(tr("demo_already_there"))
         return [str(course_id_for(HOME, p[0], p[4])) for p in PATIENTS]
     start = start_of_demo(app.clock())
     seed_centres(app, start.date())
@@ -84,7 +85,7 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print, billing: bool 
         app.agree({"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata", "course_amount": "3150.00",
                    "tariffs": {"sbrt": "4875.40"}, "valid_from": start.date().replace(month=1, day=1)},
                   Actor("finance.demo", HOME), request_id="demo-agreement")
-        echo(f"agreement {HOME}/{PARTNER}: pro-rata, EUR 3150.00 per course")
+        echo(tr("demo_agreement", billing_centre=HOME, partner=PARTNER, amount=money("3150.00")))
     for pid, name, born, sex, uid, label, n, beams, triage, at_home, at_partner in PATIENTS + (COMPLETED if billing else []):
         physicist = Actor("physicist.demo", HOME)
         course = app.register_course(
@@ -104,7 +105,8 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print, billing: bool 
         )
         if pid not in {c[0] for c in COMPLETED}:
             ids.append(course["id"])
-        echo(f"{course['status']}: {pid} {name} — {label} ({n} fractions), course {course['id']}")
+        echo(tr("demo_course", status=status_word(course["status"]), patient_id=pid, name=name, label=label, fractions=n,
+                id=course["id"]))
         for k in range(1, at_home + at_partner + 1):
             centre, machine, rtt, checker = (
                 (HOME, "HOME-LINAC-1", "rtt.home.a", "rtt.home.b") if k <= at_home
@@ -120,12 +122,12 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print, billing: bool 
             if k < at_home + at_partner:  # the last one waits for its double check
                 app.verify_fraction(course["id"], k, checker, Actor(checker, centre), request_id=f"demo-verify-{pid}-{k}")
         if at_home + at_partner:
-            echo(f"  {at_home} fractions at {HOME}, {at_partner} at {PARTNER}")
+            echo(tr("demo_fractions", home=at_home, home_centre=HOME, partner=at_partner, partner_centre=PARTNER))
         if pid in {c[0] for c in COMPLETED}:
             app.verify_fraction(course["id"], n, "rtt.partner.b", Actor("rtt.partner.b", PARTNER),
                                 request_id=f"demo-verify-{pid}-{n}")
             app.complete_course(course["id"], "all fractions delivered", physicist, request_id=f"demo-complete-{pid}")
-            echo(f"  completed: {pid}")
+            echo(tr("demo_completed", patient_id=pid))
     # The REX 3 lesson: re-registering a fraction that is already there is refused.
     try:
         app.log_fraction(
@@ -136,6 +138,6 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print, billing: bool 
             request_id="demo-refused-12",  # its near-miss incident is recorded once, however often the demo runs
         )
     except errors.RuleViolation as exc:
-        echo(f"refused, as it should be: {exc}")
+        echo(tr("demo_refused", refusal=say(exc)))
     ledger.fresh()
     return ids

@@ -175,10 +175,12 @@ class Drill(Recovery):
         return self.start + timedelta(seconds=time.monotonic() - self.began)
 
     def env(self) -> dict[str, str]:
-        """For a process started now: the drill's clock, this checkout importable."""
+        """For a process started now: the drill's clock, this checkout importable, and English lines
+        (the drill reads a listener's "listening as ..." line; its report has its own --lang)."""
         root = str(Path(__file__).resolve().parent.parent)
         path = os.environ.get("PYTHONPATH", "")
-        return {"FRACTION_LEDGER_CLOCK": self.now().isoformat(), "PYTHONPATH": root + (os.pathsep + path if path else "")}
+        return {"FRACTION_LEDGER_CLOCK": self.now().isoformat(), "PYTHONPATH": root + (os.pathsep + path if path else ""),
+                "FRACTION_LEDGER_LANG": "en"}
 
     def check(self, phase: str, name: str, expected: Any, found: Any, **params: Any) -> bool:
         c = Check(phase, name, expected, found, params)
@@ -206,7 +208,7 @@ class Drill(Recovery):
 
         os.environ["FRACTION_LEDGER_CLOCK"] = self.now().isoformat()
         result = CliRunner().invoke(main, ["--db", db or self.db, "--user", user, "--centre", centre, *args],
-                                    catch_exceptions=False)
+                                    catch_exceptions=False, env={"FRACTION_LEDGER_LANG": "en"})  # it reads refusals
         if expect_ok and result.exit_code != 0:
             raise DrillError(f"fraction-ledger {' '.join(args)} failed ({result.exit_code}): {result.stderr.strip()}")
         return result

@@ -4,7 +4,8 @@ fpdf2 writes it (a maintained, pure-Python PDF library with Unicode fonts and ta
 the DejaVu Sans font (Debian `fonts-dejavu-core`) carries names like Müller-Lefèvre or
 Zoë. The document is deterministic: its dates come from the events, never from the clock.
 
-Incidents are another part of the ledger; `incidents` is the hook for them: a list of
+Its words are in the reader's language (`lang`: the CLI's, or the page's; domain `reports`
+of adapters/locale); English keeps the ISO times it always had. Incidents are another part of the ledger; `incidents` is the hook for them: a list of
 dicts with `at`, `centre`, `summary` (and optionally `severity`), shown when given.
 """
 
@@ -17,6 +18,8 @@ from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
+
+from adapters.i18n import Words, words
 
 FONT_PATHS = [
     Path(os.environ.get("FRACTION_LEDGER_PDF_FONT", "/nonexistent")),
@@ -37,7 +40,8 @@ def delivered_mu(fraction: dict) -> Decimal:
 
 
 class SummaryPdf(FPDF):
-    def __init__(self, title: str):
+    def __init__(self, title: str, w: Words | None = None):
+        self.reader = w or words("en")
         super().__init__(orientation="P", unit="mm", format="A4")
         self.doc_title = title
         font = next((p for p in FONT_PATHS if p.is_file()), None)
@@ -57,7 +61,8 @@ class SummaryPdf(FPDF):
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font(self.family, "", 8)
-        self.cell(0, 5, self.text_of(f"{self.doc_title} - page {self.page_no()}/{{nb}}"), align="C")
+        self.cell(0, 5, self.text_of(self.reader.report("pdf_footer", title=self.doc_title, page=self.page_no(), pages="{nb}")),
+                  align="C")
 
     def heading(self, text: str) -> None:
         self.ln(3)
@@ -81,82 +86,102 @@ class SummaryPdf(FPDF):
         self.set_font(self.family, "", 9)
 
 
-def amendment_text(a: dict) -> str:
+def amendment_text(a: dict, w: Words | None = None) -> str:
+    """An amendment of the prescription as its reader says it."""
+    w = w or words("en")
+    day = a.get("day")
+    day = day if w.lang == "en" or not day else w.day(day)
     if a["kind"] == "twice_daily":
-        return f"two fractions on {a['day']}"
+        return w.report("pdf_amend_twice_daily", day=day)
     if a["kind"] == "treatment_day":
-        return f"one fraction on {a['day']}"
-    return f"group {a['group']}: {a.get('before')} -> {a.get('after')} fractions"
+        return w.report("pdf_amend_treatment_day", day=day)
+    return w.report("pdf_amend_group", group=a["group"], before=a.get("before"), after=a.get("after"))
 
 
-def treatment_summary(course: dict, completed_at: datetime, incidents: list[dict] | None = None) -> bytes:
-    """The PDF of a course as the read model gives it (with its fractions)."""
+def treatment_summary(course: dict, completed_at: datetime, incidents: list[dict] | None = None,
+                      lang: str = "en") -> bytes:
+    """The PDF of a course as the read model gives it (with its fractions), in `lang`."""
+    w = words(lang)
+    r = w.report
+
+    def when(value: str | datetime | None) -> str:
+        return short(value) if w.lang == "en" else w.when(value)
+
+    def num(value: object) -> str:
+        return str(value) if w.lang == "en" else w.number(value)
+
     patient = course["patient_name"].split("=")[0].replace("^", " ").strip()
-    pdf = SummaryPdf(f"Radiotherapy treatment summary - {course['patient_id']}")
+    title = r("pdf_title")
+    pdf = SummaryPdf(r("pdf_doc_title", title=title, patient_id=course["patient_id"]), w)
     pdf.set_creation_date(completed_at)
-    pdf.set_title(f"Radiotherapy treatment summary {course['patient_id']}")
+    pdf.set_title(f"{title} {course['patient_id']}")
     pdf.set_author("fraction-ledger")
     pdf.set_creator("fraction-ledger")
     pdf.set_producer("fraction-ledger")
     pdf.alias_nb_pages()
     pdf.add_page()
     pdf.set_font(pdf.family, "B", 15)
-    pdf.cell(0, 9, pdf.text_of("Radiotherapy treatment summary"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(0, 9, pdf.text_of(title), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.set_font(pdf.family, "", 9)
 
-    pdf.heading("Patient")
-    pdf.line_of("Name", patient)
-    pdf.line_of("Patient id", f"{course['patient_id']} (home centre {course['home_centre']})")
-    pdf.line_of("Birth date / sex", f"{course.get('birth_date') or '-'} / {course.get('sex') or '-'}")
+    pdf.heading(r("pdf_patient"))
+    pdf.line_of(r("pdf_name"), patient)
+    pdf.line_of(r("pdf_patient_id"), r("pdf_patient_id_home", patient_id=course["patient_id"], home=course["home_centre"]))
+    birth = course.get("birth_date")
+    pdf.line_of(r("pdf_birth_sex"), f"{(birth if w.lang == 'en' else w.day(birth)) if birth else '-'} / {course.get('sex') or '-'}")
 
     active = [f for f in course["fractions"] if not f["voided"]]
-    pdf.heading("Course")
-    pdf.line_of("Course id", course["id"])
+    pdf.heading(r("pdf_course"))
+    pdf.line_of(r("pdf_course_id"), course["id"])
     original = sum(g["fractions_planned"] for g in course["plans"][0]["fraction_groups"])
-    amended = f" (amended; originally {original})" if original != course["fractions_planned"] else ""
-    pdf.line_of("Prescription", f"{course['plan_label']} - {course['fractions_planned']} fractions planned{amended}, "
-                                f"{course['fractions_delivered']} delivered")
-    pdf.line_of("Status", f"{course['status']} on {short(completed_at)}"
-                          + (f" ({course['status_reason']})" if course.get("status_reason") else ""))
+    amended = r("pdf_amended", original=num(original)) if original != course["fractions_planned"] else ""
+    pdf.line_of(r("pdf_prescription"), r("pdf_prescription_text", plan_label=course["plan_label"],
+                                         planned=num(course["fractions_planned"]), amended=amended,
+                                         delivered=num(course["fractions_delivered"])))
+    status = r(f"pdf_status_{course['status']}") if course["status"] in ("active", "suspended", "completed") else course["status"]
+    pdf.line_of(r("pdf_status"), r("pdf_status_on", status=status, at=when(completed_at))
+                + (f" ({course['status_reason']})" if course.get("status_reason") else ""))
     centres = sorted({f["centre"] for f in active})
-    pdf.line_of("Delivered at", ", ".join(f"{c}: {sum(1 for f in active if f['centre'] == c)} sessions" for c in centres) or "-")
+    pdf.line_of(r("pdf_delivered_at"), ", ".join(
+        r("pdf_centre_sessions", centre=c, sessions=num(sum(1 for f in active if f["centre"] == c))) for c in centres) or "-")
 
-    pdf.heading("Plans used")
+    pdf.heading(r("pdf_plans_used"))
     plan_rows = []
     for i, plan in enumerate(course["plans"]):
         groups = "; ".join(
-            f"group {g['number']}: {g['fractions_planned']} fx, "
-            + ", ".join(f"beam {b['number']} {b.get('name') or ''} {b['meterset']} MU".replace("  ", " ") for b in g.get("beams", []))
+            r("pdf_group", number=g["number"], fractions=num(g["fractions_planned"]))
+            + ", ".join(r("pdf_beam", number=b["number"], name=b.get("name") or "", mu=num(b["meterset"])).replace("  ", " ")
+                        for b in g.get("beams", []))
             for g in plan["fraction_groups"])
         used = sum(1 for f in active if f["plan_uid"] == plan["uid"])
-        plan_rows.append([plan["label"], "original" if i == 0 else "fallback", plan.get("centre") or "-",
-                          plan.get("machine") or "-", str(used), groups, plan["uid"]])
-    pdf.rows(["Plan", "Kind", "Centre", "Machine", "Sessions", "Fraction groups and beams", "UID"], plan_rows,
-             (24, 14, 18, 21, 15, 57, 41))
+        plan_rows.append([plan["label"], r("pdf_original") if i == 0 else r("pdf_fallback"), plan.get("centre") or "-",
+                          plan.get("machine") or "-", num(used), groups, plan["uid"]])
+    pdf.rows([r("pdf_plan"), r("pdf_kind"), r("pdf_centre"), r("pdf_machine"), r("pdf_sessions"),
+              r("pdf_groups_and_beams"), "UID"], plan_rows, (24, 14, 18, 21, 15, 57, 41))
 
     if course.get("amendments"):  # issue 17: the original and every amendment, with who and why
-        pdf.heading("Prescription amendments")
-        pdf.rows(["Change", "Reason", "Proposed", "Countersigned"],
-                 [[amendment_text(a), a["reason"], f"{a['by']} {short(a['at'])}",
-                   f"{a['countersigned_by']} {short(a['countersigned_at'])}" if a.get("countersigned_by")
-                   else "not countersigned: not in force"] for a in course["amendments"]],
+        pdf.heading(r("pdf_amendments"))
+        pdf.rows([r("pdf_change"), r("pdf_reason"), r("pdf_proposed"), r("pdf_countersigned")],
+                 [[amendment_text(a, w), a["reason"], f"{a['by']} {when(a['at'])}",
+                   f"{a['countersigned_by']} {when(a['countersigned_at'])}" if a.get("countersigned_by")
+                   else r("pdf_not_countersigned")] for a in course["amendments"]],
                  (52, 62, 38, 38))
 
-    pdf.heading("Fractions")
+    pdf.heading(r("pdf_fractions"))
     rows = []
     for f in course["fractions"]:
-        state = f"VOID: {f['void_reason']} ({f['voided_by']})" if f["voided"] else (
-            f"verified by {f['verified_by']} {short(f['verified_at'])}" if f["verified_by"] else "NOT VERIFIED")
-        rows.append([f"{f['group']}/{f['number']}", short(f["delivered_at"]), f["centre"], f["machine"],
-                     format(delivered_mu(f), "f"), f["delivery_type"].lower(), f["operator"], state])
-    pdf.rows(["Gr/Fx", "Delivered", "Centre", "Machine", "MU", "Type", "Operator", "Verification"], rows,
-             (12, 30, 22, 22, 14, 20, 22, 48))
+        state = r("pdf_void", reason=f["void_reason"], by=f["voided_by"]) if f["voided"] else (
+            r("pdf_verified_by", by=f["verified_by"], at=when(f["verified_at"])) if f["verified_by"] else r("pdf_not_verified"))
+        rows.append([f"{f['group']}/{f['number']}", when(f["delivered_at"]), f["centre"], f["machine"],
+                     num(format(delivered_mu(f), "f")), f["delivery_type"].lower(), f["operator"], state])
+    pdf.rows([r("pdf_gr_fx"), r("pdf_delivered"), r("pdf_centre"), r("pdf_machine"), r("pdf_mu"), r("pdf_type"),
+              r("pdf_operator"), r("pdf_verification")], rows, (12, 30, 22, 22, 14, 20, 22, 48))
 
-    pdf.heading("Incidents")
+    pdf.heading(r("pdf_incidents"))
     if incidents:
-        pdf.rows(["When", "Centre", "Severity", "Summary"],
-                 [[short(i.get("at")), i.get("centre", "-"), str(i.get("severity") or "-"), i.get("summary", "")]
+        pdf.rows([r("pdf_when"), r("pdf_centre"), r("pdf_severity"), r("pdf_summary")],
+                 [[when(i.get("at")), i.get("centre", "-"), str(i.get("severity") or "-"), i.get("summary", "")]
                   for i in incidents], (30, 25, 20, 115))
     else:
-        pdf.line_of("", "No incident recorded for this course.")
+        pdf.line_of("", r("pdf_no_incident"))
     return bytes(pdf.output())

@@ -58,9 +58,11 @@ def course_messages(
     since: datetime | None = None,
     destinations: set[str] | None = None,
     incidents: IncidentSource | None = None,
+    lang: str = "en",
 ) -> Iterator[Hl7Message]:
     """Every message the log yields, course by course, in a stable order. The summary lists the
-    course's incidents from the ledger unless `incidents` gives another source."""
+    course's incidents from the ledger unless `incidents` gives another source; the summary PDF
+    is written in `lang` (its reader's language; the HL7 fields stay as they are)."""
     read = ledger.fresh()
     incidents = incidents or ledger_incidents(read)
     if course_id is not None:
@@ -86,7 +88,7 @@ def course_messages(
         if course["status"] == COMPLETED and (wanted("MDM") or wanted("ADT")):
             done = completed_at(ledger, cid)
             if wanted("MDM"):
-                out.append(builder.summary(course, done, treatment_summary(course, done, incidents(cid))))
+                out.append(builder.summary(course, done, treatment_summary(course, done, incidents(cid), lang)))
             if wanted("ADT"):
                 out.append(builder.purge(course, done))
         for message in out:
@@ -123,7 +125,8 @@ def export_with(ledger: Ledger, messages: Iterable[Hl7Message], write: Callable[
 
 def send_pending(ledger: Ledger, builder: MessageBuilder, sender, actor: Actor,
                  destinations: set[str] | None = None, course_id: str | None = None,
-                 since: datetime | None = None, messages: Iterable[Hl7Message] | None = None) -> dict:
+                 since: datetime | None = None, messages: Iterable[Hl7Message] | None = None,
+                 lang: str = "en") -> dict:
     """Send every message its destination has not accepted; record each answer in the log.
     `messages` (already built, e.g. for one centre's courses) replaces the replay of the log.
 
@@ -138,7 +141,7 @@ def send_pending(ledger: Ledger, builder: MessageBuilder, sender, actor: Actor,
     report: dict = {"sent": 0, "accepted": 0, "refused": [], "skipped": 0}
 
     def pending() -> Iterator[tuple[str, str]]:
-        source = messages if messages is not None else course_messages(ledger, builder, course_id, since, names)
+        source = messages if messages is not None else course_messages(ledger, builder, course_id, since, names, lang=lang)
         for m in source:
             if m.destination not in names:
                 continue

@@ -30,6 +30,7 @@ from adapters.http.api_incidents import safe
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of
 from adapters.http.errors import READ, WRITE, documented
+from adapters.http.i18n import language_of
 from adapters.http.views import as_
 from ledger import errors
 from ledger.access import Principal
@@ -79,8 +80,9 @@ def address(d: Any) -> str | None:
 
 
 def home_messages(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str | None,
-                  since: datetime | None, destinations: set[str] | None) -> list:
-    """The messages of the caller's home courses (or of one of them), built under the read lock."""
+                  since: datetime | None, destinations: set[str] | None, lang: str = "en") -> list:
+    """The messages of the caller's home courses (or of one of them), built under the read lock;
+    a treatment summary PDF in `lang` (the page's language when downloaded from a page)."""
     from adapters.hl7.er7 import Hl7ValueError
     from adapters.hl7.replay import course_messages
 
@@ -93,7 +95,7 @@ def home_messages(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str |
         access_log.saw(cid)
     try:
         return b.read(lambda r: [m for cid in ids
-                                 for m in course_messages(b.ledger, hl7.builder, cid, since, destinations)])
+                                 for m in course_messages(b.ledger, hl7.builder, cid, since, destinations, lang=lang)])
     except Hl7ValueError as exc:
         raise CannotReplay(f"Cannot build the HL7 messages: {exc}") from None
 
@@ -113,13 +115,13 @@ def folder_zip(folder: Path) -> bytes:
 
 
 def hl7_zip(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str | None = None,
-            since: datetime | None = None) -> bytes:
+            since: datetime | None = None, lang: str = "en") -> bytes:
     """The messages of the caller's home courses as a zip, recorded as exported (as `export hl7`)."""
     from adapters.hl7.replay import export_with
 
     if since is not None and since.tzinfo is None:
         raise errors.InvalidCommand("since", "invalid.add_timezone_offset_e")
-    messages = home_messages(b, who, hl7, course_id, since, None)
+    messages = home_messages(b, who, hl7, course_id, since, None, lang)
     entries: list[tuple[str, bytes]] = []
     export_with(b.ledger, messages, lambda name, data: entries.append((name, data)), f"http download by {who.user}",
                 actor_of(who))
@@ -138,7 +140,7 @@ def zip_response(data: bytes, name: str) -> Response[bytes]:
 def export_hl7(request: Request, course_id: FromQuery[str | None] = None,
                since: FromQuery[datetime | None] = None) -> Response[bytes]:
     who = current(request)
-    return zip_response(hl7_zip(backend(request), who, settings(request), course_id, since), f"hl7-{who.centre}")
+    return zip_response(hl7_zip(backend(request), who, settings(request), course_id, since, language_of(request)), f"hl7-{who.centre}")
 
 
 def send_to(b: Backend, who: Principal, hl7: Hl7Settings, names: list[str], messages: list,
@@ -172,8 +174,8 @@ def send_to(b: Backend, who: Principal, hl7: Hl7Settings, names: list[str], mess
 
 
 def send_hl7_now(b: Backend, who: Principal, hl7: Hl7Settings, destinations: list[str] | None = None,
-                 course_id: str | None = None, since: datetime | None = None) -> list[dict]:
-    """Send to the named (default: every addressed) destination; one send at a time."""
+                 course_id: str | None = None, since: datetime | None = None, lang: str = "en") -> list[dict]:
+    """Send to the named (default: every addressed) destination; one send at a time (a summary PDF in `lang`)."""
     unknown = sorted(set(destinations or ()) - set(hl7.destinations))
     if unknown:
         raise errors.InvalidCommand("destinations", "invalid.unknown_known_2", unknown=', '.join(unknown), destinations=', '.join(hl7.destinations))
@@ -186,7 +188,7 @@ def send_hl7_now(b: Backend, who: Principal, hl7: Hl7Settings, destinations: lis
         raise SendRefused("Another send is running; try again when it has finished.")
     try:
         deadline_at = time.monotonic() + hl7.deadline
-        messages = home_messages(b, who, hl7, course_id, since, set(names))
+        messages = home_messages(b, who, hl7, course_id, since, set(names), lang)
         return send_to(b, who, hl7, names, messages, deadline_at)
     finally:
         hl7.sending.release()
@@ -198,7 +200,7 @@ def send_hl7_now(b: Backend, who: Principal, hl7: Hl7Settings, destinations: lis
 def send_hl7(request: Request, data: JSONBody[SendIn]) -> list[SendOut]:
     # No Idempotency-Key: a send is idempotent by itself (what a destination accepted is skipped).
     rows = send_hl7_now(backend(request), current(request), settings(request), list(data.destinations),
-                        data.course_id, data.since)
+                        data.course_id, data.since, language_of(request))
     return [as_(SendOut, row) for row in rows]
 
 

@@ -24,6 +24,7 @@ from adapters.http.api_exports import folder_zip, zip_response
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of
 from adapters.http.errors import WRITE, documented
+from adapters.http.i18n import language_of
 from adapters.http.views import as_
 from ledger import errors
 from ledger.access import Principal
@@ -116,10 +117,12 @@ def import_set_zip(b: Backend, who: Principal, result: dict, charges: bool = Fal
         return folder_zip(Path(tmp))
 
 
-def report_html(b: Backend, result: dict, what: str) -> str:
+def report_html(b: Backend, result: dict, who: Principal, lang: str) -> str:
+    """The printable report in the page's (or the API client's) language, made for `who`."""
+    from adapters.i18n import words
     from adapters.recovery import render_report
 
-    return render_report(result, what, b.app.clock())
+    return render_report(result, words(lang).report("rr_upload_by", user=who.user), b.app.clock(), lang)
 
 
 RestorePoint = FromQuery[AwareDatetime | None]
@@ -143,7 +146,7 @@ def reconcile_report(request: Request, data: Upload, restore_point: RestorePoint
                      mu_tolerance: Tolerance = None, utc_offset: Offset = None) -> Response[str]:
     b, who = backend(request), current(request)
     result = reconciled(b, who, data, options(restore_point, mu_tolerance, utc_offset))
-    return Response(report_html(b, result, f"upload by {who.user}"), media_type="text/html; charset=utf-8")
+    return Response(report_html(b, result, who, language_of(request)), media_type="text/html; charset=utf-8")
 
 
 @post("/api/reconcile/import-set", opt={"action": "reconcile"}, sync_to_thread=True, status_code=200,

@@ -47,7 +47,7 @@ def local_time(text: str | None) -> datetime | None:
 def download_hl7(request: Request, since: FromQuery[str | None] = None) -> Response:
     who = current(request)
     try:
-        data = hl7_zip(backend(request), who, settings(request), since=local_time(since))
+        data = hl7_zip(backend(request), who, settings(request), since=local_time(since), lang=language_of(request))
     except errors.LedgerError as exc:
         return exports_page(request, status_code=409, refusal=refusal(translator(language_of(request)), exc))
     return zip_response(data, f"hl7-{who.centre}")
@@ -59,7 +59,8 @@ def send_from_form(request: Request, data: Form) -> Template:
     who, chosen = current(request), str(data.get("destination") or "")
     try:
         check_form(SendIn, {"destinations": [chosen] if chosen else []})
-        results = send_hl7_now(backend(request), who, settings(request), [chosen] if chosen else None)
+        results = send_hl7_now(backend(request), who, settings(request), [chosen] if chosen else None,
+                               lang=language_of(request))
     except errors.LedgerError as exc:
         return exports_page(request, status_code=400 if isinstance(exc, errors.InvalidCommand) else 409, refusal=refusal(translator(language_of(request)), exc))
     return exports_page(request, results=results)

@@ -67,7 +67,8 @@ def last_report(request: Request) -> Response | Template:
     except errors.LedgerError as exc:
         # nothing kept yet: the recovery page says so, where the files are chosen
         return recovery_page(request, refusal=refusal(translator(language_of(request)), exc))
-    return Response(report_html(backend(request), last["result"], last["what"]), media_type="text/html; charset=utf-8")
+    return Response(report_html(backend(request), last["result"], current(request), language_of(request)),
+                    media_type="text/html; charset=utf-8")
 
 
 @get("/physicist/recovery/import-set.zip", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False)
@@ -96,10 +97,9 @@ def reconcile_form(request: Request, data: Multipart) -> Template | Response:
         result = reconciled(b, who, data, opts)
         files = data.get("files")
         count = len(files) if isinstance(files, list) else int(files is not None)
-        kept(request)[who.user] = {"result": result, "centre": who.centre, "at": b.app.clock(), "files": count,
-                                   "what": f"upload by {who.user}"}
+        kept(request)[who.user] = {"result": result, "centre": who.centre, "at": b.app.clock(), "files": count}
         if output == "report":
-            return Response(report_html(b, result, f"upload by {who.user}"), media_type="text/html; charset=utf-8")
+            return Response(report_html(b, result, who, language_of(request)), media_type="text/html; charset=utf-8")
         if output == "import_set":
             return zip_response(import_set_zip(b, who, result), f"import-set-{who.centre}")
     except errors.LedgerError as exc:
