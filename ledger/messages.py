@@ -282,6 +282,12 @@ TEXTS: dict[str, str] = {
     'invalid.choose_ois_records_first': N_("there is no reconciliation to take it from yet: choose the restored OIS's records and reconcile first"),
     'invalid.void_not_confirmed': N_('fraction {number} was not voided: its confirmation box was not ticked'),
     'refusal.beam_beyond_tolerance': N_('beam {beam}: {delivered} MU delivered where {expected} MU were due (tolerance {tolerance} MU)'),
+    # sends and exports refused by the server's configuration or state
+    'send_refused.no_hl7_address': N_("No address configured for {names}: give host and port under [destinations.NAME] in the server's HL7 configuration (serve --hl7-config)."),
+    'send_refused.no_hl7_destination': N_("No HL7 destination has an address: give host and port under [destinations.NAME] in the server's HL7 configuration (serve --hl7-config)."),
+    'send_refused.no_dicom_destination': N_("No DICOM destination configured: give [destinations.NAME] host, port and called_aet in the server's DICOM configuration (serve --dicom-config)."),
+    'send_refused.busy': N_('Another send is running; try again when it has finished.'),
+    'cannot_replay.hl7': N_('Cannot build the HL7 messages: {detail}'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {

@@ -178,44 +178,38 @@ def describe(course: CourseKey, f: Fraction, side: str) -> dict[str, Any]:
     }
 
 
-def reconcile(
-    courses: Iterable[CourseKey],
-    ledger_sessions: Iterable[Session],
-    ois_sessions: Iterable[Session],
-    *,
-    restore_point: datetime | None = None,
-    tolerance: Decimal = DEFAULT_MU_TOLERANCE,
-) -> dict[str, Any]:
-    """Compare; every list is in the order a physicist works: by patient, course, fraction."""
-    courses = list(courses)
-    by_plan = {(pid, uid): c for c in courses for uid in c.plan_uids for pid in (c.patient_id, *c.patient_ids)}
-    ledger_by_course: dict[str, list[Session]] = defaultdict(list)
-    ois_by_course: dict[str, list[Session]] = defaultdict(list)
-    ois_only: dict[tuple[str, str], list[Session]] = defaultdict(list)
-    for s in ledger_sessions:
-        course = by_plan.get((s.patient_id, s.plan_uid))
-        if course is not None:
-            ledger_by_course[course.course_id].append(s)
-    for s in ois_sessions:
-        course = by_plan.get((s.patient_id, s.plan_uid))
-        if course is None:
-            ois_only[(s.patient_id, s.plan_uid)].append(s)
-        else:
-            ois_by_course[course.course_id].append(course.in_course_numbering(s))
+class Reconciliation:
+    """The comparison built one course at a time, so that a caller can hold one course of each
+    side at a time (`adapters.recovery` streams them); `reconcile` gives it both sides whole.
+    Courses are to be added in the order a physicist works (patient, plan label, course id),
+    then what the OIS holds of no course, by patient and plan."""
 
-    missing, unknown, conflicts, per_course, only_ledger = [], [], [], [], []
-    for course in sorted(courses, key=lambda c: (c.patient_id, c.label, c.course_id)):
-        ours = merge(ledger_by_course.get(course.course_id, []))
-        theirs = merge(ois_by_course.get(course.course_id, []))
+    def __init__(self, *, restore_point: datetime | None = None, tolerance: Decimal = DEFAULT_MU_TOLERANCE):
+        self.restore_point, self.tolerance = restore_point, tolerance
+        self.missing: list[dict] = []
+        self.unknown: list[dict] = []
+        self.conflicts: list[dict] = []
+        self.per_course: list[dict] = []
+        self.only_ledger: list[dict] = []
+        self.only_ois: list[dict] = []
+
+    def add_course(self, course: CourseKey, ledger_sessions: list[Session], ois_sessions: list[Session]) -> None:
+        """One course: its ledger sessions, and the OIS's sessions of its plans (in the plans'
+        own numbering: a re-plan's are put in the course's here)."""
+        restore_point, tolerance = self.restore_point, self.tolerance
+        missing, unknown, conflicts = self.missing, self.unknown, self.conflicts
+        ois_sessions = [course.in_course_numbering(s) for s in ois_sessions]
+        ours = merge(ledger_sessions)
+        theirs = merge(ois_sessions)
         sessions_of: dict[tuple[str, int, int], list[Session]] = defaultdict(list)
-        for side, found in (("ledger", ledger_by_course), ("ois", ois_by_course)):
-            for s in found.get(course.course_id, []):
+        for side, found in (("ledger", ledger_sessions), ("ois", ois_sessions)):
+            for s in found:
                 if s.detailed and not s.voided:
                     sessions_of[(side, s.group, s.number)].append(s)
         active = {k: f for k, f in ours.items() if not f.voided}
         if not theirs and active:
-            only_ledger.append({"course_id": course.course_id, "patient_id": course.patient_id,
-                                "plan_label": course.label, "ledger_fractions": len(active)})
+            self.only_ledger.append({"course_id": course.course_id, "patient_id": course.patient_id,
+                                     "plan_label": course.label, "ledger_fractions": len(active)})
         row = {"course_id": course.course_id, "patient_id": course.patient_id, "plan_label": course.label,
                "ledger_fractions": len(active), "ois_fractions": len(theirs), "missing": 0, "unknown": 0,
                "conflicts": 0}
@@ -265,32 +259,71 @@ def reconcile(
                     conflicts.append({**describe(course, mine, "ledger"), "ois": describe(course, other, "ois"),
                                       "differences": found})
                     row["conflicts"] += 1
-        per_course.append(row)
+        self.per_course.append(row)
 
-    only_ois = [
-        {"patient_id": pid, "plan_uid": uid, "ois_fractions": len(merge(sessions))}
-        for (pid, uid), sessions in sorted(ois_only.items())
-    ]
-    return {
-        "totals": {
-            "courses": len(per_course),
-            "ledger_fractions": sum(r["ledger_fractions"] for r in per_course),
-            "ois_fractions": sum(r["ois_fractions"] for r in per_course),
-            "missing_in_ois": len(missing),
-            "unknown_to_ledger": len(unknown),
-            "conflicts": len(conflicts),
-            "courses_only_in_ledger": len(only_ledger),
-            "courses_only_in_ois": len(only_ois),
-        },
-        "restore_point": restore_point.isoformat() if restore_point else None,
-        "mu_tolerance": str(tolerance),
-        "missing_in_ois": missing,
-        "unknown_to_ledger": unknown,
-        "conflicts": conflicts,
-        "courses": per_course,
-        "courses_only_in_ledger": only_ledger,
-        "courses_only_in_ois": only_ois,
-    }
+    def add_ois_only(self, patient_id: str, plan_uid: str, sessions: list[Session]) -> None:
+        """The OIS's sessions of a plan no course of the ledger has."""
+        self.only_ois.append({"patient_id": patient_id, "plan_uid": plan_uid, "ois_fractions": len(merge(sessions))})
+
+    def result(self) -> dict[str, Any]:
+        per_course = self.per_course
+        return {
+            "totals": {
+                "courses": len(per_course),
+                "ledger_fractions": sum(r["ledger_fractions"] for r in per_course),
+                "ois_fractions": sum(r["ois_fractions"] for r in per_course),
+                "missing_in_ois": len(self.missing),
+                "unknown_to_ledger": len(self.unknown),
+                "conflicts": len(self.conflicts),
+                "courses_only_in_ledger": len(self.only_ledger),
+                "courses_only_in_ois": len(self.only_ois),
+            },
+            "restore_point": self.restore_point.isoformat() if self.restore_point else None,
+            "mu_tolerance": str(self.tolerance),
+            "missing_in_ois": self.missing,
+            "unknown_to_ledger": self.unknown,
+            "conflicts": self.conflicts,
+            "courses": per_course,
+            "courses_only_in_ledger": self.only_ledger,
+            "courses_only_in_ois": self.only_ois,
+        }
+
+
+def course_order(course: CourseKey) -> tuple[str, str, str]:
+    """The order a physicist works in: by patient, plan, course."""
+    return course.patient_id, course.label, course.course_id
+
+
+def reconcile(
+    courses: Iterable[CourseKey],
+    ledger_sessions: Iterable[Session],
+    ois_sessions: Iterable[Session],
+    *,
+    restore_point: datetime | None = None,
+    tolerance: Decimal = DEFAULT_MU_TOLERANCE,
+) -> dict[str, Any]:
+    """Compare; every list is in the order a physicist works: by patient, course, fraction."""
+    courses = list(courses)
+    by_plan = {(pid, uid): c for c in courses for uid in c.plan_uids for pid in (c.patient_id, *c.patient_ids)}
+    ledger_by_course: dict[str, list[Session]] = defaultdict(list)
+    ois_by_course: dict[str, list[Session]] = defaultdict(list)
+    ois_only: dict[tuple[str, str], list[Session]] = defaultdict(list)
+    for s in ledger_sessions:
+        course = by_plan.get((s.patient_id, s.plan_uid))
+        if course is not None:
+            ledger_by_course[course.course_id].append(s)
+    for s in ois_sessions:
+        course = by_plan.get((s.patient_id, s.plan_uid))
+        if course is None:
+            ois_only[(s.patient_id, s.plan_uid)].append(s)
+        else:
+            ois_by_course[course.course_id].append(s)
+    done = Reconciliation(restore_point=restore_point, tolerance=tolerance)
+    for course in sorted(courses, key=course_order):
+        done.add_course(course, ledger_by_course.get(course.course_id, []), ois_by_course.get(course.course_id, []))
+    for (pid, uid), sessions in sorted(ois_only.items()):
+        done.add_ois_only(pid, uid, sessions)
+    return done.result()
 
 
 def is_clean(result: dict[str, Any]) -> bool:

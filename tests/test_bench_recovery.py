@@ -49,3 +49,16 @@ def test_bench_dicom_import_logs_every_file_and_shows_progress():
         assert run["progress"] and f"{n}/{n}" in run["progress"][0]
         assert run["summary"] == f"{n} imported"
     assert imports["files_ratio"] == 2
+
+
+@pytest.mark.slow
+def test_bench_reconcile_read_times_the_reader_and_dcmread_in_turns_over_the_same_files():
+    proc = cli("bench", "reconcile-read", "--files", "40", "--rounds", "3", "--json", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["files"] == 38  # 40 records exported, 5% removed
+    assert len(report["rounds"]) == 3
+    for row in report["rounds"]:
+        assert row["reconcile_files_per_s"] > 0 and row["dcmread_files_per_s"] > 0
+        assert row["ratio"] == row["reconcile_files_per_s"] / row["dcmread_files_per_s"]
+    assert report["median_ratio"] in [row["ratio"] for row in report["rounds"]]

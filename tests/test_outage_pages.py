@@ -155,3 +155,17 @@ def test_until_a_centre_is_registered_physicists_and_admins_are_told_any_code_is
         assigned = ledger.app.register_course(course_body("P-9", "1.2.3.4.9", assigned=()), SETUP)["id"]
         with pytest.raises(Exception, match="PARTNR"):
             ledger.app.assign_centre(assigned, "PARTNR", SETUP)
+
+
+def test_a_route_a_role_may_not_take_is_refused_in_the_readers_language(site):
+    ledger, _ = site
+    finance = client_for(ledger, FIN)
+    finance.cookies.set("lang", "fr")
+    refused = finance.get("/calls")
+    assert refused.status_code == 403
+    text = html.unescape(refused.text)
+    assert "ne peut pas" in text and "contacts.read" in text and "may not" not in text
+    api = TestClient(create_app(ledger))
+    with api:
+        answer = api.get("/api/gaps", headers={"Authorization": f"Bearer {token_of(FIN)}"})
+    assert answer.status_code == 403 and answer.json()["error"] == "forbidden"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -129,11 +128,18 @@ def build_ois(db: Path, ois: Path) -> tuple[int, list[str], float]:
     return len(exported) - len(removed), sorted(exported[i][1] for i in removed), seconds
 
 
-def rss_mib() -> float:
+def rss_mib(field: str = "VmRSS") -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def peak_mib() -> float:
+    """This process's peak resident memory since it started (VmHWM). Not getrusage's ru_maxrss:
+    Linux carries that over from the parent's size at the fork, so a child of a large parent
+    would report the parent's size as its own peak."""
+    return rss_mib("VmHWM")
 
 
 def reconcile_child(db: Path, ois: Path, removed_file: Path) -> None:
@@ -156,7 +162,7 @@ def reconcile_child(db: Path, ois: Path, removed_file: Path) -> None:
         t0 = time.perf_counter()
         result = run(ledger, [ois], TZ, progress=progress)
         seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_mib()
     found = [ref for item in result["missing_in_ois"] for ref in item["refs"]]
     t = result["totals"]
     print(json.dumps({
@@ -183,12 +189,17 @@ def measure(db: Path, ois: Path, removed: list[str], work: Path) -> dict:
 def one_size(fractions: int, tmp: Path, log) -> dict:
     courses = max(1, fractions // FRACTIONS_PER_COURSE)
     work = tmp / f"n{courses}"
-    work.mkdir()
     db = work / "ledger.sqlite3"
-    built = build_ledger(db, courses)
-    log(f"{courses * FRACTIONS_PER_COURSE} fractions logged in {built:.0f} s")
-    files, removed, exported = build_ois(db, work / "ois")
-    log(f"OIS: {files + len(removed)} records exported in {exported:.0f} s, {len(removed)} removed")
+    if (work / "removed.json").exists():  # kept from an earlier run (--keep): measured again as it is
+        built = exported = 0.0
+        removed = json.loads((work / "removed.json").read_text())
+        log(f"{courses * FRACTIONS_PER_COURSE} fractions and their OIS kept in {work}")
+    else:
+        work.mkdir()
+        built = build_ledger(db, courses)
+        log(f"{courses * FRACTIONS_PER_COURSE} fractions logged in {built:.0f} s")
+        files, removed, exported = build_ois(db, work / "ois")
+        log(f"OIS: {files + len(removed)} records exported in {exported:.0f} s, {len(removed)} removed")
     run = measure(db, work / "ois", removed, work)
     log(f"reconciled in {run['seconds']:.1f} s, peak {run['peak_rss_mib']:.0f} MiB")
     return run | {"courses": courses, "build_seconds": built, "export_seconds": exported}
@@ -210,16 +221,23 @@ def table(rows: list[dict]) -> str:
 @click.command()
 @click.option("--fractions", "big", type=int, default=130000, show_default=True)
 @click.option("--small", type=int, default=13000, show_default=True)
+@click.option("--keep", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Build the ledgers and OIS folders in this folder and keep them; a later run with the same "
+                   "folder and sizes measures them again without building.")
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--child", nargs=3, type=click.Path(), default=None, hidden=True)
-def main(big: int, small: int, as_json: bool, child: tuple[str, str, str] | None) -> None:
+def main(big: int, small: int, keep: Path | None, as_json: bool, child: tuple[str, str, str] | None) -> None:
     """Reconcile a year of a network against an OIS missing 5% of its records: time, memory, growth."""
     if child:
         reconcile_child(*(Path(p) for p in child))
         return
     log = (lambda s: click.echo(s, err=True)) if as_json else click.echo
-    with tempfile.TemporaryDirectory(prefix="bench-recovery-") as tmp:
-        rows = [one_size(n, Path(tmp), log) for n in (small, big)]
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        rows = [one_size(n, keep, log) for n in (small, big)]
+    else:
+        with tempfile.TemporaryDirectory(prefix="bench-recovery-") as tmp:
+            rows = [one_size(n, Path(tmp), log) for n in (small, big)]
     a, b = rows
     report = {
         "sizes": rows,

@@ -12,6 +12,7 @@ interrupted sessions, then summaries); only file names are held between passes.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -23,7 +24,8 @@ from pydicom.multival import MultiValue
 from pydicom.uid import RTBeamsTreatmentRecordStorage, RTTreatmentSummaryRecordStorage
 
 from adapters.dicom import BadFile, iter_files
-from adapters.dicom.plans import attribute, decimal, kind_of, need, read_dataset, text_of
+from adapters.dicom.elements import read_record
+from adapters.dicom.plans import attribute, decimal, kind_of, need, text_of
 from adapters.runtime import Ledger
 from ledger import errors
 from ledger.course import Course
@@ -66,6 +68,23 @@ def referenced_plan(ds: Dataset) -> str:
     return str(refs[0].ReferencedSOPInstanceUID)
 
 
+def whole_facts(read: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """A reader of a record's facts that gives all of them or refuses the file (BadFile): a value it
+    cannot use (a number holding two values, a text where a number is due) never escapes as another
+    error, so a caller names the file and goes on, and nothing is written from half a record (the
+    facts are all taken before the first write)."""
+    @functools.wraps(read)
+    def reading(ds: Any, *args: Any) -> dict[str, Any]:
+        try:
+            return read(ds, *args)
+        except BadFile:
+            raise
+        except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as exc:
+            raise BadFile(f"a value of the record cannot be read ({type(exc).__name__}: {exc})") from None
+    return reading
+
+
+@whole_facts
 def session_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
     """What an RT Beams Treatment Record says about its session, in the ledger's words.
     Shared by the baseline import and the reconciliation, so both read a record alike."""
@@ -76,9 +95,11 @@ def session_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
     beams, delivery_types = [], set()
     for b in beams_seq:
         beam_number = int(need(b, "ReferencedBeamNumber"))
-        points = b.get("ControlPointDeliverySequence") or []
-        specified = b.get("SpecifiedPrimaryMeterset") or (points[0].get("SpecifiedMeterset") if points else None)
-        delivered = b.get("DeliveredPrimaryMeterset") or (points[-1].get("DeliveredMeterset") if points else None)
+        specified, delivered = b.get("SpecifiedPrimaryMeterset"), b.get("DeliveredPrimaryMeterset")
+        if not (specified and delivered):  # the control points only when the beam's own metersets are not given
+            points = b.get("ControlPointDeliverySequence") or []
+            specified = specified or (points[0].get("SpecifiedMeterset") if points else None)
+            delivered = delivered or (points[-1].get("DeliveredMeterset") if points else None)
         if delivered in (None, "") and str(b.get("TreatmentDeliveryType") or "") == "SETUP":
             delivered = "0"  # a setup beam gives no dose; some systems leave its meterset empty
         if delivered is None:
@@ -112,6 +133,7 @@ def session_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
     }
 
 
+@whole_facts
 def summary_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
     """What an RT Treatment Summary Record says: the fractions it lists, with date and end."""
     fractions = []
@@ -262,7 +284,7 @@ class Baseline:
     def import_one(self, path: Path, ds: Dataset | None = None) -> dict:
         answer: dict[str, Any] = {"file": str(path), "course_id": None, "status": "error", "error": None}
         try:
-            ds = ds if ds is not None else read_dataset(path)
+            ds = ds if ds is not None else read_record(path)
             sop = str(ds.SOPClassUID)
             if sop == RTBeamsTreatmentRecordStorage:
                 return {**answer, **self.session(ds, path)}
@@ -281,7 +303,10 @@ class Baseline:
         summaries: list[Path] = []
         for path in iter_files(paths):
             try:
-                ds = read_dataset(path)
+                ds = read_record(path)
+                continuation = str(ds.SOPClassUID) == RTBeamsTreatmentRecordStorage and any(
+                    str(b.get("TreatmentDeliveryType") or "") == "CONTINUATION"
+                    for b in ds.get("TreatmentSessionBeamSequence") or [])
             except BadFile as exc:
                 yield {"file": str(path), "course_id": None, "status": "error", "error": str(exc)}
                 if progress:
@@ -291,9 +316,7 @@ class Baseline:
             if sop == RTTreatmentSummaryRecordStorage:
                 summaries.append(path)
                 continue
-            if sop == RTBeamsTreatmentRecordStorage and any(
-                str(b.get("TreatmentDeliveryType") or "") == "CONTINUATION" for b in ds.get("TreatmentSessionBeamSequence") or []
-            ):
+            if continuation:
                 continuations.append(path)
                 continue
             yield self.import_one(path, ds)

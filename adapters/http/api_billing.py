@@ -81,7 +81,7 @@ def statement(request: Request, start: Start, end: End, pair: Pair = None) -> St
 def statement_csv_download(request: Request, start: Start, end: End, pair: Pair = None) -> Response[str]:
     result = statement_of(request, start, end, pair)
     name = f"statement-{start}-{end}" + ("-" + "-".join(safe(c) for c in result["pair"]) if result["pair"] else "")
-    return Response(statement_csv(result), media_type="text/csv; charset=utf-8",
+    return Response(statement_csv(result), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 

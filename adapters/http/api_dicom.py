@@ -282,11 +282,10 @@ def send_dicom_now(b: Backend, who: Principal, config: DicomConfig, hl7: Any,
         raise errors.InvalidCommand("destinations", "invalid.unknown_known", unknown=', '.join(unknown), join=', '.join(config.destinations) or 'none: serve --dicom-config')
     chosen = list(names or ()) or list(config.destinations)
     if not chosen:
-        raise SendRefused("No DICOM destination configured: give [destinations.NAME] host, port and called_aet "
-                          "in the server's DICOM configuration (serve --dicom-config).")
+        raise SendRefused("send_refused.no_dicom_destination")
     lock, deadline = hl7.sending, hl7.deadline
     if not lock.acquire(blocking=False):
-        raise SendRefused("Another send is running; try again when it has finished.")
+        raise SendRefused("send_refused.busy")
     try:
         deadline_at, out = time.monotonic() + deadline, []
         for name in chosen:

@@ -97,7 +97,7 @@ def home_messages(b: Backend, who: Principal, hl7: Hl7Settings, course_id: str |
         return b.read(lambda r: [m for cid in ids
                                  for m in course_messages(b.ledger, hl7.builder, cid, since, destinations, lang=lang)])
     except Hl7ValueError as exc:
-        raise CannotReplay(f"Cannot build the HL7 messages: {exc}") from None
+        raise CannotReplay("cannot_replay.hl7", detail=str(exc)) from None
 
 
 def zipped(entries: Iterable[tuple[str, bytes]]) -> bytes:
@@ -182,10 +182,10 @@ def send_hl7_now(b: Backend, who: Principal, hl7: Hl7Settings, destinations: lis
     names = list(destinations or ()) or [n for n, d in hl7.destinations.items() if address(d)]
     missing = [n for n in names if not address(hl7.destinations[n])]
     if not names or missing:
-        raise SendRefused(f"No address configured for {', '.join(missing) or 'any destination'}: give host and port "
-                          "under [destinations.NAME] in the server's HL7 configuration (serve --hl7-config).")
+        raise (SendRefused("send_refused.no_hl7_address", names=", ".join(missing)) if missing
+               else SendRefused("send_refused.no_hl7_destination"))
     if not hl7.sending.acquire(blocking=False):
-        raise SendRefused("Another send is running; try again when it has finished.")
+        raise SendRefused("send_refused.busy")
     try:
         deadline_at = time.monotonic() + hl7.deadline
         messages = home_messages(b, who, hl7, course_id, since, set(names), lang)

@@ -74,7 +74,7 @@ def export_incidents(request: Request, centre: FromQuery[str | None] = None) -> 
      responses=documented(*READ), summary="The same as CSV (as `fraction-ledger incident export --csv`)")
 def export_incidents_csv(request: Request, centre: FromQuery[str | None] = None) -> Response[str]:
     home, rows = exported(request, centre)
-    return Response(incidents_csv(rows), media_type="text/csv; charset=utf-8", headers={
+    return Response(incidents_csv(rows), media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="incidents-{safe(home)}.csv"'})
 
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 
 from adapters.http.i18n import language_of, translator
 from adapters.http.throttle import TooManyAttempts, address_key, minutes
-from ledger import access
+from ledger import access, errors
 from ledger.access import Principal
 from ledger.accounts import principal_for_token, principal_named
 
@@ -75,11 +75,13 @@ def guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
             "Sign in first." if is_page(connection) else "A valid token is required: Authorization: Bearer TOKEN",
             headers={} if is_page(connection) else {"WWW-Authenticate": 'Bearer realm="fraction-ledger"'},
         )
+    connection.scope["user"] = principal  # signed in: an error page shows their menu
     if access.scope_of(principal, action) is None:
-        raise PermissionDeniedException(
-            f"{principal.user} ({principal.role} at {principal.centre}) may not {action.replace('.', ' ')}."
-        )
-    connection.scope["user"] = principal
+        # A refusal like any other: a code and its values, said in the reader's language.
+        raise errors.AccessDenied("forbidden.may_not", user=principal.user, role=principal.role,
+                                  centre=principal.centre, action=action,
+                                  conflict={"user": principal.user, "role": principal.role,
+                                            "centre": principal.centre, "action": action})
 
 
 def current(connection: ASGIConnection) -> Principal:

@@ -132,7 +132,7 @@ def statement_download(request: Request,
     first, last = period(start, end, backend(request).app.clock())
     result = statement_of(request, first, last, pair or None)
     name = f"statement-{first}-{last}" + ("-" + "-".join(safe(c) for c in result["pair"]) if result["pair"] else "")
-    return Response(statement_csv(result), media_type="text/csv; charset=utf-8",
+    return Response(statement_csv(result), media_type="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 

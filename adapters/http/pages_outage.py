@@ -182,7 +182,7 @@ def calls_csv(request: Request, day: FromQuery[str | None] = None) -> Response:
     who = current(request)
     shown = day_of(day, request, who.centre)
     text = call_list_csv(calls_rows(request, shown), words(language_of(request)))
-    return Response(text, media_type="text/csv; charset=utf-8", headers={
+    return Response(text, media_type="text/csv", headers={
         "Content-Disposition": f'attachment; filename="calls-{who.centre}-{shown.isoformat()}.csv"'})
 
 
