@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import sqlite_utils
 
 from adapters.files import create_private
+from adapters.readmodel_sql import cell, insert_sql, row_of
 from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
 from adapters.readmodel_gaps import GAP_COLUMNS, GAP_JSON_COLUMNS, GapTables
@@ -66,15 +66,57 @@ def iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+INSERT_COURSE = insert_sql("courses", COURSE_COLUMNS)
+INSERT_FRACTION = insert_sql("fractions", FRACTION_COLUMNS)
+COURSE_ROW, FRACTION_ROW = row_of(COURSE_COLUMNS), row_of(FRACTION_COLUMNS)
+UPSERT_OIS_IMPORT = insert_sql("ois_imports", OIS_IMPORT_COLUMNS, upsert_on=("record_id",))
+UPSERT_POSITION = insert_sql("position", ("name", "position", "source", "chain"), upsert_on=("name",))
+SELECT_POSITION = "SELECT position, source, chain FROM position WHERE name=?"
+VERIFY_FRACTION = "UPDATE fractions SET verified_by=?, verified_at=? WHERE record_id=?"
+VOID_FRACTION = "UPDATE fractions SET voided=1, void_reason=?, voided_by=?, voided_at=? WHERE record_id=?"
+SET_VERSION = "UPDATE courses SET version=? WHERE id=?"
+SET_COUNTS = ("UPDATE courses SET fractions_delivered=?, awaiting_verification=?, fractions_with_warnings=?, "
+              "last_fraction_at=?, last_fraction_centre=? WHERE id=?")
+COUNTED = "SELECT grp, number, voided, verified_by, warnings, delivered_at, centre FROM fractions WHERE course_id=?"
+SET_STATUS = "UPDATE courses SET status=?, status_reason=? WHERE id=?"
+
+
+class Counted(NamedTuple):
+    """A fractions row as `ledger.counts.tally` reads a record (`warnings`: whether it has any, the
+    column being a JSON list; `text`: its delivery time as stored)."""
+
+    group: int
+    number: int
+    voided: bool
+    verified_by: str | None
+    warnings: bool
+    delivered_at: datetime
+    centre: str
+    text: str
+
+
 class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
+    """The tables, and the projector that keeps them: sqlite-utils creates the schema (and serves
+    the CLI's and the queries' reads); the projection itself runs prepared SQL on the connection,
+    a batch of notifications per transaction. What a batch changes in a course's counts and
+    version is written once per course at the end of the batch (`finish_batch`), not per event."""
+
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
         create_private(path)  # patient names: 0600 (its -wal/-shm follow)
-        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
+        # Disposable tables: a power cut may lose the last batches, never half of one (WAL keeps
+        # each transaction whole), and they are projected again from the stored position.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA cache_size=-32768")  # up to 32 MiB of pages: a rebuild rewrites every index
+        self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self.source = source
         self.guard: Any = None  # adapters.log_guard.LogGuard: what the chain covers (set by adapters.runtime)
+        self.recount_due: set[str] = set()  # courses whose counts the batch changed
+        self.versions: dict[str, int] = {}  # course -> its version after the batch
+        self.routes: dict[str, Callable[[Any, Any], None] | None] = {}  # topic -> what projects it
         self.create_tables()
 
     def create_tables(self) -> None:
@@ -101,10 +143,26 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
     def close(self) -> None:
         self.db.close()
 
+    def image(self) -> bytes:
+        """The whole database, serialized: an in-memory read model's snapshot (`adapters.readmodel_snapshot`)."""
+        return self.conn.serialize()
+
+    def restore(self, image: bytes) -> None:
+        """These tables replaced by those of a serialized image (its schema brought up to date, as a
+        file made by an older version is); if the image is not a database, empty tables."""
+        try:
+            self.conn.deserialize(image)
+            self.create_tables()
+        except BaseException:
+            for (name,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+                self.conn.execute(f"DROP TABLE [{name}]")
+            self.create_tables()
+            raise
+
     # ---- projection -------------------------------------------------------------------------
 
     def position(self) -> int:
-        row = self.db.execute("SELECT position, source FROM position WHERE name='main'").fetchone()
+        row = self.conn.execute(SELECT_POSITION, ["main"]).fetchone()
         if row is None or row[1] != self.source:
             return 0
         return row[0]
@@ -112,10 +170,11 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
     def catch_up(self, app: FractionLedger) -> int:
         """Apply every event recorded since the stored position; returns how many."""
         applied = 0
+        conn = self.conn
         while True:
-            self.db.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                row = self.db.execute("SELECT position, source, chain FROM position WHERE name='main'").fetchone()
+                row = conn.execute(SELECT_POSITION, ["main"]).fetchone()
                 start = row[0] if row else 0
                 if row is None or row[1] != self.source or row[2] != chain_hash_at(app, start):
                     # No position (a new read model, or one an older version made, whose position was
@@ -132,17 +191,19 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
                     more = more and self.guard.problem is None
                 for n in notifications:
                     self.apply(app, n)
+                self.finish_batch()
                 if notifications:
                     last = notifications[-1].id
-                    self.db["position"].upsert(
-                        {"name": "main", "position": last, "source": self.source, "chain": chain_hash_at(app, last)},
-                        pk="name",
-                    )
-                if self.guard is not None and notifications:  # only when the tables move: a read writes nothing
-                    self.store_verified_head(self.guard.position, self.guard.head)
-                self.db.execute("COMMIT")
+                    guard = self.guard
+                    chain = guard.head if guard is not None and guard.position == last else chain_hash_at(app, last)
+                    conn.execute(UPSERT_POSITION, ["main", last, self.source, chain])
+                    if guard is not None:  # only when the tables move: a read writes nothing
+                        conn.execute(UPSERT_POSITION, ["chain", guard.position, self.source, guard.head])
+                conn.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self.recount_due.clear()
+                self.versions.clear()
+                conn.execute("ROLLBACK")
                 raise
             applied += len(notifications)
             if not more:
@@ -150,55 +211,75 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
 
     def verified_head(self) -> tuple[int, str] | None:
         """The position and chain hash the log guard verified up to, if this read model is of this log."""
-        row = self.db.execute("SELECT position, source, chain FROM position WHERE name='chain'").fetchone()
+        row = self.conn.execute(SELECT_POSITION, ["chain"]).fetchone()
         return (row[0], row[2]) if row is not None and row[1] == self.source and row[2] else None
 
     def store_verified_head(self, position: int, hash_: str) -> None:
         if self.verified_head() != (position, hash_):
-            self.db["position"].upsert({"name": "chain", "position": position, "source": self.source, "chain": hash_},
-                                       pk="name")
+            self.conn.execute(UPSERT_POSITION, ["chain", position, self.source, hash_])
 
     def rebuild(self, app: FractionLedger) -> int:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.conn.execute("BEGIN IMMEDIATE")
         try:
             self.clear()
-            self.db.execute("COMMIT")
+            self.conn.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self.conn.execute("ROLLBACK")
             raise
         return self.catch_up(app)
 
     def clear(self) -> None:
         for table in ("courses", "fractions", "position", "ois_imports", *BILLING_TABLES, *RECEIPT_TABLES,
                       *ACCESS_TABLES):
-            self.db.execute(f"DELETE FROM {table}")
+            self.conn.execute(f"DELETE FROM [{table}]")
 
     def apply(self, app: FractionLedger, notification: Any) -> None:
-        if notification.topic == OIS_IMPORT_TOPIC:
-            return self.on_OisImport(app.mapper.to_domain_event(notification))
-        if notification.topic == RECEIPT_TOPIC:
-            return self.on_Receipt(app.mapper.to_domain_event(notification))
-        if not notification.topic.startswith(COURSE_TOPIC):
-            if self.apply_access(app, notification):
-                return None
-            return self.apply_billing(app, notification)
-        event = app.mapper.to_domain_event(notification)
-        kind = notification.topic[len(COURSE_TOPIC):]
-        handler = getattr(self, "on_" + kind, None)
+        """Project one notification (within `catch_up`'s transaction: `finish_batch` completes it)."""
+        topic = notification.topic
+        try:
+            route = self.routes[topic]
+        except KeyError:
+            route = self.routes[topic] = self.route(topic)
+        if route is not None:
+            route(app, notification)
+
+    def route(self, topic: str) -> Callable[[Any, Any], None] | None:
+        """What projects notifications of `topic` (None: nothing does); looked up once per topic."""
+        if topic == OIS_IMPORT_TOPIC:
+            return lambda app, n: self.on_OisImport(app.mapper.to_domain_event(n))
+        if topic == RECEIPT_TOPIC:
+            return lambda app, n: self.on_Receipt(app.mapper.to_domain_event(n))
+        if not topic.startswith(COURSE_TOPIC):
+            return self.apply_other
+        handler = getattr(self, "on_" + topic[len(COURSE_TOPIC):], None)
         if handler is None:
-            return
-        course_id = str(notification.originator_id)
-        handler(course_id, event, notification.id)
-        self.db.execute("UPDATE courses SET version=? WHERE id=?", [notification.originator_version, course_id])
+            return None
+
+        def course_event(app: FractionLedger, n: Any) -> None:
+            course_id = str(n.originator_id)
+            handler(course_id, app.mapper.to_domain_event(n), n.id)
+            self.versions[course_id] = n.originator_version
+
+        return course_event
+
+    def apply_other(self, app: FractionLedger, notification: Any) -> None:
+        if not self.apply_access(app, notification):
+            self.apply_billing(app, notification)
+
+    def finish_batch(self) -> None:
+        """Write what the batch's events changed in each course row: counts, then version."""
+        for course_id in self.recount_due:
+            self.recount(course_id)
+        self.recount_due.clear()
+        if self.versions:
+            self.conn.executemany(SET_VERSION, [(v, c) for c, v in self.versions.items()])
+            self.versions.clear()
 
     def on_OisImport(self, e: Any) -> None:
         """The OIS confirmed it imported these records (`reconcile acknowledge`)."""
-        self.db["ois_imports"].upsert_all(
-            [{"record_id": rid, "course_id": item["course_id"], "set_id": e.set_id,
-              "acknowledged_at": iso(e.meta["recorded_at"]), "acknowledged_by": e.by}
-             for item in e.items for rid in item["record_ids"]],
-            pk="record_id",
-        )
+        at, set_id, by = iso(e.meta["recorded_at"]), cell(e.set_id), cell(e.by)
+        self.conn.executemany(UPSERT_OIS_IMPORT, [
+            (cell(rid), cell(item["course_id"]), set_id, at, by) for item in e.items for rid in item["record_ids"]])
 
     def ois_imports(self) -> dict[str, dict]:
         """record id -> {set_id, acknowledged_at, acknowledged_by}"""
@@ -206,7 +287,7 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
 
     def on_Registered(self, course_id: str, e: Any, position: int) -> None:
         plan = e.plan
-        self.db["courses"].insert(
+        self.conn.execute(INSERT_COURSE, COURSE_ROW(
             {
                 "id": course_id,
                 "patient_id": e.patient["id"],
@@ -229,12 +310,11 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
                 "last_fraction_centre": None,
                 "registered_at": iso(e.meta["recorded_at"]),
                 "version": 1,
-            }
-        )
+            }))
 
     def on_FractionDelivered(self, course_id: str, e: Any, position: int) -> None:
         r = e.record
-        self.db["fractions"].insert(
+        self.conn.execute(INSERT_FRACTION, FRACTION_ROW(
             {
                 "record_id": r["record_id"], "course_id": course_id, "grp": r["group"], "number": r["number"],
                 "centre": r["centre"], "machine": r["machine"], "plan_uid": r["plan_uid"],
@@ -247,71 +327,58 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
                 "part_of": r.get("part_of"),
                 # The ledger's word (old events included), so no reader tells a summary by its operator's name.
                 "summary_only": int(summary_only(r["source"], r["operator"])),
-            }
-        )
-        self.recount(course_id)
+            }))
+        self.recount_due.add(course_id)
 
     def on_FractionVerified(self, course_id: str, e: Any, position: int) -> None:
-        for record_id in e.record_ids:
-            self.db["fractions"].update(record_id, {"verified_by": e.by, "verified_at": iso(e.meta["recorded_at"])})
-        self.recount(course_id)
+        by, at = cell(e.by), iso(e.meta["recorded_at"])
+        self.conn.executemany(VERIFY_FRACTION, [(by, at, cell(record_id)) for record_id in e.record_ids])
+        self.recount_due.add(course_id)
 
     def on_FractionVoided(self, course_id: str, e: Any, position: int) -> None:
-        for record_id in e.record_ids:
-            self.db["fractions"].update(
-                record_id,
-                {"voided": 1, "void_reason": e.reason, "voided_by": e.by, "voided_at": iso(e.meta["recorded_at"])},
-            )
-        self.recount(course_id)
+        reason, by, at = cell(e.reason), cell(e.by), iso(e.meta["recorded_at"])
+        self.conn.executemany(VOID_FRACTION, [(reason, by, at, cell(record_id)) for record_id in e.record_ids])
+        self.recount_due.add(course_id)
+
+    def set_course(self, course_id: str, column: str, value: Any) -> None:
+        self.conn.execute(f"UPDATE courses SET [{column}]=? WHERE id=?", [cell(value), course_id])
 
     def on_CentreAssigned(self, course_id: str, e: Any, position: int) -> None:
         centres = self.course_json(course_id, "assigned_centres")
-        self.db["courses"].update(course_id, {"assigned_centres": dumps(centres + [e.centre])})
+        self.set_course(course_id, "assigned_centres", dumps(centres + [e.centre]))
 
     def on_CentreUnassigned(self, course_id: str, e: Any, position: int) -> None:
         centres = [c for c in self.course_json(course_id, "assigned_centres") if c != e.centre]
-        self.db["courses"].update(course_id, {"assigned_centres": dumps(centres)})
+        self.set_course(course_id, "assigned_centres", dumps(centres))
 
     def on_TriageSet(self, course_id: str, e: Any, position: int) -> None:
-        self.db["courses"].update(course_id, {"triage": e.code})
+        self.set_course(course_id, "triage", e.code)
 
     def on_FallbackPlanAdded(self, course_id: str, e: Any, position: int) -> None:
         plans = self.course_json(course_id, "plans")
-        self.db["courses"].update(course_id, {"plans": dumps(plans + [e.plan])})
+        self.set_course(course_id, "plans", dumps(plans + [e.plan]))
 
     def on_StatusChanged(self, course_id: str, e: Any, position: int) -> None:
-        self.db["courses"].update(course_id, {"status": e.status, "status_reason": e.reason or None})
+        self.conn.execute(SET_STATUS, [cell(e.status), cell(e.reason or None), course_id])
 
     def on_CourseFlagged(self, course_id: str, e: Any, position: int) -> None:
         flag = {"kind": e.kind, "reason": e.reason, "record_ids": e.record_ids, "centre": e.meta["centre"],
                 "at": iso(e.meta["recorded_at"])}
-        self.db["courses"].update(course_id, {"flags": dumps(self.course_json(course_id, "flags") + [flag])})
+        self.set_course(course_id, "flags", dumps(self.course_json(course_id, "flags") + [flag]))
 
     def course_json(self, course_id: str, column: str) -> list:
-        row = self.db.execute(f"SELECT {column} FROM courses WHERE id=?", [course_id]).fetchone()
+        row = self.conn.execute(f"SELECT [{column}] FROM courses WHERE id=?", [course_id]).fetchone()
         return json.loads(row[0]) if row[0] is not None else []
 
     def recount(self, course_id: str) -> None:
         """The course row's counts, as the ledger counts them (`ledger.counts.tally`)."""
-        rows = self.db.execute(
-            "SELECT grp, number, voided, verified_by, warnings, delivered_at, centre FROM fractions WHERE course_id=?",
-            [course_id],
-        ).fetchall()
-        records = [SimpleNamespace(group=g, number=n, voided=bool(v), verified_by=by, warnings=json.loads(w or "[]"),
-                                   delivered_at=datetime.fromisoformat(at), centre=c, text=at)
-                   for g, n, v, by, w, at, c in rows]
+        records = [Counted(g, n, bool(v), by, w is not None and w != "[]", datetime.fromisoformat(at), c, at)
+                   for g, n, v, by, w, at, c in self.conn.execute(COUNTED, [course_id])]
         counts = tally(records)
         last = counts.last
-        self.db["courses"].update(
-            course_id,
-            {
-                "fractions_delivered": counts.delivered,
-                "awaiting_verification": counts.awaiting_verification,
-                "fractions_with_warnings": counts.with_warnings,
-                "last_fraction_at": last.text if last else None,  # as the record states it
-                "last_fraction_centre": last.centre if last else None,
-            },
-        )
+        self.conn.execute(SET_COUNTS, [counts.delivered, counts.awaiting_verification, counts.with_warnings,
+                                       last.text if last else None,  # as the record states it
+                                       last.centre if last else None, course_id])
 
     # ---- queries ----------------------------------------------------------------------------
 

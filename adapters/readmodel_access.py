@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.readmodel_sql import insert_sql, row_of
 from ledger.access_log import TOPIC as ACCESS_TOPIC
 
 ACCESS_TABLES = ("access_log",)
@@ -14,12 +15,14 @@ ACCESS_COLUMNS = {
     "channel": str, "client": str, "action": str, "path": str, "course_id": str, "patient_id": str,
     "home_centre": str,
 }
+INSERT_ACCESS, ACCESS_ROW = insert_sql("access_log", ACCESS_COLUMNS), row_of(ACCESS_COLUMNS)
 
 
 class AccessLogTables:
     """Mixed into `ReadModel` (needs `db`)."""
 
     db: Any
+    conn: Any
 
     def create_access_tables(self) -> None:
         self.db["access_log"].create(ACCESS_COLUMNS, pk="row", if_not_exists=True)
@@ -35,10 +38,10 @@ class AccessLogTables:
                 "at": e.meta["recorded_at"].isoformat(), "user": e.user, "role": e.role, "centre": e.centre,
                 "channel": e.channel, "client": e.client, "action": e.action, "path": e.path}
         courses = e.courses or [{"course_id": None, "patient_id": None, "home_centre": None}]
-        self.db["access_log"].insert_all(
-            [{**base, "row": f"{notification.id}/{n}", "course_id": c.get("course_id"),
-              "patient_id": c.get("patient_id"), "home_centre": c.get("home_centre")}
-             for n, c in enumerate(courses)], pk="row")
+        self.conn.executemany(INSERT_ACCESS, [
+            ACCESS_ROW({**base, "row": f"{notification.id}/{n}", "course_id": c.get("course_id"),
+                        "patient_id": c.get("patient_id"), "home_centre": c.get("home_centre")})
+            for n, c in enumerate(courses)])
         return True
 
     def access_log(self, patient: str | None = None, user: str | None = None, course: str | None = None,

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from adapters.readmodel_sql import cells, insert_sql
 from ledger.billing import statement_of
 from ledger.messages import english, is_message
 
@@ -41,6 +42,12 @@ SPLIT_COLUMNS = {
 SHARE_COLUMNS = {"course_id": str, "sequence": int, "centre": str, "fractions": int, "amount": str}
 JSON_COLUMNS = {"follow_ups", "attempt", "tariffs", "agreements", "description_said"}
 
+# The projection's statements, prepared once (sqlite-utils builds the schema).
+INSERT_INCIDENT = insert_sql("incidents", INCIDENT_COLUMNS)
+INSERT_AGREEMENT = insert_sql("agreements", AGREEMENT_COLUMNS)
+INSERT_SPLIT = insert_sql("splits", SPLIT_COLUMNS)
+INSERT_SHARE = insert_sql("split_shares", SHARE_COLUMNS)
+
 
 def text(value: Any) -> str | None:
     if value is None:
@@ -60,6 +67,7 @@ def decoded(row: dict) -> dict:
 
 class BillingTables:
     db: Any
+    conn: Any
 
     def create_billing_tables(self) -> None:
         self.db["incidents"].create(INCIDENT_COLUMNS, pk="id", if_not_exists=True)
@@ -76,10 +84,11 @@ class BillingTables:
         self.db["splits"].create_index(["current", "completed_on"], if_not_exists=True)
 
     def apply_billing(self, app: Any, notification: Any) -> None:
+        topic = notification.topic
         for prefix in (INCIDENT_TOPIC, AGREEMENT_TOPIC, SETTLEMENT_TOPIC):
-            if notification.topic.startswith(prefix):
+            if topic.startswith(prefix):
                 kind = prefix.split(":")[1].rstrip(".")  # e.g. on_Incident_Registered
-                handler = getattr(self, f"on_{kind}_{notification.topic[len(prefix):]}", None)
+                handler = getattr(self, f"on_{kind}_{topic[len(prefix):]}", None)
                 if handler is not None:
                     handler(str(notification.originator_id), app.mapper.to_domain_event(notification), notification.id)
                 return
@@ -87,7 +96,7 @@ class BillingTables:
     # ---- incidents ---------------------------------------------------------------------------
 
     def on_Incident_Registered(self, incident_id: str, e: Any, position: int) -> None:
-        self.db["incidents"].insert({
+        self.conn.execute(INSERT_INCIDENT, cells({
             "id": incident_id, "centre": e.centre, "home_centre": e.home_centre, "course_id": e.course_id,
             "fraction": e.fraction, "category": e.category, "severity": e.severity, "description": english(e.description),
             "description_said": dumps(e.description) if is_message(e.description) else None,
@@ -95,49 +104,49 @@ class BillingTables:
             "recorded_by": e.meta["user"], "status": "open", "follow_ups": "[]", "resolution": None,
             "closed_by": None, "closed_at": None, "attempt": dumps(e.attempt) if e.attempt else None,
             "position": position,
-        })
+        }, INCIDENT_COLUMNS))
 
     def on_Incident_FollowUpAdded(self, incident_id: str, e: Any, position: int) -> None:
-        row = self.db.execute("SELECT follow_ups FROM incidents WHERE id=?", [incident_id]).fetchone()
+        row = self.conn.execute("SELECT follow_ups FROM incidents WHERE id=?", [incident_id]).fetchone()
         entry = {"text": e.text, "by": e.by, "centre": e.meta["centre"], "at": text(e.meta["recorded_at"])}
-        self.db["incidents"].update(incident_id, {"follow_ups": dumps(json.loads(row[0]) + [entry])})
+        self.conn.execute("UPDATE incidents SET follow_ups=? WHERE id=?",
+                          [dumps(json.loads(row[0]) + [entry]), incident_id])
 
     def on_Incident_Closed(self, incident_id: str, e: Any, position: int) -> None:
-        self.db["incidents"].update(incident_id, {
-            "status": "closed", "resolution": e.resolution, "closed_by": e.by, "closed_at": text(e.meta["recorded_at"]),
-        })
+        self.conn.execute("UPDATE incidents SET status='closed', resolution=?, closed_by=?, closed_at=? WHERE id=?",
+                          cells({"resolution": e.resolution, "closed_by": e.by, "closed_at": text(e.meta["recorded_at"]),
+                                 "id": incident_id}, ("resolution", "closed_by", "closed_at", "id")))
 
     # ---- agreements and splits -----------------------------------------------------------------
 
     def on_Agreement_VersionAgreed(self, agreement_id: str, e: Any, position: int) -> None:
         t = e.terms
-        self.db["agreements"].insert({
+        self.conn.execute(INSERT_AGREEMENT, cells({
             "agreement_id": agreement_id, "version": t["version"], "billing_centre": t["billing_centre"],
             "partner": t["partner"], "rule": t["rule"], "course_amount": text(t["course_amount"]),
             "fee_per_fraction": text(t["fee_per_fraction"]),
             "tariffs": dumps({k: str(v) for k, v in t["tariffs"].items()}),
             "valid_from": text(t["valid_from"]), "valid_to": text(t["valid_to"]),
             "recorded_at": text(e.meta["recorded_at"]), "recorded_by": e.meta["user"],
-        })
+        }, AGREEMENT_COLUMNS))
 
     def on_Settlement_SplitRecorded(self, settlement_id: str, e: Any, position: int) -> None:
         s = e.split
         sequence = (e.supersedes or 0) + 1
         # The split in force is the newest: the one it supersedes stops counting.
-        self.db.execute("UPDATE splits SET current=0 WHERE course_id=?", [s["course_id"]])
-        self.db["splits"].insert({
+        self.conn.execute("UPDATE splits SET current=0 WHERE course_id=?", [s["course_id"]])
+        self.conn.execute(INSERT_SPLIT, cells({
             "course_id": s["course_id"], "sequence": sequence, "current": 1, "status": s["status"],
             "home_centre": s["home_centre"], "billing_centre": s["billing_centre"],
             "course_amount": text(s["course_amount"]), "category": s["category"],
             "first_fraction_on": text(s["first_fraction_on"]), "completed_on": text(s["completed_on"]),
             "agreements": dumps(s["agreements"]), "reason": s["reason"], "cause": e.cause,
             "recorded_at": text(e.meta["recorded_at"]), "recorded_by": e.meta["user"],
-        })
-        self.db["split_shares"].insert_all(
-            {"course_id": s["course_id"], "sequence": sequence, "centre": share["centre"],
-             "fractions": share["fractions"], "amount": text(share["amount"])}
-            for share in s["shares"]
-        )
+        }, SPLIT_COLUMNS))
+        self.conn.executemany(INSERT_SHARE, [
+            cells({"course_id": s["course_id"], "sequence": sequence, "centre": share["centre"],
+                   "fractions": share["fractions"], "amount": text(share["amount"])}, SHARE_COLUMNS)
+            for share in s["shares"]])
 
     # ---- queries -----------------------------------------------------------------------------
 

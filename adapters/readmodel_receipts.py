@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from adapters.readmodel_sql import cells, insert_sql
+
 RECEIPT_TOPIC = "ledger.receipts:Receipt.Received"
 RECEIPT_TABLES = ("sources", "course_receipts", "received_objects")
 
@@ -14,10 +16,13 @@ SOURCE_COLUMNS = {"name": str, "channel": str, "last_received_at": str, "last_ki
                   "last_course_id": str, "objects": int, "refused": int}
 COURSE_RECEIPT_COLUMNS = {"course_id": str, "last_received_at": str, "source": str, "channel": str}
 OBJECT_COLUMNS = {"sop_instance_uid": str, "source": str, "status": str, "received_at": str}
+UPSERT_OBJECT = insert_sql("received_objects", OBJECT_COLUMNS, upsert_on=("sop_instance_uid",))
+UPSERT_COURSE_RECEIPT = insert_sql("course_receipts", COURSE_RECEIPT_COLUMNS, upsert_on=("course_id",))
 
 
 class ReceiptTables:
     db: Any
+    conn: Any
 
     def create_receipt_tables(self) -> None:
         self.db["sources"].create(SOURCE_COLUMNS, pk="name", if_not_exists=True)
@@ -27,18 +32,21 @@ class ReceiptTables:
     def on_Receipt(self, e: Any) -> None:
         at = e.meta["recorded_at"].isoformat()
         refused = 1 if e.status == "error" else 0
-        self.db.execute(
+        self.conn.execute(
             "INSERT INTO sources (name, channel, last_received_at, last_kind, last_status, last_course_id, objects, "
             "refused) VALUES (?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT(name) DO UPDATE SET channel=excluded.channel, "
             "last_received_at=excluded.last_received_at, last_kind=excluded.last_kind, "
             "last_status=excluded.last_status, last_course_id=excluded.last_course_id, objects=objects+1, "
             "refused=refused+excluded.refused",
-            [e.source, e.channel, at, e.kind, e.status, e.course_id, refused])
-        self.db["received_objects"].upsert({"sop_instance_uid": e.sop_instance_uid, "source": e.source,
-                                             "status": e.status, "received_at": at}, pk="sop_instance_uid")
+            cells({"source": e.source, "channel": e.channel, "at": at, "kind": e.kind, "status": e.status,
+                   "course_id": e.course_id, "refused": refused},
+                  ("source", "channel", "at", "kind", "status", "course_id", "refused")))
+        self.conn.execute(UPSERT_OBJECT, cells({"sop_instance_uid": e.sop_instance_uid, "source": e.source,
+                                                "status": e.status, "received_at": at}, OBJECT_COLUMNS))
         if e.course_id:
-            self.db["course_receipts"].upsert({"course_id": e.course_id, "last_received_at": at, "source": e.source,
-                                               "channel": e.channel}, pk="course_id")
+            self.conn.execute(UPSERT_COURSE_RECEIPT, cells({"course_id": e.course_id, "last_received_at": at,
+                                                            "source": e.source, "channel": e.channel},
+                                                           COURSE_RECEIPT_COLUMNS))
 
     def accepted_objects(self) -> set[str]:
         """SOP Instance UIDs some source handed over and the ledger took (imported, registered,

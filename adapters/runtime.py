@@ -13,6 +13,7 @@ from eventsourcing.persistence import IntegrityError, InternalError, Operational
 
 from adapters.log_guard import LogGuard
 from adapters.readmodel import ReadModel
+from adapters.readmodel_snapshot import ReadSnapshot
 from adapters.storage import Storage
 from ledger.receipts import WorkingTime, parse_duration
 from ledger.service import FractionLedger, utc_now
@@ -148,6 +149,12 @@ class Ledger:
         check_encryption(self.app, self.storage)
         source = self.storage.url if self.storage.is_postgres else str(Path(self.storage.url).resolve())
         self.read = ReadModel(Path(read_db) if read_db else self.storage.read_model_path(), source=source)
+        # An encrypted ledger's read model, in memory, from its encrypted snapshot (else rebuilt).
+        snapshot_path = None if read_db else self.storage.read_snapshot_path()
+        self.snapshot = None
+        if snapshot_path is not None and self.storage.cipher_key is not None:
+            self.snapshot = ReadSnapshot(snapshot_path, self.storage.cipher_key, source)
+            self.snapshot.restore(self.read)
         # Before anything is read or written: the log must be what its hash chain says (adapters.log_guard).
         self.guard = LogGuard(self.app)
         try:
@@ -161,12 +168,18 @@ class Ledger:
 
     def fresh(self) -> ReadModel:
         """The read model, caught up with everything recorded so far."""
-        self.read.catch_up(self.app)
+        applied = self.read.catch_up(self.app)
+        if applied and self.snapshot is not None:
+            self.snapshot.projected(self.read, applied)
         return self.read
 
     def close(self) -> None:
-        self.read.close()
-        self.app.close()
+        try:
+            if self.snapshot is not None:
+                self.snapshot.close(self.read)
+        finally:
+            self.read.close()
+            self.app.close()
 
     def __enter__(self) -> Ledger:
         return self

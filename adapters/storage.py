@@ -3,7 +3,8 @@
 `--db PATH` (or `FRACTION_LEDGER_DB`) names either a file path or a
 `postgresql://user:pass@host:port/dbname` URL; the same code runs on both. The read
 models live in a local SQLite file beside the log (they are disposable); with encryption at
-rest on they live in memory instead, so that no patient name reaches the disk in clear.
+rest on they live in memory instead, so that no patient name reaches the disk in clear (between
+runs they are kept as a snapshot encrypted with the ledger's key: `adapters.readmodel_snapshot`).
 
 Every event is hash-chained by the recorders of `adapters.chain`. Encryption at rest
 (opt-in): `FRACTION_LEDGER_CIPHER_KEY` (base64 AES key) or a key file named by
@@ -124,11 +125,26 @@ class Storage:
                              f"{env['POSTGRES_DBNAME']}) within {seconds} s ({reason}); check the host, port and "
                              f"credentials of --db ({CONNECT_TIMEOUT_ENV} sets the timeout)") from None
 
+    def read_snapshot_path(self) -> Path | None:
+        """Where an encrypted ledger keeps its in-memory read model between runs, encrypted with the
+        ledger's key (`adapters.readmodel_snapshot`): `FRACTION_LEDGER_READ_SNAPSHOT`, else beside the
+        log file (`NAME.snapshot`). None without encryption (the read model is its own file), for a
+        log in memory, and for PostgreSQL unless named (nothing is written to the working directory)."""
+        if not self.encrypted or self.in_memory:
+            return None
+        named = os.environ.get("FRACTION_LEDGER_READ_SNAPSHOT")
+        if named:
+            return Path(named)
+        if self.is_postgres:
+            return None
+        path = Path(self.url)
+        return path.with_name(path.stem + ".snapshot")
+
     def read_model_path(self) -> Path:
         """A local SQLite file for the read models: beside the log file, or named by
         `FRACTION_LEDGER_READ_DB` (default ./fraction-ledger-read.sqlite3 for PostgreSQL).
-        Encrypted ledgers keep it in memory (rebuilt on open): it holds patient names in clear; so
-        does a ledger whose log is in memory."""
+        Encrypted ledgers keep it in memory (restored at open from their encrypted snapshot, else
+        rebuilt): it holds patient names in clear; so does a ledger whose log is in memory."""
         if self.encrypted or self.in_memory:
             return Path(":memory:")
         named = os.environ.get("FRACTION_LEDGER_READ_DB")

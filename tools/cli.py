@@ -468,6 +468,7 @@ lazy_benchmark("billing", "tools.bench_billing", "Settlement statement from tabl
 lazy_benchmark("dicom", "tools.bench_dicom", "DICOM record export rate and memory; import memory at two sizes (--help for options).")
 lazy_benchmark("listen", "tools.bench_listen", "DICOM records received per second (1 and 4 associations) next to storescp; lag to the course.")
 lazy_benchmark("start", "tools.bench_start", "Opening a ledger ready to serve: incremental hash-chain check next to a full one.")
+lazy_benchmark("readmodel", "tools.bench_readmodel", "Read-model rebuild next to the raw read rate; catch-up after one event; encrypted start.")
 lazy_benchmark("gaps", "tools.bench_gaps", "The gaps worklist of N active courses from the read model (--help for options).")
 lazy_benchmark("recovery", "tools.bench_recovery", "Reconcile a year of a network against an OIS missing 5% of its records: time, memory, growth.")
 lazy_benchmark("reconcile-read", "tools.bench_reconcile_read", "The reconciliation's OIS file rate next to pydicom.dcmread of the same files, in turns.")
