@@ -297,6 +297,6 @@ def render_report(result: dict[str, Any], ois: str, made: datetime, lang: str = 
     ]
     at = made.astimezone(department_zone())  # the department's clock
     return env.get_template("reconcile.html").render(
-        r=result, n=result["totals"], courses=courses, ois=ois, clean=is_clean(result), lang=w.lang, t=w.report,
+        r=result, n=result["totals"], courses=courses, ois=ois, clean=is_clean(result), lang=w.lang, t=w.report, say=w.say,
         v=(lambda x: x) if w.lang == "en" else (lambda x: w.number(x) if _DECIMAL.fullmatch(str(x)) else w.value(x)),
         made=at.isoformat(timespec="minutes") if w.lang == "en" else w.when(at))

@@ -288,6 +288,11 @@ TEXTS: dict[str, str] = {
     'send_refused.no_dicom_destination': N_("No DICOM destination configured: give [destinations.NAME] host, port and called_aet in the server's DICOM configuration (serve --dicom-config)."),
     'send_refused.busy': N_('Another send is running; try again when it has finished.'),
     'cannot_replay.hl7': N_('Cannot build the HL7 messages: {detail}'),
+    # how the restored OIS and the ledger differ on one fraction (reconcile)
+    'reconcile.voided_in_ledger': N_('the ledger voided this fraction but the OIS holds it as delivered'),
+    'reconcile.date': N_('date: ledger {ledger}, OIS {ois}'),
+    'reconcile.machine': N_('machine: ledger {ledger}, OIS {ois}'),
+    'reconcile.beam_mu': N_('beam {beam} MU: ledger {ledger}, OIS {ois} (tolerance {tolerance})'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {

@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from ledger.local_time import local_day
+from ledger.messages import english, said
 
 DEFAULT_MU_TOLERANCE = Decimal("0.5")
 
@@ -142,24 +143,31 @@ def lacking_sessions(ours: list[Session], theirs: list[Session], tolerance: Deci
     return alone
 
 
-def differences(ledger: Fraction, ois: Fraction, tolerance: Decimal) -> list[str]:
+def differences(ledger: Fraction, ois: Fraction, tolerance: Decimal) -> list[dict[str, Any]]:
+    """How the two sides of one fraction differ, as messages (codes and values)."""
     found = []
     if ledger.voided:
-        found.append("the ledger voided this fraction but the OIS holds it as delivered")
+        found.append(said("reconcile.voided_in_ledger"))
     # Both days at the linac as the OIS states it (its offset, or the zone its records were read in):
     # the same moment written in UTC by one side and in local time by the other is the same day.
     ours, theirs = local_day(ledger.first_at, ois.first_at.tzinfo), ois.first_at.date()
     if ours != theirs:
-        found.append(f"date: ledger {ours.isoformat()}, OIS {theirs.isoformat()}")
+        found.append(said("reconcile.date", ledger=ours.isoformat(), ois=theirs.isoformat()))
     # A treatment summary record names neither machine nor MU: compare only what the OIS states.
     theirs = {m.strip().upper() for m in ois.machines if m.strip()}
     if theirs and ledger.detailed and not theirs & {m.strip().upper() for m in ledger.machines}:
-        found.append(f"machine: ledger {', '.join(ledger.machines)}, OIS {', '.join(ois.machines)}")
+        found.append(said("reconcile.machine", ledger=", ".join(ledger.machines), ois=", ".join(ois.machines)))
     for beam in sorted(set(ledger.mu) | set(ois.mu)) if ois.detailed and ledger.detailed else ():
         a, b = ledger.mu.get(beam, Decimal(0)), ois.mu.get(beam, Decimal(0))
         if abs(a - b) > tolerance:
-            found.append(f"beam {beam} MU: ledger {a}, OIS {b} (tolerance {tolerance})")
+            found.append(said("reconcile.beam_mu", beam=beam, ledger=str(a), ois=str(b), tolerance=str(tolerance)))
     return found
+
+
+def conflict(described: dict[str, Any], ois: dict[str, Any], found: list[dict[str, Any]]) -> dict[str, Any]:
+    """A conflicting fraction: `differences` in English (what programs and logs read, as before),
+    `differences_said` as codes for the reader's language."""
+    return {**described, "ois": ois, "differences": [english(d) for d in found], "differences_said": found}
 
 
 def describe(course: CourseKey, f: Fraction, side: str) -> dict[str, Any]:
@@ -221,8 +229,8 @@ class Reconciliation:
             if mine is not None and (other is None or summary_only):
                 if mine.voided:
                     if other is not None:
-                        conflicts.append({**describe(course, mine, "ledger"), "ois": describe(course, other, "ois"),
-                                          "differences": differences(mine, other, tolerance)})
+                        conflicts.append(conflict(describe(course, mine, "ledger"), describe(course, other, "ois"),
+                                                  differences(mine, other, tolerance)))
                         row["conflicts"] += 1
                     continue
                 item = describe(course, mine, "ledger")
@@ -256,8 +264,7 @@ class Reconciliation:
                         other = merge(without(b, extra))[key]
                 found = differences(mine, other, tolerance)
                 if found:
-                    conflicts.append({**describe(course, mine, "ledger"), "ois": describe(course, other, "ois"),
-                                      "differences": found})
+                    conflicts.append(conflict(describe(course, mine, "ledger"), describe(course, other, "ois"), found))
                     row["conflicts"] += 1
         self.per_course.append(row)
 

@@ -105,3 +105,16 @@ def test_the_same_moment_written_in_utc_and_in_brussels_time_is_the_same_day():
     theirs = [msgspec.structs.replace(session(1), delivered_at=datetime(2026, 11, 30, 0, 30, tzinfo=ZoneInfo("Europe/Brussels")))]
     [conflict] = reconcile([COURSE], ours, theirs)["conflicts"]
     assert conflict["differences"] == ["date: ledger 2026-12-01, OIS 2026-11-30"]
+
+
+def test_a_conflict_is_said_in_the_readers_language():
+    """What differs is kept as codes with values (`differences_said`); the English `differences`
+    are the same sentences, for programs and logs."""
+    from adapters.i18n import words
+    from ledger.messages import english
+
+    theirs = [msgspec.structs.replace(session(1), delivered_at=session(1).delivered_at + timedelta(days=1))]
+    [conflict] = reconcile([COURSE], [session(1)], theirs)["conflicts"]
+    assert conflict["differences"] == [english(d) for d in conflict["differences_said"]]
+    assert words("fr").say(conflict["differences_said"][0]).startswith("date : registre ")
+    assert words("nl").say(conflict["differences_said"][0]).startswith("datum: register ")

@@ -12,7 +12,7 @@ import click
 from adapters.files import write_private
 from tools.cli_access import log_read  # noqa: E402
 from adapters.i18n import cli_language
-from tools.cli_common import Context, emit, offset_zone, parse_time, shown, status_word, tr
+from tools.cli_common import Context, emit, offset_zone, parse_time, say, shown, status_word, tr
 
 
 @click.group("reconcile", invoke_without_command=True)
@@ -78,7 +78,7 @@ def reconcile(ctx: click.Context, ois, restore_point, mu_tolerance, utc_offset, 
                       refs=", ".join(u["refs"])))
     for c in result["conflicts"]:
         click.echo(tr("reconcile_conflict", patient_id=c["patient_id"], plan_label=c["plan_label"],
-                      number=c["fraction_number"], differences="; ".join(c["differences"])))
+                      number=c["fraction_number"], differences="; ".join(map(say, c["differences_said"]))))
     for p in result["unreadable_files"]:
         click.echo(tr("reconcile_unreadable", file=p["file"], error=p["error"]))
     if export_dir:
