@@ -21,7 +21,7 @@ import pytest
 from ledger.service import Actor
 from tests.conftest import ROOT, free_port, missing_peer, require_module, require_tool
 from tests.http_support import T0, UI_HOME, UI_PARTNER, course_body, running_server, seed_demo_site, token_of
-from tests.test_ui_browser import LAUNCH_ARGS
+from tests.test_ui_browser import browser  # noqa: F401 (browser: fixture, launched on this module's site)
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 PRINTS = ROOT / "test-artifacts" / "print"
@@ -72,16 +72,6 @@ def site(tmp_path_factory):
     PRINTS.mkdir(parents=True, exist_ok=True)
     with running_server(db, free_port(), env=env, log=tmp / "server.log") as base:
         yield {"base": base, "chromium": chromium, "demo": ids, "done": done, "axe": axe}
-
-
-@pytest.fixture(scope="module")
-def browser(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=site["chromium"], args=LAUNCH_ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def session(browser, site, name: str | None, lang: str = "en", width: int = 1280, **extra):
