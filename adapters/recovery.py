@@ -25,7 +25,7 @@ import msgspec
 from pydicom.uid import RTBeamsTreatmentRecordStorage, RTTreatmentSummaryRecordStorage
 
 from adapters.chain import describe_head
-from adapters.dicom import BadFile, iter_files
+from adapters.dicom import BadFile, iter_files, said_of
 from adapters.dicom.baseline import session_facts, summary_facts
 from adapters.dicom.export import encode, write
 from adapters.dicom.elements import read_record
@@ -103,7 +103,7 @@ class OisReader:
                 # be decoded refuses the file whole (BadFile), never half of it.
                 found = self.of_file(path)
             except (BadFile, ValueError, KeyError, AttributeError) as exc:
-                self.problems.append({"file": str(path), "error": str(exc)})
+                self.problems.append({"file": str(path), "error": str(exc), "error_said": said_of(exc)})
                 found = []
             yield from found
             if self.progress:
@@ -124,7 +124,7 @@ class OisReader:
                             delivered_at=f["delivered_at"], machine="", mu={}, ref=f"{path.name} (summary)",
                             detailed=False)
                     for f in s["fractions"] if counts_from_summary(f["termination"])]
-        raise BadFile(f"not an RT treatment record: it is a {kind_of(ds)}")
+        raise BadFile("bad_file.not_a_record", kind=kind_of(ds))
 
 
 def ois_side(paths: Iterable[str | Path], default_tz: tzinfo,

@@ -23,7 +23,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import RTBeamsTreatmentRecordStorage, RTTreatmentSummaryRecordStorage
 
-from adapters.dicom import BadFile, iter_files
+from adapters.dicom import BadFile, iter_files, said_of
 from adapters.dicom.elements import read_record
 from adapters.dicom.plans import attribute, decimal, kind_of, need, text_of
 from adapters.runtime import Ledger
@@ -41,7 +41,7 @@ def moment(date_value: Any, time_value: Any, offset: Any, default_tz: tzinfo) ->
     """A DICOM DA + TM (+ TimezoneOffsetFromUTC) as an aware datetime."""
     d, t = str(date_value or "").strip(), str(time_value or "").strip()
     if len(d) != 8:
-        raise BadFile(f"treatment date {d!r} is not a DICOM date (YYYYMMDD)")
+        raise BadFile("bad_file.not_a_dicom_date", value=repr(d))
     head, _, frac = t.partition(".")
     head = (head + "000000")[:6]
     tz = default_tz
@@ -53,7 +53,7 @@ def moment(date_value: Any, time_value: Any, offset: Any, default_tz: tzinfo) ->
         return datetime(int(d[:4]), int(d[4:6]), int(d[6:]), int(head[:2]), int(head[2:4]), int(head[4:6]),
                         int((frac + "000000")[:6]) if frac else 0, tzinfo=tz)
     except ValueError as exc:
-        raise BadFile(f"treatment date/time {d} {t}: {exc}") from None
+        raise BadFile("bad_file.bad_date_time", date=d, time=t, detail=str(exc)) from None
 
 
 def has_offset(ds: Dataset) -> bool:
@@ -64,7 +64,7 @@ def has_offset(ds: Dataset) -> bool:
 def referenced_plan(ds: Dataset) -> str:
     refs = ds.get("ReferencedRTPlanSequence") or []
     if not refs or not refs[0].get("ReferencedSOPInstanceUID"):
-        raise BadFile("ReferencedRTPlanSequence (300C,0002) names no plan: the record cannot be tied to a course")
+        raise BadFile("bad_file.no_referenced_plan")
     return str(refs[0].ReferencedSOPInstanceUID)
 
 
@@ -80,7 +80,7 @@ def whole_facts(read: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, 
         except BadFile:
             raise
         except (ValueError, TypeError, ArithmeticError, LookupError, AttributeError) as exc:
-            raise BadFile(f"a value of the record cannot be read ({type(exc).__name__}: {exc})") from None
+            raise BadFile("bad_file.value_unreadable", kind=type(exc).__name__, detail=str(exc)) from None
     return reading
 
 
@@ -91,7 +91,7 @@ def session_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
     beams_seq = need(ds, "TreatmentSessionBeamSequence")
     numbers = {int(need(b, "CurrentFractionNumber")) for b in beams_seq}
     if len(numbers) != 1:
-        raise BadFile(f"the beams of one session name different fractions: {sorted(numbers)}")
+        raise BadFile("bad_file.fractions_differ", numbers=str(sorted(numbers)))
     beams, delivery_types = [], set()
     for b in beams_seq:
         beam_number = int(need(b, "ReferencedBeamNumber"))
@@ -103,7 +103,7 @@ def session_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
         if delivered in (None, "") and str(b.get("TreatmentDeliveryType") or "") == "SETUP":
             delivered = "0"  # a setup beam gives no dose; some systems leave its meterset empty
         if delivered is None:
-            raise BadFile(f"beam {beam_number}: no delivered meterset (DeliveredPrimaryMeterset or control points)")
+            raise BadFile("bad_file.no_delivered_meterset", beam=beam_number)
         beam = {"number": beam_number, "delivered_mu": decimal(delivered, f"delivered meterset of beam {beam_number}"),
                 "termination": str(b.get("TreatmentTerminationStatus") or "UNKNOWN")}
         if specified is not None:
@@ -184,15 +184,11 @@ class Baseline:
         (`FractionLedger.course_of_record`); the answer of a file it finds none for."""
         found = self.app.course_of_record(patient_id, plan_uid, lambda course_id: seen(self.ledger, course_id))
         if found.problem == "patient_not_known_as":
-            raise BadFile(
-                f"plan {plan_uid} is of course {found.courses[0]}, whose patient is not known as {patient_id}: if it "
-                "is the same person under a partner's id, map it with `fraction-ledger course identity` "
-                "(name and birth date are checked); nothing was written")
+            raise BadFile("bad_file.patient_not_known_as", plan=plan_uid, course=found.courses[0], patient_id=patient_id)
         if found.problem == "patient_unknown":
-            raise BadFile(f"patient {patient_id} is not known to the ledger: import the plan first; nothing was written")
+            raise BadFile("bad_file.patient_unknown", patient_id=patient_id)
         if found.problem is not None:
-            raise BadFile(f"plan {plan_uid} of patient {patient_id} is not known to the ledger: import the plan first; "
-                          "nothing was written")
+            raise BadFile("bad_file.plan_unknown", plan=plan_uid, patient_id=patient_id)
         return self.app.get_course(found.course_id)
 
     def zone_for(self, centre: str) -> tzinfo:
@@ -221,8 +217,8 @@ class Baseline:
                 check_person_name(str(name), "OperatorsName")
             except ValueError as exc:  # msgspec.ValidationError is one too
                 reason = describe(str(exc))[1]
-                raise BadFile(f"{attribute('OperatorsName')} value {k} {str(name)!r}: {reason}; "
-                              "the home systems could not take it back") from None
+                raise BadFile("bad_file.operator_not_writable_back", attribute=attribute('OperatorsName'), k=k,
+                              value=repr(str(name)), reason=reason) from None
 
     def session(self, ds: Dataset, path: Path) -> dict:
         self.check_writable(ds)
@@ -290,11 +286,11 @@ class Baseline:
                 return {**answer, **self.session(ds, path)}
             if sop == RTTreatmentSummaryRecordStorage:
                 return {**answer, **self.summary(ds, path)}
-            raise BadFile(f"not an RT treatment record: it is a {kind_of(ds)}")
+            raise BadFile("bad_file.not_a_record", kind=kind_of(ds))
         except errors.LedgerError as exc:
-            answer["error"] = exc.message
+            answer["error"], answer["error_said"] = exc.message, exc.said
         except ValueError as exc:
-            answer["error"] = str(exc)
+            answer["error"], answer["error_said"] = str(exc), said_of(exc)
         return answer
 
     def import_files(self, paths: Iterable[str | Path], progress: Callable[[], None] | None = None) -> Iterator[dict]:
@@ -308,7 +304,8 @@ class Baseline:
                     str(b.get("TreatmentDeliveryType") or "") == "CONTINUATION"
                     for b in ds.get("TreatmentSessionBeamSequence") or [])
             except BadFile as exc:
-                yield {"file": str(path), "course_id": None, "status": "error", "error": str(exc)}
+                yield {"file": str(path), "course_id": None, "status": "error", "error": str(exc),
+                       "error_said": exc.said}
                 if progress:
                     progress()
                 continue

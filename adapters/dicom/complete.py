@@ -40,15 +40,14 @@ class Walker:
         self.count, self.max_elements = 0, max_elements
 
     def fail(self, what: str) -> BadFile:
-        return BadFile(f"truncated: {what}")
+        return BadFile("bad_file.truncated", detail=what)
 
     def header(self, pos: int, implicit: bool, order: str) -> tuple[int, bytes | None, int, int]:
         """(tag, VR or None, length, position of the value) of the element at `pos`."""
         data = self.data
         self.count += 1
         if self.count > self.max_elements:
-            raise BadFile(f"too large: more than {self.max_elements} elements (the limit of a DICOM file here); "
-                          "nothing was read")
+            raise BadFile("bad_file.too_many_elements", limit=self.max_elements)
         if pos + 8 > len(data):
             raise self.fail(f"the file ends at byte {len(data)} inside the header of an element at byte {pos}")
         group, element = struct.unpack_from(order + "HH", data, pos)
@@ -118,7 +117,7 @@ def meta_info(data: bytes) -> tuple[int, str | None]:
     while pos + 4 <= len(data) and struct.unpack_from("<H", data, pos)[0] == 0x0002:
         tag, _, length, value = walker.header(pos, False, "<")
         if length == UNDEFINED or value + length > len(data):
-            raise BadFile(f"truncated: the file meta information ends at byte {len(data)}")
+            raise BadFile("bad_file.meta_truncated", size=len(data))
         if tag == 0x00020010:
             syntax = data[value:value + length].rstrip(b"\0 ").decode("ascii", "replace")
         pos = value + length
@@ -136,12 +135,11 @@ def inflate(body: bytes, limit: int = DICOM_DATASET) -> bytes:
     try:
         out = inflater.decompress(body, limit + 1)
     except zlib.error as exc:
-        raise BadFile(f"truncated: the deflated data set cannot be inflated ({exc})") from None
+        raise BadFile("bad_file.deflate_broken", detail=str(exc)) from None
     if len(out) > limit or inflater.unconsumed_tail:
-        raise BadFile(f"too large: the deflated data set inflates past {size_text(limit)} (the limit of a "
-                      f"DICOM data set here; {len(body)} bytes deflated); nothing was read")
+        raise BadFile("bad_file.inflates_too_large", limit=size_text(limit), size=len(body))
     if not inflater.eof:
-        raise BadFile("truncated: the deflated data set ends before its deflate stream does")
+        raise BadFile("bad_file.deflate_cut")
     return out
 
 

@@ -131,8 +131,7 @@ class Elements:
         except BadFile:
             raise
         except Exception as exc:  # noqa: BLE001 - whatever pydicom trips on, the value is unusable: say which
-            raise BadFile(f"not a readable DICOM file (truncated or corrupt): {attribute_name(tag)} cannot be "
-                          f"decoded ({exc})") from None
+            raise BadFile("bad_file.value_undecodable", attribute=attribute_name(tag), detail=str(exc)) from None
 
     def items(self, tag: int, pos: int, length: int, implicit: bool, order: str) -> list[Elements]:
         walker, out = self.walker, []
@@ -204,7 +203,7 @@ def read_record(path: Path) -> Elements:
     try:
         data = read_input(path, DICOM_FILE, "DICOM file")
     except InputTooLarge as exc:
-        raise BadFile(f"too large: {exc}") from None
+        raise BadFile("bad_file.too_large", detail=str(exc)) from None
     try:
         start, syntax = meta_info(data)
         if syntax is not None and UID(syntax) == DeflatedExplicitVRLittleEndian:
@@ -226,11 +225,11 @@ def read_record(path: Path) -> Elements:
     except BadFile:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever trips on it, the file is unusable: say so, by name
-        raise BadFile(f"not a readable DICOM file (truncated or corrupt): {exc}") from None
+        raise BadFile("bad_file.unreadable", detail=str(exc)) from None
     not_an_object(ds)
     return ds
 
 
 def not_an_object(ds: Any) -> None:
     if "SOPClassUID" not in ds:
-        raise BadFile("not a DICOM object: SOPClassUID (0008,0016) is missing")
+        raise BadFile("bad_file.no_sop_class")

@@ -27,7 +27,7 @@ from pydicom.filereader import read_dataset as read_elements, read_partial, read
 from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, RTPlanStorage
 
-from adapters.dicom import BadFile
+from adapters.dicom import BadFile, said_of
 from adapters.dicom.complete import check_body, inflate, meta_info
 from adapters.files import DICOM_FILE, InputTooLarge, read_input
 from schemas.course import Beam, FractionGroup, Patient, Plan
@@ -55,7 +55,7 @@ def read_dataset(path: Path) -> Dataset:
     try:
         data = read_input(path, DICOM_FILE, "DICOM file")
     except InputTooLarge as exc:
-        raise BadFile(f"too large: {exc}") from None
+        raise BadFile("bad_file.too_large", detail=str(exc)) from None
     try:
         start, syntax = meta_info(data)
         if syntax is not None and UID(syntax) == DeflatedExplicitVRLittleEndian:
@@ -79,13 +79,13 @@ def read_dataset(path: Path) -> Dataset:
     except BadFile:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever pydicom trips on, the file is unusable: say so, by name
-        raise BadFile(f"not a readable DICOM file (truncated or corrupt): {exc}") from None
+        raise BadFile("bad_file.unreadable", detail=str(exc)) from None
     return ds
 
 
 def not_an_object(ds: Dataset) -> None:
     if "SOPClassUID" not in ds:
-        raise BadFile("not a DICOM object: SOPClassUID (0008,0016) is missing")
+        raise BadFile("bad_file.no_sop_class")
 
 
 def inflated_dataset(path: Path, data: bytes, start: int, body: bytes) -> FileDataset:
@@ -127,7 +127,7 @@ def attribute(keyword: str) -> str:
 def need(ds: Dataset, keyword: str, where: str = "") -> Any:
     value = ds.get(keyword)
     if value is None or value == "":
-        raise BadFile(f"{attribute(keyword)}{where} is missing or empty")
+        raise BadFile("bad_file.missing", attribute=attribute(keyword), where=where)
     return value
 
 
@@ -139,8 +139,7 @@ def text_of(ds: Dataset, keyword: str, kind: Any, where: str = "", required: boo
     if value is None or value == "":
         return ""
     if isinstance(value, MultiValue):
-        raise BadFile(f"{attribute(keyword)}{where} holds {len(value)} values separated by a backslash; "
-                      "the ledger takes one and could not write it back")
+        raise BadFile("bad_file.several_values", attribute=attribute(keyword), where=where, count=len(value))
     text = str(value)
     try:
         msgspec.convert(text, kind)
@@ -148,7 +147,8 @@ def text_of(ds: Dataset, keyword: str, kind: Any, where: str = "", required: boo
             check_person_name(text, keyword)
     except ValueError as exc:  # msgspec.ValidationError is one too
         reason = describe(str(exc))[1]
-        raise BadFile(f"{attribute(keyword)}{where} {text!r}: {reason}; the home systems could not take it back") from None
+        raise BadFile("bad_file.not_writable_back", attribute=attribute(keyword), where=where, value=repr(text),
+                      reason=reason) from None
     return text
 
 
@@ -158,9 +158,9 @@ def decimal(value: Any, what: str) -> Decimal:
     try:
         number = Decimal(text.strip())
     except InvalidOperation:
-        raise BadFile(f"{what} is not a number: {text!r}") from None
+        raise BadFile("bad_file.not_a_number", what=what, value=repr(text)) from None
     if not number.is_finite():
-        raise BadFile(f"{what} is not a finite number: {text!r}")
+        raise BadFile("bad_file.not_finite", what=what, value=repr(text))
     return number
 
 
@@ -190,10 +190,7 @@ def read_beam(beam: Dataset, meterset: Decimal, source: dict[str, str]) -> Beam:
     points = beam.get("ControlPointSequence") or []
     declared = int(need(beam, "NumberOfControlPoints", where))
     if declared != len(points) or declared < 2:
-        raise BadFile(
-            f"NumberOfControlPoints (300A,0110) of beam {number} says {declared} but the file holds "
-            f"{len(points)} control points (truncated or inconsistent plan)"
-        )
+        raise BadFile("bad_file.control_points", beam=number, declared=declared, held=len(points))
     energy = points[0].get("NominalBeamEnergy")
     machine = text_of(beam, "TreatmentMachineName", ShortString, where)
     devices = " ".join(
@@ -273,15 +270,15 @@ def schedule_weekdays(ds: Dataset) -> list[int] | None:
 def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
     """The patient and the plan of an RT Plan dataset; BadFile names what is wrong."""
     if str(ds.get("SOPClassUID", "")) != RTPlanStorage:
-        raise BadFile(f"not an RT Plan: it is a {kind_of(ds)} (Modality {ds.get('Modality', '?')})")
+        raise BadFile("bad_file.not_an_rt_plan", kind=kind_of(ds), modality=str(ds.get('Modality', '?')))
     patient = read_patient(ds)
     uid = str(need(ds, "SOPInstanceUID"))
     beams_by_number = {int(need(b, "BeamNumber")): b for b in ds.get("BeamSequence") or []}
     declared_groups = ds.get("FractionGroupSequence") or []
     if not declared_groups:
-        raise BadFile("FractionGroupSequence (300A,0070) is missing or empty")
+        raise BadFile("bad_file.no_fraction_group")
     if int(ds.get("NumberOfBrachyApplicationSetups") or 0):
-        raise BadFile("brachytherapy plans are not supported")
+        raise BadFile("bad_file.brachytherapy")
     source: dict[str, str] = {
         "sop_class_uid": str(RTPlanStorage),
         "study_uid": str(need(ds, "StudyInstanceUID")),
@@ -298,19 +295,15 @@ def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
         where = f" in fraction group {number}"
         referenced = g.get("ReferencedBeamSequence") or []
         if int(g.get("NumberOfBrachyApplicationSetups") or 0):
-            raise BadFile(f"fraction group {number} has brachytherapy setups: not supported")
+            raise BadFile("bad_file.group_brachytherapy", group=number)
         declared = int(need(g, "NumberOfBeams", where))
         if declared != len(referenced):
-            raise BadFile(
-                f"NumberOfBeams (300A,0080) of fraction group {number} says {declared} but "
-                f"ReferencedBeamSequence holds {len(referenced)} (truncated or inconsistent plan)"
-            )
+            raise BadFile("bad_file.number_of_beams", group=number, declared=declared, held=len(referenced))
         beams = []
         for ref in referenced:
             beam_number = int(need(ref, "ReferencedBeamNumber", where))
             if beam_number not in beams_by_number:
-                raise BadFile(f"fraction group {number} references beam {beam_number}, which is not in BeamSequence "
-                              "(truncated or inconsistent plan)")
+                raise BadFile("bad_file.beam_not_in_plan", group=number, beam=beam_number)
             if ref.get("BeamMeterset") in (None, "") and delivery_type_of(beams_by_number[beam_number]) == "SETUP":
                 meterset = Decimal(0)  # a setup beam gives no dose; its meterset is often left out
             else:
@@ -370,7 +363,7 @@ def import_plan_file(app: Any, path: Path, actor: Any, centre: str, triage: int 
             )
             answer.update(course_id=result["id"], status=result["status"])
     except LedgerError as exc:
-        answer["error"] = exc.message
+        answer["error"], answer["error_said"] = exc.message, exc.said
     except ValueError as exc:  # BadFile, or a value the schema refuses (e.g. a negative meterset)
-        answer["error"] = str(exc)
+        answer["error"], answer["error_said"] = str(exc), said_of(exc)
     return answer

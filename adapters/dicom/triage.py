@@ -12,6 +12,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
+from adapters.dicom import BadFile, said_of
 from adapters.dicom.baseline import seen
 from adapters.files import TRIAGE_LIST, check_size
 from adapters.runtime import Ledger
@@ -39,11 +40,12 @@ def find_course(ledger: Ledger, patient_id: str, plan: str) -> str:
     another centre's patient is as unknown (need to know)."""
     found = ledger.app.course_of_patient_plan(patient_id, plan, lambda course_id: seen(ledger, course_id))
     if found.problem == "patient_unknown":
-        raise ValueError(f"patient_id: patient {patient_id!r} is not known to the ledger")
+        raise BadFile("bad_file.triage_patient_unknown", patient_id=repr(patient_id))
     if found.problem == "plan_unknown":
-        raise ValueError(f"plan: patient {patient_id} has no plan with UID or label {plan!r}")
+        raise BadFile("bad_file.triage_no_plan", patient_id=patient_id, plan=repr(plan))
     if found.problem == "plan_ambiguous":
-        raise ValueError(f"plan: label {plan!r} names {len(found.courses)} courses of patient {patient_id}; give the plan UID")
+        raise BadFile("bad_file.triage_label_ambiguous", plan=repr(plan), count=len(found.courses),
+                      patient_id=patient_id)
     return found.course_id
 
 
@@ -63,7 +65,7 @@ def import_triage(ledger: Ledger, path: Path, actor: Actor) -> Iterator[dict]:
             try:
                 text = (row.get("triage") or "").strip()
                 if not text.isdigit() or not 1 <= int(text) <= 5:
-                    raise ValueError(f"triage: {text!r} is not a triage code 1-5")
+                    raise BadFile("bad_file.triage_code", value=repr(text))
                 course_id = find_course(ledger, answer["patient_id"], (row.get("plan") or "").strip())
                 answer["course_id"] = course_id
                 centre = (row.get("centre") or "").strip()
@@ -80,7 +82,7 @@ def import_triage(ledger: Ledger, path: Path, actor: Actor) -> Iterator[dict]:
                     changed = ledger.app.assign_centre(course_id, centre, actor)["changed"] or changed
                 answer["status"] = "changed" if changed else "unchanged"
             except errors.LedgerError as exc:
-                answer["error"] = exc.message
+                answer["error"], answer["error_said"] = exc.message, exc.said
             except ValueError as exc:
-                answer["error"] = str(exc)
+                answer["error"], answer["error_said"] = str(exc), said_of(exc)
             yield answer
