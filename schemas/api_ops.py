@@ -276,7 +276,9 @@ class ImportAnswer(Struct, frozen=True, kw_only=True):
     file: str
     status: str  # registered | unchanged | imported | changed | error
     course_id: str | None = None
-    error: str | None = None
+    error: str | None = None  # why it was refused, in English (what programs read)
+    # the same reason as a message code and its values (ledger.messages), to say it in the reader's language
+    error_said: dict[str, Any] | None = None
     warning: str | None = None  # accepted, but someone must act (e.g. a re-plan awaiting approval)
     kind: str | None = None  # records: session | summary
     fractions: int | None = None

@@ -71,6 +71,13 @@ def say(message: object) -> str:
     return words(cli_language()).say(message)
 
 
+def file_error(answer: dict) -> str:
+    """Why an importer refused a file or a line, in the operator's language (`error_said`), else
+    its English text (`error`); "" when it was not refused."""
+    said = answer.get("error_said")
+    return say(said) if said else answer.get("error") or ""
+
+
 # Statuses a command's result carries (`result["status"]`), said in the CLI's language.
 STATUS_WORDS = ("acknowledged", "active", "added", "changed", "closed", "completed", "declared", "error", "imported", "open",
                 "registered", "removed", "set", "settled", "suspended", "unchanged", "unsettled")

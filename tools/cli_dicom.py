@@ -18,7 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from tools.cli_access import log_read  # noqa: E402
-from tools.cli_common import Context, emit, group_named, offset_zone, parse_time, shown, status_word, tr  # noqa: F401
+from tools.cli_common import (  # noqa: F401
+    Context, emit, file_error, group_named, offset_zone, parse_time, shown, status_word, tr,
+)
 
 
 def progress_bar(label: str, total: int | None) -> Progress:
@@ -73,7 +75,7 @@ def import_plan(obj: Context, paths, centre, triage, fallback_for, starts_at, as
             answers.append(import_plan_file(app, path, actor, centre, triage, fallback_for, starts_at))
             bar.advance(bar.task_ids[0])
     finish(answers, as_json, lambda a: f"{status_word(a['status']):<10} {a['file']}  " + (a["course_id"] or "") +
-           (f"  {a['error']}" if a["error"] else "") + (f"\n           {a['warning']}" if a.get("warning") else ""))
+           (f"  {file_error(a)}" if a["error"] else "") + (f"\n           {a['warning']}" if a.get("warning") else ""))
 
 
 @click.command("records")
@@ -97,7 +99,7 @@ def import_records(obj: Context, paths, utc_offset, deviation_reason, as_json) -
         for answer in baseline.import_files(paths, progress=lambda: bar.advance(bar.task_ids[0])):
             answers.append(answer)
     finish(answers, as_json, lambda a: f"{status_word(a['status']):<10} {a['file']}  " + (a.get("course_id") or "") +
-           (f"  {a['error']}" if a.get("error") else ""))
+           (f"  {file_error(a)}" if a.get("error") else ""))
 
 
 @click.command("triage")
@@ -111,7 +113,7 @@ def import_triage_list(obj: Context, path, as_json) -> None:
     answers = list(import_triage(obj.ledger, Path(path), obj.actor()))
     finish(answers, as_json, lambda a: tr("triage_line", line=a["line"], status=status_word(a["status"]),
                                           patient_id=a.get("patient_id", ""))
-           + (f"  {a['error']}" if a.get("error") else ""))
+           + (f"  {file_error(a)}" if a.get("error") else ""))
 
 
 def since_option(text: str | None) -> datetime | None:
@@ -231,7 +233,7 @@ def listen(obj: Context, port, host, aet, allow, deviation_reason, timeout, as_j
             return
         click.echo(f"{status_word(a.get('status', 'error')):<10} {a['dimse_status']} {a['aet']:<16} {a['kind']} "
                    f"{a['sop_instance_uid']}  {a.get('course_id') or ''}"
-                   + (f"  {a['error']}" if a.get("error") else "")
+                   + (f"  {file_error(a)}" if a.get("error") else "")
                    + (f"  {a['warning']}" if a.get("warning") else ""))
 
     scp = StorageSCP(obj.ledger, allowed, aet=aet, host=host, port=port, user=obj.user,
@@ -358,7 +360,7 @@ def watch(obj: Context, folder, centre, source, every, settle, once, deviation_r
             emit(a, True)
         else:
             click.echo(f"{status_word(a.get('status', 'error')):<10} {a['file']}  {a.get('course_id') or ''}"
-                       + (f"  {a['error']}" if a.get("error") else ""))
+                       + (f"  {file_error(a)}" if a.get("error") else ""))
 
     answers: list[dict] = []
     stop = threading.Event()

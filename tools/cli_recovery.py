@@ -12,7 +12,7 @@ import click
 from adapters.files import write_private
 from tools.cli_access import log_read  # noqa: E402
 from adapters.i18n import cli_language
-from tools.cli_common import Context, emit, offset_zone, parse_time, say, shown, status_word, tr
+from tools.cli_common import Context, emit, file_error, offset_zone, parse_time, say, shown, status_word, tr
 
 
 @click.group("reconcile", invoke_without_command=True)
@@ -80,7 +80,7 @@ def reconcile(ctx: click.Context, ois, restore_point, mu_tolerance, utc_offset, 
         click.echo(tr("reconcile_conflict", patient_id=c["patient_id"], plan_label=c["plan_label"],
                       number=c["fraction_number"], differences="; ".join(map(say, c["differences_said"]))))
     for p in result["unreadable_files"]:
-        click.echo(tr("reconcile_unreadable", file=p["file"], error=p["error"]))
+        click.echo(tr("reconcile_unreadable", file=p["file"], error=file_error(p)))
     if export_dir:
         s = result["import_set"]
         click.echo(tr("reconcile_import_set", set_id=s["set_id"], folder=export_dir, records=shown(s["records"]),

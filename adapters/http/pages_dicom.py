@@ -32,7 +32,9 @@ def as_result(answer: dict, w=None) -> dict:
     w = w or words("en")
     where = w.t("at_line", line=answer["line"]) + " " if answer.get("line") else ""
     if answer["status"] == "error":
-        return {"file": answer["file"], "ok": False, "message": where + (answer.get("error") or w.t("refused"))}
+        # the reason in the reader's language (`error_said`), else its English text (`error`)
+        reason = w.say(answer["error_said"]) if answer.get("error_said") else answer.get("error")
+        return {"file": answer["file"], "ok": False, "message": where + (reason or w.t("refused"))}
     what = w.tn("fractions_count", answer["fractions"]) if answer.get("fractions") else ""
     return {"file": answer["file"], "ok": True, "status": answer["status"], "where": where, "detail": what,
             "id": answer.get("course_id")}
