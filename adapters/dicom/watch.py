@@ -85,7 +85,7 @@ class Watcher:
             except BadFile as exc:
                 if not settled:
                     continue  # short still: the writer may not be done
-                ds, problem = None, str(exc)
+                ds, problem = None, exc
             read.append((ORDER.get(str(ds.SOPClassUID), 9) if ds is not None else 9, path, ds, problem))
         answers = []
         for _, path, ds, problem in sorted(read, key=lambda r: (r[0], r[1])):
@@ -93,10 +93,10 @@ class Watcher:
             self.seen.pop(path, None)
         return answers
 
-    def take(self, path: Path, ds: Any, problem: str | None) -> dict:
+    def take(self, path: Path, ds: Any, problem: BadFile | None) -> dict:
         if ds is None:
             return self.refuse(path, {"file": str(path), "kind": "file", "sop_instance_uid": "", "status": "error",
-                                      "error": problem})
+                                      "error": str(problem), "error_said": problem.said})
         sop_class = str(ds.SOPClassUID)
         uid = str(ds.get("SOPInstanceUID", ""))
         if sop_class not in ACCEPTED_CLASSES:
