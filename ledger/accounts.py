@@ -135,10 +135,24 @@ class Roster(Aggregate):
 
 
 def roster(app: FractionLedger) -> Roster | None:
+    """The roster, loaded from the log: what a command that changes it decides on."""
     try:
         return app.repository.get(ROSTER_ID)
     except AggregateNotFoundError:
         return None
+
+
+def current_roster(app: FractionLedger) -> Roster | None:
+    """The roster for reading (who holds a token, which accounts exist), kept in memory and loaded
+    again only when the log holds a newer version of it: every request asks, so a revocation by
+    any process is seen on the next request, at the cost of one indexed query, not a replay."""
+    latest = app.recorder.select_events(ROSTER_ID, desc=True, limit=1)
+    version = latest[0].originator_version if latest else None
+    kept = getattr(app, "_roster_kept", None)
+    if kept is None or kept[0] != version:
+        kept = (version, roster(app) if version is not None else None)
+        app._roster_kept = kept  # replaced whole: a reader never sees half of it
+    return kept[1]
 
 
 def add_account(app: FractionLedger, data: Any, token_hash: str, actor: Actor, request_id: str | None = None) -> dict:
@@ -173,19 +187,19 @@ def rotate_token(app: FractionLedger, name: str, token_hash: str, actor: Actor, 
 
 
 def list_accounts(app: FractionLedger) -> list[Account]:
-    book = roster(app)
+    book = current_roster(app)
     return sorted(book.accounts.values(), key=lambda a: a.name) if book else []
 
 
 def principal_for_token(app: FractionLedger, token: str) -> Principal | None:
     """The active account holding this token, or None."""
-    book = roster(app)
+    book = current_roster(app)
     return book.principal_for(hash_token(token)) if book else None
 
 
 def principal_named(app: FractionLedger, name: str, token_hash: str) -> Principal | None:
     """The account of a session, if it is still active and its token unchanged."""
-    book = roster(app)
+    book = current_roster(app)
     if book is None or not book.holds(name, token_hash):
         return None
     account = book.accounts[name]

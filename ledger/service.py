@@ -185,16 +185,20 @@ class FractionLedger(GapCommands, OutageCommands, BillingCommands, TrustCommands
         claim.check_is(course_id, cmd.home_centre)
         return []
 
-    def log_fraction(self, course_id: uuid.UUID | str, data: Any, actor: Actor, request_id: str | None = None) -> dict:
+    def log_fraction(self, course_id: uuid.UUID | str, data: Any, actor: Actor, request_id: str | None = None,
+                     loaded: Course | None = None) -> dict:
         """Log a delivered session. Policies of this command: a refusal of a live log (not an import)
         is registered as a near-miss; a confirmed meterset deviation registers a dose-deviation
-        incident in the same transaction."""
+        incident in the same transaction. `loaded`: the course as the caller just loaded it (for its
+        access check), decided on in the first attempt instead of loading it again; if another
+        writer got in first its save conflicts and the next attempt loads the course afresh."""
         cmd = parse(LogFraction, data)
         self.check_centres_known(("centre", cmd.centre))
         payload = to_event(cmd)
+        first = [loaded] if loaded is not None and str(loaded.id) == str(course_id) else []
 
         def act(meta: dict) -> tuple[list[Any], Any]:
-            course = self.get_course(course_id)
+            course = first.pop() if first else self.get_course(course_id)
             try:
                 record = course.deliver_record(cmd, meta)  # a session record replaces a summary's entry
             except errors.RuleViolation as refusal:

@@ -483,3 +483,20 @@ def test_listen_pull_and_watch_do_not_start_for_a_centre_the_registry_does_not_h
                  ("watch", str(tmp_path / "drop"), "--centre", "AZ-HOEM", "--once")):
         r = cli(*args, db=db, env=env)
         assert r.returncode == 1 and "did you mean AZ-HOME?" in r.stderr, (args, r.stderr)
+
+
+def test_the_command_line_says_a_centre_went_unchecked_while_no_centre_is_registered(tmp_path):
+    db = tmp_path / "ledger.sqlite3"
+    registered = cli("course", "register", "--patient-id", "P-9", "--patient-name", "DOE^JO", "--home-centre", "HOME",
+                     "--plan-uid", "1.2.3.9.1", "--plan-label", "Breast", "--fractions", "5", "--beam", "1=100",
+                     "--json", db=db)
+    assert registered.returncode == 0, registered.stderr
+    cid = json.loads(registered.stdout)["id"]
+    loose = cli("course", "assign", cid, "--centre", "PARTNR-RT", db=db, env={"FRACTION_LEDGER_LANG": "fr"})
+    assert loose.returncode == 0 and "PARTNR-RT n'a donc pas été vérifié" in loose.stderr
+    cli("centre", "register", "HOME", "--name", "Home", db=db, check=True)
+    cli("centre", "register", "PARTNER-RT", "--name", "Partner", db=db, check=True)
+    checked = cli("course", "assign", cid, "--centre", "PARTNR-RT", db=db)
+    assert checked.returncode == 1 and "did you mean PARTNER-RT?" in checked.stderr
+    fine = cli("course", "assign", cid, "--centre", "PARTNER-RT", db=db)
+    assert fine.returncode == 0 and fine.stderr == ""

@@ -19,7 +19,7 @@ from adapters.files import private_umask
 from adapters.runtime import local_text
 from ledger import errors
 from tools.cli_access import log_read
-from tools.cli_common import Context, emit, parse_time, refuse, say, shown, status_word, tr
+from tools.cli_common import Context, emit, parse_time, refuse, say, shown, status_word, tr, warn_if_no_registry
 
 
 class LedgerGroup(click.Group):
@@ -140,6 +140,7 @@ def course_register(obj: Context, patient_id, patient_name, birth_date, sex, pla
     if site is not None:
         data["site"] = site
     result = obj.ledger.app.register_course(data, obj.actor(home_centre), request_id=request_id)
+    warn_if_no_registry(obj.ledger.app, home_centre, *data.get("assigned_centres", ()))
     emit(result, as_json, tr("course_registered", status=status_word(result["status"]), id=result["id"]))
 
 
@@ -249,6 +250,7 @@ def course_assign(obj: Context, course_id, centre, remove, request_id, as_json) 
     app = obj.ledger.app
     change = app.unassign_centre if remove else app.assign_centre
     result = change(course_id, centre, obj.actor(), request_id=request_id)
+    warn_if_no_registry(app, centre)
     emit(result, as_json, (tr("course_unassigned", id=result["id"], centre=centre) if remove
                            else tr("course_assigned", id=result["id"], centre=centre))
          + ("" if result["changed"] else tr("already_so")))
@@ -330,6 +332,7 @@ def fraction_log(obj: Context, course_id, number, group, centre, machine, operat
         "beams": [parse_delivered_beam(b) for b in beams] if beams else None, "deviation_reason": deviation_reason,
     }
     record = obj.ledger.app.log_fraction(course_id, data, obj.actor(centre), request_id=request_id)
+    warn_if_no_registry(obj.ledger.app, centre)
     text = tr("fraction_accepted", number=record["number"], centre=record["centre"], record_id=record["record_id"])
     for w in record["warnings"]:
         text += "\n" + tr("warning", warning=say(w))

@@ -89,6 +89,14 @@ def tr(key: str, /, **values: object) -> str:
     return words(cli_language()).cli(key, **values)
 
 
+def warn_if_no_registry(app: Any, *centres: str) -> None:
+    """Until a centre is registered, the ledger accepts any centre code: say so on stderr when a
+    command names one, so that a mistyped partner is seen (README "Outage operations")."""
+    named = [c for c in centres if c]
+    if named and app.registry() is None:
+        click.echo(tr("no_registry_unchecked", centres=", ".join(named)), err=True)
+
+
 def tr_n(key: str, count: int, /, **values: object) -> str:
     return words(cli_language()).word_n("cli", key, count, **values)
 

@@ -18,13 +18,14 @@ from schemas.api import FractionIn, FractionOut, VerifyIn, VoidIn
       responses=documented(*WRITE), summary="Log a delivered fraction; 201 with the stored fraction")
 def log_fraction(request: Request, course_id: FromPath[str], data: JSONBody[FractionIn], idempotency_key: IdempotencyKey = None) -> FractionOut:
     b, who = backend(request), current(request)
-    b.course_for(who, "fractions.log", course_id)
+    course = b.course_for(who, "fractions.log", course_id)
     command = {
         "number": data.number, "group": data.group, "plan_uid": data.plan_uid, "machine": data.machine,
         "delivered_at": data.delivered_at, "beams": data.beams, "delivery_type": data.type, "note": data.note,
         "deviation_reason": data.deviation_reason, "centre": who.centre, "operator": who.user,
     }
-    record = b.app.log_fraction(course_id, command, actor_of(who), request_id=request_id_for(who, idempotency_key))
+    record = b.app.log_fraction(course_id, command, actor_of(who), request_id=request_id_for(who, idempotency_key),
+                                loaded=course)  # one load per request: the access check's course
     return as_(FractionOut, {**record, "course_id": course_id})
 
 

@@ -189,9 +189,9 @@ class Backend:
 
     def account_for(self, principal: Principal, name: str):
         """The account (404 if unknown or of another centre: answered alike)."""
-        from ledger.accounts import roster
+        from ledger.accounts import current_roster
 
-        book = roster(self.app)
+        book = current_roster(self.app)
         account = book.accounts.get(name) if book else None
         if account is None or not access.may_manage_account(principal, account.centre):
             raise errors.AccountNotFound("account_not_found.no_account_named", name=name)
