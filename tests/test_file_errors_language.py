@@ -65,3 +65,17 @@ def test_the_import_page_says_why_in_french_and_the_api_keeps_the_english_text(l
         assert api.status_code == 200, api.text
         (answer,) = api.json()
         assert answer["error"] == ENGLISH and answer["error_said"]["code"] == "bad_file.not_an_rt_plan"
+
+
+def test_the_recovery_page_says_why_a_file_is_unreadable_in_french(ledger):
+    seed_accounts(ledger.app)
+    files = [("files", (DOSE.name, DOSE.read_bytes(), "application/dicom"))]
+    with TestClient(create_app(ledger)) as site:
+        site.cookies["lang"] = "fr"
+        csrf = re.search(r'name="_csrf_token" value="([^"]+)"', site.get("/").text).group(1)
+        assert site.post("/", data={"token": token_of(PHYS), "_csrf_token": csrf}).status_code == 200
+        page = site.post("/physicist/recovery", data={"_csrf_token": csrf, "output": "page"}, files=files)
+        assert page.status_code == 200, page.text[:500]
+        text = html.unescape(page.text)
+        assert "pas un enregistrement de traitement RT : c'est un RT Dose" in text
+        assert "not an RT treatment record" not in text
