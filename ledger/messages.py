@@ -330,6 +330,14 @@ TEXTS: dict[str, str] = {
     'bad_file.triage_code': N_('triage: {value} is not a triage code 1-5'),
     'bad_file.triage_patient_unknown': N_('patient_id: patient {patient_id} is not known to the ledger'),
     'bad_file.triage_no_plan': N_('plan: patient {patient_id} has no plan with UID or label {plan}'),
+    # where in the file (the {where} and {what} of the texts above; a where begins with its space)
+    'bad_file.where_beam': N_(' in beam {beam}'),
+    'bad_file.where_group': N_(' in fraction group {group}'),
+    'bad_file.where_beam_in_group': N_(' of beam {beam} in fraction group {group}'),
+    'bad_file.where_sequence': N_(' in {sequence}'),
+    'bad_file.attribute_of_beam': N_('{attribute} of beam {beam}'),
+    'bad_file.delivered_meterset_of_beam': N_('delivered meterset of beam {beam}'),
+    'bad_file.specified_meterset_of_beam': N_('specified meterset of beam {beam}'),
     'bad_file.triage_label_ambiguous': N_('plan: label {plan} names {count} courses of patient {patient_id}; give the plan UID'),
 }
 

@@ -33,6 +33,7 @@ from ledger.origin import UNKNOWN_MACHINE, people_of_record
 from ledger.summaries import counts_from_summary
 from ledger.service import Actor
 from schemas.text import PersonName, ShortString, check_person_name
+from ledger.messages import said
 from ledger.validation import describe
 
 
@@ -104,10 +105,11 @@ def session_facts(ds: Dataset, default_tz: tzinfo) -> dict[str, Any]:
             delivered = "0"  # a setup beam gives no dose; some systems leave its meterset empty
         if delivered is None:
             raise BadFile("bad_file.no_delivered_meterset", beam=beam_number)
-        beam = {"number": beam_number, "delivered_mu": decimal(delivered, f"delivered meterset of beam {beam_number}"),
+        delivered_mu = decimal(delivered, said("bad_file.delivered_meterset_of_beam", beam=beam_number))
+        beam = {"number": beam_number, "delivered_mu": delivered_mu,
                 "termination": str(b.get("TreatmentTerminationStatus") or "UNKNOWN")}
         if specified is not None:
-            beam["specified_mu"] = decimal(specified, f"specified meterset of beam {beam_number}")
+            beam["specified_mu"] = decimal(specified, said("bad_file.specified_meterset_of_beam", beam=beam_number))
         beams.append(beam)
         delivery_types.add(str(b.get("TreatmentDeliveryType") or "TREATMENT"))
     machines = ds.get("TreatmentMachineSequence") or [Dataset()]
@@ -207,7 +209,8 @@ class Baseline:
         (TreatmentMachineName SH, OperatorsName PN): refuse the file, naming the attribute,
         before anything is written, if they cannot be (the reconciliation only reads them)."""
         for machine in ds.get("TreatmentMachineSequence") or []:
-            text_of(machine, "TreatmentMachineName", ShortString, " in TreatmentMachineSequence")
+            text_of(machine, "TreatmentMachineName", ShortString,
+                    said("bad_file.where_sequence", sequence="TreatmentMachineSequence"))
         raw = ds.get("OperatorsName")
         for k, name in enumerate(raw if isinstance(raw, MultiValue) else [raw], 1):
             if name is None or not str(name):

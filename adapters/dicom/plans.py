@@ -32,6 +32,7 @@ from adapters.dicom.complete import check_body, inflate, meta_info
 from adapters.files import DICOM_FILE, InputTooLarge, read_input
 from schemas.course import Beam, FractionGroup, Patient, Plan
 from schemas.text import Label, LongString, PersonName, ShortString, check_person_name
+from ledger.messages import said
 from ledger.validation import describe
 
 SOP_NAMES = {
@@ -124,14 +125,15 @@ def attribute(keyword: str) -> str:
     return f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
-def need(ds: Dataset, keyword: str, where: str = "") -> Any:
+def need(ds: Dataset, keyword: str, where: str | dict = "") -> Any:
+    """The value of `keyword`, else BadFile. `where`: "" or a `bad_file.where_*` message."""
     value = ds.get(keyword)
     if value is None or value == "":
         raise BadFile("bad_file.missing", attribute=attribute(keyword), where=where)
     return value
 
 
-def text_of(ds: Dataset, keyword: str, kind: Any, where: str = "", required: bool = False) -> str:
+def text_of(ds: Dataset, keyword: str, kind: Any, where: str | dict = "", required: bool = False) -> str:
     """An attribute's text as the ledger will write it back (`kind`: a type of schemas.text):
     one value (a backslash in the file made it several), within the VR's limits; else BadFile
     naming the attribute. Missing or empty gives "" (or BadFile when `required`)."""
@@ -152,7 +154,7 @@ def text_of(ds: Dataset, keyword: str, kind: Any, where: str = "", required: boo
     return text
 
 
-def decimal(value: Any, what: str) -> Decimal:
+def decimal(value: Any, what: str | dict) -> Decimal:
     """A DS value exactly as written in the file (not via float)."""
     text = getattr(value, "original_string", None) or str(value)
     try:
@@ -186,7 +188,7 @@ def read_patient(ds: Dataset) -> Patient:
 
 def read_beam(beam: Dataset, meterset: Decimal, source: dict[str, str]) -> Beam:
     number = int(need(beam, "BeamNumber"))
-    where = f" in beam {number}"
+    where = said("bad_file.where_beam", beam=number)
     points = beam.get("ControlPointSequence") or []
     declared = int(need(beam, "NumberOfControlPoints", where))
     if declared != len(points) or declared < 2:
@@ -208,7 +210,7 @@ def read_beam(beam: Dataset, meterset: Decimal, source: dict[str, str]) -> Beam:
     if applicators:  # electron cones and photon applicators: the record must name them (PS3.3 C.8.8.21)
         source[f"beam/{number}/applicators"] = json.dumps(applicators, sort_keys=True)
     if points[0].get("DoseRateSet") is not None:
-        source[f"beam/{number}/dose_rate"] = str(decimal(points[0].DoseRateSet, f"DoseRateSet of beam {number}"))
+        source[f"beam/{number}/dose_rate"] = str(decimal(points[0].DoseRateSet, said("bad_file.attribute_of_beam", attribute="DoseRateSet", beam=number)))
     if machine:
         for key, keyword in (("manufacturer", "Manufacturer"), ("institution", "InstitutionName"),
                              ("model", "ManufacturerModelName"), ("serial", "DeviceSerialNumber")):
@@ -221,7 +223,7 @@ def read_beam(beam: Dataset, meterset: Decimal, source: dict[str, str]) -> Beam:
         name=text_of(beam, "BeamName", LongString, where),
         machine=machine,
         radiation_type=text_of(beam, "RadiationType", ShortString, where) or "PHOTON",
-        energy=decimal(energy, f"NominalBeamEnergy of beam {number}") if energy is not None else None,
+        energy=decimal(energy, said("bad_file.attribute_of_beam", attribute="NominalBeamEnergy", beam=number)) if energy is not None else None,
         beam_type="DYNAMIC" if kind == "DYNAMIC" else "STATIC",
         control_points=declared,
         delivery_type=delivery_type_of(beam),
@@ -292,7 +294,7 @@ def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
     groups = []
     for g in declared_groups:
         number = int(need(g, "FractionGroupNumber"))
-        where = f" in fraction group {number}"
+        where = said("bad_file.where_group", group=number)
         referenced = g.get("ReferencedBeamSequence") or []
         if int(g.get("NumberOfBrachyApplicationSetups") or 0):
             raise BadFile("bad_file.group_brachytherapy", group=number)
@@ -307,8 +309,9 @@ def read_plan(ds: Dataset, centre: str = "") -> tuple[Patient, Plan]:
             if ref.get("BeamMeterset") in (None, "") and delivery_type_of(beams_by_number[beam_number]) == "SETUP":
                 meterset = Decimal(0)  # a setup beam gives no dose; its meterset is often left out
             else:
-                meterset = decimal(need(ref, "BeamMeterset", f" of beam {beam_number}{where}"),
-                                   f"BeamMeterset of beam {beam_number}")
+                meterset = decimal(need(ref, "BeamMeterset",
+                                        said("bad_file.where_beam_in_group", beam=beam_number, group=number)),
+                                   said("bad_file.attribute_of_beam", attribute="BeamMeterset", beam=beam_number))
             beams.append(read_beam(beams_by_number[beam_number], meterset, source))
         planned = int(need(g, "NumberOfFractionsPlanned", where))
         groups.append(FractionGroup(number=number, fractions_planned=planned, beams=beams,
