@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from typing import Any
 
 from adapters.dicom import BadFile
 from adapters.files import DICOM_DATASET, DICOM_ELEMENTS, size_text
@@ -39,8 +40,9 @@ class Walker:
         self.order = "<" if little else ">"
         self.count, self.max_elements = 0, max_elements
 
-    def fail(self, what: str) -> BadFile:
-        return BadFile("bad_file.truncated", detail=what)
+    def fail(self, code: str, **params: Any) -> BadFile:
+        """A truncated file: a `bad_file.truncated_*` message and its values."""
+        return BadFile(code, **params)
 
     def header(self, pos: int, implicit: bool, order: str) -> tuple[int, bytes | None, int, int]:
         """(tag, VR or None, length, position of the value) of the element at `pos`."""
@@ -49,7 +51,7 @@ class Walker:
         if self.count > self.max_elements:
             raise BadFile("bad_file.too_many_elements", limit=self.max_elements)
         if pos + 8 > len(data):
-            raise self.fail(f"the file ends at byte {len(data)} inside the header of an element at byte {pos}")
+            raise self.fail("bad_file.truncated_in_header", size=len(data), pos=pos)
         group, element = struct.unpack_from(order + "HH", data, pos)
         tag = group << 16 | element
         if group == 0xFFFE or implicit:
@@ -58,8 +60,7 @@ class Walker:
         vr = data[pos + 4:pos + 6]
         if vr in LONG_VRS:
             if pos + 12 > len(data):
-                raise self.fail(f"the file ends at byte {len(data)} inside the header of element "
-                                f"({group:04X},{element:04X})")
+                raise self.fail("bad_file.truncated_in_header_of", size=len(data), tag=f"({group:04X},{element:04X})")
             (length,) = struct.unpack_from(order + "I", data, pos + 8)
             return tag, vr, length, pos + 12
         (length,) = struct.unpack_from(order + "H", data, pos + 6)
@@ -80,31 +81,31 @@ class Walker:
                 pos = self.items(value, inner_implicit, inner_order, (tag >> 16, tag & 0xFFFF))
             else:
                 if value + length > limit:
-                    raise self.fail(f"element ({tag >> 16:04X},{tag & 0xFFFF:04X}) declares {length} bytes but "
-                                    f"{max(limit - value, 0)} are left")
+                    raise self.fail("bad_file.truncated_element", tag=f"({tag >> 16:04X},{tag & 0xFFFF:04X})",
+                                    length=length, left=max(limit - value, 0))
                 pos = value + length
         if closing is not None:
-            raise self.fail(f"the file ends at byte {len(self.data)} before the end of an item")
+            raise self.fail("bad_file.truncated_item_end", size=len(self.data))
         return pos
 
     def items(self, pos: int, implicit: bool, order: str, owner: tuple[int, int]) -> int:
         """The items of an undefined-length sequence, up to its sequence delimiter."""
         while True:
             if pos + 8 > len(self.data):
-                raise self.fail(f"sequence ({owner[0]:04X},{owner[1]:04X}) of undefined length is not closed: "
-                                f"the file ends at byte {len(self.data)}")
+                raise self.fail("bad_file.truncated_sequence_open", sequence=f"({owner[0]:04X},{owner[1]:04X})",
+                                size=len(self.data))
             tag, _, length, value = self.header(pos, True, order)
             if tag == SEQUENCE_END:
                 return value
             if tag != ITEM:
-                raise self.fail(f"sequence ({owner[0]:04X},{owner[1]:04X}) holds ({tag >> 16:04X},{tag & 0xFFFF:04X}) "
-                                "where an item or its end is due")
+                raise self.fail("bad_file.truncated_sequence_holds", sequence=f"({owner[0]:04X},{owner[1]:04X})",
+                                tag=f"({tag >> 16:04X},{tag & 0xFFFF:04X})")
             if length == UNDEFINED:
                 pos = self.elements(value, None, implicit, order, ITEM_END)
             else:
                 if value + length > len(self.data):
-                    raise self.fail(f"an item of sequence ({owner[0]:04X},{owner[1]:04X}) declares {length} bytes but "
-                                    f"{len(self.data) - value} are left")
+                    raise self.fail("bad_file.truncated_item", sequence=f"({owner[0]:04X},{owner[1]:04X})",
+                                    length=length, left=len(self.data) - value)
                 pos = value + length
 
 
