@@ -336,6 +336,7 @@ TEXTS: dict[str, str] = {
     'bad_file.triage_code': N_('triage: {value} is not a triage code 1-5'),
     'bad_file.triage_patient_unknown': N_('patient_id: patient {patient_id} is not known to the ledger'),
     'bad_file.triage_no_plan': N_('plan: patient {patient_id} has no plan with UID or label {plan}'),
+    'bad_file.not_taken': N_('not an RT Plan or an RT treatment record'),
     # where in the file (the {where} and {what} of the texts above; a where begins with its space)
     'bad_file.where_beam': N_(' in beam {beam}'),
     'bad_file.where_group': N_(' in fraction group {group}'),

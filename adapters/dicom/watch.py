@@ -24,6 +24,7 @@ from adapters.dicom.listen import ACCEPTED_CLASSES, import_object
 from adapters.dicom.pull import ORDER
 from adapters.dicom.plans import SOP_NAMES, BadFile, read_dataset
 from adapters.runtime import Ledger
+from ledger.messages import english, said
 from ledger.receipts import record_receipt
 from ledger.service import Actor
 
@@ -100,8 +101,9 @@ class Watcher:
         sop_class = str(ds.SOPClassUID)
         uid = str(ds.get("SOPInstanceUID", ""))
         if sop_class not in ACCEPTED_CLASSES:
+            why = said("bad_file.not_taken")
             return self.refuse(path, {"file": str(path), "kind": "object", "sop_instance_uid": uid, "status": "error",
-                                      "error": "not an RT Plan or an RT treatment record"})
+                                      "error": english(why), "error_said": why})
         answer = import_object(self.ledger, path, sop_class, self.source, self.centre, self.user,
                                self.deviation_reason)
         answer.update(file=str(path), sop_instance_uid=uid, record=answer.pop("kind", None),
