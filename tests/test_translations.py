@@ -22,6 +22,8 @@ from ledger.messages import PLURALS, TEXTS, english, said
 ROOT = Path(__file__).resolve().parent.parent
 ERROR_CLASSES = {name for name in dir(errors) if isinstance(getattr(errors, name), type)
                  and issubclass(getattr(errors, name), errors.LedgerError)}
+# A file the importers refuse (adapters.dicom.BadFile) is said with a code too.
+ERROR_CLASSES.add("BadFile")
 
 
 def placeholders(text: str) -> list[str]:
