@@ -48,13 +48,19 @@ def test_the_command_line_says_why_in_french_and_its_json_keeps_the_english_text
     assert ENGLISH in english.stdout
 
 
+def signed_in_french(site) -> str:
+    """Sign the physicist in on the pages, in French; the form token for the next posts."""
+    site.cookies["lang"] = "fr"
+    csrf = re.search(r'name="_csrf_token" value="([^"]+)"', site.get("/").text).group(1)
+    assert site.post("/", data={"token": token_of(PHYS), "_csrf_token": csrf}).status_code == 200
+    return csrf
+
+
 def test_the_import_page_says_why_in_french_and_the_api_keeps_the_english_text(ledger):
     seed_accounts(ledger.app)
     files = [("files", (DOSE.name, DOSE.read_bytes(), "application/dicom"))]
     with TestClient(create_app(ledger)) as site:
-        site.cookies["lang"] = "fr"
-        csrf = re.search(r'name="_csrf_token" value="([^"]+)"', site.get("/").text).group(1)
-        assert site.post("/", data={"token": token_of(PHYS), "_csrf_token": csrf}).status_code == 200
+        csrf = signed_in_french(site)
         page = site.post("/physicist/dicom/plans", data={"_csrf_token": csrf}, files=files)
         assert page.status_code == 200, page.text[:500]
         results = html.unescape(page.text.split('id="file-results"')[1].split("</ul>")[0])
@@ -71,9 +77,7 @@ def test_the_recovery_page_says_why_a_file_is_unreadable_in_french(ledger):
     seed_accounts(ledger.app)
     files = [("files", (DOSE.name, DOSE.read_bytes(), "application/dicom"))]
     with TestClient(create_app(ledger)) as site:
-        site.cookies["lang"] = "fr"
-        csrf = re.search(r'name="_csrf_token" value="([^"]+)"', site.get("/").text).group(1)
-        assert site.post("/", data={"token": token_of(PHYS), "_csrf_token": csrf}).status_code == 200
+        csrf = signed_in_french(site)
         page = site.post("/physicist/recovery", data={"_csrf_token": csrf, "output": "page"}, files=files)
         assert page.status_code == 200, page.text[:500]
         text = html.unescape(page.text)

@@ -20,12 +20,16 @@ needs of it is then checked by the readers (a missing attribute is named).
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
+from pathlib import Path
 from typing import Any
 
+import pydicom
+
 from adapters.dicom import BadFile
-from adapters.files import DICOM_DATASET, DICOM_ELEMENTS, size_text
+from adapters.files import DICOM_DATASET, DICOM_ELEMENTS, DICOM_FILE, InputTooLarge, read_input, size_text
 
 UNDEFINED = 0xFFFFFFFF
 ITEM, ITEM_END, SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
@@ -155,3 +159,30 @@ def check_complete(data: bytes, implicit: bool, little: bool, deflated: bool) ->
     without file meta, pydicom's detection) says."""
     body = data[meta_end(data):]
     check_body(inflate(body) if deflated else body, implicit, little)
+
+
+# ---- what both readers (adapters/dicom/plans.py read_dataset, elements.py read_record) do first ----
+
+
+def read_file(path: Path) -> bytes:
+    """A DICOM file's bytes, its size checked before it is read."""
+    try:
+        return read_input(path, DICOM_FILE, "DICOM file")
+    except InputTooLarge as exc:
+        raise BadFile("bad_file.too_large", detail=str(exc)) from None
+
+
+def not_an_object(ds: Any) -> None:
+    if "SOPClassUID" not in ds:
+        raise BadFile("bad_file.no_sop_class")
+
+
+def check_structure(data: bytes, body: bytes, implicit: bool, little: bool) -> None:
+    """`check_body` of a file's data set; a file that is no DICOM object at all (then it has
+    fewer elements than the limit, and reads as truncated) is named as such."""
+    try:
+        check_body(body, implicit, little)
+    except BadFile as exc:
+        if str(exc).startswith("truncated"):
+            not_an_object(pydicom.dcmread(io.BytesIO(data), force=True, specific_tags=["SOPClassUID"]))
+        raise

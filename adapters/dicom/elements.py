@@ -34,8 +34,10 @@ from pydicom.values import convert_value
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from adapters.dicom import BadFile
-from adapters.dicom.complete import ITEM, ITEM_END, SEQUENCE_END, UNDEFINED, Walker, check_body, inflate, meta_info
-from adapters.files import DICOM_FILE, InputTooLarge, read_input
+from adapters.dicom.complete import (
+    ITEM, ITEM_END, SEQUENCE_END, UNDEFINED, Walker, check_body, check_structure, inflate, meta_info, not_an_object,
+    read_file,
+)
 
 CHARSET = 0x00080005
 MISSING = object()
@@ -200,10 +202,7 @@ def read_record(path: Path) -> Elements:
     """An RT treatment record's elements, checked as `read_dataset` checks a file before it
     decodes anything (bounded size, bounded inflation, the whole structure walked); BadFile
     otherwise, or when it is no DICOM object."""
-    try:
-        data = read_input(path, DICOM_FILE, "DICOM file")
-    except InputTooLarge as exc:
-        raise BadFile("bad_file.too_large", detail=str(exc)) from None
+    data = read_file(path)
     try:
         start, syntax = meta_info(data)
         if syntax is not None and UID(syntax) == DeflatedExplicitVRLittleEndian:
@@ -212,12 +211,7 @@ def read_record(path: Path) -> Elements:
         else:
             implicit, little = encoding_of(data, start, syntax)
             body = data[start:]
-            try:
-                check_body(body, implicit, little)
-            except BadFile as exc:  # a file that is no DICOM object at all is named as such
-                if str(exc).startswith("truncated"):  # (as read_dataset names it)
-                    not_an_object(pydicom.dcmread(io.BytesIO(data), force=True, specific_tags=["SOPClassUID"]))
-                raise
+            check_structure(data, body, implicit, little)
         walker = Walker(body, implicit, little)
         order = "<" if little else ">"
         index, _ = elements_of(walker, 0, None, implicit, order, None)
@@ -228,8 +222,3 @@ def read_record(path: Path) -> Elements:
         raise BadFile("bad_file.unreadable", detail=str(exc)) from None
     not_an_object(ds)
     return ds
-
-
-def not_an_object(ds: Any) -> None:
-    if "SOPClassUID" not in ds:
-        raise BadFile("bad_file.no_sop_class")

@@ -28,8 +28,7 @@ from pydicom.multival import MultiValue
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, RTPlanStorage
 
 from adapters.dicom import BadFile, said_of
-from adapters.dicom.complete import check_body, inflate, meta_info
-from adapters.files import DICOM_FILE, InputTooLarge, read_input
+from adapters.dicom.complete import check_body, check_structure, inflate, meta_info, not_an_object, read_file
 from schemas.course import Beam, FractionGroup, Patient, Plan
 from schemas.text import Label, LongString, PersonName, ShortString, check_person_name
 from ledger.messages import said
@@ -53,10 +52,7 @@ def read_dataset(path: Path) -> Dataset:
     pydicom parses it (`check_body`: an element longer than what remains, a sequence not closed,
     too many elements); and the decoded values are checked without being kept, so a large VMAT
     plan costs about its size in memory, not ~100 times it."""
-    try:
-        data = read_input(path, DICOM_FILE, "DICOM file")
-    except InputTooLarge as exc:
-        raise BadFile("bad_file.too_large", detail=str(exc)) from None
+    data = read_file(path)
     try:
         start, syntax = meta_info(data)
         if syntax is not None and UID(syntax) == DeflatedExplicitVRLittleEndian:
@@ -68,12 +64,7 @@ def read_dataset(path: Path) -> Dataset:
             # read that stops at the first element: the walk comes before pydicom parses anything.
             head = read_partial(io.BytesIO(data), stop_when=lambda *_: True, force=True)
             implicit, little = head.original_encoding
-            try:
-                check_body(data[start:], bool(implicit), bool(little))
-            except BadFile as exc:  # a file that is no DICOM object at all is named as such
-                if str(exc).startswith("truncated"):  # (then it has fewer elements than the limit)
-                    not_an_object(pydicom.dcmread(io.BytesIO(data), force=True, specific_tags=["SOPClassUID"]))
-                raise
+            check_structure(data, data[start:], bool(implicit), bool(little))
             ds = pydicom.dcmread(io.BytesIO(data), force=True)  # raw elements: about the file's size
         not_an_object(ds)
         decode_every_element(ds)
@@ -82,11 +73,6 @@ def read_dataset(path: Path) -> Dataset:
     except Exception as exc:  # noqa: BLE001 - whatever pydicom trips on, the file is unusable: say so, by name
         raise BadFile("bad_file.unreadable", detail=str(exc)) from None
     return ds
-
-
-def not_an_object(ds: Dataset) -> None:
-    if "SOPClassUID" not in ds:
-        raise BadFile("bad_file.no_sop_class")
 
 
 def inflated_dataset(path: Path, data: bytes, start: int, body: bytes) -> FileDataset:
