@@ -65,8 +65,8 @@ class LogGuard:
                     self.checked += len(step.entries)
                 if step.problem is not None:
                     self.problem = step.problem
-                elif not step.entries:
-                    break
+                elif len(step.entries) < self.batch:
+                    break  # a short batch reached the head: no second round trip to find nothing
             return self.position
 
     def before_write(self, topics: list[str] | None = None) -> None:

@@ -34,6 +34,7 @@ from ledger.service_trust import TrustCommands
 from schemas.course import (
     CentreArg, LogFraction, MapPatientId, NewPlan, ReasonArg, RegisterCourse, TriageArg, VerifyArg, VoidArg, to_event,
 )
+from ledger.cache import AggregateCache, stream_version
 from ledger.unit_of_work import SYSTEM, Actor, DateAsISO, GroupCommit, parse, retrying, utc_now
 
 __all__ = ["SYSTEM", "Actor", "FractionLedger", "parse", "utc_now"]
@@ -46,7 +47,9 @@ class FractionLedger(GapCommands, OutageCommands, BillingCommands, TrustCommands
         """`zone`: the zone of a centre that recorded none (the department's)."""
         super().__init__(env)
         self.clock = clock
-        self.group_commit = GroupCommit(self.save)
+        # Courses as last saved or loaded, used while the log holds no newer version (ledger/cache.py).
+        self.courses = AggregateCache(self.repository.get, lambda i: stream_version(self.recorder, i), kinds=(Course,))
+        self.group_commit = GroupCommit(self.save, kept=self.courses)
         self.zone = zone
 
     def zone_of(self, centre: str) -> tzinfo:
@@ -63,8 +66,9 @@ class FractionLedger(GapCommands, OutageCommands, BillingCommands, TrustCommands
         return {"user": actor.user, "centre": actor.centre, "recorded_at": self.clock(), "request_id": request_id}
 
     def get_course(self, course_id: uuid.UUID | str) -> Course:
+        """The course as the log has it now, the caller's own copy (from the cache while current)."""
         try:
-            course = self.repository.get(uuid.UUID(str(course_id)))
+            course = self.courses.get(uuid.UUID(str(course_id)))
         except (AggregateNotFoundError, ValueError):
             raise errors.CourseNotFound("course_not_found.no_course_with_id", course_id=course_id) from None
         if not isinstance(course, Course):

@@ -77,16 +77,31 @@ class GroupCommit:
     same version of a course, or another process appended first), each save of it is written
     again on its own, so only the ones that really lost get the `IntegrityError` that makes
     `retrying` decide them again on the winner's state. One save alone is written at once.
+
+    `kept`: the aggregate cache (`ledger.cache.AggregateCache`), told of every save's outcome:
+    what was written is kept as written, what failed (a conflict or anything else) is evicted.
+    `most = 1`: one save per transaction (no grouping; for comparison).
     """
 
-    def __init__(self, save: Callable[..., Any], most: int = 64):
+    def __init__(self, save: Callable[..., Any], most: int = 64, kept: Any = None):
         self._save = save
-        self._most = most
+        self.most = most
+        self.kept = kept
         self._ready = threading.Condition()
         self._queue: list[_Save] = []
         self._writing = False
 
     def save(self, *aggregates: Any) -> None:
+        if self.kept is None:
+            return self._grouped(aggregates)
+        try:
+            self._grouped(aggregates)
+        except BaseException:
+            self.kept.evict(aggregates)
+            raise
+        self.kept.saved([a for a in aggregates if a is not None])
+
+    def _grouped(self, aggregates: tuple[Any, ...]) -> None:
         events = [e for a in aggregates if a is not None for e in a.collect_events()]
         if not events:
             return
@@ -100,8 +115,8 @@ class GroupCommit:
                 if mine.done:
                     return mine.outcome()
                 self._writing = True  # this thread leads: it writes what is queued, its own save first or later
-                batch = self._queue[:self._most]
-                del self._queue[:self._most]
+                batch = self._queue[:self.most]
+                del self._queue[:self.most]
             try:
                 self._write(batch)
             except BaseException as exc:  # even an interrupt: no save of the batch is left waiting

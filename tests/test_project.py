@@ -40,7 +40,7 @@ TESTS = ROOT / "tests"
 MOST_CLI_PROCESSES = 8
 # Where the store matters, a test runs on PostgreSQL too (`EACH_BACKEND`); nowhere else.
 STORAGE_TESTS = {"test_core_race.py", "test_trust_chain.py", "test_trust_crash.py", "test_http_server.py",
-                 "test_hl7_delivery.py", "test_partner_returns_trust.py"}
+                 "test_hl7_delivery.py", "test_partner_returns_trust.py", "test_aggregate_cache.py"}
 
 
 def suite_files() -> list:

@@ -1,17 +1,22 @@
 """Benchmark: fractions logged per second through the application service, every acceptance
-durable (committed to the SQLite WAL with synchronous=FULL before the call returns), next to
-the bare `eventsourcing` rate of one event per transaction on the same kind of file.
+durable before the call returns, next to the bare `eventsourcing` rate of one event per
+transaction on the same store, with the same number of client threads.
 
-Rounds alternate baseline and ledger so that a noisy neighbour hits both alike; the ratio
-of medians is the figure to compare between machines.
+`backend`: the embedded SQLite file (WAL, synchronous=FULL) or a real PostgreSQL server that
+the bench starts itself on 127.0.0.1 (fsync on; `tools.pg_server`) and stops at the end. Each
+round measures, in turn on fresh stores: the bare baseline, the ledger, and (with `compare`)
+the ledger without its aggregate cache and with one save per transaction (no group commit),
+so a noisy neighbour hits them all alike; ratios of medians are the figures to compare.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +26,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate, event
 
 from adapters.runtime import Ledger
+from adapters.storage import Storage
 from ledger.service import Actor
 
 FRACTIONS_PER_COURSE = 30
@@ -40,31 +46,54 @@ class Bare(Application):
     pass
 
 
-def sqlite_env(path: Path) -> dict[str, str]:
-    return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)}
-
-
-def bare_rate(folder: Path, n: int) -> float:
-    """One aggregate event per transaction, the library alone (no load, no rules)."""
-    app = Bare(env=sqlite_env(folder / "bare.sqlite3"))
-    tallies = [Tally() for _ in range(max(1, n // FRACTIONS_PER_COURSE))]
-    app.save(*tallies)
+def in_threads(clients: int, work: Callable[[int], None]) -> float:
+    """Seconds for `work(k)` in `clients` threads at once (k = 0..clients-1)."""
     start = time.perf_counter()
-    for i in range(n):
-        t = tallies[i % len(tallies)]
-        t.tick()
-        app.save(t)
-    elapsed = time.perf_counter() - start
+    if clients == 1:
+        work(0)
+    else:
+        with ThreadPoolExecutor(clients) as pool:
+            list(pool.map(work, range(clients)))
+    return time.perf_counter() - start
+
+
+def bare_env(url: str, clients: int) -> dict[str, str]:
+    if not url.startswith("postgresql://"):
+        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": url, "SQLITE_LOCK_TIMEOUT": "30"}
+    env = Storage(url).event_store_env()
+    del env["APPLICATION_RECORDER_TOPIC"]  # the library's own recorder: no hash chain
+    return env | {"POSTGRES_POOL_SIZE": str(max(1, clients))}
+
+
+def bare_rate(url: str, n: int, clients: int = 1) -> float:
+    """One aggregate event per transaction, the library alone (no load, no rules), `clients`
+    threads at once, each on its own aggregates."""
+    app = Bare(env=bare_env(url, clients))
+    tallies = [Tally() for _ in range(max(clients, n // FRACTIONS_PER_COURSE))]
+    app.save(*tallies)
+
+    def client(k: int) -> None:
+        for i in range(k, n, clients):
+            t = tallies[i % len(tallies)]
+            t.tick()
+            app.save(t)
+
+    elapsed = in_threads(clients, client)
     app.close()
     return n / elapsed
 
 
-def ledger_rate(folder: Path, n: int, clients: int = 1) -> float:
+def ledger_rate(url: str, read_db: Path, n: int, clients: int = 1, cache: bool = True, grouped: bool = True) -> float:
     """Fractions through FractionLedger.log_fraction: load the course, check every rule, save;
     `clients` threads at once, each on its own courses (a department's RTTs at their linacs),
-    so that saves arriving together are group-committed."""
-    with Ledger(str(folder / "ledger.sqlite3")) as ledger:
+    so that saves arriving together are group-committed. `cache=False`: every command
+    reconstructs its course from the log; `grouped=False`: one save per transaction."""
+    with Ledger(url, read_db=str(read_db)) as ledger:
         app = ledger.app
+        if not cache:
+            app.courses.most = 0
+        if not grouped:
+            app.group_commit.most = 1
         courses = []
         for k in range(max(1, n // FRACTIONS_PER_COURSE)):
             courses.append(app.register_course(
@@ -83,49 +112,72 @@ def ledger_rate(folder: Path, n: int, clients: int = 1) -> float:
                                  {"number": number, "centre": "PARTNER", "machine": "TB2", "operator": "rtt",
                                   "delivered_at": t0 + timedelta(days=number)}, actor)
 
-        start = time.perf_counter()
-        if clients == 1:
-            client(0)
-        else:
-            with ThreadPoolExecutor(clients) as pool:
-                list(pool.map(client, range(clients)))
-        elapsed = time.perf_counter() - start
+        elapsed = in_threads(clients, client)
     return n / elapsed
 
 
-def synchronous_mode(folder: Path) -> str:
-    conn = sqlite3.connect(str(folder / "ledger.sqlite3"))
+def synchronous_mode(path: str) -> str:
+    conn = sqlite3.connect(path)
     mode = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[conn.execute("PRAGMA synchronous").fetchone()[0]]
     journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
     conn.close()
-    return f"{journal}/{mode}"
+    return f"SQLite {journal}/{mode}"
 
 
-def run_bench(n: int = 2000, as_json: bool = False, rounds: int = 3, clients: int = 1) -> dict:
+@contextlib.contextmanager
+def stores(backend: str, tmp: Path) -> Iterator[Callable[[str], str]]:
+    """`new(name)` -> the URL of a fresh, empty event store on `backend`."""
+    if backend == "sqlite":
+        yield lambda name: str(tmp / f"{name}.sqlite3")
+        return
+    from tools.pg_server import temporary_postgres
+
+    with temporary_postgres() as server:
+        yield lambda name: server.new_database()
+
+
+def run_bench(n: int = 2000, as_json: bool = False, rounds: int = 3, clients: int = 1, backend: str = "sqlite",
+              compare: bool = False) -> dict:
     n = min(n, FRACTIONS_PER_COURSE * max(1, n // FRACTIONS_PER_COURSE))
-    bare, ours = [], []
-    with tempfile.TemporaryDirectory(prefix="fraction-ledger-bench-") as tmp:
+    runs: dict[str, list[float]] = {"bare": [], "ledger": []}
+    if compare:
+        runs |= {"ledger_no_cache": [], "ledger_one_save_per_transaction": []}
+    durability = "PostgreSQL, fsync on, 127.0.0.1"
+    with tempfile.TemporaryDirectory(prefix="fraction-ledger-bench-") as tmp, stores(backend, Path(tmp)) as new:
         for r in range(rounds):
-            folder = Path(tmp) / f"round{r}"
-            folder.mkdir()
-            bare.append(bare_rate(folder, n))
-            ours.append(ledger_rate(folder, n, clients))
-        durability = synchronous_mode(Path(tmp) / "round0")
+            read = Path(tmp) / f"read{r}"
+            read.mkdir()
+            runs["bare"].append(bare_rate(new(f"bare{r}"), n, clients))
+            url = new(f"ledger{r}")
+            runs["ledger"].append(ledger_rate(url, read / "a.sqlite3", n, clients))
+            if backend == "sqlite" and r == 0:
+                durability = synchronous_mode(url)
+            if compare:
+                runs["ledger_no_cache"].append(ledger_rate(new(f"nocache{r}"), read / "b.sqlite3", n, clients,
+                                                           cache=False))
+                runs["ledger_one_save_per_transaction"].append(
+                    ledger_rate(new(f"single{r}"), read / "c.sqlite3", n, clients, grouped=False))
+    median = {k: statistics.median(v) for k, v in runs.items()}
     result = {
-        "fractions": n,
-        "rounds": rounds,
-        "clients": clients,
-        "sqlite": durability,
-        "ledger_per_s": round(statistics.median(ours), 1),
-        "bare_eventsourcing_per_s": round(statistics.median(bare), 1),
-        "ratio": round(statistics.median(ours) / statistics.median(bare), 3),
+        "fractions": n, "rounds": rounds, "clients": clients, "backend": backend, "store": durability,
+        "ledger_per_s": round(median["ledger"], 1),
+        "bare_eventsourcing_per_s": round(median["bare"], 1),
+        "ratio": round(median["ledger"] / median["bare"], 3),
     }
+    for k in ("ledger_no_cache", "ledger_one_save_per_transaction"):
+        if k in median:
+            result[f"{k}_per_s"] = round(median[k], 1)
+            result[f"{k}_ratio"] = round(median[k] / median["bare"], 3)
     if as_json:
         print(msgspec.json.encode(result).decode())
     else:
-        print(f"fractions logged        {n} per round, {rounds} rounds, SQLite {durability}")
-        print(f"ledger (log_fraction)   {result['ledger_per_s']:>8} /s  (median, {clients} client{'s' if clients > 1 else ''})")
-        print(f"bare eventsourcing      {result['bare_eventsourcing_per_s']:>8} /s  (one event per transaction)")
+        who = f"{clients} client{'s' if clients > 1 else ''}"
+        print(f"fractions logged        {n} per round, {rounds} rounds, {durability}, {who}")
+        print(f"ledger (log_fraction)   {result['ledger_per_s']:>8} /s  (median)")
+        if compare:
+            print(f"  without aggregate cache {result['ledger_no_cache_per_s']:>8} /s")
+            print(f"  one save a transaction  {result['ledger_one_save_per_transaction_per_s']:>8} /s")
+        print(f"bare eventsourcing      {result['bare_eventsourcing_per_s']:>8} /s  (one event per transaction, {who})")
         print(f"ratio ledger/bare       {result['ratio']:>8}")
     return result
 

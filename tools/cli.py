@@ -444,12 +444,16 @@ def bench() -> None:
 @click.option("--clients", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Threads logging at once, each on its own courses (their saves are group-committed).")
 @click.option("--rounds", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--backend", type=click.Choice(["sqlite", "postgres"]), default="sqlite", show_default=True,
+              help="postgres: a PostgreSQL server the bench starts on 127.0.0.1 (fsync on) and stops.")
+@click.option("--compare", is_flag=True,
+              help="Also the ledger without its aggregate cache and with one save per transaction.")
 @click.option("--json", "as_json", is_flag=True)
-def bench_core(n, clients, rounds, as_json) -> None:
+def bench_core(n, clients, rounds, backend, compare, as_json) -> None:
     """Fractions logged per second, durable, next to bare eventsourcing appends."""
     from tools.bench import run_bench
 
-    run_bench(n, as_json, rounds=rounds, clients=clients)
+    run_bench(n, as_json, rounds=rounds, clients=clients, backend=backend, compare=compare)
 
 
 def lazy_benchmark(name: str, module: str, doc: str) -> None:
