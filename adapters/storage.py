@@ -14,9 +14,14 @@ Every event is hash-chained by the recorders of `adapters.chain`. Encryption at 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
+
+from eventsourcing.persistence import ConnectionUnavailableError
+from eventsourcing.sqlite import SQLiteConnectionPool, SQLiteFactory
 
 from adapters.files import create_private
 
@@ -85,7 +90,7 @@ class Storage:
                 raise ValueError(f"--db: folder {path.parent} does not exist")
             create_private(path)  # the log holds patient data: 0600, and so its -wal/-shm
             return env | {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "PERSISTENCE_MODULE": "adapters.storage:SQLiteStore" if not self.in_memory else "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "APPLICATION_RECORDER_TOPIC": CHAINED_RECORDERS["sqlite"],
@@ -154,3 +159,52 @@ class Storage:
             return Path("fraction-ledger-read.sqlite3")
         path = Path(self.url)
         return path.with_name(path.stem + ".read.sqlite3")
+
+
+# ---- SQLite: reads never wait for a write -----------------------------------------------------
+
+
+class ReadsPassWritesPool(SQLiteConnectionPool):
+    """eventsourcing's pool hands out connections in arrival order through one queue, and a writer
+    waits IN that queue for the writer before it (which may be in its commit's fsync): every read
+    that arrives after it waits too. Here writers wait for each other at their own gate, outside
+    the queue, so a read is handed a connection at once (WAL: it sees the last commit while a
+    writer writes)."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._writers_gate = threading.Lock()
+
+    def get_connection(self, timeout: float | None = None, *, is_writer: bool | None = None) -> Any:
+        if is_writer is not True:
+            return super().get_connection(timeout, is_writer=is_writer)
+        if not self._writers_gate.acquire(timeout=self.pool_timeout if timeout is None else timeout):
+            raise ConnectionUnavailableError("Timed out waiting for the writer before")
+        try:
+            return super().get_connection(timeout, is_writer=True)
+        except BaseException:
+            self._writers_gate.release()
+            raise
+
+    def put_connection(self, conn: Any) -> None:
+        writer = conn.is_writer is True
+        try:
+            super().put_connection(conn)
+        finally:
+            if writer:
+                self._writers_gate.release()
+
+
+class SQLiteStore(SQLiteFactory):
+    """eventsourcing's SQLite store with `ReadsPassWritesPool`, holding enough connections for
+    a server's request threads to read at once (PERSISTENCE_MODULE of a ledger file)."""
+
+    POOL_SIZE, MAX_OVERFLOW = 8, 56
+
+    def __init__(self, env: Any):
+        super().__init__(env)
+        old = self.datastore.pool
+        self.datastore.pool = ReadsPassWritesPool(
+            db_name=old.db_name, lock_timeout=old.lock_timeout, pool_size=self.POOL_SIZE,
+            max_overflow=self.MAX_OVERFLOW, pool_timeout=old.pool_timeout, max_age=old.max_age, pre_ping=old.pre_ping)
+        old.close()
