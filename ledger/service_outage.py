@@ -12,12 +12,11 @@ from typing import Any
 
 from ledger import errors
 from ledger.capacity import Capacity, capacity_id_for
-from ledger.centre import centre_id_for, check_zone
+from ledger.centre import centre_id_for, centre_or_new, check_zone
 from ledger.contacts import PatientContact, contact_id_for
 from ledger.course import ACTIVE, Course
 from ledger.planning import AssignmentPlan, Need, Offer, check_acceptance, propose
 from ledger.registry import REGISTRY_ID, CentreRegistry, technique_of
-from ledger.service_trust import centre_or_new
 from ledger.unit_of_work import UnitOfWork, parse
 from schemas.course import to_event
 from schemas.results import Accepted, CallRecorded, CentreChange, ContactChange

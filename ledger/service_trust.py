@@ -19,7 +19,9 @@ import msgspec
 
 from ledger import errors
 from ledger.messages import said
-from ledger.centre import Centre, CentreAlias, alias_id_for, centre_id_for, check_alias, check_zone, normalized
+from ledger.centre import (
+    Centre, CentreAlias, alias_id_for, centre_or_new, check_alias, check_zone, get_centre, normalized,
+)
 from ledger.course import Course, course_id_for, registration
 from ledger.course_index import CourseIndex, Found, course_of_patient_plan, course_of_record
 from ledger.incident import Incident, near_miss, near_miss_id_for
@@ -47,22 +49,6 @@ def as_command(d: Delivered) -> LogFraction:
         "beams": [{"number": b.number, "delivered_mu": b.delivered_mu, "specified_mu": b.specified_mu,
                    "termination": b.termination} for b in r.beams],
     })
-
-
-def get_centre(uow: UnitOfWork, name: str) -> Centre:
-    """A centre this ledger knows (its key, aliases, zone); refused when it knows none of that name."""
-    found = uow.get(centre_id_for(name))
-    if found is None:
-        raise errors.CentreNotFound("centre_not_found.centre_not_known_here", name=name, name2=name)
-    return found
-
-
-def centre_or_new(uow: UnitOfWork, name: str, meta: dict) -> tuple[Centre, bool]:
-    """(the centre, False), or (a new centre of that name, True) when the ledger knows none."""
-    try:
-        return get_centre(uow, name), False
-    except errors.CentreNotFound:
-        return Centre(name=name, public_key=None, meta=meta), True
 
 
 class TrustCommands:
