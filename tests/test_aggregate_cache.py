@@ -41,15 +41,15 @@ def test_a_ledger_decides_on_what_another_ledger_on_the_same_log_wrote(db_url, t
             Ledger(db_url, read_db=str(tmp_path / "b.sqlite3")) as two:
         course = register(one.app)
         log(one.app, course, 1)  # `one` keeps the course as it saved it
-        assert one.app.courses.hits + one.app.courses.misses > 0 and len(one.app.courses) == 1
+        assert one.app.course_cache.hits + one.app.course_cache.misses > 0 and len(one.app.course_cache) == 1
         log(two.app, course, 2)  # another writer: `one`'s kept course is now stale
         with pytest.raises(errors.FractionAlreadyDelivered):
             log(one.app, course, 2)  # decided on the log's version, not the kept one
         seen = one.app.get_course(course)
         assert [r.number for r in seen.records] == [1, 2] and seen.version == two.app.get_course(course).version
-        hits = one.app.courses.hits
+        hits = one.app.course_cache.hits
         log(one.app, course, 3)
-        assert one.app.courses.hits == hits + 1  # current again: used from the cache
+        assert one.app.course_cache.hits == hits + 1  # current again: used from the cache
         assert [r.number for r in two.app.get_course(course).records] == [1, 2, 3]
 
 
@@ -57,7 +57,7 @@ def test_a_refused_command_leaves_the_kept_course_as_the_log_has_it(ledger):
     app = ledger.app
     course = register(app)
     log(app, course, 1)
-    kept = app.courses._kept[app.get_course(course).id]
+    kept = app.course_cache._kept[app.get_course(course).id]
     version = kept.version
     with pytest.raises(errors.FractionOutOfRange):
         log(app, course, 11)
@@ -78,8 +78,8 @@ def test_a_conflict_evicts_and_the_command_is_decided_again_on_the_winner(ledger
     with Ledger(ledger.storage.url, read_db=str(tmp_path / "other.sqlite3")) as other:
         log(other.app, course, 1)
     evicted = []
-    real = app.courses.evict
-    app.courses.evict = lambda aggregates: (evicted.extend(a.id for a in aggregates if a is not None),
+    real = app.course_cache.evict
+    app.course_cache.evict = lambda aggregates: (evicted.extend(a.id for a in aggregates if a is not None),
                                             real(aggregates))
     with pytest.raises(errors.FractionAlreadyDelivered):
         app.log_fraction(course, {"number": 1, "centre": "HOME", "machine": "L1", "operator": "rtt",
@@ -129,7 +129,7 @@ def test_a_copy_shares_no_container_with_the_kept_course(ledger):
     app = ledger.app
     course = register(app)
     log(app, course, 1)
-    kept = app.courses._kept[app.get_course(course).id]
+    kept = app.course_cache._kept[app.get_course(course).id]
     twin = copy_aggregate(kept)
     assert isinstance(twin, Course) and twin.version == kept.version
     for name, value in vars(kept).items():

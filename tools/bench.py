@@ -91,9 +91,9 @@ def ledger_rate(url: str, read_db: Path, n: int, clients: int = 1, cache: bool =
     with Ledger(url, read_db=str(read_db)) as ledger:
         app = ledger.app
         if not cache:
-            app.courses.most = 0
+            app.course_cache.most = 0
         if not grouped:
-            app.group_commit.most = 1
+            app.uow.group_commit.most = 1
         courses = []
         for k in range(max(1, n // FRACTIONS_PER_COURSE)):
             courses.append(app.register_course(
