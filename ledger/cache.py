@@ -1,4 +1,4 @@
-"""A bounded cache of loaded aggregates (courses), correct with other writers and processes.
+"""A bounded cache of loaded aggregates (courses, the centre registry), correct with other writers and processes.
 
 Loading a course replays its stream (~30 events: about as long as checking its rules). The
 cache keeps the course as the log last had it and hands out a copy only when it is still
@@ -87,14 +87,17 @@ class AggregateCache:
         """The aggregate as the store has it now, as a copy of its own for the caller."""
         if self.most <= 0:
             return self.load(aggregate_id)
-        version = self.current_version(aggregate_id)
         with self._lock:
-            kept = self._kept.get(aggregate_id)
-            if kept is not None and version is not None and kept.version == version:
-                self._kept.move_to_end(aggregate_id)
-                self.hits += 1
-                return copy_aggregate(kept)
-            self.misses += 1
+            known = aggregate_id in self._kept
+        if known:  # kept: still current? (nothing kept: no question, load it)
+            version = self.current_version(aggregate_id)
+            with self._lock:
+                kept = self._kept.get(aggregate_id)
+                if kept is not None and version is not None and kept.version == version:
+                    self._kept.move_to_end(aggregate_id)
+                    self.hits += 1
+                    return copy_aggregate(kept)
+        self.misses += 1
         loaded = self.load(aggregate_id)  # raises for an unknown id: nothing kept
         if isinstance(loaded, self.kinds):
             self._keep(copy_aggregate(loaded))

@@ -64,8 +64,10 @@ class FractionLedger(Application):
         super().__init__(env)
         self.clock = clock
         self.zone = zone
-        # Courses as last saved or loaded, used while the log holds no newer version (ledger/cache.py).
-        self.course_cache = AggregateCache(self.repository.get, lambda i: stream_version(self.recorder, i), kinds=(Course,))
+        from ledger.registry import CentreRegistry
+
+        # Courses and the centre registry as last saved or loaded, used while the log holds no newer version (ledger/cache.py).
+        self.course_cache = AggregateCache(self.repository.get, lambda i: stream_version(self.recorder, i), kinds=(Course, CentreRegistry))
         self.uow = UnitOfWork(self.repository, self.save, clock, kept=self.course_cache)
         self.outage = OutageCommands(self.uow, self)
         self.trust = TrustCommands(self.uow, self, self.outage)

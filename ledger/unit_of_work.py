@@ -79,7 +79,7 @@ class UnitOfWork:
 
     def __init__(self, repository: Any, save: Callable[..., Any], clock: Callable[[], datetime], kept: Any = None):
         """`kept`: the aggregate cache told of every save's outcome (see `GroupCommit`)."""
-        self.repository, self.save, self.clock = repository, save, clock
+        self.repository, self.save, self.clock, self.kept = repository, save, clock, kept
         self.group_commit = GroupCommit(save, kept=kept)
 
     def meta(self, actor: Actor, request_id: str | None) -> dict:
@@ -89,7 +89,7 @@ class UnitOfWork:
     def get(self, aggregate_id: Any) -> Any:
         """The aggregate with that id, or None when the store holds no such stream."""
         try:
-            return self.repository.get(aggregate_id)
+            return self.repository.get(aggregate_id) if self.kept is None else self.kept.get(aggregate_id)
         except AggregateNotFoundError:
             return None
 

@@ -53,6 +53,21 @@ def test_a_ledger_decides_on_what_another_ledger_on_the_same_log_wrote(db_url, t
         assert [r.number for r in two.app.get_course(course).records] == [1, 2, 3]
 
 
+def test_a_centre_another_ledger_registered_is_known_at_once(ledger, tmp_path):
+    app = ledger.app
+    app.outage.register_centre({"code": "HOME", "name": "Home"}, Actor("admin", "HOME"))
+    course = register(app)
+    log(app, course, 1)  # the registry is kept: HOME is known
+    with pytest.raises(errors.UnknownCentre):
+        app.log_fraction(course, {"number": 2, "centre": "NEW", "machine": "L1", "operator": "rtt",
+                                  "delivered_at": T0 + timedelta(days=2)}, RTT)
+    with Ledger(ledger.storage.url, read_db=str(tmp_path / "other.sqlite3")) as other:
+        other.app.outage.register_centre({"code": "NEW", "name": "New partner"}, Actor("admin", "HOME"))
+    app.log_fraction(course, {"number": 2, "centre": "NEW", "machine": "L1", "operator": "rtt",
+                              "delivered_at": T0 + timedelta(days=2)}, RTT)
+    assert [r.centre for r in app.get_course(course).records] == ["HOME", "NEW"]
+
+
 def test_a_refused_command_leaves_the_kept_course_as_the_log_has_it(ledger):
     app = ledger.app
     course = register(app)
