@@ -140,6 +140,8 @@ def run_bench(n: int = 2000, as_json: bool = False, rounds: int = 3, clients: in
               compare: bool = False) -> dict:
     n = min(n, FRACTIONS_PER_COURSE * max(1, n // FRACTIONS_PER_COURSE))
     runs: dict[str, list[float]] = {"bare": [], "ledger": []}
+    if clients > 1:
+        runs["bare_one_client"] = []
     if compare:
         runs |= {"ledger_no_cache": [], "ledger_one_save_per_transaction": []}
     durability = "PostgreSQL, fsync on, 127.0.0.1"
@@ -148,6 +150,8 @@ def run_bench(n: int = 2000, as_json: bool = False, rounds: int = 3, clients: in
             read = Path(tmp) / f"read{r}"
             read.mkdir()
             runs["bare"].append(bare_rate(new(f"bare{r}"), n, clients))
+            if clients > 1:  # the baseline of the rows before 2026-12-08: the library on one thread
+                runs["bare_one_client"].append(bare_rate(new(f"bare1_{r}"), n, 1))
             url = new(f"ledger{r}")
             runs["ledger"].append(ledger_rate(url, read / "a.sqlite3", n, clients))
             if backend == "sqlite" and r == 0:
@@ -164,6 +168,9 @@ def run_bench(n: int = 2000, as_json: bool = False, rounds: int = 3, clients: in
         "bare_eventsourcing_per_s": round(median["bare"], 1),
         "ratio": round(median["ledger"] / median["bare"], 3),
     }
+    if "bare_one_client" in median:
+        result["bare_one_client_per_s"] = round(median["bare_one_client"], 1)
+        result["ratio_to_bare_one_client"] = round(median["ledger"] / median["bare_one_client"], 3)
     for k in ("ledger_no_cache", "ledger_one_save_per_transaction"):
         if k in median:
             result[f"{k}_per_s"] = round(median[k], 1)
@@ -178,7 +185,10 @@ def run_bench(n: int = 2000, as_json: bool = False, rounds: int = 3, clients: in
             print(f"  without aggregate cache {result['ledger_no_cache_per_s']:>8} /s")
             print(f"  one save a transaction  {result['ledger_one_save_per_transaction_per_s']:>8} /s")
         print(f"bare eventsourcing      {result['bare_eventsourcing_per_s']:>8} /s  (one event per transaction, {who})")
-        print(f"ratio ledger/bare       {result['ratio']:>8}")
+        if "bare_one_client_per_s" in result:
+            print(f"bare, one client        {result['bare_one_client_per_s']:>8} /s")
+        print(f"ratio ledger/bare       {result['ratio']:>8}"
+              + (f"  (to bare on one client: {result['ratio_to_bare_one_client']})" if clients > 1 else ""))
     return result
 
 
