@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import sys
@@ -158,6 +159,10 @@ def register(main: click.Group) -> None:
         if ledger.app.outage.registry() is None:
             click.echo(tr("no_centre_registered"), err=True)
         sys.stdout.flush()  # the tokens must be readable now, not when a buffer fills
+        # Everything made so far lives as long as the server: out of the collector's sight, so that a
+        # full collection while serving does not stop every request for ~90 ms (bench http p99).
+        gc.collect()
+        gc.freeze()
         # One process: the read model is a local SQLite file kept current by this server.
         uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=True,
                     limit_concurrency=512, timeout_graceful_shutdown=5,
