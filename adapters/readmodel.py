@@ -20,7 +20,7 @@ import sqlite_utils
 
 from adapters.files import create_private
 from adapters.readmodel_sql import cell, insert_sql, row_of
-from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
+from adapters.readmodel_access import ACCESS_TABLES, ACCESS_TOPIC, AccessLogTables
 from adapters.readmodel_decode import FRACTION_DELIVERED, FRACTION_VERIFIED, FRACTION_VOIDED, Decoder
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
 from adapters.readmodel_gaps import GAP_COLUMNS, GAP_JSON_COLUMNS, GapTables
@@ -31,6 +31,7 @@ from ledger.summaries import summary_only
 from ledger.service import FractionLedger
 
 BATCH = 500
+REBUILD_BATCH = 5000  # a catch-up from the first event: fewer, larger transactions (each rewrites index pages)
 COURSE_TOPIC = "ledger.course:Course."
 OIS_IMPORT_TOPIC = "ledger.ois_import:OisImport.Acknowledged"
 OIS_IMPORT_COLUMNS = {"record_id": str, "course_id": str, "set_id": str, "acknowledged_at": str, "acknowledged_by": str}
@@ -71,6 +72,7 @@ INSERT_COURSE = insert_sql("courses", COURSE_COLUMNS)
 INSERT_FRACTION = insert_sql("fractions", FRACTION_COLUMNS)
 COURSE_ROW, FRACTION_ROW = row_of(COURSE_COLUMNS), row_of(FRACTION_COLUMNS)
 FRACTION_TOPICS = frozenset({FRACTION_DELIVERED, FRACTION_VERIFIED, FRACTION_VOIDED})  # rows held until the batch ends
+UNREAD_FRACTIONS = FRACTION_TOPICS | {COURSE_TOPIC + "Registered"}  # handlers that read no fractions rows
 VERIFIED_BY, VOIDED = list(FRACTION_COLUMNS).index("verified_by"), list(FRACTION_COLUMNS).index("voided")
 UPSERT_OIS_IMPORT = insert_sql("ois_imports", OIS_IMPORT_COLUMNS, upsert_on=("record_id",))
 UPSERT_POSITION = insert_sql("position", ("name", "position", "source", "chain"), upsert_on=("name",))
@@ -182,6 +184,7 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         if self.decoder is None or self.decoder.mapper is not app.mapper:
             self.decoder = Decoder(app.mapper)
             self.routes.clear()  # (they are chosen with the decoder)
+        rebuilding = False  # from the first event: in batches of REBUILD_BATCH
         while True:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -193,8 +196,10 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
                     # path was replaced (restored from a backup, say): start again from empty tables.
                     self.clear()
                     start = 0
-                notifications = app.recorder.select_notifications(start, BATCH, inclusive_of_start=False)
-                more = len(notifications) == BATCH
+                rebuilding = rebuilding or start == 0
+                size = REBUILD_BATCH if rebuilding else BATCH
+                notifications = app.recorder.select_notifications(start, size, inclusive_of_start=False)
+                more = len(notifications) == size
                 if self.guard is not None and notifications:
                     # Project only what the hash chain covers: the tables stop before a bad event.
                     verified = self.guard.cover(notifications[-1].id)
@@ -253,7 +258,7 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         except KeyError:
             route = self.routes[topic] = self.route(topic)
         if route is not None:
-            if self.pending and topic not in FRACTION_TOPICS:
+            if self.pending and topic not in UNREAD_FRACTIONS:
                 self.flush_fractions()  # every other handler sees the fractions rows of the events before
             route(app, notification)
 
@@ -264,7 +269,7 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         if topic == RECEIPT_TOPIC:
             return lambda app, n: self.on_Receipt(app.mapper.to_domain_event(n))
         if not topic.startswith(COURSE_TOPIC):
-            return self.apply_other
+            return self.apply_other if self.projects_other(topic) else None
         handler = getattr(self, "on_" + topic[len(COURSE_TOPIC):], None)
         if handler is None:
             return None
@@ -289,6 +294,10 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
             self.versions[course_id] = n.originator_version
 
         return course_event
+
+    def projects_other(self, topic: str) -> bool:
+        """Whether `apply_other` projects notifications of `topic` (one not of a course)."""
+        return topic == ACCESS_TOPIC or self.billing_handler(topic) is not None
 
     def apply_other(self, app: FractionLedger, notification: Any) -> None:
         if not self.apply_access(app, notification):

@@ -100,6 +100,7 @@ def test_a_rebuild_gives_the_rows_of_the_mappers_events_one_by_one(tmp_path, mon
         decoded.clear()
         by_mapper = rebuilt(ledger)
         monkeypatch.setattr(readmodel, "BATCH", 1)
+        monkeypatch.setattr(readmodel, "REBUILD_BATCH", 1)
         one_by_one = rebuilt(ledger)
         assert decoded == []
 
