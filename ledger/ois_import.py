@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 
 from ledger import errors
@@ -37,7 +36,10 @@ class OisImport(Aggregate):
 
 
 class OisImportCommands:
-    """Mixed into `FractionLedger` (needs `repository`, `run`)."""
+    """`FractionLedger.ois`: a physicist's acknowledgement that an import set is in the restored OIS."""
+
+    def __init__(self, uow: Any):
+        self.uow = uow
 
     def acknowledge_import(self, set_id: str, items: list[dict], by: str, actor: Any, request_id: str | None = None) -> dict:
         if not set_id or not by.strip():
@@ -48,10 +50,7 @@ class OisImportCommands:
                     raise errors.InvalidCommand(f"items[{k}].{key}", "invalid.missing")
 
         def act(meta: dict) -> tuple[list[Any], Any]:
-            try:
-                known = self.repository.get(import_set_id_for(set_id))
-            except AggregateNotFoundError:
-                known = None
+            known = self.uow.get(import_set_id_for(set_id))
             if known is not None:
                 return [], {"set_id": set_id, "status": "unchanged", "by": known.by,
                             "acknowledged_at": known.acknowledged_at, "fractions": len(known.items)}
@@ -59,4 +58,4 @@ class OisImportCommands:
             return [ack], {"set_id": set_id, "status": "acknowledged", "by": by,
                            "acknowledged_at": meta["recorded_at"], "fractions": len(items)}
 
-        return self.run("acknowledge_import", {"set_id": set_id, "items": items, "by": by}, actor, request_id, act)
+        return self.uow.run("acknowledge_import", {"set_id": set_id, "items": items, "by": by}, actor, request_id, act)

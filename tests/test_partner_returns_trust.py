@@ -71,8 +71,8 @@ def away(tmp_path, monkeypatch, ledger):
         monkeypatch.setenv("FRACTION_LEDGER_READ_DB", str(folder / "read.sqlite3"))
         other = Ledger(str(folder / "ledger.sqlite3"), clock=Clock(DAY1 + timedelta(days=40)))
         public, _ = generate_centre_key(folder / "key.ed25519")
-        other.app.add_centre(centre, public, Actor("admin", centre))
-        ledger.app.add_centre(centre, public, Actor("admin", HOME))
+        other.app.trust.add_centre(centre, public, Actor("admin", centre))
+        ledger.app.trust.add_centre(centre, public, Actor("admin", HOME))
         other.key, other.clock = folder / "key.ed25519", other.app.clock
         opened[centre] = other
     yield opened
@@ -85,7 +85,7 @@ def bundle_of(ledgers, centre, since=None) -> bytes:
 
 
 def do_import(ledger, data: bytes) -> dict:
-    return ledger.app.import_bundle(read_bundle(ledger.app, data), HOME_PHYSICIST)
+    return ledger.app.trust.import_bundle(read_bundle(ledger.app, data), HOME_PHYSICIST)
 
 
 def body_of(data: bytes) -> dict:
@@ -226,10 +226,10 @@ def test_a_bundle_with_a_plan_for_the_home_centre_is_refused_and_an_approval_tra
     home_key = Path(str(partner.key).replace(PARTNER, "home"))
     home_key.parent.mkdir()
     public, _ = generate_centre_key(home_key)
-    ledger.app.add_centre(HOME, public, Actor("admin", HOME))
-    partner.app.add_centre(HOME, public, Actor("admin", PARTNER))
+    ledger.app.trust.add_centre(HOME, public, Actor("admin", HOME))
+    partner.app.trust.add_centre(HOME, public, Actor("admin", PARTNER))
     approval = export_bundle(ledger.app, HOME, home_key)[0]
-    partner.app.import_bundle(read_bundle(partner.app, approval), PARTNER_PHYSICIST)
+    partner.app.trust.import_bundle(read_bundle(partner.app, approval), PARTNER_PHYSICIST)
     assert log(partner, course, 1, PARTNER)["plan_uid"] == far["uid"]
 
 
