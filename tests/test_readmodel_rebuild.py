@@ -36,18 +36,18 @@ def varied(ledger: Ledger) -> None:
     app.void_fraction(course, 3, "logged at the wrong centre", "physicist", Actor("physicist", "HOME"))
     with pytest.raises(errors.RuleViolation):
         log(ledger, course, 31)  # beyond the prescription: a near-miss incident
-    found = app.register_incident({"centre": "PARTNER", "course_id": course, "category": "dose-deviation",
+    found = app.billing.register_incident({"centre": "PARTNER", "course_id": course, "category": "dose-deviation",
                                    "severity": "high", "description": "Wedge missing"}, Actor("rtt", "PARTNER"))
-    app.add_follow_up(found["id"], "Physicist informed", Actor("rtt", "PARTNER"))
-    app.close_incident(found["id"], "Plan corrected", Actor("physicist", "HOME"))
+    app.billing.add_follow_up(found["id"], "Physicist informed", Actor("rtt", "PARTNER"))
+    app.billing.close_incident(found["id"], "Plan corrected", Actor("physicist", "HOME"))
     app.assign_centre(course, "OTHER", Actor("physicist", "HOME"))
     app.set_triage(course, 2, Actor("physicist", "HOME"))
     app.unassign_centre(course, "OTHER", Actor("physicist", "HOME"))
     ledger.fresh()
     gap = interrupted(ledger)
-    app.set_gap_category(gap, 2, ONC_A)
-    amended = app.amend_prescription(gap, {"kind": "extra_fractions", "fractions": 2, "reason": "x"}, ONC_A)
-    app.countersign_amendment(gap, amended["amendment"]["id"], ONC_B)
+    app.gaps.set_gap_category(gap, 2, ONC_A)
+    amended = app.gaps.amend_prescription(gap, {"kind": "extra_fractions", "fractions": 2, "reason": "x"}, ONC_A)
+    app.gaps.countersign_amendment(gap, amended["amendment"]["id"], ONC_B)
     app.complete_course(gap, "done", ONC_A)
     ledger.fresh()
     # The demo last: once the network's centres are registered, the courses above would be refused.
