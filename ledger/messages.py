@@ -346,6 +346,8 @@ TEXTS: dict[str, str] = {
     'bad_file.delivered_meterset_of_beam': N_('delivered meterset of beam {beam}'),
     'bad_file.specified_meterset_of_beam': N_('specified meterset of beam {beam}'),
     'bad_file.triage_label_ambiguous': N_('plan: label {plan} names {count} courses of patient {patient_id}; give the plan UID'),
+    # issue 14: what an import says beside a file it took
+    'import.plan_awaits_approval': N_('registered, but it departs from the prescription: it awaits approval by a physicist of the home centre (`fraction-ledger course approve-plan`) before anyone treats with it'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {

@@ -30,8 +30,9 @@ from ledger.service_billing import BillingCommands
 from ledger.service_gaps import GapCommands
 from ledger.service_outage import OutageCommands
 from ledger.service_trust import TrustCommands
+from schemas.results import CourseChange
 from schemas.course import (
-    CentreArg, LogFraction, MapPatientId, NewPlan, ReasonArg, RegisterCourse, TriageArg, VerifyArg, VoidArg, to_event,
+    CentreArg, LogFraction, MapPatientId, NewPlan, ReasonArg, RegisterCourse, TriageArg, VerifyArg, VoidArg, FractionRecord, to_event,
 )
 from ledger.unit_of_work import SYSTEM, Actor, DateAsISO, UnitOfWork, parse, utc_now
 
@@ -104,6 +105,7 @@ class FractionLedger(Application):
         *,
         when_refused: Callable[..., None] | None = None,
         then: tuple[Callable[[Course, dict, str], list[Any]], ...] = (),
+        returns: Any = CourseChange,
     ) -> Any:
         """Load the course, `change(course, meta)` it, save it in one unit of work. The policies a
         command needs are its named steps: `when_refused(course, command, payload, refusal, actor,
@@ -120,11 +122,11 @@ class FractionLedger(Application):
                 raise
             return [course, *(a for step in then for a in step(course, meta, command))], result
 
-        return self.uow.run(command, {"course": str(course_id), **payload}, actor, request_id, act)
+        return self.uow.run(command, {"course": str(course_id), **payload}, actor, request_id, act, returns)
 
     # ---- commands ----------------------------------------------------------------------------
 
-    def register_course(self, data: Any, actor: Actor, request_id: str | None = None) -> dict:
+    def register_course(self, data: Any, actor: Actor, request_id: str | None = None) -> CourseChange:
         """Register a course from its plan; the same course registered again changes nothing."""
         cmd = parse(RegisterCourse, data)
         check_plan_lists_beams(cmd.plan)
@@ -140,7 +142,7 @@ class FractionLedger(Application):
                 course = Course(**args, meta=meta)
                 if cmd.schedule is not None or cmd.site is not None:
                     course.set_schedule(cmd.schedule, cmd.site, meta)
-                return [course, *claim], {"id": str(course_id), "status": "registered"}
+                return [course, *claim], CourseChange(id=str(course_id), status="registered")
             differs = [
                 name
                 for name, value in (("patient", existing.patient), ("plan", to_event(existing.plan)))
@@ -151,11 +153,11 @@ class FractionLedger(Application):
                     "course_conflict.course_already_registered_patient", course_id=course_id, id=cmd.patient.id, uid=cmd.plan.uid, differs=[said(f"field.{name}") for name in differs],
                     conflict={"id": str(course_id), "fields": differs},
                 )
-            return [], {"id": str(course_id), "status": "unchanged"}
+            return [], CourseChange(id=str(course_id), status="unchanged")
 
         given = {k: to_event(v) if k == "schedule" else v for k, v in (("schedule", cmd.schedule), ("site", cmd.site))
                  if v is not None}
-        return self.uow.run("register_course", {**args, **given}, actor, request_id, act)
+        return self.uow.run("register_course", {**args, **given}, actor, request_id, act, CourseChange)
 
     def claim_plan(self, course_id: uuid.UUID, cmd: RegisterCourse, meta: dict, pending: list[Any] = ()) -> list[Any]:
         """What a new course saves with it so that its patient's plan is no other course (see
@@ -173,7 +175,7 @@ class FractionLedger(Application):
         return []
 
     def log_fraction(self, course_id: uuid.UUID | str, data: Any, actor: Actor, request_id: str | None = None,
-                     loaded: Course | None = None) -> dict:
+                     loaded: Course | None = None) -> FractionRecord:
         """Log a delivered session. Policies of this command: a refusal of a live log (not an import)
         is registered as a near-miss; a confirmed meterset deviation registers a dose-deviation
         incident in the same transaction. `loaded`: the course as the caller just loaded it (for its
@@ -193,11 +195,11 @@ class FractionLedger(Application):
                     self.billing.near_miss(course, "log_fraction", payload, refusal, actor, request_id, meta)
                 raise
             incidents = [Incident(**dose_deviation(course, record), meta=meta)] if record.deviations else []
-            return [course, *incidents], to_event(record)
+            return [course, *incidents], record
 
-        return self.uow.run("log_fraction", {"course": str(course_id), **payload}, actor, request_id, act)
+        return self.uow.run("log_fraction", {"course": str(course_id), **payload}, actor, request_id, act, FractionRecord)
 
-    def log_from_summary(self, course_id: uuid.UUID | str, data: Any, actor: Actor) -> dict | None:
+    def log_from_summary(self, course_id: uuid.UUID | str, data: Any, actor: Actor) -> FractionRecord | None:
         """A fraction the OIS lists only in its treatment summary: recorded unless the course holds
         it already (from a session record or an earlier summary): then None. A query, not a refusal."""
         cmd = parse(LogFraction, data)
@@ -207,58 +209,58 @@ class FractionLedger(Application):
             group = course.group(cmd.group) if cmd.group is not None else course.only_group()
             if course.active_records(group.number, cmd.number):
                 return [], None
-            return [course], to_event(course.deliver(cmd, meta))
+            return [course], course.deliver(cmd, meta)
 
         return self.uow.run("log_from_summary", {"course": str(course_id), **to_event(cmd)}, actor, None, act)
 
     def verify_fraction(
         self, course_id: uuid.UUID | str, number: int, by: str, actor: Actor,
         group: int | None = None, request_id: str | None = None,
-    ) -> list[dict]:
+    ) -> list[FractionRecord]:
         by = parse(VerifyArg, {"by": by}).by
         return self.on_course(
             "verify_fraction", course_id, {"number": number, "group": group, "by": by}, actor, request_id,
-            lambda course, meta: [to_event(r) for r in course.verify(group, number, by, meta)],
+            lambda course, meta: course.verify(group, number, by, meta),
             when_refused=self.billing.near_miss,  # a self-verification attempt bypasses the four-eyes check
         )
 
     def void_fraction(
         self, course_id: uuid.UUID | str, number: int, reason: str, by: str, actor: Actor,
         group: int | None = None, request_id: str | None = None,
-    ) -> list[dict]:
+    ) -> list[FractionRecord]:
         arg = parse(VoidArg, {"reason": reason, "by": by})
         reason, by = arg.reason, arg.by
         return self.on_course(
             "void_fraction", course_id, {"number": number, "group": group, "reason": reason, "by": by}, actor, request_id,
-            lambda course, meta: [to_event(r) for r in course.void(group, number, reason, by, meta)],
-            then=(self.billing.resettle,),
+            lambda course, meta: course.void(group, number, reason, by, meta),
+            then=(self.billing.resettle,), returns=list[FractionRecord],
         )
 
-    def assign_centre(self, course_id: uuid.UUID | str, centre: str, actor: Actor, request_id: str | None = None) -> dict:
+    def assign_centre(self, course_id: uuid.UUID | str, centre: str, actor: Actor, request_id: str | None = None) -> CourseChange:
         centre = parse(CentreArg, {"centre": centre}).centre
         self.outage.check_centres_known(("centre", centre))
         return self.on_course(
             "assign_centre", course_id, {"centre": centre}, actor, request_id,
-            lambda course, meta: {"id": str(course.id), "centre": centre, "changed": course.assign(centre, meta)},
+            lambda course, meta: CourseChange(id=str(course.id), centre=centre, changed=course.assign(centre, meta)),
         )
 
-    def unassign_centre(self, course_id: uuid.UUID | str, centre: str, actor: Actor, request_id: str | None = None) -> dict:
+    def unassign_centre(self, course_id: uuid.UUID | str, centre: str, actor: Actor, request_id: str | None = None) -> CourseChange:
         return self.on_course(
             "unassign_centre", course_id, {"centre": centre}, actor, request_id,
-            lambda course, meta: {"id": str(course.id), "centre": centre, "changed": course.unassign(centre, meta)},
+            lambda course, meta: CourseChange(id=str(course.id), centre=centre, changed=course.unassign(centre, meta)),
         )
 
-    def set_triage(self, course_id: uuid.UUID | str, code: int, actor: Actor, request_id: str | None = None) -> dict:
+    def set_triage(self, course_id: uuid.UUID | str, code: int, actor: Actor, request_id: str | None = None) -> CourseChange:
         code = parse(TriageArg, {"triage": code}).triage
         return self.on_course(
             "set_triage", course_id, {"triage": code}, actor, request_id,
-            lambda course, meta: {"id": str(course.id), "triage": code, "changed": course.set_triage(code, meta)},
+            lambda course, meta: CourseChange(id=str(course.id), triage=code, changed=course.set_triage(code, meta)),
         )
 
     def add_fallback_plan(
         self, course_id: uuid.UUID | str, data: Any, actor: Actor, request_id: str | None = None,
         patient_id: str | None = None, starts_at: int | None = None,
-    ) -> dict:
+    ) -> CourseChange:
         """`patient_id`: the patient the plan was made for (from its file); another patient is refused.
         `starts_at`: the course's fraction that is the re-plan's fraction 1, in each of its fraction
         groups (default: each group's first fraction not yet delivered)."""
@@ -267,54 +269,54 @@ class FractionLedger(Application):
         payload = to_event(plan) if patient_id is None else {**to_event(plan), "patient_id": patient_id}
         starts = {g.number: starts_at for g in plan.fraction_groups} if starts_at is not None else None
 
-        def change(course: Course, meta: dict) -> dict:
+        def change(course: Course, meta: dict) -> CourseChange:
             changed = course.add_fallback_plan(plan, meta, patient_id, starts)
-            return {"id": str(course.id), "plan_uid": plan.uid, "changed": changed,
-                    "starts_at": course.plan_starts.get(plan.uid, {g.number: 1 for g in plan.fraction_groups}),
-                    "awaiting_approval": plan.uid in course.awaiting_approval}
+            return CourseChange(id=str(course.id), plan_uid=plan.uid, changed=changed,
+                                starts_at=course.plan_starts.get(plan.uid, {g.number: 1 for g in plan.fraction_groups}),
+                                awaiting_approval=plan.uid in course.awaiting_approval)
 
         return self.on_course("add_fallback_plan", course_id, {**payload, "starts_at": starts_at}, actor, request_id,
                               change)
 
     def map_patient_id(self, course_id: uuid.UUID | str, centre: str, patient_id: str, name: str, birth_date: Any,
-                       actor: Actor, request_id: str | None = None) -> dict:
+                       actor: Actor, request_id: str | None = None) -> CourseChange:
         """Record another centre's id of the course's patient, checked against name and birth date."""
         cmd = parse(MapPatientId, {"centre": centre, "patient_id": patient_id, "name": name, "birth_date": birth_date})
         self.outage.check_centres_known(("centre", cmd.centre))
         return self.on_course(
             "map_patient_id", course_id, to_event(cmd), actor, request_id,
-            lambda course, meta: {"id": str(course.id), "centre": cmd.centre, "patient_id": cmd.patient_id,
-                                  "changed": course.map_patient_id(cmd.centre, cmd.patient_id, cmd.name,
-                                                                   cmd.birth_date, meta)},
+            lambda course, meta: CourseChange(id=str(course.id), centre=cmd.centre, patient_id=cmd.patient_id,
+                                              changed=course.map_patient_id(cmd.centre, cmd.patient_id, cmd.name,
+                                                                            cmd.birth_date, meta)),
         )
 
     def approve_fallback_plan(self, course_id: uuid.UUID | str, plan_uid: str, actor: Actor,
-                              request_id: str | None = None) -> dict:
+                              request_id: str | None = None) -> CourseChange:
         """A physicist of the home centre approves a re-plan that departs from the prescription."""
         return self.on_course(
             "approve_fallback_plan", course_id, {"plan_uid": plan_uid}, actor, request_id,
-            lambda course, meta: {
-                "id": str(course.id), "plan_uid": plan_uid, "changed": course.approve_fallback_plan(plan_uid, meta)
-            },
+            lambda course, meta: CourseChange(
+                id=str(course.id), plan_uid=plan_uid, changed=course.approve_fallback_plan(plan_uid, meta)
+            ),
         )
 
-    def suspend_course(self, course_id: uuid.UUID | str, reason: str, actor: Actor, request_id: str | None = None) -> dict:
+    def suspend_course(self, course_id: uuid.UUID | str, reason: str, actor: Actor, request_id: str | None = None) -> CourseChange:
         reason = parse(ReasonArg, {"reason": reason}).reason
         return self.on_course(
             "suspend_course", course_id, {"reason": reason}, actor, request_id,
-            lambda course, meta: (course.suspend(reason, meta), {"id": str(course.id), "status": course.status})[1],
+            lambda course, meta: (course.suspend(reason, meta), CourseChange(id=str(course.id), status=course.status))[1],
         )
 
-    def resume_course(self, course_id: uuid.UUID | str, actor: Actor, request_id: str | None = None) -> dict:
+    def resume_course(self, course_id: uuid.UUID | str, actor: Actor, request_id: str | None = None) -> CourseChange:
         return self.on_course(
             "resume_course", course_id, {}, actor, request_id,
-            lambda course, meta: (course.resume(meta), {"id": str(course.id), "status": course.status})[1],
+            lambda course, meta: (course.resume(meta), CourseChange(id=str(course.id), status=course.status))[1],
         )
 
-    def complete_course(self, course_id: uuid.UUID | str, reason: str, actor: Actor, request_id: str | None = None) -> dict:
+    def complete_course(self, course_id: uuid.UUID | str, reason: str, actor: Actor, request_id: str | None = None) -> CourseChange:
         reason = parse(ReasonArg, {"reason": reason}).reason
         return self.on_course(
             "complete_course", course_id, {"reason": reason}, actor, request_id,
-            lambda course, meta: (course.complete(reason, meta), {"id": str(course.id), "status": course.status})[1],
+            lambda course, meta: (course.complete(reason, meta), CourseChange(id=str(course.id), status=course.status))[1],
             then=(self.billing.resettle,),
         )

@@ -24,6 +24,7 @@ from ledger.incident import Incident, incident_id_for, is_near_miss, near_miss, 
 from schemas.billing import AgreementTerms, CloseArg, CourseCategoryArg, FollowUpArg, RegisterIncident, Split
 from ledger.unit_of_work import Actor, UnitOfWork, parse
 from schemas.course import to_event
+from schemas.results import AgreementChange, CourseChange, IncidentChange, Settled
 
 
 
@@ -45,7 +46,7 @@ class BillingCommands:
             raise errors.IncidentNotFound("incident_not_found.no_incident_with_id", incident_id=incident_id)
         return incident
 
-    def register_incident(self, data: Any, actor: Actor, request_id: str | None = None) -> dict:
+    def register_incident(self, data: Any, actor: Actor, request_id: str | None = None) -> IncidentChange:
         cmd = parse(RegisterIncident, data)
         self.outage.check_centres_known(("centre", cmd.centre))
         if cmd.fraction is not None and cmd.course_id is None:
@@ -58,36 +59,37 @@ class BillingCommands:
             if course is not None:
                 args["course_id"] = str(course.id)
             incident = Incident(incident_id=incident_id, **args, meta=meta)
-            return [incident], {"id": incident_id, "status": incident.status, "category": cmd.category}
+            return [incident], IncidentChange(id=incident_id, status=incident.status, category=cmd.category)
 
-        return self.uow.run("register_incident", to_event(cmd), actor, request_id, act)
+        return self.uow.run("register_incident", to_event(cmd), actor, request_id, act, IncidentChange)
 
     def add_follow_up(
         self, incident_id: str, text: str, actor: Actor, by: str | None = None, request_id: str | None = None
-    ) -> dict:
+    ) -> IncidentChange:
         arg = parse(FollowUpArg, {"text": text, "by": by})
         text, by = arg.text, arg.by
 
         def act(meta: dict) -> tuple[list[Any], Any]:
             incident = self.get_incident(incident_id)
             incident.follow_up(text, by or actor.user, meta)
-            return [incident], {"id": str(incident.id), "status": incident.status, "follow_ups": len(incident.follow_ups)}
+            return [incident], IncidentChange(id=str(incident.id), status=incident.status, follow_ups=len(incident.follow_ups))
 
-        return self.uow.run("add_follow_up", {"incident": str(incident_id), "text": text, "by": by}, actor, request_id, act)
+        return self.uow.run("add_follow_up", {"incident": str(incident_id), "text": text, "by": by}, actor, request_id, act,
+                            IncidentChange)
 
     def close_incident(
         self, incident_id: str, resolution: str, actor: Actor, by: str | None = None, request_id: str | None = None
-    ) -> dict:
+    ) -> IncidentChange:
         arg = parse(CloseArg, {"resolution": resolution, "by": by})
         resolution, by = arg.resolution, arg.by
 
         def act(meta: dict) -> tuple[list[Any], Any]:
             incident = self.get_incident(incident_id)
             incident.close(resolution, by or actor.user, meta)
-            return [incident], {"id": str(incident.id), "status": incident.status}
+            return [incident], IncidentChange(id=str(incident.id), status=incident.status)
 
         return self.uow.run("close_incident", {"incident": str(incident_id), "resolution": resolution, "by": by},
-                        actor, request_id, act)
+                        actor, request_id, act, IncidentChange)
 
     def near_miss(
         self, course: Course, command: str, payload: dict, refusal: errors.RuleViolation, actor: Actor,
@@ -110,7 +112,7 @@ class BillingCommands:
 
     # ---- agreements --------------------------------------------------------------------------
 
-    def agree(self, data: Any, actor: Actor, request_id: str | None = None) -> dict:
+    def agree(self, data: Any, actor: Actor, request_id: str | None = None) -> AgreementChange:
         """Record a version of the agreement between a billing centre and a partner."""
         terms = parse(AgreementTerms, data)
         if terms.version:
@@ -123,9 +125,9 @@ class BillingCommands:
             except AggregateNotFoundError:
                 agreement = Agreement(billing_centre=terms.billing_centre, partner=terms.partner, meta=meta)
             version, changed = agreement.amend(terms, meta)
-            return [agreement], {"id": str(agreement.id), "changed": changed, "terms": to_event(version)}
+            return [agreement], AgreementChange(id=str(agreement.id), changed=changed, terms=to_event(version))
 
-        return self.uow.run("agree", to_event(terms), actor, request_id, act)
+        return self.uow.run("agree", to_event(terms), actor, request_id, act, AgreementChange)
 
     def agreement_versions(self, billing_centre: str, partner: str) -> list[dict]:
         try:
@@ -136,11 +138,11 @@ class BillingCommands:
 
     # ---- course category and splits ------------------------------------------------------------
 
-    def set_course_category(self, course_id: uuid.UUID | str, category: str, actor: Actor, request_id: str | None = None) -> dict:
+    def set_course_category(self, course_id: uuid.UUID | str, category: str, actor: Actor, request_id: str | None = None) -> CourseChange:
         category = parse(CourseCategoryArg, {"category": category}).category
         return self.courses.on_course(
             "set_course_category", course_id, {"category": category}, actor, request_id,
-            lambda course, meta: {"id": str(course.id), "category": category, "changed": course.set_category(category, meta)},
+            lambda course, meta: CourseChange(id=str(course.id), category=category, changed=course.set_category(category, meta)),
             then=(self.resettle,),
         )
 
@@ -171,7 +173,7 @@ class BillingCommands:
         """The policy step: what to save with a change so that a completed course's split follows it."""
         return self.settle(course, meta, cause)[0]
 
-    def settle_course(self, course_id: uuid.UUID | str, actor: Actor, request_id: str | None = None) -> dict:
+    def settle_course(self, course_id: uuid.UUID | str, actor: Actor, request_id: str | None = None) -> Settled:
         """Recompute a completed course's split (e.g. after an agreement was recorded late);
         a different result supersedes the split in force, the same result records nothing."""
 
@@ -182,9 +184,9 @@ class BillingCommands:
                     "lifecycle_conflict.course_split_recorded_when", course=course.plan.label, status=course.status
                 )
             aggregates, split, changed = self.settle(course, meta, "settle_course")
-            return aggregates, {"id": str(course.id), "changed": changed, "split": to_event(split)}
+            return aggregates, Settled(id=str(course.id), changed=changed, split=split)
 
-        return self.uow.run("settle_course", {"course": str(course_id)}, actor, request_id, act)
+        return self.uow.run("settle_course", {"course": str(course_id)}, actor, request_id, act, Settled)
 
     def splits_of(self, course_id: uuid.UUID | str) -> list[dict]:
         """Every split of a course, oldest first (the last is in force)."""

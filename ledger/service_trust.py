@@ -19,13 +19,16 @@ import msgspec
 
 from ledger import errors
 from ledger.messages import said
-from ledger.centre import Centre, CentreAlias, alias_id_for, centre_id_for, check_alias, check_zone, normalized
+from ledger.centre import (
+    Centre, CentreAlias, alias_id_for, centre_or_new, check_alias, check_zone, get_centre, normalized,
+)
 from ledger.course import Course, course_id_for, registration
 from ledger.course_index import CourseIndex, Found, course_of_patient_plan, course_of_record
 from ledger.incident import Incident, near_miss, near_miss_id_for
 from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.unit_of_work import Actor, UnitOfWork, parse, retrying
 from schemas.course import CentreArg, LogFraction, to_event
+from schemas.results import BundleImported, CentreChange
 from schemas.trust import (
     AddCentre, Amended, Bundle, Countersigned, Delivered, FallbackAdded, FallbackApproved, ScheduleGiven, Verified, Voided,
 )
@@ -48,22 +51,6 @@ def as_command(d: Delivered) -> LogFraction:
     })
 
 
-def get_centre(uow: UnitOfWork, name: str) -> Centre:
-    """A centre this ledger knows (its key, aliases, zone); refused when it knows none of that name."""
-    found = uow.get(centre_id_for(name))
-    if found is None:
-        raise errors.CentreNotFound("centre_not_found.centre_not_known_here", name=name, name2=name)
-    return found
-
-
-def centre_or_new(uow: UnitOfWork, name: str, meta: dict) -> tuple[Centre, bool]:
-    """(the centre, False), or (a new centre of that name, True) when the ledger knows none."""
-    try:
-        return get_centre(uow, name), False
-    except errors.CentreNotFound:
-        return Centre(name=name, public_key=None, meta=meta), True
-
-
 class TrustCommands:
     """`FractionLedger.trust`. `courses`: the ledger's course commands (loading a course, claiming
     a plan for a new one); `outage`: the centre registry every command checks its centres against."""
@@ -78,7 +65,7 @@ class TrustCommands:
         return get_centre(self.uow, name)
 
     def add_centre(self, name: str, public_key: str | None, actor: Any, replace_key: bool = False,
-                   request_id: str | None = None) -> dict:
+                   request_id: str | None = None) -> CentreChange:
         """Add a centre (with its public key), or give a known centre its key; the same again changes nothing."""
 
         cmd = parse(AddCentre, {"name": name, "public_key": public_key})
@@ -88,16 +75,16 @@ class TrustCommands:
             try:
                 centre = self.get_centre(cmd.name)
             except errors.CentreNotFound:
-                return [Centre(name=cmd.name, public_key=cmd.public_key, meta=meta)], {
-                    "centre": cmd.name, "status": "added", "public_key": cmd.public_key}
+                return [Centre(name=cmd.name, public_key=cmd.public_key, meta=meta)], CentreChange(
+                    centre=cmd.name, status="added", public_key=cmd.public_key)
             changed = centre.set_key(cmd.public_key, replace_key, meta)
-            return [centre], {"centre": cmd.name, "status": "key set" if changed else "unchanged",
-                              "public_key": centre.public_key}
+            return [centre], CentreChange(centre=cmd.name, status="key set" if changed else "unchanged",
+                                          public_key=centre.public_key)
 
         return self.uow.run("add_centre", {"name": cmd.name, "public_key": cmd.public_key, "replace": replace_key},
-                        actor, request_id, act)
+                        actor, request_id, act, CentreChange)
 
-    def add_centre_alias(self, name: str, kind: str, value: str, actor: Any, request_id: str | None = None) -> dict:
+    def add_centre_alias(self, name: str, kind: str, value: str, actor: Any, request_id: str | None = None) -> CentreChange:
         """Declare a name a partner's systems use for centre `name` (an institution name, a station
         name, an AE title). A name already meaning another centre is refused."""
 
@@ -114,12 +101,13 @@ class TrustCommands:
             centre, new = centre_or_new(self.uow, name, meta)
             changed = centre.add_alias(kind, value, meta)
             found = [centre] + ([] if known is not None else [CentreAlias(kind=kind, value=value, centre=name, meta=meta)])
-            return (found if changed or new else []), {"centre": name, "kind": kind, "value": value,
-                                                       "status": "added" if changed else "unchanged"}
+            return (found if changed or new else []), CentreChange(centre=name, kind=kind, value=value,
+                                                                   status="added" if changed else "unchanged")
 
-        return self.uow.run("add_centre_alias", {"centre": name, "kind": kind, "value": value}, actor, request_id, act)
+        return self.uow.run("add_centre_alias", {"centre": name, "kind": kind, "value": value}, actor, request_id, act,
+                            CentreChange)
 
-    def set_centre_zone(self, name: str, zone: str, actor: Any, request_id: str | None = None) -> dict:
+    def set_centre_zone(self, name: str, zone: str, actor: Any, request_id: str | None = None) -> CentreChange:
         """The IANA zone of a centre: times its records give without an offset are read in it, on their date."""
 
         name = parse(CentreArg, {"centre": name}).centre
@@ -129,10 +117,10 @@ class TrustCommands:
         def act(meta: dict) -> tuple[list[Any], Any]:
             centre, new = centre_or_new(self.uow, name, meta)
             changed = centre.set_zone(zone, meta)
-            return ([centre] if changed or new else []), {"centre": name, "zone": zone,
-                                                          "status": "set" if changed else "unchanged"}
+            return ([centre] if changed or new else []), CentreChange(centre=name, zone=zone,
+                                                                      status="set" if changed else "unchanged")
 
-        return self.uow.run("set_centre_zone", {"centre": name, "zone": zone}, actor, request_id, act)
+        return self.uow.run("set_centre_zone", {"centre": name, "zone": zone}, actor, request_id, act, CentreChange)
 
     def centre_named(self, kind: str, value: str) -> str | None:
         """The centre a partner's name means, or None when no one declared it."""
@@ -175,7 +163,7 @@ class TrustCommands:
                     "bundle_refused.event_was_recorded_but", i=i, key=ev.key, where=where, centre=bundle.centre
                 )
 
-    def import_bundle(self, bundle: Bundle, actor: Any) -> dict:
+    def import_bundle(self, bundle: Bundle, actor: Any) -> BundleImported:
         """Apply a bundle whose signature and chain were checked; all of it or nothing."""
         self.check_bundle_origin(bundle)
         try:
@@ -185,7 +173,7 @@ class TrustCommands:
         except errors.UnknownCentre as exc:
             raise errors.BundleRefused("bundle_refused.detail", detail=str(exc)) from None
 
-        def attempt() -> dict:
+        def attempt() -> BundleImported:
             try:
                 aggregates, summary = self.apply_bundle(bundle, actor)
             except errors.BundleRefused:
@@ -193,7 +181,7 @@ class TrustCommands:
             except errors.LedgerError as exc:
                 raise errors.BundleRefused("bundle_refused.detail", detail=str(exc)) from None
             self.uow.group_commit.save(*aggregates)
-            return summary
+            return BundleImported(**summary)
 
         return retrying(attempt, "contended.ledger_kept_changing_while")
 

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import msgspec
@@ -105,18 +106,21 @@ class UnitOfWork:
         return request.result
 
     def run(self, command: str, payload: Any, actor: Actor, request_id: str | None,
-            act: Callable[[dict], tuple[list[Any], Any]]) -> Any:
-        """Run `act(meta)` -> (aggregates to save, result) until it saves without a conflict."""
+            act: Callable[[dict], tuple[list[Any], Any]], returns: Any = None) -> Any:
+        """Run `act(meta)` -> (aggregates to save, result) until it saves without a conflict.
+        `returns`: the type of the result (a `schemas.results` Struct, a list of records), so that
+        a repeated request's stored answer is given back as the same type."""
         fp = fingerprint(command, {"payload": payload, "actor": actor})
 
         def attempt() -> Any:
             answered = self.previous_answer(request_id, command, fp)
             if answered is not None:
-                return answered
+                return answered if returns is None else msgspec.convert(answered, returns, strict=False)
             meta = self.meta(actor, request_id)
             aggregates, result = act(meta)
             if request_id is not None:
-                aggregates.append(Request(request_id=request_id, command=command, fingerprint=fp, result=result, meta=meta))
+                stored = msgspec.to_builtins(result, builtin_types=(Decimal, datetime, date))
+                aggregates.append(Request(request_id=request_id, command=command, fingerprint=fp, result=stored, meta=meta))
             self.group_commit.save(*aggregates)  # returns once durable, with the others that came together
             return result
 

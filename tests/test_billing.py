@@ -211,7 +211,7 @@ def test_without_an_agreement_the_split_is_unsettled_until_finance_records_one(l
 
     agree(ledger, HOME, PARTNER, course_amount="900.00")
     settled = ledger.app.billing.settle_course(course, FINANCE)
-    assert settled["changed"] and settled["split"]["status"] == "settled"
+    assert settled.changed and settled.split.status == "settled"
     assert ledger.app.billing.settle_course(course, FINANCE)["changed"] is False
     assert [s["status"] for s in ledger.app.billing.splits_of(course)] == ["unsettled", "settled"]
     assert statement(ledger)["totals"]["amount"] == Decimal("900.00")

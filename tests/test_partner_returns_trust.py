@@ -28,6 +28,7 @@ from ledger.plan_course import PlanCourse
 from ledger.service import Actor
 from tests.conftest import EACH_BACKEND, Clock, cli
 from tests.test_trust_bundle import resign
+from schemas.results import CourseChange
 
 HOME, PARTNER, OTHER = "AZ-HOME", "PARTNER-RT", "OTHER-RT"
 DAY1 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone(timedelta(hours=1)))
@@ -272,7 +273,7 @@ def test_a_second_course_for_the_same_patient_and_plan_is_refused_with_the_first
         assert refused.value.conflict == {"id": course, "home_centre": HOME}
         assert course in refused.value.message
     assert events(ledger) == before
-    assert ledger.app.register_course(registration(), HOME_PHYSICIST) == {"id": course, "status": "unchanged"}
+    assert ledger.app.register_course(registration(), HOME_PHYSICIST) == CourseChange(id=course, status="unchanged")
     log(ledger, course, 1, HOME)
 
 

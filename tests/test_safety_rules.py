@@ -26,6 +26,7 @@ from tests.conftest import CLOCK_START, cli, require_tool
 from tests.dicom_support import dciodvfy_errors
 from tests.http_support import auth, seed_accounts
 from tests.test_core_rules import DAY1, HOME, PARTNER, PHYSICIST, event_count, log, register
+from schemas.course import BeamDelivery
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,8 +64,8 @@ def test_a_continuation_gives_only_what_the_interrupted_beam_still_lacks(ledger,
     assert [i["attempt"]["refusal"] for i in incidents(ledger)] == ["beam_already_complete"]
 
     cont = log(ledger, course, 1, PARTNER, day=0, delivery_type="CONTINUATION", beams=beams((2, "75.3")))
-    assert cont["beams"] == [{"number": 2, "specified_mu": Decimal("115.5"), "delivered_mu": Decimal("75.3"),
-                              "termination": "NORMAL", "start_mu": Decimal("40.2")}]
+    assert cont.beams == [BeamDelivery(number=2, specified_mu=Decimal("115.5"), delivered_mu=Decimal("75.3"),
+                                        termination="NORMAL", start_mu=Decimal("40.2"))]
     for extra in (beams((2, "1")), beams((1, "100"), (2, "50"))):
         with pytest.raises(errors.FractionAlreadyDelivered):
             log(ledger, course, 1, PARTNER, day=0, delivery_type="CONTINUATION", beams=extra)

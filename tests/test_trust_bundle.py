@@ -26,6 +26,7 @@ from ledger import errors
 from ledger.service import Actor
 from tests.conftest import Clock, cli
 from tests.test_core_rules import DAY1, HOME, PARTNER, PHYSICIST, log, plan
+from schemas.results import BundleImported
 
 PATIENT = {"id": "P-BUNDLE", "name": "DUPONT^MARIE", "birth_date": "1958-04-01", "sex": "F"}
 
@@ -81,9 +82,8 @@ def test_a_partners_fractions_come_home_once_however_often_the_bundle_is_importe
     data = bundle_bytes(partner)
     before = events(ledger)
     summary = do_import(ledger, data)
-    assert summary | {"collisions": None} == {"centre": PARTNER, "events": 6, "applied": 6, "already_imported": 0,
-                                              "courses_registered": 0, "collisions": None}
-    assert summary["collisions"] == []
+    assert summary == BundleImported(centre=PARTNER, events=6, applied=6, already_imported=0, courses_registered=0,
+                                     collisions=[])
 
     home = ledger.app.get_course(course)
     came = [r for r in home.records if r.centre == PARTNER]

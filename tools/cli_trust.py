@@ -134,7 +134,7 @@ def centre_keygen(obj, name, out, replace_key, as_json) -> None:
     out = out or Path(f"{name}.ed25519")
     public, pub_path = generate_centre_key(out)
     result = obj.ledger.app.trust.add_centre(name, public, obj.actor(), replace_key=replace_key)
-    result |= {"private_key_file": str(out), "public_key_file": str(pub_path)}
+    result = {**result, "private_key_file": str(out), "public_key_file": str(pub_path)}
     emit(result, as_json, tr("centre_added", status=status_word(result["status"]), name=name, key=fingerprint(public))
          + "\n" + tr("centre_key_files", private=out, public=pub_path))
 
@@ -192,13 +192,13 @@ def bundle_import(obj, file, as_json) -> None:
     """Check a bundle's signature and chain and apply it whole (again: nothing changes), or refuse it whole."""
     app = obj.ledger.app
     summary = app.trust.import_bundle(read_bundle(app, read_input(file, BUNDLE, "bundle")), obj.actor())
-    summary["head"] = chain.head_hash(app)
-    text = tr("bundle_imported", file=file, centre=summary["centre"], applied=shown(summary["applied"]),
-              already=shown(summary["already_imported"]), registered=shown(summary["courses_registered"]))
-    for c in summary["collisions"]:
+    head = chain.head_hash(app)
+    text = tr("bundle_imported", file=file, centre=summary.centre, applied=shown(summary.applied),
+              already=shown(summary.already_imported), registered=shown(summary.courses_registered))
+    for c in summary.collisions:
         text += "\n" + tr("bundle_collision", course=c["course"], incident=c["incident"], message=say(c["message"]))
-    text += "\n" + tr("log_head", head=summary["head"])
-    emit(summary, as_json, text)
+    text += "\n" + tr("log_head", head=head)
+    emit({**msgspec.to_builtins(summary), "head": head}, as_json, text)
 
 
 def register(main: click.Group) -> None:
