@@ -57,7 +57,7 @@ def varied(ledger: Ledger) -> None:
     app.suspend_course(demo[0], "fever", physicist)
 
 
-def opened(tmp_path, monkeypatch, encrypted: bool) -> Ledger:
+def opened(tmp_path, monkeypatch, encrypted: bool, db: str | None = None) -> Ledger:
     if encrypted:
         monkeypatch.setenv("FRACTION_LEDGER_CIPHER_KEY", new_cipher_key())
         monkeypatch.delenv("FRACTION_LEDGER_READ_DB", raising=False)
@@ -66,7 +66,7 @@ def opened(tmp_path, monkeypatch, encrypted: bool) -> Ledger:
         monkeypatch.setenv("FRACTION_LEDGER_READ_DB", str(tmp_path / "read.sqlite3"))
     monkeypatch.delenv("FRACTION_LEDGER_READ_SNAPSHOT", raising=False)
     clock = Clock()
-    ledger = Ledger(str(tmp_path / "ledger.sqlite3"), clock=clock)
+    ledger = Ledger(db or str(tmp_path / "ledger.sqlite3"), clock=clock)
     ledger.clock = clock  # (moved by the gaps helpers)
     return ledger
 
@@ -76,9 +76,12 @@ def rebuilt(ledger: Ledger) -> dict:
     return ledger.read.dump()
 
 
-@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "encrypted"])
-def test_a_rebuild_gives_the_rows_of_the_mappers_events_one_by_one(tmp_path, monkeypatch, encrypted):
-    with opened(tmp_path, monkeypatch, encrypted) as ledger:
+@pytest.mark.parametrize("store", ["plain", "encrypted", pytest.param("postgres", marks=[pytest.mark.postgres,
+                                                                                      pytest.mark.slow])])
+def test_a_rebuild_gives_the_rows_of_the_mappers_events_one_by_one(tmp_path, monkeypatch, request, store):
+    encrypted = store == "encrypted"
+    db = request.getfixturevalue("postgres_url") if store == "postgres" else None
+    with opened(tmp_path, monkeypatch, encrypted, db) as ledger:
         varied(ledger)
         incremental = ledger.fresh().dump()
         assert ledger.app.mapper.cipher is not None if encrypted else ledger.app.mapper.cipher is None
