@@ -395,11 +395,11 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
 
     def fast_FractionDelivered(self, course_id: str, e: Any, position: int) -> None:
         """`on_FractionDelivered`'s row from `adapters.readmodel_decode.Delivered` (in column order)."""
-        r, decoder = e.record, self.decoder
+        r, decoder = e.record, self.decoder  # (set: only its routes call this)
         self.add_fraction(course_id, [
             r.record_id, course_id, r.group, r.number, r.centre, r.machine, r.plan_uid,
             r.delivered_at.iso if r.delivered_at is not None else None, r.delivery_type, r.operator, r.note,
-            decoder.json(r.beams), decoder.json(r.warnings), r.source, r.source_uid,  # type: ignore[union-attr]
+            decoder.json(r.beams), decoder.json(r.warnings), r.source, r.source_uid,
             r.recorded_at.iso if r.recorded_at is not None else None, r.recorded_by,
             None, None, 0, None, None, None, position, r.part_of, int(summary_only(r.source, r.operator))])
 

@@ -5,7 +5,8 @@ event with Python's `json` module, calling its transcoder on every object, and b
 event; the projection needs a dozen of the values. Here msgspec decodes the stored state (after the
 application's own cipher and compressor, when the ledger has them) straight into a small Struct per
 topic: the values the projection reads, typed as they are stored. A datetime is stored as its ISO
-text (eventsourcing's `DatetimeAsISO`), which is what the read model stores, so it is taken as is.
+text (eventsourcing's `DatetimeAsISO`, written by `isoformat()`), which is what the read model stores
+(`isoformat()` of the datetime parsed from it gives the same text), so it is taken as is.
 
 Whatever does not fit its Struct exactly (a missing or differently typed value, JSON msgspec
 refuses, an event class with upcasters, a transcoder other than the library's) is not decoded here:
