@@ -346,6 +346,9 @@ TEXTS: dict[str, str] = {
     'bad_file.delivered_meterset_of_beam': N_('delivered meterset of beam {beam}'),
     'bad_file.specified_meterset_of_beam': N_('specified meterset of beam {beam}'),
     'bad_file.triage_label_ambiguous': N_('plan: label {plan} names {count} courses of patient {patient_id}; give the plan UID'),
+    # issue 20.5: lists that scale (paging of the API's lists)
+    'invalid.limit_out_of_range': N_('{value} is not a whole number from 1 to {max}'),
+    'invalid.offset_not_whole': N_('{value} is not a whole number of rows to skip (0 to {max})'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {

@@ -1,0 +1,245 @@
+"""Lists that scale (issue 20 point 5): the courses a centre sees, a page at a time, filtered and
+sorted in SQL on indexed tables, never every row loaded to be filtered in Python.
+
+Two small tables are kept by SQLite triggers on `courses` (so the projection's handlers do not
+change, and a rebuild fills them as it writes the courses): `course_centres`, one row per course
+and centre that sees it as a clinic does (its home centre, each centre it is assigned to:
+`ledger.access.centre_sees`), indexed by centre; and `course_search`, each course's patient id and
+name folded for search (case, accents and the DICOM separator ignored, `folded`). A read model
+made by an older version gets them, filled from its rows, when it is opened.
+
+The day order of the RTT's worklist (due today, treated today, the rest: `ledger.day`) depends
+on today: it is computed in SQL from the course row (today's window in the centre's zone for
+"treated"; "due" from the schedule, which `ledger.day.due_state` judges once per distinct schedule,
+not once per course).
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+import msgspec
+
+from ledger import day as days
+from schemas.schedule import Schedule
+
+# Page sizes: what a page shows, and the most an API call may ask for.
+PAGE_SIZE = 50
+API_DEFAULT_LIMIT = 200
+API_MAX_LIMIT = 1000
+
+# The sorts of the worklist: SQL ORDER BY terms (`{dir}`: ASC or DESC); ties keep the courses'
+# own order (patient id, registration, id), as the page's stable sort did.
+SORTS: dict[str, str] = {
+    "day": "day_state {dir}, COALESCE(NULLIF(c.triage, 0), 9) {dir}, c.patient_id {dir}",
+    "patient": "COALESCE(c.patient_name, '') {dir}, c.patient_id {dir}",
+    "plan": "COALESCE(c.plan_label, '') {dir}",
+    "triage": "COALESCE(NULLIF(c.triage, 0), 9) {dir}, c.patient_id {dir}",
+    "fractions": ("CAST(COALESCE(c.fractions_delivered, 0) AS REAL) / MAX(COALESCE(NULLIF(c.fractions_planned, 0), 1), 1) {dir}, "
+                  "c.patient_id {dir}"),
+    "last": "COALESCE(c.last_fraction_at, '') {dir}",
+    "awaiting": "COALESCE(c.awaiting_verification, 0) {dir}, c.patient_id {dir}",
+    "status": "c.status {dir}, c.patient_id {dir}",
+}
+COURSE_ORDER = "c.patient_id, c.registered_at, c.id"
+DAY_STATES = {0: days.DUE, 1: days.TREATED, 2: days.NOT_DUE}
+
+
+def folded(text: str | None) -> str:
+    """For search: case, accents and the DICOM name separator ignored (Müller finds MÜLLER^ZOË)."""
+    plain = unicodedata.normalize("NFKD", (text or "").replace("^", " ").replace(",", " "))
+    return " ".join("".join(ch for ch in plain if not unicodedata.combining(ch)).casefold().split())
+
+
+CENTRES_OF_NEW = (
+    "INSERT OR IGNORE INTO course_centres (centre, course_id) VALUES (new.home_centre, new.id); "
+    "INSERT OR IGNORE INTO course_centres (centre, course_id) "
+    "SELECT value, new.id FROM json_each(COALESCE(new.assigned_centres, '[]'));")
+SEARCH_OF_NEW = "INSERT OR REPLACE INTO course_search VALUES (new.id, folded(new.patient_id), folded(new.patient_name));"
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS course_centres (centre TEXT NOT NULL, course_id TEXT NOT NULL, "
+    "PRIMARY KEY (centre, course_id)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS course_centres_course ON course_centres (course_id)",
+    "CREATE TABLE IF NOT EXISTS course_search (course_id TEXT PRIMARY KEY, patient_id TEXT, patient_name TEXT) WITHOUT ROWID",
+    f"CREATE TRIGGER IF NOT EXISTS courses_lists_insert AFTER INSERT ON courses BEGIN {CENTRES_OF_NEW} {SEARCH_OF_NEW} END",
+    "CREATE TRIGGER IF NOT EXISTS courses_lists_centres AFTER UPDATE OF home_centre, assigned_centres ON courses BEGIN "
+    f"DELETE FROM course_centres WHERE course_id = old.id; {CENTRES_OF_NEW} END",
+    f"CREATE TRIGGER IF NOT EXISTS courses_lists_names AFTER UPDATE OF patient_id, patient_name ON courses BEGIN {SEARCH_OF_NEW} END",
+    "CREATE TRIGGER IF NOT EXISTS courses_lists_delete AFTER DELETE ON courses BEGIN "
+    "DELETE FROM course_centres WHERE course_id = old.id; DELETE FROM course_search WHERE course_id = old.id; END",
+    "CREATE INDEX IF NOT EXISTS courses_listed ON courses (patient_id, registered_at, id)",
+    "CREATE INDEX IF NOT EXISTS courses_status ON courses (status)",
+    "CREATE INDEX IF NOT EXISTS courses_schedule ON courses (schedule)",
+    "CREATE INDEX IF NOT EXISTS incidents_listed ON incidents (position)",
+    "CREATE INDEX IF NOT EXISTS incidents_centre ON incidents (centre, position)",
+    "CREATE INDEX IF NOT EXISTS splits_billing ON splits (billing_centre)",
+    "CREATE INDEX IF NOT EXISTS split_shares_centre ON split_shares (centre)",
+)
+BACKFILL = (
+    "INSERT OR IGNORE INTO course_centres (centre, course_id) SELECT home_centre, id FROM courses WHERE home_centre IS NOT NULL",
+    "INSERT OR IGNORE INTO course_centres (centre, course_id) "
+    "SELECT j.value, c.id FROM courses c, json_each(COALESCE(c.assigned_centres, '[]')) j",
+    "INSERT OR REPLACE INTO course_search SELECT id, folded(patient_id), folded(patient_name) FROM courses",
+)
+
+
+def create_list_tables(conn: Any) -> None:
+    """The list tables, triggers and indexes (after the billing tables); filled from the courses of a
+    read model that an older version made. `folded` is registered on the connection: the triggers use it
+    (the read model is written only through `ReadModel`, which registers it)."""
+    conn.create_function("folded", 1, folded, deterministic=True)
+    existed = conn.execute("SELECT 1 FROM sqlite_master WHERE name='course_search'").fetchone() is not None
+    for statement in SCHEMA:
+        conn.execute(statement)
+    if not existed:
+        for statement in BACKFILL:
+            conn.execute(statement)
+
+
+def seen_clause(centre: str | None, billed: bool) -> tuple[str, list]:
+    """`c.id IN (...)`: the courses `centre` sees (None: every course)."""
+    if centre is None:
+        return "", []
+    sql = "SELECT course_id FROM course_centres WHERE centre = ?"
+    params: list = [centre]
+    if billed:
+        sql += (" UNION SELECT course_id FROM splits WHERE billing_centre = ?"
+                " UNION SELECT course_id FROM split_shares WHERE centre = ?")
+        params += [centre, centre]
+    return f"c.id IN ({sql})", params
+
+
+def utc_text(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def day_state_sql(conn: Any, today: date, zone: Any) -> tuple[str, list]:
+    """The SQL of a course's state on `today` (0 due, 1 treated today, 2 not due) as `ledger.day.due_state`
+    says: treated when its last fraction falls in today's window in `zone`; otherwise due when active,
+    with fractions left, and its schedule intends a fraction today (each distinct schedule judged once)."""
+    start = datetime.combine(today, time(0), tzinfo=zone)
+    end = datetime.combine(today + timedelta(days=1), time(0), tzinfo=zone)
+    default_due = days.due_state(today, "active", 0, 1, None, None) == days.DUE
+    due = [text for (text,) in conn.execute("SELECT DISTINCT schedule FROM courses WHERE schedule IS NOT NULL")
+           if days.due_state(today, "active", 0, 1, None, msgspec.convert(json.loads(text), Schedule)) == days.DUE]
+    sql = ("CASE WHEN c.last_fraction_at IS NOT NULL AND datetime(c.last_fraction_at) >= ? "
+           "AND datetime(c.last_fraction_at) < ? THEN 1 "
+           "WHEN c.status != 'active' OR COALESCE(c.fractions_delivered, 0) >= COALESCE(c.fractions_planned, 0) THEN 2 "
+           "WHEN c.schedule IS NULL THEN ? "
+           "WHEN c.schedule IN (SELECT value FROM json_each(?)) THEN 0 ELSE 2 END")
+    return sql, [utc_text(start), utc_text(end), 0 if default_due else 2, json.dumps(due)]
+
+
+class ListQueries:
+    """Mixed into `ReadModel` (needs `conn`, `db`)."""
+
+    conn: Any
+    db: Any
+
+    def course_page(self, centre: str | None = None, billed: bool = False, *, status: str | None = None,
+                    triage: int | None = None, awaiting: bool = False, search: str | None = None,
+                    sort: str | None = None, descending: bool = False, limit: int | None = None, offset: int = 0,
+                    today: date | None = None, zone: Any = None) -> tuple[list[dict], int]:
+        """One page of the courses `centre` sees (None: all), filtered and sorted, and how many match.
+        `sort`: a key of SORTS ("day" needs `today` and the centre's `zone`; each row then has `due`);
+        none: the courses' own order (patient id, registration). `limit` None: every match."""
+        from adapters.readmodel import decode
+
+        where, params = [], []
+        clause, seen = seen_clause(centre, billed)
+        if clause:
+            where.append(clause)
+            params += seen
+        if status is not None:
+            where.append("c.status = ?")
+            params.append(status)
+        if triage is not None:
+            where.append("c.triage = ?")
+            params.append(triage)
+        if awaiting:
+            where.append("c.awaiting_verification > 0")
+        wanted = folded(search)
+        if wanted:
+            name_terms = " AND ".join("instr(s.patient_name, ?) > 0" for _ in wanted.split())
+            where.append(f"c.id IN (SELECT course_id FROM course_search s WHERE instr(s.patient_id, ?) > 0 "
+                         f"OR ({name_terms}))")
+            params += [wanted, *wanted.split()]
+        filtered = (" WHERE " + " AND ".join(where)) if where else ""
+        total = self.conn.execute(f"SELECT COUNT(*) FROM courses c{filtered}", params).fetchone()[0]
+        state_sql, state_params = ("NULL", [])
+        if sort == "day" or today is not None:
+            state_sql, state_params = day_state_sql(self.conn, today, zone)
+        direction = "DESC" if descending else "ASC"
+        order = (SORTS[sort].format(dir=direction) + ", " if sort in SORTS else "") + COURSE_ORDER
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        cursor = self.conn.execute(
+            f"SELECT c.*, {state_sql} AS day_state FROM courses c{filtered} ORDER BY {order}{page}",
+            state_params + params)
+        names = [d[0] for d in cursor.description]
+        rows = []
+        for values in cursor:
+            row = dict(zip(names, values))
+            state = row.pop("day_state")
+            out = decode(row)
+            if state is not None:
+                out["due"] = DAY_STATES[state]
+            rows.append(out)
+        return rows, total
+
+    def day_counts(self, centre: str, billed: bool, today: date, zone: Any) -> dict[str, int]:
+        """How many of the courses `centre` sees are due today, and treated today."""
+        state_sql, state_params = day_state_sql(self.conn, today, zone)
+        clause, seen = seen_clause(centre, billed)
+        counts = dict(self.conn.execute(
+            f"SELECT {state_sql} AS s, COUNT(*) FROM courses c WHERE {clause} GROUP BY s",
+            state_params + seen).fetchall())
+        return {days.DUE: counts.get(0, 0), days.TREATED: counts.get(1, 0)}
+
+    def gap_candidates(self, centre: str, billed: bool, category: int, sites: list[str]) -> list[dict]:
+        """The active courses `centre` sees whose gap category is `category` (set, or else from the site):
+        the only ones that can raise a gap alarm."""
+        from adapters.readmodel import decode
+
+        clause, seen = seen_clause(centre, billed)
+        marks = ",".join("?" * len(sites)) or "NULL"
+        rows = self.db.query(
+            f"SELECT c.* FROM courses c WHERE {clause} AND c.status = 'active' AND (c.gap_category = ? OR "
+            f"(c.gap_category IS NULL AND c.site IN ({marks}))) ORDER BY {COURSE_ORDER}", [*seen, category, *sites])
+        return [decode(r) for r in rows]
+
+    def seen_ids(self, centre: str, billed: bool, course_ids: list[str]) -> set[str]:
+        """Which of `course_ids` `centre` sees."""
+        if not course_ids:
+            return set()
+        clause, seen = seen_clause(centre, billed)
+        marks = ",".join("?" * len(course_ids))
+        return {r[0] for r in self.conn.execute(f"SELECT c.id FROM courses c WHERE c.id IN ({marks}) AND {clause}",
+                                                [*course_ids, *seen])}
+
+    def incident_page(self, centre: str | None = None, billed: bool = False, *, course_id: str | None = None,
+                      status: str | None = None, at_centre: str | None = None, home_centre: str | None = None,
+                      category: str | None = None, limit: int | None = None, offset: int = 0) -> tuple[list[dict], int]:
+        """The incidents `centre`'s people see (those registered at `centre`, and those of the courses it
+        sees; None: all), in the order registered, a page at a time, and how many match."""
+        from adapters.readmodel_billing import decoded
+
+        where, params = [], []
+        if centre is not None:
+            clause, seen = seen_clause(centre, billed)
+            where.append(f"(i.centre = ? OR i.course_id IN ({clause[len('c.id IN ('):-1]}))")
+            params += [centre, *seen]
+        for column, value in (("centre", at_centre), ("course_id", course_id), ("status", status), ("category", category)):
+            if value is not None:
+                where.append(f"i.{column} = ?")
+                params.append(value)
+        if home_centre is not None:
+            where.append("(i.home_centre = ? OR i.centre = ?)")
+            params += [home_centre, home_centre]
+        filtered = (" WHERE " + " AND ".join(where)) if where else ""
+        total = self.conn.execute(f"SELECT COUNT(*) FROM incidents i{filtered}", params).fetchone()[0]
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        rows = self.db.query(f"SELECT i.* FROM incidents i{filtered} ORDER BY i.position{page}", params)
+        return [decoded(r) for r in rows], total
