@@ -1,12 +1,11 @@
 """Lists that scale (issue 20 point 5): the courses a centre sees, a page at a time, filtered and
 sorted in SQL on indexed tables, never every row loaded to be filtered in Python.
 
-Two small tables are kept by SQLite triggers on `courses` (so the projection's handlers do not
-change, and a rebuild fills them as it writes the courses): `course_centres`, one row per course
-and centre that sees it as a clinic does (its home centre, each centre it is assigned to:
-`ledger.access.centre_sees`), indexed by centre; and `course_search`, each course's patient id and
-name folded for search (case, accents and the DICOM separator ignored, `folded`). A read model
-made by an older version gets them, filled from its rows, when it is opened.
+Which courses a centre sees (`ledger.access.centre_sees`: its home centre's, those assigned to it;
+for finance also those it bills or has a share of) is an SQL condition on the course row, so the
+filters, the count and the sort run in SQLite in one statement and only a page of rows is decoded.
+Search folds case, accents and the DICOM separator (`folded`, an SQL function of the connection).
+Indexes: `INDEXES` (a read model that an older version made gets them when it is opened).
 
 The day order of the RTT's worklist (due today, treated today, the rest: `ledger.day`) depends
 on today: it is computed in SQL from the course row (today's window in the centre's zone for
@@ -17,6 +16,7 @@ not once per course).
 from __future__ import annotations
 
 import json
+import sqlite3
 import unicodedata
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -54,23 +54,9 @@ def folded(text: str | None) -> str:
     return " ".join("".join(ch for ch in plain if not unicodedata.combining(ch)).casefold().split())
 
 
-CENTRES_OF_NEW = (
-    "INSERT OR IGNORE INTO course_centres (centre, course_id) VALUES (new.home_centre, new.id); "
-    "INSERT OR IGNORE INTO course_centres (centre, course_id) "
-    "SELECT value, new.id FROM json_each(COALESCE(new.assigned_centres, '[]'));")
-SEARCH_OF_NEW = "INSERT OR REPLACE INTO course_search VALUES (new.id, folded(new.patient_id), folded(new.patient_name));"
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS course_centres (centre TEXT NOT NULL, course_id TEXT NOT NULL, "
-    "PRIMARY KEY (centre, course_id)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS course_centres_course ON course_centres (course_id)",
-    "CREATE TABLE IF NOT EXISTS course_search (course_id TEXT PRIMARY KEY, patient_id TEXT, patient_name TEXT) WITHOUT ROWID",
-    f"CREATE TRIGGER IF NOT EXISTS courses_lists_insert AFTER INSERT ON courses BEGIN {CENTRES_OF_NEW} {SEARCH_OF_NEW} END",
-    "CREATE TRIGGER IF NOT EXISTS courses_lists_centres AFTER UPDATE OF home_centre, assigned_centres ON courses BEGIN "
-    f"DELETE FROM course_centres WHERE course_id = old.id; {CENTRES_OF_NEW} END",
-    f"CREATE TRIGGER IF NOT EXISTS courses_lists_names AFTER UPDATE OF patient_id, patient_name ON courses BEGIN {SEARCH_OF_NEW} END",
-    "CREATE TRIGGER IF NOT EXISTS courses_lists_delete AFTER DELETE ON courses BEGIN "
-    "DELETE FROM course_centres WHERE course_id = old.id; DELETE FROM course_search WHERE course_id = old.id; END",
+INDEXES = (
     "CREATE INDEX IF NOT EXISTS courses_listed ON courses (patient_id, registered_at, id)",
+    "CREATE INDEX IF NOT EXISTS courses_home ON courses (home_centre)",
     "CREATE INDEX IF NOT EXISTS courses_status ON courses (status)",
     "CREATE INDEX IF NOT EXISTS courses_schedule ON courses (schedule)",
     "CREATE INDEX IF NOT EXISTS incidents_listed ON incidents (position)",
@@ -78,38 +64,35 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS splits_billing ON splits (billing_centre)",
     "CREATE INDEX IF NOT EXISTS split_shares_centre ON split_shares (centre)",
 )
-BACKFILL = (
-    "INSERT OR IGNORE INTO course_centres (centre, course_id) SELECT home_centre, id FROM courses WHERE home_centre IS NOT NULL",
-    "INSERT OR IGNORE INTO course_centres (centre, course_id) "
-    "SELECT j.value, c.id FROM courses c, json_each(COALESCE(c.assigned_centres, '[]')) j",
-    "INSERT OR REPLACE INTO course_search SELECT id, folded(patient_id), folded(patient_name) FROM courses",
-)
 
 
 def create_list_tables(conn: Any) -> None:
-    """The list tables, triggers and indexes (after the billing tables); filled from the courses of a
-    read model that an older version made. `folded` is registered on the connection: the triggers use it
-    (the read model is written only through `ReadModel`, which registers it)."""
-    conn.create_function("folded", 1, folded, deterministic=True)
-    existed = conn.execute("SELECT 1 FROM sqlite_master WHERE name='course_search'").fetchone() is not None
-    for statement in SCHEMA:
+    """The lists' indexes (after the billing tables); a read model an older version made gets them."""
+    for statement in INDEXES:
         conn.execute(statement)
-    if not existed:
-        for statement in BACKFILL:
-            conn.execute(statement)
+
+
+def with_folded(conn: Any) -> None:
+    """`folded` as an SQL function of the connection (once: registering it again would free the
+    function that its cached statements call)."""
+    try:
+        conn.execute("SELECT folded('')")
+    except sqlite3.OperationalError:
+        conn.create_function("folded", 1, folded, deterministic=True)
 
 
 def seen_clause(centre: str | None, billed: bool) -> tuple[str, list]:
     """`c.id IN (...)`: the courses `centre` sees (None: every course)."""
     if centre is None:
         return "", []
-    sql = "SELECT course_id FROM course_centres WHERE centre = ?"
-    params: list = [centre]
+    # assigned_centres is the JSON array of the centres' codes, each as msgspec writes a string
+    sql = "(c.home_centre = ? OR instr(c.assigned_centres, ?) > 0"
+    params: list = [centre, msgspec.json.encode(centre).decode()]
     if billed:
-        sql += (" UNION SELECT course_id FROM splits WHERE billing_centre = ?"
-                " UNION SELECT course_id FROM split_shares WHERE centre = ?")
+        sql += (" OR c.id IN (SELECT course_id FROM splits WHERE billing_centre = ?"
+                " UNION SELECT course_id FROM split_shares WHERE centre = ?)")
         params += [centre, centre]
-    return f"c.id IN ({sql})", params
+    return sql + ")", params
 
 
 def utc_text(moment: datetime) -> str:
@@ -163,9 +146,9 @@ class ListQueries:
             where.append("c.awaiting_verification > 0")
         wanted = folded(search)
         if wanted:
-            name_terms = " AND ".join("instr(s.patient_name, ?) > 0" for _ in wanted.split())
-            where.append(f"c.id IN (SELECT course_id FROM course_search s WHERE instr(s.patient_id, ?) > 0 "
-                         f"OR ({name_terms}))")
+            with_folded(self.conn)
+            name_terms = " AND ".join("instr(folded(c.patient_name), ?) > 0" for _ in wanted.split())
+            where.append(f"(instr(folded(c.patient_id), ?) > 0 OR ({name_terms}))")
             params += [wanted, *wanted.split()]
         filtered = (" WHERE " + " AND ".join(where)) if where else ""
         total = self.conn.execute(f"SELECT COUNT(*) FROM courses c{filtered}", params).fetchone()[0]
@@ -229,7 +212,7 @@ class ListQueries:
         where, params = [], []
         if centre is not None:
             clause, seen = seen_clause(centre, billed)
-            where.append(f"(i.centre = ? OR i.course_id IN ({clause[len('c.id IN ('):-1]}))")
+            where.append(f"(i.centre = ? OR i.course_id IN (SELECT c.id FROM courses c WHERE {clause}))")
             params += [centre, *seen]
         for column, value in (("centre", at_centre), ("course_id", course_id), ("status", status), ("category", category)):
             if value is not None:
