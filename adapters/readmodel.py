@@ -101,6 +101,8 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables, ListQu
     a batch of notifications per transaction. What a batch changes in a course's counts and
     version is written once per course at the end of the batch (`finish_batch`), not per event."""
 
+    decode_course = staticmethod(lambda row: decode(row))  # for the list queries (adapters/readmodel_lists.py)
+
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
         create_private(path)  # patient names: 0600 (its -wal/-shm follow)

@@ -121,6 +121,7 @@ class ListQueries:
 
     conn: Any
     db: Any
+    decode_course: Any  # adapters.readmodel.decode: a row as the readers get it
 
     def course_page(self, centre: str | None = None, billed: bool = False, *, status: str | None = None,
                     triage: int | None = None, awaiting: bool = False, search: str | None = None,
@@ -129,8 +130,6 @@ class ListQueries:
         """One page of the courses `centre` sees (None: all), filtered and sorted, and how many match.
         `sort`: a key of SORTS ("day" needs `today` and the centre's `zone`; each row then has `due`);
         none: the courses' own order (patient id, registration). `limit` None: every match."""
-        from adapters.readmodel import decode
-
         where, params = [], []
         clause, seen = seen_clause(centre, billed)
         if clause:
@@ -166,7 +165,7 @@ class ListQueries:
         for values in cursor:
             row = dict(zip(names, values))
             state = row.pop("day_state")
-            out = decode(row)
+            out = self.decode_course(row)
             if state is not None:
                 out["due"] = DAY_STATES[state]
             rows.append(out)
@@ -184,14 +183,12 @@ class ListQueries:
     def gap_candidates(self, centre: str, billed: bool, category: int, sites: list[str]) -> list[dict]:
         """The active courses `centre` sees whose gap category is `category` (set, or else from the site):
         the only ones that can raise a gap alarm."""
-        from adapters.readmodel import decode
-
         clause, seen = seen_clause(centre, billed)
         marks = ",".join("?" * len(sites)) or "NULL"
         rows = self.db.query(
             f"SELECT c.* FROM courses c WHERE {clause} AND c.status = 'active' AND (c.gap_category = ? OR "
             f"(c.gap_category IS NULL AND c.site IN ({marks}))) ORDER BY {COURSE_ORDER}", [*seen, category, *sites])
-        return [decode(r) for r in rows]
+        return [self.decode_course(r) for r in rows]
 
     def seen_ids(self, centre: str, billed: bool, course_ids: list[str]) -> set[str]:
         """Which of `course_ids` `centre` sees."""
