@@ -4,7 +4,8 @@ sorted in SQL on indexed tables, never every row loaded to be filtered in Python
 Which courses a centre sees (`ledger.access.centre_sees`: its home centre's, those assigned to it;
 for finance also those it bills or has a share of) is an SQL condition on the course row, so the
 filters, the count and the sort run in SQLite in one statement and only a page of rows is decoded.
-Search folds case, accents and the DICOM separator (`folded`, an SQL function of the connection).
+Search folds case, accents and the DICOM separator (`folded`): the folded names wait in a table of
+their own, `course_search`, brought up to date by the search itself (`fold_new`).
 Indexes: `INDEXES` (a read model that an older version made gets them when it is opened).
 
 The day order of the RTT's worklist (due today, treated today, the rest: `ledger.day`) depends
@@ -55,10 +56,14 @@ def folded(text: str | None) -> str:
 
 
 INDEXES = (
+    # the folded names for search, kept by `fold_new` (not by the projection: a search brings it up to date)
+    "CREATE TABLE IF NOT EXISTS course_search (course_id TEXT PRIMARY KEY, patient_id TEXT, patient_name TEXT, "
+    "raw_id TEXT, raw_name TEXT) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS courses_listed ON courses (patient_id, registered_at, id)",
     "CREATE INDEX IF NOT EXISTS courses_home ON courses (home_centre)",
-    "CREATE INDEX IF NOT EXISTS courses_status ON courses (status)",
     "CREATE INDEX IF NOT EXISTS courses_schedule ON courses (schedule)",
+    "CREATE INDEX IF NOT EXISTS courses_gap_category ON courses (gap_category)",
+    "CREATE INDEX IF NOT EXISTS courses_site ON courses (site)",
     "CREATE INDEX IF NOT EXISTS incidents_listed ON incidents (position)",
     "CREATE INDEX IF NOT EXISTS incidents_centre ON incidents (centre, position)",
     "CREATE INDEX IF NOT EXISTS splits_billing ON splits (billing_centre)",
@@ -72,13 +77,18 @@ def create_list_tables(conn: Any) -> None:
         conn.execute(statement)
 
 
-def with_folded(conn: Any) -> None:
-    """`folded` as an SQL function of the connection (once: registering it again would free the
-    function that its cached statements call)."""
+def fold_new(conn: Any) -> None:
+    """`course_search` brought up to date: the folded id and name of each course that has none yet, or
+    whose id or name changed (Python folds them: `folded`, an SQL function of the connection, registered
+    once); a course no longer in the table dropped. A search pays the folding once per course, not per search."""
     try:
         conn.execute("SELECT folded('')")
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError:  # once: registering it again would free what cached statements call
         conn.create_function("folded", 1, folded, deterministic=True)
+    conn.execute("INSERT OR REPLACE INTO course_search SELECT c.id, folded(c.patient_id), folded(c.patient_name), "
+                 "c.patient_id, c.patient_name FROM courses c LEFT JOIN course_search s ON s.course_id = c.id "
+                 "WHERE s.course_id IS NULL OR s.raw_id IS NOT c.patient_id OR s.raw_name IS NOT c.patient_name")
+    conn.execute("DELETE FROM course_search WHERE course_id NOT IN (SELECT id FROM courses)")
 
 
 def seen_clause(centre: str | None, billed: bool) -> tuple[str, list]:
@@ -108,12 +118,13 @@ def day_state_sql(conn: Any, today: date, zone: Any) -> tuple[str, list]:
     default_due = days.due_state(today, "active", 0, 1, None, None) == days.DUE
     due = [text for (text,) in conn.execute("SELECT DISTINCT schedule FROM courses WHERE schedule IS NOT NULL")
            if days.due_state(today, "active", 0, 1, None, msgspec.convert(json.loads(text), Schedule)) == days.DUE]
-    sql = ("CASE WHEN c.last_fraction_at IS NOT NULL AND datetime(c.last_fraction_at) >= ? "
+    sql = ("CASE WHEN substr(c.last_fraction_at, 1, 10) BETWEEN ? AND ? AND datetime(c.last_fraction_at) >= ? "
            "AND datetime(c.last_fraction_at) < ? THEN 1 "
            "WHEN c.status != 'active' OR COALESCE(c.fractions_delivered, 0) >= COALESCE(c.fractions_planned, 0) THEN 2 "
            "WHEN c.schedule IS NULL THEN ? "
            "WHEN c.schedule IN (SELECT value FROM json_each(?)) THEN 0 ELSE 2 END")
-    return sql, [utc_text(start), utc_text(end), 0 if default_due else 2, json.dumps(due)]
+    near = [(today - timedelta(days=2)).isoformat(), (today + timedelta(days=2)).isoformat()]  # UTC-12 .. +14
+    return sql, [*near, utc_text(start), utc_text(end), 0 if default_due else 2, json.dumps(due)]
 
 
 class ListQueries:
@@ -126,10 +137,11 @@ class ListQueries:
     def course_page(self, centre: str | None = None, billed: bool = False, *, status: str | None = None,
                     triage: int | None = None, awaiting: bool = False, search: str | None = None,
                     sort: str | None = None, descending: bool = False, limit: int | None = None, offset: int = 0,
-                    today: date | None = None, zone: Any = None) -> tuple[list[dict], int]:
+                    today: date | None = None, zone: Any = None, count: bool = True) -> tuple[list[dict], int | None]:
         """One page of the courses `centre` sees (None: all), filtered and sorted, and how many match.
         `sort`: a key of SORTS ("day" needs `today` and the centre's `zone`; each row then has `due`);
-        none: the courses' own order (patient id, registration). `limit` None: every match."""
+        none: the courses' own order (patient id, registration). `limit` None: every match. `count`
+        False: the number of matches is not counted (None)."""
         where, params = [], []
         clause, seen = seen_clause(centre, billed)
         if clause:
@@ -145,40 +157,52 @@ class ListQueries:
             where.append("c.awaiting_verification > 0")
         wanted = folded(search)
         if wanted:
-            with_folded(self.conn)
-            name_terms = " AND ".join("instr(folded(c.patient_name), ?) > 0" for _ in wanted.split())
-            where.append(f"(instr(folded(c.patient_id), ?) > 0 OR ({name_terms}))")
+            fold_new(self.conn)
+            name_terms = " AND ".join("instr(s.patient_name, ?) > 0" for _ in wanted.split())
+            where.append(f"c.id IN (SELECT s.course_id FROM course_search s WHERE instr(s.patient_id, ?) > 0 "
+                         f"OR ({name_terms}))")
             params += [wanted, *wanted.split()]
         filtered = (" WHERE " + " AND ".join(where)) if where else ""
-        total = self.conn.execute(f"SELECT COUNT(*) FROM courses c{filtered}", params).fetchone()[0]
+        total = self.conn.execute(f"SELECT COUNT(*) FROM courses c{filtered}", params).fetchone()[0] if count else None
         state_sql, state_params = ("NULL", [])
         if sort == "day" or today is not None:
             state_sql, state_params = day_state_sql(self.conn, today, zone)
         direction = "DESC" if descending else "ASC"
         order = (SORTS[sort].format(dir=direction) + ", " if sort in SORTS else "") + COURSE_ORDER
         page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
-        cursor = self.conn.execute(
-            f"SELECT c.*, {state_sql} AS day_state FROM courses c{filtered} ORDER BY {order}{page}",
-            state_params + params)
-        names = [d[0] for d in cursor.description]
+        # The page's ids first (a narrow sort: the sorter holds id and key, not whole rows), then its rows.
+        chosen = self.conn.execute(
+            f"SELECT c.id, {state_sql} AS day_state FROM courses c{filtered} ORDER BY {order}{page}",
+            state_params + params).fetchall()
+        found = self.rows_by_id([course_id for course_id, _ in chosen])
         rows = []
-        for values in cursor:
-            row = dict(zip(names, values))
-            state = row.pop("day_state")
-            out = self.decode_course(row)
+        for course_id, state in chosen:
+            out = found[course_id]
             if state is not None:
                 out["due"] = DAY_STATES[state]
             rows.append(out)
         return rows, total
 
+    def rows_by_id(self, course_ids: list[str]) -> dict[str, dict]:
+        """course id -> its row, decoded (a page's worth at a time)."""
+        out: dict[str, dict] = {}
+        for start in range(0, len(course_ids), 500):
+            some = course_ids[start:start + 500]
+            cursor = self.conn.execute(f"SELECT * FROM courses WHERE id IN ({','.join('?' * len(some))})", some)
+            names = [d[0] for d in cursor.description]
+            for values in cursor:
+                row = self.decode_course(dict(zip(names, values)))
+                out[row["id"]] = row
+        return out
+
     def day_counts(self, centre: str, billed: bool, today: date, zone: Any) -> dict[str, int]:
-        """How many of the courses `centre` sees are due today, and treated today."""
+        """How many of the courses `centre` sees are due today, treated today, and in all."""
         state_sql, state_params = day_state_sql(self.conn, today, zone)
         clause, seen = seen_clause(centre, billed)
         counts = dict(self.conn.execute(
             f"SELECT {state_sql} AS s, COUNT(*) FROM courses c WHERE {clause} GROUP BY s",
             state_params + seen).fetchall())
-        return {days.DUE: counts.get(0, 0), days.TREATED: counts.get(1, 0)}
+        return {days.DUE: counts.get(0, 0), days.TREATED: counts.get(1, 0), "all": sum(counts.values())}
 
     def gap_candidates(self, centre: str, billed: bool, category: int, sites: list[str]) -> list[dict]:
         """The active courses `centre` sees whose gap category is `category` (set, or else from the site):
@@ -186,8 +210,9 @@ class ListQueries:
         clause, seen = seen_clause(centre, billed)
         marks = ",".join("?" * len(sites)) or "NULL"
         rows = self.db.query(
-            f"SELECT c.* FROM courses c WHERE {clause} AND c.status = 'active' AND (c.gap_category = ? OR "
-            f"(c.gap_category IS NULL AND c.site IN ({marks}))) ORDER BY {COURSE_ORDER}", [*seen, category, *sites])
+            f"SELECT c.* FROM courses c WHERE c.id IN (SELECT id FROM courses WHERE gap_category = ? UNION "
+            f"SELECT id FROM courses WHERE site IN ({marks}) AND gap_category IS NULL) AND c.status = 'active' "
+            f"AND {clause} ORDER BY {COURSE_ORDER}", [category, *sites, *seen])
         return [self.decode_course(r) for r in rows]
 
     def seen_ids(self, centre: str, billed: bool, course_ids: list[str]) -> set[str]:
@@ -209,7 +234,7 @@ class ListQueries:
         where, params = [], []
         if centre is not None:
             clause, seen = seen_clause(centre, billed)
-            where.append(f"(i.centre = ? OR i.course_id IN (SELECT c.id FROM courses c WHERE {clause}))")
+            where.append(f"(i.centre = ? OR EXISTS (SELECT 1 FROM courses c WHERE c.id = i.course_id AND {clause}))")
             params += [centre, *seen]
         for column, value in (("centre", at_centre), ("course_id", course_id), ("status", status), ("category", category)):
             if value is not None:

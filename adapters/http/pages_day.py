@@ -69,18 +69,20 @@ def worklist(request: Request, q: Query = None, status: Query = None, triage: Qu
     view = DayView(q, status, triage, awaiting, sort, dir, page_asked)
     where = b.app.zone_of(who.centre)  # the day as the people of this centre live it (ledger/local_time.py)
     today = schedules.local_day(b.app.clock(), where)
-    shown, matching = b.courses_page(who, **view.query(), today=today, zone=where)  # logged as shown
+    billed = b.billed(who)
+    counts = b.read(lambda r: r.day_counts(who.centre, billed, today, where))  # due, treated, all it sees
+    total = counts["all"]
+    # the page (logged as shown); unfiltered, its matches are all the courses seen, counted already
+    shown, matching = b.courses_page(who, **view.query(), today=today, zone=where, count=view.filtered)
+    matching = total if matching is None else matching
     view.pages = max(1, -(-matching // PAGE_SIZE))
     if view.page > view.pages and matching:  # past the last page (the list got shorter): the last one
         view.page = view.pages
-        shown, matching = b.courses_page(who, **view.query(), today=today, zone=where)
-    total = matching if not view.filtered else b.courses_page(who, log=False, limit=0)[1]
+        shown, _ = b.courses_page(who, **view.query(), today=today, zone=where, count=False)
     queue = b.read(lambda r: r.awaiting_verification(who.centre))
-    billed = b.billed(who)
     seen = b.read(lambda r: r.seen_ids(who.centre, billed, sorted({f["course_id"] for f in queue})))
     queue = [f for f in queue if f["course_id"] in seen and f["operator"] != who.user]
     access_log.saw_rows(queue, key="course_id")
-    counts = b.read(lambda r: r.day_counts(who.centre, billed, today, where))
     first = (view.page - 1) * PAGE_SIZE
     return page(request, "worklist.html", courses=shown, view=view, today=today, counts=counts, queue=queue,
                 total=total, matching=matching, first=first + 1 if shown else 0, last=first + len(shown),
