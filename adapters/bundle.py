@@ -107,7 +107,7 @@ def export_bundle(app: Any, centre: str, key_path: Any, since: datetime | None =
     """The signed file's bytes and a summary. The key must be the centre's registered key."""
     key = load_private_key(key_path)
     public = public_key_text(key.public_key())
-    registered = app.get_centre(centre).public_key
+    registered = app.trust.get_centre(centre).public_key
     if registered != public:
         raise errors.CentreConflict(
             "centre_conflict.not_key_registered_centre", key_path=key_path, centre=centre, fingerprint=fingerprint(registered) if registered else 'no key registered'
@@ -141,7 +141,7 @@ def read_bundle(app: Any, data: bytes) -> Bundle:
         raise errors.BundleRefused("bundle_refused.not_bundle_file_format", bundle_format=BUNDLE_FORMAT)
     centre = str(raw.get("centre"))
     try:
-        public = app.get_centre(centre).public_key
+        public = app.trust.get_centre(centre).public_key
     except errors.CentreNotFound as exc:
         raise errors.BundleRefused("bundle_refused.signed_unknown_centre", exc=exc) from None
     if public is None:

@@ -27,7 +27,7 @@ DEFAULT_ZONE = "Europe/Brussels"
 
 
 def zone_of(app: Any, centre: str) -> str:
-    return app.centre_zone(centre) or DEFAULT_ZONE
+    return app.trust.centre_zone(centre) or DEFAULT_ZONE
 
 
 def today_at(app: Any, centre: str) -> date:
@@ -89,7 +89,7 @@ def plan_text(plan: dict, w: Words) -> str:
 
 
 def capacity_windows(app: Any, day: date) -> dict[str, tuple[str, str]]:
-    return {o.centre: o.window for o in app.offers_on(day)}
+    return {o.centre: o.window for o in app.outage.offers_on(day)}
 
 
 def call_list(app: Any, read: Any, centre: str, day: date, w: Words, with_contacts: bool = True) -> list[dict]:
@@ -104,7 +104,7 @@ def call_list(app: Any, read: Any, centre: str, day: date, w: Words, with_contac
                                course.schedule_in(home_zone))
         if not reasons:
             continue
-        contact = app.contact(course.home_centre, course.patient["id"])
+        contact = app.outage.contact(course.home_centre, course.patient["id"])
         calls = contact.calls_on(str(course.id), day) if contact else []
         details = (contact.details if contact else None) or {}
         rows.append({
@@ -191,7 +191,7 @@ def sheet_data(app: Any, course: Course, w: Words, with_contacts: bool = True) -
     in_use = course.plan_in_use(centre)
     nxt = course.next_fraction(centre)
     records = sorted(course.active_records(), key=lambda r: (r.group, r.number, r.delivered_at))
-    contact = app.contact(course.home_centre, course.patient["id"]) if with_contacts else None
+    contact = app.outage.contact(course.home_centre, course.patient["id"]) if with_contacts else None
     details = (contact.details if contact else None) or {}
     warnings = [w.say(x) for r in records for x in r.warnings] + [w.say(f["reason"]) for f in course.flags]
     if course.status != ACTIVE:

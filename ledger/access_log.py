@@ -46,7 +46,7 @@ def record_access(app: Any, *, user: str, role: str, centre: str, channel: str, 
     must then not show what was read."""
     try:
         entry = AccessLogEntry(user=user, role=role, centre=centre, channel=channel, client=client, action=action,
-                               path=path, courses=[dict(c) for c in courses], meta=app.meta(Actor(user, centre), None))
+                               path=path, courses=[dict(c) for c in courses], meta=app.uow.meta(Actor(user, centre), None))
         app.save(entry)
     except Exception as exc:  # whatever the store's failure, the read must not be served silently
         raise AccessLogUnavailable(

@@ -157,13 +157,13 @@ def current_roster(app: FractionLedger) -> Roster | None:
 
 def add_account(app: FractionLedger, data: Any, token_hash: str, actor: Actor, request_id: str | None = None) -> dict:
     new = parse(NewAccount, data)
-    app.check_centres_known(("centre", new.centre))
+    app.outage.check_centres_known(("centre", new.centre))
 
     def act(meta: dict) -> tuple[list[Any], Any]:
         book = roster(app) or Roster(meta=meta)
         return [book], msgspec.to_builtins(book.add(new, token_hash, meta))
 
-    return app.run("add_account", {**msgspec.to_builtins(new), "token_hash": token_hash}, actor, request_id, act)
+    return app.uow.run("add_account", {**msgspec.to_builtins(new), "token_hash": token_hash}, actor, request_id, act)
 
 
 def revoke_account(app: FractionLedger, name: str, actor: Actor, request_id: str | None = None) -> dict:
@@ -173,7 +173,7 @@ def revoke_account(app: FractionLedger, name: str, actor: Actor, request_id: str
             raise errors.AccountNotFound("account_not_found.no_account_named", name=name)
         return [book], msgspec.to_builtins(book.revoke(name, meta))
 
-    return app.run("revoke_account", {"name": name}, actor, request_id, act)
+    return app.uow.run("revoke_account", {"name": name}, actor, request_id, act)
 
 
 def rotate_token(app: FractionLedger, name: str, token_hash: str, actor: Actor, request_id: str | None = None) -> dict:
@@ -183,7 +183,7 @@ def rotate_token(app: FractionLedger, name: str, token_hash: str, actor: Actor, 
             raise errors.AccountNotFound("account_not_found.no_account_named", name=name)
         return [book], msgspec.to_builtins(book.rotate(name, token_hash, meta))
 
-    return app.run("rotate_token", {"name": name, "token_hash": token_hash}, actor, request_id, act)
+    return app.uow.run("rotate_token", {"name": name, "token_hash": token_hash}, actor, request_id, act)
 
 
 def list_accounts(app: FractionLedger) -> list[Account]:

@@ -116,3 +116,20 @@ class CentreAlias(Aggregate):
         self.kind = kind
         self.value = value
         self.centre = centre
+
+
+def get_centre(uow: Any, name: str) -> Centre:
+    """A centre this ledger knows (its key, aliases, zone), loaded in `uow` (a `UnitOfWork`);
+    refused when it knows none of that name."""
+    found = uow.get(centre_id_for(name))
+    if found is None:
+        raise errors.CentreNotFound("centre_not_found.centre_not_known_here", name=name, name2=name)
+    return found
+
+
+def centre_or_new(uow: Any, name: str, meta: dict) -> tuple[Centre, bool]:
+    """(the centre, False), or (a new centre of that name, True) when the ledger knows none."""
+    try:
+        return get_centre(uow, name), False
+    except errors.CentreNotFound:
+        return Centre(name=name, public_key=None, meta=meta), True

@@ -12,9 +12,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from collections.abc import Callable
+
 from eventsourcing.domain import Aggregate, event
 
+from ledger import errors
 from ledger.course import NAMESPACE
+from ledger.unit_of_work import Actor, UnitOfWork
 
 BATCH = 1000
 
@@ -76,3 +80,40 @@ class Destination(Aggregate):
                 # the course, so that a refusal (the receiver's text names the patient) is shown
                 # only to those who see that course; answers recorded before it lack it
                 self.refused[r["id"]] = {"code": r["code"], "text": r["text"], "at": at, "course": r.get("course")}
+
+
+class DestinationCommands:
+    """What was handed to each destination and what it answered (`FractionLedger.destinations`)."""
+
+    def __init__(self, uow: UnitOfWork):
+        self.uow = uow
+
+    def destination(self, name: str) -> Destination | None:
+        """What a destination was given and answered, or None if nothing was ever sent there."""
+        found = self.uow.get(destination_id(name))
+        return found if isinstance(found, Destination) else None
+
+    def on_destination(self, command: str, name: str, payload: Any, actor: Actor,
+                       change: Callable[[Destination, dict], Any]) -> Any:
+        if not name.strip():
+            raise errors.InvalidCommand("destination", "invalid.destination_needs_name")
+
+        def act(meta: dict) -> tuple[list[Any], Any]:
+            found = self.destination(name) or Destination(name=name, meta=meta)
+            return [found], change(found, meta)
+
+        return self.uow.run(command, {"destination": name, **payload}, actor, None, act)
+
+    def record_export(self, name: str, message_ids: list[str], where: str, actor: Actor) -> int:
+        """Messages written for a destination; returns how many were new."""
+        return self.on_destination(
+            "record_export", name, {"ids": message_ids, "where": where}, actor,
+            lambda d, meta: d.record_export(message_ids, where, meta),
+        )
+
+    def record_answers(self, name: str, accepted: list[str], refused: list[dict], actor: Actor) -> None:
+        """A receiver's acknowledgements: accepted ids, refusals as {id, code, text}."""
+        self.on_destination(
+            "record_answers", name, {"accepted": accepted, "refused": refused}, actor,
+            lambda d, meta: d.record_answers(accepted, refused, meta),
+        )

@@ -11,11 +11,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 
 from ledger import errors
 from ledger.course import NAMESPACE
+from schemas.results import ImportAcknowledged
 
 
 def import_set_id_for(set_id: str) -> uuid.UUID:
@@ -37,9 +37,13 @@ class OisImport(Aggregate):
 
 
 class OisImportCommands:
-    """Mixed into `FractionLedger` (needs `repository`, `run`)."""
+    """`FractionLedger.ois`: a physicist's acknowledgement that an import set is in the restored OIS."""
 
-    def acknowledge_import(self, set_id: str, items: list[dict], by: str, actor: Any, request_id: str | None = None) -> dict:
+    def __init__(self, uow: Any):
+        self.uow = uow
+
+    def acknowledge_import(self, set_id: str, items: list[dict], by: str, actor: Any,
+                           request_id: str | None = None) -> ImportAcknowledged:
         if not set_id or not by.strip():
             raise errors.InvalidCommand("set_id" if not set_id else "by", "invalid.required")
         for k, item in enumerate(items):
@@ -48,15 +52,13 @@ class OisImportCommands:
                     raise errors.InvalidCommand(f"items[{k}].{key}", "invalid.missing")
 
         def act(meta: dict) -> tuple[list[Any], Any]:
-            try:
-                known = self.repository.get(import_set_id_for(set_id))
-            except AggregateNotFoundError:
-                known = None
+            known = self.uow.get(import_set_id_for(set_id))
             if known is not None:
-                return [], {"set_id": set_id, "status": "unchanged", "by": known.by,
-                            "acknowledged_at": known.acknowledged_at, "fractions": len(known.items)}
+                return [], ImportAcknowledged(set_id=set_id, status="unchanged", by=known.by,
+                                              acknowledged_at=known.acknowledged_at, fractions=len(known.items))
             ack = OisImport(set_id=set_id, items=items, by=by, meta=meta)
-            return [ack], {"set_id": set_id, "status": "acknowledged", "by": by,
-                           "acknowledged_at": meta["recorded_at"], "fractions": len(items)}
+            return [ack], ImportAcknowledged(set_id=set_id, status="acknowledged", by=by,
+                                             acknowledged_at=meta["recorded_at"], fractions=len(items))
 
-        return self.run("acknowledge_import", {"set_id": set_id, "items": items, "by": by}, actor, request_id, act)
+        return self.uow.run("acknowledge_import", {"set_id": set_id, "items": items, "by": by}, actor, request_id, act,
+                            ImportAcknowledged)

@@ -53,7 +53,7 @@ def record_receipt(app: Any, source: str, channel: str, kind: str, sop_instance_
         return [Receipt(source=source, channel=channel, kind=kind, sop_instance_uid=sop_instance_uid,
                         course_id=course_id, status=status, meta=meta)], None
 
-    app.run("record_receipt", {"source": source, "sop_instance_uid": sop_instance_uid}, actor, None, act)
+    app.uow.run("record_receipt", {"source": source, "sop_instance_uid": sop_instance_uid}, actor, None, act)
 
 
 # ---- freshness -------------------------------------------------------------------------------

@@ -16,17 +16,19 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
 
 from ledger import errors
 from ledger.messages import said
-from ledger.centre import Centre, CentreAlias, alias_id_for, centre_id_for, check_alias, check_zone, normalized
+from ledger.centre import (
+    Centre, CentreAlias, alias_id_for, centre_or_new, check_alias, check_zone, get_centre, normalized,
+)
 from ledger.course import Course, course_id_for, registration
 from ledger.course_index import CourseIndex, Found, course_of_patient_plan, course_of_record
 from ledger.incident import Incident, near_miss, near_miss_id_for
 from ledger.requests import Request, fingerprint, request_aggregate_id
-from ledger.unit_of_work import Actor, parse, retrying
+from ledger.unit_of_work import Actor, UnitOfWork, parse, retrying
 from schemas.course import CentreArg, LogFraction, to_event
+from schemas.results import BundleImported, CentreChange
 from schemas.trust import (
     AddCentre, Amended, Bundle, Countersigned, Delivered, FallbackAdded, FallbackApproved, ScheduleGiven, Verified, Voided,
 )
@@ -50,92 +52,82 @@ def as_command(d: Delivered) -> LogFraction:
 
 
 class TrustCommands:
-    """Mixed into `FractionLedger` (needs `repository`, `save`, `meta`, `get_course`, `run`, `clock`)."""
+    """`FractionLedger.trust`. `courses`: the ledger's course commands (loading a course, claiming
+    a plan for a new one); `outage`: the centre registry every command checks its centres against."""
+
+    def __init__(self, uow: UnitOfWork, courses: Any, outage: Any):
+        self.uow, self.courses, self.outage = uow, courses, outage
+        self._course_index = CourseIndex()
 
     # ---- centres ---------------------------------------------------------------------------
 
     def get_centre(self, name: str) -> Centre:
-        try:
-            return self.repository.get(centre_id_for(name))
-        except AggregateNotFoundError:
-            raise errors.CentreNotFound(
-                "centre_not_found.centre_not_known_here", name=name, name2=name
-            ) from None
+        return get_centre(self.uow, name)
 
     def add_centre(self, name: str, public_key: str | None, actor: Any, replace_key: bool = False,
-                   request_id: str | None = None) -> dict:
+                   request_id: str | None = None) -> CentreChange:
         """Add a centre (with its public key), or give a known centre its key; the same again changes nothing."""
 
         cmd = parse(AddCentre, {"name": name, "public_key": public_key})
-        self.check_centres_known(("name", cmd.name))
+        self.outage.check_centres_known(("name", cmd.name))
 
         def act(meta: dict) -> tuple[list[Any], Any]:
             try:
                 centre = self.get_centre(cmd.name)
             except errors.CentreNotFound:
-                return [Centre(name=cmd.name, public_key=cmd.public_key, meta=meta)], {
-                    "centre": cmd.name, "status": "added", "public_key": cmd.public_key}
+                return [Centre(name=cmd.name, public_key=cmd.public_key, meta=meta)], CentreChange(
+                    centre=cmd.name, status="added", public_key=cmd.public_key)
             changed = centre.set_key(cmd.public_key, replace_key, meta)
-            return [centre], {"centre": cmd.name, "status": "key set" if changed else "unchanged",
-                              "public_key": centre.public_key}
+            return [centre], CentreChange(centre=cmd.name, status="key set" if changed else "unchanged",
+                                          public_key=centre.public_key)
 
-        return self.run("add_centre", {"name": cmd.name, "public_key": cmd.public_key, "replace": replace_key},
-                        actor, request_id, act)
+        return self.uow.run("add_centre", {"name": cmd.name, "public_key": cmd.public_key, "replace": replace_key},
+                        actor, request_id, act, CentreChange)
 
-    def centre_or_new(self, name: str, meta: dict) -> tuple[Centre, bool]:
-        try:
-            return self.get_centre(name), False
-        except errors.CentreNotFound:
-            return Centre(name=name, public_key=None, meta=meta), True
-
-    def add_centre_alias(self, name: str, kind: str, value: str, actor: Any, request_id: str | None = None) -> dict:
+    def add_centre_alias(self, name: str, kind: str, value: str, actor: Any, request_id: str | None = None) -> CentreChange:
         """Declare a name a partner's systems use for centre `name` (an institution name, a station
         name, an AE title). A name already meaning another centre is refused."""
 
         name = parse(CentreArg, {"centre": name}).centre
-        self.check_centres_known(("centre", name))
+        self.outage.check_centres_known(("centre", name))
         check_alias(kind, value)
 
         def act(meta: dict) -> tuple[list[Any], Any]:
-            try:
-                known = self.repository.get(alias_id_for(kind, value))
-            except AggregateNotFoundError:
-                known = None
+            known = self.uow.get(alias_id_for(kind, value))
             if known is not None and known.centre != name:
                 raise errors.CentreConflict(
                     "centre_conflict.name_already_means_centre", kind=kind, value=repr(value), centre=known.centre
                 )
-            centre, new = self.centre_or_new(name, meta)
+            centre, new = centre_or_new(self.uow, name, meta)
             changed = centre.add_alias(kind, value, meta)
             found = [centre] + ([] if known is not None else [CentreAlias(kind=kind, value=value, centre=name, meta=meta)])
-            return (found if changed or new else []), {"centre": name, "kind": kind, "value": value,
-                                                       "status": "added" if changed else "unchanged"}
+            return (found if changed or new else []), CentreChange(centre=name, kind=kind, value=value,
+                                                                   status="added" if changed else "unchanged")
 
-        return self.run("add_centre_alias", {"centre": name, "kind": kind, "value": value}, actor, request_id, act)
+        return self.uow.run("add_centre_alias", {"centre": name, "kind": kind, "value": value}, actor, request_id, act,
+                            CentreChange)
 
-    def set_centre_zone(self, name: str, zone: str, actor: Any, request_id: str | None = None) -> dict:
+    def set_centre_zone(self, name: str, zone: str, actor: Any, request_id: str | None = None) -> CentreChange:
         """The IANA zone of a centre: times its records give without an offset are read in it, on their date."""
 
         name = parse(CentreArg, {"centre": name}).centre
-        self.check_centres_known(("centre", name))
+        self.outage.check_centres_known(("centre", name))
         check_zone(zone)
 
         def act(meta: dict) -> tuple[list[Any], Any]:
-            centre, new = self.centre_or_new(name, meta)
+            centre, new = centre_or_new(self.uow, name, meta)
             changed = centre.set_zone(zone, meta)
-            return ([centre] if changed or new else []), {"centre": name, "zone": zone,
-                                                          "status": "set" if changed else "unchanged"}
+            return ([centre] if changed or new else []), CentreChange(centre=name, zone=zone,
+                                                                      status="set" if changed else "unchanged")
 
-        return self.run("set_centre_zone", {"centre": name, "zone": zone}, actor, request_id, act)
+        return self.uow.run("set_centre_zone", {"centre": name, "zone": zone}, actor, request_id, act, CentreChange)
 
     def centre_named(self, kind: str, value: str) -> str | None:
         """The centre a partner's name means, or None when no one declared it."""
         if not normalized(value):
             return None
-        try:
-            return self.repository.get(alias_id_for(kind, value)).centre
-        except AggregateNotFoundError:
-            return None
+        known = self.uow.get(alias_id_for(kind, value))
+        return known.centre if known is not None else None
 
     def centre_zone(self, name: str) -> str | None:
         try:
@@ -145,21 +137,18 @@ class TrustCommands:
 
     def course_index(self) -> CourseIndex:
         """Which course each plan is, from the event store, caught up (see `ledger.course_index`)."""
-        index = self.__dict__.get("_course_index")
-        if index is None:
-            index = self.__dict__.setdefault("_course_index", CourseIndex())
-        return index.refresh(self)
+        return self._course_index.refresh(self.courses)
 
     def course_of_record(self, patient_id: str, plan_uid: str, sees: Callable[[str], bool] = lambda _: True) -> Found:
-        return course_of_record(self.course_index(), patient_id, plan_uid, self.get_course, sees)
+        return course_of_record(self.course_index(), patient_id, plan_uid, self.courses.get_course, sees)
 
     def course_of_patient_plan(self, patient_id: str, plan: str, sees: Callable[[str], bool] = lambda _: True) -> Found:
-        return course_of_patient_plan(self.course_index(), patient_id, plan, self.get_course, sees)
+        return course_of_patient_plan(self.course_index(), patient_id, plan, self.courses.get_course, sees)
 
     def attribute_record(self, course_id: str, plan_uid: str, machine: str, names: dict[str, str]) -> str:
         """Where a record from an OIS was delivered (see `Course.centre_of_record`); `names` maps
         alias kinds (institution, station, aet) to what the record says."""
-        course = self.get_course(course_id)
+        course = self.courses.get_course(course_id)
         declared = [c for c in (self.centre_named(k, v) for k, v in names.items() if v) if c]
         return course.centre_of_record(plan_uid, machine, list(names.values()), declared)
 
@@ -174,25 +163,25 @@ class TrustCommands:
                     "bundle_refused.event_was_recorded_but", i=i, key=ev.key, where=where, centre=bundle.centre
                 )
 
-    def import_bundle(self, bundle: Bundle, actor: Any) -> dict:
+    def import_bundle(self, bundle: Bundle, actor: Any) -> BundleImported:
         """Apply a bundle whose signature and chain were checked; all of it or nothing."""
         self.check_bundle_origin(bundle)
         try:
-            self.check_centres_known(("centre", bundle.centre),
+            self.outage.check_centres_known(("centre", bundle.centre),
                                      *(("home_centre", c.registration.home_centre) for c in bundle.courses),
                                      *(("assigned_centres", a) for c in bundle.courses for a in c.registration.assigned_centres))
         except errors.UnknownCentre as exc:
             raise errors.BundleRefused("bundle_refused.detail", detail=str(exc)) from None
 
-        def attempt() -> dict:
+        def attempt() -> BundleImported:
             try:
                 aggregates, summary = self.apply_bundle(bundle, actor)
             except errors.BundleRefused:
                 raise
             except errors.LedgerError as exc:
                 raise errors.BundleRefused("bundle_refused.detail", detail=str(exc)) from None
-            self.group_commit.save(*aggregates)
-            return summary
+            self.uow.group_commit.save(*aggregates)
+            return BundleImported(**summary)
 
         return retrying(attempt, "contended.ledger_kept_changing_while")
 
@@ -201,14 +190,14 @@ class TrustCommands:
         new: list[Any] = []  # aggregates created by the import (courses, requests, incidents)
         summary: dict[str, Any] = {"centre": bundle.centre, "events": len(bundle.events), "applied": 0,
                                    "already_imported": 0, "courses_registered": 0, "collisions": []}
-        base_meta = self.meta(actor, None)
+        base_meta = self.uow.meta(actor, None)
         for bc in bundle.courses:
             args = registration(bc.registration)
             cid = course_id_for(bc.registration.home_centre, bc.registration.patient.id, bc.registration.plan.uid)
             if str(cid) != bc.id:
                 raise errors.BundleRefused("bundle_refused.course_registration_gives_id", id=bc.id, cid=cid)
             try:
-                course = self.get_course(cid)
+                course = self.courses.get_course(cid)
                 for name in ("patient", "plan"):
                     mine = course.patient if name == "patient" else to_event(course.plan)
                     if msgspec.json.encode(mine, order="sorted") != msgspec.json.encode(args[name], order="sorted"):
@@ -216,7 +205,7 @@ class TrustCommands:
                             "bundle_refused.course_bundle_s_differs", id=bc.id, name=name
                         )
             except errors.CourseNotFound:
-                claim = self.claim_plan(cid, bc.registration, base_meta, new)
+                claim = self.courses.claim_plan(cid, bc.registration, base_meta, new)
                 course = Course(**args, meta=base_meta)
                 new.extend([course, *claim])
                 summary["courses_registered"] += 1
@@ -225,10 +214,7 @@ class TrustCommands:
             rid = bundle_request_id(bundle.centre, ev.key)
             # The event as recorded at its centre; its hash depends on the bundle it travels in.
             fp = fingerprint("bundle_event", {k: v for k, v in to_event(ev).items() if k != "hash"})
-            try:
-                done = self.repository.get(request_aggregate_id(rid))
-            except AggregateNotFoundError:
-                done = None
+            done = self.uow.get(request_aggregate_id(rid))
             if done is not None:
                 if done.fingerprint != fp:
                     raise errors.BundleRefused(

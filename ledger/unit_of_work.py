@@ -1,5 +1,6 @@
 """What every command of the ledger shares: who acts (`Actor`), parsing raw input into a
-command Struct (`parse`), the clock, and the one retry policy of a unit of work.
+command Struct (`parse`), the clock, and `UnitOfWork`: the one way a command decides and saves,
+with its one retry policy.
 
 A unit of work decides on the state it loaded and saves everything it changed in one
 transaction. When another writer appended first (an `IntegrityError` on a stream's version),
@@ -16,12 +17,15 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import msgspec
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Transcoding
 
 from ledger import errors
+from ledger.requests import Request, fingerprint, request_aggregate_id
 from ledger.validation import explain
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -63,6 +67,64 @@ def retrying(attempt: Callable[[], R], contended: str = "contended.course_kept_c
         except IntegrityError:
             time.sleep(random.uniform(0, PAUSE * (n + 1)))
     raise errors.StillContended(contended)
+
+
+class UnitOfWork:
+    """Runs a command: `act(meta)` loads what it needs, decides (raising a refusal) and returns
+    (aggregates to save, result); everything is saved in one transaction, group-committed with
+    the saves that arrive together, and retried on the winner's state when another writer got in
+    first. A command with a request id is answered once: its result is saved with it as a
+    `Request`, and the same request again gets that first answer (a different one under the
+    same id is refused). Every command service of the ledger is given this one object."""
+
+    def __init__(self, repository: Any, save: Callable[..., Any], clock: Callable[[], datetime]):
+        self.repository, self.save, self.clock = repository, save, clock
+        self.group_commit = GroupCommit(save)
+
+    def meta(self, actor: Actor, request_id: str | None) -> dict:
+        """What every event records of its cause: who, from which centre, when, which request."""
+        return {"user": actor.user, "centre": actor.centre, "recorded_at": self.clock(), "request_id": request_id}
+
+    def get(self, aggregate_id: Any) -> Any:
+        """The aggregate with that id, or None when the store holds no such stream."""
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def previous_answer(self, request_id: str | None, command: str, fp: str) -> Any:
+        """The first result of this request, or None when it is new."""
+        if request_id is None:
+            return None
+        request = self.get(request_aggregate_id(request_id))
+        if request is None:
+            return None
+        if request.fingerprint != fp:
+            raise errors.RequestIdReused(
+                "request_id_reused.request_id_was_already", request_id=repr(request_id), command=request.command
+            )
+        return request.result
+
+    def run(self, command: str, payload: Any, actor: Actor, request_id: str | None,
+            act: Callable[[dict], tuple[list[Any], Any]], returns: Any = None) -> Any:
+        """Run `act(meta)` -> (aggregates to save, result) until it saves without a conflict.
+        `returns`: the type of the result (a `schemas.results` Struct, a list of records), so that
+        a repeated request's stored answer is given back as the same type."""
+        fp = fingerprint(command, {"payload": payload, "actor": actor})
+
+        def attempt() -> Any:
+            answered = self.previous_answer(request_id, command, fp)
+            if answered is not None:
+                return answered if returns is None else msgspec.convert(answered, returns, strict=False)
+            meta = self.meta(actor, request_id)
+            aggregates, result = act(meta)
+            if request_id is not None:
+                stored = msgspec.to_builtins(result, builtin_types=(Decimal, datetime, date))
+                aggregates.append(Request(request_id=request_id, command=command, fingerprint=fp, result=stored, meta=meta))
+            self.group_commit.save(*aggregates)  # returns once durable, with the others that came together
+            return result
+
+        return retrying(attempt)
 
 
 class GroupCommit:

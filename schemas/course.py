@@ -15,6 +15,7 @@ from typing import Any, Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from schemas.result import Result
 from schemas.schedule import Schedule
 from schemas.text import (
     ONE_LINE, Label, LongString, Machine, Note, PatientId, PersonName, ShortString, check_person_name, long_text,
@@ -168,7 +169,7 @@ class Patient(Struct, frozen=True, kw_only=True):
         check_person_name(self.name, "name")
 
 
-class BeamDelivery(Struct, frozen=True, kw_only=True):
+class BeamDelivery(Result, frozen=True, kw_only=True):
     """A beam as one session delivered it. `specified_mu` is the plan's meterset (also for a
     continuation, PS3.3 C.8.8.21.2.1); `start_mu` is what earlier sessions of the fraction
     had given it when this session began (0 unless a continuation)."""
@@ -198,7 +199,7 @@ class BeamInput(Struct, frozen=True, kw_only=True):
             check_mu(self.specified_mu, "specified_mu")
 
 
-class MetersetDeviation(Struct, frozen=True, kw_only=True):
+class MetersetDeviation(Result, frozen=True, kw_only=True):
     """A beam that received more (`over`) or, although it ended NORMAL, less (`under`) than it
     should have: `expected` is what the fraction still lacked on that beam."""
 
@@ -209,7 +210,7 @@ class MetersetDeviation(Struct, frozen=True, kw_only=True):
     tolerance: MU
 
 
-class FractionRecord(Struct, frozen=True, kw_only=True):
+class FractionRecord(Result, frozen=True, kw_only=True):
     """One session at a linac: a fraction delivered, or a continuation completing it."""
 
     record_id: str

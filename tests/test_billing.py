@@ -48,7 +48,7 @@ def deliver(ledger, course_id: str, centres: list[str], first_day: int = 0) -> N
 
 
 def agree(ledger, billing: str, partner: str, rule: str = "pro-rata", valid_from: str = "2026-01-01", **terms) -> dict:
-    return ledger.app.agree(
+    return ledger.app.billing.agree(
         {"billing_centre": billing, "partner": partner, "rule": rule, "valid_from": valid_from, **terms}, FINANCE
     )
 
@@ -74,7 +74,7 @@ def test_pro_rata_the_home_centre_bills_and_owes_the_partner_its_share_of_fracti
     deliver(ledger, course, [HOME] * 17 + [PARTNER] * 8)
     complete(ledger, course)
 
-    [split] = ledger.app.splits_of(course)
+    [split] = ledger.app.billing.splits_of(course)
     assert (split["status"], split["billing_centre"], split["course_amount"]) == ("settled", HOME, Decimal("4321.09"))
     # 4321.09 * 8/25 = 1382.7488 -> 1382.75; the remainder stays with the billing centre.
     assert shares(split) == {HOME: (17, Decimal("2938.34")), PARTNER: (8, Decimal("1382.75"))}
@@ -94,7 +94,7 @@ def test_shares_round_half_up_to_the_cent_and_the_remainder_goes_to_the_billing_
     three = register(ledger, "P-3", 3)
     deliver(ledger, three, [HOME, PARTNER, THIRD])
     complete(ledger, three)
-    assert shares(ledger.app.splits_of(three)[-1]) == {
+    assert shares(ledger.app.billing.splits_of(three)[-1]) == {
         HOME: (1, Decimal("333.34")), PARTNER: (1, Decimal("333.33")), THIRD: (1, Decimal("333.33"))}
 
     agree(ledger, HOME, PARTNER, course_amount="100.01", valid_from="2026-11-20")
@@ -102,7 +102,7 @@ def test_shares_round_half_up_to_the_cent_and_the_remainder_goes_to_the_billing_
     deliver(ledger, half, [HOME, PARTNER], first_day=20)
     complete(ledger, half)
     # 50.005 rounds half up to 50.01 (banker's rounding would give 50.00).
-    assert shares(ledger.app.splits_of(half)[-1]) == {HOME: (1, Decimal("50.00")), PARTNER: (1, Decimal("50.01"))}
+    assert shares(ledger.app.billing.splits_of(half)[-1]) == {HOME: (1, Decimal("50.00")), PARTNER: (1, Decimal("50.01"))}
 
 
 def test_per_fraction_the_partner_gets_a_fixed_fee_per_fraction_it_delivered(ledger):
@@ -110,7 +110,7 @@ def test_per_fraction_the_partner_gets_a_fixed_fee_per_fraction_it_delivered(led
     course = register(ledger, "P-5", 20)
     deliver(ledger, course, [HOME] * 14 + [PARTNER] * 6)
     complete(ledger, course)
-    split = ledger.app.splits_of(course)[-1]
+    split = ledger.app.billing.splits_of(course)[-1]
     assert split["course_amount"] == Decimal("3800.00")
     assert shares(split) == {HOME: (14, Decimal("3227.00")), PARTNER: (6, Decimal("573.00"))}
 
@@ -131,7 +131,7 @@ def test_the_version_in_force_on_the_first_fraction_applies(ledger):
     complete(ledger, before)
     complete(ledger, after)
 
-    first, second = ledger.app.splits_of(before)[-1], ledger.app.splits_of(after)[-1]
+    first, second = ledger.app.billing.splits_of(before)[-1], ledger.app.billing.splits_of(after)[-1]
     assert first["agreements"][0]["version"] == 1 and shares(first)[PARTNER] == (4, Decimal("400.00"))
     assert second["agreements"][0]["version"] == 2 and shares(second)[PARTNER] == (2, Decimal("200.00"))
     assert [a["version"] for a in ledger.fresh().agreements()] == [1, 2]
@@ -143,10 +143,10 @@ def test_the_treatment_category_picks_the_tariff_and_the_course_amount_is_the_de
     for patient, category in [("P-8", "complex"), ("P-9", "palliative"), ("P-10", None)]:
         course = register(ledger, patient, 2)
         if category:
-            assert ledger.app.set_course_category(course, category, FINANCE)["changed"]
+            assert ledger.app.billing.set_course_category(course, category, FINANCE)["changed"]
         deliver(ledger, course, [HOME, PARTNER])
         complete(ledger, course)
-        amounts[category] = ledger.app.splits_of(course)[-1]["course_amount"]
+        amounts[category] = ledger.app.billing.splits_of(course)[-1]["course_amount"]
     assert amounts == {"complex": Decimal("4200.00"), "palliative": Decimal("2000.00"), None: Decimal("2000.00")}
 
 
@@ -155,7 +155,7 @@ def test_the_partner_bills_when_only_it_has_an_agreement_with_the_home_centre(le
     course = register(ledger, "P-11", 5)
     deliver(ledger, course, [HOME, HOME, PARTNER, PARTNER, PARTNER])
     complete(ledger, course)
-    split = ledger.app.splits_of(course)[-1]
+    split = ledger.app.billing.splits_of(course)[-1]
     assert split["billing_centre"] == PARTNER
     assert shares(split) == {PARTNER: (3, Decimal("1800.00")), HOME: (2, Decimal("1200.00"))}
     assert statement(ledger)["balances"] == [{"debtor": PARTNER, "creditor": HOME, "amount": Decimal("1200.00")}]
@@ -192,8 +192,8 @@ def test_a_category_set_after_completion_supersedes_the_split(ledger):
     course = register(ledger, "P-13", 2)
     deliver(ledger, course, [HOME, PARTNER])
     complete(ledger, course)
-    ledger.app.set_course_category(course, "complex", FINANCE)
-    assert [s["course_amount"] for s in ledger.app.splits_of(course)] == [Decimal("2000.00"), Decimal("4200.00")]
+    ledger.app.billing.set_course_category(course, "complex", FINANCE)
+    assert [s["course_amount"] for s in ledger.app.billing.splits_of(course)] == [Decimal("2000.00"), Decimal("4200.00")]
     assert statement(ledger)["totals"]["amount"] == Decimal("4200.00")
 
 
@@ -201,7 +201,7 @@ def test_without_an_agreement_the_split_is_unsettled_until_finance_records_one(l
     course = register(ledger, "P-14", 3)
     deliver(ledger, course, [HOME, PARTNER, PARTNER])
     complete(ledger, course)
-    [split] = ledger.app.splits_of(course)
+    [split] = ledger.app.billing.splits_of(course)
     assert split["status"] == "unsettled" and split["billing_centre"] is None
     assert f"{HOME} has no agreement with {PARTNER} in force on 2026-11-02" in split["reason"]
     result = statement(ledger)
@@ -210,15 +210,15 @@ def test_without_an_agreement_the_split_is_unsettled_until_finance_records_one(l
     assert statement(ledger, (PARTNER, THIRD))["unsettled"] == []
 
     agree(ledger, HOME, PARTNER, course_amount="900.00")
-    settled = ledger.app.settle_course(course, FINANCE)
-    assert settled["changed"] and settled["split"]["status"] == "settled"
-    assert ledger.app.settle_course(course, FINANCE)["changed"] is False
-    assert [s["status"] for s in ledger.app.splits_of(course)] == ["unsettled", "settled"]
+    settled = ledger.app.billing.settle_course(course, FINANCE)
+    assert settled.changed and settled.split.status == "settled"
+    assert ledger.app.billing.settle_course(course, FINANCE)["changed"] is False
+    assert [s["status"] for s in ledger.app.billing.splits_of(course)] == ["unsettled", "settled"]
     assert statement(ledger)["totals"]["amount"] == Decimal("900.00")
 
     active = register(ledger, "P-15", 3)
     with pytest.raises(errors.LifecycleConflict):
-        ledger.app.settle_course(active, FINANCE)
+        ledger.app.billing.settle_course(active, FINANCE)
 
 
 def test_a_retried_completion_records_one_split_and_a_home_only_course_owes_nobody(ledger):
@@ -227,12 +227,12 @@ def test_a_retried_completion_records_one_split_and_a_home_only_course_owes_nobo
     deliver(ledger, shared, [HOME, PARTNER])
     complete(ledger, shared, request_id="complete-P-16")
     complete(ledger, shared, request_id="complete-P-16")
-    assert len(ledger.app.splits_of(shared)) == 1
+    assert len(ledger.app.billing.splits_of(shared)) == 1
 
     at_home = register(ledger, "P-17", 2)
     deliver(ledger, at_home, [HOME, HOME])
     complete(ledger, at_home)
-    assert ledger.app.splits_of(at_home)[-1]["status"] == "home-only"
+    assert ledger.app.billing.splits_of(at_home)[-1]["status"] == "home-only"
     assert {line["course_id"] for line in statement(ledger)["lines"]} == {shared}
 
 
@@ -281,10 +281,10 @@ def test_a_bad_agreement_names_the_field_and_writes_nothing(ledger):
         ({"tariffs": {"complex": "12.3456"}}, "tariff complex"),
     ]:
         with pytest.raises(errors.InvalidCommand) as refused:
-            ledger.app.agree(ok | bad, FINANCE)
+            ledger.app.billing.agree(ok | bad, FINANCE)
         assert refused.value.field == field, bad
     with pytest.raises(errors.InvalidCommand) as refused:
-        ledger.app.set_course_category(register(ledger, "P-21", 2), "", FINANCE)
+        ledger.app.billing.set_course_category(register(ledger, "P-21", 2), "", FINANCE)
     assert refused.value.field == "category"
     assert ledger.fresh().agreements() == []
 
@@ -462,7 +462,7 @@ def test_property_a_superseded_split_never_counts_twice(ledger, deliveries, rule
 
     history = ledger.fresh().splits(course)
     assert [s["current"] for s in history] == [False] * (len(history) - 1) + [True]
-    in_force = ledger.app.splits_of(course)[-1]
+    in_force = ledger.app.billing.splits_of(course)[-1]
     result = statement(ledger)
     mine = [line for line in result["lines"] if line["course_id"] == course]
     if in_force["status"] == "settled":
@@ -470,7 +470,7 @@ def test_property_a_superseded_split_never_counts_twice(ledger, deliveries, rule
         assert {(line["centre"], line["amount"]) for line in mine} == {(s["centre"], s["amount"]) for s in in_force["shares"]}
     else:
         assert mine == []
-    settled = [ledger.app.splits_of(c["id"])[-1] for c in ledger.fresh().courses(status="completed")]
+    settled = [ledger.app.billing.splits_of(c["id"])[-1] for c in ledger.fresh().courses(status="completed")]
     assert result["totals"]["amount"] == sum(s["course_amount"] for s in settled if s["status"] == "settled")
     assert sum(c["net"] for c in result["totals"]["centres"]) == 0
 
@@ -494,7 +494,7 @@ def test_a_course_completed_just_after_midnight_in_brussels_is_on_that_months_st
     deliver(ledger, course, [HOME, PARTNER])
     ledger.clock.now = completed_utc - timedelta(seconds=1)  # the clock ticks once per command
     complete(ledger, course)
-    [split] = ledger.app.splits_of(course)
+    [split] = ledger.app.billing.splits_of(course)
     assert split["completed_on"] == month[0]
     read = ledger.fresh()
     assert {line["course_id"] for line in read.statement(*month)["lines"]} == {course}
@@ -503,10 +503,10 @@ def test_a_course_completed_just_after_midnight_in_brussels_is_on_that_months_st
 
 def test_a_centres_recorded_zone_gives_the_day_of_its_courses(ledger):
     ledger.clock.now = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
-    ledger.app.set_centre_zone(HOME, "Europe/London", Actor("admin", HOME))
+    ledger.app.trust.set_centre_zone(HOME, "Europe/London", Actor("admin", HOME))
     agree(ledger, HOME, PARTNER, course_amount="1000.00")
     course = register(ledger, "P-LONDON", 2)
     deliver(ledger, course, [HOME, PARTNER])
     ledger.clock.now = datetime(2026, 11, 30, 23, 30, tzinfo=timezone.utc)
     complete(ledger, course)
-    assert ledger.app.splits_of(course)[-1]["completed_on"] == date(2026, 11, 30)
+    assert ledger.app.billing.splits_of(course)[-1]["completed_on"] == date(2026, 11, 30)

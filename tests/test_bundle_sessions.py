@@ -33,8 +33,8 @@ def partner(tmp_path, monkeypatch, ledger):
     monkeypatch.setenv("FRACTION_LEDGER_READ_DB", str(folder / "read.sqlite3"))
     away = Ledger(str(folder / "ledger.sqlite3"), clock=Clock(DAY1 + timedelta(days=20)))
     public, _ = generate_centre_key(folder / "key.ed25519")
-    away.app.add_centre(PARTNER, public, Actor("admin", PARTNER))
-    ledger.app.add_centre(PARTNER, public, Actor("admin", HOME))
+    away.app.trust.add_centre(PARTNER, public, Actor("admin", PARTNER))
+    ledger.app.trust.add_centre(PARTNER, public, Actor("admin", HOME))
     away.key = folder / "key.ed25519"
     yield away
     away.close()
@@ -57,7 +57,7 @@ def test_a_session_of_one_record_per_beam_comes_home_as_one_fraction_without_a_c
     assert (at_partner.fractions_delivered(), at_partner.flags) == (2, [])
 
     data, _ = export_bundle(partner.app, PARTNER, partner.key)
-    result = ledger.app.import_bundle(read_bundle(ledger.app, data), Actor("physicist.home", HOME))
+    result = ledger.app.trust.import_bundle(read_bundle(ledger.app, data), Actor("physicist.home", HOME))
 
     home = ledger.app.get_course(course)
     assert result["applied"] == 4

@@ -62,11 +62,11 @@ def apply(ledger: Ledger, ids: list[str], cmd: tuple) -> None:
         elif kind == "void":
             app.void_fraction(course, cmd[2], "test", "physicist", Actor("physicist", "HOME"))
         elif kind == "amend":
-            app.amend_prescription(course, {"kind": cmd[2], "fractions": cmd[3], "reason": "test"}, Actor(cmd[4], "HOME"))
+            app.gaps.amend_prescription(course, {"kind": cmd[2], "fractions": cmd[3], "reason": "test"}, Actor(cmd[4], "HOME"))
         elif kind == "countersign":
             pending = app.get_course(course).pending_amendments()
             if pending:
-                app.countersign_amendment(course, pending[-1].id, Actor(cmd[2], "HOME"))
+                app.gaps.countersign_amendment(course, pending[-1].id, Actor(cmd[2], "HOME"))
         else:
             getattr(app, f"{cmd[2]}_course")(course, *(["why"] if cmd[2] != "resume" else []), Actor("physicist", "HOME"))
     except errors.LedgerError:

@@ -16,6 +16,8 @@ import pytest
 from ledger import errors
 from ledger.messages import english
 from ledger.service import Actor
+from schemas.course import BeamDelivery
+from schemas.results import CourseChange
 
 HOME, PARTNER, OTHER = "HOME", "PARTNER", "OTHER"
 DAY1 = datetime(2026, 10, 5, 9, 0, tzinfo=timezone(timedelta(hours=2)))
@@ -143,8 +145,8 @@ def test_interrupted_fraction_is_completed_by_a_continuation_and_counts_once(led
     cont = log(ledger, course, 1, PARTNER, day=0, delivery_type="CONTINUATION",
                beams=[{"number": 2, "delivered_mu": "75.3"}])
     assert cont["delivery_type"] == "CONTINUATION"
-    assert cont["beams"] == [{"number": 2, "specified_mu": Decimal("115.5"), "delivered_mu": Decimal("75.3"),
-                              "termination": "NORMAL", "start_mu": Decimal("40.2")}], \
+    assert cont.beams == [BeamDelivery(number=2, specified_mu=Decimal("115.5"), delivered_mu=Decimal("75.3"),
+                                        termination="NORMAL", start_mu=Decimal("40.2"))], \
         "a continuation's specified MU is the plan's meterset (PS3.3 C.8.8.21.2.1); it starts where the first stopped"
     with pytest.raises(errors.FractionAlreadyDelivered):
         log(ledger, course, 1, PARTNER, day=0, delivery_type="CONTINUATION", beams=[{"number": 2, "delivered_mu": "1"}])
@@ -223,7 +225,7 @@ def test_registration_is_idempotent_and_conflicting_content_is_refused(ledger):
     again = ledger.app.register_course(
         {"patient": {"id": "P-REX3", "name": "DUPONT^MARIE", "birth_date": "1958-04-01", "sex": "F"},
          "home_centre": HOME, "plan": plan(), "assigned_centres": [PARTNER]}, Actor("physicist.partner", PARTNER))
-    assert again == {"id": first, "status": "unchanged"}
+    assert again == CourseChange(id=first, status="unchanged")
     before = event_count(ledger)
     with pytest.raises(errors.CourseConflict) as conflict:
         register(ledger, fractions=25)

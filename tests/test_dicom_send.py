@@ -83,7 +83,7 @@ def test_what_a_ledger_recorded_under_an_address_still_counts_for_the_named_dest
 
     with Ledger(str(tmp_path / "l.sqlite3")) as ledger:
         old = destination_name("ois.local", 104, "ARIA")  # how a ledger before name keys kept the answers
-        ledger.app.record_answers(old, ["1.2.3", "1.2.4"], [], Actor("physicist", "HOME"))
+        ledger.app.destinations.record_answers(old, ["1.2.3", "1.2.4"], [], Actor("physicist", "HOME"))
         assert set(accepted_by(ledger.app, "ois", old)) == {"1.2.3", "1.2.4"}
         assert accepted_by(ledger.app, "ois") == {}
 

@@ -148,9 +148,9 @@ def test_a_void_with_a_reason_or_name_the_home_systems_cannot_take_is_refused(le
 @pytest.mark.parametrize("call, field", [
     (lambda app, c: app.suspend_course(c, "skin\rreaction", PHYSICIST), "reason"),
     (lambda app, c: app.complete_course(c, "done\x1b", PHYSICIST), "reason"),
-    (lambda app, c: app.register_incident({"centre": HOME, "category": "positioning", "severity": "low",
+    (lambda app, c: app.billing.register_incident({"centre": HOME, "category": "positioning", "severity": "low",
                                            "description": "shift\x00", "course_id": c}, PHYSICIST), "description"),
-    (lambda app, c: app.register_incident({"centre": HOME, "category": "positioning", "severity": "low",
+    (lambda app, c: app.billing.register_incident({"centre": HOME, "category": "positioning", "severity": "low",
                                            "description": "shift", "by": "rtt\\anna"}, PHYSICIST), "by"),
     (lambda app, c: app.add_fallback_plan(c, {**course_body()["plan"], "uid": "1.2.3.9", "machine": "M" * 17},
                                           PHYSICIST), "machine"),
@@ -165,12 +165,12 @@ def test_other_commands_refuse_text_the_home_systems_cannot_take(ledger, call, f
 
 
 def test_incident_follow_up_and_close_refuse_control_characters(ledger):
-    incident = ledger.app.register_incident({"centre": HOME, "category": "positioning", "severity": "low",
+    incident = ledger.app.billing.register_incident({"centre": HOME, "category": "positioning", "severity": "low",
                                              "description": "Shift 4 mm\ncorrected"}, PHYSICIST)["id"]
     before = events(ledger)
-    for call, field in ((lambda: ledger.app.add_follow_up(incident, "mask\rremade", PHYSICIST), "text"),
-                        (lambda: ledger.app.add_follow_up(incident, "ok", PHYSICIST, by="x" * 70), "by"),
-                        (lambda: ledger.app.close_incident(incident, "closed\x00", PHYSICIST), "resolution")):
+    for call, field in ((lambda: ledger.app.billing.add_follow_up(incident, "mask\rremade", PHYSICIST), "text"),
+                        (lambda: ledger.app.billing.add_follow_up(incident, "ok", PHYSICIST, by="x" * 70), "by"),
+                        (lambda: ledger.app.billing.close_incident(incident, "closed\x00", PHYSICIST), "resolution")):
         with pytest.raises(errors.InvalidCommand) as refused:
             call()
         assert refused.value.field == field

@@ -33,9 +33,9 @@ def register(ledger) -> str:
 
 
 def amended(ledger, course: str, by: Actor = ONC_A, signer: Actor = ONC_B) -> str:
-    a = ledger.app.amend_prescription(course, {"kind": "extra_fractions", "fractions": 1,
+    a = ledger.app.gaps.amend_prescription(course, {"kind": "extra_fractions", "fractions": 1,
                                                "reason": "fraction lost in the outage"}, by)["amendment"]["id"]
-    ledger.app.countersign_amendment(course, a, signer)
+    ledger.app.gaps.countersign_amendment(course, a, signer)
     return a
 
 
@@ -49,10 +49,10 @@ def test_the_treatment_summary_record_counts_the_amended_prescription(ledger, tm
         log(ledger, course, n, HOME)
     [before] = summaries(ledger, tmp_path / "a")
     assert before.FractionGroupSummarySequence[0].NumberOfFractionsPlanned == 5
-    ledger.app.amend_prescription(course, {"kind": "extra_fractions", "fractions": 1, "reason": "x"}, ONC_A)
+    ledger.app.gaps.amend_prescription(course, {"kind": "extra_fractions", "fractions": 1, "reason": "x"}, ONC_A)
     [pending] = summaries(ledger, tmp_path / "b")
     assert pending.SOPInstanceUID == before.SOPInstanceUID, "an amendment not countersigned changes nothing"
-    ledger.app.countersign_amendment(course, ledger.app.get_course(course).amendments[0].id, ONC_B)
+    ledger.app.gaps.countersign_amendment(course, ledger.app.get_course(course).amendments[0].id, ONC_B)
     [after] = summaries(ledger, tmp_path / "c")
     assert after.FractionGroupSummarySequence[0].NumberOfFractionsPlanned == 6
     assert after.SOPInstanceUID != before.SOPInstanceUID  # new content, new instance
@@ -74,7 +74,7 @@ def test_the_hl7_summary_pdf_shows_the_original_and_every_amendment(ledger):
     course = register(ledger)
     log(ledger, course, 1, HOME)
     amended(ledger, course)
-    ledger.app.amend_prescription(course, {"kind": "twice_daily", "day": (DAY1 + timedelta(days=7)).date().isoformat(),
+    ledger.app.gaps.amend_prescription(course, {"kind": "twice_daily", "day": (DAY1 + timedelta(days=7)).date().isoformat(),
                                            "reason": "compensation day"}, ONC_A)
     text = "\n".join(p.extract_text() for p in PdfReader(BytesIO(
         treatment_summary(ledger.fresh().course(course), DAY1 + timedelta(days=30)))).pages)
@@ -95,8 +95,8 @@ def partner(tmp_path, monkeypatch):
 
 def test_a_bundle_carries_the_amendment_so_the_partner_counts_against_the_amended_prescription(ledger, partner, tmp_path):
     public, _ = generate_centre_key(tmp_path / "home.ed25519")
-    ledger.app.add_centre(HOME, public, Actor("admin", HOME))
-    partner.app.add_centre(HOME, public, Actor("admin", PARTNER))
+    ledger.app.trust.add_centre(HOME, public, Actor("admin", HOME))
+    partner.app.trust.add_centre(HOME, public, Actor("admin", PARTNER))
     course = register(ledger)
     for n in range(1, 6):
         log(ledger, course, n, HOME)
@@ -104,7 +104,7 @@ def test_a_bundle_carries_the_amendment_so_the_partner_counts_against_the_amende
     data = export_bundle(ledger.app, HOME, tmp_path / "home.ed25519")[0]
     bundle = read_bundle(partner.app, data)
     assert {e.__class__.__name__ for e in bundle.events} >= {"Amended", "Countersigned", "ScheduleGiven"}
-    summary = partner.app.import_bundle(bundle, Actor("physicist.partner", PARTNER))
+    summary = partner.app.trust.import_bundle(bundle, Actor("physicist.partner", PARTNER))
     assert summary["courses_registered"] == 1
     there = partner.app.get_course(course)
     assert there.fractions_planned() == 6 and there.amendments[0].id == amendment
@@ -113,7 +113,7 @@ def test_a_bundle_carries_the_amendment_so_the_partner_counts_against_the_amende
     assert log(partner, course, 6, PARTNER)["number"] == 6
     with pytest.raises(errors.FractionOutOfRange):
         log(partner, course, 7, PARTNER)
-    again = partner.app.import_bundle(read_bundle(partner.app, data), Actor("physicist.partner", PARTNER))
+    again = partner.app.trust.import_bundle(read_bundle(partner.app, data), Actor("physicist.partner", PARTNER))
     assert again["applied"] == 0, "importing twice changes nothing"
     assert partner.fresh().course(course)["fractions_planned"] == 6
 

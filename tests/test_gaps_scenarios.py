@@ -73,16 +73,16 @@ def test_an_interrupted_category_1_course_shows_a_prolongation_of_4_and_an_alarm
     assert row["next_fraction"] == {"group": 1, "number": 8} and row["next_day"] == "2026-11-17"
     assert row["assigned_centres"] == [PARTNER] and row["days_since_last"] == 7
     assert (row["dose_delivered_gy"], row["dose_prescribed_gy"]) == ("14", "70")  # exact decimals
-    assert ledger.app.course_gap(course_id).prolongation == 4, "the aggregate and the read model agree"
+    assert ledger.app.gaps.course_gap(course_id).prolongation == 4, "the aggregate and the read model agree"
 
-    proposed = ledger.app.amend_prescription(course_id, {"kind": "twice_daily", "day": "2026-11-17",
+    proposed = ledger.app.gaps.amend_prescription(course_id, {"kind": "twice_daily", "day": "2026-11-17",
                                                          "reason": "compensate the outage"}, ONC_A)
     [row] = worklist(ledger)
     assert row["prolongation"] == 4 and row["pending_amendments"] == 1, "no countersignature: nothing changes"
-    ledger.app.countersign_amendment(course_id, proposed["amendment"]["id"], ONC_B)
+    ledger.app.gaps.countersign_amendment(course_id, proposed["amendment"]["id"], ONC_B)
     [row] = worklist(ledger)
     assert (row["prolongation"], row["projected_end"], row["pending_amendments"]) == (3, "2026-12-23", 0)
-    assert ledger.app.course_gap(course_id).prolongation == 3
+    assert ledger.app.gaps.course_gap(course_id).prolongation == 3
 
 
 def test_after_countersignature_fraction_n_plus_1_is_accepted_and_n_plus_2_refused(ledger):
@@ -90,13 +90,13 @@ def test_after_countersignature_fraction_n_plus_1_is_accepted_and_n_plus_2_refus
     for n, day in enumerate(TREATED, start=1):
         log(ledger, course_id, n, day)
     ledger.clock.now = TUESDAY_17 + timedelta(hours=9)
-    proposed = ledger.app.amend_prescription(course_id, {"kind": "extra_fractions", "fractions": 1,
+    proposed = ledger.app.gaps.amend_prescription(course_id, {"kind": "extra_fractions", "fractions": 1,
                                                          "reason": "one fraction lost in the outage"}, ONC_A)
     with pytest.raises(errors.FractionOutOfRange):
         log(ledger, course_id, 8, date(2026, 11, 17))  # an amendment without countersignature changes nothing
     with pytest.raises(errors.CountersignerIsPrescriber):
-        ledger.app.countersign_amendment(course_id, proposed["amendment"]["id"], ONC_A)
-    signed = ledger.app.countersign_amendment(course_id, proposed["amendment"]["id"], PHYSICIST)
+        ledger.app.gaps.countersign_amendment(course_id, proposed["amendment"]["id"], ONC_A)
+    signed = ledger.app.gaps.countersign_amendment(course_id, proposed["amendment"]["id"], PHYSICIST)
     assert signed["fractions_planned"] == 8 and signed["amendment"]["countersigned_by"] == PHYSICIST.user
     assert log(ledger, course_id, 8, date(2026, 11, 17))["number"] == 8
     with pytest.raises(errors.FractionOutOfRange):
@@ -114,13 +114,13 @@ def test_rex3_the_boost_reduced_by_one_fraction_and_the_history_shows_original_a
     course_id = hn_course(ledger, groups=groups, patient_id="REX-3")
     for n, day in enumerate(TREATED[:5], start=1):
         log(ledger, course_id, n, day, group=1)
-    extra = ledger.app.amend_prescription(course_id, {"kind": "extra_fractions", "group": 1, "fractions": 1,
+    extra = ledger.app.gaps.amend_prescription(course_id, {"kind": "extra_fractions", "group": 1, "fractions": 1,
                                                       "reason": "a 6th large-field fraction was given while the "
                                                                 "count was not current (REX 3)"}, ONC_A)
-    boost = ledger.app.amend_prescription(course_id, {"kind": "fractions", "group": 2, "fractions": 1,
+    boost = ledger.app.gaps.amend_prescription(course_id, {"kind": "fractions", "group": 2, "fractions": 1,
                                                       "reason": "boost reduced by one fraction to compensate"}, ONC_A)
     for a in (extra, boost):
-        ledger.app.countersign_amendment(course_id, a["amendment"]["id"], ONC_B)
+        ledger.app.gaps.countersign_amendment(course_id, a["amendment"]["id"], ONC_B)
     log(ledger, course_id, 6, TREATED[5], group=1)
     log(ledger, course_id, 1, TREATED[6], group=2)
     with pytest.raises(errors.FractionOutOfRange):
@@ -136,9 +136,9 @@ def test_rex3_the_boost_reduced_by_one_fraction_and_the_history_shows_original_a
 
 def test_the_read_model_rebuilds_to_the_same_gap_columns(ledger):
     course_id = interrupted(ledger)
-    ledger.app.set_gap_category(course_id, 2, ONC_A)
-    a = ledger.app.amend_prescription(course_id, {"kind": "extra_fractions", "fractions": 2, "reason": "x"}, ONC_A)
-    ledger.app.countersign_amendment(course_id, a["amendment"]["id"], ONC_B)
+    ledger.app.gaps.set_gap_category(course_id, 2, ONC_A)
+    a = ledger.app.gaps.amend_prescription(course_id, {"kind": "extra_fractions", "fractions": 2, "reason": "x"}, ONC_A)
+    ledger.app.gaps.countersign_amendment(course_id, a["amendment"]["id"], ONC_B)
     before = ledger.fresh().dump()
     ledger.rebuild() if hasattr(ledger, "rebuild") else ledger.fresh().rebuild(ledger.app)
     assert ledger.fresh().dump() == before
@@ -151,7 +151,7 @@ def test_the_worklist_orders_by_category_then_prolongation_and_filters_by_centre
     late = hn_course(ledger, patient_id="HN-LATE", dose=None)
     log(ledger, late, 1, TREATED[0])
     breast = hn_course(ledger, patient_id="BR-1", dose=None)
-    ledger.app.set_schedule(breast, {"start": "2026-11-02"}, "breast", PHYSICIST)
+    ledger.app.gaps.set_schedule(breast, {"start": "2026-11-02"}, "breast", PHYSICIST)
     ledger.app.unassign_centre(breast, PARTNER, PHYSICIST)
     ledger.clock.now = TUESDAY_17
     rows = worklist(ledger)

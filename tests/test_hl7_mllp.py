@@ -56,8 +56,8 @@ def test_every_message_accepted_on_one_connection_and_never_sent_twice(book):
             check_everywhere(str(m) + "\r")
         again = send(book, receiver.port)
         assert again["sent"] == 0 and again["skipped"] == 6 and len(receiver.received) == 6
-    assert len(book.app.destination("billing").accepted) == 4
-    assert len(book.app.destination("pacs").accepted) == 1
+    assert len(book.app.destinations.destination("billing").accepted) == 4
+    assert len(book.app.destinations.destination("pacs").accepted) == 1
 
 
 def test_refusals_keep_the_receivers_text_and_are_sent_again_next_time(book):
@@ -74,7 +74,7 @@ def test_refusals_keep_the_receivers_text_and_are_sent_again_next_time(book):
         assert report["sent"] == 6 and report["accepted"] == 3 and len(refused) == 3
         texts = sorted((r["code"], r["text"]) for r in refused.values())
         assert texts == [("AE", "Unknown patient BUSY-2 | not admitted")] * 2 + [("AR", "Purge refused: study locked")]
-        billing = book.app.destination("billing")
+        billing = book.app.destinations.destination("billing")
         assert {k: v["text"] for k, v in billing.refused.items()} == {
             k: r["text"] for k, r in refused.items() if r["kind"].startswith("DFT")}
         first = len(receiver.received)
@@ -82,7 +82,7 @@ def test_refusals_keep_the_receivers_text_and_are_sent_again_next_time(book):
         assert second["sent"] == 3 and second["accepted"] == 3 and second["skipped"] == 3
         assert sorted(receiver.received[first:]) == sorted(refused)
         assert send(book, receiver.port)["sent"] == 0
-    assert book.app.destination("billing").refused == {}
+    assert book.app.destinations.destination("billing").refused == {}
 
 
 def test_a_dropped_connection_is_reopened_and_the_message_sent_again(book):
@@ -117,8 +117,8 @@ def test_no_ack_in_time_gives_up_after_bounded_retries_and_resumes_later(book):
             send_pending(book, MessageBuilder(), sender(receiver.port, timeout=0.3, attempts=3), PHYSICIST)
         assert time.monotonic() - started < 10
         assert receiver.received.count(silent_on[0]) == 3
-    accepted = sum(len(book.app.destination(d).accepted) for d in ("billing", "his", "pacs")
-                   if book.app.destination(d))
+    accepted = sum(len(book.app.destinations.destination(d).accepted) for d in ("billing", "his", "pacs")
+                   if book.app.destinations.destination(d))
     assert accepted == 2  # the answers before the silence are in the log
     with Receiver() as good:
         report = send(book, good.port)

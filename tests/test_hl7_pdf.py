@@ -82,7 +82,7 @@ def test_the_amendments_are_written_in_the_readers_language(ledger):
     cid = register(ledger)
     log(ledger, cid, 1, HOME)
     amended(ledger, cid)
-    ledger.app.amend_prescription(cid, {"kind": "twice_daily", "day": (DAY1 + timedelta(days=7)).date().isoformat(),
+    ledger.app.gaps.amend_prescription(cid, {"kind": "twice_daily", "day": (DAY1 + timedelta(days=7)).date().isoformat(),
                                         "reason": "compensation day"}, ONC_A)
     course = ledger.fresh().course(cid)
     french = text_of(treatment_summary(course, DAY1 + timedelta(days=30), lang="fr"))

@@ -161,10 +161,10 @@ def world(tmp_path_factory):
             course_id = seed_course(ledger.app)
             from ledger.service import Actor
 
-            incident = ledger.app.register_incident(
+            incident = ledger.app.billing.register_incident(
                 {"centre": PARTNER, "course_id": course_id, "category": "positioning", "severity": "low",
                  "description": "tattoo hard to see"}, Actor("rtt1.partner", PARTNER))["id"]
-            amendment = ledger.app.amend_prescription(
+            amendment = ledger.app.gaps.amend_prescription(
                 course_id, {"kind": "extra_fractions", "fractions": 1, "reason": "outage"},
                 Actor("setup", HOME))["amendment"]["id"]
             with TestClient(create_app(ledger)) as client:

@@ -49,13 +49,13 @@ def test_a_partner_registers_an_incident_and_follows_it_up_to_closing(ledger):
     course = register(ledger)
     log(ledger, course, 1)
     app = ledger.app
-    found = app.register_incident(
+    found = app.billing.register_incident(
         {"centre": PARTNER, "course_id": course, "fraction": 1, "category": "positioning", "severity": "medium",
          "description": "Couch shift of 6 mm found on CBCT, corrected before treatment", "by": "rtt.partner.a"},
         Actor("rtt.partner.a", PARTNER),
     )
-    app.add_follow_up(found["id"], "Mask refitted", Actor("rtt.partner.b", PARTNER))
-    app.close_incident(found["id"], "No dosimetric impact", Actor("physicist.p", PARTNER))
+    app.billing.add_follow_up(found["id"], "Mask refitted", Actor("rtt.partner.b", PARTNER))
+    app.billing.close_incident(found["id"], "No dosimetric impact", Actor("physicist.p", PARTNER))
 
     [incident] = ledger.fresh().incidents()
     assert incident["id"] == found["id"]
@@ -66,9 +66,9 @@ def test_a_partner_registers_an_incident_and_follows_it_up_to_closing(ledger):
     assert (incident["resolution"], incident["closed_by"]) == ("No dosimetric impact", "physicist.p")
 
     with pytest.raises(errors.IncidentClosed):
-        app.add_follow_up(found["id"], "too late", Actor("rtt.partner.b", PARTNER))
+        app.billing.add_follow_up(found["id"], "too late", Actor("rtt.partner.b", PARTNER))
     with pytest.raises(errors.IncidentClosed):
-        app.close_incident(found["id"], "again", Actor("rtt.partner.b", PARTNER))
+        app.billing.close_incident(found["id"], "again", Actor("rtt.partner.b", PARTNER))
 
 
 def test_bad_incident_input_names_the_field_and_writes_nothing(ledger):
@@ -83,20 +83,20 @@ def test_bad_incident_input_names_the_field_and_writes_nothing(ledger):
         ({"fraction": 2}, "fraction"),  # a fraction without its course
     ]:
         with pytest.raises(errors.InvalidCommand) as refused:
-            app.register_incident(ok | bad, who)
+            app.billing.register_incident(ok | bad, who)
         assert refused.value.field == field
     with pytest.raises(errors.CourseNotFound):
-        app.register_incident(ok | {"course_id": "00000000-0000-0000-0000-000000000000"}, who)
+        app.billing.register_incident(ok | {"course_id": "00000000-0000-0000-0000-000000000000"}, who)
     with pytest.raises(errors.IncidentNotFound):
-        app.close_incident("00000000-0000-0000-0000-000000000000", "", who)
+        app.billing.close_incident("00000000-0000-0000-0000-000000000000", "", who)
     assert ledger.fresh().incidents() == []
 
 
 def test_a_retried_registration_records_one_incident(ledger):
     data = {"centre": HOME, "category": "data-loss-or-restore", "severity": "high",
             "description": "OIS restored from yesterday's backup: today's records lost"}
-    first = ledger.app.register_incident(data, Actor("physicist", HOME), request_id="inc-1")
-    again = ledger.app.register_incident(data, Actor("physicist", HOME), request_id="inc-1")
+    first = ledger.app.billing.register_incident(data, Actor("physicist", HOME), request_id="inc-1")
+    again = ledger.app.billing.register_incident(data, Actor("physicist", HOME), request_id="inc-1")
     assert first == again
     assert len(ledger.fresh().incidents()) == 1
 
@@ -165,13 +165,13 @@ def test_incidents_appear_in_the_course_summary_and_go_back_to_the_home_centre(l
     theirs = register(ledger, "P-002", home=PARTNER)
     log(ledger, ours, 1)
     app = ledger.app
-    app.register_incident({"centre": PARTNER, "course_id": ours, "category": "communication", "severity": "low",
+    app.billing.register_incident({"centre": PARTNER, "course_id": ours, "category": "communication", "severity": "low",
                            "description": "Plan report arrived without the setup photo"}, Actor("rtt", PARTNER))
-    app.register_incident({"centre": HOME, "category": "equipment", "severity": "medium",
+    app.billing.register_incident({"centre": HOME, "category": "equipment", "severity": "medium",
                            "description": "Backup linac interlock"}, Actor("rtt", HOME))
-    app.register_incident({"centre": HOME, "course_id": theirs, "category": "other", "severity": "low",
+    app.billing.register_incident({"centre": HOME, "course_id": theirs, "category": "other", "severity": "low",
                            "description": "Patient of the partner asked for transport"}, Actor("rtt", HOME))
-    app.register_incident({"centre": PARTNER, "category": "equipment", "severity": "low",
+    app.billing.register_incident({"centre": PARTNER, "category": "equipment", "severity": "low",
                            "description": "Partner's own printer"}, Actor("rtt", PARTNER))
     with pytest.raises(errors.FractionAlreadyDelivered):
         log(ledger, ours, 1, operator="rtt.partner.b")
@@ -187,9 +187,9 @@ def test_incidents_appear_in_the_course_summary_and_go_back_to_the_home_centre(l
 def test_rebuilding_the_read_model_gives_the_same_incident_rows(ledger):
     course = register(ledger)
     log(ledger, course, 1)
-    found = ledger.app.register_incident({"centre": PARTNER, "course_id": course, "category": "dose-deviation",
+    found = ledger.app.billing.register_incident({"centre": PARTNER, "course_id": course, "category": "dose-deviation",
                                           "severity": "high", "description": "Wedge missing"}, Actor("rtt", PARTNER))
-    ledger.app.add_follow_up(found["id"], "Physicist informed", Actor("rtt", PARTNER))
+    ledger.app.billing.add_follow_up(found["id"], "Physicist informed", Actor("rtt", PARTNER))
     with pytest.raises(errors.FractionOutOfRange):
         log(ledger, course, 9)
     before = ledger.fresh().dump()
@@ -246,7 +246,7 @@ def test_the_summary_document_sent_home_lists_the_course_incidents(ledger):
     log(ledger, course, 2)
     with pytest.raises(errors.FractionOutOfRange):
         log(ledger, course, 3, operator="rtt.partner.c")
-    ledger.app.register_incident({"centre": PARTNER, "course_id": course, "fraction": 2, "category": "positioning",
+    ledger.app.billing.register_incident({"centre": PARTNER, "course_id": course, "fraction": 2, "category": "positioning",
                                   "severity": "medium", "description": "Couch shift of 6 mm corrected"},
                                  Actor("rtt.partner.a", PARTNER))
     ledger.app.complete_course(course, "all fractions given", Actor("dr.home", HOME))

@@ -32,12 +32,12 @@ def text_of(pdf: bytes) -> str:
 
 
 def network(app) -> None:
-    app.register_centre({"code": HOME, "name": "AZ Home Radiotherapy", "zone": "Europe/Brussels", "machines": [
+    app.outage.register_centre({"code": HOME, "name": "AZ Home Radiotherapy", "zone": "Europe/Brussels", "machines": [
         {"name": "HOME-L1", "model": "TrueBeam", "techniques": ["static", "IMRT", "VMAT", "SRS", "electrons"]}]}, PHYS)
-    app.register_centre({"code": PART_A, "name": "Partner A", "zone": "Europe/Brussels", "machines": [
+    app.outage.register_centre({"code": PART_A, "name": "Partner A", "zone": "Europe/Brussels", "machines": [
         {"name": "A-TB1", "model": "TrueBeam", "techniques": ["static", "IMRT", "VMAT", "SRS"]},
         {"name": "A-AG1", "model": "Agility", "techniques": ["static", "electrons"]}]}, PHYS)
-    app.register_centre({"code": PART_B, "name": "Partner B", "zone": "Europe/Brussels", "machines": [
+    app.outage.register_centre({"code": PART_B, "name": "Partner B", "zone": "Europe/Brussels", "machines": [
         {"name": "B-HAL1", "model": "Halcyon", "techniques": ["static", "IMRT", "VMAT"]}]}, PHYS)
 
 
@@ -79,11 +79,11 @@ def test_an_unknown_centre_is_refused_on_every_path_once_the_registry_holds_one(
     with pytest.raises(errors.UnknownCentre):
         add_account(app, {"name": "rtt.x", "role": "rtt", "centre": "NOWHERE"}, "0" * 64, PHYS)
     with pytest.raises(errors.UnknownCentre):
-        app.add_centre_alias("NOWHERE", "institution", "Nowhere Hospital", PHYS)
+        app.trust.add_centre_alias("NOWHERE", "institution", "Nowhere Hospital", PHYS)
     with pytest.raises(errors.UnknownCentre):
-        app.set_centre_zone("NOWHERE", "Europe/Paris", PHYS)
+        app.trust.set_centre_zone("NOWHERE", "Europe/Paris", PHYS)
     with pytest.raises(errors.UnknownCentre):
-        app.register_incident({"centre": "NOWHERE", "category": "other", "severity": "low", "description": "x"}, PHYS)
+        app.billing.register_incident({"centre": "NOWHERE", "category": "other", "severity": "low", "description": "x"}, PHYS)
     assert app.get_course(cid).assigned_centres == [] and app.get_course(cid).records == []
     # what is known is accepted
     assert app.assign_centre(cid, PART_A, PHYS)["changed"] is True
@@ -103,17 +103,17 @@ def test_an_unknown_centre_is_refused_on_every_path_once_the_registry_holds_one(
 def test_the_registry_lists_machines_zones_and_aliases_and_machines_change_by_events(ledger):
     app = ledger.app
     network(app)
-    app.add_centre_alias(PART_A, "institution", "Partner A Radiotherapy", PHYS)
-    app.set_centre_zone(PART_B, "Europe/Amsterdam", PHYS)
-    app.set_machine(PART_B, {"name": "B-HAL2", "model": "Halcyon", "techniques": ["VMAT"]}, PHYS)
-    app.remove_machine(PART_A, "A-AG1", PHYS)
-    listed = {c["code"]: c for c in app.centres()}
+    app.trust.add_centre_alias(PART_A, "institution", "Partner A Radiotherapy", PHYS)
+    app.trust.set_centre_zone(PART_B, "Europe/Amsterdam", PHYS)
+    app.outage.set_machine(PART_B, {"name": "B-HAL2", "model": "Halcyon", "techniques": ["VMAT"]}, PHYS)
+    app.outage.remove_machine(PART_A, "A-AG1", PHYS)
+    listed = {c["code"]: c for c in app.outage.centres()}
     assert [m["name"] for m in listed[PART_A]["machines"]] == ["A-TB1"]
     assert listed[PART_A]["aliases"] == [{"kind": "institution", "value": "Partner A Radiotherapy"}]
     assert listed[PART_B]["zone"] == "Europe/Amsterdam" and len(listed[PART_B]["machines"]) == 2
-    assert app.register_centre({"code": PART_B, "name": "Partner B", "zone": "Europe/Amsterdam"}, PHYS)["status"] == "unchanged"
+    assert app.outage.register_centre({"code": PART_B, "name": "Partner B", "zone": "Europe/Amsterdam"}, PHYS)["status"] == "unchanged"
     with pytest.raises(errors.InvalidCommand) as bad:
-        app.set_machine(PART_B, {"name": "B-X", "model": "Halcyon", "techniques": ["protons"]}, PHYS)
+        app.outage.set_machine(PART_B, {"name": "B-X", "model": "Halcyon", "techniques": ["protons"]}, PHYS)
     assert bad.value.field.startswith("techniques")
 
 
@@ -123,26 +123,26 @@ def test_the_registry_lists_machines_zones_and_aliases_and_machines_change_by_ev
 def test_a_capacity_declaration_is_versioned_and_the_version_in_force_applies(ledger):
     app = ledger.app
     network(app)
-    first = app.declare_capacity({"centre": PART_A, "per_day": 40, "window_start": "17:00", "window_end": "21:00",
+    first = app.outage.declare_capacity({"centre": PART_A, "per_day": 40, "window_start": "17:00", "window_end": "21:00",
                                   "valid_from": "2027-03-29", "valid_until": "2027-05-31", "machines": ["A-TB1"]}, PHYS)
-    again = app.declare_capacity({"centre": PART_A, "per_day": 40, "window_start": "17:00", "window_end": "21:00",
+    again = app.outage.declare_capacity({"centre": PART_A, "per_day": 40, "window_start": "17:00", "window_end": "21:00",
                                   "valid_from": "2027-03-29", "valid_until": "2027-05-31", "machines": ["A-TB1"]}, PHYS)
-    amended = app.declare_capacity({"centre": PART_A, "per_day": 25, "window_start": "17:00", "window_end": "21:00",
+    amended = app.outage.declare_capacity({"centre": PART_A, "per_day": 25, "window_start": "17:00", "window_end": "21:00",
                                     "valid_from": "2027-04-12", "valid_until": "2027-05-31",
                                     "machines": ["A-TB1", "A-AG1"]}, PHYS)
     assert (first["version"], again["status"], amended["version"]) == (1, "unchanged", 2)
-    assert [(o.centre, o.per_day, o.version) for o in app.offers_on(date(2027, 4, 1))] == [(PART_A, 40, 1)]
-    assert [(o.centre, o.per_day, o.version) for o in app.offers_on(date(2027, 4, 12))] == [(PART_A, 25, 2)]
-    assert app.offers_on(date(2027, 6, 1)) == []
+    assert [(o.centre, o.per_day, o.version) for o in app.outage.offers_on(date(2027, 4, 1))] == [(PART_A, 40, 1)]
+    assert [(o.centre, o.per_day, o.version) for o in app.outage.offers_on(date(2027, 4, 12))] == [(PART_A, 25, 2)]
+    assert app.outage.offers_on(date(2027, 6, 1)) == []
     with pytest.raises(errors.InvalidCommand) as bad:
-        app.declare_capacity({"centre": PART_A, "per_day": 5, "valid_from": "2027-04-01", "machines": ["B-HAL1"]}, PHYS)
+        app.outage.declare_capacity({"centre": PART_A, "per_day": 5, "valid_from": "2027-04-01", "machines": ["B-HAL1"]}, PHYS)
     assert bad.value.field == "machines" and "B-HAL1 is not a machine of centre PARTNER-A" in bad.value.message
     with pytest.raises(errors.InvalidCommand, match="valid_until"):
-        app.declare_capacity({"centre": PART_A, "per_day": 5, "valid_from": "2027-04-01", "valid_until": "2027-03-01",
+        app.outage.declare_capacity({"centre": PART_A, "per_day": 5, "valid_from": "2027-04-01", "valid_until": "2027-03-01",
                               "machines": ["A-TB1"]}, PHYS)
     with pytest.raises(errors.UnknownCentre):
-        app.declare_capacity({"centre": "NOWHERE", "per_day": 5, "valid_from": "2027-04-01", "machines": ["X"]}, PHYS)
-    assert len(app.capacity_of(PART_A).versions) == 2
+        app.outage.declare_capacity({"centre": "NOWHERE", "per_day": 5, "valid_from": "2027-04-01", "machines": ["X"]}, PHYS)
+    assert len(app.outage.capacity_of(PART_A).versions) == 2
 
 
 # ---- 3. the assignment plan: 60 courses, two partners, 50% lost ------------------------------
@@ -167,12 +167,12 @@ def test_sixty_courses_two_partners_half_the_capacity_lost(ledger):
     made = sixty(app)
     # Partner A: after hours on its TrueBeam only (its Agility, the electron machine, is not offered);
     # partner B: its Halcyon in the day.
-    app.declare_capacity({"centre": PART_A, "per_day": 14, "window_start": "17:00", "window_end": "21:00",
+    app.outage.declare_capacity({"centre": PART_A, "per_day": 14, "window_start": "17:00", "window_end": "21:00",
                           "valid_from": "2027-03-29", "valid_until": "2027-05-31", "machines": ["A-TB1"]}, PHYS)
-    app.declare_capacity({"centre": PART_B, "per_day": 12, "valid_from": "2027-03-29", "machines": ["B-HAL1"]}, PHYS)
+    app.outage.declare_capacity({"centre": PART_B, "per_day": 12, "valid_from": "2027-03-29", "machines": ["B-HAL1"]}, PHYS)
     ids = home_course_ids(ledger.fresh(), HOME)
     assert len(ids) == 60
-    plan = app.plan_assignments(ids, 50, DAY)
+    plan = app.outage.plan_assignments(ids, 50, DAY)
 
     must = {cid for cid, (triage, _) in made.items() if 100 - 50 >= TRIAGE_SHARE[triage]}
     placed = {p.need.course_id for p in plan.proposals}
@@ -199,11 +199,11 @@ def test_sixty_courses_two_partners_half_the_capacity_lost(ledger):
 
     # The physicist accepts part, then the rest; each acceptance records CentreAssigned events.
     chosen = [(p.need.course_id, p.centre) for p in plan.proposals]
-    first = app.accept_assignments(ids, chosen[:5], 50, DAY, PHYS)
+    first = app.outage.accept_assignments(ids, chosen[:5], 50, DAY, PHYS)
     assert len(first["accepted"]) == 5
-    again = app.plan_assignments(ids, 50, DAY)
+    again = app.outage.plan_assignments(ids, 50, DAY)
     assert len(again.kept) == 5 and len(again.proposals) == len(plan.proposals) - 5
-    rest = app.accept_assignments(ids, [(p.need.course_id, p.centre) for p in again.proposals], 50, DAY, PHYS)
+    rest = app.outage.accept_assignments(ids, [(p.need.course_id, p.centre) for p in again.proposals], 50, DAY, PHYS)
     assert len(rest["accepted"]) == len(plan.proposals) - 5
     at = {c: sum(1 for cid in made if c in app.get_course(cid).assigned_centres) for c in (PART_A, PART_B)}
     assert at == {PART_A: 14, PART_B: 12}
@@ -213,7 +213,7 @@ def test_sixty_courses_two_partners_half_the_capacity_lost(ledger):
     # A partner full: accepting one more is refused and records nothing.
     left = next(iter(u.need.course_id for u in again.unplaceable if u.need.technique == "VMAT"))
     with pytest.raises(errors.PlanChanged, match="is full"):
-        app.accept_assignments(ids, [(left, PART_B)], 50, DAY, PHYS)
+        app.outage.accept_assignments(ids, [(left, PART_B)], 50, DAY, PHYS)
     assert app.get_course(left).assigned_centres == []
 
 
@@ -249,10 +249,10 @@ def test_plan_assignments_on_the_command_line_proposes_and_records_only_what_is_
 def test_the_call_list_says_who_to_call_and_why_as_page_data_csv_and_pdf_and_calls_are_events(ledger):
     app = ledger.app
     network(app)
-    app.declare_capacity({"centre": PART_A, "per_day": 40, "window_start": "17:00", "window_end": "21:00",
+    app.outage.declare_capacity({"centre": PART_A, "per_day": 40, "window_start": "17:00", "window_end": "21:00",
                           "valid_from": "2027-03-01", "machines": ["A-TB1"]}, PHYS)
     moved, paused, quiet = (register(app, i, 2, "VMAT") for i in (1, 2, 3))
-    app.set_contact(HOME, "P-001", {"phones": ["+32 470 12 34 56"], "contact_person": "FAMILY1^ANNE",
+    app.outage.set_contact(HOME, "P-001", {"phones": ["+32 470 12 34 56"], "contact_person": "FAMILY1^ANNE",
                                     "contact_phone": "+32 9 123 45 67"}, PHYS)
     app.assign_centre(moved, PART_A, PHYS)
     app.suspend_course(paused, "fever, see the doctor first", PHYS)
@@ -269,14 +269,14 @@ def test_the_call_list_says_who_to_call_and_why_as_page_data_csv_and_pdf_and_cal
     assert "+32 470 12 34 56" in csv_text and "to call" in csv_text
     pdf = text_of(call_list_pdf(rows, HOME, ledger.clock.now.date(), Words("nl"), ledger.clock.now))
     assert "Bellijst AZ-HOME" in pdf and "FAMILY1 ANNE" in pdf and "verplaatst naar PARTNER-A" in pdf
-    app.record_call({"course_id": moved, "day": ledger.clock.now.date().isoformat(), "outcome": "not_reached"}, PHYS)
-    app.record_call({"course_id": moved, "day": ledger.clock.now.date().isoformat(), "outcome": "called",
+    app.outage.record_call({"course_id": moved, "day": ledger.clock.now.date().isoformat(), "outcome": "not_reached"}, PHYS)
+    app.outage.record_call({"course_id": moved, "day": ledger.clock.now.date().isoformat(), "outcome": "called",
                      "note": "will go tonight"}, PHYS)
     again = {r["patient_id"]: r for r in call_list(app, ledger.fresh(), HOME, ledger.clock.now.date(), EN)}
     assert [c["outcome"] for c in again["P-001"]["calls"]] == ["not_reached", "called"]
     assert "called" in call_list_csv(list(again.values()), EN).splitlines()[1]
     with pytest.raises(errors.InvalidCommand) as bad:
-        app.set_contact(HOME, "P-001", {"phones": ["call me"]}, PHYS)
+        app.outage.set_contact(HOME, "P-001", {"phones": ["call me"]}, PHYS)
     assert bad.value.field.startswith("phones")
     assert quiet
 
@@ -314,7 +314,7 @@ def test_the_emergency_sheet_shows_identity_prescription_plan_fractions_next_war
     network(app)
     cid = register(app, 7, 1, "VMAT", planned=25)
     app.assign_centre(cid, PART_A, PHYS)
-    app.set_contact(HOME, "P-007", {"phones": ["+32 470 00 00 07"]}, PHYS)
+    app.outage.set_contact(HOME, "P-007", {"phones": ["+32 470 00 00 07"]}, PHYS)
     start = datetime.fromisoformat("2027-03-22T09:00:00+01:00")
     for n in range(1, 4):
         app.log_fraction(cid, {"number": n, "centre": HOME if n < 3 else PART_A, "machine": "HOME-L1" if n < 3 else "A-TB1",
@@ -385,18 +385,18 @@ def test_a_bundle_from_a_centre_the_registry_does_not_hold_is_refused_whole(ledg
     course = ledger.app.register_course(body, PHYS)["id"]
     with Ledger(str(tmp_path / "partner.sqlite3"), clock=Clock(DAY1 + timedelta(days=60))) as partner:
         public, _ = generate_centre_key(tmp_path / "partner.ed25519")
-        partner.app.add_centre(B_PARTNER, public, Actor("admin", B_PARTNER))
+        partner.app.trust.add_centre(B_PARTNER, public, Actor("admin", B_PARTNER))
         partner.app.register_course(body, Actor("physicist.partner", B_PARTNER))
         log(partner, course, 1, B_PARTNER, operator="rtt.partner.a")
         data = export_bundle(partner.app, B_PARTNER, tmp_path / "partner.ed25519", None)[0]
-    ledger.app.add_centre(B_PARTNER, public, PHYS)  # its key, known before the registry was kept
-    ledger.app.register_centre({"code": B_HOME, "name": "Home"}, PHYS)
+    ledger.app.trust.add_centre(B_PARTNER, public, PHYS)  # its key, known before the registry was kept
+    ledger.app.outage.register_centre({"code": B_HOME, "name": "Home"}, PHYS)
     before = ledger.app.recorder.max_notification_id()
     with pytest.raises(errors.BundleRefused, match=f"{B_PARTNER} is not a centre of the registry"):
-        ledger.app.import_bundle(read_bundle(ledger.app, data), PHYS)
+        ledger.app.trust.import_bundle(read_bundle(ledger.app, data), PHYS)
     assert ledger.app.recorder.max_notification_id() == before and ledger.app.get_course(course).records == []
-    ledger.app.register_centre({"code": B_PARTNER, "name": "Partner"}, PHYS)
-    assert ledger.app.import_bundle(read_bundle(ledger.app, data), PHYS)["applied"] == 1
+    ledger.app.outage.register_centre({"code": B_PARTNER, "name": "Partner"}, PHYS)
+    assert ledger.app.trust.import_bundle(read_bundle(ledger.app, data), PHYS)["applied"] == 1
 
 
 def test_a_dicom_plan_imported_for_an_unknown_centre_registers_nothing(ledger, tmp_path):
@@ -421,7 +421,7 @@ def test_contact_details_come_with_the_triage_list(ledger, tmp_path):
                       "P-001,VMAT 20fx #1,4,,not a phone,,\n")
     answers = list(import_triage(ledger, triage, PHYS))
     assert [a["status"] for a in answers] == ["changed", "error"] and answers[1]["error"].startswith("phones")
-    details = ledger.app.contact(HOME, "P-001").details
+    details = ledger.app.outage.contact(HOME, "P-001").details
     assert details == {"phones": ["+32 470 11 11 11", "+32 9 222 22 22"], "contact_person": "DOE^JANE",
                        "contact_phone": "+32 475 33 33 33", "note": ""}
     assert ledger.app.get_course(cid).triage == 2  # the refused line wrote nothing
@@ -437,7 +437,7 @@ def test_two_physicists_accepting_at_once_never_fill_a_partner_beyond_its_capaci
     db = str(tmp_path / "race.sqlite3")
     with Ledger(db, clock=Clock()) as setup:
         network(setup.app)
-        setup.app.declare_capacity({"centre": PART_B, "per_day": 1, "valid_from": "2027-03-01",
+        setup.app.outage.declare_capacity({"centre": PART_B, "per_day": 1, "valid_from": "2027-03-01",
                                     "machines": ["B-HAL1"]}, PHYS)
         ids = [register(setup.app, i, 1, "VMAT") for i in (1, 2)]
     both_read = threading.Barrier(2, timeout=30)
@@ -446,7 +446,7 @@ def test_two_physicists_accepting_at_once_never_fill_a_partner_beyond_its_capaci
     def accept(n: int) -> None:
         monkeypatch.setenv("FRACTION_LEDGER_READ_DB", str(tmp_path / f"read-{n}.sqlite3"))
         with Ledger(db, clock=Clock(), read_db=str(tmp_path / f"read-{n}.sqlite3")) as mine:
-            offers_on, first = mine.app.offers_on, [True]
+            offers_on, first = mine.app.outage.offers_on, [True]
 
             def offers_then_wait(day):
                 found = offers_on(day)
@@ -455,9 +455,9 @@ def test_two_physicists_accepting_at_once_never_fill_a_partner_beyond_its_capaci
                     both_read.wait()
                 return found
 
-            mine.app.offers_on = offers_then_wait
+            mine.app.outage.offers_on = offers_then_wait
             try:
-                answers[n] = mine.app.accept_assignments(ids, [(ids[n], PART_B)], 50, DAY, PHYS)
+                answers[n] = mine.app.outage.accept_assignments(ids, [(ids[n], PART_B)], 50, DAY, PHYS)
             except errors.PlanChanged as exc:
                 answers[n] = exc
 
@@ -470,7 +470,7 @@ def test_two_physicists_accepting_at_once_never_fill_a_partner_beyond_its_capaci
     assert len(answers) == 2 and len(refused) == 1 and "PARTNER-B is full" in refused[0].message
     with Ledger(db, clock=Clock()) as after:
         assert sum(1 for cid in ids if PART_B in after.app.get_course(cid).assigned_centres) == 1
-        assert len(after.app.capacity_of(PART_B).taken) == 1
+        assert len(after.app.outage.capacity_of(PART_B).taken) == 1
 
 
 def test_listen_pull_and_watch_do_not_start_for_a_centre_the_registry_does_not_hold(tmp_path):

@@ -29,13 +29,13 @@ def site(tmp_path, monkeypatch):
         app = ledger.app
         seed_accounts(app)
         for code in (HOME, PARTNER, OTHER):
-            app.register_centre({"code": code, "name": f"Centre {code.title()}", "machines": [
+            app.outage.register_centre({"code": code, "name": f"Centre {code.title()}", "machines": [
                 {"name": f"{code[:4]}-TB", "model": "TrueBeam", "techniques": ["static", "VMAT"]}]}, SETUP)
         ids = [app.register_course({**course_body(f"P-{n}", f"1.2.3.4.{n}", assigned=()), "triage": t}, SETUP)["id"]
                for n, t in ((1, 1), (2, 2), (3, 3), (4, 5))]
-        app.declare_capacity({"centre": PARTNER, "per_day": 2, "window_start": "17:00", "window_end": "21:00",
+        app.outage.declare_capacity({"centre": PARTNER, "per_day": 2, "window_start": "17:00", "window_end": "21:00",
                               "valid_from": "2027-01-01", "machines": ["PART-TB"]}, SETUP)
-        app.set_contact(HOME, "P-1", {"phones": ["+32 470 10 20 30"]}, SETUP)
+        app.outage.set_contact(HOME, "P-1", {"phones": ["+32 470 10 20 30"]}, SETUP)
         yield ledger, ids
 
 
@@ -109,7 +109,7 @@ def test_the_call_list_page_csv_pdf_and_the_calls_recorded(site):
     assert "+32 470 10 20 30" in rtt.get(f"/calls?day={day}").text
     r = rtt.post("/calls/record", data={"_csrf_token": rtt.csrf, "course": ids[0], "day": day, "outcome": "called"})
     assert r.status_code == 200 and "rtt1.partner" in r.text
-    assert [c["outcome"] for c in ledger.app.contact(HOME, "P-1").calls] == ["called"]
+    assert [c["outcome"] for c in ledger.app.outage.contact(HOME, "P-1").calls] == ["called"]
     assert client_for(ledger, FIN).get(f"/calls?day={day}").status_code == 403  # finance never reads phones
     assert client_for(ledger, ADMIN).get(f"/calls?day={day}").status_code == 403
     other = client_for(ledger, account_name("rtt", OTHER))
@@ -150,7 +150,7 @@ def test_until_a_centre_is_registered_physicists_and_admins_are_told_any_code_is
         assert 'id="no-registry"' not in rtt.get("/worklist").text  # an RTT cannot register centres
         phys.cookies.set("lang", "fr")
         assert "Aucun centre n'est encore enregistré" in html.unescape(phys.get("/physicist").text)
-        ledger.app.register_centre({"code": HOME, "name": "Home"}, SETUP)
+        ledger.app.outage.register_centre({"code": HOME, "name": "Home"}, SETUP)
         assert 'id="no-registry"' not in phys.get("/physicist").text
         assigned = ledger.app.register_course(course_body("P-9", "1.2.3.4.9", assigned=()), SETUP)["id"]
         with pytest.raises(Exception, match="PARTNR"):

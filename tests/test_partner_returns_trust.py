@@ -28,6 +28,7 @@ from ledger.plan_course import PlanCourse
 from ledger.service import Actor
 from tests.conftest import EACH_BACKEND, Clock, cli
 from tests.test_trust_bundle import resign
+from schemas.results import CourseChange
 
 HOME, PARTNER, OTHER = "AZ-HOME", "PARTNER-RT", "OTHER-RT"
 DAY1 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone(timedelta(hours=1)))
@@ -71,8 +72,8 @@ def away(tmp_path, monkeypatch, ledger):
         monkeypatch.setenv("FRACTION_LEDGER_READ_DB", str(folder / "read.sqlite3"))
         other = Ledger(str(folder / "ledger.sqlite3"), clock=Clock(DAY1 + timedelta(days=40)))
         public, _ = generate_centre_key(folder / "key.ed25519")
-        other.app.add_centre(centre, public, Actor("admin", centre))
-        ledger.app.add_centre(centre, public, Actor("admin", HOME))
+        other.app.trust.add_centre(centre, public, Actor("admin", centre))
+        ledger.app.trust.add_centre(centre, public, Actor("admin", HOME))
         other.key, other.clock = folder / "key.ed25519", other.app.clock
         opened[centre] = other
     yield opened
@@ -85,7 +86,7 @@ def bundle_of(ledgers, centre, since=None) -> bytes:
 
 
 def do_import(ledger, data: bytes) -> dict:
-    return ledger.app.import_bundle(read_bundle(ledger.app, data), HOME_PHYSICIST)
+    return ledger.app.trust.import_bundle(read_bundle(ledger.app, data), HOME_PHYSICIST)
 
 
 def body_of(data: bytes) -> dict:
@@ -226,10 +227,10 @@ def test_a_bundle_with_a_plan_for_the_home_centre_is_refused_and_an_approval_tra
     home_key = Path(str(partner.key).replace(PARTNER, "home"))
     home_key.parent.mkdir()
     public, _ = generate_centre_key(home_key)
-    ledger.app.add_centre(HOME, public, Actor("admin", HOME))
-    partner.app.add_centre(HOME, public, Actor("admin", PARTNER))
+    ledger.app.trust.add_centre(HOME, public, Actor("admin", HOME))
+    partner.app.trust.add_centre(HOME, public, Actor("admin", PARTNER))
     approval = export_bundle(ledger.app, HOME, home_key)[0]
-    partner.app.import_bundle(read_bundle(partner.app, approval), PARTNER_PHYSICIST)
+    partner.app.trust.import_bundle(read_bundle(partner.app, approval), PARTNER_PHYSICIST)
     assert log(partner, course, 1, PARTNER)["plan_uid"] == far["uid"]
 
 
@@ -272,7 +273,7 @@ def test_a_second_course_for_the_same_patient_and_plan_is_refused_with_the_first
         assert refused.value.conflict == {"id": course, "home_centre": HOME}
         assert course in refused.value.message
     assert events(ledger) == before
-    assert ledger.app.register_course(registration(), HOME_PHYSICIST) == {"id": course, "status": "unchanged"}
+    assert ledger.app.register_course(registration(), HOME_PHYSICIST) == CourseChange(id=course, status="unchanged")
     log(ledger, course, 1, HOME)
 
 

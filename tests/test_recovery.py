@@ -87,9 +87,9 @@ def test_rex3_restore_to_the_previous_day_finds_every_lost_record_then_is_clean(
     after = run(ledger, [ois], TZ, restore_point=restore_point)
     assert is_clean(after), after["totals"]
 
-    ack = ledger.app.acknowledge_import(manifest["set_id"], manifest["items"], "physicist.home", Actor("physicist.home", HOME))
+    ack = ledger.app.ois.acknowledge_import(manifest["set_id"], manifest["items"], "physicist.home", Actor("physicist.home", HOME))
     assert ack["status"] == "acknowledged" and ack["fractions"] == 5
-    again = ledger.app.acknowledge_import(manifest["set_id"], manifest["items"], "someone", Actor("x", HOME))
+    again = ledger.app.ois.acknowledge_import(manifest["set_id"], manifest["items"], "someone", Actor("x", HOME))
     assert again["status"] == "unchanged" and again["by"] == "physicist.home"
     page = ledger.fresh().course(courses["P-C"])
     in_ois = {f["number"]: f["ois_set_id"] for f in page["fractions"]}
@@ -102,7 +102,7 @@ def test_acknowledged_set_that_the_ois_lost_again_is_called_out(world):
     deliver(ledger, courses["P-A"], 3, 2)
     result = run(ledger, [ois], TZ)
     manifest = export_import_set(ledger, result, tmp / "set")
-    ledger.app.acknowledge_import(manifest["set_id"], manifest["items"], "physicist", Actor("physicist", HOME))
+    ledger.app.ois.acknowledge_import(manifest["set_id"], manifest["items"], "physicist", Actor("physicist", HOME))
     still = run(ledger, [ois], TZ)  # the import never reached the OIS
     assert still["missing_in_ois"][0]["acknowledged"]["set_id"] == manifest["set_id"]
     assert "acknowledged as imported" in render_report(still, "ois", DAY1)

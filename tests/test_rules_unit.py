@@ -283,27 +283,27 @@ def test_a_record_finds_its_course_by_the_plan_it_references(in_memory):
     from tests.test_course_unit import PLAN_UID
 
     app, cid, _, replan = in_memory
-    assert app.course_of_record("P-1", PLAN_UID).course_id == cid
+    assert app.trust.course_of_record("P-1", PLAN_UID).course_id == cid
     # A partner's record of its re-plan carries the partner's patient id: known once mapped.
-    before = app.course_of_record("PRT-9", replan)
+    before = app.trust.course_of_record("PRT-9", replan)
     assert (before.course_id, before.problem, before.courses) == (None, "patient_not_known_as", (cid,))
     app.map_patient_id(cid, PARTNER, "PRT-9", "PEETERS^AN", "1958-04-01", Actor("physicist", HOME))
-    assert app.course_of_record("PRT-9", replan).course_id == cid  # the index caught up with the log
-    assert app.course_of_record("P-1", "1.2.999").problem == "plan_unknown"
-    assert app.course_of_record("P-404", "1.2.999").problem == "patient_unknown"
+    assert app.trust.course_of_record("PRT-9", replan).course_id == cid  # the index caught up with the log
+    assert app.trust.course_of_record("P-1", "1.2.999").problem == "plan_unknown"
+    assert app.trust.course_of_record("P-404", "1.2.999").problem == "patient_unknown"
     # A course the importing user may not see is as if it did not exist.
-    assert app.course_of_record("P-1", PLAN_UID, sees=lambda _: False).problem == "patient_unknown"
+    assert app.trust.course_of_record("P-1", PLAN_UID, sees=lambda _: False).problem == "patient_unknown"
 
 
 def test_a_triage_line_finds_its_course_by_plan_uid_or_a_label_that_names_one(in_memory):
     app, cid, other, replan = in_memory
-    assert app.course_of_patient_plan("P-1", replan).course_id == cid
-    assert app.course_of_patient_plan("P-1", "1.2.826.0.1.3680043.10.3").course_id == other
-    ambiguous = app.course_of_patient_plan("P-1", "Breast 40Gy/15")  # both courses' label
+    assert app.trust.course_of_patient_plan("P-1", replan).course_id == cid
+    assert app.trust.course_of_patient_plan("P-1", "1.2.826.0.1.3680043.10.3").course_id == other
+    ambiguous = app.trust.course_of_patient_plan("P-1", "Breast 40Gy/15")  # both courses' label
     assert (ambiguous.problem, set(ambiguous.courses)) == ("plan_ambiguous", {cid, other})
-    assert app.course_of_patient_plan("P-1", "Lung").problem == "plan_unknown"
-    assert app.course_of_patient_plan("P-2", "Lung").problem == "patient_unknown"
-    assert app.course_of_patient_plan("P-1", replan, sees=lambda c: c != cid).problem == "plan_unknown"
+    assert app.trust.course_of_patient_plan("P-1", "Lung").problem == "plan_unknown"
+    assert app.trust.course_of_patient_plan("P-2", "Lung").problem == "patient_unknown"
+    assert app.trust.course_of_patient_plan("P-1", replan, sees=lambda c: c != cid).problem == "plan_unknown"
 
 
 def test_a_voided_fraction_is_credited_only_when_its_charge_may_have_left():

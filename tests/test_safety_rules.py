@@ -26,6 +26,7 @@ from tests.conftest import CLOCK_START, cli, require_tool
 from tests.dicom_support import dciodvfy_errors
 from tests.http_support import auth, seed_accounts
 from tests.test_core_rules import DAY1, HOME, PARTNER, PHYSICIST, event_count, log, register
+from schemas.course import BeamDelivery
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,8 +64,8 @@ def test_a_continuation_gives_only_what_the_interrupted_beam_still_lacks(ledger,
     assert [i["attempt"]["refusal"] for i in incidents(ledger)] == ["beam_already_complete"]
 
     cont = log(ledger, course, 1, PARTNER, day=0, delivery_type="CONTINUATION", beams=beams((2, "75.3")))
-    assert cont["beams"] == [{"number": 2, "specified_mu": Decimal("115.5"), "delivered_mu": Decimal("75.3"),
-                              "termination": "NORMAL", "start_mu": Decimal("40.2")}]
+    assert cont.beams == [BeamDelivery(number=2, specified_mu=Decimal("115.5"), delivered_mu=Decimal("75.3"),
+                                        termination="NORMAL", start_mu=Decimal("40.2"))]
     for extra in (beams((2, "1")), beams((1, "100"), (2, "50"))):
         with pytest.raises(errors.FractionAlreadyDelivered):
             log(ledger, course, 1, PARTNER, day=0, delivery_type="CONTINUATION", beams=extra)
@@ -209,7 +210,7 @@ def test_a_course_stored_without_beams_takes_no_fraction(ledger):
     legacy = Course(patient={"id": "P-OLD", "name": "OLD^LOG"}, home_centre=HOME,
                     plan={"uid": "1.2.826.0.1.3680043.10.66", "label": "count only",
                           "fraction_groups": [{"number": 1, "fractions_planned": 3, "beams": []}]},
-                    triage=None, assigned_centres=[], meta=ledger.app.meta(PHYSICIST, None))
+                    triage=None, assigned_centres=[], meta=ledger.app.uow.meta(PHYSICIST, None))
     ledger.app.save(legacy)
     with pytest.raises(errors.PlanHasNoBeams):
         log(ledger, str(legacy.id), 1)
@@ -264,14 +265,14 @@ def test_a_bundle_with_an_impossible_date_is_refused_whole(ledger, tmp_path, mon
     # The partner's ledger runs on a clock a year ahead of ours: its "yesterday" is our future.
     with Ledger(str(tmp_path / "partner.sqlite3"), clock=Clock(CLOCK_START + timedelta(days=365))) as partner:
         public, _ = generate_centre_key(tmp_path / "partner.ed25519")
-        partner.app.add_centre(PARTNER, public, Actor("admin", PARTNER))
+        partner.app.trust.add_centre(PARTNER, public, Actor("admin", PARTNER))
         assert register(partner, patient_id="P-BUNDLE") == course
         log(partner, course, 1, PARTNER, delivered_at=CLOCK_START + timedelta(days=300))
         data = export_bundle(partner.app, PARTNER, tmp_path / "partner.ed25519", None)[0]
-    ledger.app.add_centre(PARTNER, public, Actor("admin", HOME))
+    ledger.app.trust.add_centre(PARTNER, public, Actor("admin", HOME))
     before = event_count(ledger)
     with pytest.raises(errors.BundleRefused) as refused:
-        ledger.app.import_bundle(read_bundle(ledger.app, data), PHYSICIST)
+        ledger.app.trust.import_bundle(read_bundle(ledger.app, data), PHYSICIST)
     assert "delivered_at" in refused.value.message and "future" in refused.value.message
     assert event_count(ledger) == before
 

@@ -43,7 +43,7 @@ class World:
         self.course = seed_course(ledger.app)                                     # P-001, home HOME, at PARTNER
         self.other = seed_course(ledger.app, patient_id="P-002", uid="1.2.3.4.2")  # P-002, at PARTNER too
         self.elsewhere = seed_course(ledger.app, patient_id="P-OTHER", uid="1.2.3.4.3", home=OTHER, assigned=())
-        self.incident = ledger.app.register_incident(
+        self.incident = ledger.app.billing.register_incident(
             {"centre": PARTNER, "course_id": self.course, "category": "positioning", "severity": "low",
              "description": "tattoo hard to see"}, Actor(RTT, PARTNER))["id"]
         self.client = TestClient(create_app(ledger))

@@ -62,15 +62,15 @@ def world(tmp_path_factory):
             for number, centre in ((1, HOME), (2, PARTNER), (3, FAR)):
                 app.log_fraction(course, {**fraction_body(number), "centre": centre, "operator": f"rtt.{centre.lower()}"},
                                  Actor(f"rtt.{centre.lower()}", centre))
-            incident = app.register_incident(
+            incident = app.billing.register_incident(
                 {"centre": PARTNER, "course_id": course, "category": "positioning", "severity": "low",
                  "description": "tattoo hard to see"}, Actor(account_name("rtt", PARTNER), PARTNER))["id"]
             for partner in (PARTNER, FAR):
-                app.agree({"billing_centre": HOME, "partner": partner, "rule": "pro-rata", "course_amount": "3000.00",
+                app.billing.agree({"billing_centre": HOME, "partner": partner, "rule": "pro-rata", "course_amount": "3000.00",
                            "valid_from": "2026-01-01"}, Actor(account_name("finance", HOME), HOME))
             app.complete_course(course, "stopped after 3", Actor(account_name("physicist", HOME), HOME))
             # the billing system refused the charge of this patient, in words that name it
-            app.record_answers("billing", [], [{"id": "CTRL-1", "code": "AE", "text": f"Patient {PATIENT_ID} unknown",
+            app.destinations.record_answers("billing", [], [{"id": "CTRL-1", "code": "AE", "text": f"Patient {PATIENT_ID} unknown",
                                                 "course": course}], Actor("physicist1.home", HOME))
             with TestClient(create_app(ledger)) as client:
                 yield {"client": client, "ledger": ledger, "course": course, "own": own, "incident": incident}

@@ -26,6 +26,7 @@ from ledger import errors
 from ledger.service import Actor
 from tests.conftest import Clock, cli
 from tests.test_core_rules import DAY1, HOME, PARTNER, PHYSICIST, log, plan
+from schemas.results import BundleImported
 
 PATIENT = {"id": "P-BUNDLE", "name": "DUPONT^MARIE", "birth_date": "1958-04-01", "sex": "F"}
 
@@ -44,7 +45,7 @@ def partner(tmp_path, monkeypatch):
     opened = Ledger(str(tmp_path / "partner.sqlite3"), clock=Clock(DAY1 + timedelta(days=60)))
     opened.clock = opened.app.clock
     public, _ = generate_centre_key(tmp_path / "partner.ed25519")
-    opened.app.add_centre(PARTNER, public, Actor("admin", PARTNER))
+    opened.app.trust.add_centre(PARTNER, public, Actor("admin", PARTNER))
     opened.key = tmp_path / "partner.ed25519"
     opened.public = public
     yield opened
@@ -60,7 +61,7 @@ def bundle_bytes(partner, since=None) -> bytes:
 
 
 def do_import(ledger, data: bytes) -> dict:
-    return ledger.app.import_bundle(read_bundle(ledger.app, data), Actor("physicist.home", HOME))
+    return ledger.app.trust.import_bundle(read_bundle(ledger.app, data), Actor("physicist.home", HOME))
 
 
 def test_a_partners_fractions_come_home_once_however_often_the_bundle_is_imported(ledger, partner):
@@ -77,13 +78,12 @@ def test_a_partners_fractions_come_home_once_however_often_the_bundle_is_importe
     partner.app.verify_fraction(course, 4, "rtt.partner.b", Actor("rtt.partner.b", PARTNER))
     partner.app.void_fraction(course, 6, "wrong patient on the schedule", "physicist.partner", Actor("physicist.partner", PARTNER))
 
-    ledger.app.add_centre(PARTNER, partner.public, Actor("admin", HOME))
+    ledger.app.trust.add_centre(PARTNER, partner.public, Actor("admin", HOME))
     data = bundle_bytes(partner)
     before = events(ledger)
     summary = do_import(ledger, data)
-    assert summary | {"collisions": None} == {"centre": PARTNER, "events": 6, "applied": 6, "already_imported": 0,
-                                              "courses_registered": 0, "collisions": None}
-    assert summary["collisions"] == []
+    assert summary == BundleImported(centre=PARTNER, events=6, applied=6, already_imported=0, courses_registered=0,
+                                     collisions=[])
 
     home = ledger.app.get_course(course)
     came = [r for r in home.records if r.centre == PARTNER]
@@ -127,7 +127,7 @@ def test_the_same_fraction_at_two_centres_is_kept_twice_and_flagged_never_merged
         log(partner, course, n, HOME)  # what the partner knew from the backup: not exported (not its own)
     log(partner, course, 4, PARTNER, operator="rtt.partner.a")
     log(partner, course, 5, PARTNER, operator="rtt.partner.a")
-    ledger.app.add_centre(PARTNER, partner.public, Actor("admin", HOME))
+    ledger.app.trust.add_centre(PARTNER, partner.public, Actor("admin", HOME))
 
     summary = do_import(ledger, bundle_bytes(partner))
     assert summary["applied"] == 2
@@ -186,9 +186,9 @@ def test_a_bundle_that_fails_its_signature_its_chain_or_its_content_is_refused_w
     body = msgspec.json.decode(data.split(b"\n")[0])
 
     assert "unknown centre" in refused(ledger, data) and "centre add PARTNER" in refused(ledger, data)
-    ledger.app.add_centre(PARTNER, None, Actor("admin", HOME))
+    ledger.app.trust.add_centre(PARTNER, None, Actor("admin", HOME))
     assert "has no public key here" in refused(ledger, data)
-    ledger.app.add_centre(PARTNER, partner.public, Actor("admin", HOME))
+    ledger.app.trust.add_centre(PARTNER, partner.public, Actor("admin", HOME))
 
     changed = data.replace(b'"number":2', b'"number":9', 1)
     assert "signature does not match centre PARTNER's public key" in refused(ledger, changed)
@@ -229,7 +229,7 @@ def test_a_course_the_home_ledger_lost_is_registered_from_the_bundle(ledger, par
     """A restore erased the course at home (REX 3): the partner's bundle brings it back."""
     course = register(partner)
     log(partner, course, 1, PARTNER, operator="rtt.partner.a")
-    ledger.app.add_centre(PARTNER, partner.public, Actor("admin", HOME))
+    ledger.app.trust.add_centre(PARTNER, partner.public, Actor("admin", HOME))
     summary = do_import(ledger, bundle_bytes(partner))
     assert (summary["courses_registered"], summary["applied"]) == (1, 1)
     assert ledger.app.get_course(course).patient["id"] == PATIENT["id"]

@@ -56,7 +56,7 @@ def site(tmp_path_factory):
 
     def more(ledger, ids):
         app = ledger.app
-        app.agree({"billing_centre": UI_HOME, "partner": UI_PARTNER, "rule": "pro-rata", "course_amount": "3150.00",
+        app.billing.agree({"billing_centre": UI_HOME, "partner": UI_PARTNER, "rule": "pro-rata", "course_amount": "3150.00",
                    "valid_from": "2026-01-01"}, Actor("finance.home", UI_HOME))
         done = app.register_course(course_body(patient_id="DONE-005", uid="1.2.3.5", fractions=5, assigned=(UI_PARTNER,),
                                                home=UI_HOME), Actor("setup", UI_HOME))["id"]

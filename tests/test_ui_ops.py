@@ -35,7 +35,7 @@ def site(tmp_path_factory):
 
     def more(ledger, ids):
         app = ledger.app
-        app.agree({"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata", "course_amount": "3000.00",
+        app.billing.agree({"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata", "course_amount": "3000.00",
                    "valid_from": "2026-01-01"}, Actor("finance.home", HOME))
         done = app.register_course(course_body(patient_id="FIN-010", uid="1.2.3.10", fractions=10,
                                                assigned=(PARTNER,), home=HOME), Actor("setup", HOME))["id"]

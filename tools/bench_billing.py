@@ -29,7 +29,7 @@ FRACTIONS = 4
 def build(ledger: Ledger, courses: int) -> None:
     app, finance = ledger.app, Actor("finance", HOME)
     for i, partner in enumerate(PARTNERS):
-        app.agree({"billing_centre": HOME, "partner": partner, "rule": ["pro-rata", "per-fraction"][i],
+        app.billing.agree({"billing_centre": HOME, "partner": partner, "rule": ["pro-rata", "per-fraction"][i],
                    "course_amount": "3150.00", "fee_per_fraction": None if i == 0 else "118.75",
                    "valid_from": "2026-01-01"}, finance)
     for n in range(courses):

@@ -74,7 +74,7 @@ def incident_register(obj: Context, centre, course_id, fraction, category, sever
     data = {"centre": centre, "course_id": course_id, "fraction": fraction, "category": category,
             "severity": severity, "description": description, "by": by,
             "occurred_at": parse_time(at) if at else None}
-    result = obj.ledger.app.register_incident(data, obj.actor(centre), request_id=request_id)
+    result = obj.ledger.app.billing.register_incident(data, obj.actor(centre), request_id=request_id)
     emit(result, as_json, tr("incident_registered", id=result["id"], category=category, severity=severity))
 
 
@@ -87,7 +87,7 @@ def incident_register(obj: Context, centre, course_id, fraction, category, sever
 @click.pass_obj
 def incident_follow_up(obj: Context, incident_id, text, by, request_id, as_json) -> None:
     """Add a follow-up to an open incident."""
-    result = obj.ledger.app.add_follow_up(incident_id, text, obj.actor(), by=by, request_id=request_id)
+    result = obj.ledger.app.billing.add_follow_up(incident_id, text, obj.actor(), by=by, request_id=request_id)
     emit(result, as_json, tr("incident_followed_up", id=result["id"], number=result["follow_ups"]))
 
 
@@ -100,7 +100,7 @@ def incident_follow_up(obj: Context, incident_id, text, by, request_id, as_json)
 @click.pass_obj
 def incident_close(obj: Context, incident_id, resolution, by, request_id, as_json) -> None:
     """Close an incident; nothing can be added after."""
-    result = obj.ledger.app.close_incident(incident_id, resolution, obj.actor(), by=by, request_id=request_id)
+    result = obj.ledger.app.billing.close_incident(incident_id, resolution, obj.actor(), by=by, request_id=request_id)
     emit(result, as_json, tr("incident_closed", id=result["id"]))
 
 
@@ -177,7 +177,7 @@ def billing_agree(obj: Context, billing_centre, partner, rule, course_amount, fe
     data = {"billing_centre": billing_centre, "partner": partner, "rule": rule, "course_amount": course_amount,
             "fee_per_fraction": fee_per_fraction, "tariffs": dict(parse_tariff(t) for t in tariffs),
             "valid_from": valid_from, "valid_to": valid_to}
-    result = obj.ledger.app.agree(data, obj.actor(billing_centre), request_id=request_id)
+    result = obj.ledger.app.billing.agree(data, obj.actor(billing_centre), request_id=request_id)
     t = result["terms"]
     emit(result, as_json, tr("agreement_made", billing_centre=billing_centre, partner=partner, version=t["version"],
                              rule=t["rule"], valid_from=shown(t["valid_from"]))
@@ -208,7 +208,7 @@ def billing_agreements(obj: Context, as_json) -> None:
 @click.pass_obj
 def billing_settle(obj: Context, course_id, request_id, as_json) -> None:
     """Recompute a completed course's split (e.g. after an agreement was recorded late)."""
-    result = obj.ledger.app.settle_course(course_id, obj.actor(), request_id=request_id)
+    result = obj.ledger.app.billing.settle_course(course_id, obj.actor(), request_id=request_id)
     s = result["split"]
     emit(result, as_json, tr("course_status", id=result["id"], status=s["status"])
          + (f" ({s['reason']})" if s["reason"] else "") + ("" if result["changed"] else tr("split_unchanged")))
@@ -280,7 +280,7 @@ def print_statement(result: dict) -> None:
 
 
 def course_category(obj: Context, course_id: str, category: str, request_id: str | None, as_json: bool) -> None:
-    result = obj.ledger.app.set_course_category(course_id, category, obj.actor(), request_id=request_id)
+    result = obj.ledger.app.billing.set_course_category(course_id, category, obj.actor(), request_id=request_id)
     emit(result, as_json, tr("course_category", id=result["id"], category=category)
          + ("" if result["changed"] else tr("already_so")))
 

@@ -93,7 +93,7 @@ def warn_if_no_registry(app: Any, *centres: str) -> None:
     """Until a centre is registered, the ledger accepts any centre code: say so on stderr when a
     command names one, so that a mistyped partner is seen (README "Outage operations")."""
     named = [c for c in centres if c]
-    if named and app.registry() is None:
+    if named and app.outage.registry() is None:
         click.echo(tr("no_registry_unchecked", centres=", ".join(named)), err=True)
 
 

@@ -189,7 +189,7 @@ def send_status(obj: Context, name, as_json) -> None:
     """What a DICOM destination has accepted and refused so far."""
     from adapters.dicom.send import stream_name
 
-    dest = obj.ledger.app.destination(stream_name(name))
+    dest = obj.ledger.app.destinations.destination(stream_name(name))
     refused = [{"uid": uid, "status": r["code"], "reason": r["text"], "at": r["at"]}
                for uid, r in sorted((dest.refused if dest else {}).items())]
     result = {"destination": name, "accepted": len(dest.accepted) if dest else 0, "refused": refused}
@@ -225,7 +225,7 @@ def listen(obj: Context, port, host, aet, allow, deviation_reason, timeout, as_j
         allowed = parse_allow(allow)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--allow") from None
-    obj.ledger.app.check_centres_known(*(("allow", c) for c in allowed.values()))  # not started for a typo
+    obj.ledger.app.outage.check_centres_known(*(("allow", c) for c in allowed.values()))  # not started for a typo
 
     def show(a: dict) -> None:
         if as_json:
@@ -280,7 +280,7 @@ def pull(obj: Context, host, port, called_aet, aet, centre, every, since, deviat
     from adapters.dicom.pull import Puller, PullError
     from ledger.receipts import parse_duration
 
-    obj.ledger.app.check_centres_known(("centre", centre))  # not started for a typo
+    obj.ledger.app.outage.check_centres_known(("centre", centre))  # not started for a typo
 
     try:
         interval = parse_duration(every).total_seconds() if every else None
@@ -344,7 +344,7 @@ def watch(obj: Context, folder, centre, source, every, settle, once, deviation_r
     from adapters.dicom.watch import Watcher, summary
     from ledger.receipts import parse_duration
 
-    obj.ledger.app.check_centres_known(("centre", centre))  # not started for a typo
+    obj.ledger.app.outage.check_centres_known(("centre", centre))  # not started for a typo
 
     durations = {}
     for name, value in (("--every", every), ("--settle", settle)):

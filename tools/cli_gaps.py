@@ -28,13 +28,13 @@ def gap_of_course(obj: Context, course_id: str) -> dict | None:
     course = obj.ledger.app.get_course(course_id)
     if course.status != "active":
         return None
-    return msgspec.to_builtins(obj.ledger.app.course_gap(course.id, threshold=gap_alarm_days()))
+    return msgspec.to_builtins(obj.ledger.app.gaps.course_gap(course.id, threshold=gap_alarm_days()))
 
 
 def show_prescription(obj: Context, course) -> None:
     """`course show`: the gap, the dose, the original prescription and every amendment."""
     if course.status == "active":
-        gap = obj.ledger.app.course_gap(course.id, threshold=gap_alarm_days())
+        gap = obj.ledger.app.gaps.course_gap(course.id, threshold=gap_alarm_days())
         site = tr("gap_from_site", site=course.site) if gap.category_from == "site" else ""
         click.echo(tr("course_gap", category=gap.category or "-", site=site, missed=shown(gap.missed),
                       prolongation=shown(gap.prolongation), planned_end=shown(gap.planned_end or "-"),
@@ -97,7 +97,7 @@ def register(main: click.Group) -> None:
         schedule = None
         if start is not None or weekdays is not None:
             schedule = {"start": start, **({"weekdays": weekdays_of(weekdays)} if weekdays else {})}
-        result = obj.ledger.app.set_schedule(course_id, schedule, site, obj.actor(), request_id=request_id)
+        result = obj.ledger.app.gaps.set_schedule(course_id, schedule, site, obj.actor(), request_id=request_id)
         emit(result, as_json, tr("schedule_set", id=result["id"]) + ("" if result["changed"] else tr("already_so")))
 
     @course.command("gap-category")
@@ -109,7 +109,7 @@ def register(main: click.Group) -> None:
     @click.pass_obj
     def course_gap_category(obj: Context, course_id, category, request_id, as_json) -> None:
         """Set a course's gap category (a physician's decision; it replaces the site's default)."""
-        result = obj.ledger.app.set_gap_category(course_id, category, obj.actor(), request_id=request_id)
+        result = obj.ledger.app.gaps.set_gap_category(course_id, category, obj.actor(), request_id=request_id)
         emit(result, as_json, tr("gap_category_set", id=result["id"], category=category)
              + ("" if result["changed"] else tr("already_so")))
 
@@ -127,7 +127,7 @@ def register(main: click.Group) -> None:
     def course_amend(obj: Context, course_id, kind, reason, group, fractions, day, request_id, as_json) -> None:
         """Propose a prescription amendment; it changes nothing until a second person countersigns it."""
         data = {"kind": kind, "reason": reason, "group": group, "fractions": fractions, "day": day}
-        result = obj.ledger.app.amend_prescription(course_id, data, obj.actor(), request_id=request_id)
+        result = obj.ledger.app.gaps.amend_prescription(course_id, data, obj.actor(), request_id=request_id)
         emit(result, as_json, tr("amendment_proposed", id=result["amendment"]["id"], kind=kind))
 
     @course.command("countersign")
@@ -138,6 +138,6 @@ def register(main: click.Group) -> None:
     @click.pass_obj
     def course_countersign(obj: Context, course_id, amendment_id, request_id, as_json) -> None:
         """Countersign an amendment (never one's own): it takes effect."""
-        result = obj.ledger.app.countersign_amendment(course_id, amendment_id, obj.actor(), request_id=request_id)
+        result = obj.ledger.app.gaps.countersign_amendment(course_id, amendment_id, obj.actor(), request_id=request_id)
         emit(result, as_json, tr_n("amendment_countersigned_done", result["fractions_planned"], id=amendment_id,
                                    by=result["amendment"]["countersigned_by"]))

@@ -115,7 +115,7 @@ def deliveries(obj: Context, destinations, config_path, as_json) -> None:
     names = list(destinations) or list(Hl7Config.load(config_path).destinations)
     rows = []
     for name in names:
-        d = obj.ledger.app.destination(name)
+        d = obj.ledger.app.destinations.destination(name)
         rows.append({
             "destination": name,
             "accepted": len(d.accepted) if d else 0,

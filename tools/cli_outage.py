@@ -49,7 +49,7 @@ def day_option(value: str | None) -> date | None:
 @click.pass_obj
 def centre_register(obj, code, name, zone, machines, as_json) -> None:
     """Register a centre of the network (code, name, zone, machines); again: rename, set machines."""
-    result = obj.ledger.app.register_centre(
+    result = obj.ledger.app.outage.register_centre(
         {"code": code, "name": name, "zone": zone, "machines": [parse_machine(m) for m in machines]}, obj.actor())
     emit(result, as_json, tr("centre_registered", status=status_word(result["status"]), code=code, name=name, zone=zone))
 
@@ -66,11 +66,11 @@ def centre_machine(obj, code, name, model, techniques, remove, as_json) -> None:
     """Set (or remove) one machine of a registered centre."""
     app = obj.ledger.app
     if remove:
-        result = app.remove_machine(code, name, obj.actor())
+        result = app.outage.remove_machine(code, name, obj.actor())
     else:
         if model is None or not techniques:
             raise click.UsageError(tr("machine_needs_model"))
-        result = app.set_machine(code, {"name": name, "model": model, "techniques": list(techniques)}, obj.actor())
+        result = app.outage.set_machine(code, {"name": name, "model": model, "techniques": list(techniques)}, obj.actor())
     emit(result, as_json, tr("machine_set", status=status_word(result["status"]), name=name, code=code))
 
 
@@ -79,7 +79,7 @@ def centre_machine(obj, code, name, model, techniques, remove, as_json) -> None:
 @click.pass_obj
 def centre_list(obj, as_json) -> None:
     """The registry: every centre with its zone, aliases and machines."""
-    centres = obj.ledger.app.centres()
+    centres = obj.ledger.app.outage.centres()
     if as_json:
         emit(centres, True)
         return
@@ -112,7 +112,7 @@ def capacity() -> None:
 def capacity_declare(obj, centre, per_day, unit, window, valid_from, valid_until, machines, as_json) -> None:
     """Declare (or amend) what CENTRE offers."""
     start, _, end = window.partition("-")
-    result = obj.ledger.app.declare_capacity(
+    result = obj.ledger.app.outage.declare_capacity(
         {"centre": centre, "per_day": per_day, "unit": unit, "window_start": start, "window_end": end,
          "valid_from": valid_from, "valid_until": valid_until, "machines": list(machines)}, obj.actor())
     emit(result, as_json, tr("capacity_declared", status=status_word(result["status"]), centre=centre,
@@ -125,7 +125,7 @@ def capacity_declare(obj, centre, per_day, unit, window, valid_from, valid_until
 @click.pass_obj
 def capacity_show(obj, centre, as_json) -> None:
     """Every version CENTRE declared."""
-    found = obj.ledger.app.capacity_of(centre)
+    found = obj.ledger.app.outage.capacity_of(centre)
     versions = [{**v, "valid_from": v["valid_from"].isoformat(),
                  "valid_until": v["valid_until"].isoformat() if v["valid_until"] else None,
                  "at": v["at"].isoformat()} for v in (found.versions if found else [])]
@@ -162,14 +162,14 @@ def plan_assignments(obj, capacity_lost, home, day, accept, as_json) -> None:
     w = words(cli_language())
     ids = home_course_ids(ledger.fresh(), home)
     # --json is the same in every language (a reason in English, its code in "said"); the lines are the reader's
-    plan = plan_dict(ledger.app.plan_assignments(ids, capacity_lost, day), words("en") if as_json else w)
+    plan = plan_dict(ledger.app.outage.plan_assignments(ids, capacity_lost, day), words("en") if as_json else w)
     log_read(obj, "courses.assign", ids)
     if accept:
         chosen = [(p["course"], p["centre"]) for p in plan["proposals"] if "all" in accept or p["course"] in accept]
         unknown = set(accept) - {"all"} - {p["course"] for p in plan["proposals"]}
         if unknown:
             raise click.BadParameter(tr("not_proposed", courses=", ".join(sorted(unknown))), param_hint="--accept")
-        result = ledger.app.accept_assignments(ids, chosen, capacity_lost, day, obj.actor(home))
+        result = ledger.app.outage.accept_assignments(ids, chosen, capacity_lost, day, obj.actor(home))
         plan["accepted"] = result["accepted"]
         plan["assigned"] = True
     if as_json:
@@ -201,7 +201,7 @@ def contact_set(obj, course_id, phones, contact_person, contact_phone, as_json) 
     """Register the contact details of the patient of COURSE_ID."""
     app = obj.ledger.app
     course = app.get_course(course_id)
-    result = app.set_contact(course.home_centre, course.patient["id"],
+    result = app.outage.set_contact(course.home_centre, course.patient["id"],
                              {"phones": list(phones), "contact_person": contact_person, "contact_phone": contact_phone},
                              obj.actor())
     emit(result, as_json, tr("contact_set", status=status_word(result["status"]), patient_id=course.patient["id"]))
@@ -215,7 +215,7 @@ def contact_show(obj, course_id, as_json) -> None:
     app = obj.ledger.app
     course = app.get_course(course_id)
     log_read(obj, "contacts.read", [course_id])
-    found = app.contact(course.home_centre, course.patient["id"])
+    found = app.outage.contact(course.home_centre, course.patient["id"])
     details = (found.details if found else None) or {}
     emit(details, as_json, "\n".join([" / ".join(details.get("phones", [])) or "-",
                                       f"{details.get('contact_person') or '-'} {details.get('contact_phone') or ''}"]))
@@ -260,7 +260,7 @@ def calls_list(obj, centre, day, as_csv, pdf_out, as_json) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def calls_record(obj, course_id, day, outcome, note, as_json) -> None:
-    result = obj.ledger.app.record_call({"course_id": course_id, "day": day, "outcome": outcome, "note": note},
+    result = obj.ledger.app.outage.record_call({"course_id": course_id, "day": day, "outcome": outcome, "note": note},
                                         obj.actor())
     said = tr("call_called") if outcome == "called" else tr("call_not_reached")
     emit(result, as_json, tr("call_recorded", outcome=said, course_id=course_id, day=shown(day)))

@@ -105,7 +105,7 @@ def acknowledge(obj: Context, import_set, by, as_json) -> None:
         click.echo(f"{tr('refused')}: {exc}", err=True)
         sys.exit(1)
     items = [{k: i[k] for k in ("course_id", "group", "number", "record_ids")} for i in manifest["items"]]
-    result = obj.ledger.app.acknowledge_import(manifest["set_id"], items, by, obj.actor())
+    result = obj.ledger.app.ois.acknowledge_import(manifest["set_id"], items, by, obj.actor())
     emit(result, as_json, tr("import_set_acknowledged", status=status_word(result["status"]), set_id=result["set_id"],
                              fractions=shown(result["fractions"]), by=result["by"]))
 

@@ -155,7 +155,7 @@ def register(main: click.Group) -> None:
         scheme = "https" if ssl_certfile else "http"
         click.echo(tr("serving", url=f"{scheme}://{host}:{port}/", docs=f"{scheme}://{host}:{port}/schema")
                    + ("" if secure else tr("cookies_not_secure")))
-        if ledger.app.registry() is None:
+        if ledger.app.outage.registry() is None:
             click.echo(tr("no_centre_registered"), err=True)
         sys.stdout.flush()  # the tokens must be readable now, not when a buffer fills
         # One process: the read model is a local SQLite file kept current by this server.

@@ -84,7 +84,7 @@ def centre() -> None:
 def centre_add(obj, name, public_key_file, replace_key, as_json) -> None:
     """Add a centre (or record its key)."""
     key = read_public_key(public_key_file) if public_key_file else None
-    result = obj.ledger.app.add_centre(name, key, obj.actor(), replace_key=replace_key)
+    result = obj.ledger.app.trust.add_centre(name, key, obj.actor(), replace_key=replace_key)
     key = fingerprint(result["public_key"]) if result["public_key"] else tr("no_key")
     emit(result, as_json, tr("centre_added", status=status_word(result["status"]), name=name, key=key))
 
@@ -106,7 +106,7 @@ def centre_alias_add(obj, name, institution, station, aet, as_json) -> None:
     given = [(k, v) for k, v in (("institution", institution), ("station", station), ("aet", aet)) if v is not None]
     if len(given) != 1:
         raise click.UsageError(tr("one_alias"))
-    result = obj.ledger.app.add_centre_alias(name, *given[0], obj.actor())
+    result = obj.ledger.app.trust.add_centre_alias(name, *given[0], obj.actor())
     emit(result, as_json, tr("centre_alias", status=status_word(result["status"]), kind=result["kind"],
                              value=repr(result["value"]), name=name))
 
@@ -118,7 +118,7 @@ def centre_alias_add(obj, name, institution, station, aet, as_json) -> None:
 @click.pass_obj
 def centre_zone(obj, name, zone, as_json) -> None:
     """A centre's IANA time zone (e.g. Europe/Brussels): its records' times without an offset are read in it."""
-    result = obj.ledger.app.set_centre_zone(name, zone, obj.actor())
+    result = obj.ledger.app.trust.set_centre_zone(name, zone, obj.actor())
     emit(result, as_json, tr("centre_zone", status=status_word(result["status"]), name=name, zone=zone))
 
 
@@ -133,8 +133,8 @@ def centre_keygen(obj, name, out, replace_key, as_json) -> None:
     """Make this centre's signing key pair; record the public key in the ledger (the private key stays in the file)."""
     out = out or Path(f"{name}.ed25519")
     public, pub_path = generate_centre_key(out)
-    result = obj.ledger.app.add_centre(name, public, obj.actor(), replace_key=replace_key)
-    result |= {"private_key_file": str(out), "public_key_file": str(pub_path)}
+    result = obj.ledger.app.trust.add_centre(name, public, obj.actor(), replace_key=replace_key)
+    result = {**result, "private_key_file": str(out), "public_key_file": str(pub_path)}
     emit(result, as_json, tr("centre_added", status=status_word(result["status"]), name=name, key=fingerprint(public))
          + "\n" + tr("centre_key_files", private=out, public=pub_path))
 
@@ -145,7 +145,7 @@ def centre_keygen(obj, name, out, replace_key, as_json) -> None:
 @click.pass_obj
 def centre_show(obj, name, as_json) -> None:
     """A centre's current key and its fingerprint."""
-    c = obj.ledger.app.get_centre(name)
+    c = obj.ledger.app.trust.get_centre(name)
     result = {"centre": c.name, "public_key": c.public_key, "fingerprint": fingerprint(c.public_key) if c.public_key else None,
               "previous_keys": c.previous_keys}
     emit(result, as_json, tr("centre_key", name=c.name, key=result["fingerprint"] or tr("no_key"))
@@ -191,14 +191,14 @@ def bundle_export(obj, centre_name, out, since, key, as_json) -> None:
 def bundle_import(obj, file, as_json) -> None:
     """Check a bundle's signature and chain and apply it whole (again: nothing changes), or refuse it whole."""
     app = obj.ledger.app
-    summary = app.import_bundle(read_bundle(app, read_input(file, BUNDLE, "bundle")), obj.actor())
-    summary["head"] = chain.head_hash(app)
-    text = tr("bundle_imported", file=file, centre=summary["centre"], applied=shown(summary["applied"]),
-              already=shown(summary["already_imported"]), registered=shown(summary["courses_registered"]))
-    for c in summary["collisions"]:
+    summary = app.trust.import_bundle(read_bundle(app, read_input(file, BUNDLE, "bundle")), obj.actor())
+    head = chain.head_hash(app)
+    text = tr("bundle_imported", file=file, centre=summary.centre, applied=shown(summary.applied),
+              already=shown(summary.already_imported), registered=shown(summary.courses_registered))
+    for c in summary.collisions:
         text += "\n" + tr("bundle_collision", course=c["course"], incident=c["incident"], message=say(c["message"]))
-    text += "\n" + tr("log_head", head=summary["head"])
-    emit(summary, as_json, text)
+    text += "\n" + tr("log_head", head=head)
+    emit({**msgspec.to_builtins(summary), "head": head}, as_json, text)
 
 
 def register(main: click.Group) -> None:

@@ -51,10 +51,10 @@ def seed_centres(app, first_day) -> None:
     partner offers: 40 patients a day after hours for two months."""
     admin = Actor("admin.demo", HOME)
     for code, name, machines in CENTRES:
-        app.register_centre({"code": code, "name": name, "zone": "Europe/Brussels",
+        app.outage.register_centre({"code": code, "name": name, "zone": "Europe/Brussels",
                              "machines": [{"name": m, "model": model, "techniques": t} for m, model, t in machines]},
                             admin, request_id=f"demo-centre-{code}")
-    app.declare_capacity({"centre": PARTNER, "per_day": 40, "window_start": "17:00", "window_end": "23:00",
+    app.outage.declare_capacity({"centre": PARTNER, "per_day": 40, "window_start": "17:00", "window_end": "23:00",
                           "valid_from": first_day, "valid_until": first_day + timedelta(weeks=9),
                           "machines": ["PARTNER-TB2", "PARTNER-HAL"]},
                          Actor("physicist.partner", PARTNER), request_id="demo-capacity-partner")
@@ -82,7 +82,7 @@ def run_demo(ledger: Ledger, echo: Callable[[str], None] = print, billing: bool 
     seed_centres(app, start.date())
     ids = []
     if billing:
-        app.agree({"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata", "course_amount": "3150.00",
+        app.billing.agree({"billing_centre": HOME, "partner": PARTNER, "rule": "pro-rata", "course_amount": "3150.00",
                    "tariffs": {"sbrt": "4875.40"}, "valid_from": start.date().replace(month=1, day=1)},
                   Actor("finance.demo", HOME), request_id="demo-agreement")
         echo(tr("demo_agreement", billing_centre=HOME, partner=PARTNER, amount=money("3150.00")))

@@ -77,7 +77,7 @@ def store_plan_document(app: FractionLedger, ds: Dataset, actor: Actor) -> bool:
         data = base64.b64encode(zlib.compress(content, 6)).decode()
         return [PlanDocument(uid=uid, sha256=digest, data=data, meta=meta)], True
 
-    return app.run("store_plan_document", {"uid": uid, "sha256": digest}, actor, None, act)
+    return app.uow.run("store_plan_document", {"uid": uid, "sha256": digest}, actor, None, act)
 
 
 def load_plan_document(app: FractionLedger, uid: str) -> PlanDocument | None:

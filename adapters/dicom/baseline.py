@@ -184,7 +184,7 @@ class Baseline:
     def course_for(self, patient_id: str, plan_uid: str) -> Course:
         """The course of the plan a record references, as the ledger finds it from its log
         (`FractionLedger.course_of_record`); the answer of a file it finds none for."""
-        found = self.app.course_of_record(patient_id, plan_uid, lambda course_id: seen(self.ledger, course_id))
+        found = self.app.trust.course_of_record(patient_id, plan_uid, lambda course_id: seen(self.ledger, course_id))
         if found.problem == "patient_not_known_as":
             raise BadFile("bad_file.patient_not_known_as", plan=plan_uid, course=found.courses[0], patient_id=patient_id)
         if found.problem == "patient_unknown":
@@ -231,7 +231,7 @@ class Baseline:
         answer = {"file": str(path), "course_id": course_id, "kind": "session", "fractions": 0}
         if course.has_imported(facts["sop_instance_uid"]):
             return answer | {"status": "unchanged"}
-        centre = self.app.attribute_record(course_id, facts["plan_uid"], facts["machine"],
+        centre = self.app.trust.attribute_record(course_id, facts["plan_uid"], facts["machine"],
                                            {"institution": facts["institution"], "station": facts["station"],
                                             "aet": self.aet})
         at = facts["delivered_at"]

@@ -41,8 +41,8 @@ def stream_name(name: str) -> str:
 def accepted_by(app: FractionLedger, name: str, address: str | None = None) -> dict[str, str]:
     """What the named destination accepted, with what a ledger from before name keys recorded
     under its address (`dicom://AET@host:port`): an upgrade does not send everything again."""
-    found = app.destination(stream_name(name))
-    legacy = app.destination(address) if address else None
+    found = app.destinations.destination(stream_name(name))
+    legacy = app.destinations.destination(address) if address else None
     return {**(legacy.accepted if legacy else {}), **(found.accepted if found else {})}
 
 
@@ -112,7 +112,7 @@ def send_all(app: FractionLedger, items: Iterable[Exported], destination: str, h
 
     def flush() -> None:
         if answers:
-            app.record_answers(name, [a["uid"] for a in answers if a["accepted"]],
+            app.destinations.record_answers(name, [a["uid"] for a in answers if a["accepted"]],
                                [{"id": a["uid"], "code": a["status"], "text": a["reason"],
                                  "course": str(a["course_id"]) if a.get("course_id") else None}
                                 for a in answers if not a["accepted"]], actor)

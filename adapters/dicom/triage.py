@@ -38,7 +38,7 @@ def contact_of(row: dict) -> dict | None:
 def find_course(ledger: Ledger, patient_id: str, plan: str) -> str:
     """The course a line is for, as the ledger finds it from its log (`FractionLedger.course_of_patient_plan`);
     another centre's patient is as unknown (need to know)."""
-    found = ledger.app.course_of_patient_plan(patient_id, plan, lambda course_id: seen(ledger, course_id))
+    found = ledger.app.trust.course_of_patient_plan(patient_id, plan, lambda course_id: seen(ledger, course_id))
     if found.problem == "patient_unknown":
         raise BadFile("bad_file.triage_patient_unknown", patient_id=repr(patient_id))
     if found.problem == "plan_unknown":
@@ -69,14 +69,14 @@ def import_triage(ledger: Ledger, path: Path, actor: Actor) -> Iterator[dict]:
                 course_id = find_course(ledger, answer["patient_id"], (row.get("plan") or "").strip())
                 answer["course_id"] = course_id
                 centre = (row.get("centre") or "").strip()
-                ledger.app.check_centres_known(("centre", centre))  # before anything of the line is written
+                ledger.app.outage.check_centres_known(("centre", centre))  # before anything of the line is written
                 contact = contact_of(row)
                 if contact is not None:
                     parse(ContactDetails, contact)  # refused before the triage code of the line is written
                 changed = ledger.app.set_triage(course_id, int(text), actor)["changed"]
                 if contact is not None:
                     course = ledger.app.get_course(course_id)
-                    changed = ledger.app.set_contact(course.home_centre, course.patient["id"], contact,
+                    changed = ledger.app.outage.set_contact(course.home_centre, course.patient["id"], contact,
                                                      actor)["status"] == "set" or changed
                 if centre:
                     changed = ledger.app.assign_centre(course_id, centre, actor)["changed"] or changed

@@ -78,7 +78,7 @@ def course_messages(
         return name is not None and (destinations is None or name in destinations)
 
     billing = config.destination_of("DFT")
-    held = ledger.app.destination(billing) if billing else None
+    held = ledger.app.destinations.destination(billing) if billing else None
     may_hold = held.may_hold if held is not None else (lambda _: False)
     for cid in ids:
         course = read.course(cid)
@@ -119,7 +119,7 @@ def export_with(ledger: Ledger, messages: Iterable[Hl7Message], write: Callable[
         written.setdefault(m.destination, []).append(m.control_id)
         counts[m.kind] = counts.get(m.kind, 0) + 1
     for name, ids in written.items():
-        ledger.app.record_export(name, ids, where, actor)
+        ledger.app.destinations.record_export(name, ids, where, actor)
     return counts
 
 
@@ -135,8 +135,8 @@ def send_pending(ledger: Ledger, builder: MessageBuilder, sender, actor: Actor,
     from adapters.hl7.mllp import AnswerBook
 
     names = destinations or set(builder.config.destinations)
-    state = {name: ledger.app.destination(name) for name in names}
-    book = AnswerBook(lambda name, acc, ref: ledger.app.record_answers(name, acc, ref, actor))
+    state = {name: ledger.app.destinations.destination(name) for name in names}
+    book = AnswerBook(lambda name, acc, ref: ledger.app.destinations.record_answers(name, acc, ref, actor))
     sent: dict[str, Hl7Message] = {}
     report: dict = {"sent": 0, "accepted": 0, "refused": [], "skipped": 0}
 

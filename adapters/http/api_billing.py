@@ -42,7 +42,7 @@ def agree(request: Request, data: JSONBody[AgreementIn], idempotency_key: Idempo
     terms = {"billing_centre": data.billing_centre, "partner": data.partner, "rule": data.rule,
              "valid_from": data.valid_from, "valid_to": data.valid_to, "course_amount": data.course_amount,
              "fee_per_fraction": data.fee_per_fraction, "tariffs": dict(data.tariffs)}
-    result = backend(request).app.agree(terms, actor_of(who), request_id=request_id_for(who, idempotency_key))
+    result = backend(request).app.billing.agree(terms, actor_of(who), request_id=request_id_for(who, idempotency_key))
     return as_(AgreementChangeOut, result)
 
 
@@ -104,7 +104,7 @@ def splits(request: Request, course_id: FromPath[str]) -> list[SplitOut]:
 def settle(request: Request, course_id: FromPath[str], idempotency_key: IdempotencyKey = None) -> SettleOut:
     b, who = backend(request), current(request)
     b.course_for(who, "billing.settle", course_id)
-    return as_(SettleOut, b.app.settle_course(course_id, actor_of(who), request_id=request_id_for(who, idempotency_key)))
+    return as_(SettleOut, b.app.billing.settle_course(course_id, actor_of(who), request_id=request_id_for(who, idempotency_key)))
 
 
 @post("/api/courses/{course_id:str}/category", opt={"action": "courses.category", "body": CategoryIn},
@@ -114,7 +114,7 @@ def category(request: Request, course_id: FromPath[str], data: JSONBody[Category
              idempotency_key: IdempotencyKey = None) -> CategoryOut:
     b, who = backend(request), current(request)
     b.course_for(who, "courses.category", course_id)
-    result = b.app.set_course_category(course_id, data.category, actor_of(who),
+    result = b.app.billing.set_course_category(course_id, data.category, actor_of(who),
                                        request_id=request_id_for(who, idempotency_key))
     return as_(CategoryOut, result)
 

@@ -320,7 +320,7 @@ def dicom_deliveries(b: Backend, config: DicomConfig) -> list[dict]:
     from adapters.dicom.send import accepted_by, stream_name
 
     for name, d in config.destinations.items():
-        found = b.app.destination(stream_name(name))
+        found = b.app.destinations.destination(stream_name(name))
         accepted = accepted_by(b.app, name, address(d))
         rows.append({
             "destination": name, "address": address(d), "kind": "dicom",

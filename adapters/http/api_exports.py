@@ -151,7 +151,7 @@ def send_to(b: Backend, who: Principal, hl7: Hl7Settings, names: list[str], mess
     out = []
     for name in names:
         d = hl7.destinations[name]
-        before = b.app.destination(name)
+        before = b.app.destinations.destination(name)
         accepted_before = len(before.accepted) if before else 0
         row: dict = {"destination": name, "address": address(d)}
         left = deadline_at - time.monotonic()
@@ -164,7 +164,7 @@ def send_to(b: Backend, who: Principal, hl7: Hl7Settings, names: list[str], mess
                                   messages=[m for m in messages if m.destination == name])
             out.append({**row, **report})
         except SendFailed as exc:
-            after = b.app.destination(name)
+            after = b.app.destinations.destination(name)
             accepted = (len(after.accepted) if after else 0) - accepted_before
             reason = (f"stopped at message {exc.control_id}: the send deadline ({hl7.deadline:g} s) passed"
                       if time.monotonic() >= deadline_at - 0.05 else str(exc))
@@ -208,7 +208,7 @@ def deliveries_of(b: Backend, hl7: Hl7Settings) -> list[dict]:
     """Per configured destination, as `fraction-ledger deliveries`."""
     rows = []
     for name, d in hl7.destinations.items():
-        found = b.app.destination(name)
+        found = b.app.destinations.destination(name)
         rows.append({
             "destination": name, "address": address(d), "kind": "hl7",
             "accepted": len(found.accepted) if found else 0,

@@ -30,7 +30,7 @@ def set_gap_category(request: Request, course_id: FromPath[str], data: JSONBody[
                      idempotency_key: IdempotencyKey = None) -> CourseChangeOut:
     b, who = backend(request), current(request)
     b.course_for(who, "courses.gap_category", course_id)
-    return as_(CourseChangeOut, b.app.set_gap_category(course_id, data.category, actor_of(who),
+    return as_(CourseChangeOut, b.app.gaps.set_gap_category(course_id, data.category, actor_of(who),
                                                        request_id=request_id_for(who, idempotency_key)))
 
 
@@ -41,7 +41,7 @@ def set_schedule(request: Request, course_id: FromPath[str], data: JSONBody[Sche
                  idempotency_key: IdempotencyKey = None) -> CourseChangeOut:
     b, who = backend(request), current(request)
     b.course_for(who, "courses.schedule", course_id)
-    return as_(CourseChangeOut, b.app.set_schedule(course_id, data.schedule, data.site, actor_of(who),
+    return as_(CourseChangeOut, b.app.gaps.set_schedule(course_id, data.schedule, data.site, actor_of(who),
                                                    request_id=request_id_for(who, idempotency_key)))
 
 
@@ -56,7 +56,7 @@ def amend(request: Request, course_id: FromPath[str], data: JSONBody[AmendPrescr
     b, who = backend(request), current(request)
     b.course_for(who, "courses.amend", course_id)
     access.check_prescriber(who, physicists_prescribe())
-    return as_(AmendmentOut, b.app.amend_prescription(course_id, data, actor_of(who),
+    return as_(AmendmentOut, b.app.gaps.amend_prescription(course_id, data, actor_of(who),
                                                       request_id=request_id_for(who, idempotency_key)))
 
 
@@ -67,7 +67,7 @@ def countersign(request: Request, course_id: FromPath[str], amendment_id: FromPa
                 idempotency_key: IdempotencyKey = None) -> AmendmentOut:
     b, who = backend(request), current(request)
     b.course_for(who, "courses.countersign", course_id)
-    return as_(AmendmentOut, b.app.countersign_amendment(course_id, amendment_id, actor_of(who),
+    return as_(AmendmentOut, b.app.gaps.countersign_amendment(course_id, amendment_id, actor_of(who),
                                                          request_id=request_id_for(who, idempotency_key)))
 
 

@@ -33,7 +33,7 @@ def register(b: Backend, who: Principal, data: IncidentIn, rid: str | None) -> d
     body = {"centre": who.centre, "category": data.category, "severity": data.severity,
             "description": data.description, "course_id": data.course_id, "fraction": data.fraction,
             "occurred_at": data.occurred_at, "by": who.user}
-    return b.app.register_incident(body, actor_of(who), request_id=rid)
+    return b.app.billing.register_incident(body, actor_of(who), request_id=rid)
 
 
 @post("/", opt={"action": "incidents.register", "body": IncidentIn}, sync_to_thread=True, status_code=201,
@@ -101,9 +101,9 @@ def incident_command(path: str, action: str, body: type, summary: str, run):
 ROUTES = [
     register_incident, list_incidents, export_incidents, export_incidents_csv,
     incident_command("/follow-up", "incidents.follow_up", FollowUpIn, "Add a follow-up to an open incident",
-                     lambda app, iid, d, who, rid: app.add_follow_up(iid, d.text, actor_of(who), request_id=rid)),
+                     lambda app, iid, d, who, rid: app.billing.add_follow_up(iid, d.text, actor_of(who), request_id=rid)),
     incident_command("/close", "incidents.close", CloseIn, "Close an incident; nothing can be added after",
-                     lambda app, iid, d, who, rid: app.close_incident(iid, d.resolution, actor_of(who), request_id=rid)),
+                     lambda app, iid, d, who, rid: app.billing.close_incident(iid, d.resolution, actor_of(who), request_id=rid)),
 ]
 
 router = Router("/api/incidents", route_handlers=ROUTES, tags=["incidents"])

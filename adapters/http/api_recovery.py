@@ -167,7 +167,7 @@ def acknowledge_set(b: Backend, who: Principal, data: AcknowledgeIn) -> dict:
         b.course_for(who, "reconcile", item.course_id)
     items = [{"course_id": i.course_id, "group": i.group, "number": i.number, "record_ids": list(i.record_ids)}
              for i in data.items]
-    return b.app.acknowledge_import(data.set_id, items, who.user, actor_of(who))
+    return b.app.ois.acknowledge_import(data.set_id, items, who.user, actor_of(who))
 
 
 @post("/api/reconcile/acknowledge", opt={"action": "reconcile", "body": AcknowledgeIn}, sync_to_thread=True,

@@ -183,7 +183,7 @@ class Backend:
         """The incident (404 if unknown or not seen), if `principal` may take `action` on it (else 403).
         An incident's "home" is its course's home centre (else where it happened); where it
         happened counts as assigned."""
-        incident = self.app.get_incident(incident_id)
+        incident = self.app.billing.get_incident(incident_id)
         course_seen = False
         if incident.course_id is not None:
             try:

@@ -18,7 +18,7 @@ def course_gap_context(request: Request, course_id: str) -> dict[str, Any]:
     """What the course page shows of issue 17, and which forms the reader may use."""
     b, who = request.app.state.backend, current(request)
     aggregate = b.app.get_course(course_id)
-    gap = b.app.course_gap(course_id, threshold=gap_alarm_days()) if aggregate.status == "active" else None
+    gap = b.app.gaps.course_gap(course_id, threshold=gap_alarm_days()) if aggregate.status == "active" else None
     may = lambda action: access.may(who, action, aggregate.home_centre, aggregate.assigned_centres)  # noqa: E731
     return {
         "gap": gap, "amendments": [{"a": a, "what": what(a)} for a in aggregate.amendments], "original_groups": aggregate.plan.fraction_groups,

@@ -93,7 +93,7 @@ def no_registry(request: Request, who: Any) -> bool:
     them (physicists, administrators) are told so on every page."""
     if who is None or who.role not in ("physicist", "admin"):
         return False
-    return backend(request).app.registry() is None
+    return backend(request).app.outage.registry() is None
 
 
 def flash(request: Request, text: str) -> None:

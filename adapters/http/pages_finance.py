@@ -124,7 +124,7 @@ def agree_form(request: Request, data: Form) -> Template | Redirect:
         validate_body(AgreementIn, raw)
         terms = msgspec.convert(raw, AgreementIn, strict=False)
         access.check(who, "billing.agree", terms.billing_centre, [terms.partner])
-        result = b.app.agree({f: getattr(terms, f) for f in AGREEMENT_FIELDS} | {"tariffs": dict(terms.tariffs)},
+        result = b.app.billing.agree({f: getattr(terms, f) for f in AGREEMENT_FIELDS} | {"tariffs": dict(terms.tariffs)},
                              actor_of(who))
     except errors.LedgerError as exc:
         context = finance_context(request, None, None, None)

@@ -58,15 +58,15 @@ def gap_form(path: str, action: str, run, ok_key: str, body: type | None):
 
 
 def amend(b, course_id, raw, who, _):
-    b.app.amend_prescription(course_id, raw, actor_of(who))
+    b.app.gaps.amend_prescription(course_id, raw, actor_of(who))
 
 
 def countersign(b, course_id, raw, who, amendment_id):
-    b.app.countersign_amendment(course_id, amendment_id, actor_of(who))
+    b.app.gaps.countersign_amendment(course_id, amendment_id, actor_of(who))
 
 
 category_form = gap_form("/gap-category", "courses.gap_category",
-                         lambda b, cid, raw, who, _: b.app.set_gap_category(cid, raw.get("category"), actor_of(who)),
+                         lambda b, cid, raw, who, _: b.app.gaps.set_gap_category(cid, raw.get("category"), actor_of(who)),
                          "gap_category_set", GapCategoryArg)
 amend_form = gap_form("/amendments", "courses.amend", amend, "amendment_proposed", AmendPrescription)
 countersign_form = gap_form("/amendments/{amendment_id:str}/countersign", "courses.countersign", countersign,

@@ -69,8 +69,8 @@ def incident_form(path: str, action: str, body: type, field: str, run, ok_key: s
 
 
 follow_up_form = incident_form("follow-up", "incidents.follow_up", FollowUpIn, "text",
-                               lambda app, iid, text, actor: app.add_follow_up(iid, text, actor), "follow_up_added")
+                               lambda app, iid, text, actor: app.billing.add_follow_up(iid, text, actor), "follow_up_added")
 close_form = incident_form("close", "incidents.close", CloseIn, "resolution",
-                           lambda app, iid, text, actor: app.close_incident(iid, text, actor), "incident_closed_ok")
+                           lambda app, iid, text, actor: app.billing.close_incident(iid, text, actor), "incident_closed_ok")
 
 router = Router("/", route_handlers=[register_from_form, follow_up_form, close_form])

@@ -55,9 +55,9 @@ def status_of(exc: errors.LedgerError) -> int:
 
 def centres_page(request: Request, status_code: int = 200, **context: Any) -> Template:
     who, app = current(request), backend(request).app
-    centres = app.centres()
+    centres = app.outage.centres()
     for c in centres:
-        found = app.capacity_of(c["code"])
+        found = app.outage.capacity_of(c["code"])
         c["capacity"] = found.versions if found else []
     return page(request, "centres.html", status_code=status_code, centres=centres, techniques=TECHNIQUES,
                 alias_kinds=ALIAS_KINDS, may_manage=access.may(who, "centres.manage"),
@@ -91,24 +91,24 @@ def form_text(data: Any, name: str) -> str:
 def declare(app: Any, data: Any, who: Any) -> dict:
     centre = form_text(data, "centre")
     access.check(who, "capacity.declare", centre)  # a partner declares its own capacity
-    return app.declare_capacity({
+    return app.outage.declare_capacity({
         "centre": centre, "per_day": form_text(data, "per_day") or 0, "unit": form_text(data, "unit") or "patients",
         "window_start": form_text(data, "window_start") or "07:00", "window_end": form_text(data, "window_end") or "19:00",
         "valid_from": form_text(data, "valid_from"), "valid_until": form_text(data, "valid_until") or None,
         "machines": values(data, "machines")}, actor_of(who))
 
 
-register_form = centre_form("register", "centres.manage", lambda app, d, who: app.register_centre(
+register_form = centre_form("register", "centres.manage", lambda app, d, who: app.outage.register_centre(
     {"code": form_text(d, "code"), "name": form_text(d, "name"), "zone": form_text(d, "zone") or "Europe/Brussels"},
     actor_of(who)))
-machine_form = centre_form("machine", "centres.manage", lambda app, d, who: app.set_machine(
+machine_form = centre_form("machine", "centres.manage", lambda app, d, who: app.outage.set_machine(
     form_text(d, "centre"), {"name": form_text(d, "name"), "model": form_text(d, "model"),
                              "techniques": values(d, "techniques")}, actor_of(who)))
-remove_machine_form = centre_form("machine/remove", "centres.manage", lambda app, d, who: app.remove_machine(
+remove_machine_form = centre_form("machine/remove", "centres.manage", lambda app, d, who: app.outage.remove_machine(
     form_text(d, "centre"), form_text(d, "name"), actor_of(who)))
-alias_form = centre_form("alias", "centres.manage", lambda app, d, who: app.add_centre_alias(
+alias_form = centre_form("alias", "centres.manage", lambda app, d, who: app.trust.add_centre_alias(
     form_text(d, "centre"), form_text(d, "kind"), form_text(d, "value"), actor_of(who)))
-zone_form = centre_form("zone", "centres.manage", lambda app, d, who: app.set_centre_zone(
+zone_form = centre_form("zone", "centres.manage", lambda app, d, who: app.trust.set_centre_zone(
     form_text(d, "centre"), form_text(d, "zone"), actor_of(who)))
 capacity_form = centre_form("capacity", "capacity.declare", declare)
 
@@ -122,7 +122,7 @@ def plan_page(request: Request, capacity_lost: int, day_text: str | None, status
     lang = language_of(request)
     day = day_of(day_text, request, who.centre)
     ids = b.read(lambda r: home_course_ids(r, who.centre))
-    plan = plan_dict(b.app.plan_assignments(ids, capacity_lost, day), words(lang))
+    plan = plan_dict(b.app.outage.plan_assignments(ids, capacity_lost, day), words(lang))
     for row in plan["proposals"] + plan["unplaceable"] + plan["kept"] + plan["waiting"]:
         access_log.saw(row["course"], row["patient_id"], who.centre)
     return page(request, "plan.html", status_code=status_code, plan=plan, **context)
@@ -151,7 +151,7 @@ def plan_accept(request: Request, data: Form) -> Template | Redirect:
         ids = b.read(lambda r: home_course_ids(r, who.centre))
         if not chosen:
             raise errors.InvalidCommand("chosen", "invalid.nothing_chosen")
-        result = b.app.accept_assignments(ids, chosen, lost, day, actor_of(who))
+        result = b.app.outage.accept_assignments(ids, chosen, lost, day, actor_of(who))
     except errors.LedgerError as exc:
         return plan_page(request, 50 if not capacity.isdigit() else int(capacity), day_text,
                          status_code=status_of(exc), refusal=refusal(t, exc))
@@ -201,7 +201,7 @@ def calls_record(request: Request, data: Form) -> Template | Redirect:
     course_id, day = form_text(data, "course"), form_text(data, "day")
     try:
         b.course_for(who, "calls.record", course_id)
-        b.app.record_call({"course_id": course_id, "day": day, "outcome": form_text(data, "outcome"),
+        b.app.outage.record_call({"course_id": course_id, "day": day, "outcome": form_text(data, "outcome"),
                            "note": form_text(data, "note")}, actor_of(who))
     except errors.LedgerError as exc:
         shown = day_of(None, request, who.centre)
