@@ -215,6 +215,11 @@ class ListQueries:
             f"AND {clause} ORDER BY {COURSE_ORDER}", [category, *sites, *seen])
         return [self.decode_course(r) for r in rows]
 
+    def all_seen_ids(self, centre: str, billed: bool) -> set[str]:
+        """The ids of every course `centre` sees (no row decoded)."""
+        clause, seen = seen_clause(centre, billed)
+        return {r[0] for r in self.conn.execute(f"SELECT c.id FROM courses c WHERE {clause}", seen)}
+
     def seen_ids(self, centre: str, billed: bool, course_ids: list[str]) -> set[str]:
         """Which of `course_ids` `centre` sees."""
         if not course_ids:
