@@ -1,5 +1,5 @@
-"""Lists that scale (issue 20 point 5): the courses a centre sees, a page at a time, filtered and
-sorted in SQL on indexed tables, never every row loaded to be filtered in Python.
+"""Lists that scale (issue 20 point 5): the courses a centre sees and its incidents, a page at a
+time, filtered and sorted in SQL, never every row loaded to be filtered in Python.
 
 Which courses a centre sees (`ledger.access.centre_sees`: its home centre's, those assigned to it;
 for finance also those it bills or has a share of) is an SQL condition on the course row, so the
@@ -92,7 +92,7 @@ def fold_new(conn: Any) -> None:
 
 
 def seen_clause(centre: str | None, billed: bool) -> tuple[str, list]:
-    """`c.id IN (...)`: the courses `centre` sees (None: every course)."""
+    """The SQL condition on a course row `c` (and its parameters) that `centre` sees it (None: every course)."""
     if centre is None:
         return "", []
     # assigned_centres is the JSON array of the centres' codes, each as msgspec writes a string
@@ -122,7 +122,7 @@ def day_state_sql(conn: Any, today: date, zone: Any) -> tuple[str, list]:
            "AND datetime(c.last_fraction_at) < ? THEN 1 "
            "WHEN c.status != 'active' OR COALESCE(c.fractions_delivered, 0) >= COALESCE(c.fractions_planned, 0) THEN 2 "
            "WHEN c.schedule IS NULL THEN ? "
-           "WHEN c.schedule IN (SELECT value FROM json_each(?)) THEN 0 ELSE 2 END")
+           "WHEN c.schedule IN (SELECT value FROM json_each(?)) THEN 0 ELSE 2 END")  # json_each of the due list, once
     near = [(today - timedelta(days=2)).isoformat(), (today + timedelta(days=2)).isoformat()]  # UTC-12 .. +14
     return sql, [*near, utc_text(start), utc_text(end), 0 if default_due else 2, json.dumps(due)]
 
