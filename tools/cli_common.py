@@ -78,6 +78,13 @@ def file_error(answer: dict) -> str:
     return say(said) if said else answer.get("error") or ""
 
 
+def file_warning(answer: dict) -> str:
+    """What an importer says beside a file it took, in the operator's language (`warning_said`),
+    else its English text (`warning`); "" when it says nothing."""
+    said = answer.get("warning_said")
+    return say(said) if said else answer.get("warning") or ""
+
+
 # Statuses a command's result carries (`result["status"]`), said in the CLI's language.
 STATUS_WORDS = ("acknowledged", "active", "added", "changed", "closed", "completed", "declared", "error", "imported", "open",
                 "registered", "removed", "set", "settled", "suspended", "unchanged", "unsettled")

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from tools.cli_access import log_read  # noqa: E402
 from tools.cli_common import (  # noqa: F401
-    Context, emit, file_error, group_named, offset_zone, parse_time, shown, status_word, tr,
+    Context, emit, file_error, file_warning, group_named, offset_zone, parse_time, shown, status_word, tr,
 )
 
 
@@ -75,7 +75,7 @@ def import_plan(obj: Context, paths, centre, triage, fallback_for, starts_at, as
             answers.append(import_plan_file(app, path, actor, centre, triage, fallback_for, starts_at))
             bar.advance(bar.task_ids[0])
     finish(answers, as_json, lambda a: f"{status_word(a['status']):<10} {a['file']}  " + (a["course_id"] or "") +
-           (f"  {file_error(a)}" if a["error"] else "") + (f"\n           {a['warning']}" if a.get("warning") else ""))
+           (f"  {file_error(a)}" if a["error"] else "") + (f"\n           {file_warning(a)}" if a.get("warning") else ""))
 
 
 @click.command("records")
@@ -234,7 +234,7 @@ def listen(obj: Context, port, host, aet, allow, deviation_reason, timeout, as_j
         click.echo(f"{status_word(a.get('status', 'error')):<10} {a['dimse_status']} {a['aet']:<16} {a['kind']} "
                    f"{a['sop_instance_uid']}  {a.get('course_id') or ''}"
                    + (f"  {file_error(a)}" if a.get("error") else "")
-                   + (f"  {a['warning']}" if a.get("warning") else ""))
+                   + (f"  {file_warning(a)}" if a.get("warning") else ""))
 
     scp = StorageSCP(obj.ledger, allowed, aet=aet, host=host, port=port, user=obj.user,
                      deviation_reason=deviation_reason, on_answer=show, timeout=timeout)

@@ -31,7 +31,7 @@ from adapters.dicom import BadFile, said_of
 from adapters.dicom.complete import check_body, check_structure, inflate, meta_info, not_an_object, read_file
 from schemas.course import Beam, FractionGroup, Patient, Plan
 from schemas.text import Label, LongString, PersonName, ShortString, check_person_name
-from ledger.messages import said
+from ledger.messages import english, said
 from ledger.validation import describe
 
 SOP_NAMES = {
@@ -342,8 +342,8 @@ def import_plan_file(app: Any, path: Path, actor: Any, centre: str, triage: int 
             stored = store_plan_document(app, ds, actor)
             answer.update(course_id=result["id"], status="registered" if result["changed"] or stored else "unchanged")
             if result.get("awaiting_approval"):
-                answer["warning"] = ("registered, but it departs from the prescription: it awaits approval by a physicist "
-                                   "of the home centre (`fraction-ledger course approve-plan`) before anyone treats with it")
+                answer["warning_said"] = said("import.plan_awaits_approval")
+                answer["warning"] = english(answer["warning_said"])
         else:
             weekdays = schedule_weekdays(ds)
             result = app.register_course(

@@ -36,8 +36,9 @@ def as_result(answer: dict, w=None) -> dict:
         reason = w.say(answer["error_said"]) if answer.get("error_said") else answer.get("error")
         return {"file": answer["file"], "ok": False, "message": where + (reason or w.t("refused"))}
     what = w.tn("fractions_count", answer["fractions"]) if answer.get("fractions") else ""
+    warning = w.say(answer["warning_said"]) if answer.get("warning_said") else answer.get("warning")
     return {"file": answer["file"], "ok": True, "status": answer["status"], "where": where, "detail": what,
-            "id": answer.get("course_id")}
+            "id": answer.get("course_id"), "warning": warning}
 
 
 def physicist_page(request: Request, status_code: int = 200, **context: Any) -> Template:
