@@ -28,6 +28,8 @@ from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
+from ledger.messages import english, said
+
 GENESIS = "0" * 64
 PREFIX = b"fraction-ledger chain v1\0"
 BATCH = 1000
@@ -208,22 +210,23 @@ def what(n: Notification) -> str:
 def problem_at(nid: int, event: Notification | None, entry: ChainEntry | None, prev: str) -> dict | None:
     """What is wrong with the event at `nid` given the hash before it, or None when it holds."""
     if event is None:
-        return {"kind": "missing", "event": nid,
-                "message": f"event {nid} is in the hash chain but missing from the log (deleted)"}
+        told = said("chain.missing", event=nid)
+        return {"kind": "missing", "event": nid, "message": english(told), "said": told}
     if entry is None:
-        kind, message = "unchained", f"event {nid} ({what(event)}) has no hash-chain entry: it was written outside the ledger"
+        kind = "unchained"
     elif entry.prev != prev:
-        kind, message = "broken", (f"event {nid} ({what(event)}) does not follow the event before it in the chain: "
-                                   "events before it were deleted, inserted or rewritten")
+        kind = "broken"
     elif not isinstance(event.state, bytes) or not isinstance(event.topic, str) or link_hash(
         prev, nid, event.originator_id, event.originator_version, event.topic, event.state
     ) != entry.hash:
         # (SQL edits can also change a column's type, e.g. SQLite's replace() turns a BLOB into TEXT.)
-        kind, message = "altered", f"event {nid} ({what(event)}) does not match its hash: it was edited or moved"
+        kind = "altered"
     else:
         return None
+    told = said(f"chain.{kind}", event=nid, what=what(event))
     return {"kind": kind, "event": nid, "stream": str(event.originator_id), "version": event.originator_version,
-            "type": event.topic.split(":", 1)[-1] if isinstance(event.topic, str) else None, "message": message}
+            "type": event.topic.split(":", 1)[-1] if isinstance(event.topic, str) else None,
+            "message": english(told), "said": told}
 
 
 @dataclass
@@ -292,11 +295,10 @@ def verify(app: Any, anchor: str | None = None, batch: int = BATCH, start: Chain
             problem = step.problem
             break
     anchor_result = None
-    if anchor is not None:
-        anchor_result = found or {
-            "hash": anchor, "event": None, "on_chain": False,
-            "message": f"head {anchor} is not on the verified chain: the log was cut or rewritten after it was printed"
-            if problem is None else f"head {anchor} was not reached before the first problem",
-        }
+    if anchor is not None and not found:
+        told = said("chain.anchor_not_on_chain" if problem is None else "chain.anchor_not_reached", head=anchor)
+        anchor_result = {"hash": anchor, "event": None, "on_chain": False, "message": english(told), "said": told}
+    elif anchor is not None:
+        anchor_result = found
     ok = problem is None and (anchor_result is None or anchor_result["on_chain"])
     return Verdict(ok=ok, events=count, head=prev, head_event=last_id, problem=problem, anchor=anchor_result)

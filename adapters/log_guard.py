@@ -79,12 +79,7 @@ class LogGuard:
 
     def refusal(self) -> LogCompromised:
         assert self.problem is not None
-        return LogCompromised(
-            f"The event log failed its integrity check: {self.problem['message']}. Nothing is written until the "
-            f"log is restored from a verified copy (check it with `fraction-ledger verify`); what was recorded up "
-            f"to event {self.position} can still be read.",
-            self.problem,
-        )
+        return LogCompromised(self.problem, position=self.position)
 
     def status(self) -> dict:
         return {"ok": self.problem is None, "verified_position": self.position, "head": self.head,

@@ -224,8 +224,9 @@ class LogCompromised(LedgerError):
 
     code = "log_compromised"
 
-    def __init__(self, message: str, problem: dict[str, Any]):
-        super().__init__(message, conflict=problem)
+    def __init__(self, problem: dict[str, Any], position: int):
+        what = problem.get("said") or problem.get("message", "")
+        super().__init__("log_compromised.integrity_check_failed", conflict=problem, problem=what, position=position)
         self.problem = problem
 
 

@@ -346,8 +346,19 @@ TEXTS: dict[str, str] = {
     'bad_file.delivered_meterset_of_beam': N_('delivered meterset of beam {beam}'),
     'bad_file.specified_meterset_of_beam': N_('specified meterset of beam {beam}'),
     'bad_file.triage_label_ambiguous': N_('plan: label {plan} names {count} courses of patient {patient_id}; give the plan UID'),
+    # issue 14: the hash chain's verdict (adapters.chain) and the refusal while it fails
+    'chain.missing': N_('event {event} is in the hash chain but missing from the log (deleted)'),
+    'chain.unchained': N_('event {event} ({what}) has no hash-chain entry: it was written outside the ledger'),
+    'chain.broken': N_('event {event} ({what}) does not follow the event before it in the chain: events before it were deleted, inserted or rewritten'),
+    'chain.altered': N_('event {event} ({what}) does not match its hash: it was edited or moved'),
+    'chain.anchor_not_on_chain': N_('head {head} is not on the verified chain: the log was cut or rewritten after it was printed'),
+    'chain.anchor_not_reached': N_('head {head} was not reached before the first problem'),
+    'log_compromised.integrity_check_failed': N_('The event log failed its integrity check: {problem}. Nothing is written until the log is restored from a verified copy (check it with `fraction-ledger verify`); what was recorded up to event {position} can still be read.'),
     # issue 14: what an import says beside a file it took
     'import.plan_awaits_approval': N_('registered, but it departs from the prescription: it awaits approval by a physicist of the home centre (`fraction-ledger course approve-plan`) before anyone treats with it'),
+    # issue 20.5: lists that scale (paging of the API's lists)
+    'invalid.limit_out_of_range': N_('{value} is not a whole number from 1 to {max}'),
+    'invalid.offset_not_whole': N_('{value} is not a whole number of rows to skip (0 to {max})'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {

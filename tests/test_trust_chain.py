@@ -218,4 +218,8 @@ def test_verify_from_the_command_line_names_the_event_and_exits_1(treated, db_ur
     assert report["ok"] is False and report["problem"]["event"] == target and report["problem"]["kind"] == "altered"
     text = cli("verify", "--head", head, db=db_url, env=env)
     assert text.returncode == 1 and text.stdout.startswith(f"TAMPERED: event {target} ")
+    french = cli("verify", "--head", head, db=db_url, env={**env, "FRACTION_LEDGER_LANG": "fr"})
+    assert french.returncode == 1 and french.stdout.startswith(f"FALSIFIÉ : l'événement {target} ")
+    assert "ne correspond pas à son hachage" in french.stdout and "n'a pas été atteinte" in french.stdout, \
+        "a French physicist reads what is wrong with the log in French"
     assert cli("verify", "--head", "xyz", db=db_url, env=env).returncode == 2

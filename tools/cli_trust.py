@@ -45,7 +45,7 @@ def verify(obj, anchor, as_json) -> None:
         emit(verdict.to_dict(), True)
     else:
         if verdict.problem:
-            click.echo(tr("chain_tampered", problem=verdict.problem["message"]))
+            click.echo(tr("chain_tampered", problem=say(verdict.problem.get("said") or verdict.problem["message"])))
             click.echo(tr("chain_holds_to", event=verdict.head_event, head=verdict.head))
         else:
             click.echo(tr("chain_ok", events=shown(verdict.events)))
@@ -53,7 +53,7 @@ def verify(obj, anchor, as_json) -> None:
         if verdict.anchor is not None:
             a = verdict.anchor
             click.echo(tr("chain_anchored", head=anchor, event=a["event"]) if a["on_chain"]
-                       else tr("chain_not_anchored", problem=a["message"]))
+                       else tr("chain_not_anchored", problem=say(a.get("said") or a["message"])))
     sys.exit(0 if verdict.ok else 1)
 
 
