@@ -23,8 +23,8 @@ from adapters.readmodel_sql import cell, insert_sql, row_of
 from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
 from adapters.readmodel_gaps import GAP_COLUMNS, GAP_JSON_COLUMNS, GapTables
+from adapters.readmodel_lists import ListQueries, create_list_tables
 from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
-from ledger.access import centre_sees
 from ledger.counts import tally
 from ledger.summaries import summary_only
 from ledger.service import FractionLedger
@@ -95,11 +95,13 @@ class Counted(NamedTuple):
     text: str
 
 
-class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
+class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables, ListQueries):
     """The tables, and the projector that keeps them: sqlite-utils creates the schema (and serves
     the CLI's and the queries' reads); the projection itself runs prepared SQL on the connection,
     a batch of notifications per transaction. What a batch changes in a course's counts and
     version is written once per course at the end of the batch (`finish_batch`), not per event."""
+
+    decode_course = staticmethod(lambda row: decode(row))  # for the list queries (adapters/readmodel_lists.py)
 
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
@@ -139,6 +141,7 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         self.create_billing_tables()
         self.create_receipt_tables()
         self.create_access_tables()
+        create_list_tables(self.conn)  # issue 20.5: the lists' tables and indexes (adapters/readmodel_lists.py)
 
     def close(self) -> None:
         self.db.close()
@@ -384,19 +387,9 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
 
     def courses(self, centre: str | None = None, status: str | None = None, billed: bool = False) -> list[dict]:
         """All courses, or those a centre sees (`ledger.access.centre_sees`: home centre or assigned to
-        it; with `billed`, also those it bills or has a share of in a split: what its finance sees)."""
-        where, params = ("status = ?", [status]) if status is not None else (None, [])
-        rows = self.db["courses"].rows_where(where, params, order_by="patient_id, registered_at, id")
-        if centre is None:
-            return [decode(row) for row in rows]
-        parties: dict[str, set[str]] = {}
-        if billed:
-            for course_id, party in self.db.execute(
-                    "SELECT course_id, billing_centre FROM splits WHERE billing_centre IS NOT NULL "
-                    "UNION SELECT course_id, centre FROM split_shares").fetchall():
-                parties.setdefault(course_id, set()).add(party)
-        return [decode(c) for c in rows if centre_sees(centre, c["home_centre"], json.loads(c["assigned_centres"] or "[]"),
-                                                       parties.get(c["id"], set()) if billed else None)]
+        it; with `billed`, also those it bills or has a share of in a split: what its finance sees),
+        in the courses' order (patient id, registration). A page of them: `course_page`."""
+        return self.course_page(centre, billed, status=status)[0]
 
     def course(self, course_id: str) -> dict | None:
         rows = list(self.db["courses"].rows_where("id = ?", [course_id]))

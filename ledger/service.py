@@ -1,7 +1,7 @@
-"""The application service: a thin list of commands on courses.
+"""The application: the course commands, and the composition of the other families' services.
 
-Every command loads the course, lets the aggregate check its rules and record events,
-and saves in one transaction. A concurrent append to the same course (another centre
+Every course command loads the course, lets the aggregate check its rules (ledger/course.py)
+and record events, and saves in one transaction (`UnitOfWork.run`). A concurrent append to the same course (another centre
 logging at the same moment) makes the save fail; we then reload and decide again, so
 the second writer is refused with the winner's record, or succeeds if it was another
 fraction. Commands with a request id are answered once (see `ledger.requests`).

@@ -480,6 +480,7 @@ lazy_benchmark("start", "tools.bench_start", "Opening a ledger ready to serve: i
 lazy_benchmark("readmodel", "tools.bench_readmodel", "Read-model rebuild next to the raw read rate; catch-up after one event; encrypted start.")
 lazy_benchmark("gaps", "tools.bench_gaps", "The gaps worklist of N active courses from the read model (--help for options).")
 lazy_benchmark("recovery", "tools.bench_recovery", "Reconcile a year of a network against an OIS missing 5% of its records: time, memory, growth.")
+lazy_benchmark("lists", "tools.bench_lists", "The worklist, /api/courses, incidents and statement at N courses over a real server: time, memory.")
 lazy_benchmark("reconcile-read", "tools.bench_reconcile_read", "The reconciliation's OIS file rate next to pydicom.dcmread of the same files, in turns.")
 
 
