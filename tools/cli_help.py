@@ -189,22 +189,22 @@ TranslatedCommand = translating_class(click.Command)
 TranslatedGroup = translating_class(click.Group)
 
 
-def help_texts(command: click.Command, path: str = "") -> Iterator[tuple[str, str]]:
-    """(where, msgid) of every help text of a command tree: what cli_help.po translates."""
-    path = f"{path} {command.name}".strip()
+def help_texts(command: click.Command, path: str = "fraction-ledger") -> Iterator[tuple[str, str]]:
+    """(where, msgid) of every help text of a command tree (`path`: the command's own): what
+    cli_help.po translates."""
     for text in (command.help, command.short_help, command.epilog):
         if text and help_msgid(text):
             yield path, help_msgid(text)
     for param in command.params:
         for text in (getattr(param, "help", None), getattr(param, "show_default", None)):
             if isinstance(text, str) and help_msgid(text):
-                yield f"{path} {param.name}", help_msgid(text)
+                yield f"{path} {param.opts[0] if param.opts else param.name}", help_msgid(text)
     lazy = getattr(command, "lazy_module", None)
-    if lazy:
+    if lazy:  # a benchmark whose own command is loaded when it runs
         yield from help_texts(importlib.import_module(lazy).main, path)
     if isinstance(command, click.Group):
-        for sub in command.commands.values():
-            yield from help_texts(sub, path)
+        for name, sub in command.commands.items():
+            yield from help_texts(sub, f"{path} {name}")
 
 
 def write_template(path: str) -> int:
