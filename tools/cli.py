@@ -20,10 +20,14 @@ from adapters.runtime import local_text
 from ledger import errors
 from tools.cli_access import log_read
 from tools.cli_common import Context, emit, parse_time, refuse, say, shown, status_word, tr, warn_if_no_registry
+from tools.cli_help import TranslatedGroup, install_click_words, translating
 
 
-class LedgerGroup(click.Group):
-    """Turns a ledger refusal into a message on stderr and exit status 1."""
+class LedgerGroup(TranslatedGroup):
+    """Turns a ledger refusal into a message on stderr and exit status 1. Its help, and every
+    subcommand's, is shown in the CLI's language (tools/cli_help.py)."""
+
+    group_class = TranslatedGroup
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -461,7 +465,9 @@ def lazy_benchmark(name: str, module: str, doc: str) -> None:
     def command(ctx: click.Context) -> None:
         import importlib
 
-        importlib.import_module(module).main.main(args=ctx.args, prog_name=f"fraction-ledger bench {name}")
+        translating(importlib.import_module(module).main).main(args=ctx.args, prog_name=f"fraction-ledger bench {name}")
+
+    bench.commands[name].lazy_module = module  # its help texts (tests/test_cli_help_language.py)
 
 
 lazy_benchmark("hl7", "tools.bench_hl7", "HL7 export rate next to hl7apy per-message build+validate (--help for options).")
@@ -488,6 +494,8 @@ def register_areas() -> None:
 
 
 register_areas()
+translating(main)  # main's own options, and any command an area put in place without add_command
+install_click_words()
 
 if __name__ == "__main__":
     main()
