@@ -10,6 +10,8 @@ Three domains, each a `.po` file per language in `locale/<lang>/LC_MESSAGES/`:
   name (`cli("course_registered")`), English included; the CLI's language is `cli_language()`.
 - `reports`: the printable reports' words (the reconciliation report, the treatment summary
   PDF), keyed by a short name, English included; in the reader's language.
+- `cli_help`: the `fraction-ledger --help` texts (docstrings, `help=`) and click's own words, keyed
+  by their English text (en/cli_help.po lists them); shown in `cli_language()` (tools/cli_help.py).
 The `.po` files are read and compiled in memory with Babel when first used (no build step), and
 numbers and dates are written the way each language writes them (Babel's CLDR data; Belgian
 conventions: `en` is written as in en_GB, `nl` as nl_BE, `fr` as fr_BE). README "Translations"
@@ -41,7 +43,7 @@ from ledger.messages import PLURALS, TEXTS, render
 LANGUAGES = ("en", "nl", "fr")
 LOCALES = {"en": "en_GB", "nl": "nl_BE", "fr": "fr_BE"}
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
-DOMAINS = ("messages", "pages", "drill", "cli", "reports")
+DOMAINS = ("messages", "pages", "drill", "cli", "reports", "cli_help")
 _ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LONG_DECIMAL = re.compile(r"^-?\d+\.\d{3,}$")  # more decimals than a sentence needs

@@ -20,16 +20,18 @@ import sqlite_utils
 
 from adapters.files import create_private
 from adapters.readmodel_sql import cell, insert_sql, row_of
-from adapters.readmodel_access import ACCESS_TABLES, AccessLogTables
+from adapters.readmodel_access import ACCESS_TABLES, ACCESS_TOPIC, AccessLogTables
+from adapters.readmodel_decode import FRACTION_DELIVERED, FRACTION_VERIFIED, FRACTION_VOIDED, Decoder
 from adapters.readmodel_billing import BILLING_TABLES, BillingTables
 from adapters.readmodel_gaps import GAP_COLUMNS, GAP_JSON_COLUMNS, GapTables
+from adapters.readmodel_lists import ListQueries, create_list_tables
 from adapters.readmodel_receipts import RECEIPT_TABLES, RECEIPT_TOPIC, ReceiptTables
-from ledger.access import centre_sees
 from ledger.counts import tally
 from ledger.summaries import summary_only
 from ledger.service import FractionLedger
 
 BATCH = 500
+REBUILD_BATCH = 5000  # a catch-up from the first event: fewer, larger transactions (each rewrites index pages)
 COURSE_TOPIC = "ledger.course:Course."
 OIS_IMPORT_TOPIC = "ledger.ois_import:OisImport.Acknowledged"
 OIS_IMPORT_COLUMNS = {"record_id": str, "course_id": str, "set_id": str, "acknowledged_at": str, "acknowledged_by": str}
@@ -69,11 +71,14 @@ def iso(value: Any) -> str | None:
 INSERT_COURSE = insert_sql("courses", COURSE_COLUMNS)
 INSERT_FRACTION = insert_sql("fractions", FRACTION_COLUMNS)
 COURSE_ROW, FRACTION_ROW = row_of(COURSE_COLUMNS), row_of(FRACTION_COLUMNS)
+FRACTION_TOPICS = frozenset({FRACTION_DELIVERED, FRACTION_VERIFIED, FRACTION_VOIDED})  # rows held until the batch ends
+UNREAD_FRACTIONS = FRACTION_TOPICS | {COURSE_TOPIC + "Registered"}  # handlers that read no fractions rows
+VERIFIED_BY, VOIDED = list(FRACTION_COLUMNS).index("verified_by"), list(FRACTION_COLUMNS).index("voided")
 UPSERT_OIS_IMPORT = insert_sql("ois_imports", OIS_IMPORT_COLUMNS, upsert_on=("record_id",))
 UPSERT_POSITION = insert_sql("position", ("name", "position", "source", "chain"), upsert_on=("name",))
 SELECT_POSITION = "SELECT position, source, chain FROM position WHERE name=?"
 VERIFY_FRACTION = "UPDATE fractions SET verified_by=?, verified_at=? WHERE record_id=?"
-VOID_FRACTION = "UPDATE fractions SET voided=1, void_reason=?, voided_by=?, voided_at=? WHERE record_id=?"
+VOID_FRACTION = "UPDATE fractions SET voided=?, void_reason=?, voided_by=?, voided_at=? WHERE record_id=?"
 SET_VERSION = "UPDATE courses SET version=? WHERE id=?"
 SET_COUNTS = ("UPDATE courses SET fractions_delivered=?, awaiting_verification=?, fractions_with_warnings=?, "
               "last_fraction_at=?, last_fraction_centre=? WHERE id=?")
@@ -95,11 +100,16 @@ class Counted(NamedTuple):
     text: str
 
 
-class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
+class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables, ListQueries):
     """The tables, and the projector that keeps them: sqlite-utils creates the schema (and serves
     the CLI's and the queries' reads); the projection itself runs prepared SQL on the connection,
     a batch of notifications per transaction. What a batch changes in a course's counts and
-    version is written once per course at the end of the batch (`finish_batch`), not per event."""
+    version is written once per course at the end of the batch (`finish_batch`), not per event;
+    so are its new fractions rows, which its verifications and voids change before they are written.
+    Fractions delivered, verified and voided are decoded by `adapters.readmodel_decode` (msgspec),
+    every other event by the application's mapper."""
+
+    decode_course = staticmethod(lambda row: decode(row))  # for the list queries (adapters/readmodel_lists.py)
 
     def __init__(self, path: Path | str, source: str):
         """`source` names the event log; a read model built from another log is rebuilt."""
@@ -117,6 +127,8 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         self.recount_due: set[str] = set()  # courses whose counts the batch changed
         self.versions: dict[str, int] = {}  # course -> its version after the batch
         self.routes: dict[str, Callable[[Any, Any], None] | None] = {}  # topic -> what projects it
+        self.pending: dict[str, list] = {}  # record id -> its new fractions row, until `flush_fractions`
+        self.decoder: Decoder | None = None  # of the application last projected from
         self.create_tables()
 
     def create_tables(self) -> None:
@@ -139,6 +151,7 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         self.create_billing_tables()
         self.create_receipt_tables()
         self.create_access_tables()
+        create_list_tables(self.conn)  # issue 20.5: the lists' tables and indexes (adapters/readmodel_lists.py)
 
     def close(self) -> None:
         self.db.close()
@@ -171,6 +184,10 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         """Apply every event recorded since the stored position; returns how many."""
         applied = 0
         conn = self.conn
+        if self.decoder is None or self.decoder.mapper is not app.mapper:
+            self.decoder = Decoder(app.mapper)
+            self.routes.clear()  # (they are chosen with the decoder)
+        rebuilding = False  # from the first event: in batches of REBUILD_BATCH
         while True:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -182,8 +199,10 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
                     # path was replaced (restored from a backup, say): start again from empty tables.
                     self.clear()
                     start = 0
-                notifications = app.recorder.select_notifications(start, BATCH, inclusive_of_start=False)
-                more = len(notifications) == BATCH
+                rebuilding = rebuilding or start == 0
+                size = REBUILD_BATCH if rebuilding else BATCH
+                notifications = app.recorder.select_notifications(start, size, inclusive_of_start=False)
+                more = len(notifications) == size
                 if self.guard is not None and notifications:
                     # Project only what the hash chain covers: the tables stop before a bad event.
                     verified = self.guard.cover(notifications[-1].id)
@@ -203,6 +222,7 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
             except BaseException:
                 self.recount_due.clear()
                 self.versions.clear()
+                self.pending.clear()
                 conn.execute("ROLLBACK")
                 raise
             applied += len(notifications)
@@ -241,6 +261,8 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         except KeyError:
             route = self.routes[topic] = self.route(topic)
         if route is not None:
+            if self.pending and topic not in UNREAD_FRACTIONS:
+                self.flush_fractions()  # every other handler sees the fractions rows of the events before
             route(app, notification)
 
     def route(self, topic: str) -> Callable[[Any, Any], None] | None:
@@ -250,10 +272,24 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
         if topic == RECEIPT_TOPIC:
             return lambda app, n: self.on_Receipt(app.mapper.to_domain_event(n))
         if not topic.startswith(COURSE_TOPIC):
-            return self.apply_other
+            return self.apply_other if self.projects_other(topic) else None
         handler = getattr(self, "on_" + topic[len(COURSE_TOPIC):], None)
         if handler is None:
             return None
+        decoder = self.decoder
+        if decoder is not None and decoder.handles(topic):
+            fast = getattr(self, "fast_" + topic[len(COURSE_TOPIC):])
+
+            def fast_course_event(app: FractionLedger, n: Any) -> None:
+                course_id = str(n.originator_id)
+                event = decoder.decode(n)
+                if event is None:  # not as the Struct expects: the mapper's event, by the same handler
+                    handler(course_id, app.mapper.to_domain_event(n), n.id)
+                else:
+                    fast(course_id, event, n.id)
+                self.versions[course_id] = n.originator_version
+
+            return fast_course_event
 
         def course_event(app: FractionLedger, n: Any) -> None:
             course_id = str(n.originator_id)
@@ -262,12 +298,17 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
 
         return course_event
 
+    def projects_other(self, topic: str) -> bool:
+        """Whether `apply_other` projects notifications of `topic` (one not of a course)."""
+        return topic == ACCESS_TOPIC or self.billing_handler(topic) is not None
+
     def apply_other(self, app: FractionLedger, notification: Any) -> None:
         if not self.apply_access(app, notification):
             self.apply_billing(app, notification)
 
     def finish_batch(self) -> None:
-        """Write what the batch's events changed in each course row: counts, then version."""
+        """Write what the batch's events changed: new fractions rows, then each course row's counts and version."""
+        self.flush_fractions()
         for course_id in self.recount_due:
             self.recount(course_id)
         self.recount_due.clear()
@@ -312,9 +353,35 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
                 "version": 1,
             }))
 
+    def add_fraction(self, course_id: str, row: list) -> None:
+        """A new fractions row, written by `flush_fractions` (a second row of the same record id is
+        written after the first, and refused as it always was)."""
+        if row[0] in self.pending:
+            self.flush_fractions()
+        self.pending[row[0]] = row
+        self.recount_due.add(course_id)
+
+    def flush_fractions(self) -> None:
+        if self.pending:
+            self.conn.executemany(INSERT_FRACTION, self.pending.values())
+            self.pending.clear()
+
+    def mark_fractions(self, record_ids: list, at: int, values: tuple, sql: str) -> None:
+        """Set the columns from `at` on to `values` (verified_by, verified_at; or voided, void_reason,
+        voided_by, voided_at) in each record's row: in a row not written yet, else in the table."""
+        written = []
+        for record_id in record_ids:
+            row = self.pending.get(record_id)
+            if row is None:
+                written.append((*values, record_id))
+            else:
+                row[at:at + len(values)] = values
+        if written:
+            self.conn.executemany(sql, written)
+
     def on_FractionDelivered(self, course_id: str, e: Any, position: int) -> None:
         r = e.record
-        self.conn.execute(INSERT_FRACTION, FRACTION_ROW(
+        self.add_fraction(course_id, list(FRACTION_ROW(
             {
                 "record_id": r["record_id"], "course_id": course_id, "grp": r["group"], "number": r["number"],
                 "centre": r["centre"], "machine": r["machine"], "plan_uid": r["plan_uid"],
@@ -327,17 +394,34 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
                 "part_of": r.get("part_of"),
                 # The ledger's word (old events included), so no reader tells a summary by its operator's name.
                 "summary_only": int(summary_only(r["source"], r["operator"])),
-            }))
-        self.recount_due.add(course_id)
+            })))
+
+    def fast_FractionDelivered(self, course_id: str, e: Any, position: int) -> None:
+        """`on_FractionDelivered`'s row from `adapters.readmodel_decode.Delivered` (in column order)."""
+        r, decoder = e.record, self.decoder  # (set: only its routes call this)
+        self.add_fraction(course_id, [
+            r.record_id, course_id, r.group, r.number, r.centre, r.machine, r.plan_uid,
+            r.delivered_at.iso if r.delivered_at is not None else None, r.delivery_type, r.operator, r.note,
+            decoder.json(r.beams), decoder.json(r.warnings), r.source, r.source_uid,
+            r.recorded_at.iso if r.recorded_at is not None else None, r.recorded_by,
+            None, None, 0, None, None, None, position, r.part_of, int(summary_only(r.source, r.operator))])
 
     def on_FractionVerified(self, course_id: str, e: Any, position: int) -> None:
-        by, at = cell(e.by), iso(e.meta["recorded_at"])
-        self.conn.executemany(VERIFY_FRACTION, [(by, at, cell(record_id)) for record_id in e.record_ids])
+        self.mark_fractions([cell(r) for r in e.record_ids], VERIFIED_BY, (cell(e.by), iso(e.meta["recorded_at"])),
+                            VERIFY_FRACTION)
+        self.recount_due.add(course_id)
+
+    def fast_FractionVerified(self, course_id: str, e: Any, position: int) -> None:
+        self.mark_fractions(e.record_ids, VERIFIED_BY, (e.by, e.meta.recorded_at.iso), VERIFY_FRACTION)
         self.recount_due.add(course_id)
 
     def on_FractionVoided(self, course_id: str, e: Any, position: int) -> None:
-        reason, by, at = cell(e.reason), cell(e.by), iso(e.meta["recorded_at"])
-        self.conn.executemany(VOID_FRACTION, [(reason, by, at, cell(record_id)) for record_id in e.record_ids])
+        self.mark_fractions([cell(r) for r in e.record_ids], VOIDED,
+                            (1, cell(e.reason), cell(e.by), iso(e.meta["recorded_at"])), VOID_FRACTION)
+        self.recount_due.add(course_id)
+
+    def fast_FractionVoided(self, course_id: str, e: Any, position: int) -> None:
+        self.mark_fractions(e.record_ids, VOIDED, (1, e.reason, e.by, e.meta.recorded_at.iso), VOID_FRACTION)
         self.recount_due.add(course_id)
 
     def set_course(self, course_id: str, column: str, value: Any) -> None:
@@ -384,19 +468,9 @@ class ReadModel(GapTables, AccessLogTables, BillingTables, ReceiptTables):
 
     def courses(self, centre: str | None = None, status: str | None = None, billed: bool = False) -> list[dict]:
         """All courses, or those a centre sees (`ledger.access.centre_sees`: home centre or assigned to
-        it; with `billed`, also those it bills or has a share of in a split: what its finance sees)."""
-        where, params = ("status = ?", [status]) if status is not None else (None, [])
-        rows = self.db["courses"].rows_where(where, params, order_by="patient_id, registered_at, id")
-        if centre is None:
-            return [decode(row) for row in rows]
-        parties: dict[str, set[str]] = {}
-        if billed:
-            for course_id, party in self.db.execute(
-                    "SELECT course_id, billing_centre FROM splits WHERE billing_centre IS NOT NULL "
-                    "UNION SELECT course_id, centre FROM split_shares").fetchall():
-                parties.setdefault(course_id, set()).add(party)
-        return [decode(c) for c in rows if centre_sees(centre, c["home_centre"], json.loads(c["assigned_centres"] or "[]"),
-                                                       parties.get(c["id"], set()) if billed else None)]
+        it; with `billed`, also those it bills or has a share of in a split: what its finance sees),
+        in the courses' order (patient id, registration). A page of them: `course_page`."""
+        return self.course_page(centre, billed, status=status)[0]
 
     def course(self, course_id: str) -> dict | None:
         rows = list(self.db["courses"].rows_where("id = ?", [course_id]))

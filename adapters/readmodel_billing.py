@@ -84,14 +84,17 @@ class BillingTables:
         self.db["splits"].create_index(["current", "completed_on"], if_not_exists=True)
 
     def apply_billing(self, app: Any, notification: Any) -> None:
-        topic = notification.topic
+        handler = self.billing_handler(notification.topic)
+        if handler is not None:
+            handler(str(notification.originator_id), app.mapper.to_domain_event(notification), notification.id)
+
+    def billing_handler(self, topic: str) -> Any:
+        """What projects `topic` here (e.g. `on_Incident_Registered`), or None."""
         for prefix in (INCIDENT_TOPIC, AGREEMENT_TOPIC, SETTLEMENT_TOPIC):
             if topic.startswith(prefix):
-                kind = prefix.split(":")[1].rstrip(".")  # e.g. on_Incident_Registered
-                handler = getattr(self, f"on_{kind}_{topic[len(prefix):]}", None)
-                if handler is not None:
-                    handler(str(notification.originator_id), app.mapper.to_domain_event(notification), notification.id)
-                return
+                kind = prefix.split(":")[1].rstrip(".")
+                return getattr(self, f"on_{kind}_{topic[len(prefix):]}", None)
+        return None
 
     # ---- incidents ---------------------------------------------------------------------------
 

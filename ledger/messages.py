@@ -356,6 +356,9 @@ TEXTS: dict[str, str] = {
     'log_compromised.integrity_check_failed': N_('The event log failed its integrity check: {problem}. Nothing is written until the log is restored from a verified copy (check it with `fraction-ledger verify`); what was recorded up to event {position} can still be read.'),
     # issue 14: what an import says beside a file it took
     'import.plan_awaits_approval': N_('registered, but it departs from the prescription: it awaits approval by a physicist of the home centre (`fraction-ledger course approve-plan`) before anyone treats with it'),
+    # issue 20.5: lists that scale (paging of the API's lists)
+    'invalid.limit_out_of_range': N_('{value} is not a whole number from 1 to {max}'),
+    'invalid.offset_not_whole': N_('{value} is not a whole number of rows to skip (0 to {max})'),
 }
 
 PLURALS: dict[str, tuple[str, str, str]] = {

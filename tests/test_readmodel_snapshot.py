@@ -158,6 +158,7 @@ def test_batches_of_one_event_give_the_rows_of_one_batch(tmp_path, monkeypatch):
         ledger.app.suspend_course(cid, "fever", physicist)
         one_batch = rebuilt(ledger)
         monkeypatch.setattr(readmodel, "BATCH", 1)
+        monkeypatch.setattr(readmodel, "REBUILD_BATCH", 1)
         assert rebuilt(ledger) == one_batch
         assert {c["id"]: c["version"] for c in one_batch["courses"]}[cid] > 1
 

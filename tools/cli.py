@@ -20,10 +20,14 @@ from adapters.runtime import local_text
 from ledger import errors
 from tools.cli_access import log_read
 from tools.cli_common import Context, emit, parse_time, refuse, say, shown, status_word, tr, warn_if_no_registry
+from tools.cli_help import TranslatedGroup, install_click_words, translating
 
 
-class LedgerGroup(click.Group):
-    """Turns a ledger refusal into a message on stderr and exit status 1."""
+class LedgerGroup(TranslatedGroup):
+    """Turns a ledger refusal into a message on stderr and exit status 1. Its help, and every
+    subcommand's, is shown in the CLI's language (tools/cli_help.py)."""
+
+    group_class = TranslatedGroup
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -465,7 +469,9 @@ def lazy_benchmark(name: str, module: str, doc: str) -> None:
     def command(ctx: click.Context) -> None:
         import importlib
 
-        importlib.import_module(module).main.main(args=ctx.args, prog_name=f"fraction-ledger bench {name}")
+        translating(importlib.import_module(module).main).main(args=ctx.args, prog_name=f"fraction-ledger bench {name}")
+
+    bench.commands[name].lazy_module = module  # its help texts (tests/test_cli_help_language.py)
 
 
 lazy_benchmark("hl7", "tools.bench_hl7", "HL7 export rate next to hl7apy per-message build+validate (--help for options).")
@@ -478,6 +484,7 @@ lazy_benchmark("start", "tools.bench_start", "Opening a ledger ready to serve: i
 lazy_benchmark("readmodel", "tools.bench_readmodel", "Read-model rebuild next to the raw read rate; catch-up after one event; encrypted start.")
 lazy_benchmark("gaps", "tools.bench_gaps", "The gaps worklist of N active courses from the read model (--help for options).")
 lazy_benchmark("recovery", "tools.bench_recovery", "Reconcile a year of a network against an OIS missing 5% of its records: time, memory, growth.")
+lazy_benchmark("lists", "tools.bench_lists", "The worklist, /api/courses, incidents and statement at N courses over a real server: time, memory.")
 lazy_benchmark("reconcile-read", "tools.bench_reconcile_read", "The reconciliation's OIS file rate next to pydicom.dcmread of the same files, in turns.")
 
 
@@ -491,6 +498,8 @@ def register_areas() -> None:
 
 
 register_areas()
+translating(main)  # main's own options, and any command an area put in place without add_command
+install_click_words()
 
 if __name__ == "__main__":
     main()

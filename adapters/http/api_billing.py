@@ -60,12 +60,17 @@ End = Annotated[date, QueryParameter(name="to", description="YYYY-MM-DD: ...to t
 Pair = Annotated[str | None, QueryParameter(name="pair", max_length=200, description="C:P: only what is between these two centres")]
 
 
-def statement_of(request: Request, start: date, end: date, pair: str | None) -> dict:
+def statement_of(request: Request, start: date, end: date, pair: str | None, shown: slice | None = None) -> dict:
+    """The statement (its totals and balances of every line); `shown`: only those of its lines are kept
+    (a page's; `lines_total` says how many there are), and only those are logged as read."""
     if end < start:
         raise errors.InvalidCommand("to", "invalid.before_from", end=end, start=start)
     centres = parse_pair(pair)
     # only the courses the caller's finance sees (its own, and those its centre bills or is billed for)
     result = backend(request).statement_view(current(request), start, end, centres)
+    if shown is not None:
+        result["lines_total"] = len(result["lines"])
+        result["lines"] = result["lines"][shown]
     access_log.saw_rows(result["lines"], key="course_id")
     return result
 

@@ -3,13 +3,14 @@
 
 from typing import Annotated, Literal
 
-from litestar import Request, Router, get, post
+from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 
 from adapters.http import access_log
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of, request_id_for
 from adapters.http.errors import READ, WRITE, documented
+from adapters.http.paging import Limit, Offset, api_paging, paged
 from adapters.http.views import as_, event_out
 from ledger import access
 from schemas.api import (
@@ -30,9 +31,12 @@ def backend(request: Request) -> Backend:
 
 
 @get("/", opt={"action": "courses.list"}, sync_to_thread=True, responses=documented(*READ),
-     summary="The courses the caller may see")
-def list_courses(request: Request, status: FromQuery[Status | None] = None) -> list[CourseOut]:
-    return [as_(CourseOut, row) for row in backend(request).courses_view(current(request), status)]
+     summary="The courses the caller may see, by patient id, a page at a time (X-Total-Count, Link)")
+def list_courses(request: Request, status: FromQuery[Status | None] = None, limit: Limit = None,
+                 offset: Offset = None) -> Response[list[CourseOut]]:
+    size, skip = api_paging(limit, offset)
+    rows, total = backend(request).courses_page(current(request), status=status, limit=size, offset=skip)
+    return paged(request, [as_(CourseOut, row) for row in rows], total, size, skip)
 
 
 @get("/{course_id:str}", opt={"action": "courses.read"}, sync_to_thread=True, responses=documented(*READ),

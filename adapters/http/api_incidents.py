@@ -12,6 +12,7 @@ from adapters.http import access_log
 from adapters.http.auth import current
 from adapters.http.backend import Backend, actor_of, request_id_for
 from adapters.http.errors import READ, WRITE, documented
+from adapters.http.paging import Limit, Offset, api_paging, paged
 from adapters.http.views import as_
 from adapters.reports import incidents_csv
 from ledger.access import Principal
@@ -44,15 +45,17 @@ def register_incident(request: Request, data: JSONBody[IncidentIn],
 
 
 @get("/", opt={"action": "incidents.read"}, sync_to_thread=True, responses=documented(*READ),
-     summary="Incidents the caller may see (its centre's, and those of the courses it sees), oldest first")
+     summary="Incidents the caller may see (its centre's, and those of the courses it sees), oldest first, a page at a time")
 def list_incidents(request: Request, course_id: FromQuery[str | None] = None, status: FromQuery[Status | None] = None,
-                   centre: FromQuery[str | None] = None) -> list[IncidentOut]:
+                   centre: FromQuery[str | None] = None, limit: Limit = None,
+                   offset: Offset = None) -> Response[list[IncidentOut]]:
     b, who = backend(request), current(request)
+    size, skip = api_paging(limit, offset)
     if course_id is not None:
         b.course_view(who, course_id)  # 404/403 as for the course itself
-    rows = b.incidents_view(who, centre=centre, course_id=course_id, status=status)
+    rows, total = b.incidents_page(who, centre=centre, course_id=course_id, status=status, limit=size, offset=skip)
     access_log.saw_rows(rows, key="course_id")
-    return [as_(IncidentOut, row) for row in rows]
+    return paged(request, [as_(IncidentOut, row) for row in rows], total, size, skip)
 
 
 def exported(request: Request, centre: str | None) -> tuple[str, list[dict]]:

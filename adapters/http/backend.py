@@ -82,6 +82,21 @@ class Backend:
         billed = access.SEES[principal.role] == access.BILLED
         return self.read(lambda r: r.courses(centre=principal.centre, status=status, billed=billed))
 
+    def billed(self, principal: Principal) -> bool:
+        """Whether `principal` sees, besides its centre's courses, those its centre bills (finance)."""
+        return access.SEES.get(principal.role) == access.BILLED
+
+    def courses_page(self, principal: Principal, log: bool = True, **query) -> tuple[list[dict], int]:
+        """One page of the courses `principal` sees (read-model `course_page(**query)`: filters, sort,
+        limit, offset), and how many match; the page's rows are logged as shown (`log`)."""
+        if access.SEES.get(principal.role) is None:
+            return [], 0
+        billed = access.SEES[principal.role] == access.BILLED
+        rows, total = self.read(lambda r: r.course_page(principal.centre, billed, **query))
+        if log:
+            access_log.saw_rows(rows)
+        return rows, total
+
     def gaps_view(self, principal: Principal, centre: str | None = None, log: bool = True) -> list[dict]:
         """The gaps worklist of the active courses `principal` sees (`centre`: only those whose
         home or assigned centre it is), by urgency (adapters/gaps_view.py); logged as shown
@@ -104,14 +119,23 @@ class Backend:
         from adapters.gaps_view import alarms
         from adapters.runtime import gap_alarm_days
 
-        if access.scope_of(principal, "gaps.read") is None:
+        if access.scope_of(principal, "gaps.read") is None or access.SEES.get(principal.role) is None:
             return []
-        shown = alarms(self.gaps_view(principal, log=False), gap_alarm_days())
+        from adapters.gaps_view import gaps_of
+        from ledger.gaps import SITE_CATEGORY
+
+        # Only a category 1 course raises an alarm: only those are computed (not every active course).
+        billed = access.SEES[principal.role] == access.BILLED
+        sites = sorted(s for s, n in SITE_CATEGORY.items() if n == 1)
+        rows = self.read(lambda r: r.gap_candidates(principal.centre, billed, 1, sites))
+        shown = alarms(self.read(lambda r: gaps_of(self.app, r, rows, gap_alarm_days())), gap_alarm_days())
         access_log.saw_rows(shown)
         return shown
 
     def seen_course_ids(self, principal: Principal) -> set[str]:
-        return {str(c["id"]) for c in self.seen_courses(principal)}
+        if access.SEES.get(principal.role) is None:
+            return set()
+        return self.read(lambda r: r.all_seen_ids(principal.centre, self.billed(principal)))
 
     def parties(self, principal: Principal, course_id, home_centre: str, assigned_centres) -> set[str]:
         """The billing parties of a course, looked up only when they can matter (finance of
@@ -145,10 +169,17 @@ class Backend:
     def incidents_view(self, principal: Principal, **filters) -> list[dict]:
         """Incidents (read-model query `incidents(**filters)`) that `principal` sees: those its
         centre registered and those of the courses it sees."""
-        seen = self.seen_course_ids(principal)
-        rows = self.read(lambda r: r.incidents(**filters))
-        return [row for row in rows
-                if access.sees_incident(principal, row["centre"], str(row.get("course_id")) in seen)]
+        return self.incidents_page(principal, **filters)[0]
+
+    def incidents_page(self, principal: Principal, centre: str | None = None, limit: int | None = None,
+                       offset: int = 0, **filters) -> tuple[list[dict], int]:
+        """A page of those incidents (in SQL: `incident_page`), and how many match. `centre`: where
+        the incident was registered."""
+        if access.SEES.get(principal.role) is None:
+            return [], 0
+        billed = access.SEES[principal.role] == access.BILLED
+        return self.read(lambda r: r.incident_page(principal.centre, billed, at_centre=centre, limit=limit,
+                                                   offset=offset, **filters))
 
     def incident_for(self, principal: Principal, action: str, incident_id: str):
         """The incident (404 if unknown or not seen), if `principal` may take `action` on it (else 403).

@@ -19,12 +19,14 @@ from adapters.http.backend import actor_of
 from adapters.http.errors import validate_body
 from adapters.http.i18n import language_of, translator, words
 from adapters.http.pages import Form, backend, flash, page, refusal, zone
+from adapters.http.paging import Pager
 from adapters.reports import statement_csv
 from ledger import access, errors
 from schemas.api_ops import AgreementIn
 from schemas.billing import PER_FRACTION, PRO_RATA
 
 RULES = (PRO_RATA, PER_FRACTION)
+STATEMENT_PAGE = 100  # lines of the statement on the finance page (the printable one and the CSV: all)
 
 Text = Annotated[str | None, QueryParameter(max_length=200)]
 
@@ -48,16 +50,28 @@ def period(start: str | None, end: str | None, now: datetime) -> tuple[date, dat
 AGREEMENT_FIELDS = ("billing_centre", "partner", "rule", "valid_from", "valid_to", "course_amount", "fee_per_fraction")
 
 
-def finance_context(request: Request, start: str | None, end: str | None, pair: str | None) -> dict:
+def finance_context(request: Request, start: str | None, end: str | None, pair: str | None,
+                    page_asked: str | None = None, lines_asked: str | None = None, whole: bool = False) -> dict:
+    """`page_asked`: the page of the courses table; `lines_asked`: the page of the statement's lines
+    (`whole`: every line, for the printable statement and the CSV; the totals always count every line)."""
     b, who = backend(request), current(request)
-    context: dict = {"courses": b.courses_view(who), "form": {"from": start or "", "to": end or "", "pair": pair or ""},
-                     "rules": RULES}
+    form = {"from": start or "", "to": end or "", "pair": pair or ""}
+    pager = Pager("/finance", page_asked, {**form, "lines": lines_asked if lines_asked and lines_asked != "1" else None})
+    courses, total = b.courses_page(who, limit=pager.size, offset=pager.offset)
+    context: dict = {"courses": courses, "view": pager.found(total), "form": form, "rules": RULES}
     if who.role == "finance":
         context["agreements"] = b.agreements_view(who)
         try:
             first, last = period(start, end, b.app.clock())
             context["form"].update({"from": first.isoformat(), "to": last.isoformat()})
-            context["statement"] = statement_of(request, first, last, pair or None)
+            if whole:
+                context["statement"] = statement_of(request, first, last, pair or None)
+            else:
+                lines = Pager("/finance", lines_asked, {**context["form"], "page": pager.page}, size=STATEMENT_PAGE)
+                statement = statement_of(request, first, last, pair or None,
+                                         shown=slice(lines.offset, lines.offset + lines.size))
+                context["statement"] = statement
+                context["lines_view"] = lines.found(statement["lines_total"])
         except errors.LedgerError as exc:
             context["refusal"] = refusal(translator(language_of(request)), exc)
     return context
@@ -66,8 +80,9 @@ def finance_context(request: Request, start: str | None, end: str | None, pair: 
 @get("/finance", opt={"action": "courses.list"}, sync_to_thread=True, include_in_schema=False)
 def finance_home(request: Request, start: Annotated[str | None, QueryParameter(name="from", max_length=20)] = None,
                  end: Annotated[str | None, QueryParameter(name="to", max_length=20)] = None,
-                 pair: Text = None) -> Template:
-    context = finance_context(request, start, end, pair)
+                 pair: Text = None, page_asked: Annotated[str | None, QueryParameter(name="page", max_length=12)] = None,
+                 lines: Text = None) -> Template:
+    context = finance_context(request, start, end, pair, page_asked, lines)
     return page(request, "finance.html", status_code=400 if "refusal" in context else 200, **context)
 
 
@@ -76,7 +91,7 @@ def statement_print(request: Request, start: Annotated[str | None, QueryParamete
                     end: Annotated[str | None, QueryParameter(name="to", max_length=20)] = None,
                     pair: Text = None) -> Template:
     """The statement alone, to print or save as PDF (the print stylesheet leaves out menus and forms)."""
-    context = finance_context(request, start, end, pair)
+    context = finance_context(request, start, end, pair, whole=True)
     return page(request, "statement.html", status_code=400 if "refusal" in context else 200, **context)
 
 
