@@ -104,13 +104,15 @@ class AggregateCache:
         return loaded
 
     def saved(self, aggregates: Any) -> None:
-        """These aggregates are now in the store as they are: keep them (a copy, the caller may go on
-        reading its own)."""
+        """These aggregates are now in the store as they are: keep them. Kept as they are, not
+        copied: the command that saved them is done deciding, and an aggregate changes only by
+        events, each of which moves its version, so one changed after its save no longer matches
+        the store's version and is not used (every use hands out a copy)."""
         if self.most <= 0:
             return
         for a in aggregates:
             if isinstance(a, self.kinds) and not a.pending_events:
-                self._keep(copy_aggregate(a))
+                self._keep(a)
 
     def evict(self, aggregates: Any) -> None:
         """A save of these failed (a conflict, the store, anything): forget them."""

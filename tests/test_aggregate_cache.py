@@ -160,3 +160,17 @@ def test_frozen_records_are_replaced_never_changed_in_place():
     found = [f"{p.name}: {line.strip()}" for p in (ROOT / "ledger").glob("*.py")
              for line in p.read_text().splitlines() if in_place.search(line)]
     assert found == []
+
+
+def test_a_saved_course_changed_afterwards_is_not_used(ledger):
+    """What a save wrote is kept as it is; an event on it after the save (never saved) moves its
+    version past the store's, so the next command loads the course from the log."""
+    app = ledger.app
+    course = register(app)
+    mine = app.get_course(course)
+    app.log_fraction(course, {"number": 1, "centre": "HOME", "machine": "L1", "operator": "rtt",
+                              "delivered_at": T0}, RTT, loaded=mine)
+    mine.suspend("not saved", app.uow.meta(RTT, None))  # the caller's object, changed after its save
+    assert app.get_course(course).status == "active"
+    log(app, course, 2)
+    assert [r.number for r in app.get_course(course).records] == [1, 2]
