@@ -61,8 +61,27 @@ def dumps(value: Any) -> str:
 
 def decoded(row: dict) -> dict:
     out = {k: (json.loads(v) if k in JSON_COLUMNS and v is not None else v) for k, v in row.items()}
+    if "reason" in out:
+        out["reason"] = reason_of(out["reason"])
     out.pop("position", None)
     return out
+
+
+def reason_text(reason: Any) -> str:
+    """A split's reason as its column holds it: a message (code and values) as JSON, a plain text
+    (written before reasons were codes) as it is."""
+    return dumps(reason) if isinstance(reason, dict) else reason or ""
+
+
+def reason_of(text: str | None) -> Any:
+    """The reason back from its column: the message it was, or the plain text."""
+    if text and text.startswith("{"):
+        try:
+            found = json.loads(text)
+        except ValueError:
+            return text
+        return found if is_message(found) else text
+    return text or ""
 
 
 class BillingTables:
@@ -143,7 +162,7 @@ class BillingTables:
             "home_centre": s["home_centre"], "billing_centre": s["billing_centre"],
             "course_amount": text(s["course_amount"]), "category": s["category"],
             "first_fraction_on": text(s["first_fraction_on"]), "completed_on": text(s["completed_on"]),
-            "agreements": dumps(s["agreements"]), "reason": s["reason"], "cause": e.cause,
+            "agreements": dumps(s["agreements"]), "reason": reason_text(s["reason"]), "cause": e.cause,
             "recorded_at": text(e.meta["recorded_at"]), "recorded_by": e.meta["user"],
         }, SPLIT_COLUMNS))
         self.conn.executemany(INSERT_SHARE, [
@@ -216,7 +235,7 @@ class BillingTables:
         for row in rows:
             split = splits.setdefault(row[0], {
                 "course_id": row[0], "patient_id": row[1], "completed_on": row[2], "status": row[3],
-                "billing_centre": row[4], "agreements": json.loads(row[5] or "[]"), "reason": row[6],
+                "billing_centre": row[4], "agreements": json.loads(row[5] or "[]"), "reason": reason_of(row[6]),
                 "home_centre": row[10], "assigned_centres": json.loads(row[11] or "[]"), "shares": []})
             split["shares"].append({"centre": row[7], "fractions": row[8],
                                     "amount": Decimal(row[9]) if row[9] is not None else None})

@@ -31,6 +31,7 @@ from ledger import errors
 from ledger.billable import billable_fractions
 from ledger.course import NAMESPACE
 from ledger.local_time import DEFAULT_ZONE, ZoneOf, local_day
+from ledger.messages import said
 from schemas.billing import PER_FRACTION, PRO_RATA, AgreementTerms, Share, Split
 from schemas.course import from_event, to_event
 
@@ -207,24 +208,24 @@ def compute_split(
     first = min(d for _, d in deliveries)
     total = sum(counts.values())
     partners = sorted((c for c in counts if c != home_centre), key=lambda c: (-counts[c], c))
-    unsettled: list[str] = []
+    unsettled: list[dict[str, Any]] = []
     for billing in [home_centre, *partners]:
         # The home centre is always a party (its patient), even when it delivered nothing.
         others = sorted({*counts, home_centre} - {billing})
         terms = {c: find_terms(billing, c, first) for c in others}
         missing = [c for c, t in terms.items() if t is None]
         if missing:
-            unsettled.append(f"{billing} has no agreement with {', '.join(missing)} in force on {first}")
+            unsettled.append(said("split.no_agreement", billing=billing, missing=", ".join(missing), on=first.isoformat()))
             continue
         used = [{"billing_centre": billing, "partner": c, "version": t.version, "rule": t.rule} for c, t in terms.items()]
         amounts = {c: course_amount(t, category) for c, t in terms.items()}
-        reason = ""
+        reason: dict[str, Any] | None = None
         if None in amounts.values():
             lacking = [f"{billing}/{c} v{terms[c].version}" for c, a in amounts.items() if a is None]
-            reason = f"no tariff for category {category} and no course amount in {', '.join(lacking)}"
+            reason = said("split.no_tariff", category=category, agreements=", ".join(lacking))
         elif len(set(amounts.values())) > 1:
             named = ", ".join(f"{billing}/{c} v{terms[c].version}: {a}" for c, a in amounts.items())
-            reason = f"the agreements of {billing} name different course amounts ({named})"
+            reason = said("split.different_amounts", billing=billing, named=named)
         if reason:
             return Split(**base, status="unsettled", reason=reason, billing_centre=billing, first_fraction_on=first,
                          agreements=used, shares=[Share(centre=c, fractions=counts[c]) for c in sorted(counts)])
@@ -233,7 +234,8 @@ def compute_split(
         own = Share(centre=billing, fractions=counts[billing], amount=amount - sum(s.amount for s in owed))
         return Split(**base, status="settled", billing_centre=billing, course_amount=amount, first_fraction_on=first,
                      agreements=used, shares=[own, *owed])
-    return Split(**base, status="unsettled", reason="; ".join(unsettled), first_fraction_on=first,
+    return Split(**base, status="unsettled", reason=unsettled[0] if len(unsettled) == 1 else said(
+                     "split.reasons", reasons=unsettled), first_fraction_on=first,
                  shares=[Share(centre=c, fractions=counts[c]) for c in sorted(counts)])
 
 

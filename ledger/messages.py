@@ -354,6 +354,11 @@ TEXTS: dict[str, str] = {
     'chain.anchor_not_on_chain': N_('head {head} is not on the verified chain: the log was cut or rewritten after it was printed'),
     'chain.anchor_not_reached': N_('head {head} was not reached before the first problem'),
     'log_compromised.integrity_check_failed': N_('The event log failed its integrity check: {problem}. Nothing is written until the log is restored from a verified copy (check it with `fraction-ledger verify`); what was recorded up to event {position} can still be read.'),
+    # issue 14: why a course's split is unsettled (ledger.billing.compute_split)
+    'split.no_agreement': N_('{billing} has no agreement with {missing} in force on {on}'),
+    'split.no_tariff': N_('no tariff for category {category} and no course amount in {agreements}'),
+    'split.different_amounts': N_('the agreements of {billing} name different course amounts ({named})'),
+    'split.reasons': N_('{reasons}'),
     # issue 14: what an import says beside a file it took
     'import.plan_awaits_approval': N_('registered, but it departs from the prescription: it awaits approval by a physicist of the home centre (`fraction-ledger course approve-plan`) before anyone treats with it'),
     # issue 20.5: lists that scale (paging of the API's lists)

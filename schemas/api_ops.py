@@ -162,7 +162,8 @@ class SplitOut(Struct, frozen=True, kw_only=True):
     category: str | None = None
     first_fraction_on: str | None = None
     agreements: list[dict[str, Any]] = []
-    reason: str | None = None
+    reason: str | None = None  # why it is unsettled, in English
+    reason_said: dict[str, Any] | None = None  # the same as a message code and its values, to say it in any language
     cause: str | None = None
     recorded_at: str | None = None
     recorded_by: str | None = None
@@ -209,6 +210,7 @@ class Unsettled(Struct, frozen=True, kw_only=True):
     course_id: str
     completed_on: str
     reason: str
+    reason_said: dict[str, Any] | None = None
     fractions: dict[str, int]
     patient_id: str | None = None
 

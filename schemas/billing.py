@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct
 
@@ -113,4 +113,4 @@ class Split(Struct, frozen=True, kw_only=True):
     category: str | None = None
     first_fraction_on: date | None = None
     agreements: list[dict] = []  # {"billing_centre", "partner", "version", "rule"} of each version used
-    reason: str = ""
+    reason: str | dict[str, Any] = ""  # why it is unsettled: a message (ledger.messages), or a text written before codes

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import CLOCK_MONTH, CLOCK_START, cli
 from ledger import errors
+from ledger.messages import english
 from ledger.service import Actor
 
 HOME, PARTNER, THIRD = "AZ-HOME", "PARTNER-RT", "THIRD-RT"
@@ -203,8 +204,12 @@ def test_without_an_agreement_the_split_is_unsettled_until_finance_records_one(l
     complete(ledger, course)
     [split] = ledger.app.billing.splits_of(course)
     assert split["status"] == "unsettled" and split["billing_centre"] is None
-    assert f"{HOME} has no agreement with {PARTNER} in force on 2026-11-02" in split["reason"]
+    assert f"{HOME} has no agreement with {PARTNER} in force on 2026-11-02" in english(split["reason"])
+    from adapters.i18n import words
+    assert f"{HOME} n'a pas d'accord avec {PARTNER} en vigueur le 2 nov. 2026" in words("fr").say(split["reason"]), \
+        "a French finance officer reads why in French, the day in French"
     result = statement(ledger)
+    assert english(result["unsettled"][0]["reason"]) == english(split["reason"])
     assert result["lines"] == [] and [u["course_id"] for u in result["unsettled"]] == [course]
     assert [u["course_id"] for u in statement(ledger, (PARTNER, HOME))["unsettled"]] == [course]
     assert statement(ledger, (PARTNER, THIRD))["unsettled"] == []

@@ -96,6 +96,19 @@ def test_incident_register_follow_up_close_and_home_export(world, db_url):
 # ---- billing -----------------------------------------------------------------------------------
 
 
+def test_an_unsettled_split_says_why_in_english_and_as_a_code(world):
+    course = world.course_id
+    deliver(world, course, [HOME] * 2 + [PARTNER])
+    world.app.complete_course(course, "done", Actor("dr.home", HOME))
+    with client_for(world) as api:
+        [split] = api.get(f"/api/courses/{course}/splits", headers=auth(FIN_H)).json()
+        st = api.get(f"/api/billing/statement?{NOVEMBER}", headers=auth(FIN_H)).json()
+    assert split["status"] == "unsettled" and f"{HOME} has no agreement with {PARTNER}" in split["reason"]
+    assert split["reason_said"]["code"] == "split.reasons", "one reason per centre that could bill it"
+    [unsettled] = st["unsettled"]
+    assert unsettled["reason"] == split["reason"] and unsettled["reason_said"] == split["reason_said"]
+
+
 def test_finance_agrees_for_its_own_centre_and_downloads_the_statement(world):
     course = world.course_id
     with client_for(world) as api:

@@ -16,12 +16,15 @@ from adapters.reports import incidents_csv, statement_csv
 from adapters.runtime import local_text
 from schemas.billing import CATEGORIES, NEAR_MISS, SEVERITIES
 
+from adapters.http.views import reasons_worded  # noqa: E402
 from tools.cli_access import log_read  # noqa: E402
-from tools.cli_common import Context, money, shown, status_word, tr  # noqa: F401
+from tools.cli_common import Context, money, say, shown, status_word, tr  # noqa: F401
 
 def emit(value: Any, as_json: bool, text: str | None = None) -> None:
+    """As `cli_common.emit`; in the JSON, a split's reason is its English text and the message
+    (`reason_said`), as the API gives it."""
     if as_json:
-        click.echo(msgspec.json.encode(value).decode())
+        click.echo(msgspec.json.encode(reasons_worded(value)).decode())
     elif text is not None:
         click.echo(text)
 
@@ -211,7 +214,7 @@ def billing_settle(obj: Context, course_id, request_id, as_json) -> None:
     result = obj.ledger.app.billing.settle_course(course_id, obj.actor(), request_id=request_id)
     s = result["split"]
     emit(result, as_json, tr("course_status", id=result["id"], status=s["status"])
-         + (f" ({s['reason']})" if s["reason"] else "") + ("" if result["changed"] else tr("split_unchanged")))
+         + (f" ({say(s['reason'])})" if s["reason"] else "") + ("" if result["changed"] else tr("split_unchanged")))
 
 
 @billing.command("splits")
@@ -231,7 +234,7 @@ def billing_splits(obj: Context, course_id, as_json) -> None:
         click.echo(tr("split_line", sequence=s["sequence"], state=tr("split_in_force") if s["current"] else tr("split_superseded"),
                       status=s["status"], billing_centre=s["billing_centre"] or "-",
                       course_amount=money(s["course_amount"] or ""), shares=shares, cause=s["cause"])
-                   + (f"\n    {s['reason']}" if s["reason"] else ""))
+                   + (f"\n    {say(s['reason'])}" if s["reason"] else ""))
 
 
 @billing.command("statement")
@@ -276,7 +279,7 @@ def print_statement(result: dict) -> None:
     t = result["totals"]
     click.echo(tr("statement_total", courses=shown(t["courses"]), fractions=shown(t["fractions"]), amount=money(t["amount"])))
     for u in result["unsettled"]:
-        click.echo(tr("statement_unsettled", course_id=u["course_id"], patient_id=u["patient_id"], reason=u["reason"]))
+        click.echo(tr("statement_unsettled", course_id=u["course_id"], patient_id=u["patient_id"], reason=say(u["reason"])))
 
 
 def course_category(obj: Context, course_id: str, category: str, request_id: str | None, as_json: bool) -> None:

@@ -16,7 +16,7 @@ from adapters.http.api_incidents import safe
 from adapters.http.auth import current
 from adapters.http.backend import actor_of, request_id_for
 from adapters.http.errors import READ, WRITE, documented
-from adapters.http.views import as_
+from adapters.http.views import as_, reasons_worded
 from adapters.reports import statement_csv
 from ledger import access, errors
 from schemas.api_ops import (
@@ -78,7 +78,7 @@ def statement_of(request: Request, start: date, end: date, pair: str | None, sho
 @get("/api/billing/statement", opt={"action": "billing"}, sync_to_thread=True, responses=documented(*READ),
      summary="Settlement statement for courses completed in a period, optionally between two centres")
 def statement(request: Request, start: Start, end: End, pair: Pair = None) -> StatementOut:
-    return as_(StatementOut, statement_of(request, start, end, pair))
+    return as_(StatementOut, reasons_worded(statement_of(request, start, end, pair)))
 
 
 @get("/api/billing/statement.csv", opt={"action": "billing"}, sync_to_thread=True, media_type="text/csv",
@@ -95,7 +95,7 @@ def statement_csv_download(request: Request, start: Start, end: End, pair: Pair 
 def splits(request: Request, course_id: FromPath[str]) -> list[SplitOut]:
     b = backend(request)
     access_log.saw_course(b.course_for(current(request), "billing", course_id))  # 404 for a course not seen
-    return [as_(SplitOut, s) for s in b.read(lambda r: r.splits(course_id))]
+    return [as_(SplitOut, reasons_worded(s)) for s in b.read(lambda r: r.splits(course_id))]
 
 
 @post("/api/courses/{course_id:str}/settle", opt={"action": "billing.settle"}, sync_to_thread=True,
@@ -104,7 +104,8 @@ def splits(request: Request, course_id: FromPath[str]) -> list[SplitOut]:
 def settle(request: Request, course_id: FromPath[str], idempotency_key: IdempotencyKey = None) -> SettleOut:
     b, who = backend(request), current(request)
     b.course_for(who, "billing.settle", course_id)
-    return as_(SettleOut, b.app.billing.settle_course(course_id, actor_of(who), request_id=request_id_for(who, idempotency_key)))
+    return as_(SettleOut, reasons_worded(
+        b.app.billing.settle_course(course_id, actor_of(who), request_id=request_id_for(who, idempotency_key))))
 
 
 @post("/api/courses/{course_id:str}/category", opt={"action": "courses.category", "body": CategoryIn},

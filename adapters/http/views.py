@@ -6,6 +6,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ledger.messages import english, is_message
 from schemas.api import EventOut
 
 T = TypeVar("T")
@@ -14,6 +15,20 @@ T = TypeVar("T")
 def as_(kind: type[T], value: Any) -> T:
     """Any ledger value (Structs, Decimals, datetimes) as an answer type; extra keys are dropped."""
     return msgspec.convert(msgspec.to_builtins(value), kind, strict=False)
+
+
+def reasons_worded(value: Any) -> Any:
+    """A split, a statement or a settle answer with each split's `reason` (a message) as its English
+    text, and the message itself as `reason_said` (as the API gives refusals: `message` and `said`)."""
+    value = msgspec.to_builtins(value)
+    if isinstance(value, list):
+        return [reasons_worded(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: reasons_worded(v) if isinstance(v, (dict, list)) else v for k, v in value.items()}
+    if "reason" in value and is_message(value["reason"]):
+        out["reason"], out["reason_said"] = english(value["reason"]), value["reason"]
+    return out
 
 
 def event_out(event: Any, position: int | None, topic: str) -> EventOut:
