@@ -14,6 +14,7 @@ from msgspec import Meta, Struct
 
 from schemas.billing import Resolution, Rule, Text, TreatmentCategory
 from schemas.course import AwareDatetime, Centre, PositiveInt
+from schemas.results import IncidentChange
 
 Category = Literal[
     "extra-or-missed-fraction", "wrong-patient-or-plan", "positioning", "dose-deviation", "equipment",
@@ -88,11 +89,8 @@ class IncidentOut(Struct, frozen=True, kw_only=True):
     attempt: dict[str, Any] | None = None  # a near-miss: the refused command and the rule that refused it
 
 
-class IncidentChangeOut(Struct, frozen=True, kw_only=True):
-    id: str
-    status: str
-    category: str | None = None
-    follow_ups: int | None = None
+class IncidentChangeOut(IncidentChange, frozen=True, kw_only=True, omit_defaults=False):
+    """The command's answer as the API gives it (every field, null where the command gives none)."""
 
 
 # ---- billing -------------------------------------------------------------------------------

@@ -107,21 +107,6 @@ def peak_kib(pid: int) -> int:
     return 0
 
 
-def wait_up(proc: subprocess.Popen, base: str) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(base + "/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not come up within 120 s")
-        time.sleep(0.1)
-
-
 def signed_in(base: str, name: str) -> httpx.Client:
     client = httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT)
     csrf = re.search(r'name="_csrf_token" value="([^"]+)"', client.get("/").text).group(1)
@@ -146,7 +131,7 @@ def timed(get, path: str, rounds: int) -> dict:
 
 
 def run_size(folder: Path, courses: int, rounds: int) -> dict:
-    from tools.serverproc import ROOT, free_port, stop_process
+    from tools.serverproc import ROOT, free_port, stop_process, wait_up
 
     folder.mkdir()
     db, read_db = str(folder / "ledger.sqlite3"), str(folder / "read.sqlite3")
@@ -169,7 +154,7 @@ def run_size(folder: Path, courses: int, rounds: int) -> dict:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_up(proc, base)
+        wait_up(proc, base, 120)
         started = peak_kib(proc.pid)
         api = httpx.Client(base_url=base, timeout=REQUEST_TIMEOUT, headers={"Authorization": f"Bearer {token('rtt.home')}"})
         rtt, finance = signed_in(base, "rtt.home"), signed_in(base, "finance.home")

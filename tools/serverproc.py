@@ -32,6 +32,22 @@ def stop_process(proc: subprocess.Popen, grace: float = 15) -> None:
         proc.wait(timeout=10)
 
 
+def wait_up(proc: subprocess.Popen, base: str, within: float = 60, log: Path | None = None) -> None:
+    """Until the server at `base` answers /health with 200; refused when it exits or takes longer than `within` s."""
+    deadline = time.monotonic() + within
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}" + (f": {log.read_text()}" if log else ""))
+        try:
+            if httpx.get(base + "/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server did not come up within {within:.0f} s")
+        time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def running_server(db: str, port: int, env: dict | None = None, log: Path | None = None,
                    extra: tuple[str, ...] = ()) -> Iterator[str]:
@@ -43,18 +59,7 @@ def running_server(db: str, port: int, env: dict | None = None, log: Path | None
                             cwd=str(ROOT))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server exited with {proc.returncode}" + (f": {log.read_text()}" if log else ""))
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not come up within 60 s")
-            time.sleep(0.1)
+        wait_up(proc, base, 60, log)
         yield base
     finally:
         stop_process(proc)
