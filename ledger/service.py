@@ -22,6 +22,7 @@ from ledger import errors
 from ledger.course import Course, check_plan_lists_beams, course_id_for, registration
 from ledger.ois_import import OisImportCommands
 from ledger.plan_course import PlanCourse, plan_course_id_for
+from ledger.registry import CentreRegistry
 from ledger.delivery import DestinationCommands
 from ledger.messages import said
 from ledger.incident import Incident, dose_deviation
@@ -64,10 +65,9 @@ class FractionLedger(Application):
         super().__init__(env)
         self.clock = clock
         self.zone = zone
-        from ledger.registry import CentreRegistry
-
         # Courses and the centre registry as last saved or loaded, used while the log holds no newer version (ledger/cache.py).
-        self.course_cache = AggregateCache(self.repository.get, lambda i: stream_version(self.recorder, i), kinds=(Course, CentreRegistry))
+        self.course_cache = AggregateCache(self.repository.get, lambda i: stream_version(self.recorder, i),
+                                           kinds=(Course, CentreRegistry))
         self.uow = UnitOfWork(self.repository, self.save, clock, kept=self.course_cache)
         self.outage = OutageCommands(self.uow, self)
         self.trust = TrustCommands(self.uow, self, self.outage)
