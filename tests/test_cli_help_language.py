@@ -121,6 +121,8 @@ def test_a_dutch_rtt_reads_the_help_in_dutch():
     fraction = run(["fraction", "--help"], "nl")
     assert "Registreer een gegeven fractie" in fraction.output and "Toon dit bericht en stop." in fraction.output
     assert "Fout: Optie ontbreekt '--number'." in run(["fraction", "log", "C1"], "nl").output
+    assert run(["--version"], "nl").output.startswith("fraction-ledger, versie "), "--version in Dutch too"
+    assert run(["--version"], None).output.startswith("fraction-ledger, version ")
 
 
 @pytest.mark.parametrize("lang", ["nl", "fr"])

@@ -9,6 +9,7 @@ The lines printed for a person are in the CLI's language (FRACTION_LEDGER_LANG, 
 from __future__ import annotations
 
 import getpass
+import importlib.metadata
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -20,7 +21,7 @@ from adapters.runtime import local_text
 from ledger import errors
 from tools.cli_access import log_read
 from tools.cli_common import Context, emit, parse_time, refuse, say, shown, status_word, tr, warn_if_no_registry
-from tools.cli_help import TranslatedGroup, install_click_words, translating
+from tools.cli_help import TranslatedGroup, click_gettext, install_click_words, translating
 
 
 class LedgerGroup(TranslatedGroup):
@@ -44,6 +45,16 @@ class LedgerGroup(TranslatedGroup):
             refuse(guard.refusal())
 
 
+def show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """`--version`, said in the CLI's language when it is asked for (click's own option fixes its words
+    when the command is defined)."""
+    if not value or ctx.resilient_parsing:
+        return
+    click.echo(click_gettext("%(prog)s, version %(version)s") % {
+        "prog": ctx.find_root().info_name, "version": importlib.metadata.version("fraction-ledger")})
+    ctx.exit()
+
+
 @click.group(cls=LedgerGroup)
 @click.option("--db", envvar="FRACTION_LEDGER_DB", help="SQLite file or postgresql:// URL [default: ./fraction-ledger.sqlite3]")
 @click.option("--user", envvar="FRACTION_LEDGER_USER", default=lambda: getpass.getuser(), show_default="login name",
@@ -52,7 +63,8 @@ class LedgerGroup(TranslatedGroup):
               help="The centre acting, where a command does not name one.")
 @click.option("--cipher-key-file", envvar="FRACTION_LEDGER_CIPHER_KEY_FILE", default=None,
               help="Encryption at rest: the AES key file (`keygen-cipher`); or the key in FRACTION_LEDGER_CIPHER_KEY.")
-@click.version_option(package_name="fraction-ledger")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=show_version,
+              help="Show the version and exit.")
 @click.pass_context
 def main(ctx: click.Context, db: str | None, user: str, actor_centre: str, cipher_key_file: str | None) -> None:
     """fraction-ledger: the append-only ledger of radiotherapy fractions during an IT outage."""
