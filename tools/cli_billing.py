@@ -10,7 +10,6 @@ from datetime import date, datetime
 from typing import Any
 
 import click
-import msgspec
 
 from adapters.reports import incidents_csv, statement_csv
 from adapters.runtime import local_text
@@ -19,14 +18,12 @@ from schemas.billing import CATEGORIES, NEAR_MISS, SEVERITIES
 from adapters.http.views import reasons_worded  # noqa: E402
 from tools.cli_access import log_read  # noqa: E402
 from tools.cli_common import Context, money, say, shown, status_word, tr  # noqa: F401
+from tools.cli_common import emit as common_emit  # noqa: E402
 
 def emit(value: Any, as_json: bool, text: str | None = None) -> None:
     """As `cli_common.emit`; in the JSON, a split's reason is its English text and the message
     (`reason_said`), as the API gives it."""
-    if as_json:
-        click.echo(msgspec.json.encode(reasons_worded(value)).decode())
-    elif text is not None:
-        click.echo(text)
+    common_emit(reasons_worded(value) if as_json else value, as_json, text)
 
 
 def parse_time(text: str) -> datetime:

@@ -162,12 +162,19 @@ def plan_accept(request: Request, data: Form) -> Template | Redirect:
 # ---- the call list -------------------------------------------------------------------------------
 
 
-def calls_rows(request: Request, day: date) -> list[dict]:
+def seen_rows(request: Request, rows_of: Any) -> list[dict]:
+    """The rows `rows_of(app, read_model, centre)` gives for the caller's centre, each patient's
+    read logged (who saw whom)."""
     who, b = current(request), backend(request)
-    rows = b.read(lambda r: call_list(b.app, r, who.centre, day, words(language_of(request))))
+    rows = b.read(lambda r: rows_of(b.app, r, who.centre))
     for row in rows:
         access_log.saw(row["course"], row["patient_id"], row["home_centre"])
     return rows
+
+
+def calls_rows(request: Request, day: date) -> list[dict]:
+    w = words(language_of(request))
+    return seen_rows(request, lambda app, r, centre: call_list(app, r, centre, day, w))
 
 
 @get("/calls", opt={"action": "contacts.read"}, sync_to_thread=True, include_in_schema=False)
@@ -214,11 +221,7 @@ def calls_record(request: Request, data: Form) -> Template | Redirect:
 
 
 def day_rows(request: Request, day: date) -> list[dict]:
-    who, b = current(request), backend(request)
-    rows = b.read(lambda r: day_list(b.app, r, who.centre, day))
-    for row in rows:
-        access_log.saw(row["course"], row["patient_id"], row["home_centre"])
-    return rows
+    return seen_rows(request, lambda app, r, centre: day_list(app, r, centre, day))
 
 
 @get("/day-list", opt={"action": "day_list.read"}, sync_to_thread=True, include_in_schema=False)

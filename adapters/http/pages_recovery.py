@@ -60,25 +60,27 @@ def the_last(request: Request) -> dict:
     return last
 
 
-@get("/physicist/recovery/report", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False)
-def last_report(request: Request) -> Response | Template:
+def from_the_last(request: Request, answer: Any) -> Response | Template:
+    """`answer(last)` from the kept reconciliation; with nothing kept yet, the recovery page says so,
+    where the files are chosen."""
     try:
         last = the_last(request)
     except errors.LedgerError as exc:
-        # nothing kept yet: the recovery page says so, where the files are chosen
         return recovery_page(request, refusal=refusal(translator(language_of(request)), exc))
-    return Response(report_html(backend(request), last["result"], current(request), language_of(request)),
-                    media_type="text/html; charset=utf-8")
+    return answer(last)
+
+
+@get("/physicist/recovery/report", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False)
+def last_report(request: Request) -> Response | Template:
+    return from_the_last(request, lambda last: Response(
+        report_html(backend(request), last["result"], current(request), language_of(request)),
+        media_type="text/html; charset=utf-8"))
 
 
 @get("/physicist/recovery/import-set.zip", opt={"action": "reconcile"}, sync_to_thread=True, include_in_schema=False)
 def last_import_set(request: Request) -> Response | Template:
-    try:
-        last = the_last(request)
-    except errors.LedgerError as exc:
-        # nothing kept yet: the recovery page says so, where the files are chosen
-        return recovery_page(request, refusal=refusal(translator(language_of(request)), exc))
-    return zip_response(import_set_zip(backend(request), current(request), last["result"]), f"import-set-{last['centre']}")
+    return from_the_last(request, lambda last: zip_response(
+        import_set_zip(backend(request), current(request), last["result"]), f"import-set-{last['centre']}"))
 
 
 def form_options(data: dict) -> Any:
